@@ -1,0 +1,236 @@
+"""The sweep file: ``SweepConfiguration`` and its YAML loader.
+
+Configuration is layered: global settings (see :mod:`orchestrator.settings`) -> project settings
+(an optional ``orchestrator-project.yaml`` in the project folder gives defaults for its entry)
+-> the sweep file. Errors name the file, the line, the field path and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapters.spec import ProjectSpec
+from orchestrator.errors import InputError
+from orchestrator.expressions import Expression
+from orchestrator.optimizer.config import OptimizerConfig
+from orchestrator.space import ParameterRange, ParameterSpace, coerce_range
+
+PROJECT_SETTINGS_FILE = "orchestrator-project.yaml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+
+
+class Objective(BaseModel):
+    """A metric to optimise: ``{metric: fidelity, goal: maximize}`` or just ``fidelity``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    goal: Literal["maximize", "minimize"] = "maximize"
+    weight: float = Field(1.0, gt=0, description="weight in the scalarised objective")
+
+
+class Constraints(BaseModel):
+    """``parameters``: expressions over parameters that filter the grid (``beta <= gamma``).
+    ``metrics``: thresholds a result must meet to count as feasible (``fidelity >= 0.9``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameters: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list)
+
+    @field_validator("parameters", "metrics")
+    @classmethod
+    def _parse(cls, exprs: list[str]) -> list[str]:
+        for text in exprs:
+            Expression(text)  # raises ValueError with the reason
+        return exprs
+
+
+class SweepConfiguration(BaseModel):
+    """A parameter sweep over one or more projects (the seed's fields, typed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    projects: list[ProjectSpec] = Field(min_length=1)
+    parameters: dict[str, ParameterRange] = Field(min_length=1)
+    objectives: list[Objective] = Field(default_factory=list)
+    constraints: Constraints = Field(default_factory=Constraints)
+    budget_limit: float | None = Field(None, ge=0, description="USD")
+    max_duration: timedelta | None = None
+    adaptive_sampling: bool = True
+    cross_project_analysis: bool = False
+    repeats: int = Field(1, ge=1)
+    seed: int = 0
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: coerce_range(v) for k, v in value.items()}
+        return value
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objective_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"metric": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("max_duration", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if not match:
+                raise ValueError("use seconds or a number with s/m/h/d, e.g. '90s', '30m', '2h'")
+            unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2) or "s"]
+            return timedelta(seconds=float(match.group(1)) * unit)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepConfiguration:
+        names = [p.name for p in self.projects]
+        if len(set(names)) != len(names):
+            raise ValueError("project names must be unique")
+        for text in self.constraints.parameters:
+            unknown = Expression(text).names - set(self.parameters)
+            if unknown:
+                raise ValueError(f"constraint '{text}' names unknown parameter(s) {sorted(unknown)}; "
+                                 f"parameters are {sorted(self.parameters)}")
+        if self.cross_project_analysis and len(self.projects) < 2:
+            raise ValueError("cross_project_analysis needs at least two projects")
+        return self
+
+    # -- derived -------------------------------------------------------------------------------
+
+    def space(self) -> ParameterSpace:
+        constraints = [Expression(t) for t in self.constraints.parameters]
+        return ParameterSpace(dict(self.parameters), constraints, seed=self.seed)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def sweep_id(self) -> str:
+        """Stable id: the same sweep file gives the same sweep, so a rerun reuses its results."""
+        digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()[:10]
+        return f"{self.name}-{digest}"
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def load_sweep(path: str | Path) -> SweepConfiguration:
+    """Load, layer and validate a sweep file. Raises ``InputError`` naming file, line, field and fix."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise InputError("file not found; check the path", source=source)
+    text = path.read_text()
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"malformed YAML: {getattr(exc, 'problem', exc)}; fix the syntax",
+                         source=source, line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise InputError("a sweep file must be a mapping with 'name', 'projects' and 'parameters'",
+                         source=source)
+    data = dict(data)
+    data.setdefault("name", path.stem.replace(" ", "_"))
+    data["projects"] = _resolve_projects(data.get("projects"), path.parent, source, root)
+    return validate_sweep(data, source=source, root=root)
+
+
+def validate_sweep(data: dict[str, Any], *, source: str = "<sweep>", root: yaml.Node | None = None
+                   ) -> SweepConfiguration:
+    """Validate a sweep given as a dict (the Python-shell path); errors as for files."""
+    try:
+        config = SweepConfiguration.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        field = _field_path(loc)
+        raise InputError(_explain(err), source=source, field=field or None,
+                         line=_line_of(root, loc)) from None
+    space = config.space()
+    if space.size == 0:
+        raise InputError("the parameter space is empty; give every parameter at least one value",
+                         source=source, field="parameters")
+    if not space.any_valid():
+        raise InputError("the constraints filter out every point of the grid; relax them or widen "
+                         "the parameter ranges", source=source, field="constraints.parameters")
+    return config
+
+
+_UNION_TAGS = {"values", "categorical", "linear", "log", "int", "sampled"}
+
+
+def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | None) -> Any:
+    if not isinstance(projects, list):
+        return projects
+    resolved = []
+    for i, project in enumerate(projects):
+        if not isinstance(project, dict) or "path" not in project:
+            resolved.append(project)
+            continue
+        folder = (base / str(project["path"])).resolve()
+        if not folder.exists():
+            raise InputError(f"project folder {folder} does not exist; fix the path (relative to the "
+                             f"sweep file)", source=source, field=f"projects[{i}].path",
+                             line=_line_of(root, ("projects", i, "path")))
+        defaults: dict[str, Any] = {}
+        settings_file = folder / PROJECT_SETTINGS_FILE
+        if settings_file.is_file():
+            defaults = yaml.safe_load(settings_file.read_text()) or {}
+        resolved.append({**defaults, **project, "path": str(folder)})
+    return resolved
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _explain(err: dict[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling against the config reference in README.md"
+    if kind == "missing":
+        return "required field is missing; add it"
+    if kind == "too_short":
+        return f"{msg}; give at least one entry"
+    return f"{msg} (got {err.get('input')!r}); fix the value"
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc``, or of its closest existing parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child = key if part == loc[-1] else value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line

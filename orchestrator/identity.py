@@ -1,0 +1,88 @@
+"""Stable identities: which experiments are "the same", and what reproduces them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import subprocess
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+KEY_PACKAGES = ("numpy", "scipy", "amazon-braket-sdk", "amazon-braket-default-simulator")
+_SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", "node_modules"}
+
+
+def canonical(value: Any) -> Any:
+    """Parameters in a form whose JSON is stable: floats to 12 significant digits, sorted keys."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
+            return float(int(value))
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return str(value)
+
+
+def _digest(payload: Any, size: int = 16) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def experiment_id(project: str, code_version: str, parameters: dict[str, Any], repeat: int,
+                  resource: str) -> str:
+    """Same project code, parameters, repeat and resource -> same id, whatever the sweep."""
+    return _digest({"p": project, "v": code_version, "x": canonical(parameters), "r": repeat, "q": resource})
+
+
+def reproducibility_hash(exp_id: str, seed: int) -> str:
+    return _digest({"e": exp_id, "s": seed, "py": platform.python_version(), "pk": package_versions()})
+
+
+@cache
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in KEY_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "-"
+    return out
+
+
+def code_version(path: str | Path) -> str:
+    """The project's git commit (with ``+dirty`` and a diff hash if modified), else a content hash."""
+    path = Path(path)
+    try:
+        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode == 0 and Path(top.stdout.strip()).resolve() == path.resolve():
+            head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+            diff = subprocess.run(["git", "-C", str(path), "diff", "HEAD"], capture_output=True,
+                                  timeout=10).stdout
+            return f"git:{head[:12]}" + (f"+{hashlib.sha256(diff).hexdigest()[:8]}" if diff else "")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return "sha:" + content_hash(path)
+
+
+def content_hash(path: Path) -> str:
+    """Hash of the project's source files (a project inside a larger git checkout is hashed too)."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and not (_SKIP_DIRS & set(p.relative_to(path).parts))
+        and p.suffix not in {".pyc", ".parquet", ".log"})
+    for file in files:
+        h.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        h.update(file.read_bytes())
+    return h.hexdigest()[:12]

@@ -1,0 +1,74 @@
+"""Data models shared by the coordinator, the workers, the adapters and the analysis.
+
+Everything here crosses process boundaries as JSON (never pickle).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExperimentStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EARLY_STOPPED = "early_stopped"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({ExperimentStatus.COMPLETED, ExperimentStatus.FAILED, ExperimentStatus.EARLY_STOPPED,
+                      ExperimentStatus.CANCELLED})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Experiment(BaseModel):
+    """One point of a sweep, for one project and one repeat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sweep_id: str
+    experiment_id: str
+    index: int = Field(description="position in the sweep's lazy enumeration")
+    project: str
+    parameters: dict[str, Any]
+    repeat: int = 0
+    resource: str = "local_cpu"
+    device: str | None = None
+    reproducibility_hash: str = ""
+    added: bool = Field(False, description="a refinement point added by the optimizer")
+
+
+class ExperimentResult(BaseModel):
+    """The seed's result fields, plus where and how it ran."""
+
+    experiment_id: str
+    project_name: str
+    parameters: dict[str, Any]
+    metrics: dict[str, float] = Field(default_factory=dict)
+    execution_time: float = 0.0
+    cost: float | None = None
+    status: ExperimentStatus = ExperimentStatus.COMPLETED
+    error_message: str | None = None
+    reproducibility_hash: str = ""
+    timestamp: datetime = Field(default_factory=utcnow)
+    # orchestration context
+    sweep_id: str = ""
+    index: int = -1
+    repeat: int = 0
+    error_class: str | None = None
+    attempt: int = 1
+    worker_host: str = ""
+    resource: str = "local_cpu"
+    device: str | None = None
+    added: bool = False
+    log: str = Field("", description="tail of the project's captured stdout/stderr/logging")
+    extra: dict[str, Any] = Field(default_factory=dict, description="adapter-specific details (JSON-able)")

@@ -1,0 +1,1 @@
+"""The adaptive optimizer: a Gaussian-process model that re-orders pending experiments."""
