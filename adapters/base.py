@@ -1,99 +1,292 @@
-"""The adapter interface (the seed's ``ProjectAdapter``) and what every adapter returns."""
+"""The adapter interface (the seed's ``ProjectAdapter``) and what every adapter returns.
+
+``execute_with_parameters`` is a template method: a subclass only implements ``_run`` (and,
+for ``orchestrator check``, ``signature``); capturing output, timing, extracting and
+standardizing metrics and turning every failure into a classified, explained result happen here.
+"""
 
 from __future__ import annotations
 
+import builtins
 import math
 import time
+import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
+from adapters.capture import TailBuffer
+from adapters.environment import Environment, EnvironmentManager
+from adapters.extraction import as_number, flatten, is_missing, resolve
+from adapters.metrics import standardize
 from adapters.spec import ProjectSpec
-from orchestrator.errors import ConfigurationError, ScientificError, classify
+from orchestrator.errors import (
+    ConfigurationError,
+    ExperimentError,
+    ResourceError,
+    ScientificError,
+    TransientError,
+    classify,
+)
+from orchestrator.identity import code_version
 from orchestrator.models import ExperimentResult, ExperimentStatus
 
 StandardizedMetrics = dict[str, float]
 
+_ERRORS: dict[str, type[ExperimentError]] = {
+    cls.kind: cls for cls in (TransientError, ConfigurationError, ResourceError, ScientificError)}
+_FIX = {
+    "transient": "it is retried; if it persists, check the network or service the project uses",
+    "configuration": "fix the project's configuration or inputs (see the log for the traceback)",
+    "scientific": "fix the project, or exclude these parameters with a constraint (see the log)",
+    "resource": "free the resource or raise the limit",
+}
+
+
+class Check(NamedTuple):
+    """One line of a compatibility report."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
 
 @dataclass
 class CompatibilityReport:
+    """What ``orchestrator check`` found about one project."""
+
     project: str
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (check, ok, detail)
+    kind: str = ""
+    entry: str = ""
+    path: str = ""
+    code_version: str = ""
+    checks: list[Check] = field(default_factory=list)
+    dry_run: ExperimentResult | None = None
 
     @property
     def ok(self) -> bool:
-        return all(ok for _, ok, _ in self.checks)
+        return all(c.ok for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.ok else "FAIL"
 
     def add(self, check: str, ok: bool, detail: str = "") -> None:
-        self.checks.append((check, ok, detail))
+        self.checks.append(Check(check, ok, detail))
+
+
+@dataclass
+class EntrySignature:
+    """The parameters an entry accepts; ``open`` when it takes any name (``**kwargs``, a params dict)."""
+
+    accepts: list[str]
+    required: list[str]
+    open: bool = False
+
+    def mismatch(self, given: Iterable[str]) -> tuple[list[str], list[str]]:
+        """(missing, unexpected) parameter names for the ``given`` ones."""
+        given = set(given)
+        missing = [n for n in self.required if n not in given]
+        unexpected = [] if self.open else sorted(given - set(self.accepts))
+        return missing, unexpected
+
+
+@dataclass
+class RunContext:
+    """Per-run state an adapter fills while it runs: captured output and details for the result."""
+
+    log: TailBuffer = field(default_factory=TailBuffer)
+    extra: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None
+    device: str | None = None
 
 
 class ProjectAdapter(ABC):
-    """Runs one existing project with a set of parameters, without changing its code."""
+    """Runs one existing project with a set of parameters, without changing its code.
 
-    def __init__(self, spec: ProjectSpec, root: Path) -> None:
+    Args:
+        spec: the project's entry in the sweep file.
+        root: the project folder.
+        environments: finds or builds project interpreters (default: under the state folder).
+    """
+
+    kind: ClassVar[str] = "?"
+
+    def __init__(self, spec: ProjectSpec, root: Path, *, environments: EnvironmentManager | None = None) -> None:
         self.spec = spec
-        self.root = root
+        self.root = Path(root).resolve()
+        self.environments = environments or EnvironmentManager()
+
+    # -- what subclasses provide ------------------------------------------------------------------
 
     @abstractmethod
+    def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
+        """Run the project once with ``params`` (fixed ones merged in) and return its raw output."""
+
+    def signature(self) -> EntrySignature | None:
+        """The parameters the entry accepts, or ``None`` when that cannot be known before running.
+
+        Raises:
+            ExperimentError: the entry cannot be found.
+        """
+        return None
+
+    def environment(self) -> Environment | None:
+        """The project's interpreter (built if needed), or ``None`` for the worker's own."""
+        return self._environment
+
+    @cached_property
+    def _environment(self) -> Environment | None:
+        return self.environments.for_project(self.spec, self.root)
+
+    # -- the seed's interface ---------------------------------------------------------------------
+
     def run(self, params: dict[str, Any]) -> Any:
-        """Run the project once and return its raw output."""
+        """Run the project once and return its raw output (exceptions propagate)."""
+        return self._run({**self.spec.fixed, **params}, RunContext())
 
     def extract_metrics(self, raw: Any) -> StandardizedMetrics:
-        """Flatten the raw output into named floats, renamed through ``spec.metrics``."""
-        flat = _flatten(raw)
+        """Named floats from the raw output, picked and renamed through ``spec.metrics`` (dotted paths)."""
+        name = self.spec.name
         if self.spec.metrics:
             out = {}
-            for name, path in self.spec.metrics.items():
-                if path not in flat:
+            for metric, path in self.spec.metrics.items():
+                value = resolve(raw, path)
+                if is_missing(value):
+                    have = ", ".join(sorted(flatten(raw))) or "no numeric fields"
                     raise ConfigurationError(
-                        f"project '{self.spec.name}': metric '{name}' reads '{path}', which the output "
-                        f"does not have (it has: {', '.join(sorted(flat)) or 'nothing'}); fix 'metrics'")
-                out[name] = flat[path]
-            flat = out
-        for name, value in flat.items():
+                        f"project '{name}': metric '{metric}' reads '{path}', which the output does not have "
+                        f"(it has: {have}); fix 'metrics' or make the project report it")
+                number = as_number(value)
+                if number is None:
+                    raise ConfigurationError(f"project '{name}': metric '{metric}' at '{path}' is not a number "
+                                             f"(got {str(value)[:80]!r}); point 'metrics' at a numeric field")
+                out[metric] = number
+        else:
+            out = flatten(raw)
+            if not out:
+                raise ConfigurationError(
+                    f"project '{name}': the output has no numeric metrics (got {str(raw)[:120]!r}); return a "
+                    f"number or a mapping of numbers, or pick fields with 'metrics'")
+        for metric, value in out.items():
             if not math.isfinite(value):
-                raise ScientificError(f"project '{self.spec.name}': metric '{name}' is {value}")
-        return flat
+                raise ScientificError(f"project '{name}': metric '{metric}' is {value}; the run produced no "
+                                      f"usable value at these parameters (if the metric is not needed, pick "
+                                      f"the ones you want with 'metrics')")
+        return out
 
     def execute_with_parameters(self, params: dict[str, Any]) -> ExperimentResult:
-        """Run and wrap the outcome in an ``ExperimentResult`` (failed runs included)."""
-        merged = {**self.spec.fixed, **params}
-        started = time.perf_counter()
-        try:
-            metrics = self.extract_metrics(self.run(merged))
-            status, error, error_class = ExperimentStatus.COMPLETED, None, None
-        except Exception as exc:  # noqa: BLE001 - classified and recorded, never swallowed silently
-            metrics, status, error, error_class = {}, ExperimentStatus.FAILED, str(exc), classify(exc)
-        return ExperimentResult(experiment_id="", project_name=self.spec.name, parameters=params,
-                                metrics=metrics, execution_time=time.perf_counter() - started,
-                                status=status, error_message=error, error_class=error_class)
+        """Run and wrap the outcome in an ``ExperimentResult``; a failing project gives a FAILED result.
 
-    def validate_compatibility(self) -> CompatibilityReport:
-        report = CompatibilityReport(self.spec.name)
-        report.add("path exists", self.root.exists(), str(self.root))
+        The result carries the metrics (standardized as declared), the captured log tail, the
+        error class and an actionable message. ``experiment_id``, sweep and attempt fields are
+        left for the caller to fill.
+        """
+        merged = {**self.spec.fixed, **params}
+        ctx = RunContext(device=self.spec.device)
+        ctx.extra["kind"] = self.kind
+        started = time.perf_counter()
+        metrics: dict[str, float] = {}
+        status, error, error_class = ExperimentStatus.COMPLETED, None, None
+        seconds = 0.0
+        try:
+            raw = self._run(merged, ctx)
+            seconds = time.perf_counter() - started
+            standard = standardize(self.extract_metrics(raw), merged, self.spec.standardize, seconds=seconds,
+                                   cost=ctx.cost)
+            metrics, ctx.cost = standard.metrics, standard.cost
+            if standard.flags:
+                ctx.extra["flags"] = standard.flags
+        except Exception as exc:  # noqa: BLE001 - classified and recorded, never swallowed silently
+            seconds = seconds or time.perf_counter() - started
+            status, error_class = ExperimentStatus.FAILED, classify(exc)
+            error = str(exc) if isinstance(exc, ExperimentError) else self._unexpected(exc)
+            if not isinstance(exc, ExperimentError) or exc.__cause__ is not None:
+                ctx.log.section("traceback", "".join(traceback.format_exception(exc))[-2000:])
+        return ExperimentResult(experiment_id="", project_name=self.spec.name, parameters=dict(params),
+                                metrics=metrics, execution_time=seconds, cost=ctx.cost, status=status,
+                                error_message=error, error_class=error_class, resource=self.spec.resource,
+                                device=ctx.device, log=ctx.log.getvalue(), extra=ctx.extra)
+
+    def validate_compatibility(self, parameters: Iterable[str] | None = None,
+                               dry_run: dict[str, Any] | None = None) -> CompatibilityReport:
+        """Check the project against a sweep: folder, environment, entry, signature, one dry run.
+
+        Args:
+            parameters: the sweep's parameter names (the project's ``fixed`` ones are added).
+            dry_run: one point to execute; skipped when omitted or when an earlier check failed.
+        """
+        report = CompatibilityReport(self.spec.name, self.kind, self.entry_text(), str(self.root))
+        if not self.root.is_dir():
+            report.add("project folder", False, f"{self.root} is not a folder; fix 'path'")
+            return report
+        report.add("project folder", True, str(self.root))
+        report.code_version = code_version(self.root)
+        try:
+            env = self.environment()
+        except ExperimentError as exc:
+            report.add("environment", False, str(exc))
+            return report
+        report.add("environment", True, _describe_env(env))
+        try:
+            sig = self.signature()
+            report.add("entry found", True, self.entry_text())
+        except ExperimentError as exc:
+            report.add("entry found", False, str(exc))
+            return report
+        if parameters is not None and sig is not None:
+            missing, unexpected = sig.mismatch([*parameters, *self.spec.fixed])
+            detail = "; ".join([f"missing: {', '.join(missing)}"] * bool(missing)
+                               + [f"unexpected: {', '.join(unexpected)}"] * bool(unexpected))
+            report.add("signature", not (missing or unexpected),
+                       detail + "; align the sweep's parameters (or 'fixed') with the entry" if detail
+                       else f"accepts {', '.join(sig.accepts) or '**kwargs'}" + (" (open)" if sig.open else ""))
+        elif parameters is not None:
+            report.add("signature", True, "takes a params mapping; checked by the dry run")
+        if dry_run is not None and report.ok:
+            result = self.execute_with_parameters(dry_run)
+            report.dry_run = result
+            if result.status == ExperimentStatus.COMPLETED:
+                shown = ", ".join(f"{k}={v:.6g}" for k, v in list(result.metrics.items())[:12])
+                report.add("dry run", True, f"{shown} in {result.execution_time:.2f} s")
+            else:
+                report.add("dry run", False, f"[{result.error_class}] {result.error_message}")
         return report
 
+    # -- helpers for subclasses -------------------------------------------------------------------
 
-def _flatten(raw: Any, prefix: str = "") -> dict[str, float]:
-    if isinstance(raw, bool):
-        return {prefix or "value": float(raw)}
-    if isinstance(raw, (int, float)):
-        return {prefix or "value": float(raw)}
-    if hasattr(raw, "model_dump"):
-        raw = raw.model_dump()
-    elif is_dataclass(raw) and not isinstance(raw, type):
-        raw = asdict(raw)
-    elif hasattr(raw, "_asdict"):
-        raw = raw._asdict()
-    elif not isinstance(raw, Mapping) and hasattr(raw, "__dict__"):
-        raw = {k: v for k, v in vars(raw).items() if not k.startswith("_")}
-    out: dict[str, float] = {}
-    if isinstance(raw, Mapping):
-        for key, value in raw.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, (Mapping, int, float)) or hasattr(value, "__dict__"):
-                out.update(_flatten(value, name))
-    return out
+    def entry_text(self) -> str:
+        return self.spec.entry or ""
+
+    def _unexpected(self, exc: BaseException) -> str:
+        return project_failure(self.spec.name, type(exc).__name__, str(exc), "", classify(exc)).args[0]
+
+
+def project_failure(project: str, type_name: str, message: str, where: str, kind: str) -> ExperimentError:
+    """The classified error for an exception raised by the project's own code."""
+    at = f" at {where}" if where else ""
+    text = f"project '{project}' raised {type_name}: {message or '(no message)'}{at}; {_FIX.get(kind, _FIX['scientific'])}"
+    return _ERRORS.get(kind, ScientificError)(text)
+
+
+def kind_from_names(mro_names: list[str]) -> str:
+    """Classify an exception known only by its class names (from a subprocess), as ``classify`` would."""
+    for name in mro_names:
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type) and issubclass(builtin, BaseException):
+            try:
+                return classify(builtin())
+            except Exception:  # noqa: BLE001 - some builtins need arguments; fall through to the parent
+                continue
+    return ScientificError.kind
+
+
+def _describe_env(env: Environment | None) -> str:
+    if env is None:
+        return "the worker's own interpreter"
+    if env.location is None:
+        return f"project interpreter {env.python}"
+    return f"virtualenv {env.location}" + (" (built now)" if env.built else " (cached)")

@@ -1,26 +1,181 @@
-"""How a sweep file describes one project. Owned by the adapters; embedded in the sweep config."""
+"""How a sweep file describes one project. Owned by the adapters; embedded in the sweep config.
+
+Every model rejects unknown keys, so a misspelt option fails loudly at load time instead of
+being ignored. The per-kind options live in nested models (``class_``, ``command``,
+``circuit``) so a project entry only carries what its kind needs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Resource = Literal["local_cpu", "braket_sim", "braket_qpu"]
+Kind = Literal["auto", "callable", "class", "command", "circuit"]
 
 
-class ProjectSpec(BaseModel):
-    """One project of a sweep. ``path`` is resolved against the sweep file's folder."""
-
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassSpec(_Strict):
+    """A project written as an experiment class: ``entry: module:Class``.
+
+    Attributes:
+        method: the method called on the instance with the remaining parameters.
+        constructor: the parameters passed to the constructor; ``None`` splits them by the
+            signatures (names the method accepts go to the method, the rest to the constructor).
+    """
+
+    method: str = "run"
+    constructor: list[str] | None = None
+
+
+class CommandSpec(_Strict):
+    """A command-line project: ``entry`` is the command template, e.g. ``python run.py --gamma {gamma}``.
+
+    Placeholders are the parameters plus ``{run_dir}`` (a fresh folder per run), ``{project_dir}``,
+    ``{params_file}`` and ``{python}`` (the project's interpreter). A leading ``python`` or
+    ``python3`` is replaced by the project's interpreter too.
+
+    Attributes:
+        shell: run through ``/bin/sh`` (pipes, redirections); values are shell-quoted.
+        env: also pass every parameter as an environment variable ``<env_prefix><NAME>``.
+        env_prefix: prefix of those variables.
+        params_file: write the parameters to this file (``.json`` or ``.yaml``) in the run folder.
+        cwd: working directory: the project folder or the per-run folder.
+        output_file: read metrics from this JSON/CSV/YAML file (relative to ``cwd``) instead of
+            stdout; placeholders allowed. CSV: the last row's numeric columns.
+        output_format: the file's format when its suffix does not tell.
+        regex: metric name -> regular expression over stdout whose first group is the value.
+    """
+
+    shell: bool = False
+    env: bool = False
+    env_prefix: str = ""
+    params_file: str | None = Field(None, pattern=r"\.(json|ya?ml)$")
+    cwd: Literal["project", "run"] = "project"
+    output_file: str | None = None
+    output_format: Literal["json", "csv", "yaml"] | None = None
+    regex: dict[str, str] = Field(default_factory=dict)
+
+
+class CircuitSpec(_Strict):
+    """A circuit project: the orchestrator runs the circuit on the device the sweep assigns.
+
+    Attributes:
+        build: ``module:function(params) -> braket Circuit | OpenQASM str`` (optionally a
+            ``(circuit, inputs)`` pair for free parameters).
+        analyze: ``module:function(result, params) -> metrics``; ``None`` reports the measured
+            probability of each bitstring as ``p_<bits>``.
+        shots_param: the parameter holding the shot count.
+        default_shots: shots when the parameters do not name any.
+    """
+
+    build: str
+    analyze: str | None = None
+    shots_param: str = "shots"
+    default_shots: int = Field(1000, ge=0)
+
+
+class BaselineSpec(_Strict):
+    """A baseline for ``<metric>_rel_improvement``: a fixed value or another metric of the result."""
+
+    value: float | None = None
+    metric: str | None = None
+    goal: Literal["maximize", "minimize"] = "maximize"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BaselineSpec:
+        if (self.value is None) == (self.metric is None):
+            raise ValueError("give exactly one of 'value' or 'metric'")
+        return self
+
+
+class CostSpec(_Strict):
+    """How a run's cost in USD is known: a metric the project reports, or a price model."""
+
+    metric: str | None = None
+    per_task: float = Field(0.0, ge=0)
+    per_shot: float = Field(0.0, ge=0)
+    per_second: float = Field(0.0, ge=0)
+
+
+class StandardizeSpec(_Strict):
+    """Declarations that make one project's metrics comparable with another's.
+
+    Attributes:
+        fidelity: fidelity-type metrics, name -> the value that means "perfect" (1 or 100 for
+            percent); normalised to 0..1, and values outside it flagged, never clipped. A list of
+            names means scale 1.
+        probabilities: shot-estimated probabilities (success or error rates); each gets a
+            Wilson interval ``<metric>_ci_low`` / ``<metric>_ci_high``.
+        shots: the parameter (or metric) holding the shot count.
+        confidence: confidence level of the intervals.
+        baselines: metric -> baseline; adds ``<metric>_rel_improvement``.
+        cost: adds ``cost_per_shot`` and ``cost_per_second`` and fills the result's cost.
+    """
+
+    fidelity: dict[str, float] = Field(default_factory=dict)
+    probabilities: list[str] = Field(default_factory=list)
+    shots: str = "shots"
+    confidence: float = Field(0.95, gt=0, lt=1)
+    baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
+    cost: CostSpec | None = None
+
+    @field_validator("fidelity", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        return {name: 1.0 for name in value} if isinstance(value, list) else value
+
+    @field_validator("fidelity")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, scale in value.items():
+            if scale <= 0:
+                raise ValueError(f"scale of fidelity '{name}' must be > 0 (1, or 100 for percent)")
+        return value
+
+
+class ProjectSpec(_Strict):
+    """One project of a sweep. ``path`` is resolved against the sweep file's folder."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     path: Path
     entry: str | None = Field(None, description="module:function, module:Class or a command template")
-    kind: Literal["auto", "callable", "class", "command", "circuit"] = "auto"
+    kind: Kind = "auto"
     resource: Resource = "local_cpu"
     device: str | None = Field(None, description="local:sv, local:dm or a Braket device ARN")
     fixed: dict[str, Any] = Field(default_factory=dict, description="parameters passed unchanged to every run")
     metrics: dict[str, str] = Field(default_factory=dict, description="output metric name -> field path")
     timeout: float | None = Field(None, gt=0, description="seconds before a run is stopped")
+    class_: ClassSpec | None = Field(None, alias="class", description="options of a class project")
+    command: CommandSpec | None = None
+    circuit: CircuitSpec | None = None
+    python: str | None = Field(None, description="the project's own interpreter (absolute or project-relative)")
+    requirements: str | Literal[False] | None = Field(
+        None, description="requirements.txt or pyproject.toml for a cached virtualenv; None finds one in "
+                          "the project folder, false never builds one")
+    isolation: Literal["auto", "inline", "subprocess"] = Field(
+        "auto", description="auto: a subprocess when the project has its own environment or a timeout")
+    standardize: StandardizeSpec = Field(default_factory=StandardizeSpec)
+    check_parameters: dict[str, Any] = Field(
+        default_factory=dict, description="parameters of the dry run when checking the bare project folder")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProjectSpec:
+        given = {"class": self.class_, "command": self.command, "circuit": self.circuit}
+        options = [k for k, v in given.items() if v is not None]
+        if len(options) > 1:
+            raise ValueError(f"give at most one of {options}: they configure different kinds of project")
+        if self.kind != "auto" and options and options[0] != self.kind:
+            raise ValueError(f"kind '{self.kind}' does not match the '{options[0]}' options; remove one")
+        if self.python and self.requirements:
+            raise ValueError("give 'python' (an existing interpreter) or 'requirements' (a built one), not both")
+        if self.device and not (self.device in ("local:sv", "local:dm") or self.device.startswith("arn:aws:braket")):
+            raise ValueError("device must be local:sv, local:dm or a Braket device ARN (arn:aws:braket:...)")
+        return self

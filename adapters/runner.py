@@ -1,0 +1,222 @@
+"""Import a project's entry and call it with parameters: shared by both ways of running a project.
+
+In the worker's own interpreter the adapters import these functions. In a project's own
+interpreter this file runs as a script (it uses the standard library only, because that
+interpreter has neither pydantic nor this package): it reads a JSON request on stdin and writes a
+JSON reply to the file the request names, so the project's own prints never corrupt the reply::
+
+    {"root": ".../project", "entry": "module:attr", "params": {...}, "method": "run",
+     "constructor": null, "action": "call" | "describe", "reply": "/tmp/.../reply.json"}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import inspect
+import json
+import math
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+
+class EntryError(Exception):
+    """The entry cannot be loaded or called as configured (never an error of the project's code).
+
+    Args:
+        stage: ``import`` (module not found), ``dependency`` (the module's own import failed),
+            ``lookup`` (no such attribute) or ``signature`` (parameters do not fit).
+        message: what is wrong and how to fix it.
+    """
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """``"pkg.module:attr"`` -> ``("pkg.module", "attr")``."""
+    module, sep, attr = entry.partition(":")
+    if not sep or not module or not attr:
+        raise EntryError("lookup", f"entry '{entry}' must look like module:function or module:Class; "
+                                   f"fix 'entry'")
+    return module, attr
+
+
+def load_entry(entry: str) -> Any:
+    """Import ``module:attr`` (the project folder must already be on ``sys.path``)."""
+    module_name, attr = split_entry(entry)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing == module_name or module_name.startswith(missing + "."):
+            raise EntryError("import", f"no module '{module_name}' in the project folder; fix 'entry' "
+                                       f"(module:function) or 'path'") from exc
+        raise EntryError("dependency", f"module '{module_name}' imports '{missing}', which is not installed "
+                                       f"for this interpreter; list it in the project's requirements.txt "
+                                       f"or set 'python' to an interpreter that has it") from exc
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            names = [n for n in dir(target) if not n.startswith("_") and callable(getattr(target, n))]
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise EntryError("lookup", f"module '{module_name}' has no '{attr}'; {hint}fix 'entry' "
+                                       f"(it defines: {', '.join(names[:12]) or 'nothing callable'})")
+        target = getattr(target, part)
+    return target
+
+
+# -- signatures -------------------------------------------------------------------------------------
+
+
+def _params_of(func: Any, drop_first: bool = False) -> list[inspect.Parameter]:
+    params = list(inspect.signature(func).parameters.values())
+    return params[1:] if drop_first else params
+
+
+def _takes_params_dict(params: list[inspect.Parameter]) -> bool:
+    return len(params) == 1 and params[0].name == "params" and params[0].kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _method_of(cls: type, method: str) -> tuple[Any, list[inspect.Parameter]]:
+    if not hasattr(cls, method):
+        names = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))]
+        raise EntryError("lookup", f"class '{cls.__name__}' has no method '{method}'; set class.method "
+                                   f"(it has: {', '.join(names) or 'no public methods'})")
+    static = isinstance(inspect.getattr_static(cls, method), (staticmethod, classmethod))
+    return getattr(cls, method), _params_of(getattr(cls, method), drop_first=not static)
+
+
+def _summary(params: list[inspect.Parameter]) -> dict[str, Any]:
+    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return {"accepts": [p.name for p in named],
+            "required": [p.name for p in named if p.default is p.empty],
+            "open": any(p.kind is p.VAR_KEYWORD for p in params) or _takes_params_dict(params)}
+
+
+def describe(target: Any, method: str = "run") -> dict[str, Any]:
+    """Which parameters ``target`` accepts and requires; ``open`` when it takes any name."""
+    if inspect.isclass(target):
+        ctor = _summary(_params_of(target))
+        meth = _summary(_method_of(target, method)[1])
+        return {"kind": "class", "accepts": ctor["accepts"] + meth["accepts"],
+                "required": ctor["required"] + meth["required"], "open": ctor["open"] or meth["open"]}
+    if not callable(target):
+        raise EntryError("lookup", f"'{target!r}' is not callable; point 'entry' at a function or class")
+    return {"kind": "callable", **_summary(_params_of(target))}
+
+
+def _bind(what: str, params: list[inspect.Parameter], values: dict[str, Any]) -> tuple[tuple, dict]:
+    if _takes_params_dict(params):
+        return (values,), {}
+    summary = _summary(params)
+    missing = [n for n in summary["required"] if n not in values]
+    unexpected = [] if summary["open"] else [n for n in values if n not in summary["accepts"]]
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(unexpected)}"] if unexpected else [])
+        raise EntryError("signature", f"{what} does not fit the parameters ({'; '.join(parts)}); "
+                                      f"add the missing ones to the sweep's 'parameters' or the project's "
+                                      f"'fixed', and drop or rename the unexpected ones")
+    return (), values
+
+
+def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
+               constructor: list[str] | None = None) -> Any:
+    """Call a function with ``params`` (keywords, or one ``params`` dict), or build a class and call its method.
+
+    Exceptions raised by the project's code propagate unchanged; misfits raise ``EntryError``.
+    """
+    if not inspect.isclass(target):
+        args, kwargs = _bind(f"{getattr(target, '__name__', target)}()", _params_of(target), params)
+        return target(*args, **kwargs)
+    func, meth_params = _method_of(target, method)
+    ctor_params = _params_of(target)
+    if constructor is not None:
+        ctor_values = {k: v for k, v in params.items() if k in constructor}
+    else:
+        meth, ctor = _summary(meth_params), _summary(ctor_params)
+        ctor_values = {k: v for k, v in params.items()
+                       if k not in meth["accepts"] and (k in ctor["accepts"] or (ctor["open"] and not meth["open"]))}
+    meth_values = {k: v for k, v in params.items() if k not in ctor_values}
+    args, kwargs = _bind(f"{target.__name__}()", ctor_params, ctor_values)
+    instance = target(*args, **kwargs)
+    args, kwargs = _bind(f"{target.__name__}.{method}()", meth_params, meth_values)
+    return getattr(instance, method)(*args, **kwargs)
+
+
+# -- results ----------------------------------------------------------------------------------------
+
+
+def to_jsonable(value: Any, depth: int = 0) -> Any:
+    """Numbers, dicts, dataclasses, pydantic models, NamedTuples, numpy values and plain objects as JSON data."""
+    if value is None or isinstance(value, (bool, int, float, str)) or depth > 32:
+        return value if depth <= 32 else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif callable(getattr(value, "model_dump", None)):
+        value = value.model_dump()
+    elif callable(getattr(value, "_asdict", None)):
+        value = value._asdict()
+    elif getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        return to_jsonable(value.item(), depth + 1)  # numpy scalar
+    elif callable(getattr(value, "tolist", None)):
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v, depth + 1) for v in value]
+    if hasattr(value, "__dict__"):
+        return {k: to_jsonable(v, depth + 1) for k, v in vars(value).items() if not k.startswith("_")}
+    return str(value)
+
+
+def failure_record(exc: BaseException) -> dict[str, Any]:
+    """A JSON description of an exception, enough for the worker to classify and explain it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return {"ok": False, "stage": getattr(exc, "stage", "call"), "type": type(exc).__name__,
+            "mro": [c.__name__ for c in type(exc).__mro__], "message": str(exc), "where": where,
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-3000:]}
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN/inf: send them as strings the worker turns back into floats.
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    # As a script, sys.path[0] is this package's folder: replace it so that a project module
+    # named like one of ours (spec.py, metrics.py) is found in the project, not here.
+    sys.path[0] = request["root"]
+    try:
+        target = load_entry(request["entry"])
+        if request.get("action") == "describe":
+            reply: dict[str, Any] = {"ok": True, "value": describe(target, request.get("method", "run"))}
+        else:
+            raw = call_entry(target, request["params"], method=request.get("method", "run"),
+                             constructor=request.get("constructor"))
+            reply = {"ok": True, "value": _finite(to_jsonable(raw))}
+    except Exception as exc:  # noqa: BLE001 - reported to the worker, which classifies it
+        reply = failure_record(exc)
+        traceback.print_exc()
+    sys.stdout.flush()
+    with open(request["reply"], "w", encoding="utf-8") as fh:
+        json.dump(reply, fh)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The Python API: ``Orchestrator(broker_url=None)``, usable from a shell while sweeps run.
+
+Embedded (no broker URL): starts a private Redis and local workers, and coordinates in a
+background thread. With a broker URL: only coordinates (workers run elsewhere, started with
+``orchestrator worker``); ``coordinate=False`` just submits and observes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import redis
+
+from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
+from orchestrator.coordinator import Coordinator
+from orchestrator.errors import BrokerUnavailable, OrchestratorError
+from orchestrator.results import ResultStore
+from orchestrator.scheduler import ExecutionStatus, Scheduler, SweepExecution
+from orchestrator.settings import Settings, load_settings
+from orchestrator.state import SweepState, connect
+
+log = logging.getLogger(__name__)
+
+SweepLike = SweepConfiguration | str | Path | dict[str, Any]
+
+
+def as_config(sweep: SweepLike) -> SweepConfiguration:
+    if isinstance(sweep, SweepConfiguration):
+        return sweep
+    if isinstance(sweep, dict):
+        return validate_sweep(sweep)
+    return load_sweep(sweep)
+
+
+def check_broker(url: str) -> redis.Redis:
+    """Connect and ping, or raise ``BrokerUnavailable`` (exit code 2) without the password."""
+    client = connect(url)
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        safe = redact(url)
+        raise BrokerUnavailable(f"cannot reach the broker at {safe} ({type(exc).__name__}); start Redis there, "
+                                f"fix --broker / ORCHESTRATOR_BROKER_URL, or omit it to run embedded",
+                                field="broker_url") from None
+    return client
+
+
+def redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+class Orchestrator:
+    """Submit sweeps, watch them and read their results.
+
+    Args:
+        broker_url: a Redis URL shared with the workers; ``None`` runs everything embedded.
+        coordinate: run a coordinator in a background thread of this process.
+        workers: embedded worker processes' concurrency (default: CPU count).
+        **settings: any :class:`~orchestrator.settings.Settings` field (e.g. ``results_dir``).
+    """
+
+    def __init__(self, broker_url: str | None = None, *, coordinate: bool = True, workers: int | None = None,
+                 start_workers: bool = True, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings or load_settings(broker_url=broker_url, **overrides)
+        self._embedded = None
+        self._workers = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        if self.settings.embedded:
+            from orchestrator.embedded import EmbeddedRedis
+
+            self._embedded = EmbeddedRedis(self.settings.state_dir).start()
+            self.settings = self.settings.model_copy(update={"broker_url": self._embedded.url})
+        url = str(self.settings.broker_url)
+        self.redis = check_broker(url)
+        self.state = SweepState(self.redis)
+        self.store = ResultStore(self.settings.results_dir, self.settings.compact_after_files)
+        self.scheduler = Scheduler(self.state, self.store, self.settings)
+        from workers.app import create_app
+
+        self.app = create_app(self.settings)
+        if self._embedded is not None and start_workers:
+            from orchestrator.embedded import LocalWorkers
+
+            concurrency = workers or self.settings.worker_concurrency or os.cpu_count() or 2
+            self._workers = LocalWorkers(url, ["local_cpu", "braket_sim", "braket_qpu", "control"], concurrency,
+                                         Path(self.settings.state_dir) / "logs").start()
+            self.window: int | None = 2 * concurrency
+        else:
+            self.window = None
+        self.coordinator = self._make_coordinator()
+        if coordinate:
+            self._thread = threading.Thread(target=self._coordinate, name="coordinator", daemon=True)
+            self._thread.start()
+
+    def _make_coordinator(self) -> Coordinator:
+        from orchestrator.dispatch import Dispatcher
+
+        return Coordinator(self.state, self.store, Dispatcher(self.app), self.settings, window=self.window)
+
+    def _coordinate(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.coordinator.run_until(self._stop.is_set)
+            except Exception:  # noqa: BLE001 - keep coordinating after a transient Redis error
+                log.exception("coordinator error; retrying")
+                time.sleep(1)
+
+    # -- the seed's operations ------------------------------------------------------------------
+
+    def submit(self, sweep: SweepLike) -> SweepExecution:
+        """Validate and schedule a sweep; returns at once."""
+        return self.scheduler.schedule_sweep(as_config(sweep))
+
+    schedule_sweep = submit
+
+    def status(self, execution_id: str) -> ExecutionStatus:
+        return self.scheduler.get_execution_status(execution_id)
+
+    get_execution_status = status
+
+    def pause(self, execution_id: str) -> bool:
+        return self.scheduler.pause_execution(execution_id)
+
+    def resume(self, execution_id: str) -> bool:
+        return self.scheduler.resume_execution(execution_id)
+
+    def cancel(self, execution_id: str) -> bool:
+        return self.scheduler.cancel_execution(execution_id)
+
+    pause_execution, resume_execution, cancel_execution = pause, resume, cancel
+
+    def results(self, execution_id: str) -> pd.DataFrame:
+        """Rows written so far (partial while the sweep runs)."""
+        return self.store.load(execution_id)
+
+    def wait(self, execution_id: str, timeout: float | None = None, poll: float = 0.2) -> ExecutionStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status(execution_id)
+            if status.done:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"sweep {execution_id} still {status.state} after {timeout} s")
+            time.sleep(poll)
+
+    def run(self, sweep: SweepLike, timeout: float | None = None) -> ExecutionStatus:
+        """Submit and wait until the sweep is finished."""
+        if self._thread is None:
+            raise OrchestratorError("run() needs coordinate=True")
+        return self.wait(self.submit(sweep).execution_id, timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.coordinator.release()
+        if self._workers is not None:
+            self._workers.stop()
+        if self._embedded is not None:
+            self._embedded.stop()
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_results(sweep_id: str, results_dir: str | Path | None = None) -> pd.DataFrame:
+    """Read a sweep's results from the Parquet dataset (no broker needed)."""
+    root = results_dir or load_settings().results_dir
+    return ResultStore(root).load(sweep_id)

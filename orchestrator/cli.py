@@ -1,0 +1,395 @@
+"""The ``orchestrator`` command line. Exit codes: 0 done, 1 the run failed, 2 bad input."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator.errors import InputError, OrchestratorError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+broker_option = click.option("--broker", envvar="ORCHESTRATOR_BROKER_URL", default=None,
+                             help="Redis URL shared with the workers (default: embedded private Redis).")
+results_option = click.option("--results-dir", type=click.Path(path_type=Path), default=None,
+                              help="Root of the Parquet dataset (default: ./results).")
+state_option = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+                            help="Embedded Redis, logs and virtualenvs (default: ./.orchestrator).")
+
+
+class _Cli(click.Group):
+    """Turns our errors into clean messages and exit codes instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(2)
+        except OrchestratorError as exc:
+            err_console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+            sys.exit(1)
+
+
+@click.group(cls=_Cli)
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """Run parameter sweeps of research projects on Celery workers; results land in Parquet."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _orchestrator(broker: str | None, results_dir: Path | None, state_dir: Path | None, **kw: Any) -> Any:
+    from orchestrator.api import Orchestrator
+
+    return Orchestrator(broker, results_dir=results_dir, state_dir=state_dir, coordinate=False, **kw)
+
+
+# -- run / resume / submit ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+@broker_option
+@results_option
+@state_option
+@click.option("--workers", type=int, default=None, help="Embedded worker concurrency (default: CPU count).")
+@click.option("--dry-run", is_flag=True, help="Validate and show the plan and cost estimate; run nothing.")
+def run(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None,
+        workers: int | None, dry_run: bool) -> None:
+    """Run SWEEP_FILE to completion with a live progress bar.
+
+    Without --broker everything runs here (private Redis, local workers). With --broker this
+    process only coordinates: start workers anywhere with `orchestrator worker`.
+    """
+    from orchestrator.config import load_sweep
+
+    config = load_sweep(sweep_file)
+    if dry_run:
+        _print_plan(config)
+        return
+    orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
+    try:
+        execution = orch.submit(config)
+        _follow(orch, execution.execution_id, resumed=execution.resumed)
+    finally:
+        orch.close()
+
+
+@main.command()
+@click.argument("execution_id")
+@broker_option
+@results_option
+@state_option
+@click.option("--workers", type=int, default=None, help="Embedded worker concurrency.")
+@click.option("--detach", is_flag=True, help="Only mark it running for a coordinator that serves it.")
+def resume(execution_id: str, broker: str | None, results_dir: Path | None, state_dir: Path | None,
+           workers: int | None, detach: bool) -> None:
+    """Resume a paused or interrupted sweep; completed experiments are never run again."""
+    orch = _orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=not detach)
+    try:
+        if not orch.resume(execution_id):
+            state = orch.status(execution_id).state
+            raise InputError(f"sweep is {state}; only paused or interrupted sweeps resume "
+                             f"(run the sweep file again to reuse its results)", field="execution_id")
+        if not detach:
+            _follow(orch, execution_id, resumed=True)
+    finally:
+        orch.close()
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+@broker_option
+@results_option
+@state_option
+def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None) -> None:
+    """Submit SWEEP_FILE and return at once with its execution id.
+
+    A coordinator must serve it: one is started in the background if none is alive.
+    """
+    from orchestrator.api import check_broker
+    from orchestrator.config import load_sweep
+    from orchestrator.coordinator import coordinator_alive
+    from orchestrator.embedded import EmbeddedRedis
+    from orchestrator.settings import load_settings
+    from orchestrator.state import SweepState
+
+    config = load_sweep(sweep_file)
+    settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
+    url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
+    if settings.broker_url:
+        check_broker(url)
+    if settings.broker_url is None or not coordinator_alive(SweepState(check_broker(url))):
+        _spawn_coordinator(settings, broker)
+    state = SweepState(check_broker(url))
+    from orchestrator.results import ResultStore
+    from orchestrator.scheduler import Scheduler
+
+    execution = Scheduler(state, ResultStore(settings.results_dir), settings.model_copy(
+        update={"broker_url": url})).schedule_sweep(config)
+    console.print(execution.execution_id)
+
+
+def _spawn_coordinator(settings: Any, broker: str | None) -> None:
+    from orchestrator.api import check_broker
+    from orchestrator.embedded import EmbeddedRedis
+
+    logs = Path(settings.state_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "orchestrator.cli", "coordinator", "--until-idle", "30",
+           "--results-dir", str(settings.results_dir), "--state-dir", str(settings.state_dir)]
+    env = dict(os.environ)
+    if broker:
+        env["ORCHESTRATOR_BROKER_URL"] = broker
+    with open(logs / "coordinator.log", "ab") as log:
+        subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            check_broker(url)
+            return
+        except InputError:
+            time.sleep(0.2)
+    raise OrchestratorError(f"the background coordinator did not start; see {logs / 'coordinator.log'}")
+
+
+@main.command()
+@broker_option
+@results_option
+@state_option
+@click.option("--workers", type=int, default=None, help="Embedded worker concurrency.")
+@click.option("--until-idle", type=float, default=None, help="Exit after this many seconds with no sweep.")
+def coordinator(broker: str | None, results_dir: Path | None, state_dir: Path | None, workers: int | None,
+                until_idle: float | None) -> None:
+    """Serve every submitted sweep: publish, collect results, write Parquet. Ctrl-C stops it."""
+    orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
+    idle_since = time.monotonic()
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+
+    def done() -> bool:
+        nonlocal idle_since
+        if stop["now"]:
+            return True
+        if orch.coordinator.sweeps or orch.state.r.scard("orch:sweeps"):
+            idle_since = time.monotonic()
+            return False
+        return until_idle is not None and time.monotonic() - idle_since > until_idle
+
+    try:
+        orch.coordinator.run_until(done)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        orch.close()
+
+
+# -- watching and controlling ---------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("execution_id", required=False)
+@broker_option
+@results_option
+@state_option
+def status(execution_id: str | None, broker: str | None, results_dir: Path | None, state_dir: Path | None) -> None:
+    """Show a sweep's status (or list sweeps)."""
+    orch = _orchestrator(broker, results_dir, state_dir, start_workers=False)
+    try:
+        if execution_id is None:
+            table = Table("sweep", "state", "finished", "cost")
+            for sid in orch.scheduler.list_executions():
+                st = orch.status(sid)
+                table.add_row(sid, st.state, f"{st.finished}/{st.total if st.total is not None else st.planned}",
+                              f"${st.cost:.2f}")
+            console.print(table)
+            return
+        _print_status(orch, orch.status(execution_id))
+    finally:
+        orch.close()
+
+
+def _control(action: str) -> Any:
+    @broker_option
+    @results_option
+    @state_option
+    @click.argument("execution_id")
+    def command(execution_id: str, broker: str | None, results_dir: Path | None, state_dir: Path | None) -> None:
+        orch = _orchestrator(broker, results_dir, state_dir, start_workers=False)
+        try:
+            changed = getattr(orch, action)(execution_id)
+            console.print(f"{execution_id}: {action} {'done' if changed else 'had no effect'} "
+                          f"(state {orch.status(execution_id).state})")
+        finally:
+            orch.close()
+
+    command.__doc__ = {"pause": "Stop publishing new experiments (running ones finish).",
+                       "cancel": "Cancel a sweep: pending experiments are dropped, results kept."}[action]
+    return command
+
+
+main.command(name="pause")(_control("pause"))
+main.command(name="cancel")(_control("cancel"))
+
+
+@main.command()
+@click.option("--queues", "-Q", default="local_cpu,braket_sim,braket_qpu,control", show_default=True,
+              help="Comma-separated queues to consume.")
+@click.option("--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPU count).")
+@click.option("--hostname", "-n", default=None, help="Worker node name (default: celery@hostname).")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@broker_option
+def worker(queues: str, concurrency: int | None, hostname: str | None, loglevel: str, broker: str | None) -> None:
+    """Start a Celery worker for the given queues on this machine."""
+    from orchestrator.api import check_broker
+    from orchestrator.settings import load_settings
+    from workers.app import QUEUES, create_app
+
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(wanted) - set(QUEUES))
+    if unknown:
+        raise InputError(f"unknown queue(s) {unknown}; choose from {', '.join(QUEUES)}", field="--queues")
+    settings = load_settings(broker_url=broker)
+    if settings.broker_url is None:
+        raise InputError("a worker needs a broker: pass --broker redis://host:6379/0 or set "
+                         "ORCHESTRATOR_BROKER_URL", field="--broker")
+    check_broker(settings.broker_url)
+    app = create_app(settings)
+    argv = ["worker", "-Q", ",".join(wanted), "-E", "--loglevel", loglevel, "--without-gossip",
+            "--without-mingle"]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    if hostname:
+        argv += ["-n", hostname]
+    app.worker_main(argv)
+
+
+@main.command()
+@click.argument("execution_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout for CSV).")
+@results_option
+def results(execution_id: str, fmt: str, output: Path | None, results_dir: Path | None) -> None:
+    """Export a sweep's results as CSV or Parquet."""
+    from orchestrator.api import load_results
+
+    frame = load_results(execution_id, results_dir)
+    if frame.empty:
+        raise InputError(f"no results for '{execution_id}' under {results_dir or 'results'}; check the id "
+                         f"(`orchestrator status`) and --results-dir", field="execution_id")
+    if fmt == "parquet":
+        if output is None:
+            raise InputError("--output is required for parquet", field="--output")
+        frame.to_parquet(output, index=False)
+    elif output is None:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        frame.to_csv(output, index=False)
+    if output is not None:
+        console.print(f"wrote {len(frame)} rows to {output}")
+
+
+@main.command()
+@click.argument("target", type=click.Path(path_type=Path))
+def check(target: Path) -> None:
+    """Check a project folder or a sweep file: entry, signature, environment, one dry run."""
+    from adapters.check import check_target, render_report
+
+    reports, ok = check_target(str(target))
+    for report in reports:
+        console.print(render_report(report), highlight=False)
+    sys.exit(0 if ok else 1)
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def _print_plan(config: Any) -> None:
+    space = config.space()
+    planned = space.size * config.repeats * len(config.projects)
+    table = Table("sweep", "projects", "points", "repeats", "experiments (before constraints)")
+    table.add_row(config.sweep_id, ", ".join(p.name for p in config.projects), str(space.size),
+                  str(config.repeats), str(planned))
+    console.print(table)
+
+
+def _follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
+    """Coordinate in the foreground with a live progress bar, then print the summary."""
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+                        TextColumn("{task.completed:.0f}/{task.total:.0f}"), TextColumn("{task.fields[detail]}"),
+                        TimeElapsedColumn(), console=console, transient=False)
+    task = progress.add_task(execution_id, total=orch.status(execution_id).planned, detail="")
+    holder: dict[str, Any] = {}
+
+    def tick() -> None:
+        st = orch.status(execution_id)
+        holder["status"] = st
+        c = st.counts
+        eta = f"ETA {st.eta_seconds:.0f}s" if st.eta_seconds is not None else ""
+        detail = (f"done {c['completed'] + c['reused']} failed {c['failed']} running {c['running']} "
+                  f"queued {c['queued']} {eta} [{st.state}]")
+        progress.update(task, total=st.total if st.total is not None else st.planned, completed=st.finished,
+                        detail=detail)
+
+    console.print(f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
+                  f"({'embedded' if orch._embedded else redact_url(orch.settings.broker_url)})")
+    try:
+        with progress:
+            orch.coordinator.run_until(lambda: orch.status(execution_id).done, on_tick=tick)
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
+        raise SystemExit(130) from None
+    final = orch.status(execution_id)
+    _print_status(orch, final)
+    if final.state != "completed" or (final.counts["failed"] and not (final.counts["completed"]
+                                                                       + final.counts["reused"])):
+        raise SystemExit(1)
+
+
+def redact_url(url: str | None) -> str:
+    from orchestrator.api import redact
+
+    return redact(url or "")
+
+
+def _print_status(orch: Any, st: Any) -> None:
+    table = Table(title=f"sweep {st.execution_id}: {st.state}", show_header=False)
+    c = st.counts
+    total = st.total if st.total is not None else f"≤{st.planned}"
+    for label, value in [("experiments", total), ("completed", c["completed"]), ("reused", c["reused"]),
+                         ("failed", c["failed"]), ("early stopped", c["early_stopped"]),
+                         ("cancelled", c["cancelled"]), ("running", c["running"]), ("queued", c["queued"]),
+                         ("pending", c["pending"]), ("cost", f"${st.cost:.4f}" + (f" of ${st.budget:.2f}"
+                                                                                  if st.budget else "")),
+                         ("elapsed", f"{st.elapsed_seconds:.1f} s"),
+                         ("ETA", f"{st.eta_seconds:.0f} s" if st.eta_seconds is not None else "-"),
+                         ("workers", st.workers), ("results", st.results_path)]:
+        table.add_row(label, str(value))
+    console.print(table)
+    alerts = [e for e in st.events if e["level"] == "alert"]
+    for event in alerts[:5]:
+        console.print(f"[yellow]alert:[/] {event['message']}")
+    frame = orch.results(st.execution_id)
+    failed = frame[frame["status"] == "failed"] if not frame.empty else frame
+    if len(failed):
+        console.print(f"[red]{len(failed)} failed[/], e.g. {failed.iloc[0]['error_class']}: "
+                      f"{str(failed.iloc[0]['error_message'])[:300]}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()

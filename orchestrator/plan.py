@@ -1,0 +1,71 @@
+"""A sweep's experiments, enumerated lazily by index.
+
+Experiment index ``e`` encodes ``(point, repeat, project)`` as ``(point * repeats + repeat) *
+n_projects + project``, where ``point`` indexes the unfiltered parameter product. Points removed
+by constraints are simply never materialised, so any index maps back in O(1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from adapters.spec import ProjectSpec
+from orchestrator.config import SweepConfiguration
+from orchestrator.identity import code_version, experiment_id, reproducibility_hash
+from orchestrator.models import Experiment
+
+
+@dataclass
+class SweepPlan:
+    config: SweepConfiguration
+    code_versions: dict[str, str]
+
+    def __post_init__(self) -> None:
+        self.space = self.config.space()
+        self.sweep_id = self.config.sweep_id
+        self.projects = {p.name: p for p in self.config.projects}
+        self._order = [p.name for p in self.config.projects]
+        self.stride = self.config.repeats * len(self._order)
+
+    @classmethod
+    def build(cls, config: SweepConfiguration) -> SweepPlan:
+        return cls(config, {p.name: code_version(p.path) for p in config.projects})
+
+    def decompose(self, index: int) -> tuple[int, int, ProjectSpec]:
+        point, rest = divmod(index, self.stride)
+        repeat, project = divmod(rest, len(self._order))
+        return point, repeat, self.projects[self._order[project]]
+
+    def experiment_indices(self, points: np.ndarray) -> np.ndarray:
+        """All experiment indices of the given point indices (every repeat and project)."""
+        return (np.asarray(points, dtype=np.int64)[:, None] * self.stride + np.arange(self.stride)).ravel()
+
+    def point_of(self, indices: np.ndarray) -> np.ndarray:
+        return np.asarray(indices, dtype=np.int64) // self.stride
+
+    def queue_of(self, index: int) -> str:
+        return self.decompose(index)[2].resource
+
+    def experiment(self, index: int, parameters: dict | None = None) -> Experiment:
+        point, repeat, spec = self.decompose(index)
+        params = parameters if parameters is not None else self.space.point(point)
+        exp_id = experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource)
+        return Experiment(sweep_id=self.sweep_id, experiment_id=exp_id, index=index, project=spec.name,
+                          parameters=params, repeat=repeat, resource=spec.resource, device=spec.device,
+                          reproducibility_hash=reproducibility_hash(exp_id, self.config.seed + repeat))
+
+    def experiment_ids(self, indices: np.ndarray) -> Iterator[tuple[int, str]]:
+        """``(index, experiment_id)`` for each index, decoding parameters in one vectorised pass."""
+        points = self.point_of(indices)
+        cols = self.space.columns(points)
+        for row, index in enumerate(np.asarray(indices).tolist()):
+            _, repeat, spec = self.decompose(index)
+            params = {name: _plain(cols[name][row]) for name in self.space.names}
+            yield index, experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource)
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value

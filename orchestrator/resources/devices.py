@@ -1,0 +1,258 @@
+"""Choosing a device for a circuit: the seed's ``get_optimal_device(circuit, budget)``.
+
+A device is a candidate when it can run the circuit at all (qubits, gates, noise channels,
+connectivity when rewiring is off, shots) and can run it now (online, inside an execution
+window). Among candidates the cheapest wins, then the shortest queue. A simulator wins over a
+QPU when it answers the question for less, unless the caller says the question needs hardware
+(``require_qpu``): then simulators are only reported as the cheaper alternative.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.errors import InputError
+from orchestrator.resources.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, DeviceInfo, local_device
+from orchestrator.resources.prices import PriceTable, load_price_table
+
+
+@dataclass(frozen=True)
+class CircuitNeeds:
+    """What a circuit asks of a device.
+
+    Attributes:
+        qubits: distinct qubits used (what a device with rewiring needs).
+        max_index: highest qubit index + 1 (what a device without rewiring needs).
+        gates: gate names, lower-case.
+        noise: noise channel names, lower-case (non-empty -> a noise simulator).
+        pairs: qubit pairs that interact in two-qubit gates.
+        gate_count: number of gate instructions.
+    """
+
+    qubits: int
+    max_index: int
+    gates: frozenset[str]
+    noise: frozenset[str]
+    pairs: frozenset[tuple[int, int]]
+    gate_count: int
+
+
+_QASM_REGISTER = re.compile(r"^\s*qubit\[(\d+)\]\s+\w+\s*;", re.M)
+_QASM_PHYSICAL = re.compile(r"\$(\d+)")
+_QASM_GATE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s+((?:\w+\[\d+\]|\$\d+)(?:\s*,\s*(?:\w+\[\d+\]|\$\d+))*)\s*;",
+                        re.M)
+_QASM_NOISE = re.compile(r"#pragma\s+braket\s+noise\s+(\w+)")
+_QASM_NOT_GATES = {"measure", "reset", "barrier", "bit", "qubit", "input", "output", "let", "include"}
+
+
+def circuit_needs(circuit: Any) -> CircuitNeeds:
+    """Read the needs of a Braket ``Circuit`` or an OpenQASM program (object with ``source``, or text)."""
+    from braket.circuits import Circuit, Noise
+
+    if isinstance(circuit, Circuit):
+        gates, noise, pairs, count = set(), set(), set(), 0
+        for ins in circuit.instructions:
+            name = ins.operator.name.lower()
+            if isinstance(ins.operator, Noise):
+                noise.add(name)
+                continue
+            gates.add(name)
+            count += 1
+            qubits = [int(q) for q in (*ins.control, *ins.target)]
+            if len(qubits) == 2:
+                pairs.add((min(qubits), max(qubits)))
+        indices = [int(q) for q in circuit.qubits]
+        return CircuitNeeds(len(indices), max(indices, default=-1) + 1, frozenset(gates), frozenset(noise),
+                            frozenset(pairs), count)
+    source = getattr(circuit, "source", circuit)
+    if not isinstance(source, str):
+        raise InputError(f"cannot read a circuit from {type(circuit).__name__}; pass a braket Circuit or "
+                         f"an OpenQASM program", field="circuit")
+    return _qasm_needs(source)
+
+
+def _qasm_needs(source: str) -> CircuitNeeds:
+    declared = sum(int(n) for n in _QASM_REGISTER.findall(source))
+    physical = [int(n) for n in _QASM_PHYSICAL.findall(source)]
+    width = max(declared, max(physical, default=-1) + 1)
+    gates, pairs, count = set(), set(), 0
+    for name, operands in _QASM_GATE.findall(source):
+        if name.lower() in _QASM_NOT_GATES:
+            continue
+        gates.add(name.lower())
+        count += 1
+        qubits = [int(m) for m in re.findall(r"(?:\[|\$)(\d+)", operands)]
+        if len(qubits) == 2:
+            pairs.add((min(qubits), max(qubits)))
+    return CircuitNeeds(width, width, frozenset(gates), frozenset(n.lower() for n in _QASM_NOISE.findall(source)),
+                        frozenset(pairs), count)
+
+
+def estimate_simulator_seconds(needs: CircuitNeeds, shots: int) -> float:
+    """A rough, deliberately pessimistic run time on a managed simulator.
+
+    Below ~20 qubits a task finishes well inside the 3 s billing minimum; above, state-vector
+    time doubles per qubit. Only used for estimates and reservations; billing uses the measured
+    duration from the task's result.
+    """
+    if needs.qubits <= 20:
+        return 1.0
+    return 1.0 + 0.002 * max(needs.gate_count, 1) * 2 ** (needs.qubits - 20) * (1 + shots / 10_000)
+
+
+@dataclass(frozen=True)
+class DeviceOption:
+    """One feasible device, priced for this circuit."""
+
+    arn: str
+    name: str
+    device_type: str
+    cost: float
+    queue_depth: int | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceRecommendation:
+    """The seed's ``DeviceRecommendation``.
+
+    Attributes:
+        device: the chosen device ARN (or ``local:sv`` / ``local:dm``).
+        name: its display name.
+        estimated_cost: USD for one task of ``shots`` shots.
+        shots: the shots the estimate is for.
+        reason: why this device, in one sentence a user can read.
+        alternatives: other feasible devices, cheapest first.
+        rejected: device -> why it cannot run the circuit now.
+        cheaper_simulator: when a QPU was required, the simulator that would answer for less.
+    """
+
+    device: str
+    name: str
+    estimated_cost: float
+    shots: int
+    reason: str
+    alternatives: tuple[DeviceOption, ...] = ()
+    rejected: dict[str, str] = field(default_factory=dict)
+    cheaper_simulator: DeviceOption | None = None
+
+
+def get_optimal_device(circuit: Any, budget: float | None, *, shots: int = 1000,
+                       catalog: DeviceCatalog | None = None, devices: Sequence[DeviceInfo] | None = None,
+                       prices: PriceTable | None = None, require_qpu: bool = False, allow_local: bool = True,
+                       disable_qubit_rewiring: bool = False, now: datetime | None = None) -> DeviceRecommendation:
+    """Pick the device that runs ``circuit`` for the least money within ``budget``.
+
+    Args:
+        circuit: a Braket ``Circuit`` or an OpenQASM program.
+        budget: USD available for this task; None means no limit.
+        shots: shots per task.
+        catalog: where managed devices come from (searched when ``devices`` is not given).
+        devices: the managed devices to consider (already fetched); local ones are added.
+        prices: the price table (default: the shipped or user-configured one).
+        require_qpu: the question needs real hardware; simulators are reported, not chosen.
+        allow_local: consider ``local:sv`` / ``local:dm``.
+        disable_qubit_rewiring: the circuit's qubits are physical; connectivity must match.
+        now: the time to check execution windows against (default: now).
+
+    Raises:
+        InputError: negative budget, no device can run the circuit, or the budget is below the
+            cheapest feasible task (the message names the cheapest option and its price).
+    """
+    if budget is not None and budget < 0:
+        raise InputError(f"budget must be >= 0 USD, got {budget}", field="budget")
+    if shots < 0:
+        raise InputError(f"shots must be >= 0, got {shots}", field="shots")
+    prices = prices or load_price_table()
+    needs = circuit_needs(circuit)
+    pool = list(devices) if devices is not None else (catalog or DeviceCatalog()).search()
+    if allow_local:
+        pool += [local_device(LOCAL_SV), local_device(LOCAL_DM)]
+    options, rejected = _price_feasible(pool, needs, shots, prices, disable_qubit_rewiring, now)
+    if not options:
+        detail = "; ".join(f"{arn}: {why}" for arn, why in rejected.items()) or "no devices known"
+        raise InputError(f"no device can run this {needs.qubits}-qubit circuit with {shots} shots ({detail})",
+                         field="device")
+    options.sort(key=lambda o: (o.cost, math.inf if o.queue_depth is None else o.queue_depth, o.arn))
+    simulators = [o for o in options if o.device_type != "QPU"]
+    qpus = [o for o in options if o.device_type == "QPU"]
+    if require_qpu and not qpus:
+        raise InputError("no QPU can run this circuit now (" + "; ".join(
+            f"{a}: {r}" for a, r in rejected.items() if "qpu" in a) + ")", field="device")
+    ranked = qpus if require_qpu else options
+    affordable = [o for o in ranked if budget is None or o.cost <= budget]
+    if not affordable:
+        cheapest = ranked[0]
+        raise InputError(f"budget ${budget:.4f} is below the cheapest task: {cheapest.name} at "
+                         f"${cheapest.cost:.4f} for {shots} shots; raise the budget or lower the shots",
+                         field="budget")
+    best = affordable[0]
+    cheaper_sim = simulators[0] if require_qpu and simulators and simulators[0].cost < best.cost else None
+    return DeviceRecommendation(
+        device=best.arn, name=best.name, estimated_cost=best.cost, shots=shots,
+        reason=_reason(best, qpus, simulators, require_qpu, cheaper_sim),
+        alternatives=tuple(o for o in options if o.arn != best.arn), rejected=rejected,
+        cheaper_simulator=cheaper_sim)
+
+
+def _price_feasible(pool: Iterable[DeviceInfo], needs: CircuitNeeds, shots: int, prices: PriceTable,
+                    verbatim: bool, now: datetime | None) -> tuple[list[DeviceOption], dict[str, str]]:
+    options, rejected = [], {}
+    for device in pool:
+        why = _infeasible(device, needs, shots, verbatim) or device.unavailable_reason(now)
+        if why:
+            rejected[device.arn] = why
+            continue
+        notes = []
+        if device.is_qpu and not device.fully_connected and not _pairs_fit(device, needs):
+            notes.append("needs routing (SWAPs) on this topology")
+        seconds = estimate_simulator_seconds(needs, shots) if device.device_type == "SIMULATOR" else None
+        try:
+            cost = prices.task_cost(device.arn, shots, seconds)
+        except InputError as exc:
+            rejected[device.arn] = exc.message
+            continue
+        options.append(DeviceOption(device.arn, device.name, device.device_type, cost, device.queue_depth,
+                                    tuple(notes)))
+    return options, rejected
+
+
+def _infeasible(device: DeviceInfo, needs: CircuitNeeds, shots: int, verbatim: bool) -> str | None:
+    width = needs.max_index if verbatim else needs.qubits
+    if width > device.qubit_count:
+        return f"circuit needs {width} qubits, device has {device.qubit_count}"
+    if needs.noise and not device.supports_noise:
+        return f"circuit has noise channels ({', '.join(sorted(needs.noise))}); device does not simulate noise"
+    missing = needs.gates - device.operations
+    if missing:
+        return f"gates not supported: {', '.join(sorted(missing))}"
+    low, high = device.shots_range
+    if not low <= shots <= high:
+        return f"{shots} shots outside the device's range [{low}, {high}]"
+    if verbatim and not _pairs_fit(device, needs):
+        return "two-qubit gates on uncoupled qubits, and qubit rewiring is disabled"
+    return None
+
+
+def _pairs_fit(device: DeviceInfo, needs: CircuitNeeds) -> bool:
+    return all(device.connected(a, b) for a, b in needs.pairs)
+
+
+def _reason(best: DeviceOption, qpus: list[DeviceOption], sims: list[DeviceOption], require_qpu: bool,
+            cheaper_sim: DeviceOption | None) -> str:
+    queue = f", queue {best.queue_depth}" if best.queue_depth is not None else ""
+    if require_qpu:
+        text = f"{best.name} is the cheapest available QPU for this circuit (${best.cost:.4f}{queue})"
+        if cheaper_sim:
+            text += (f"; {cheaper_sim.name} would answer for ${cheaper_sim.cost:.4f} if hardware noise is not "
+                     f"what is being studied")
+        return text
+    if best.device_type != "QPU" and qpus:
+        return (f"{best.name} answers this circuit for ${best.cost:.4f}, less than the cheapest QPU "
+                f"({qpus[0].name}, ${qpus[0].cost:.4f}); pass require_qpu=True to study hardware effects")
+    return f"{best.name} is the cheapest device that can run this circuit (${best.cost:.4f}{queue})"

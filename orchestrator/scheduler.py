@@ -1,0 +1,170 @@
+"""The seed's scheduler interfaces: schedule a sweep, report its status, pause, resume, cancel.
+
+Scheduling only registers the sweep in Redis; a :class:`~orchestrator.coordinator.Coordinator`
+materialises its experiments into the pending sets and publishes them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from orchestrator.config import SweepConfiguration
+from orchestrator.errors import InputError
+from orchestrator.plan import SweepPlan
+from orchestrator.results import ResultStore
+from orchestrator.settings import Settings
+from orchestrator.state import PREFIX, SweepState
+
+ACTIVE_STATES = {"running", "paused"}
+FINAL_STATES = {"completed", "cancelled", "timed_out"}
+COUNTED = ("completed", "failed", "reused", "early_stopped", "cancelled")
+
+
+class SweepExecution(BaseModel):
+    execution_id: str
+    name: str
+    state: str
+    planned: int = Field(description="experiments before constraints (upper bound until counted)")
+    results_path: str
+    resumed: bool = False
+
+
+class ExecutionStatus(BaseModel):
+    execution_id: str
+    state: str
+    total: int | None = Field(None, description="experiments after constraints, once counted")
+    planned: int
+    counts: dict[str, int]
+    cost: float = 0.0
+    budget: float | None = None
+    eta_seconds: float | None = None
+    elapsed_seconds: float = 0.0
+    started_at: datetime | None = None
+    results_path: str = ""
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    workers: int = 0
+    optimizer: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(k, 0) for k in COUNTED)
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class Scheduler:
+    """Registers sweeps and answers for their state. Safe to use from any process."""
+
+    def __init__(self, state: SweepState, store: ResultStore, settings: Settings) -> None:
+        self.state = state
+        self.store = store
+        self.settings = settings
+
+    def schedule_sweep(self, config: SweepConfiguration) -> SweepExecution:
+        """Register ``config`` (or pick up where the same sweep stopped) and return its execution."""
+        sweep_id = config.sweep_id
+        st = self.state
+        current = st.state(sweep_id)
+        resumed = current in ACTIVE_STATES
+        if current in FINAL_STATES:
+            # The same sweep file again: start over in Redis; completed experiments are reused.
+            st.r.delete(*st.sweep_keys(sweep_id))
+        if not resumed:
+            plan = SweepPlan.build(config)
+            budget = config.budget_limit if config.budget_limit is not None else self.settings.default_budget
+            effective = {"sweep": config.model_dump(mode="json"), "code_versions": plan.code_versions,
+                         "settings": self.settings.model_dump(mode="json", exclude={"broker_url"}),
+                         "sweep_id": sweep_id}
+            st.r.hset(st.key(sweep_id, "meta"), mapping={
+                "state": "running", "name": config.name, "config": config.model_dump_json(),
+                "code_versions": json.dumps(plan.code_versions), "created_at": time.time(),
+                "started_at": time.time(), "planned": plan.space.size * plan.stride, "fill_cursor": 0,
+                "fill_done": 0, "total": 0, "budget": "" if budget is None else budget,
+                "deadline": "" if config.max_duration is None else time.time() + config.max_duration.total_seconds(),
+            })
+            self.store.write_effective_config(sweep_id, effective)
+        else:
+            st.set_state(sweep_id, "running")
+        st.r.sadd(f"{PREFIX}sweeps", sweep_id)
+        meta = st.meta(sweep_id)
+        return SweepExecution(execution_id=sweep_id, name=config.name, state="running",
+                              planned=int(meta["planned"]), results_path=str(self.store.sweep_dir(sweep_id)),
+                              resumed=resumed)
+
+    def _require(self, execution_id: str) -> dict[str, str]:
+        meta = self.state.meta(execution_id)
+        if not meta:
+            raise InputError(f"no sweep '{execution_id}' on this broker; list sweeps with `orchestrator status`",
+                             field="execution_id")
+        return meta
+
+    def get_execution_status(self, execution_id: str) -> ExecutionStatus:
+        meta = self._require(execution_id)
+        st, r = self.state, self.state.r
+        pipe = r.pipeline()
+        queues = ("local_cpu", "braket_sim", "braket_qpu")
+        for q in queues:
+            pipe.zcard(st.pending_key(execution_id, q))
+        for q in queues:
+            pipe.scard(st.queued_key(execution_id, q))
+        pipe.hlen(st.key(execution_id, "running"))
+        values = pipe.execute()
+        counts = {k: int(meta.get(f"n_{k}", 0)) for k in COUNTED}
+        planned = int(meta.get("planned", 0))
+        fill_done = meta.get("fill_done") == "1"
+        total = int(meta.get("total", 0)) if fill_done else None
+        counts["queued"] = sum(values[3:6])
+        counts["running"] = int(values[6])
+        finished = sum(counts[k] for k in COUNTED)
+        counts["pending"] = max(0, (total if total is not None else planned) - finished
+                                - counts["queued"] - counts["running"])
+        started = float(meta.get("started_at") or time.time())
+        end = float(meta["finished_at"]) if meta.get("finished_at") else time.time()
+        elapsed = max(end - started, 1e-9)
+        executed = counts["completed"] + counts["failed"] + counts["early_stopped"]
+        remaining = counts["pending"] + counts["queued"] + counts["running"]
+        eta = remaining * elapsed / executed if executed and meta.get("state") == "running" else None
+        budget = float(meta["budget"]) if meta.get("budget") else None
+        return ExecutionStatus(
+            execution_id=execution_id, state=meta.get("state", "unknown"), total=total, planned=planned,
+            counts=counts, cost=float(meta.get("cost", 0.0)), budget=budget, eta_seconds=eta,
+            elapsed_seconds=elapsed, started_at=datetime.fromtimestamp(started).astimezone(),
+            results_path=str(self.store.sweep_dir(execution_id)), events=st.events(execution_id, 10),
+            workers=len(st.live_workers()),
+            optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {})
+
+    def list_executions(self) -> list[str]:
+        ids = {k.split(":")[2] for k in self.state.r.scan_iter(f"{PREFIX}sweep:*:meta")}
+        return sorted(ids)
+
+    def pause_execution(self, execution_id: str) -> bool:
+        meta = self._require(execution_id)
+        if meta.get("state") != "running":
+            return False
+        self.state.set_state(execution_id, "paused", paused_reason="paused by user")
+        self.state.event(execution_id, "info", "paused by user")
+        return True
+
+    def resume_execution(self, execution_id: str) -> bool:
+        meta = self._require(execution_id)
+        if meta.get("state") not in ("paused", "running"):
+            return False
+        self.state.set_state(execution_id, "running", paused_reason="")
+        self.state.r.sadd(f"{PREFIX}sweeps", execution_id)
+        self.state.event(execution_id, "info", "resumed")
+        return True
+
+    def cancel_execution(self, execution_id: str) -> bool:
+        meta = self._require(execution_id)
+        if meta.get("state") in FINAL_STATES or meta.get("state") == "cancelling":
+            return False
+        self.state.set_state(execution_id, "cancelling")
+        self.state.event(execution_id, "info", "cancelled by user")
+        return True

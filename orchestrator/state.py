@@ -1,0 +1,179 @@
+"""Sweep state in Redis: key layout and the few operations that must be atomic.
+
+Keys (prefix ``orch:``):
+
+* ``sweeps``                      set of sweep ids a coordinator should serve
+* ``sweep:{id}:meta``             hash: state, config, counters (n_completed, n_failed, ...), cost
+* ``sweep:{id}:pending:{queue}``  sorted set of experiment indices, score = priority (higher first)
+* ``sweep:{id}:queued:{queue}``   set of experiment indices published but not yet started
+* ``sweep:{id}:running``          hash index -> JSON {host, since}
+* ``sweep:{id}:terminal``         hash index -> final status (written once: the idempotency anchor)
+* ``sweep:{id}:attempts``         hash index -> deliveries so far
+* ``sweep:{id}:results``          stream of result rows, drained by the coordinator into Parquet
+* ``sweep:{id}:events``           list of alerts and notable events (newest first, capped)
+* ``sweep:{id}:lease:{index}``    held while an experiment runs; refreshed by a heartbeat
+* ``done``                        set of experiment ids with a successful result, across sweeps
+* ``workers``                     hash hostname -> JSON {queues, concurrency, seen}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+PREFIX = "orch:"
+RESULTS_GROUP = "writer"
+
+# Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
+# later deliveries of the same experiment change nothing (no second row, no double count).
+_RECORD = """
+local terminal, meta, stream, done, running, lease = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local index, status, exp_id, payload, token, cost, final = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local recorded = 0
+if final == '1' then
+  recorded = redis.call('HSETNX', terminal, index, status)
+else
+  recorded = 1
+end
+if recorded == 1 then
+  redis.call('XADD', stream, '*', 'row', payload)
+  if final == '1' then
+    redis.call('HINCRBY', meta, 'n_' .. status, 1)
+    if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
+    if status == 'completed' then redis.call('SADD', done, exp_id) end
+  end
+end
+redis.call('HDEL', running, index)
+if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+return recorded
+"""
+
+_REFRESH_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis client for ``url`` (``redis://``, ``rediss://`` or ``redis+socket://``)."""
+    if url.startswith("redis+socket://"):
+        return redis.Redis(unix_socket_path=url[len("redis+socket://"):], decode_responses=True)
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+class SweepState:
+    """Typed access to one deployment's sweep state in Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._record = client.register_script(_RECORD)
+        self._refresh = client.register_script(_REFRESH_LEASE)
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def key(sweep_id: str, part: str) -> str:
+        return f"{PREFIX}sweep:{sweep_id}:{part}"
+
+    def pending_key(self, sweep_id: str, queue: str) -> str:
+        return self.key(sweep_id, f"pending:{queue}")
+
+    def sweep_keys(self, sweep_id: str) -> list[str]:
+        return list(self.r.scan_iter(f"{PREFIX}sweep:{sweep_id}:*"))
+
+    # -- sweep metadata ---------------------------------------------------------------------------
+
+    def meta(self, sweep_id: str) -> dict[str, str]:
+        return self.r.hgetall(self.key(sweep_id, "meta"))
+
+    def exists(self, sweep_id: str) -> bool:
+        return bool(self.r.exists(self.key(sweep_id, "meta")))
+
+    def state(self, sweep_id: str) -> str | None:
+        return self.r.hget(self.key(sweep_id, "meta"), "state")
+
+    def set_state(self, sweep_id: str, state: str, **fields: Any) -> None:
+        self.r.hset(self.key(sweep_id, "meta"), mapping={"state": state, **{k: str(v) for k, v in fields.items()}})
+
+    def config_json(self, sweep_id: str) -> str | None:
+        return self.r.hget(self.key(sweep_id, "meta"), "config")
+
+    def event(self, sweep_id: str, level: str, message: str) -> None:
+        entry = json.dumps({"ts": time.time(), "level": level, "message": message})
+        pipe = self.r.pipeline()
+        pipe.lpush(self.key(sweep_id, "events"), entry)
+        pipe.ltrim(self.key(sweep_id, "events"), 0, 199)
+        pipe.execute()
+
+    def events(self, sweep_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.r.lrange(self.key(sweep_id, "events"), 0, limit - 1)]
+
+    # -- worker side ------------------------------------------------------------------------------
+
+    def lease_key(self, sweep_id: str, index: int) -> str:
+        return self.key(sweep_id, f"lease:{index}")
+
+    def acquire_lease(self, sweep_id: str, index: int, token: str, ttl_s: float) -> bool:
+        return bool(self.r.set(self.lease_key(sweep_id, index), token, nx=True, px=int(ttl_s * 1000)))
+
+    def refresh_lease(self, sweep_id: str, index: int, token: str, ttl_s: float) -> bool:
+        return bool(self._refresh(keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)]))
+
+    def is_done(self, experiment_id: str) -> bool:
+        return bool(self.r.sismember(f"{PREFIX}done", experiment_id))
+
+    def is_terminal(self, sweep_id: str, index: int) -> bool:
+        return bool(self.r.hexists(self.key(sweep_id, "terminal"), index))
+
+    def queued_key(self, sweep_id: str, queue: str) -> str:
+        return self.key(sweep_id, f"queued:{queue}")
+
+    def unqueue(self, sweep_id: str, queue: str, index: int) -> None:
+        self.r.srem(self.queued_key(sweep_id, queue), index)
+
+    def start(self, sweep_id: str, queue: str, index: int, host: str) -> int:
+        """Mark an experiment running; return its attempt number (deliveries so far, this one included)."""
+        pipe = self.r.pipeline()
+        pipe.srem(self.queued_key(sweep_id, queue), index)
+        pipe.hset(self.key(sweep_id, "running"), index, json.dumps({"host": host, "since": time.time()}))
+        pipe.hincrby(self.key(sweep_id, "attempts"), index, 1)
+        return int(pipe.execute()[-1])
+
+    def record(self, sweep_id: str, index: int, experiment_id: str, row: dict[str, Any], *, status: str,
+               final: bool, lease_token: str = "", cost: float | None = None) -> bool:
+        """Hand a result row to Redis durably; ``final`` rows count once. Returns True if recorded."""
+        keys = [self.key(sweep_id, "terminal"), self.key(sweep_id, "meta"), self.key(sweep_id, "results"),
+                f"{PREFIX}done", self.key(sweep_id, "running"), self.lease_key(sweep_id, index)]
+        args = [index, status, experiment_id, json.dumps(row, default=str), lease_token,
+                cost if cost is not None else 0, "1" if final else "0"]
+        return bool(self._record(keys=keys, args=args))
+
+    def release(self, sweep_id: str, index: int, token: str) -> None:
+        """Give an experiment back without a result (retry later, or the sweep paused)."""
+        self.r.hdel(self.key(sweep_id, "running"), index)
+        self.r.hincrby(self.key(sweep_id, "attempts"), index, -1)  # not a lost delivery
+        if self.r.get(self.lease_key(sweep_id, index)) == token:
+            self.r.delete(self.lease_key(sweep_id, index))
+
+    # -- workers registry -------------------------------------------------------------------------
+
+    def heartbeat_worker(self, hostname: str, queues: list[str], concurrency: int) -> None:
+        self.r.hset(f"{PREFIX}workers", hostname,
+                    json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}))
+
+    def forget_worker(self, hostname: str) -> None:
+        self.r.hdel(f"{PREFIX}workers", hostname)
+
+    def live_workers(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
+        now, out = time.time(), {}
+        for host, raw in self.r.hgetall(f"{PREFIX}workers").items():
+            info = json.loads(raw)
+            if now - info["seen"] <= max_age_s:
+                out[host] = info
+        return out
+
+    def consumers(self, queue: str) -> int:
+        return sum(w["concurrency"] for w in self.live_workers().values() if queue in w["queues"])

@@ -1,0 +1,1 @@
+"""Celery side: the app factory, the tasks and the executors."""

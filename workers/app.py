@@ -1,0 +1,51 @@
+"""The one Celery app, built by a factory (no ``current_app``, no ``shared_task``).
+
+Every process (coordinator, workers, beat, Flower) builds its app here from the same
+``Settings``, so the broker URL and visibility timeout are one value everywhere.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from orchestrator.settings import Settings, load_settings
+
+QUEUES = ("local_cpu", "braket_sim", "braket_qpu", "control")
+RUN_TASK = "orchestrator.run_experiment"
+OPTIMIZE_TASK = "orchestrator.optimize"
+
+
+def create_app(settings: Settings | None = None, *, broker_url: str | None = None) -> Celery:
+    """Build the Celery app for ``settings`` (or ``broker_url``) and register the tasks on it."""
+    settings = settings or load_settings()
+    url = broker_url or settings.broker_url
+    if not url:
+        raise ValueError("create_app needs a broker URL; the embedded mode starts one first")
+    app = Celery("orchestrator", broker=url, set_as_current=False)
+    exchange = Exchange("orchestrator", type="direct")
+    app.conf.update(
+        # JSON only: pickle over a shared Redis would let anyone who can write to it run code.
+        task_serializer="json", result_serializer="json", accept_content=["json"],
+        event_serializer="json",
+        task_ignore_result=True,  # results travel through our own durable stream
+        task_acks_late=True, worker_prefetch_multiplier=1, task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(name, exchange, routing_key=name) for name in QUEUES],
+        task_default_queue="local_cpu", task_default_exchange="orchestrator",
+        task_default_routing_key="local_cpu",
+        task_routes={OPTIMIZE_TASK: {"queue": "control", "routing_key": "control"}},
+        task_send_sent_event=True, worker_send_task_events=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "optimize-adaptive-sweeps": {"task": OPTIMIZE_TASK, "schedule": settings.optimizer_interval,
+                                         "options": {"expires": settings.optimizer_interval * 2}},
+        },
+    )
+    app.conf.orchestrator_settings = settings.model_dump(mode="json")
+    from workers import tasks
+
+    tasks.register(app, settings)
+    return app

@@ -1,0 +1,55 @@
+"""Task registration on the factory-built app. The work itself lives in :mod:`workers.runner`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from orchestrator.settings import Settings
+from workers.app import OPTIMIZE_TASK, RUN_TASK
+from workers.runner import ExperimentRunner
+
+
+def register(app: Celery, settings: Settings) -> None:
+    runner = ExperimentRunner(app, settings)
+
+    @app.task(name=RUN_TASK, bind=True, max_retries=None, acks_late=True)
+    def run_experiment(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,
+                       parameters: dict[str, Any], queue: str = "local_cpu") -> str:
+        """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
+        return runner.run(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
+                          parameters=parameters, queue=queue)
+
+    @app.task(name=OPTIMIZE_TASK, ignore_result=True)
+    def optimize() -> int:
+        """Beat task: refit the model of every adaptive sweep and re-score its pending experiments."""
+        from orchestrator.optimizer.service import refit_all
+
+        return refit_all(runner.state, settings)
+
+    stop = threading.Event()
+
+    def _heartbeat(hostname: str, queues: list[str], concurrency: int) -> None:
+        while not stop.wait(5.0):
+            runner.state.heartbeat_worker(hostname, queues, concurrency)
+
+    @worker_ready.connect(weak=False)
+    def _announce(sender: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not app:
+            return
+        hostname = sender.hostname or socket.gethostname()
+        queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
+        concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
+        runner.state.heartbeat_worker(hostname, queues, concurrency)
+        threading.Thread(target=_heartbeat, args=(hostname, queues, concurrency), daemon=True).start()
+
+    @worker_shutdown.connect(weak=False)
+    def _goodbye(sender: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not app:
+            return
+        stop.set()
+        runner.state.forget_worker(sender.hostname)
