@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create .venv, install, run the quickstart sweep embedded (no services needed)
+#   make test   create .venv if missing, install, make sure a Redis is reachable, run pytest
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
+
+.PHONY: run test install lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(VENV)/bin/orchestrator run examples/sweeps/quickstart.yaml
+
+test: $(VENV)/.installed
+	$(PY) -m deploy.ensure_redis $(TEST_REDIS_URL)
+	ORCHESTRATOR_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/scale.py
+
+clean:
+	rm -rf $(VENV) .orchestrator results .pytest_cache

@@ -1,0 +1,1 @@
+"""Deployment helpers (docker-compose, service start-up)."""

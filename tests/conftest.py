@@ -1,0 +1,128 @@
+"""Shared fixtures: a real Redis, real worker processes, sweep files for test projects.
+
+Tests that cross a process use the Redis at ``ORCHESTRATOR_TEST_REDIS_URL`` (``make test`` makes
+sure one answers). A missing Redis is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+REDIS_URL = os.environ.get("ORCHESTRATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"tests need a Redis at {REDIS_URL} ({exc}); run `make test`, which starts one")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in a temp folder so results/ and .orchestrator/ land there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "counter").mkdir()
+    monkeypatch.setenv("COUNTER_DIR", str(tmp_path / "counter"))
+    return tmp_path
+
+
+def child_env(workdir: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "ORCHESTRATOR_VISIBILITY_TIMEOUT": "8", "ORCHESTRATOR_LEASE_TTL": "2",
+           "COUNTER_DIR": str(workdir / "counter"), "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+def executions(workdir: Path) -> Counter[str]:
+    """How many times each point really ran (the counter project's side effect)."""
+    log = workdir / "counter" / "executions.log"
+    return Counter(log.read_text().split()) if log.exists() else Counter()
+
+
+def write_sweep(folder: Path, name: str = "count", points: int = 12, sleep: float = 0.0, **extra: object) -> Path:
+    sweep = {"name": name,
+             "projects": [{"name": "counter", "path": str(FIXTURES / "projects" / "counter"), "entry": "counter:run"}],
+             "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}, "sleep": [sleep]},
+             "adaptive_sampling": False}
+    sweep.update(extra)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+class Worker:
+    """A real ``orchestrator worker`` process."""
+
+    def __init__(self, broker: str, workdir: Path, name: str, concurrency: int = 2,
+                 queues: str = "local_cpu,braket_sim,braket_qpu,control") -> None:
+        self.name = f"{name}@{os.uname().nodename}"
+        cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", queues, "-c", str(concurrency),
+               "-n", self.name, "--loglevel", "INFO", "--broker", broker]
+        self.log = open(workdir / f"worker-{name}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env=child_env(workdir), stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.broker = broker
+
+    def wait_ready(self, timeout: float = 60) -> Worker:
+        client = redis.Redis.from_url(self.broker)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if client.hexists("orch:workers", self.name):
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited: {Path(self.log.name).read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"worker {self.name} not ready: {Path(self.log.name).read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker(redis_url: str, workdir: Path) -> Iterator:
+    started: list[Worker] = []
+
+    def start(name: str = "w1", concurrency: int = 2, **kw: str) -> Worker:
+        worker = Worker(redis_url, workdir, name, concurrency, **kw)
+        started.append(worker)
+        return worker.wait_ready()
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def cli(*args: str, workdir: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=workdir, env=child_env(workdir, **env),
+                          capture_output=True, text=True, timeout=timeout)

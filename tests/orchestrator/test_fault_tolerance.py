@@ -1,0 +1,113 @@
+"""Nothing lost, nothing twice: SIGKILL a worker or the coordinator in the middle of a sweep."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from orchestrator.api import load_results
+from orchestrator.embedded import EmbeddedRedis
+from tests.conftest import child_env, cli, executions, write_sweep
+
+
+def _wait(predicate, timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(what)
+
+
+def _sweep_id() -> str:
+    return next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+
+
+def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, start_worker) -> None:
+    sweep = write_sweep(workdir, points=16, sleep=0.4)
+    victim = start_worker("victim")
+    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+                                   cwd=workdir, env=child_env(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+    # kill it while it holds experiments (running, unacked)
+    _wait(lambda: sum(executions(workdir).values()) >= 4, what="first executions")
+    victim.kill()
+    start_worker("rescuer")
+    out, _ = coordinator.communicate(timeout=180)
+    assert coordinator.returncode == 0, out
+
+    frame = load_results(_sweep_id())
+    ok = frame[frame["status"] == "completed"]
+    assert sorted(ok["param.x"]) == list(range(16)), "every experiment has a successful row"
+    assert ok["experiment_id"].is_unique, "exactly one successful row each"
+    assert set(ok["worker_host"]) >= {"rescuer@" + os.uname().nodename}
+
+
+def test_sigkill_coordinator_then_resume_never_reruns_completed(workdir: Path, redis_url: str, start_worker) -> None:
+    sweep = write_sweep(workdir, points=20, sleep=0.3)
+    start_worker("w1")
+    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+                                   cwd=workdir, env=child_env(workdir), stdout=open(workdir / "run.log", "w"),
+                                   stderr=subprocess.STDOUT)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    meta_key = next(iter(client.scan_iter("orch:sweep:*:meta")), None)
+    _wait(lambda: sum(executions(workdir).values()) >= 6, what="some executions")
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    meta_key = next(iter(client.scan_iter("orch:sweep:*:meta")))
+    sweep_id = meta_key.split(":")[2]
+    completed_before = {int(i) for i, s in client.hgetall(f"orch:sweep:{sweep_id}:terminal").items()
+                        if s == "completed"}
+    assert completed_before, "some experiments completed before the kill"
+
+    resumed = cli("resume", sweep_id, "--broker", redis_url, workdir=workdir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    runs = executions(workdir)
+    assert sorted(runs) == sorted(str(x) for x in range(20)), (runs, resumed.stdout)
+    assert max(runs.values()) == 1, f"an experiment ran twice: {runs}"
+    frame = load_results(sweep_id)
+    ok = frame[frame["status"] == "completed"]
+    assert sorted(ok["param.x"]) == list(range(20)) and ok["experiment_id"].is_unique
+
+
+def test_killed_embedded_run_resumes_from_its_own_redis(workdir: Path) -> None:
+    """Embedded mode: SIGKILL `orchestrator run`; its Redis and workers die with it (no orphans),
+    and `orchestrator resume` restarts the private Redis from its append-only file."""
+    sweep = write_sweep(workdir, points=12, sleep=0.3)
+    run = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
+                           cwd=workdir, env=child_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait(lambda: sum(executions(workdir).values()) >= 4, what="some executions")
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    sock = workdir / ".orchestrator" / "redis" / "redis.sock"
+    _wait(lambda: not _answers(sock), timeout=15, what="the embedded Redis to die with its parent")
+    time.sleep(1.0)  # let orphaned pool children (if any) finish
+    sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+    server = EmbeddedRedis(workdir / ".orchestrator").start()  # what survived, read from the AOF
+    terminal = redis.Redis(unix_socket_path=str(server.socket), decode_responses=True).hgetall(
+        f"orch:sweep:{sweep_id}:terminal")
+    server.stop()
+    completed_before = sorted(int(i) for i, s in terminal.items() if s == "completed")
+    assert completed_before, "some experiments completed before the kill"
+    resumed = cli("resume", sweep_id, "--workers", "2", workdir=workdir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    frame = load_results(sweep_id)
+    ok = frame[frame["status"] == "completed"]
+    assert sorted(ok["param.x"]) == list(range(12)) and ok["experiment_id"].is_unique
+    runs = executions(workdir)
+    # An experiment killed mid-run runs again; a *completed* one never does.
+    assert all(runs[str(i)] == 1 for i in completed_before), f"a completed experiment ran again: {runs}"
+
+
+def _answers(sock: Path) -> bool:
+    try:
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=0.5).ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
