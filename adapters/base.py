@@ -38,12 +38,22 @@ StandardizedMetrics = dict[str, float]
 
 _ERRORS: dict[str, type[ExperimentError]] = {
     cls.kind: cls for cls in (TransientError, ConfigurationError, ResourceError, ScientificError)}
+# Raised into a task by the worker (Celery's soft time limit); named, since adapters import no Celery.
+_WORKER_EXCEPTIONS = {"SoftTimeLimitExceeded"}
 _FIX = {
     "transient": "it is retried; if it persists, check the network or service the project uses",
     "configuration": "fix the project's configuration or inputs (see the log for the traceback)",
     "scientific": "fix the project, or exclude these parameters with a constraint (see the log)",
     "resource": "free the resource or raise the limit",
 }
+
+
+class ProjectTimeout(ScientificError):
+    """The project ran past its timeout and was killed: recorded, and the sweep goes on.
+
+    Not a ``TransientError``: a point that overran once will overrun again, and retrying it
+    would only burn worker time.
+    """
 
 
 class Check(NamedTuple):
@@ -200,12 +210,15 @@ class ProjectAdapter(ABC):
             metrics, ctx.cost = standard.metrics, standard.cost
             if standard.flags:
                 ctx.extra["flags"] = standard.flags
-        except Exception as exc:  # noqa: BLE001 - classified and recorded, never swallowed silently
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - classified and recorded, never swallowed
+            if type(exc).__name__ in _WORKER_EXCEPTIONS:
+                raise  # the worker's own time limit: its business, not the project's failure
             seconds = seconds or time.perf_counter() - started
             status, error_class = ExperimentStatus.FAILED, classify(exc)
             error = str(exc) if isinstance(exc, ExperimentError) else self._unexpected(exc)
-            if not isinstance(exc, ExperimentError) or exc.__cause__ is not None:
-                ctx.log.section("traceback", "".join(traceback.format_exception(exc))[-2000:])
+            shown = exc if not isinstance(exc, ExperimentError) else exc.__cause__
+            if shown is not None:
+                ctx.log.section("traceback", self._traceback(shown))
         return ExperimentResult(experiment_id="", project_name=self.spec.name, parameters=dict(params),
                                 metrics=metrics, execution_time=seconds, cost=ctx.cost, status=status,
                                 error_message=error, error_class=error_class, resource=self.spec.resource,
@@ -253,7 +266,7 @@ class ProjectAdapter(ABC):
                 shown = ", ".join(f"{k}={v:.6g}" for k, v in list(result.metrics.items())[:12])
                 report.add("dry run", True, f"{shown} in {result.execution_time:.2f} s")
             else:
-                report.add("dry run", False, f"[{result.error_class}] {result.error_message}")
+                report.add("dry run", False, f"{result.error_class} error: {result.error_message}")
         return report
 
     # -- helpers for subclasses -------------------------------------------------------------------
@@ -261,13 +274,45 @@ class ProjectAdapter(ABC):
     def entry_text(self) -> str:
         return self.spec.entry or ""
 
+    def _traceback(self, exc: BaseException) -> str:
+        # start at the project's first frame: the adapter's own frames only hide the cause
+        tb = exc.__traceback__
+        while tb is not None and not Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(self.root):
+            tb = tb.tb_next
+        return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))[-2000:]
+
     def _unexpected(self, exc: BaseException) -> str:
-        return project_failure(self.spec.name, type(exc).__name__, str(exc), "", classify(exc)).args[0]
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(self.root)]
+        last = (ours or frames)[-1:] or None
+        where = f"{Path(last[0].filename).name}:{last[0].lineno}" if last else ""
+        return project_failure(self.spec.name, type(exc).__name__, str(exc), where, classify(exc)).args[0]
+
+
+class UnusableAdapter(ProjectAdapter):
+    """Stands in for a project whose spec names no usable kind: every run fails with ``error``."""
+
+    kind = "unknown"
+
+    def __init__(self, spec: ProjectSpec, root: Path, error: ExperimentError) -> None:
+        super().__init__(spec, root)
+        self.error = error
+
+    def environment(self) -> Environment | None:
+        return None
+
+    def signature(self) -> EntrySignature | None:
+        raise self.error
+
+    def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
+        raise self.error
 
 
 def project_failure(project: str, type_name: str, message: str, where: str, kind: str) -> ExperimentError:
     """The classified error for an exception raised by the project's own code."""
     at = f" at {where}" if where else ""
+    if len(message) > 400:  # the whole text is in the log's traceback
+        message = message[:400] + " [...]"
     text = f"project '{project}' raised {type_name}: {message or '(no message)'}{at}; {_FIX.get(kind, _FIX['scientific'])}"
     return _ERRORS.get(kind, ScientificError)(text)
 

@@ -1,45 +1,157 @@
-"""``module:function`` projects, called in-process with the parameters as keyword arguments."""
+"""Python-entry projects: ``module:function`` (callable) and ``module:Class`` (class).
+
+A project runs *inline* (imported into the worker process, fast, isolated from other projects'
+modules by :mod:`adapters.loading`) or in a *subprocess* through :mod:`adapters.runner` (its own
+interpreter, a timeout that can kill it, output captured at the file-descriptor level). ``auto``
+picks the subprocess when the project has its own environment or a timeout.
+"""
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import contextlib
+import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from adapters.base import ProjectAdapter
-from orchestrator.errors import ConfigurationError
+from adapters import runner
+from adapters.base import (
+    EntrySignature,
+    ProjectAdapter,
+    ProjectTimeout,
+    RunContext,
+    kind_from_names,
+    project_failure,
+)
+from adapters.capture import capture_inline
+from adapters.loading import project_imports
+from adapters.process import run_process
+from orchestrator.errors import ConfigurationError, ScientificError
+
+RUNNER = Path(runner.__file__).resolve()
+#: seconds allowed to import a project and read its signature in a subprocess
+DESCRIBE_TIMEOUT = 120.0
 
 
-def load_attribute(root: str, entry: str, project: str) -> Any:
-    """Import ``module:attr`` from the project folder ``root``."""
-    module_name, _, attr = entry.partition(":")
-    if not attr:
-        raise ConfigurationError(f"project '{project}': entry '{entry}' must look like module:function")
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(f"project '{project}': cannot import '{module_name}' from {root} ({exc}); "
-                                 f"fix 'entry' or 'path'") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigurationError(f"project '{project}': module '{module_name}' has no '{attr}'; "
-                                 f"fix 'entry'") from None
+class PythonEntryAdapter(ProjectAdapter):
+    """Shared machinery of the callable and class adapters."""
 
+    def _method(self) -> str:
+        return "run"
 
-class CallableAdapter(ProjectAdapter):
-    def run(self, params: dict[str, Any]) -> Any:
-        func = load_attribute(str(self.root), self.spec.entry or "", self.spec.name)
-        sig = inspect.signature(func)
-        if "params" in sig.parameters and len(sig.parameters) == 1:
-            return func(params)
+    def _constructor(self) -> list[str] | None:
+        return None
+
+    def _entry(self) -> str:
+        if not self.spec.entry:
+            raise ConfigurationError(f"project '{self.spec.name}': no 'entry'; set it to module:function or "
+                                     f"module:Class")
+        return self.spec.entry
+
+    def in_subprocess(self) -> bool:
+        """Whether runs go through a subprocess (see ``isolation`` in the project spec)."""
+        env = self.environment()
+        if self.spec.isolation == "inline":
+            if env is not None:
+                raise ConfigurationError(f"project '{self.spec.name}' has its own interpreter and cannot run "
+                                         f"inline; set isolation: subprocess (or auto)")
+            return False
+        return self.spec.isolation == "subprocess" or env is not None or self.spec.timeout is not None
+
+    def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
+        entry = self._entry()
+        if self.in_subprocess():
+            return self._via_runner("call", params, ctx, self.spec.timeout)
+        with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
+            target = self._load(entry)
+            try:
+                return runner.call_entry(target, params, method=self._method(), constructor=self._constructor())
+            except runner.EntryError as exc:
+                raise self._entry_error(exc) from None
+
+    def signature(self) -> EntrySignature:
+        entry = self._entry()
+        if self.in_subprocess():
+            info = self._via_runner("describe", {}, None, DESCRIBE_TIMEOUT)
+        else:
+            with self._inline():
+                try:
+                    info = runner.describe(self._load(entry), self._method())
+                except runner.EntryError as exc:
+                    raise self._entry_error(exc) from None
+        return EntrySignature(info["accepts"], info["required"], info["open"])
+
+    # -- inline ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _inline(self):  # type: ignore[no-untyped-def]
+        # cwd is the project folder, as when the researcher runs it by hand (relative data paths)
+        with project_imports(self.root), contextlib.chdir(self.root):
+            yield
+
+    def _load(self, entry: str) -> Any:
         try:
-            sig.bind(**params)
-        except TypeError as exc:
-            raise ConfigurationError(f"project '{self.spec.name}': {self.spec.entry} does not accept "
-                                     f"{sorted(params)} ({exc}); align the sweep's parameters with its "
-                                     f"signature") from exc
-        return func(**params)
+            return runner.load_entry(entry)
+        except runner.EntryError as exc:
+            raise self._entry_error(exc) from exc.__cause__
+
+    def _entry_error(self, exc: runner.EntryError) -> ConfigurationError:
+        return ConfigurationError(f"project '{self.spec.name}': {exc}")
+
+    # -- subprocess ------------------------------------------------------------------------------
+
+    def _via_runner(self, action: str, params: dict[str, Any], ctx: RunContext | None,
+                    timeout: float | None) -> Any:
+        env = self.environment()
+        name = self.spec.name
+        with tempfile.TemporaryDirectory(prefix="orchestrator-run-") as tmp:
+            reply = Path(tmp) / "reply.json"
+            request = {"root": str(self.root), "entry": self._entry(), "params": params, "action": action,
+                       "method": self._method(), "constructor": self._constructor(), "reply": str(reply)}
+            outcome = run_process([str(env.python if env else sys.executable), str(RUNNER)], cwd=self.root,
+                                  env=env.variables() if env else None, timeout=timeout,
+                                  stdin=json.dumps(request, default=str))
+            if ctx is not None:
+                ctx.log.section("stdout", outcome.stdout)
+                ctx.log.section("stderr", outcome.stderr)
+                if env is not None:
+                    ctx.extra["environment"] = str(env.location or env.python)
+                    ctx.extra["environment_built"] = env.built
+            if outcome.timed_out:
+                raise ProjectTimeout(f"project '{name}' did not finish within its timeout of {timeout:g} s and "
+                                     f"was stopped; raise 'timeout' if such points are expected to be slow, or "
+                                     f"exclude them with a constraint")
+            if not reply.is_file():
+                tail = outcome.stderr.strip()[-300:] or "no output"
+                raise ScientificError(f"project '{name}': its process exited with code {outcome.returncode} "
+                                      f"before reporting a result ({tail}); fix the crash (see the log)")
+            record = json.loads(reply.read_text())
+        if record["ok"]:
+            return record["value"]
+        if record["stage"] != "call":
+            raise ConfigurationError(f"project '{name}': {record['message']}")
+        raise project_failure(name, record["type"], record["message"], record["where"],
+                              kind_from_names(record["mro"]))
+
+
+class CallableAdapter(PythonEntryAdapter):
+    """``entry: module:function``, called with the parameters as keywords (or one ``params`` dict)."""
+
+    kind = "callable"
+
+
+class ClassAdapter(PythonEntryAdapter):
+    """``entry: module:Class``: built with some parameters, then ``class.method`` called with the rest."""
+
+    kind = "class"
+
+    def _method(self) -> str:
+        return self.spec.class_.method if self.spec.class_ else "run"
+
+    def _constructor(self) -> list[str] | None:
+        return self.spec.class_.constructor if self.spec.class_ else None
+
+    def entry_text(self) -> str:
+        return f"{self.spec.entry} -> .{self._method()}()"
+

@@ -40,7 +40,10 @@ def wilson_interval(p: float, n: float, confidence: float = 0.95) -> tuple[float
     denom = 1 + z2n
     center = (p + z2n / 2) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    # at p = 0 or 1 the bound is exactly 0 or 1; rounding would leave 1e-19 there
+    low = 0.0 if p == 0 else max(0.0, center - half)
+    high = 1.0 if p == 1 else min(1.0, center + half)
+    return low, high
 
 
 def relative_improvement(value: float, baseline: float, goal: str = "maximize") -> float:

@@ -16,7 +16,7 @@ import difflib
 import importlib
 import inspect
 import json
-import math
+import os
 import sys
 import traceback
 from collections.abc import Mapping
@@ -59,6 +59,11 @@ def load_entry(entry: str) -> Any:
         raise EntryError("dependency", f"module '{module_name}' imports '{missing}', which is not installed "
                                        f"for this interpreter; list it in the project's requirements.txt "
                                        f"or set 'python' to an interpreter that has it") from exc
+    except SyntaxError as exc:
+        where = f"{os.path.basename(exc.filename or '?')}:{exc.lineno}"
+        raise EntryError("import", f"module '{module_name}' has a syntax error at {where} ({exc.msg}); fix the "
+                                   f"project's code, or point 'python' at the interpreter it was written "
+                                   f"for") from exc
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
@@ -156,8 +161,10 @@ def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
 
 def to_jsonable(value: Any, depth: int = 0) -> Any:
     """Numbers, dicts, dataclasses, pydantic models, NamedTuples, numpy values and plain objects as JSON data."""
-    if value is None or isinstance(value, (bool, int, float, str)) or depth > 32:
-        return value if depth <= 32 else None
+    if depth > 32:
+        return None  # a cycle, or nesting no metric path would reach
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     elif callable(getattr(value, "model_dump", None)):
@@ -186,17 +193,6 @@ def failure_record(exc: BaseException) -> dict[str, Any]:
             "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-3000:]}
 
 
-def _finite(value: Any) -> Any:
-    # JSON has no NaN/inf: send them as strings the worker turns back into floats.
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def main() -> None:
     request = json.load(sys.stdin)
     # As a script, sys.path[0] is this package's folder: replace it so that a project module
@@ -209,8 +205,8 @@ def main() -> None:
         else:
             raw = call_entry(target, request["params"], method=request.get("method", "run"),
                              constructor=request.get("constructor"))
-            reply = {"ok": True, "value": _finite(to_jsonable(raw))}
-    except Exception as exc:  # noqa: BLE001 - reported to the worker, which classifies it
+            reply = {"ok": True, "value": to_jsonable(raw)}  # json writes and reads NaN/Infinity
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported to the worker, which classifies it
         reply = failure_record(exc)
         traceback.print_exc()
     sys.stdout.flush()

@@ -1,8 +1,25 @@
 """How a sweep file describes one project. Owned by the adapters; embedded in the sweep config.
 
 Every model rejects unknown keys, so a misspelt option fails loudly at load time instead of
-being ignored. The per-kind options live in nested models (``class_``, ``command``,
-``circuit``) so a project entry only carries what its kind needs.
+being ignored. The per-kind options live in nested models (``class``, ``command``,
+``circuit``) so a project entry only carries what its kind needs::
+
+    - {name: bell, path: ../projects/bell, entry: "bell:run"}                 # callable
+    - name: vqe                                                               # class
+      path: ../projects/vqe_h2
+      entry: "vqe:H2VQE"
+      class: {method: energy, constructor: [bond_length, shots]}
+      requirements: requirements.txt        # default: found in the folder; false: never
+    - name: rep                                                               # command
+      path: ../projects/repetition_code
+      entry: python repetition.py --noise {noise} --csv {run_dir}/out.csv
+      command: {output_file: "{run_dir}/out.csv"}
+      timeout: 60
+    - name: qaoa                                                              # circuit
+      path: ../projects/qaoa_maxcut
+      circuit: {build: "qaoa:build", analyze: "qaoa:analyze"}
+      device: local:sv
+      standardize: {fidelity: [approx_ratio], probabilities: [p_optimal]}
 """
 
 from __future__ import annotations
@@ -38,13 +55,15 @@ class CommandSpec(_Strict):
 
     Placeholders are the parameters plus ``{run_dir}`` (a fresh folder per run), ``{project_dir}``,
     ``{params_file}`` and ``{python}`` (the project's interpreter). A leading ``python`` or
-    ``python3`` is replaced by the project's interpreter too.
+    ``python3`` is replaced by the project's interpreter too, and a leading ``script.py`` of the
+    project folder is run with it.
 
     Attributes:
         shell: run through ``/bin/sh`` (pipes, redirections); values are shell-quoted.
         env: also pass every parameter as an environment variable ``<env_prefix><NAME>``.
         env_prefix: prefix of those variables.
-        params_file: write the parameters to this file (``.json`` or ``.yaml``) in the run folder.
+        params_file: write the parameters to this file (``.json`` or ``.yaml``) in the run folder;
+            its path is ``{params_file}`` and ``$ORCHESTRATOR_PARAMS_FILE``.
         cwd: working directory: the project folder or the per-run folder.
         output_file: read metrics from this JSON/CSV/YAML file (relative to ``cwd``) instead of
             stdout; placeholders allowed. CSV: the last row's numeric columns.
@@ -142,6 +161,9 @@ class StandardizeSpec(_Strict):
 class ProjectSpec(_Strict):
     """One project of a sweep. ``path`` is resolved against the sweep file's folder."""
 
+    # populate_by_name: a spec dumped as JSON (``class_``) validates again, as workers receive it
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     path: Path
     entry: str | None = Field(None, description="module:function, module:Class or a command template")
@@ -163,8 +185,6 @@ class ProjectSpec(_Strict):
     standardize: StandardizeSpec = Field(default_factory=StandardizeSpec)
     check_parameters: dict[str, Any] = Field(
         default_factory=dict, description="parameters of the dry run when checking the bare project folder")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProjectSpec:

@@ -312,7 +312,7 @@ def check(target: Path) -> None:
 
     reports, ok = check_target(str(target))
     for report in reports:
-        console.print(render_report(report), highlight=False)
+        console.print(render_report(report), highlight=False, markup=False)
     sys.exit(0 if ok else 1)
 
 

@@ -38,10 +38,8 @@ class InputError(OrchestratorError):
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
-        where = self.source or ""
-        if self.line:
-            where += f":{self.line}"
-        parts = [p for p in (where, f"field '{self.field}'" if self.field else "") if p]
+        parts = [p for p in (self.source, f"line {self.line}" if self.line else "",
+                             f"field '{self.field}'" if self.field else "") if p]
         prefix = ", ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
 

@@ -1,0 +1,155 @@
+"""Circuit projects: the project builds a circuit and analyses its result; the orchestrator runs it.
+
+Because the device is the orchestrator's choice (``spec.device``), one project moves between the
+local simulators and managed Braket devices without edits. Local devices run here; a managed
+device (an ARN) runs through a *device runner* that the Braket worker injects::
+
+    def device_runner(program, shots: int, device: str) -> result   # e.g. AwsDevice(device).run(...)
+
+``program`` is a ``braket.circuits.Circuit`` (free parameters already bound) or a
+``braket.ir.openqasm.Program``; the result must be what ``LocalSimulator(...).run(...).result()``
+returns for the same program (a ``GateModelQuantumTaskResult``), so ``analyze`` cannot tell
+the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adapters import runner
+from adapters.base import ProjectAdapter, RunContext
+from adapters.capture import capture_inline
+from adapters.environment import Environment, EnvironmentManager
+from adapters.loading import project_imports
+from adapters.spec import CircuitSpec, ProjectSpec
+from orchestrator.errors import ConfigurationError
+
+DeviceRunner = Callable[[Any, int, str], Any]
+LOCAL_BACKENDS = {"local:sv": "braket_sv", "local:dm": "braket_dm"}
+DEFAULT_DEVICE = "local:sv"
+_simulators: dict[str, Any] = {}
+
+
+def local_simulator(device: str) -> Any:
+    """The (per-process cached) ``LocalSimulator`` for ``local:sv`` or ``local:dm``."""
+    if device not in _simulators:
+        from braket.devices import LocalSimulator
+
+        _simulators[device] = LocalSimulator(LOCAL_BACKENDS[device])
+    return _simulators[device]
+
+
+class CircuitAdapter(ProjectAdapter):
+    """``circuit: {build: module:func, analyze: module:func}``, run on ``spec.device``.
+
+    Args:
+        spec: the project's entry in the sweep file.
+        root: the project folder.
+        environments: unused by circuit projects (they run in the worker's interpreter, which
+            has the Braket SDK); accepted for a uniform constructor.
+        device_runner: runs a program on a managed device; see the module docstring.
+    """
+
+    kind = "circuit"
+
+    def __init__(self, spec: ProjectSpec, root: Path, *, environments: EnvironmentManager | None = None,
+                 device_runner: DeviceRunner | None = None) -> None:
+        super().__init__(spec, root, environments=environments)
+        self.device_runner = device_runner
+
+    @property
+    def options(self) -> CircuitSpec:
+        if self.spec.circuit is None:
+            raise ConfigurationError(f"project '{self.spec.name}': a circuit project needs "
+                                     f"circuit: {{build: module:function, analyze: module:function}}")
+        return self.spec.circuit
+
+    @property
+    def device(self) -> str:
+        return self.spec.device or DEFAULT_DEVICE
+
+    def environment(self) -> Environment | None:
+        if self.spec.python or self.spec.requirements:
+            raise ConfigurationError(f"project '{self.spec.name}': circuit projects run in the worker's "
+                                     f"interpreter, where the Braket SDK is; remove 'python'/'requirements', or "
+                                     f"make it a callable project that runs the circuit itself")
+        return None
+
+    def entry_text(self) -> str:
+        opts = self.spec.circuit
+        if opts is None:
+            return ""
+        return f"build {opts.build}" + (f", analyze {opts.analyze}" if opts.analyze else "") + f" on {self.device}"
+
+    def signature(self) -> None:
+        with self._inline():
+            self._load(self.options.build)
+            if self.options.analyze:
+                self._load(self.options.analyze)
+        if self.device not in LOCAL_BACKENDS and self.device_runner is None:
+            raise self._managed_device_error()
+        return None  # build takes the whole params mapping: the dry run checks what it reads
+
+    def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
+        opts = self.options
+        self.environment()  # refuses a project interpreter, which could not run the circuit here
+        shots = int(params.get(opts.shots_param, opts.default_shots))
+        ctx.device, ctx.extra["shots"] = self.device, shots
+        if self.device not in LOCAL_BACKENDS and self.device_runner is None:
+            raise self._managed_device_error()
+        with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
+            built = self._load(opts.build)(params)
+            program, inputs = built if isinstance(built, tuple) else (built, {})
+            result = self._execute(_as_program(program, inputs), shots, inputs)
+            if opts.analyze:
+                return self._load(opts.analyze)(result, params)
+        return measured_probabilities(result)
+
+    def _execute(self, program: Any, shots: int, inputs: dict[str, Any]) -> Any:
+        if self.device_runner is not None:
+            if inputs and hasattr(program, "make_bound_circuit"):
+                program = program.make_bound_circuit(inputs)
+            return self.device_runner(program, shots, self.device)
+        try:
+            task = local_simulator(self.device).run(program, shots=shots, inputs=inputs or None)
+            return task.result()
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            hint = " (noisy circuits need device local:dm)" if "noise" in str(exc).lower() else ""
+            raise ConfigurationError(f"project '{self.spec.name}': device {self.device} rejected the circuit: "
+                                     f"{exc}{hint}; fix the circuit or the project's 'device'") from exc
+
+    def _managed_device_error(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"project '{self.spec.name}': device {self.device} is a managed Braket device, which only the "
+            f"braket_sim/braket_qpu workers can run; set the project's resource to braket_sim or braket_qpu, "
+            f"or use device local:sv or local:dm")
+
+    @contextlib.contextmanager
+    def _inline(self):  # type: ignore[no-untyped-def]
+        with project_imports(self.root), contextlib.chdir(self.root):
+            yield
+
+    def _load(self, entry: str) -> Any:
+        try:
+            return runner.load_entry(entry)
+        except runner.EntryError as exc:
+            raise ConfigurationError(f"project '{self.spec.name}': {exc}".replace("fix 'entry'",
+                                     "fix circuit.build / circuit.analyze")) from exc.__cause__
+
+
+def _as_program(program: Any, inputs: dict[str, Any]) -> Any:
+    if isinstance(program, str):
+        from braket.ir.openqasm import Program
+
+        return Program(source=program, inputs=inputs or None)
+    return program
+
+
+def measured_probabilities(result: Any) -> dict[str, float]:
+    """The default analysis: the observed frequency of each bitstring, as ``p_<bits>``."""
+    counts = getattr(result, "measurement_counts", None) or {}
+    total = sum(counts.values())
+    return {f"p_{bits}": n / total for bits, n in sorted(counts.items())} if total else {}
