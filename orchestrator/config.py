@@ -89,7 +89,7 @@ class SweepConfiguration(BaseModel):
     @field_validator("max_duration", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
+        if isinstance(value, str) and not value.startswith("P"):  # ISO 8601 ("PT2H") goes to pydantic
             match = _DURATION.match(value)
             if not match:
                 raise ValueError("use seconds or a number with s/m/h/d, e.g. '90s', '30m', '2h'")

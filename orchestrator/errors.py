@@ -82,6 +82,8 @@ def classify(exc: BaseException) -> str:
     """Return the error class name stored with a failed result."""
     if isinstance(exc, OrchestratorError):
         return exc.kind
+    if isinstance(exc, MemoryError):
+        return ResourceError.kind
     if isinstance(exc, (TimeoutError, ConnectionError)):
         return TransientError.kind
     if isinstance(exc, (ImportError, AttributeError, TypeError, FileNotFoundError)):
