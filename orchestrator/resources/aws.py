@@ -21,7 +21,6 @@ import threading
 
 import boto3
 from botocore.config import Config
-
 from braket.aws import AwsSession
 
 DEFAULT_REGION = "us-east-1"
@@ -58,3 +57,9 @@ def braket_session(region: str | None = None) -> AwsSession:
             session = AwsSession(boto_session=boto, braket_client=client)
             _sessions[key] = session
         return session
+
+
+def clear_sessions() -> None:
+    """Drop cached sessions (after changing endpoints or credentials in the environment)."""
+    with _lock:
+        _sessions.clear()

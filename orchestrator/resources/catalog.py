@@ -17,10 +17,11 @@ from datetime import time as dtime
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from braket.aws import AwsSession
-from orchestrator.errors import InputError, TransientError
+
+from orchestrator.errors import InputError
 from orchestrator.resources.aws import braket_session, device_region
+from orchestrator.resources.retry import RetryPolicy, error_code
 
 SV1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
@@ -213,11 +214,13 @@ class DeviceCatalog:
     Args:
         session_for: region (or None for the default) -> ``AwsSession``; injectable for tests.
         ttl: seconds a device's metadata is reused before it is fetched again.
+        retry: retries of throttled / failed calls.
     """
 
     def __init__(self, *, session_for: Callable[[str | None], AwsSession] = braket_session,
-                 ttl: float = 30.0) -> None:
+                 ttl: float = 30.0, retry: RetryPolicy | None = None) -> None:
         self._session_for = session_for
+        self._retry = retry or RetryPolicy()
         self._ttl = ttl
         self._cache: dict[str, tuple[float, DeviceInfo]] = {}
         self._lock = threading.Lock()
@@ -227,7 +230,7 @@ class DeviceCatalog:
 
         Raises:
             InputError: Braket does not know ``arn``.
-            TransientError: Braket could not be reached or throttled the call.
+            TransientError: Braket could not be reached or throttled the call (after retries).
         """
         if arn.startswith("local:"):
             return local_device(arn)
@@ -236,14 +239,18 @@ class DeviceCatalog:
             hit = self._cache.get(arn)
         if hit and not refresh and now - hit[0] < self._ttl:
             return hit[1]
-        try:
-            meta = self._session_for(device_region(arn)).get_device(arn)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ResourceNotFoundException", "ValidationException"):
-                raise InputError(f"unknown Braket device '{arn}'; check the ARN (see "
-                                 f"`aws braket search-devices` or the Braket console)", field="device") from None
-            raise TransientError(f"GetDevice {arn} failed: {code or exc}") from exc
+        session = self._session_for(device_region(arn))
+
+        def fetch() -> dict[str, Any]:
+            try:
+                return session.get_device(arn)
+            except ClientError as exc:
+                if error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
+                    raise InputError(f"unknown Braket device '{arn}'; check the ARN (see `aws braket "
+                                     f"search-devices` or the Braket console)", field="device") from None
+                raise
+
+        meta = self._retry.call(fetch, f"GetDevice {arn}")
         info = DeviceInfo.from_metadata(meta)
         with self._lock:
             self._cache[arn] = (now, info)
@@ -252,7 +259,7 @@ class DeviceCatalog:
     def search(self, *, statuses: Iterable[str] | None = None) -> list[DeviceInfo]:
         """Every managed device the account sees (full metadata for each)."""
         wanted = set(statuses) if statuses else None
-        summaries = self._session_for(None).search_devices()
+        summaries = self._retry.call(self._session_for(None).search_devices, "SearchDevices")
         return [self.get(s["deviceArn"]) for s in summaries
                 if wanted is None or s["deviceStatus"] in wanted]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, ResourceError
 from orchestrator.resources.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, DeviceInfo, local_device
 from orchestrator.resources.prices import PriceTable, load_price_table
 
@@ -115,6 +115,8 @@ class DeviceOption:
     cost: float
     queue_depth: int | None
     notes: tuple[str, ...] = ()
+    #: tie-breaker among equal prices: a density-matrix simulator for a noiseless circuit is slower
+    penalty: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def get_optimal_device(circuit: Any, budget: float | None, *, shots: int = 1000,
     Raises:
         InputError: negative budget, no device can run the circuit, or the budget is below the
             cheapest feasible task (the message names the cheapest option and its price).
+        ResourceError: ``require_qpu`` and no QPU is online and inside its window now.
     """
     if budget is not None and budget < 0:
         raise InputError(f"budget must be >= 0 USD, got {budget}", field="budget")
@@ -178,12 +181,13 @@ def get_optimal_device(circuit: Any, budget: float | None, *, shots: int = 1000,
         detail = "; ".join(f"{arn}: {why}" for arn, why in rejected.items()) or "no devices known"
         raise InputError(f"no device can run this {needs.qubits}-qubit circuit with {shots} shots ({detail})",
                          field="device")
-    options.sort(key=lambda o: (o.cost, math.inf if o.queue_depth is None else o.queue_depth, o.arn))
+    options.sort(key=lambda o: (o.cost, o.penalty, math.inf if o.queue_depth is None else o.queue_depth, o.arn))
     simulators = [o for o in options if o.device_type != "QPU"]
     qpus = [o for o in options if o.device_type == "QPU"]
     if require_qpu and not qpus:
-        raise InputError("no QPU can run this circuit now (" + "; ".join(
-            f"{a}: {r}" for a, r in rejected.items() if "qpu" in a) + ")", field="device")
+        # Not bad input: QPUs come back online and windows open. The caller pauses or waits.
+        raise ResourceError("no QPU can run this circuit now (" + "; ".join(
+            f"{a}: {r}" for a, r in rejected.items() if "/qpu/" in a) + ")")
     ranked = qpus if require_qpu else options
     affordable = [o for o in ranked if budget is None or o.cost <= budget]
     if not affordable:
@@ -204,7 +208,7 @@ def _price_feasible(pool: Iterable[DeviceInfo], needs: CircuitNeeds, shots: int,
                     verbatim: bool, now: datetime | None) -> tuple[list[DeviceOption], dict[str, str]]:
     options, rejected = [], {}
     for device in pool:
-        why = _infeasible(device, needs, shots, verbatim) or device.unavailable_reason(now)
+        why = incompatibility(device, needs, shots, verbatim=verbatim) or device.unavailable_reason(now)
         if why:
             rejected[device.arn] = why
             continue
@@ -218,11 +222,12 @@ def _price_feasible(pool: Iterable[DeviceInfo], needs: CircuitNeeds, shots: int,
             rejected[device.arn] = exc.message
             continue
         options.append(DeviceOption(device.arn, device.name, device.device_type, cost, device.queue_depth,
-                                    tuple(notes)))
+                                    tuple(notes), penalty=int(device.supports_noise and not needs.noise)))
     return options, rejected
 
 
-def _infeasible(device: DeviceInfo, needs: CircuitNeeds, shots: int, verbatim: bool) -> str | None:
+def incompatibility(device: DeviceInfo, needs: CircuitNeeds, shots: int, *, verbatim: bool = False) -> str | None:
+    """Why ``device`` can never run a circuit with ``needs`` at ``shots`` shots (None: it can)."""
     width = needs.max_index if verbatim else needs.qubits
     if width > device.qubit_count:
         return f"circuit needs {width} qubits, device has {device.qubit_count}"

@@ -47,16 +47,13 @@ class DevicePrice:
 
     def cost(self, shots: int, seconds: float | None = None) -> float:
         """USD for one task of ``shots`` shots that simulated for ``seconds`` (simulators)."""
+        # Rounded to a nano-dollar so that 0.075 * 3 / 60 reads 0.00375, not 0.0037499999999999994.
         if self.kind == "qpu":
-            return self.per_task + self.per_shot * shots
+            return round(self.per_task + self.per_shot * shots, 9)
         if self.kind == "simulator":
             billed = max(seconds or 0.0, self.minimum_seconds)
-            return self.per_minute * billed / 60.0
+            return round(self.per_minute * billed / 60.0, 9)
         return 0.0
-
-    def minimum_task_cost(self) -> float:
-        """The cheapest a single task on this device can be (one shot, minimum time)."""
-        return self.cost(1 if self.kind == "qpu" else 0, 0.0)
 
 
 @dataclass(frozen=True)

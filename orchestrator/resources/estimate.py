@@ -1,0 +1,130 @@
+"""The seed's ``estimate_cost(experiments) -> CostEstimate``: money before it is spent.
+
+Itemized per device, from the price table, so ``orchestrator estimate`` / ``run --dry-run`` can
+show where the money goes and ask for confirmation above a threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from orchestrator.models import Experiment
+from orchestrator.resources.prices import PriceTable, load_price_table
+
+DEFAULT_QPU_SHOTS = 1000
+DEFAULT_SIMULATOR_SHOTS = 1000
+
+ShotsFor = Callable[[Experiment], int]
+SecondsFor = Callable[[Experiment], float]
+
+
+@dataclass
+class DeviceCost:
+    """The cost of the experiments that run on one device.
+
+    Attributes:
+        device: device ARN, ``local:*``, or ``local_cpu`` for classical projects.
+        kind: the price rule's kind (``qpu``, ``simulator``, ``local``).
+        tasks: number of tasks (one per experiment).
+        shots: total shots.
+        billed_seconds: total simulator seconds billed (minimum applied per task).
+        task_fees: USD of per-task fees.
+        shot_fees: USD of per-shot fees.
+        time_fees: USD of simulator time.
+    """
+
+    device: str
+    kind: str
+    tasks: int = 0
+    shots: int = 0
+    billed_seconds: float = 0.0
+    task_fees: float = 0.0
+    shot_fees: float = 0.0
+    time_fees: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.task_fees + self.shot_fees + self.time_fees
+
+
+@dataclass
+class CostEstimate:
+    """The seed's ``CostEstimate``: total and per-device lines.
+
+    Attributes:
+        lines: device -> its cost line.
+        currency: from the price table (USD).
+        price_table: ``<file>@<date>`` of the table used.
+        notes: assumptions a reader should know (default shots, simulator minimums).
+    """
+
+    lines: dict[str, DeviceCost] = field(default_factory=dict)
+    currency: str = "USD"
+    price_table: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(line.total for line in self.lines.values())
+
+    @property
+    def paid_tasks(self) -> int:
+        return sum(line.tasks for line in self.lines.values() if line.kind != "local")
+
+    def exceeds(self, budget: float | None) -> bool:
+        """Whether the estimate is above ``budget`` (None: never)."""
+        return budget is not None and self.total > budget + 1e-9
+
+    def rows(self) -> list[dict[str, object]]:
+        """One JSON-able row per device, most expensive first, for tables and the API."""
+        return [{"device": line.device, "kind": line.kind, "tasks": line.tasks, "shots": line.shots,
+                 "billed_seconds": round(line.billed_seconds, 3), "cost": round(line.total, 6)}
+                for line in sorted(self.lines.values(), key=lambda x: -x.total)]
+
+
+def estimate_cost(experiments: Iterable[Experiment], *, prices: PriceTable | None = None,
+                  shots_for: ShotsFor | None = None, seconds_for: SecondsFor | None = None) -> CostEstimate:
+    """Price every experiment's task on its device and add them up per device.
+
+    Args:
+        experiments: the sweep's experiments (``device`` None means classical, free).
+        prices: the price table (default: shipped or ``$ORCHESTRATOR_PRICE_TABLE``).
+        shots_for: shots of an experiment; default ``parameters["shots"]`` else 1000.
+        seconds_for: expected simulator seconds of an experiment; default 0 (the billing minimum).
+
+    Raises:
+        InputError: an experiment's device has no price in the table.
+    """
+    prices = prices or load_price_table()
+    estimate = CostEstimate(currency=prices.currency, price_table=prices.version)
+    defaulted_shots = defaulted_seconds = False
+    for exp in experiments:
+        device = exp.device or "local_cpu"
+        if device == "local_cpu" or device.startswith("local:"):
+            line = estimate.lines.setdefault(device, DeviceCost(device, "local"))
+            line.tasks += 1
+            continue
+        rule = prices.price_for(device)
+        line = estimate.lines.setdefault(device, DeviceCost(device, rule.kind))
+        if shots_for is not None:
+            shots = int(shots_for(exp))
+        else:
+            shots = int(exp.parameters.get("shots", DEFAULT_QPU_SHOTS))
+            defaulted_shots = defaulted_shots or "shots" not in exp.parameters
+        line.tasks += 1
+        line.shots += shots
+        if rule.kind == "qpu":
+            line.task_fees += rule.per_task
+            line.shot_fees += rule.per_shot * shots
+        elif rule.kind == "simulator":
+            seconds = float(seconds_for(exp)) if seconds_for else 0.0
+            defaulted_seconds = defaulted_seconds or seconds_for is None
+            billed = max(seconds, rule.minimum_seconds)
+            line.billed_seconds += billed
+            line.time_fees += rule.per_minute * billed / 60.0
+    if defaulted_shots:
+        estimate.notes.append(f"experiments without a 'shots' parameter are priced at {DEFAULT_QPU_SHOTS} shots")
+    if defaulted_seconds and any(line.kind == "simulator" for line in estimate.lines.values()):
+        estimate.notes.append("managed simulator tasks are priced at the billing minimum; long circuits cost more")
+    return estimate

@@ -1,0 +1,142 @@
+"""What a managed submission leaves behind in Redis, and the idempotency token it sends.
+
+A submission is recorded *before* CreateQuantumTask (an intent: device, client token, reserved
+cost) and again after (with the task ARN). A worker killed between the two leaves the intent; the
+redelivered message finds it and repeats the call with the same ``clientToken``, and Braket
+answers with the task it already created instead of creating (and billing) a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+RECORD_TTL = 30 * 24 * 3600  # QPU queues can take days; results must still settle after that
+
+_TOKEN: ContextVar[str | None] = ContextVar("braket_client_token", default=None)
+
+
+def client_token(experiment_id: str, attempt: int, device: str) -> str:
+    """The ``clientToken`` for one attempt of one experiment on one device (<= 64 chars, as Braket allows).
+
+    The device is part of it: a failover to another device is a different request, and reusing
+    a token with different parameters is an error on AWS.
+    """
+    digest = hashlib.sha256(f"{experiment_id}|{attempt}|{device}".encode()).hexdigest()
+    return f"orch-{digest[:59]}"
+
+
+def _inject_token(params: dict[str, Any], **_: Any) -> None:
+    token = _TOKEN.get()
+    if token:
+        params["clientToken"] = token
+
+
+def install_token_handler(braket_client: Any) -> None:
+    """Make ``braket_client`` send the token set by :func:`sending_token` with CreateQuantumTask.
+
+    The SDK never sets ``clientToken``; botocore fills a random UUID in a generic
+    ``before-parameter-build`` handler unless the parameter is already there. Registering first
+    on the operation-specific event puts ours in before it. Idempotent per client.
+    """
+    braket_client.meta.events.register_first("before-parameter-build.braket.CreateQuantumTask", _inject_token,
+                                              unique_id="orchestrator-client-token")
+
+
+@contextmanager
+def sending_token(token: str) -> Iterator[None]:
+    """Within the block, CreateQuantumTask calls from this thread carry ``token``."""
+    reset = _TOKEN.set(token)
+    try:
+        yield
+    finally:
+        _TOKEN.reset(reset)
+
+
+@dataclass
+class SubmissionRecord:
+    """One attempt of one experiment on a managed device.
+
+    Attributes:
+        experiment_id / sweep_id / attempt: whose attempt.
+        requested_device: the device the sweep asked for.
+        device: the device actually used (differs after a failover).
+        client_token: sent with CreateQuantumTask.
+        reservation_id: the budget reservation (and concurrency slot) key.
+        estimated_cost: USD reserved.
+        shots: shots requested.
+        task_arn: set once CreateQuantumTask answered (``local:...`` for a local failover).
+        failover_reason: why ``device`` is not ``requested_device``.
+        state: ``intent``, ``submitted``, ``settled`` or ``released``.
+        cost: USD billed, once settled.
+    """
+
+    experiment_id: str
+    sweep_id: str
+    attempt: int
+    requested_device: str
+    device: str
+    client_token: str
+    reservation_id: str
+    estimated_cost: float
+    shots: int
+    task_arn: str | None = None
+    failover_reason: str | None = None
+    state: str = "intent"
+    cost: float | None = None
+
+    @property
+    def failed_over(self) -> bool:
+        return self.device != self.requested_device
+
+
+class SubmissionStore:
+    """Submission records under ``{prefix}braket:...``.
+
+    Keys: ``attempt:{experiment}:{attempt}`` (the record, JSON), ``task:{arn}`` (-> attempt key),
+    ``sweep:{sweep}`` (set of task ARNs, for cancelling a sweep), ``local:{arn}`` (local results).
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "orch:") -> None:
+        self.client, self.prefix = client, prefix
+
+    def _attempt_key(self, experiment_id: str, attempt: int) -> str:
+        return f"{self.prefix}braket:attempt:{experiment_id}:{attempt}"
+
+    def get(self, experiment_id: str, attempt: int) -> SubmissionRecord | None:
+        raw = self.client.get(self._attempt_key(experiment_id, attempt))
+        return None if raw is None else SubmissionRecord(**json.loads(raw))
+
+    def by_task(self, task_arn: str) -> SubmissionRecord | None:
+        key = self.client.get(f"{self.prefix}braket:task:{task_arn}")
+        raw = self.client.get(key) if key else None
+        return None if raw is None else SubmissionRecord(**json.loads(raw))
+
+    def save(self, record: SubmissionRecord) -> None:
+        key = self._attempt_key(record.experiment_id, record.attempt)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(key, json.dumps(asdict(record)), ex=RECORD_TTL)
+        if record.task_arn:
+            pipe.set(f"{self.prefix}braket:task:{record.task_arn}", key, ex=RECORD_TTL)
+            pipe.sadd(f"{self.prefix}braket:sweep:{record.sweep_id}", record.task_arn)
+            pipe.expire(f"{self.prefix}braket:sweep:{record.sweep_id}", RECORD_TTL)
+        pipe.execute()
+
+    def sweep_tasks(self, sweep_id: str) -> list[str]:
+        """Task ARNs submitted for ``sweep_id``."""
+        return sorted(m.decode() if isinstance(m, bytes) else m
+                      for m in self.client.smembers(f"{self.prefix}braket:sweep:{sweep_id}"))
+
+    def save_local_result(self, task_arn: str, result_json: str) -> None:
+        self.client.set(f"{self.prefix}braket:local:{task_arn}", result_json, ex=RECORD_TTL)
+
+    def local_result(self, task_arn: str) -> str | None:
+        raw = self.client.get(f"{self.prefix}braket:local:{task_arn}")
+        return raw.decode() if isinstance(raw, bytes) else raw
