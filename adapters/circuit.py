@@ -108,6 +108,28 @@ class CircuitAdapter(ProjectAdapter):
                 return self._load(opts.analyze)(result, params)
         return measured_probabilities(result)
 
+    # -- the two halves, for executors that run the circuit elsewhere (managed Braket devices) --
+
+    def build_program(self, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """``(program, inputs)`` for ``params`` (fixed parameters merged), built in the project folder."""
+        merged = {**self.spec.fixed, **params}
+        with self._inline():
+            built = self._load(self.options.build)(merged)
+        program, inputs = built if isinstance(built, tuple) else (built, {})
+        return _as_program(program, inputs), dict(inputs)
+
+    def analyze(self, result: Any, params: dict[str, Any]) -> dict[str, float]:
+        """Metrics of a finished task's result, standardized like any other run's."""
+        merged = {**self.spec.fixed, **params}
+        if not self.options.analyze:
+            return measured_probabilities(result)
+        with self._inline():
+            raw = self._load(self.options.analyze)(result, merged)
+        return self.extract_metrics(raw)
+
+    def shots(self, params: dict[str, Any]) -> int:
+        return int({**self.spec.fixed, **params}.get(self.options.shots_param, self.options.default_shots))
+
     def _execute(self, program: Any, shots: int, inputs: dict[str, Any]) -> Any:
         if self.device_runner is not None:
             if inputs and hasattr(program, "make_bound_circuit"):

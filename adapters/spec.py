@@ -170,6 +170,9 @@ class ProjectSpec(_Strict):
     kind: Kind = "auto"
     resource: Resource = "local_cpu"
     device: str | None = Field(None, description="local:sv, local:dm or a Braket device ARN")
+    failover: list[str] = Field(default_factory=list,
+                                description="devices to use, in order, when 'device' is offline or outside its "
+                                            "window (ARNs, or local:sv / local:dm to allow local work)")
     fixed: dict[str, Any] = Field(default_factory=dict, description="parameters passed unchanged to every run")
     metrics: dict[str, str] = Field(default_factory=dict, description="output metric name -> field path")
     timeout: float | None = Field(None, gt=0, description="seconds before a run is stopped")

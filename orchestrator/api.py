@@ -118,8 +118,18 @@ class Orchestrator:
     # -- the seed's operations ------------------------------------------------------------------
 
     def submit(self, sweep: SweepLike) -> SweepExecution:
-        """Validate and schedule a sweep; returns at once."""
-        return self.scheduler.schedule_sweep(as_config(sweep))
+        """Validate (paid devices included) and schedule a sweep; returns at once."""
+        from orchestrator.resources.preflight import preflight
+
+        config = as_config(sweep)
+        preflight(config, self.settings, source=str(sweep) if isinstance(sweep, (str, Path)) else "<sweep>")
+        return self.scheduler.schedule_sweep(config)
+
+    def estimate(self, sweep: SweepLike) -> Any:
+        """The sweep's cost estimate (``CostEstimate``), itemized per device."""
+        from orchestrator.resources.preflight import preflight
+
+        return preflight(as_config(sweep), self.settings)
 
     schedule_sweep = submit
 

@@ -67,8 +67,9 @@ def _orchestrator(broker: str | None, results_dir: Path | None, state_dir: Path 
 @state_option
 @click.option("--workers", type=int, default=None, help="Embedded worker concurrency (default: CPU count).")
 @click.option("--dry-run", is_flag=True, help="Validate and show the plan and cost estimate; run nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before a sweep estimated above confirm_above USD.")
 def run(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None,
-        workers: int | None, dry_run: bool) -> None:
+        workers: int | None, dry_run: bool, yes: bool) -> None:
     """Run SWEEP_FILE to completion with a live progress bar.
 
     Without --broker everything runs here (private Redis, local workers). With --broker this
@@ -77,9 +78,11 @@ def run(sweep_file: Path, broker: str | None, results_dir: Path | None, state_di
     from orchestrator.config import load_sweep
 
     config = load_sweep(sweep_file)
+    estimate = _estimate(config, sweep_file, broker, show=dry_run)
     if dry_run:
         _print_plan(config)
         return
+    _confirm(estimate, broker, yes)
     orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
     try:
         execution = orch.submit(config)
@@ -115,7 +118,9 @@ def resume(execution_id: str, broker: str | None, results_dir: Path | None, stat
 @broker_option
 @results_option
 @state_option
-def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None) -> None:
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before a sweep estimated above confirm_above USD.")
+def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None,
+           yes: bool) -> None:
     """Submit SWEEP_FILE and return at once with its execution id.
 
     A coordinator must serve it: one is started in the background if none is alive.
@@ -128,6 +133,7 @@ def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state
     from orchestrator.state import SweepState
 
     config = load_sweep(sweep_file)
+    _confirm(_estimate(config, sweep_file, broker, show=False), broker, yes)
     settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     if settings.broker_url:
@@ -371,6 +377,46 @@ def check(target: Path) -> None:
     for report in reports:
         console.print(render_report(report), highlight=False, markup=False)
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+def estimate(sweep_file: Path) -> None:
+    """Validate SWEEP_FILE's devices and print its cost estimate, itemized per device."""
+    from orchestrator.config import load_sweep
+
+    _estimate(load_sweep(sweep_file), sweep_file, None, show=True)
+
+
+def _estimate(config: Any, sweep_file: Path, broker: str | None, *, show: bool) -> Any:
+    from orchestrator.resources.preflight import preflight
+    from orchestrator.settings import load_settings
+
+    result = preflight(config, load_settings(broker_url=broker), source=str(sweep_file))
+    if show:
+        table = Table("device", "kind", "tasks", "shots", "billed s", "USD", title=f"cost estimate ({result.price_table})")
+        for row in result.rows():
+            table.add_row(str(row["device"]), str(row["kind"]), str(row["tasks"]), str(row["shots"]),
+                          str(row["billed_seconds"]), f"{row['cost']:.4f}")
+        console.print(table)
+        console.print(f"total: ${result.total:.4f}" + (f"  (budget ${config.budget_limit:.2f})"
+                                                        if config.budget_limit is not None else ""))
+        for note in result.notes:
+            console.print(f"note: {note}")
+    return result
+
+
+def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
+    from orchestrator.settings import load_settings
+
+    threshold = load_settings(broker_url=broker).confirm_above
+    if yes or estimate.total <= threshold:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"the sweep is estimated at ${estimate.total:.2f}, above confirm_above "
+                         f"(${threshold:.2f}); pass --yes to run it without asking", field="--yes")
+    if not click.confirm(f"This sweep is estimated at ${estimate.total:.2f}. Run it?"):
+        raise SystemExit(1)
 
 
 # -- rendering ---------------------------------------------------------------------------------------

@@ -149,13 +149,18 @@ def load_sweep(path: str | Path) -> SweepConfiguration:
                          source=source)
     data = dict(data)
     data.setdefault("name", path.stem.replace(" ", "_"))
-    data["projects"] = _resolve_projects(data.get("projects"), path.parent, source, root)
-    return validate_sweep(data, source=source, root=root)
+    return validate_sweep(data, source=source, root=root, base=path.parent)
 
 
-def validate_sweep(data: dict[str, Any], *, source: str = "<sweep>", root: yaml.Node | None = None
-                   ) -> SweepConfiguration:
-    """Validate a sweep given as a dict (the Python-shell path); errors as for files."""
+def validate_sweep(data: dict[str, Any], *, source: str = "<sweep>", root: yaml.Node | None = None,
+                   base: Path | None = None) -> SweepConfiguration:
+    """Validate a sweep given as a dict (the Python-shell path); errors as for files.
+
+    Project paths are resolved against ``base`` (default: the current folder), and each
+    project's ``orchestrator-project.yaml`` supplies defaults.
+    """
+    data = dict(data)
+    data["projects"] = _resolve_projects(data.get("projects"), base or Path.cwd(), source, root)
     try:
         config = SweepConfiguration.model_validate(data)
     except ValidationError as exc:

@@ -90,6 +90,14 @@ class Scheduler:
                 "deadline": "" if config.max_duration is None else time.time() + config.max_duration.total_seconds(),
             })
             self.store.write_effective_config(sweep_id, effective)
+            if budget is not None or self.settings.global_budget is not None:
+                from orchestrator.resources.budget import BudgetLedger
+
+                ledger = BudgetLedger(st.r)
+                if budget is not None:
+                    ledger.set_limit(sweep_id, budget)
+                if self.settings.global_budget is not None:
+                    ledger.set_limit(None, self.settings.global_budget)
         else:
             st.set_state(sweep_id, "running")
         st.r.sadd(f"{PREFIX}sweeps", sweep_id)

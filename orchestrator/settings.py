@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     result_batch_size: int = Field(500, ge=1, description="results per Parquet write")
     compact_after_files: int = Field(16, ge=2, description="small files per partition before compaction")
     optimizer_interval: float = Field(5.0, gt=0, description="seconds between optimizer refits")
+    braket_s3_bucket: str | None = Field(None, description="bucket managed Braket tasks write results to")
+    braket_s3_prefix: str = "orchestrator/tasks"
+    poll_interval: float = Field(10.0, gt=0, description="seconds between polls of a queued quantum task")
+    global_budget: float | None = Field(None, ge=0, description="USD cap over all sweeps of this deployment")
+    confirm_above: float = Field(10.0, ge=0, description="ask before running a sweep estimated above this (USD)")
+    price_table: Path | None = Field(None, description="your own price table (YAML), instead of the shipped one")
 
     @field_validator("broker_url")
     @classmethod

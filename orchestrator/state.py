@@ -51,17 +51,39 @@ if redis.call('GET', lease) == token then redis.call('DEL', lease) end
 return recorded
 """
 
+# Everything a worker checks and marks before it runs an experiment, in one round trip (the
+# same steps, in the same order, as separate commands would take): sweep state, terminal
+# result, lease (SET NX PX), then out of "queued", into "running", one more attempt.
+_CLAIM = """
+local meta, terminal, lease, queued, running, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local index, token, ttl_ms, running_json = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local state = redis.call('HGET', meta, 'state')
+if not state then return {'unknown-sweep', 0} end
+if state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
+  redis.call('SREM', queued, index)
+  return {'cancelled', 0}
+end
+if redis.call('HEXISTS', terminal, index) == 1 then
+  redis.call('SREM', queued, index)
+  return {'already-done', 0}
+end
+if not redis.call('SET', lease, token, 'NX', 'PX', ttl_ms) then return {'leased', 0} end
+redis.call('SREM', queued, index)
+redis.call('HSET', running, index, running_json)
+return {'run', redis.call('HINCRBY', attempts, index, 1)}
+"""
+
 _REFRESH_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, *, decode: bool = True) -> redis.Redis:
     """A Redis client for ``url`` (``redis://``, ``rediss://`` or ``redis+socket://``)."""
     if url.startswith("redis+socket://"):
-        return redis.Redis(unix_socket_path=url[len("redis+socket://"):], decode_responses=True)
-    return redis.Redis.from_url(url, decode_responses=True)
+        return redis.Redis(unix_socket_path=url[len("redis+socket://"):].split("?")[0], decode_responses=decode)
+    return redis.Redis.from_url(url, decode_responses=decode)
 
 
 class SweepState:
@@ -71,6 +93,7 @@ class SweepState:
         self.r = client
         self._record = client.register_script(_RECORD)
         self._refresh = client.register_script(_REFRESH_LEASE)
+        self._claim = client.register_script(_CLAIM)
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -141,6 +164,23 @@ class SweepState:
         pipe.hset(self.key(sweep_id, "running"), index, json.dumps({"host": host, "since": time.time()}))
         pipe.hincrby(self.key(sweep_id, "attempts"), index, 1)
         return int(pipe.execute()[-1])
+
+    def claim(self, sweep_id: str, queue: str, index: int, token: str, ttl_s: float, host: str) -> tuple[str, int]:
+        """Check and start an experiment in one round trip: ``("run", attempt)`` if this delivery
+        should run it, else ``(reason, 0)`` with reason ``unknown-sweep``, ``cancelled``,
+        ``already-done`` or ``leased`` (another delivery holds the lease)."""
+        keys = [self.key(sweep_id, "meta"), self.key(sweep_id, "terminal"), self.lease_key(sweep_id, index),
+                self.queued_key(sweep_id, queue), self.key(sweep_id, "running"), self.key(sweep_id, "attempts")]
+        args = [index, token, int(ttl_s * 1000), json.dumps({"host": host, "since": time.time()})]
+        outcome, attempt = self._claim(keys=keys, args=args)
+        return outcome.decode() if isinstance(outcome, bytes) else str(outcome), int(attempt)
+
+    def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
+        """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for sweep_id, index, token in leases:
+            self._refresh(keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe)
+        pipe.execute()
 
     def record(self, sweep_id: str, index: int, experiment_id: str, row: dict[str, Any], *, status: str,
                final: bool, lease_token: str = "", cost: float | None = None) -> bool:

@@ -31,7 +31,11 @@ def create_app(settings: Settings | None = None, *, broker_url: str | None = Non
         task_ignore_result=True,  # results travel through our own durable stream
         task_acks_late=True, worker_prefetch_multiplier=1, task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        # kombu looks for abandoned (unacked, timed-out) messages only every interval x throttle
+        # seconds, 100 s by default; scan every few seconds so a killed worker's work comes back soon.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout,
+                                  "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 10)),
+                                  "unacked_restore_throttle": 1},
         broker_connection_retry_on_startup=True,
         task_queues=[Queue(name, exchange, routing_key=name) for name in QUEUES],
         task_default_queue="local_cpu", task_default_exchange="orchestrator",

@@ -13,16 +13,18 @@ Exactly-once effects on top of Celery's at-least-once delivery:
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import threading
+import time
 import uuid
-from functools import lru_cache
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
-from adapters import adapt_project
+from adapters import ProjectAdapter, adapt_project
 from adapters.spec import ProjectSpec
 from orchestrator.config import SweepConfiguration
 from orchestrator.errors import ResourceError, TransientError
@@ -30,8 +32,52 @@ from orchestrator.models import ExperimentResult, ExperimentStatus
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
 from orchestrator.state import SweepState, connect
+from workers.managed import ManagedRunner, is_managed
 
 log = logging.getLogger(__name__)
+
+_CACHED = 256  # (sweep, project) entries kept per process before the caches start over
+
+
+class LeaseKeeper:
+    """Keeps the leases of the experiments this process runs alive.
+
+    One daemon thread per process refreshes every held lease each ``ttl / 3`` seconds in one
+    round trip, instead of a thread per experiment. Started lazily, so each prefork child gets
+    its own after the fork.
+    """
+
+    def __init__(self, state: Callable[[], SweepState], ttl: float) -> None:
+        self._state = state
+        self.ttl = ttl
+        self._held: dict[tuple[str, int], str] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def hold(self, sweep_id: str, index: int, token: str) -> None:
+        with self._lock:
+            self._held[(sweep_id, index)] = token
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
+                self._thread.start()
+
+    def drop(self, sweep_id: str, index: int) -> None:
+        with self._lock:
+            self._held.pop((sweep_id, index), None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.ttl / 3)
+            with self._lock:
+                leases = [(sweep_id, index, token) for (sweep_id, index), token in self._held.items()]
+            if not leases:
+                continue
+            try:
+                self._state().refresh_leases(leases, self.ttl)
+            except Exception:  # noqa: BLE001 - a missed heartbeat is retried on the next tick
+                log.warning("lease heartbeat failed for %d experiment(s)", len(leases), exc_info=True)
 
 
 class ExperimentRunner:
@@ -40,6 +86,10 @@ class ExperimentRunner:
         self.settings = settings
         self._state: SweepState | None = None
         self.host = socket.gethostname()
+        self.managed = ManagedRunner(app, settings, lambda: self.state)
+        self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
+        self._specs: dict[tuple[str, str], ProjectSpec] = {}
+        self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
 
     @property
     def state(self) -> SweepState:
@@ -48,39 +98,50 @@ class ExperimentRunner:
             self._state = SweepState(connect(str(self.app.conf.broker_url)))
         return self._state
 
-    @lru_cache(maxsize=64)  # noqa: B019 - the runner lives as long as the worker process
-    def _config(self, sweep_id: str, config_json: str) -> SweepConfiguration:
-        return SweepConfiguration.model_validate_json(config_json)
-
     def project_spec(self, sweep_id: str, project: str) -> ProjectSpec:
-        config_json = self.state.config_json(sweep_id)
-        if config_json is None:
-            raise LookupError(f"sweep {sweep_id} is unknown to this broker")
-        config = self._config(sweep_id, config_json)
-        return next(p for p in config.projects if p.name == project)
+        # A sweep id is a hash of the whole configuration, so the specs of an id never change:
+        # fetched and validated once per process, not once per experiment.
+        spec = self._specs.get((sweep_id, project))
+        if spec is None:
+            config_json = self.state.config_json(sweep_id)
+            if config_json is None:
+                raise LookupError(f"sweep {sweep_id} is unknown to this broker")
+            config = SweepConfiguration.model_validate_json(config_json)
+            if len(self._specs) > _CACHED:
+                self._specs.clear()
+            self._specs.update({(sweep_id, p.name): p for p in config.projects})
+            spec = self._specs.get((sweep_id, project))
+            if spec is None:
+                raise LookupError(f"sweep {sweep_id} has no project '{project}'")
+        return spec
+
+    def _adapter(self, sweep_id: str, project: str) -> ProjectAdapter:
+        """The project's adapter, built once per process and sweep (adapters keep no per-run state)."""
+        adapter = self._adapters.get((sweep_id, project))
+        if adapter is None:
+            spec = self.project_spec(sweep_id, project)
+            adapter = adapt_project(spec.path, spec)
+            if len(self._adapters) > _CACHED:
+                self._adapters.clear()
+            self._adapters[(sweep_id, project)] = adapter
+        return adapter
 
     def run(self, task: Any, *, sweep_id: str, index: int, experiment_id: str, project: str,
             parameters: dict[str, Any], queue: str) -> str:
         st = self.state
-        sweep_state = st.state(sweep_id)
-        if sweep_state is None:
-            log.warning("sweep %s unknown; dropping experiment %s", sweep_id, experiment_id)
-            return "unknown-sweep"
-        if sweep_state in ("cancelled", "cancelling", "timed_out"):
-            st.unqueue(sweep_id, queue, index)
-            return "cancelled"
-        if st.is_terminal(sweep_id, index):
-            st.unqueue(sweep_id, queue, index)
-            return "already-done"
-
+        host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
-        if not st.acquire_lease(sweep_id, index, token, self.settings.lease_ttl):
+        # sweep state, terminal check, lease and start in one round trip (see SweepState.claim)
+        outcome, attempt = st.claim(sweep_id, queue, index, token, self.settings.lease_ttl, host)
+        if outcome == "leased":
             # Another delivery is running it, or died less than a lease ago: look again later.
             raise task.retry(countdown=self.settings.lease_ttl, max_retries=None)
-
-        attempt = st.start(sweep_id, queue, index, task.request.hostname or self.host)
+        if outcome != "run":
+            if outcome == "unknown-sweep":
+                log.warning("sweep %s unknown; dropping experiment %s", sweep_id, experiment_id)
+            return outcome  # unknown-sweep, cancelled or already-done
         base = dict(experiment_id=experiment_id, project_name=project, parameters=parameters, sweep_id=sweep_id,
-                    index=index, attempt=attempt, worker_host=task.request.hostname or self.host, resource=queue)
+                    index=index, attempt=attempt, worker_host=host, resource=queue)
         if attempt > self.settings.max_attempts:
             result = ExperimentResult(**base, status=ExperimentStatus.FAILED, error_class="resource",
                                       error_message=f"gave up after {attempt - 1} deliveries: the worker "
@@ -90,13 +151,17 @@ class ExperimentRunner:
                       lease_token=token)
             return "failed"
 
-        stop = threading.Event()
-        beat = threading.Thread(target=self._keep_lease, args=(sweep_id, index, token, stop), daemon=True)
-        beat.start()
+        if is_managed(self._device_of(sweep_id, project)):
+            kw = dict(sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
+                      parameters=parameters, queue=queue)
+            return self.managed.submit(task, self.project_spec(sweep_id, project), attempt=attempt,
+                                       host=base["worker_host"], token=token, kw=kw, backoff=self._backoff)
+
+        self.leases.hold(sweep_id, index, token)
         try:
             result = self._execute(sweep_id, project, parameters)
         finally:
-            stop.set()
+            self.leases.drop(sweep_id, index)
         result = result.model_copy(update={k: v for k, v in base.items() if k != "parameters"})
 
         if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
@@ -114,22 +179,24 @@ class ExperimentRunner:
                   lease_token=token, cost=result.cost)
         return result.status.value
 
+    def _device_of(self, sweep_id: str, project: str) -> str | None:
+        try:
+            return self.project_spec(sweep_id, project).device
+        except Exception:  # noqa: BLE001 - _execute records the reason
+            return None
+
+    def poll(self, task: Any, *, task_arn: str, attempt: int, **kw: Any) -> str:
+        """A poll step of a managed quantum task (see :mod:`workers.managed`)."""
+        return self.managed.poll(task, self.project_spec(kw["sweep_id"], kw["project"]), task_arn=task_arn,
+                                 attempt=attempt, kw=kw)
+
     def _execute(self, sweep_id: str, project: str, parameters: dict[str, Any]) -> ExperimentResult:
         try:
-            spec = self.project_spec(sweep_id, project)
-            return adapt_project(spec.path, spec).execute_with_parameters(parameters)
+            return self._adapter(sweep_id, project).execute_with_parameters(parameters)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
             return ExperimentResult(experiment_id="", project_name=project, parameters=parameters,
                                     status=ExperimentStatus.FAILED, error_class="configuration",
                                     error_message=f"project '{project}': {exc}")
-
-    def _keep_lease(self, sweep_id: str, index: int, token: str, stop: threading.Event) -> None:
-        ttl = self.settings.lease_ttl
-        while not stop.wait(ttl / 3):
-            try:
-                self.state.refresh_lease(sweep_id, index, token, ttl)
-            except Exception:  # noqa: BLE001 - a missed heartbeat is retried on the next tick
-                log.warning("lease heartbeat failed for %s/%s", sweep_id, index, exc_info=True)
 
     def _backoff(self, retries: int) -> float:
         """Exponential backoff with full jitter, kept well below the visibility timeout."""

@@ -11,6 +11,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from orchestrator.settings import Settings
 from workers.app import OPTIMIZE_TASK, RUN_TASK
+from workers.managed import POLL_TASK
 from workers.runner import ExperimentRunner
 
 
@@ -23,6 +24,13 @@ def register(app: Celery, settings: Settings) -> None:
         """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
         return runner.run(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
                           parameters=parameters, queue=queue)
+
+    @app.task(name=POLL_TASK, bind=True, max_retries=None, acks_late=True)
+    def poll_quantum_task(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,
+                          parameters: dict[str, Any], queue: str, task_arn: str, attempt: int = 1) -> str:
+        """Look at a managed quantum task once; re-scheduled with a countdown until it is terminal."""
+        return runner.poll(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
+                           parameters=parameters, queue=queue, task_arn=task_arn, attempt=attempt)
 
     @app.task(name=OPTIMIZE_TASK, ignore_result=True)
     def optimize() -> int:

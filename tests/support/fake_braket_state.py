@@ -45,6 +45,8 @@ class Faults:
         throttle_probability: chance any Braket call gets 429 ThrottlingException.
         error_probability: chance any Braket call gets 500 InternalServiceException.
         lost_response_probability: chance CreateQuantumTask creates the task, then answers 500.
+        create_response_delay: seconds CreateQuantumTask waits after creating a task before answering
+            (a window in which a test kills the worker that asked).
         create_rate: CreateQuantumTask quota in requests/s (None: unlimited); above it, 429.
         create_burst: quota burst (default 2x rate, as Braket's 20/s burst 40).
         fail_probability: chance a task ends FAILED instead of COMPLETED.
@@ -58,6 +60,7 @@ class Faults:
     throttle_probability: float = 0.0
     error_probability: float = 0.0
     lost_response_probability: float = 0.0
+    create_response_delay: float = 0.0
     create_rate: float | None = None
     create_burst: float | None = None
     fail_probability: float = 0.0
@@ -214,7 +217,10 @@ class FakeBraket:
             self._at(time.monotonic() + delay, arn)
             if self._rng.random() < self.faults.lost_response_probability:
                 self._error(500, "InternalServiceException", "Internal service error after create (injected)")
-            return arn
+            pause = self.faults.create_response_delay
+        if pause:
+            time.sleep(pause)  # outside the lock: other requests go on
+        return arn
 
     def get_task(self, arn: str, queue_info: bool) -> dict[str, Any]:
         with self._lock:

@@ -1,0 +1,113 @@
+"""Checks and a cost estimate before a sweep starts: bad input never reaches a paid device.
+
+For every project on a managed Braket device, the circuit of its first valid point is built and
+validated against the device with the sweep's largest shot count (device exists, shots in range,
+circuit fits, budget not negative and not below the cheapest task). Then every experiment is
+priced from the price table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from orchestrator.config import SweepConfiguration
+from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.models import Experiment
+from orchestrator.plan import SweepPlan
+from orchestrator.resources.estimate import CostEstimate, estimate_cost
+from orchestrator.resources.prices import load_price_table
+from orchestrator.settings import Settings
+
+MAX_PRICED = 200_000
+SAMPLED_POINTS = 32  # circuits built and validated per paid project before anything runs  # experiments priced one by one; above it the rest is extrapolated
+
+
+def is_managed(device: str | None) -> bool:
+    return bool(device) and str(device).startswith("arn:")
+
+
+def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "<sweep>") -> CostEstimate:
+    """Validate paid devices and estimate the sweep's cost. Raises ``InputError`` (exit 2)."""
+    prices = load_price_table(settings.price_table)
+    paid = [p for p in config.projects if is_managed(p.device)]
+    budget = config.budget_limit if config.budget_limit is not None else settings.default_budget
+    if paid:
+        if not settings.braket_s3_bucket:
+            raise InputError("projects on managed Braket devices need an S3 bucket for results; set "
+                             "ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
+                             source=source, field="projects[].device")
+        _validate_devices(config, settings, paid, budget, source)
+    plan = SweepPlan(config, {p.name: "" for p in config.projects})
+    experiments = list(_experiments(plan, MAX_PRICED))
+    estimate = estimate_cost(experiments, prices=prices, shots_for=lambda e: _shots(plan, e))
+    if plan.space.size * plan.stride > MAX_PRICED and experiments:
+        scale = plan.space.size * plan.stride / len(experiments)
+        for line in estimate.lines.values():
+            for attr in ("tasks", "shots"):
+                setattr(line, attr, int(getattr(line, attr) * scale))
+            for attr in ("billed_seconds", "task_fees", "shot_fees", "time_fees"):
+                setattr(line, attr, getattr(line, attr) * scale)
+        estimate.notes.append(f"priced the first {len(experiments)} experiments and extrapolated")
+    return estimate
+
+
+def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
+    count = 0
+    for points in plan.space.iter_valid():
+        for index in plan.experiment_indices(points).tolist():
+            _, _, spec = plan.decompose(index)
+            yield Experiment(sweep_id=plan.sweep_id, experiment_id=str(index), index=index, project=spec.name,
+                             parameters={}, resource=spec.resource, device=spec.device if is_managed(spec.device)
+                             else None)
+            count += 1
+            if count >= limit:
+                return
+
+
+def _shots(plan: SweepPlan, experiment: Experiment) -> int:
+    point, _, spec = plan.decompose(experiment.index)
+    params = {**spec.fixed, **plan.space.point(point)}
+    options = spec.circuit
+    name = options.shots_param if options else "shots"
+    return int(params.get(name, options.default_shots if options else 1000))
+
+
+def _validate_devices(config: SweepConfiguration, settings: Settings, paid: list, budget: float | None,
+                      source: str) -> None:
+    import redis
+
+    from adapters import adapt_project
+    from adapters.circuit import CircuitAdapter
+    from workers.executors.braket_managed import BraketManagedExecutor
+
+    space = config.space()
+    # A spread of valid points (first, last, evenly between): widths and gates vary with parameters.
+    valid = np.concatenate([c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)])
+    sample = valid[np.unique(np.linspace(0, len(valid) - 1, min(len(valid), SAMPLED_POINTS)).astype(int))]
+    executor = BraketManagedExecutor(redis.Redis(), s3_bucket=str(settings.braket_s3_bucket),
+                                     prices=load_price_table(settings.price_table))
+    for i, spec in enumerate(config.projects):
+        if spec not in paid:
+            continue
+        field = f"projects[{i}]"
+        adapter = adapt_project(spec.path, spec)
+        if not isinstance(adapter, CircuitAdapter):
+            raise InputError(f"device {spec.device} runs circuit projects only; add a 'circuit' block",
+                             source=source, field=f"{field}.circuit")
+        shots_name = adapter.options.shots_param
+        most_shots = int(np.max(space.columns(sample)[shots_name])) if shots_name in space.names else None
+        try:
+            for point in sample.tolist():
+                params = space.point(int(point))
+                if most_shots is not None:
+                    params[shots_name] = most_shots
+                program, _ = adapter.build_program(params)
+                executor.validate(program, adapter.shots(params), str(spec.device), budget=budget)
+        except InputError as exc:
+            exc.source = source
+            exc.field = f"{field}.device" if exc.field == "device" else (exc.field or f"{field}.device")
+            raise
+        except OrchestratorError as exc:
+            raise InputError(f"{exc}", source=source, field=f"{field}.device") from None
