@@ -147,3 +147,41 @@ def test_bad_paid_input_exits_2_and_submits_nothing(case: str, paid_env, workdir
     assert paid_env.admin.stats()["created_total"] == 0
     assert redis.Redis.from_url(redis_url).dbsize() == 0
     assert not (workdir / "results").exists()
+
+
+def test_offline_device_fails_over_to_the_configured_alternative(paid_env, workdir: Path, redis_url: str,
+                                                                  start_worker) -> None:
+    paid_env.admin.device(IONQ, status="OFFLINE")
+    start_worker("w", concurrency=1, queues="braket_qpu")
+    sweep = {"name": "failover", "projects": [{"name": "ghz", "path": str(GHZ), "device": IONQ, "failover": [IQM],
+                                               "resource": "braket_qpu",
+                                               "circuit": {"build": "ghz:build", "analyze": "ghz:analyze"}}],
+             "parameters": {"n": [2, 3], "shots": [100]}, "adaptive_sampling": False}
+    with Orchestrator(redis_url) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=120)
+        frame = orch.results(sid)
+    assert final.state == "completed" and (frame["status"] == "completed").all(), final.events
+    assert frame["metric.ghz_fidelity"].gt(0.9).all()
+    assert set(frame["device"]) == {IQM}, "ran on the alternative"
+    reasons = [json.loads(e).get("failover_reason") for e in frame["extra"]]
+    assert all(r and "OFFLINE" in r.upper() for r in reasons), reasons
+
+
+def test_cancelling_a_sweep_cancels_its_queued_quantum_tasks(paid_env, workdir: Path, redis_url: str,
+                                                             start_worker) -> None:
+    paid_env.admin.device(IONQ, queue_delay=600)  # a QPU queue that takes long
+    start_worker("w", concurrency=1, queues="braket_qpu")
+    with Orchestrator(redis_url) as orch:
+        sid = orch.submit(_sweep(IONQ, "braket_qpu", gammas=(0.2, 0.4))).execution_id
+        deadline = time.monotonic() + 60
+        while paid_env.admin.stats()["created_total"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert orch.status(sid).counts["running"] == 2, "submitted, and no worker is waiting on them"
+        assert orch.cancel(sid)
+        final = orch.wait(sid, timeout=60)
+        frame = orch.results(sid)
+    assert final.state == "cancelled" and final.counts["cancelled"] == 2
+    assert set(frame["status"]) == {"cancelled"}
+    states = set(paid_env.admin.stats()["tasks"].values())
+    assert states and states <= {"CANCELLING", "CANCELLED"}, states
