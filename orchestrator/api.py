@@ -119,7 +119,7 @@ class Orchestrator:
 
     def submit(self, sweep: SweepLike) -> SweepExecution:
         """Validate (paid devices included) and schedule a sweep; returns at once."""
-        from orchestrator.resources.preflight import preflight
+        from orchestrator.preflight import preflight
 
         config = as_config(sweep)
         preflight(config, self.settings, source=str(sweep) if isinstance(sweep, (str, Path)) else "<sweep>")
@@ -127,7 +127,7 @@ class Orchestrator:
 
     def estimate(self, sweep: SweepLike) -> Any:
         """The sweep's cost estimate (``CostEstimate``), itemized per device."""
-        from orchestrator.resources.preflight import preflight
+        from orchestrator.preflight import preflight
 
         return preflight(as_config(sweep), self.settings)
 

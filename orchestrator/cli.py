@@ -389,7 +389,7 @@ def estimate(sweep_file: Path) -> None:
 
 
 def _estimate(config: Any, sweep_file: Path, broker: str | None, *, show: bool) -> Any:
-    from orchestrator.resources.preflight import preflight
+    from orchestrator.preflight import preflight
     from orchestrator.settings import load_settings
 
     result = preflight(config, load_settings(broker_url=broker), source=str(sweep_file))
@@ -464,6 +464,45 @@ def _follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         raise SystemExit(1)
 
 
+def _print_optimizer(info: dict[str, Any]) -> None:
+    """What the optimizer believes and what its last refit changed."""
+    if not info:
+        return
+    coverage = info.get("coverage") or {}
+    console.print(f"[bold]optimizer[/] {info.get('phase', '?')}, confidence {info.get('confidence_level', 0):.2f}, "
+                  f"space-filling share {coverage.get('share', 0):.0%} (target {coverage.get('target_share', 0):.0%})")
+    if info.get("incumbent"):
+        inc = info["incumbent"]
+        console.print(f"  best so far: {inc.get('value')} at {inc.get('parameters')}", highlight=False)
+    for region in (info.get("promising_regions") or [])[:3]:
+        bounds = ", ".join(f"{k} in [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in region.get("bounds", {}).items())
+        fixed = ", ".join(f"{k}={v}" for k, v in (region.get("fixed") or {}).items())
+        console.print(f"  promising: {bounds}{'; ' + fixed if fixed else ''}", highlight=False)
+    if info.get("summary"):
+        console.print(f"  last refit: {info['summary']}", highlight=False)
+
+
+def _print_best(orch: Any, execution_id: str, frame: Any) -> None:
+    """The best points of each objective, from the results themselves."""
+    from analysis import best_points
+
+    if frame.empty:
+        return
+    raw = orch.state.config_json(execution_id)
+    if not raw:
+        return
+    from orchestrator.config import SweepConfiguration
+
+    for objective in SweepConfiguration.model_validate_json(raw).objectives:
+        best = best_points(frame, objective.metric, objective.goal, n=3)
+        if best.empty or f"{objective.metric}_mean" not in best:
+            continue
+        table = Table(*best.columns, title=f"best by {objective.metric} ({objective.goal})")
+        for row in best.itertuples(index=False):
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        console.print(table)
+
+
 def redact_url(url: str | None) -> str:
     from orchestrator.api import redact
 
@@ -484,10 +523,12 @@ def _print_status(orch: Any, st: Any) -> None:
                          ("workers", st.workers), ("results", st.results_path)]:
         table.add_row(label, str(value))
     console.print(table)
+    _print_optimizer(st.optimizer)
     alerts = [e for e in st.events if e["level"] == "alert"]
     for event in alerts[:5]:
         console.print(f"[yellow]alert:[/] {event['message']}")
     frame = orch.results(st.execution_id)
+    _print_best(orch, st.execution_id, frame)
     failed = frame[frame["status"] == "failed"] if not frame.empty else frame
     if len(failed):
         console.print(f"[red]{len(failed)} failed[/], e.g. {failed.iloc[0]['error_class']}: "

@@ -5,7 +5,7 @@ sweep is picked up by the next one). Its loop, per sweep:
 
 1. *fill*: materialise the next chunk of valid experiments into the pending sorted sets
    (reusing any experiment that already has a successful result);
-2. *publish*: top each queue up to its window (about 2x its consumers), best score first;
+2. *publish*: top each queue up to its window, best score first (see :meth:`Coordinator.window_for`);
 3. *drain*: move result rows from the sweep's Redis stream into Parquet, acking only after the
    file is in place;
 4. *finish*: deadline, cancellation and completion.
@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +40,31 @@ from orchestrator.state import PREFIX, RESULTS_GROUP, SweepState
 log = logging.getLogger(__name__)
 
 FILL_CHUNK = 50_000
+FIRST_FILL_CHUNK = 4_096  # a small first chunk: the first experiments go out at once, even for huge sweeps
 RESOURCE_QUEUES = ("local_cpu", "braket_sim", "braket_qpu")
+# Window sizing (see Coordinator.window_for): at least 2 x the consumers; for short experiments,
+# enough to cover WINDOW_SECONDS of the queue's measured completion rate, up to WINDOW_MAX.
+WINDOW_SECONDS = 0.5
+WINDOW_MAX = 1_000
+RATE_SPAN = 2.0  # seconds of completions the rate is measured over
+# While busy, a step starts at most every PACE_SECONDS: results then come in batches instead of
+# one step (four round trips) per result; the window holds far more than that much work.
+PACE_SECONDS = 0.01
+HOUSEKEEPING_SECONDS = 1.0  # heartbeat, lock refresh and consumer count, not on every step
+LOCK_TTL = 15
+# Meta fields a step reads (HMGET): never the whole hash, which holds the config and optimizer state.
+_STEP_FIELDS = ("state", "fill_done", "fill_cursor", "total", "deadline", "final_state")
+
+# Move the best ``n`` pending experiments to "queued" in one round trip; returns them with scores.
+_TAKE = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+if #top == 0 then return top end
+local members = {}
+for i = 1, #top, 2 do members[#members + 1] = top[i] end
+redis.call('ZREM', KEYS[1], unpack(members))
+redis.call('SADD', KEYS[2], unpack(members))
+return top
+"""
 
 
 def priority(indices: np.ndarray, adaptive: bool, seed: int) -> np.ndarray:
@@ -46,12 +73,13 @@ def priority(indices: np.ndarray, adaptive: bool, seed: int) -> np.ndarray:
     indices = np.asarray(indices, dtype=np.uint64)
     if not adaptive:
         return -indices.astype(np.float64)
-    x = indices + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
+    with np.errstate(over="ignore"):  # splitmix64: the wrap-around is the point
+        x = indices + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
     return (x >> np.uint64(12)).astype(np.float64) / 2.0**52
 
 
@@ -63,10 +91,17 @@ class _Sweep:
     buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     buffer_since: float = 0.0
     last_optimize: float = 0.0
+    refit: threading.Thread | None = None
+    queues: tuple[str, ...] = ()  # the resource queues its projects use
 
 
 class Coordinator:
-    """Serves every active sweep it can lock. ``run_until`` drives it from a CLI or a thread."""
+    """Serves every active sweep it can lock. ``run_until`` drives it from a CLI or a thread.
+
+    Args:
+        window: the least number of messages in flight per queue (default: 2 x its consumers);
+            ``settings.publish_window``, when set, fixes the window instead.
+    """
 
     def __init__(self, state: SweepState, store: ResultStore, dispatcher: Dispatcher, settings: Settings,
                  *, window: int | None = None, optimize_inline: bool = True) -> None:
@@ -74,52 +109,100 @@ class Coordinator:
         self.store = store
         self.dispatcher = dispatcher
         self.settings = settings
-        self.window = window or settings.publish_window
+        self.window = settings.publish_window  # fixed by the user: never resized
+        self.min_window = window
         self.optimize_inline = optimize_inline
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.sweeps: dict[str, _Sweep] = {}
         self.flush_seconds = 1.0
+        self._take_script = state.r.register_script(_TAKE)
+        self._housekept = -math.inf
+        self._consumers: dict[str, int] = {}
+        self._completions: dict[str, deque[tuple[float, int]]] = {}
 
     # -- loop -------------------------------------------------------------------------------------
 
     def run_until(self, done: Callable[[], bool], on_tick: Callable[[], None] | None = None,
                   tick_seconds: float = 0.1) -> None:
-        last_report = 0.0
+        last_report = last_check = 0.0
         while True:
+            started = time.monotonic()
             busy = self.step(block_ms=int(tick_seconds * 1000))
-            if on_tick and time.monotonic() - last_report > 0.2:
+            now = time.monotonic()
+            if on_tick and now - last_report > 0.2:
                 on_tick()
-                last_report = time.monotonic()
-            if done():
-                self.flush_all()
-                if on_tick:
-                    on_tick()
-                return
+                last_report = now
+            # ``done`` may be a status query: while busy, ask at most every 50 ms, not every step
+            if not busy or now - last_check >= 0.05:
+                last_check = now
+                if done():
+                    self.flush_all()
+                    if on_tick:
+                        on_tick()
+                    return
             if not busy:
                 time.sleep(0.005)
+            elif now - started < PACE_SECONDS:
+                time.sleep(PACE_SECONDS - (now - started))
 
     def step(self, block_ms: int = 100) -> bool:
-        """One pass over the served sweeps. Returns True if anything moved."""
-        self.state.r.hset(f"{PREFIX}coordinators", self.token, time.time())
-        moved = False
-        for sweep_id in sorted(self.state.r.smembers(f"{PREFIX}sweeps")):
-            if sweep_id not in self.sweeps:
-                if not self._lock(sweep_id):
-                    continue
+        """One pass over the served sweeps. Returns True if anything moved.
+
+        The state a step needs (the sweeps to serve, their state and counters, the queued
+        counts) comes in one round trip; heartbeat and lock refresh run once a second.
+        """
+        if time.monotonic() - self._housekept >= HOUSEKEEPING_SECONDS:
+            self._housekeeping()
+        members, snapshots = self._snapshot()
+        for sweep_id in sorted(members - set(self.sweeps)):
+            if self._lock(sweep_id):
                 self._load(sweep_id)
-            elif not self._lock(sweep_id):
-                self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
-                continue
-            sweep = self.sweeps[sweep_id]
-            meta = self.state.meta(sweep_id)
+                snapshots.update(self._snapshot()[1])
+        for sweep_id in set(self.sweeps) - members:
+            self.sweeps.pop(sweep_id)  # closed by another coordinator
+        moved = False
+        for sweep_id, sweep in list(self.sweeps.items()):
+            meta = snapshots[sweep_id]
             moved |= self._fill(sweep, meta)
             if meta.get("state") == "running":
-                moved |= self._publish(sweep)
+                moved |= self._publish(sweep, meta)
                 self._maybe_optimize(sweep)
         moved |= self._drain(block_ms if not moved else 0)
         for sweep_id in list(self.sweeps):
-            self._finish(self.sweeps[sweep_id])
+            self._finish(self.sweeps[sweep_id], snapshots[sweep_id])
         return moved
+
+    def _housekeeping(self) -> None:
+        self._housekept = time.monotonic()
+        self.state.r.hset(f"{PREFIX}coordinators", self.token, time.time())
+        for sweep_id in list(self.sweeps):
+            if not self._lock(sweep_id):
+                self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
+        live = self.state.live_workers()
+        self._consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
+                           for queue in RESOURCE_QUEUES}
+
+    def _snapshot(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """The sweeps to serve, and per served sweep its step fields, queued and terminal counts."""
+        st = self.state
+        pipe = st.r.pipeline(transaction=False)
+        pipe.smembers(f"{PREFIX}sweeps")
+        served = list(self.sweeps.values())
+        for sweep in served:
+            pipe.hmget(st.key(sweep.sweep_id, "meta"), _STEP_FIELDS)
+            pipe.hlen(st.key(sweep.sweep_id, "terminal"))
+            pipe.hlen(st.key(sweep.sweep_id, "running"))
+            for queue in sweep.queues:
+                pipe.scard(st.queued_key(sweep.sweep_id, queue))
+        replies = iter(pipe.execute())
+        members = set(next(replies))
+        snapshots: dict[str, dict[str, Any]] = {}
+        for sweep in served:
+            meta: dict[str, Any] = {k: v for k, v in zip(_STEP_FIELDS, next(replies), strict=True) if v is not None}
+            meta["n_terminal"], meta["n_running"] = next(replies), next(replies)
+            meta["queued"] = {queue: next(replies) for queue in sweep.queues}
+            snapshots[sweep.sweep_id] = meta
+        return members, snapshots
 
     def flush_all(self) -> None:
         for sweep in self.sweeps.values():
@@ -138,10 +221,10 @@ class Coordinator:
     def _lock(self, sweep_id: str) -> bool:
         key = self.state.key(sweep_id, "coordinator")
         r = self.state.r
-        if r.set(key, self.token, nx=True, ex=15):
+        if r.set(key, self.token, nx=True, ex=LOCK_TTL):
             return True
         if r.get(key) == self.token:
-            r.expire(key, 15)
+            r.expire(key, LOCK_TTL)
             return True
         return False
 
@@ -154,14 +237,37 @@ class Coordinator:
         except redis.ResponseError as exc:  # BUSYGROUP: it exists already (resume)
             if "BUSYGROUP" not in str(exc):
                 raise
-        sweep = _Sweep(sweep_id, plan)
+        queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
+        sweep = _Sweep(sweep_id, plan, queues=queues)
+        self._requeue(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
         key = self.state.key(sweep_id, "results")
         self.sweeps[sweep_id] = sweep
         self._take(self.state.r.xreadgroup(RESULTS_GROUP, "coordinator", {key: "0"}, count=1_000_000))
         return sweep
 
-    def _fill(self, sweep: _Sweep, meta: dict[str, str]) -> bool:
+    def _requeue(self, sweep_id: str) -> None:
+        """Give a previous coordinator's unstarted experiments back to the pending sets.
+
+        It may have died between marking them queued and sending them. Those that did reach
+        the broker run twice at most as *deliveries*: the worker's terminal check and lease
+        make the second one a no-op. They go first (score +inf): they were the best already.
+        """
+        st = self.state
+        for queue in RESOURCE_QUEUES:
+            queued_key = st.queued_key(sweep_id, queue)
+            members = list(st.r.smembers(queued_key))
+            if not members:
+                continue
+            terminal = st.r.hmget(st.key(sweep_id, "terminal"), members)
+            pipe = st.r.pipeline(transaction=True)
+            pipe.delete(queued_key)
+            unfinished = {str(m): float("inf") for m, t in zip(members, terminal, strict=True) if t is None}
+            if unfinished:
+                pipe.zadd(st.pending_key(sweep_id, queue), unfinished)
+            pipe.execute()
+
+    def _fill(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         if meta.get("fill_done") == "1" or meta.get("state") not in ("running", "paused"):
             return False
         st, plan = self.state, sweep.plan
@@ -171,27 +277,28 @@ class Coordinator:
             for exp_id in st.r.smembers(f"{PREFIX}done"):
                 sweep.done_ids.setdefault(exp_id, "")
         cursor = int(meta.get("fill_cursor", 0))
-        end = min(cursor + FILL_CHUNK, plan.space.size)
+        end = min(cursor + (FILL_CHUNK if cursor else FIRST_FILL_CHUNK), plan.space.size)
         points = next(plan.space.iter_valid(cursor, chunk=end - cursor), np.empty(0, dtype=np.int64))
         indices = plan.experiment_indices(points)
-        reused: list[int] = []
-        copy_ids: set[str] = set()
+        reused: dict[str, int] = {}  # experiment id -> its index in this sweep
         if sweep.done_ids and len(indices):
             keep = []
             for index, exp_id in plan.experiment_ids(indices):
-                origin = sweep.done_ids.get(exp_id)
-                if origin is None:
-                    keep.append(index)
+                if exp_id in sweep.done_ids:
+                    reused[exp_id] = index
                 else:
-                    reused.append(index)
-                    if origin != sweep.sweep_id:
-                        copy_ids.add(exp_id)
+                    keep.append(index)
             indices = np.asarray(keep, dtype=np.int64)
-        if copy_ids:
-            rows = self.store.rows_for(copy_ids)
+        if reused:
+            rows = self.store.rows_for(set(reused))
             for row in rows:
+                row["index"] = reused[row["experiment_id"]]
+            elsewhere = [r for r in rows if r["sweep_id"] != sweep.sweep_id]
+            for row in elsewhere:
                 row["sweep_id"] = sweep.sweep_id
-            self.store.write_rows(sweep.sweep_id, rows, batch=f"reused-{cursor}")
+            if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
+                self.store.write_rows(sweep.sweep_id, elsewhere, batch=f"reused-{cursor}")
+            st.observe(sweep.sweep_id, rows)
         scores = priority(indices, plan.config.adaptive_sampling, plan.config.seed)
         pipe = st.r.pipeline(transaction=True)
         by_queue: dict[str, dict[str, float]] = {}
@@ -203,7 +310,7 @@ class Coordinator:
             items = list(members.items())
             for lo in range(0, len(items), 10_000):
                 pipe.zadd(st.pending_key(sweep.sweep_id, queue), dict(items[lo:lo + 10_000]), nx=True)
-        for index in reused:
+        for index in reused.values():
             pipe.hsetnx(st.key(sweep.sweep_id, "terminal"), index, "reused")
         meta_key = st.key(sweep.sweep_id, "meta")
         pipe.hincrby(meta_key, "n_reused", len(reused))
@@ -215,29 +322,64 @@ class Coordinator:
         return True
 
     def window_for(self, queue: str) -> int:
+        """Messages a sweep may have published but not yet started on ``queue``.
+
+        ``settings.publish_window`` fixes it. Otherwise it is at least 2 x the queue's consumers
+        (or the ``window`` given to the constructor), which keeps every consumer busy when
+        experiments take long, and stays short so that a re-scoring by the optimizer takes
+        effect soon. Measured on short experiments (``benchmarks/overhead.py``: no-ops on 2
+        processes), such a window runs dry: a worker finishes its two messages in a few
+        milliseconds, faster than the coordinator hears of it and publishes more, and the
+        sweep ran at about a fifth of raw Celery's rate. So the window also covers
+        ``WINDOW_SECONDS`` of the queue's measured completion rate (up to ``WINDOW_MAX``,
+        shared by the sweeps on the queue): the bound stays "half a second of work", which is
+        what makes re-ordering meaningful, whatever the experiments' length.
+        """
         if self.window:
             return self.window
-        return max(2, 2 * self.state.consumers(queue))
+        floor = max(2, self.min_window or 0, 2 * self._consumers.get(queue, 0))
+        sharing = sum(queue in s.queues for s in self.sweeps.values()) or 1
+        return max(floor, min(WINDOW_MAX, math.ceil(self.completion_rate(queue) * WINDOW_SECONDS / sharing)))
 
-    def _publish(self, sweep: _Sweep) -> bool:
+    def completion_rate(self, queue: str) -> float:
+        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds."""
+        log_ = self._completions.get(queue)
+        if not log_:
+            return 0.0
+        horizon = time.monotonic() - RATE_SPAN
+        while log_ and log_[0][0] < horizon:
+            log_.popleft()
+        return sum(n for _, n in log_) / RATE_SPAN
+
+    def _publish(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         st, plan = self.state, sweep.plan
         sent = False
-        for queue in RESOURCE_QUEUES:
+        for queue in sweep.queues:
             pending_key = st.pending_key(sweep.sweep_id, queue)
-            free = self.window_for(queue) - st.r.scard(st.queued_key(sweep.sweep_id, queue))
+            free = self.window_for(queue) - meta["queued"][queue]
             if free <= 0:
                 continue
-            top = st.r.zrange(pending_key, 0, free - 1, desc=True)
-            if not top:
+            # Marked queued *before* sending: a fast worker can start an experiment (and take it
+            # out of "queued") before the broker has even answered us, and marking it afterwards
+            # would leave a stale entry that holds a window slot forever. A crash between the
+            # mark and the send is repaired when a coordinator loads the sweep (``_requeue``).
+            flat = self._take_script(keys=[pending_key, st.queued_key(sweep.sweep_id, queue)], args=[free])
+            if not flat:
                 continue
-            experiments = [plan.experiment(int(i)) for i in top]
-            self.dispatcher.publish(experiments)
-            # Recorded after sending: a crash in between re-publishes (the worker's lease and
-            # terminal check make the duplicate harmless); the reverse order could lose it.
-            pipe = st.r.pipeline(transaction=True)
-            pipe.zrem(pending_key, *top)
-            pipe.sadd(st.queued_key(sweep.sweep_id, queue), *top)
-            pipe.execute()
+            top = list(zip(flat[::2], map(float, flat[1::2]), strict=True))
+            members = [m for m, _ in top]
+            meta["queued"][queue] += len(members)
+            try:
+                if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
+                    plan.added = {int(k): json.loads(v) for k, v in
+                                  st.r.hgetall(st.key(sweep.sweep_id, "added")).items()}
+                self.dispatcher.publish(plan.experiments(members))
+            except BaseException:
+                pipe = st.r.pipeline(transaction=True)
+                pipe.srem(st.queued_key(sweep.sweep_id, queue), *members)
+                pipe.zadd(pending_key, dict(top))
+                pipe.execute()
+                raise
             sent = True
         return sent
 
@@ -248,14 +390,20 @@ class Coordinator:
         if now - sweep.last_optimize < self.settings.optimizer_interval:
             return
         sweep.last_optimize = now
-        try:
-            from orchestrator.optimizer.service import refit_sweep
-        except ImportError:
+        if sweep.refit is not None and sweep.refit.is_alive():
             return
+        # In a thread: a refit of a large sweep takes seconds, and publishing must not wait for it.
+        sweep.refit = threading.Thread(target=self._refit, args=(sweep.sweep_id,), daemon=True,
+                                       name=f"refit-{sweep.sweep_id}")
+        sweep.refit.start()
+
+    def _refit(self, sweep_id: str) -> None:
+        from orchestrator.optimizer.service import refit_sweep
+
         try:
-            refit_sweep(self.state, self.store, sweep.sweep_id)
+            refit_sweep(self.state, sweep_id)
         except Exception:  # noqa: BLE001 - a failed refit must not stop the sweep
-            log.exception("optimizer refit failed for %s", sweep.sweep_id)
+            log.exception("optimizer refit failed for %s", sweep_id)
 
     def _drain(self, block_ms: int) -> bool:
         if not self.sweeps:
@@ -271,15 +419,22 @@ class Coordinator:
 
     def _take(self, response: Any) -> bool:
         got = False
+        now = time.monotonic()
         for key, entries in response or []:
             sweep = self.sweeps[key.split(":")[2]]
+            by_queue: dict[str, int] = {}
             for entry_id, fields in entries:
                 if not fields:
                     continue
                 if not sweep.buffer:
-                    sweep.buffer_since = time.monotonic()
-                sweep.buffer.append((entry_id, json.loads(fields["row"])))
+                    sweep.buffer_since = now
+                row = json.loads(fields["row"])
+                sweep.buffer.append((entry_id, row))
+                queue = row.get("resource") or ""
+                by_queue[queue] = by_queue.get(queue, 0) + 1
                 got = True
+            for queue, n in by_queue.items():
+                self._completions.setdefault(queue, deque()).append((now, n))
         return got
 
     def _write(self, sweep: _Sweep, force: bool = False) -> None:
@@ -298,14 +453,15 @@ class Coordinator:
         pipe.execute()
         sweep.buffer.clear()
 
-    def _finish(self, sweep: _Sweep) -> None:
+    def _finish(self, sweep: _Sweep, meta: dict[str, Any]) -> None:
+        """Deadline, cancellation and completion, from the step's snapshot ``meta``."""
         st, sid = self.state, sweep.sweep_id
-        meta = st.meta(sid)
         state = meta.get("state")
         if state in ("running", "paused") and meta.get("deadline") and time.time() > float(meta["deadline"]):
             st.set_state(sid, "cancelling", final_state="timed_out")
             st.event(sid, "alert", "max_duration reached: no new experiments will start")
-            state = "cancelling"
+            state = meta["state"] = "cancelling"
+            meta["final_state"] = "timed_out"
         if state == "cancelling":
             for queue in RESOURCE_QUEUES:
                 st.r.delete(st.pending_key(sid, queue))
@@ -315,13 +471,12 @@ class Coordinator:
                 self._drain_once(sweep)
                 terminal = st.r.hlen(st.key(sid, "terminal"))
                 total = int(meta.get("total", 0))
-                st.r.hset(st.key(sid, "meta"), "n_cancelled", max(0, total - terminal))
+                st.r.hincrby(st.key(sid, "meta"), "n_cancelled", max(0, total - terminal))  # never started
                 self._close(sweep, meta.get("final_state") or "cancelled")
             return
         if meta.get("fill_done") != "1" or state != "running":
             return
-        terminal = st.r.hlen(st.key(sid, "terminal"))
-        if terminal >= int(meta.get("total", 0)):
+        if meta["n_terminal"] >= int(meta.get("total", 0)):
             self._drain_once(sweep)
             if st.r.xlen(st.key(sid, "results")) == 0 and not sweep.buffer:
                 self._close(sweep, "completed")

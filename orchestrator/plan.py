@@ -7,7 +7,7 @@ by constraints are simply never materialised, so any index maps back in O(1).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,8 @@ class SweepPlan:
         self.projects = {p.name: p for p in self.config.projects}
         self._order = [p.name for p in self.config.projects]
         self.stride = self.config.repeats * len(self._order)
+        #: refinement points the optimizer added, past the lazy product: point -> parameters
+        self.added: dict[int, dict] = {}
 
     @classmethod
     def build(cls, config: SweepConfiguration) -> SweepPlan:
@@ -51,11 +53,30 @@ class SweepPlan:
 
     def experiment(self, index: int, parameters: dict | None = None) -> Experiment:
         point, repeat, spec = self.decompose(index)
-        params = parameters if parameters is not None else self.space.point(point)
+        added = point >= self.space.size
+        if parameters is not None:
+            params = parameters
+        elif added:
+            params = self.added[point]
+        else:
+            params = self.space.point(point)
         exp_id = experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource)
         return Experiment(sweep_id=self.sweep_id, experiment_id=exp_id, index=index, project=spec.name,
                           parameters=params, repeat=repeat, resource=spec.resource, device=spec.device,
-                          reproducibility_hash=reproducibility_hash(exp_id, self.config.seed + repeat))
+                          reproducibility_hash=reproducibility_hash(exp_id, self.config.seed + repeat),
+                          added=added)
+
+    def experiments(self, indices: Sequence[int | str]) -> list[Experiment]:
+        """The experiments of many indices, decoding their parameters in one vectorised pass."""
+        idx = np.asarray([int(i) for i in indices], dtype=np.int64)
+        if not len(idx):
+            return []
+        points = self.point_of(idx)
+        cols = self.space.columns(np.minimum(points, self.space.size - 1))
+        names = self.space.names
+        return [self.experiment(index, None if points[row] >= self.space.size else
+                                {name: _plain(cols[name][row]) for name in names})
+                for row, index in enumerate(idx.tolist())]
 
     def experiment_ids(self, indices: np.ndarray) -> Iterator[tuple[int, str]]:
         """``(index, experiment_id)`` for each index, decoding parameters in one vectorised pass."""

@@ -11,6 +11,8 @@ Keys (prefix ``orch:``):
 * ``sweep:{id}:attempts``         hash index -> deliveries so far
 * ``sweep:{id}:results``          stream of result rows, drained by the coordinator into Parquet
 * ``sweep:{id}:events``           list of alerts and notable events (newest first, capped)
+* ``sweep:{id}:obs``              hash index -> compact finished result, what the optimizer reads
+* ``sweep:{id}:added``            hash point -> parameters of refinement points the optimizer added
 * ``sweep:{id}:lease:{index}``    held while an experiment runs; refreshed by a heartbeat
 * ``done``                        set of experiment ids with a successful result, across sweeps
 * ``workers``                     hash hostname -> JSON {queues, concurrency, seen}
@@ -30,8 +32,8 @@ RESULTS_GROUP = "writer"
 # Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
 # later deliveries of the same experiment change nothing (no second row, no double count).
 _RECORD = """
-local terminal, meta, stream, done, running, lease = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local index, status, exp_id, payload, token, cost, final = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local terminal, meta, stream, done, running, lease, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local index, status, exp_id, payload, token, cost, final, summary = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local recorded = 0
 if final == '1' then
   recorded = redis.call('HSETNX', terminal, index, status)
@@ -44,6 +46,7 @@ if recorded == 1 then
     redis.call('HINCRBY', meta, 'n_' .. status, 1)
     if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
     if status == 'completed' then redis.call('SADD', done, exp_id) end
+    redis.call('HSET', obs, index, summary)
   end
 end
 redis.call('HDEL', running, index)
@@ -77,6 +80,19 @@ _REFRESH_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+
+
+def observation(row: dict[str, Any]) -> str:
+    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
+    def as_dict(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else (value or {})
+
+    extra = as_dict(row.get("extra"))
+    return json.dumps({"experiment_id": row.get("experiment_id"), "index": row.get("index"),
+                       "status": row.get("status"), "parameters": as_dict(row.get("parameters")),
+                       "metrics": as_dict(row.get("metrics")),
+                       "extra": {k: extra[k] for k in ("intermediate", "shots", "fidelity") if k in extra}},
+                      default=str)
 
 
 def connect(url: str, *, decode: bool = True) -> redis.Redis:
@@ -186,10 +202,16 @@ class SweepState:
                final: bool, lease_token: str = "", cost: float | None = None) -> bool:
         """Hand a result row to Redis durably; ``final`` rows count once. Returns True if recorded."""
         keys = [self.key(sweep_id, "terminal"), self.key(sweep_id, "meta"), self.key(sweep_id, "results"),
-                f"{PREFIX}done", self.key(sweep_id, "running"), self.lease_key(sweep_id, index)]
+                f"{PREFIX}done", self.key(sweep_id, "running"), self.lease_key(sweep_id, index),
+                self.key(sweep_id, "obs")]
         args = [index, status, experiment_id, json.dumps(row, default=str), lease_token,
-                cost if cost is not None else 0, "1" if final else "0"]
+                cost if cost is not None else 0, "1" if final else "0", observation(row)]
         return bool(self._record(keys=keys, args=args))
+
+    def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
+        """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees."""
+        if rows:
+            self.r.hset(self.key(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows})
 
     def release(self, sweep_id: str, index: int, token: str) -> None:
         """Give an experiment back without a result (retry later, or the sweep paused)."""

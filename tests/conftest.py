@@ -47,7 +47,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def child_env(workdir: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "ORCHESTRATOR_VISIBILITY_TIMEOUT": "8", "ORCHESTRATOR_LEASE_TTL": "2",
-           "COUNTER_DIR": str(workdir / "counter"), "PYTHONUNBUFFERED": "1"}
+           "COUNTER_DIR": str(workdir / "counter"), "PYTHONUNBUFFERED": "1",
+           # each test's own state folder (embedded Redis, project virtualenvs), whatever the session set
+           "ORCHESTRATOR_STATE_DIR": str(workdir / ".orchestrator")}
     env.update(extra)
     return env
 

@@ -41,7 +41,12 @@ def create_app(settings: Settings | None = None, *, broker_url: str | None = Non
         task_default_queue="local_cpu", task_default_exchange="orchestrator",
         task_default_routing_key="local_cpu",
         task_routes={OPTIMIZE_TASK: {"queue": "control", "routing_key": "control"}},
-        task_send_sent_event=True, worker_send_task_events=True,
+        # Workers send task events (received/started/succeeded), which is all Flower needs to
+        # list every experiment task with its name and arguments. No "task-sent" event from the
+        # coordinator: it was one more Redis PUBLISH per message and measured at about 40% of
+        # the coordinator's publishing cost (benchmarks/overhead.py), for a state ("sent") that
+        # the bounded window keeps short-lived; Flower's broker view still shows queue lengths.
+        task_send_sent_event=False, worker_send_task_events=True,
         worker_hijack_root_logger=False,
         beat_schedule={
             "optimize-adaptive-sweeps": {"task": OPTIMIZE_TASK, "schedule": settings.optimizer_interval,

@@ -115,19 +115,31 @@ class ExperimentRunner:
                 raise LookupError(f"sweep {sweep_id} has no project '{project}'")
         return spec
 
-    def _adapter(self, sweep_id: str, project: str) -> ProjectAdapter:
-        """The project's adapter, built once per process and sweep (adapters keep no per-run state)."""
+    def _run_adapter(self, sweep_id: str, project: str, parameters: dict[str, Any]) -> ExperimentResult:
+        """Run the project through its adapter, reused across experiments where that changes nothing.
+
+        Building an adapter (kind detection, environment lookup) cost about as much as running a
+        no-op project. Adapters keep no per-run state, but one with its own environment reports
+        per run whether that environment was built for it, so only those without one are reused.
+        """
         adapter = self._adapters.get((sweep_id, project))
-        if adapter is None:
-            spec = self.project_spec(sweep_id, project)
-            adapter = adapt_project(spec.path, spec)
+        if adapter is not None:
+            return adapter.execute_with_parameters(parameters)
+        spec = self.project_spec(sweep_id, project)
+        adapter = adapt_project(spec.path, spec)
+        result = adapter.execute_with_parameters(parameters)
+        try:
+            reusable = adapter.environment() is None  # resolved (and cached) by the run just made
+        except Exception:  # noqa: BLE001 - a broken environment: start afresh next time
+            reusable = False
+        if reusable:
             if len(self._adapters) > _CACHED:
                 self._adapters.clear()
             self._adapters[(sweep_id, project)] = adapter
-        return adapter
+        return result
 
     def run(self, task: Any, *, sweep_id: str, index: int, experiment_id: str, project: str,
-            parameters: dict[str, Any], queue: str) -> str:
+            parameters: dict[str, Any], queue: str, added: bool = False) -> str:
         st = self.state
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
@@ -141,6 +153,7 @@ class ExperimentRunner:
                 log.warning("sweep %s unknown; dropping experiment %s", sweep_id, experiment_id)
             return outcome  # unknown-sweep, cancelled or already-done
         base = dict(experiment_id=experiment_id, project_name=project, parameters=parameters, sweep_id=sweep_id,
+                    added=added,
                     index=index, attempt=attempt, worker_host=host, resource=queue)
         if attempt > self.settings.max_attempts:
             result = ExperimentResult(**base, status=ExperimentStatus.FAILED, error_class="resource",
@@ -192,7 +205,7 @@ class ExperimentRunner:
 
     def _execute(self, sweep_id: str, project: str, parameters: dict[str, Any]) -> ExperimentResult:
         try:
-            return self._adapter(sweep_id, project).execute_with_parameters(parameters)
+            return self._run_adapter(sweep_id, project, parameters)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
             return ExperimentResult(experiment_id="", project_name=project, parameters=parameters,
                                     status=ExperimentStatus.FAILED, error_class="configuration",

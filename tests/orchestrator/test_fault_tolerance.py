@@ -83,10 +83,10 @@ def test_killed_embedded_run_resumes_from_its_own_redis(workdir: Path) -> None:
     sweep = write_sweep(workdir, points=12, sleep=0.3)
     run = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
                            cwd=workdir, env=child_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(lambda: sum(executions(workdir).values()) >= 4, what="some executions")
+    sock = workdir / ".orchestrator" / "redis" / "redis.sock"
+    _wait(lambda: _completed(sock) >= 3, what="some completed experiments")
     run.send_signal(signal.SIGKILL)
     run.wait()
-    sock = workdir / ".orchestrator" / "redis" / "redis.sock"
     _wait(lambda: not _answers(sock), timeout=15, what="the embedded Redis to die with its parent")
     time.sleep(1.0)  # let orphaned pool children (if any) finish
     sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
@@ -111,3 +111,10 @@ def _answers(sock: Path) -> bool:
         return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=0.5).ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
+
+
+def _completed(sock: Path) -> int:
+    if not _answers(sock):
+        return 0
+    client = redis.Redis(unix_socket_path=str(sock), socket_timeout=0.5, decode_responses=True)
+    return sum(int(client.hget(k, "n_completed") or 0) for k in client.scan_iter("orch:sweep:*:meta"))

@@ -71,6 +71,9 @@ class SpaceEncoder:
         n = _length(columns)
         out = np.zeros((n, self.width), dtype=float)
         for c in self._columns:
+            if c.name not in columns:
+                out[:, c.start:c.start + c.width] = np.nan
+                continue
             values = np.asarray(columns[c.name])
             if c.kind == "categorical":
                 block = np.zeros((n, c.width), dtype=float)
@@ -84,7 +87,7 @@ class SpaceEncoder:
                 block[~known] = np.nan
                 out[:, c.start:c.start + c.width] = block
             else:
-                x = values.astype(float)
+                x = _as_float(values)
                 if c.log:
                     with np.errstate(divide="ignore", invalid="ignore"):
                         x = np.log(x)
@@ -160,3 +163,17 @@ def _length(columns: Mapping[str, Any]) -> int:
     for values in columns.values():
         return len(np.asarray(values))
     return 0
+
+
+def _as_float(values: np.ndarray) -> np.ndarray:
+    try:
+        return values.astype(float)
+    except (TypeError, ValueError):
+        return np.asarray([_float_or_nan(v) for v in values], dtype=float)
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

@@ -1,6 +1,9 @@
-"""Checks and a cost estimate before a sweep starts: bad input never reaches a paid device.
+"""Checks and a cost estimate before a sweep starts: bad input is refused before anything is
+written, and never reaches a paid device.
 
-For every project on a managed Braket device, the circuit of its first valid point is built and
+An adaptive sweep's optimizer options are checked against the sweep (enough points for the
+startup design; objectives that some project produces, learnt from a dry run of one point of
+each local project). For every project on a managed Braket device, the circuit of its first valid point is built and
 validated against the device with the sweep's largest shot count (device exists, shots in range,
 circuit fits, budget not negative and not below the cheapest task). Then every experiment is
 priced from the price table.
@@ -29,7 +32,11 @@ def is_managed(device: str | None) -> bool:
 
 
 def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "<sweep>") -> CostEstimate:
-    """Validate paid devices and estimate the sweep's cost. Raises ``InputError`` (exit 2)."""
+    """Validate the sweep and estimate its cost. Raises ``InputError`` (exit 2)."""
+    from orchestrator.optimizer.validation import validate_adaptive_sweep
+
+    produced = produced_metrics(config) if config.adaptive_sampling and config.objectives else None
+    validate_adaptive_sweep(config, produced_metrics=produced, source=source)
     prices = load_price_table(settings.price_table)
     paid = [p for p in config.projects if is_managed(p.device)]
     budget = config.budget_limit if config.budget_limit is not None else settings.default_budget
@@ -39,6 +46,8 @@ def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "
                              "ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
                              source=source, field="projects[].device")
         _validate_devices(config, settings, paid, budget, source)
+    if not paid:  # nothing to price: skip enumerating the sweep
+        return CostEstimate(currency=prices.currency, price_table=prices.version)
     plan = SweepPlan(config, {p.name: "" for p in config.projects})
     experiments = list(_experiments(plan, MAX_PRICED))
     estimate = estimate_cost(experiments, prices=prices, shots_for=lambda e: _shots(plan, e))
@@ -111,3 +120,26 @@ def _validate_devices(config: SweepConfiguration, settings: Settings, paid: list
             raise
         except OrchestratorError as exc:
             raise InputError(f"{exc}", source=source, field=f"{field}.device") from None
+
+
+def produced_metrics(config: SweepConfiguration) -> set[str] | None:
+    """Metric names the sweep's projects produce: declared ones, else a dry run of the first point.
+
+    None when some project's metrics cannot be known without spending money (managed devices).
+    """
+    from adapters import adapt_project
+
+    space = config.space()
+    first = next((int(c[0]) for c in space.iter_valid() if len(c)), 0)
+    known: set[str] = set()
+    for spec in config.projects:
+        if spec.metrics:
+            known |= set(spec.metrics)
+            continue
+        if is_managed(spec.device):
+            return None
+        result = adapt_project(spec.path, spec).execute_with_parameters(space.point(first))
+        if result.status != "completed":
+            return None  # a broken project fails on its own rows, with its own message
+        known |= set(result.metrics)
+    return known

@@ -1,0 +1,1 @@
+"""Private numerics of the optimizer: encoding, GP model, acquisition, designs, batch planning."""

@@ -1,0 +1,75 @@
+"""Submit-time checks of an adaptive sweep: each raises ``InputError`` (exit code 2) with the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import InputError
+from orchestrator.expressions import Expression
+from orchestrator.space import ParameterSpace
+
+if TYPE_CHECKING:  # orchestrator.config imports this package for OptimizerConfig
+    from orchestrator.config import SweepConfiguration
+
+
+def count_valid_points(space: ParameterSpace, limit: int) -> int:
+    """Valid points of ``space``, counting no further than ``limit``."""
+    found = 0
+    for chunk in space.iter_valid():
+        found += len(chunk)
+        if found >= limit:
+            return found
+    return found
+
+
+def validate_adaptive_sweep(config: SweepConfiguration, space: ParameterSpace | None = None, *,
+                            produced_metrics: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+                            source: str = "<sweep>") -> None:
+    """Check what the optimizer needs from a sweep before anything is submitted.
+
+    Args:
+        config: the validated sweep.
+        space: its parameter space (built from ``config`` when omitted).
+        produced_metrics: metrics the sweep's projects produce (a set, or project -> metrics);
+            objective and metric-constraint names are checked against it when given.
+        source: the sweep file, for the message.
+
+    Raises:
+        InputError: naming the field and how to fix it.
+    """
+    options = config.optimizer
+    if not 0.0 <= options.coverage_share <= 1.0:
+        raise InputError(f"coverage share {options.coverage_share} is outside 0..1; give a share such as 0.2",
+                         source=source, field="optimizer.coverage_share")
+    if produced_metrics is not None:
+        known: set[str] = set()
+        if isinstance(produced_metrics, Mapping):
+            for metrics in produced_metrics.values():
+                known |= set(metrics)
+        else:
+            known = set(produced_metrics)
+        for i, objective in enumerate(config.objectives):
+            if objective.metric not in known:
+                raise InputError(f"objective metric '{objective.metric}' is produced by no project of the sweep "
+                                 f"(they produce {sorted(known)}); fix the name or declare it in a project's "
+                                 f"'metrics'", source=source, field=f"objectives[{i}].metric")
+        for i, text in enumerate(config.constraints.metrics):
+            unknown = Expression(text).names - known - set(config.parameters)
+            if unknown:
+                raise InputError(f"constraint '{text}' names {sorted(unknown)}, which no project produces "
+                                 f"(they produce {sorted(known)}); fix the name", source=source,
+                                 field=f"constraints.metrics[{i}]")
+    if not config.adaptive_sampling:
+        return
+    space = space if space is not None else config.space()
+    varying = sum(1 for p in space.info.values()
+                  if (len(p.choices) > 1 if p.kind == "categorical" else (p.high or 0) > (p.low or 0)))
+    needed = options.startup_for(varying)
+    valid = count_valid_points(space, needed)
+    if valid < needed:
+        told = "" if options.startup_points is not None else " (the default for this many parameters)"
+        raise InputError(f"adaptive sampling needs at least optimizer.startup_points={needed}{told} valid "
+                         f"points for its space-filling start, but the sweep has {valid}; set "
+                         f"optimizer.startup_points to {max(valid, 1)} or less, add points, or set "
+                         f"adaptive_sampling: false", source=source, field="optimizer.startup_points")

@@ -1,0 +1,127 @@
+"""The optimizer against live sweep state in a real Redis, and through a real worker."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator import Orchestrator
+from orchestrator.config import validate_sweep
+from orchestrator.coordinator import Coordinator
+from orchestrator.dispatch import Dispatcher
+from orchestrator.optimizer.service import refit_sweep
+from orchestrator.plan import SweepPlan
+from orchestrator.results import ResultStore
+from orchestrator.scheduler import Scheduler
+from orchestrator.settings import load_settings
+from orchestrator.state import SweepState, connect
+from tests.conftest import FIXTURES, cli
+from workers.app import create_app
+
+ANALYTIC = str(FIXTURES / "projects" / "analytic")
+
+
+def _sweep(**extra) -> dict:
+    return {"name": "analytic", "projects": [{"name": "f", "path": ANALYTIC, "entry": "analytic:run"}],
+            "parameters": {"x": {"start": 0, "stop": 1, "num": 21}, "y": {"start": 0, "stop": 1, "num": 21}},
+            "objectives": [{"metric": "score", "goal": "maximize"}], "seed": 3, **extra}
+
+
+def _state_with_results(redis_url: str, tmp_path: Path, n_results: int = 12) -> tuple[SweepState, str, SweepPlan]:
+    """A registered, filled sweep (nothing published) with ``n_results`` finished experiments."""
+    settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=1)
+    state = SweepState(connect(redis_url))
+    config = validate_sweep(_sweep())
+    sid = Scheduler(state, ResultStore(settings.results_dir), settings).schedule_sweep(config).execution_id
+    coordinator = Coordinator(state, ResultStore(settings.results_dir), Dispatcher(create_app(settings)), settings,
+                              optimize_inline=False)
+    state.set_state(sid, "paused")  # fill, publish nothing
+    for _ in range(5):
+        coordinator.step(block_ms=1)
+    plan = SweepPlan(config, json.loads(state.meta(sid)["code_versions"]))
+    members = [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)]
+    for index in members:
+        exp = plan.experiment(index)
+        state.r.zrem(state.pending_key(sid, "local_cpu"), index)
+        value = float(np.exp(-((exp.parameters["x"] - 0.7) ** 2 + (exp.parameters["y"] - 0.2) ** 2) / 0.05))
+        state.record(sid, index, exp.experiment_id, {"index": index, "experiment_id": exp.experiment_id,
+                                                     "status": "completed", "parameters": exp.parameters,
+                                                     "metrics": {"score": value}}, status="completed", final=True)
+    state.set_state(sid, "running")
+    return state, sid, plan
+
+
+def test_refit_rescores_pending_and_records_history(redis_url: str, tmp_path: Path) -> None:
+    state, sid, plan = _state_with_results(redis_url, tmp_path)
+    before = set(state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1))
+    rec = refit_sweep(state, sid)
+    assert rec is not None and rec.phase == "model"
+    after = state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True)
+    assert {m for m, _ in after} == before, "re-scoring never adds or drops pending experiments"
+    best = [plan.experiment(int(m)).parameters for m, _ in sorted(after, key=lambda kv: -kv[1])[:5]]
+    assert any(abs(p["x"] - 0.7) <= 0.25 and abs(p["y"] - 0.2) <= 0.25 for p in best), best
+    meta = json.loads(state.meta(sid)["optimizer"])
+    assert meta["incumbent"] and meta["promising_regions"] and meta["summary"]
+    assert state.r.llen(state.key(sid, "optimizer:history")) == 1
+
+
+def test_two_beats_at_once_do_not_corrupt_priorities(redis_url: str, tmp_path: Path) -> None:
+    state, sid, _ = _state_with_results(redis_url, tmp_path)
+    refit_sweep(state, sid)
+    reference = dict(state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True))
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def beat() -> None:
+        barrier.wait()
+        outcomes.append(refit_sweep(SweepState(connect(redis_url)), sid))
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = dict(state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True))
+    assert after.keys() == reference.keys()
+    assert after == pytest.approx(reference), "the same state gives the same scores, whoever refits"
+    assert sum(o is not None for o in outcomes) >= 1
+
+
+def test_adaptive_sweep_through_a_worker_reports_best_and_regions(workdir: Path, redis_url: str,
+                                                                  start_worker) -> None:
+    start_worker("opt", concurrency=2)
+    sweep = _sweep(optimizer={"startup_points": 6, "refinement": True, "refinement_points": 2})
+    sweep["projects"][0]["fixed"] = {"delay": 0.15}
+    sweep["parameters"] = {"x": {"start": 0, "stop": 1, "num": 6}, "y": {"start": 0, "stop": 1, "num": 6}}
+    with Orchestrator(redis_url, optimizer_interval=0.5, publish_window=2) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=240)
+        frame = orch.results(sid)
+    assert final.state == "completed"
+    assert final.optimizer.get("incumbent") and final.optimizer.get("phase") == "model"
+    assert (frame["status"] == "completed").all()
+    if frame["added"].any():  # refinement points run like any other and are marked
+        added = frame[frame["added"]]
+        assert added["param.x"].between(0, 1).all() and added["param.y"].between(0, 1).all()
+    assert frame["metric.score"].max() > 0.7
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"optimizer": {"coverage_share": 1.5}}, "optimizer.coverage_share"),
+    ({"objectives": [{"metric": "fidelity"}]}, "objectives[0].metric"),
+    ({"optimizer": {"startup_points": 500}}, "optimizer.startup_points"),
+])
+def test_bad_optimizer_config_exits_2(change: dict, field: str, workdir: Path, redis_url: str) -> None:
+    import redis
+    import yaml
+
+    path = workdir / "adaptive.yaml"
+    path.write_text(yaml.safe_dump(_sweep(**change)))
+    proc = cli("run", str(path), "--broker", redis_url, workdir=workdir)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert field in proc.stderr and "adaptive.yaml" in proc.stderr
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
