@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
-from scipy.stats import qmc
 
 from orchestrator.expressions import Expression
 
@@ -169,6 +168,8 @@ def _array(values: Sequence[Scalar]) -> np.ndarray:
 
 def _design(method: str, ranges: list[Sampled], n: int, seed: int) -> np.ndarray:
     """Joint (n, d) design for sampled parameters, scaled to their bounds."""
+    from scipy.stats import qmc  # lazily: scipy.stats takes a second to import
+
     d = len(ranges)
     if method == "sobol":
         unit = qmc.Sobol(d, scramble=True, seed=seed).random(n)
