@@ -497,6 +497,8 @@ def _print_best(orch: Any, execution_id: str, frame: Any) -> None:
         best = best_points(frame, objective.metric, objective.goal, n=3)
         if best.empty or f"{objective.metric}_mean" not in best:
             continue
+        best = best.dropna(axis=1, how="all").rename(columns=lambda c: c.removeprefix("param."))
+        best = best.drop(columns=[c for c in ("project_name",) if best[c].nunique() == 1])
         table = Table(*best.columns, title=f"best by {objective.metric} ({objective.goal})")
         for row in best.itertuples(index=False):
             table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
