@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -26,9 +26,13 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
+# Benchmarks need Optuna (and PyTorch, for Optuna's GPSampler): installed only here.
 bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/throttle.py
+	$(PY) benchmarks/optimizer.py
 
 clean:
 	rm -rf $(VENV) .orchestrator results .pytest_cache

@@ -141,7 +141,7 @@ def run_optuna(problem: str, seed: int, sampler_name: str) -> list[float]:
     study = optuna.create_study(sampler=sampler)
     study.optimize(lambda t: fn(np.asarray([t.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(box)])),
                    n_trials=budget)
-    return [float(t.value) for t in study.trials]
+    return [float(t.value) for t in study.trials if t.value is not None]
 
 
 def _job(args: tuple[str, str, int]) -> tuple[str, str, int, list[float], float]:
@@ -187,6 +187,7 @@ def refit_time(n_results: int, n_pending: int, repeats: int = 3) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per method and problem (median reported)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed+seeds-1")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for the regret runs")
     parser.add_argument("--methods", default="ours,random,gp,tpe")
     parser.add_argument("--problems", default="branin,hartmann6")
@@ -194,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     methods = args.methods.split(",")
     problems = args.problems.split(",")
-    jobs = [(m, p, s) for p in problems for m in methods for s in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(m, p, s) for p in problems for m in methods for s in seeds]
     curves: dict[tuple[str, str], list[list[float]]] = {}
     seconds: dict[tuple[str, str], float] = {}
     t0 = time.perf_counter()
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             curves.setdefault((method, problem), []).append(values)
             seconds[(method, problem)] = seconds.get((method, problem), 0.0) + took
     regret: dict[str, dict[str, float]] = {m: {} for m in methods}
-    print(f"simple regret, median over {args.seeds} seeds ({WORKERS} in flight for ours; "
+    print(f"simple regret, median over {args.seeds} seeds ({seeds.start}-{seeds.stop - 1}; {WORKERS} in flight for ours; "
           f"regret runs took {time.perf_counter() - t0:.0f} s)")
     header = f"{'method':<8}" + "".join(f"{p + '@' + str(b):>14}" for p in problems for b in BUDGETS
                                          if b <= PROBLEMS[p][3]) + f"{'s/run':>8}"

@@ -45,11 +45,11 @@ def _row(record: Mapping[str, Any], names: Sequence[str]) -> Row:
     if not isinstance(metrics, Mapping):
         metrics = {}
         for key, value in record.items():
-            base = next((key[len(p):] for p in _METRIC_PREFIXES if key.startswith(p)), None)
-            if base is None and (key in _ROW_FIELDS or key in names or key.startswith(_PARAM_PREFIXES)):
+            metric = next((key[len(p):] for p in _METRIC_PREFIXES if key.startswith(p)), None)
+            if metric is None and (key in _ROW_FIELDS or key in names or key.startswith(_PARAM_PREFIXES)):
                 continue
             if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                metrics[base or key] = float(value)
+                metrics[metric or key] = float(value)
     extra = record.get("extra")
     index = record.get("index", -1)
     return Row(str(record.get("experiment_id", "")),

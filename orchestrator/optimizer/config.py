@@ -55,14 +55,14 @@ class OptimizerConfig(BaseModel):
     refinement_points: int = Field(4, ge=1, description="refinement points added at most per refit")
     region_count: int = Field(3, ge=1, description="promising regions reported (and refined)")
     region_width: float = Field(2.0, gt=0, description="half-width of a region, in length scales")
-    explore_regions: int = Field(3, ge=0, description="boxes around the best-scored pending points that "
+    explore_regions: int = Field(0, ge=0, description="boxes around the best-scored pending points that "
                                                       "refinement also searches")
     max_training_points: int = Field(1000, ge=10, description="results the model conditions on; above it, "
                                                               "the best and a space-filling subset")
     fit_points: int = Field(150, ge=10, description="results used to fit the kernel hyperparameters")
     candidate_shortlist: int = Field(1500, ge=10, description="pending points scored exactly; the rest are "
                                                               "screened by mean and a variance bound")
-    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=lambda: EarlyStoppingConfig.model_validate({}))
 
     def startup_for(self, n_parameters: int) -> int:
         """The startup design's size for a space with ``n_parameters`` varying parameters.

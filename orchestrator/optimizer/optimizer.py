@@ -4,22 +4,31 @@ One refit (``analyze_results``) is a pure function of its inputs plus a warm sta
 hyperparameters, and is seeded from the sweep's seed and the number of results: two beats that
 refit the same state by mistake compute the same scores.
 
-Phases: until ``startup_points`` results (default max(8, varying parameters + 4)) can train the model, pending points are ordered by a
-space-filling design (Sobol targets mapped to their nearest points). After that, the head of the
+Phases: until the startup design (``startup_points``, default max(8, varying parameters + 4))
+is done or in flight, pending points are ordered by a space-filling design (a Latin hypercube
+mapped to the nearest points; see ``_gp/design.py`` for why not Sobol). After that, the head of the
 order (``batch_size`` positions, at least the publish window) is planned batch-aware: experiments
 in flight are fantasized, and each pick is fantasized before the next. A ``coverage_share`` of all
 runs stays space-filling: the startup design counts towards it, and once runs outnumber
 ``startup_points / coverage_share`` a head position is reserved for a maximin pick whenever the
 running count says so. The count assumes the coordinator runs the head in order, which it does.
 
-Scaling (refit plus re-score of every pending point; see ``benchmarks/optimizer.py``):
+Scaling (refit plus re-score of every pending point; ``benchmarks/optimizer.py`` measures it):
 
-* training data: above ``max_training_points`` results, the best 30% and a maximin subset of the
-  rest; hyperparameters are fitted on at most ``fit_points`` of those;
-* candidates: above ``candidate_shortlist`` pending points, every point gets the exact posterior
-  mean and a cheap variance bound (nearest training point, one k-d tree query); only the
-  shortlist by that bound's acquisition gets the exact variance and enters the batch plan;
-* batch picks update the shortlist's moments by rank-one updates instead of re-predicting.
+* training data: above ``max_training_points`` (1,000) results, the best 30% and a maximin
+  (space-filling) subset of the rest; the kernel hyperparameters are fitted on at most
+  ``fit_points`` (150) of those, then the GP conditions on all of them with one Cholesky;
+* candidates: above ``candidate_shortlist`` (1,500) pending points, every point gets the
+  posterior mean (float32, blocked matrix products) and an upper bound on its variance from its
+  nearest training point (one k-d tree query); only the best by that bound's acquisition, plus
+  the best by mean, get the exact variance and enter the batch plan; the rest keep the order
+  of the screen;
+* batch picks update the shortlist's moments by rank-one updates instead of re-predicting, and
+  fantasies extend the Cholesky factor (and the cached inverse) instead of refactorizing;
+* small dense algebra (the hyperparameter fit, local searches) runs with one BLAS thread.
+
+Measured on the 2-core machine (cold, no warm start): about 0.4 s for 500 results x 10,000
+pending points and 1.4-2.5 s for 5,000 x 100,000.
 """
 
 from __future__ import annotations
@@ -261,12 +270,12 @@ class AdaptiveOptimizer:
                                predicted, region.rank, region.kind)
 
     def _incumbent(self, state: ModelState, obs: Observations) -> dict[str, Any] | None:
-        if state.incumbent is None:
+        if state.incumbent is None or state.best is None:
             return None
         row = obs.rows[state.incumbent]
         return plain({"experiment_id": row.experiment_id, "index": row.index, "parameters": dict(row.parameters),
                       "metrics": {m: row.metrics.get(m) for m, _, _ in self._objectives},
-                      "value": self._objective_units(state, float(state.best))})  # type: ignore[arg-type]
+                      "value": self._objective_units(state, state.best)})
 
     # -- early stopping ------------------------------------------------------------------------
 
@@ -276,10 +285,9 @@ class AdaptiveOptimizer:
         if state is None or state.best is None or not self._objectives:
             return None
         x = encode_rows(self.encoder, [row])
-        values = [row.metrics.get(m) for m, _, _ in self._objectives]
-        if not np.all(np.isfinite(x)) or any(v is None for v in values):
+        if not np.all(np.isfinite(x)) or any(m not in row.metrics for m, _, _ in self._objectives):
             return None
-        signed = np.asarray([[s * float(v) for v, (_, s, _) in zip(values, self._objectives, strict=True)]])
+        signed = np.asarray([[sign * float(row.metrics[m]) for m, sign, _ in self._objectives]])
         observed = float(state.to_standard(state.scalarizer(signed))[0])
         known = np.asarray([[noise_variance(row, m) for m, _, _ in self._objectives]])
         if np.all(np.isfinite(known)):

@@ -42,7 +42,7 @@ class PlanSettings:
     shortlist: int = 1500
     refinements: int = 0  # how many head picks may be refinement points
     region_width: float = 2.0  # half-width of refinement boxes, in length scales
-    explore_starts: int = 3  # best-scored candidates whose neighbourhood is also refined
+    explore_starts: int = 0  # best-scored candidates whose neighbourhood is also refined
     seed: int = 0
 
 
@@ -58,7 +58,6 @@ class Pick:
 class Plan:
     order: np.ndarray  # permutation of candidate positions, best first
     picks: list[Pick] = field(default_factory=list)
-    acquisition: np.ndarray | None = None  # final acquisition per candidate (NaN if screened out)
     regions: list[Region] = field(default_factory=list)  # where refinement searched
 
 
@@ -97,7 +96,7 @@ def plan_order(post: Posterior, acq: Acquisition, candidates: np.ndarray, in_fli
     fantasize = settings.strategy != "none"
     lie = None
     if settings.strategy == "constant_liar":
-        lie = {"best": np.min, "mean": np.mean, "worst": np.max}[settings.liar](post.y)
+        lie = float({"best": np.min(post.y), "mean": np.mean(post.y), "worst": np.max(post.y)}[settings.liar])
     if fantasize and len(in_flight):
         y_f = _fantasy_values(post, in_flight, lie)
         post = post.condition(in_flight, y_f, np.full(len(in_flight), post.params.noise))
@@ -165,13 +164,11 @@ def plan_order(post: Posterior, acq: Acquisition, candidates: np.ndarray, in_fli
         if acq.best is not None:
             acq.best = min(acq.best, float(y_b[0]))
     final = acq.from_moments(mean_s, var_s, pof_s)
-    acquisition = np.full(m, np.nan)
-    acquisition[short] = final
     # twins of a pick (same parameters, another index) rank with the duplicates of in-flight points
     picked = np.zeros(m, dtype=bool)
     picked[[p.candidate for p in picks if p.candidate >= 0]] = True
     repeats = dupes | (~available & ~picked)
-    return Plan(_order(m, picks, short, final, screen_score, repeats), picks, acquisition, regions)
+    return Plan(_order(m, picks, short, final, screen_score, repeats), picks, regions)
 
 
 def _order(m: int, picks: list[Pick], short: np.ndarray, final: np.ndarray, screen_score: np.ndarray,

@@ -72,7 +72,7 @@ def test_adaptive_sweep_with_fewer_points_than_the_startup_design_is_refused() -
 def test_coverage_share_outside_the_unit_interval_is_refused() -> None:
     config = make_sweep(PARAMS)
     bad = config.model_copy(update={"optimizer": OptimizerConfig.model_construct(
-        **{**OptimizerConfig().model_dump(), "coverage_share": 1.5})})
+        **{**OptimizerConfig.model_validate({}).model_dump(), "coverage_share": 1.5})})
     with pytest.raises(InputError) as err:
         validate_adaptive_sweep(bad)
     assert err.value.field == "optimizer.coverage_share"
