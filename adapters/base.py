@@ -8,6 +8,7 @@ standardizing metrics and turning every failure into a classified, explained res
 from __future__ import annotations
 
 import builtins
+import contextlib
 import math
 import time
 import traceback
@@ -18,9 +19,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+from adapters import runner
 from adapters.capture import TailBuffer
 from adapters.environment import Environment, EnvironmentManager
 from adapters.extraction import as_number, flatten, is_missing, resolve
+from adapters.loading import project_imports
 from adapters.metrics import standardize
 from adapters.spec import ProjectSpec
 from orchestrator.errors import (
@@ -288,6 +291,24 @@ class ProjectAdapter(ABC):
         where = f"{Path(last[0].filename).name}:{last[0].lineno}" if last else ""
         return project_failure(self.spec.name, type(exc).__name__, str(exc), where, classify(exc)).args[0]
 
+
+
+    # -- in-process loading, shared by the Python-entry and circuit adapters --------------------
+
+    @contextlib.contextmanager
+    def _inline(self):  # type: ignore[no-untyped-def]
+        # cwd is the project folder, as when the researcher runs it by hand (relative data paths)
+        with project_imports(self.root), contextlib.chdir(self.root):
+            yield
+
+    def _load(self, entry: str) -> Any:
+        try:
+            return runner.load_entry(entry)
+        except runner.EntryError as exc:
+            raise self._entry_error(exc) from exc.__cause__
+
+    def _entry_error(self, exc: runner.EntryError) -> ConfigurationError:
+        return ConfigurationError(f"project '{self.spec.name}': {exc}")
 
 class UnusableAdapter(ProjectAdapter):
     """Stands in for a project whose spec names no usable kind: every run fails with ``error``."""

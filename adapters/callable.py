@@ -8,7 +8,6 @@ picks the subprocess when the project has its own environment or a timeout.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import tempfile
@@ -25,7 +24,6 @@ from adapters.base import (
     project_failure,
 )
 from adapters.capture import capture_inline
-from adapters.loading import project_imports
 from adapters.process import run_process
 from orchestrator.errors import ConfigurationError, ScientificError
 
@@ -81,23 +79,6 @@ class PythonEntryAdapter(ProjectAdapter):
                 except runner.EntryError as exc:
                     raise self._entry_error(exc) from None
         return EntrySignature(info["accepts"], info["required"], info["open"])
-
-    # -- inline ----------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _inline(self):  # type: ignore[no-untyped-def]
-        # cwd is the project folder, as when the researcher runs it by hand (relative data paths)
-        with project_imports(self.root), contextlib.chdir(self.root):
-            yield
-
-    def _load(self, entry: str) -> Any:
-        try:
-            return runner.load_entry(entry)
-        except runner.EntryError as exc:
-            raise self._entry_error(exc) from exc.__cause__
-
-    def _entry_error(self, exc: runner.EntryError) -> ConfigurationError:
-        return ConfigurationError(f"project '{self.spec.name}': {exc}")
 
     # -- subprocess ------------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ the difference.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from adapters import runner
 from adapters.base import ProjectAdapter, RunContext
 from adapters.capture import capture_inline
 from adapters.environment import Environment, EnvironmentManager
-from adapters.loading import project_imports
 from adapters.spec import CircuitSpec, ProjectSpec
 from orchestrator.errors import ConfigurationError
 
@@ -149,17 +147,9 @@ class CircuitAdapter(ProjectAdapter):
             f"braket_sim/braket_qpu workers can run; set the project's resource to braket_sim or braket_qpu, "
             f"or use device local:sv or local:dm")
 
-    @contextlib.contextmanager
-    def _inline(self):  # type: ignore[no-untyped-def]
-        with project_imports(self.root), contextlib.chdir(self.root):
-            yield
-
-    def _load(self, entry: str) -> Any:
-        try:
-            return runner.load_entry(entry)
-        except runner.EntryError as exc:
-            raise ConfigurationError(f"project '{self.spec.name}': {exc}".replace("fix 'entry'",
-                                     "fix circuit.build / circuit.analyze")) from exc.__cause__
+    def _entry_error(self, exc: runner.EntryError) -> ConfigurationError:
+        return ConfigurationError(f"project '{self.spec.name}': {exc}".replace(
+            "fix 'entry'", "fix circuit.build / circuit.analyze"))
 
 
 def _as_program(program: Any, inputs: dict[str, Any]) -> Any:

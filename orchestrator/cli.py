@@ -13,12 +13,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.render import console, follow, print_plan, print_status
 
-console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 broker_option = click.option("--broker", envvar="ORCHESTRATOR_BROKER_URL", default=None,
@@ -80,13 +79,13 @@ def run(sweep_file: Path, broker: str | None, results_dir: Path | None, state_di
     config = load_sweep(sweep_file)
     estimate = _estimate(config, sweep_file, broker, show=dry_run)
     if dry_run:
-        _print_plan(config)
+        print_plan(config)
         return
     _confirm(estimate, broker, yes)
     orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
     try:
         execution = orch.submit(config)
-        _follow(orch, execution.execution_id, resumed=execution.resumed)
+        follow(orch, execution.execution_id, resumed=execution.resumed)
     finally:
         orch.close()
 
@@ -108,7 +107,7 @@ def resume(execution_id: str, broker: str | None, results_dir: Path | None, stat
             raise InputError(f"sweep is {state}; only paused or interrupted sweeps resume "
                              f"(run the sweep file again to reuse its results)", field="execution_id")
         if not detach:
-            _follow(orch, execution_id, resumed=True)
+            follow(orch, execution_id, resumed=True)
     finally:
         orch.close()
 
@@ -225,7 +224,7 @@ def status(execution_id: str | None, broker: str | None, results_dir: Path | Non
                               f"${st.cost:.2f}")
             console.print(table)
             return
-        _print_status(orch, orch.status(execution_id))
+        print_status(orch, orch.status(execution_id))
     finally:
         orch.close()
 
@@ -417,124 +416,6 @@ def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
                          f"(${threshold:.2f}); pass --yes to run it without asking", field="--yes")
     if not click.confirm(f"This sweep is estimated at ${estimate.total:.2f}. Run it?"):
         raise SystemExit(1)
-
-
-# -- rendering ---------------------------------------------------------------------------------------
-
-
-def _print_plan(config: Any) -> None:
-    space = config.space()
-    planned = space.size * config.repeats * len(config.projects)
-    table = Table("sweep", "projects", "points", "repeats", "experiments (before constraints)")
-    table.add_row(config.sweep_id, ", ".join(p.name for p in config.projects), str(space.size),
-                  str(config.repeats), str(planned))
-    console.print(table)
-
-
-def _follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
-    """Coordinate in the foreground with a live progress bar, then print the summary."""
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-                        TextColumn("{task.completed:.0f}/{task.total:.0f}"), TextColumn("{task.fields[detail]}"),
-                        TimeElapsedColumn(), console=console, transient=False)
-    task = progress.add_task(execution_id, total=orch.status(execution_id).planned, detail="")
-    holder: dict[str, Any] = {}
-
-    def tick() -> None:
-        st = orch.status(execution_id)
-        holder["status"] = st
-        c = st.counts
-        eta = f"ETA {st.eta_seconds:.0f}s" if st.eta_seconds is not None else ""
-        detail = (f"done {c['completed'] + c['reused']} failed {c['failed']} running {c['running']} "
-                  f"queued {c['queued']} {eta} [{st.state}]")
-        progress.update(task, total=st.total if st.total is not None else st.planned, completed=st.finished,
-                        detail=detail)
-
-    console.print(f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
-                  f"({'embedded' if orch._embedded else redact_url(orch.settings.broker_url)})")
-    try:
-        with progress:
-            orch.coordinator.run_until(lambda: orch.status(execution_id).done, on_tick=tick)
-    except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
-        raise SystemExit(130) from None
-    final = orch.status(execution_id)
-    _print_status(orch, final)
-    if final.state != "completed" or (final.counts["failed"] and not (final.counts["completed"]
-                                                                       + final.counts["reused"])):
-        raise SystemExit(1)
-
-
-def _print_optimizer(info: dict[str, Any]) -> None:
-    """What the optimizer believes and what its last refit changed."""
-    if not info:
-        return
-    coverage = info.get("coverage") or {}
-    console.print(f"[bold]optimizer[/] {info.get('phase', '?')}, confidence {info.get('confidence_level', 0):.2f}, "
-                  f"space-filling share {coverage.get('share', 0):.0%} (target {coverage.get('target_share', 0):.0%})")
-    if info.get("incumbent"):
-        inc = info["incumbent"]
-        console.print(f"  best so far: {inc.get('value')} at {inc.get('parameters')}", highlight=False)
-    for region in (info.get("promising_regions") or [])[:3]:
-        bounds = ", ".join(f"{k} in [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in region.get("bounds", {}).items())
-        fixed = ", ".join(f"{k}={v}" for k, v in (region.get("fixed") or {}).items())
-        console.print(f"  promising: {bounds}{'; ' + fixed if fixed else ''}", highlight=False)
-    if info.get("summary"):
-        console.print(f"  last refit: {info['summary']}", highlight=False)
-
-
-def _print_best(orch: Any, execution_id: str, frame: Any) -> None:
-    """The best points of each objective, from the results themselves."""
-    from analysis import best_points
-
-    if frame.empty:
-        return
-    raw = orch.state.config_json(execution_id)
-    if not raw:
-        return
-    from orchestrator.config import SweepConfiguration
-
-    for objective in SweepConfiguration.model_validate_json(raw).objectives:
-        best = best_points(frame, objective.metric, objective.goal, n=3)
-        if best.empty or f"{objective.metric}_mean" not in best:
-            continue
-        best = best.dropna(axis=1, how="all").rename(columns=lambda c: c.removeprefix("param."))
-        best = best.drop(columns=[c for c in ("project_name",) if best[c].nunique() == 1])
-        table = Table(*best.columns, title=f"best by {objective.metric} ({objective.goal})")
-        for row in best.itertuples(index=False):
-            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-        console.print(table)
-
-
-def redact_url(url: str | None) -> str:
-    from orchestrator.api import redact
-
-    return redact(url or "")
-
-
-def _print_status(orch: Any, st: Any) -> None:
-    table = Table(title=f"sweep {st.execution_id}: {st.state}", show_header=False)
-    c = st.counts
-    total = st.total if st.total is not None else f"≤{st.planned}"
-    for label, value in [("experiments", total), ("completed", c["completed"]), ("reused", c["reused"]),
-                         ("failed", c["failed"]), ("early stopped", c["early_stopped"]),
-                         ("cancelled", c["cancelled"]), ("running", c["running"]), ("queued", c["queued"]),
-                         ("pending", c["pending"]), ("cost", f"${st.cost:.4f}" + (f" of ${st.budget:.2f}"
-                                                                                  if st.budget else "")),
-                         ("elapsed", f"{st.elapsed_seconds:.1f} s"),
-                         ("ETA", f"{st.eta_seconds:.0f} s" if st.eta_seconds is not None else "-"),
-                         ("workers", st.workers), ("results", st.results_path)]:
-        table.add_row(label, str(value))
-    console.print(table)
-    _print_optimizer(st.optimizer)
-    alerts = [e for e in st.events if e["level"] == "alert"]
-    for event in alerts[:5]:
-        console.print(f"[yellow]alert:[/] {event['message']}")
-    frame = orch.results(st.execution_id)
-    _print_best(orch, st.execution_id, frame)
-    failed = frame[frame["status"] == "failed"] if not frame.empty else frame
-    if len(failed):
-        console.print(f"[red]{len(failed)} failed[/], e.g. {failed.iloc[0]['error_class']}: "
-                      f"{str(failed.iloc[0]['error_message'])[:300]}", highlight=False)
 
 
 if __name__ == "__main__":
