@@ -373,7 +373,7 @@ class Coordinator:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
                     plan.added = {int(k): json.loads(v) for k, v in
                                   st.r.hgetall(st.key(sweep.sweep_id, "added")).items()}
-                self.dispatcher.publish(plan.experiments(members))
+                self.dispatcher.publish(self._staged(sweep, plan.experiments(members)))
             except BaseException:
                 pipe = st.r.pipeline(transaction=True)
                 pipe.srem(st.queued_key(sweep.sweep_id, queue), *members)
@@ -382,6 +382,18 @@ class Coordinator:
                 raise
             sent = True
         return sent
+
+    def _staged(self, sweep: _Sweep, experiments: list[Any]) -> list[Any]:
+        """Experiments not yet promoted run first at low shots, when the sweep asks for it."""
+        plan = sweep.plan
+        if not plan.config.optimizer.early_stopping.low_fidelity_share or not experiments:
+            return experiments
+        stages = self.state.r.hmget(self.state.key(sweep.sweep_id, "stage"), [e.index for e in experiments])
+        out = []
+        for exp, stage in zip(experiments, stages, strict=True):
+            low = plan.low_fidelity(exp) if stage is None else None
+            out.append(low or exp)
+        return out
 
     def _maybe_optimize(self, sweep: _Sweep) -> None:
         if not (self.optimize_inline and sweep.plan.config.adaptive_sampling):

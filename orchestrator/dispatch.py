@@ -41,6 +41,8 @@ class Dispatcher:
                           "project": exp.project, "parameters": exp.parameters, "queue": exp.resource}
                 if exp.added:
                     kwargs["added"] = True
+                if exp.shot_fraction:
+                    kwargs["shot_fraction"] = exp.shot_fraction
                 self.app.send_task(
                     RUN_TASK, queue=exp.resource, routing_key=exp.resource, producer=producer,
                     task_id=f"{exp.experiment_id}-{uuid.uuid4().hex[:8]}", kwargs=kwargs,

@@ -19,6 +19,7 @@ class ExperimentStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     EARLY_STOPPED = "early_stopped"
+    PARTIAL = "partial"  # a low-shot run kept while the optimizer decides: promote or stop
     CANCELLED = "cancelled"
 
 
@@ -45,6 +46,7 @@ class Experiment(BaseModel):
     device: str | None = None
     reproducibility_hash: str = ""
     added: bool = Field(False, description="a refinement point added by the optimizer")
+    shot_fraction: float | None = Field(None, description="run at this share of its shots first (low fidelity)")
 
 
 class ExperimentResult(BaseModel):

@@ -78,6 +78,24 @@ class SweepPlan:
                                 {name: _plain(cols[name][row]) for name in names})
                 for row, index in enumerate(idx.tolist())]
 
+    def low_fidelity(self, exp: Experiment) -> Experiment | None:
+        """The low-shot variant of ``exp`` when the sweep treats shots as a budget, else None.
+
+        It keeps the experiment's id: it is a first stage of the same experiment, which the
+        optimizer later promotes to its full shots or stops early.
+        """
+        options = self.config.optimizer.early_stopping
+        share = options.low_fidelity_share
+        if not (self.config.adaptive_sampling and options.enabled and share):
+            return None
+        spec = self.projects[exp.project]
+        name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
+        shots = exp.parameters.get(name)
+        if not isinstance(shots, int) or shots < 2:
+            return None
+        low = {**exp.parameters, name: max(1, round(shots * share))}
+        return exp.model_copy(update={"parameters": low, "shot_fraction": share})
+
     def experiment_ids(self, indices: np.ndarray) -> Iterator[tuple[int, str]]:
         """``(index, experiment_id)`` for each index, decoding parameters in one vectorised pass."""
         points = self.point_of(indices)

@@ -13,6 +13,7 @@ Keys (prefix ``orch:``):
 * ``sweep:{id}:events``           list of alerts and notable events (newest first, capped)
 * ``sweep:{id}:obs``              hash index -> compact finished result, what the optimizer reads
 * ``sweep:{id}:added``            hash point -> parameters of refinement points the optimizer added
+* ``sweep:{id}:stage``            hash index -> low_done | full | stopped (shots as a budget)
 * ``sweep:{id}:lease:{index}``    held while an experiment runs; refreshed by a heartbeat
 * ``done``                        set of experiment ids with a successful result, across sweeps
 * ``workers``                     hash hostname -> JSON {queues, concurrency, seen}
@@ -46,8 +47,8 @@ if recorded == 1 then
     redis.call('HINCRBY', meta, 'n_' .. status, 1)
     if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
     if status == 'completed' then redis.call('SADD', done, exp_id) end
-    redis.call('HSET', obs, index, summary)
   end
+  redis.call('HSET', obs, index, summary)
 end
 redis.call('HDEL', running, index)
 if redis.call('GET', lease) == token then redis.call('DEL', lease) end
@@ -89,9 +90,12 @@ def observation(row: dict[str, Any]) -> str:
 
     extra = as_dict(row.get("extra"))
     return json.dumps({"experiment_id": row.get("experiment_id"), "index": row.get("index"),
-                       "status": row.get("status"), "parameters": as_dict(row.get("parameters")),
+                       # a partial (low-shot) run is a completed run at lower fidelity, to the model
+                       "status": "completed" if row.get("status") == "partial" else row.get("status"),
+                       "parameters": as_dict(row.get("parameters")),
                        "metrics": as_dict(row.get("metrics")),
-                       "extra": {k: extra[k] for k in ("intermediate", "shots", "fidelity") if k in extra}},
+                       "extra": {k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance")
+                                 if k in extra}},
                       default=str)
 
 

@@ -139,7 +139,7 @@ class ExperimentRunner:
         return result
 
     def run(self, task: Any, *, sweep_id: str, index: int, experiment_id: str, project: str,
-            parameters: dict[str, Any], queue: str, added: bool = False) -> str:
+            parameters: dict[str, Any], queue: str, added: bool = False, shot_fraction: float | None = None) -> str:
         st = self.state
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
@@ -188,9 +188,24 @@ class ExperimentRunner:
             st.set_state(sweep_id, "paused", paused_reason=result.error_message or "resource error")
             st.event(sweep_id, "alert", f"sweep paused: {result.error_message}")
             return "paused"
+        if shot_fraction and result.status == ExperimentStatus.COMPLETED:
+            return self._record_low_fidelity(sweep_id, index, experiment_id, project, result, shot_fraction, token)
         st.record(sweep_id, index, experiment_id, result_row(result), status=result.status.value, final=True,
                   lease_token=token, cost=result.cost)
         return result.status.value
+
+    def _record_low_fidelity(self, sweep_id: str, index: int, experiment_id: str, project: str,
+                             result: ExperimentResult, shot_fraction: float, token: str) -> str:
+        """Keep a low-shot run as a partial row; the optimizer then promotes it or stops it."""
+        spec = self.project_spec(sweep_id, project)
+        name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
+        extra = {**result.extra, "shot_fraction": shot_fraction, "shots": result.parameters.get(name)}
+        result = result.model_copy(update={"status": ExperimentStatus.PARTIAL, "extra": extra})
+        st = self.state
+        st.record(sweep_id, index, experiment_id, result_row(result), status="partial", final=False,
+                  lease_token=token)
+        st.r.hset(st.key(sweep_id, "stage"), index, "low_done")  # after the row: a crash reruns the stage
+        return "partial"
 
     def _device_of(self, sweep_id: str, project: str) -> str | None:
         try:

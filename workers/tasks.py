@@ -20,10 +20,11 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=RUN_TASK, bind=True, max_retries=None, acks_late=True)
     def run_experiment(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,
-                       parameters: dict[str, Any], queue: str = "local_cpu", added: bool = False) -> str:
+                       parameters: dict[str, Any], queue: str = "local_cpu", added: bool = False,
+                       shot_fraction: float | None = None) -> str:
         """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
         return runner.run(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
-                          parameters=parameters, queue=queue, added=added)
+                          parameters=parameters, queue=queue, added=added, shot_fraction=shot_fraction)
 
     @app.task(name=POLL_TASK, bind=True, max_retries=None, acks_late=True)
     def poll_quantum_task(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,

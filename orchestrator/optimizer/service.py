@@ -64,7 +64,8 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
         config = SweepConfiguration.model_validate_json(meta["config"])
         plan = SweepPlan(config, json.loads(meta["code_versions"]))
         pending = _pending(state, sweep_id)
-        if not pending:
+        low_done = [int(i) for i, s in r.hgetall(state.key(sweep_id, "stage")).items() if s == "low_done"]
+        if not pending and not low_done:
             return None
         in_flight = _in_flight(state, sweep_id)
         added = {int(k): json.loads(v) for k, v in r.hgetall(state.key(sweep_id, "added")).items()}
@@ -79,6 +80,9 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
             add_points(state, sweep_id, plan, rec)
         if rec.early_stop_candidates:
             stop_early(state, sweep_id, plan, rec)
+        # Low-shot runs wait for a model to judge them, unless nothing else is left to run.
+        if low_done and (rec.phase == "model" or not (pending or in_flight)):
+            decide_low_fidelity(state, sweep_id, plan, rec, low_done)
         record = rec.to_dict(include_priorities=False)
         record["refit_seconds"] = round(time.perf_counter() - started, 4)
         pipe = r.pipeline()
@@ -142,10 +146,13 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
     from orchestrator.results import result_row
 
     wanted = set(rec.early_stop_candidates)
+    promoted = {i for i, s in state.r.hgetall(state.key(sweep_id, "stage")).items() if s == "full"}
     stopped = 0
     for queue in RESOURCE_QUEUES:
         key = state.pending_key(sweep_id, queue)
         for member in state.r.zrange(key, 0, -1):
+            if member in promoted:  # decided already: it runs at full shots
+                continue
             exp = plan.experiment(int(member), _added_params(state, sweep_id, plan, int(member)))
             if exp.experiment_id not in wanted or not state.r.zrem(key, member):
                 continue
@@ -158,6 +165,47 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
             state.record(sweep_id, exp.index, exp.experiment_id, row, status="early_stopped", final=True)
             stopped += 1
     return stopped
+
+
+def decide_low_fidelity(state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation,
+                        low_done: list[int]) -> tuple[int, int]:
+    """Shots as a budget: each low-shot run is stopped (its partial metrics kept) when the model
+    says even its optimistic bound cannot beat the incumbent, else promoted to its full shots.
+
+    Returns ``(promoted, stopped)``. The optimizer caps the stops at ``max_stopped_share``.
+    """
+    from orchestrator.models import ExperimentResult, ExperimentStatus
+    from orchestrator.results import result_row
+
+    r = state.r
+    stop = set(rec.early_stop_candidates)
+    reasons = rec.resource_reallocation.get("stop_reasons", {})
+    promoted = stopped = 0
+    for index in low_done:
+        raw = r.hget(state.key(sweep_id, "obs"), index)
+        if raw is None:
+            continue
+        seen = json.loads(raw)
+        exp = plan.experiment(index, _added_params(state, sweep_id, plan, index))
+        if seen.get("experiment_id") in stop:
+            row = result_row(ExperimentResult(
+                experiment_id=exp.experiment_id, project_name=exp.project, parameters=seen["parameters"],
+                metrics=seen["metrics"], status=ExperimentStatus.EARLY_STOPPED, sweep_id=sweep_id, index=index,
+                repeat=exp.repeat, resource=exp.resource, device=exp.device, added=exp.added, extra=seen["extra"],
+                error_message=f"stopped at {seen['extra'].get('shot_fraction', 0):.0%} of its shots "
+                              f"({reasons.get(seen.get('experiment_id'), 'cannot beat the incumbent')})"))
+            if state.record(sweep_id, index, exp.experiment_id, row, status="early_stopped", final=True):
+                stopped += 1
+            r.hset(state.key(sweep_id, "stage"), index, "stopped")
+        else:
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(state.key(sweep_id, "stage"), index, "full")
+            pipe.zadd(state.pending_key(sweep_id, exp.resource), {str(index): 2.0})  # above every score
+            pipe.execute()
+            promoted += 1
+    if promoted or stopped:
+        state.event(sweep_id, "info", f"shots as a budget: promoted {promoted} to full shots, stopped {stopped}")
+    return promoted, stopped
 
 
 def _added_params(state: SweepState, sweep_id: str, plan: SweepPlan, index: int) -> dict[str, Any] | None:

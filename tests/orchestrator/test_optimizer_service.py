@@ -43,7 +43,8 @@ def _state_with_results(redis_url: str, tmp_path: Path, n_results: int = 12) -> 
     for _ in range(5):
         coordinator.step(block_ms=1)
     plan = SweepPlan(config, json.loads(state.meta(sid)["code_versions"]))
-    members = [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)]
+    members = [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)] \
+        if n_results else []
     for index in members:
         exp = plan.experiment(index)
         state.r.zrem(state.pending_key(sid, "local_cpu"), index)
@@ -125,3 +126,55 @@ def test_bad_optimizer_config_exits_2(change: dict, field: str, workdir: Path, r
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert field in proc.stderr and "adaptive.yaml" in proc.stderr
     assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(workdir: Path, redis_url: str,
+                                                                    start_worker) -> None:
+    start_worker("fid", concurrency=2)
+    bell = str(FIXTURES.parent.parent / "examples" / "projects" / "bell")
+    sweep = {"name": "fidelity", "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
+             "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 24}, "shots": [400]},
+             "objectives": [{"metric": "fidelity", "goal": "maximize"}], "seed": 5,
+             "optimizer": {"startup_points": 4, "early_stopping": {
+                 "enabled": True, "low_fidelity_share": 0.25, "max_stopped_share": 0.5}}}
+    with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=240)
+        frame = orch.results(sid)
+    assert final.state == "completed"
+    assert final.counts["completed"] + final.counts["early_stopped"] == 24
+    partial = frame[frame["status"] == "partial"]
+    assert len(partial) == 24 and (partial["param.shots"] == 100).all(), "every experiment ran at 25 % first"
+    full = frame[frame["status"] == "completed"]
+    assert (full["param.shots"] == 400).all() and len(full) == final.counts["completed"]
+    stopped = frame[frame["status"] == "early_stopped"]
+    assert len(stopped) <= 12, "never more than max_stopped_share"
+    assert stopped["metric.fidelity"].notna().all(), "stopped experiments keep their partial metrics"
+    assert 0.0 in set(full["param.noise"]), "the best point (no noise) is never stopped"
+
+
+def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: str, tmp_path: Path) -> None:
+    from orchestrator.optimizer.recommendation import OptimizationRecommendation
+    from orchestrator.optimizer.service import decide_low_fidelity
+
+    state, sid, plan = _state_with_results(redis_url, tmp_path, n_results=0)
+    low = [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, 1)]
+    ids = {}
+    for index in low:
+        exp = plan.experiment(index)
+        ids[index] = exp.experiment_id
+        state.r.zrem(state.pending_key(sid, "local_cpu"), index)
+        state.record(sid, index, exp.experiment_id, {"index": index, "experiment_id": exp.experiment_id,
+                                                     "status": "partial", "parameters": exp.parameters,
+                                                     "metrics": {"score": 0.1}, "extra": {"shot_fraction": 0.25}},
+                     status="partial", final=False)
+        state.r.hset(state.key(sid, "stage"), index, "low_done")
+    stop, promote = low
+    rec = OptimizationRecommendation(priority_adjustments={}, early_stop_candidates=[ids[stop]])
+    assert decide_low_fidelity(state, sid, plan, rec, low) == (1, 1)
+    assert state.r.hget(state.key(sid, "terminal"), stop) == "early_stopped"
+    kept = json.loads(state.r.hget(state.key(sid, "obs"), stop))
+    assert kept["status"] == "early_stopped" and kept["metrics"] == {"score": 0.1}, "partial metrics kept"
+    assert state.r.zscore(state.pending_key(sid, "local_cpu"), promote) == 2.0, "promoted runs next"
+    assert state.r.hget(state.key(sid, "stage"), promote) == "full"
+    assert not state.r.hexists(state.key(sid, "terminal"), promote)
