@@ -31,7 +31,7 @@ import redis
 
 from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import Dispatcher
-from orchestrator.plan import SweepPlan
+from orchestrator.plan import SweepPlan, priority
 from orchestrator.results import ResultStore
 from orchestrator.scheduler import FINAL_STATES
 from orchestrator.settings import Settings
@@ -65,22 +65,6 @@ redis.call('ZREM', KEYS[1], unpack(members))
 redis.call('SADD', KEYS[2], unpack(members))
 return top
 """
-
-
-def priority(indices: np.ndarray, adaptive: bool, seed: int) -> np.ndarray:
-    """Initial scores (higher runs first): index order, or a seeded scramble for adaptive sweeps
-    so the first runs spread over the space until the optimizer re-scores them."""
-    indices = np.asarray(indices, dtype=np.uint64)
-    if not adaptive:
-        return -indices.astype(np.float64)
-    with np.errstate(over="ignore"):  # splitmix64: the wrap-around is the point
-        x = indices + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-        x ^= x >> np.uint64(30)
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(27)
-        x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(31)
-    return (x >> np.uint64(12)).astype(np.float64) / 2.0**52
 
 
 @dataclass
@@ -513,4 +497,4 @@ def coordinator_alive(state: SweepState, max_age_s: float = 10.0) -> bool:
     return any(now - float(ts) < max_age_s for ts in state.r.hgetall(f"{PREFIX}coordinators").values())
 
 
-__all__ = ["Coordinator", "FINAL_STATES", "coordinator_alive", "priority"]
+__all__ = ["Coordinator", "FINAL_STATES", "coordinator_alive"]

@@ -1,6 +1,6 @@
 """Data models shared by the coordinator, the workers, the adapters and the analysis.
 
-Everything here crosses process boundaries as JSON (never pickle).
+Everything here crosses process boundaries as JSON, never as serialized Python objects.
 """
 
 from __future__ import annotations

@@ -108,3 +108,19 @@ class SweepPlan:
 
 def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def priority(indices: np.ndarray, adaptive: bool, seed: int) -> np.ndarray:
+    """Initial scores (higher runs first): index order, or a seeded scramble for adaptive sweeps
+    so the first runs spread over the space until the optimizer re-scores them."""
+    indices = np.asarray(indices, dtype=np.uint64)
+    if not adaptive:
+        return -indices.astype(np.float64)
+    with np.errstate(over="ignore"):  # splitmix64: the wrap-around is the point
+        x = indices + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(12)).astype(np.float64) / 2.0**52

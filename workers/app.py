@@ -1,4 +1,4 @@
-"""The one Celery app, built by a factory (no ``current_app``, no ``shared_task``).
+"""The one Celery app, built by a factory and passed around: no hidden global app.
 
 Every process (coordinator, workers, beat, Flower) builds its app here from the same
 ``Settings``, so the broker URL and visibility timeout are one value everywhere.
@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None, *, broker_url: str | None = Non
     app = Celery("orchestrator", broker=url, set_as_current=False)
     exchange = Exchange("orchestrator", type="direct")
     app.conf.update(
-        # JSON only: pickle over a shared Redis would let anyone who can write to it run code.
+        # JSON only: a serializer that rebuilds Python objects would let anyone who can write to
+        # the shared Redis run code on every worker.
         task_serializer="json", result_serializer="json", accept_content=["json"],
         event_serializer="json",
         task_ignore_result=True,  # results travel through our own durable stream
