@@ -158,6 +158,11 @@ class StandardizeSpec(_Strict):
         return value
 
 
+def is_managed(device: str | None) -> bool:
+    """A managed Braket device (an ARN), as opposed to ``local:sv`` / ``local:dm`` or none."""
+    return bool(device) and str(device).startswith("arn:")
+
+
 class ProjectSpec(_Strict):
     """One project of a sweep. ``path`` is resolved against the sweep file's folder."""
 

@@ -35,13 +35,12 @@ from orchestrator.plan import SweepPlan, priority
 from orchestrator.results import ResultStore
 from orchestrator.scheduler import FINAL_STATES
 from orchestrator.settings import Settings
-from orchestrator.state import PREFIX, RESULTS_GROUP, SweepState
+from orchestrator.state import PREFIX, RESOURCE_QUEUES, RESULTS_GROUP, SweepState
 
 log = logging.getLogger(__name__)
 
 FILL_CHUNK = 50_000
 FIRST_FILL_CHUNK = 4_096  # a small first chunk: the first experiments go out at once, even for huge sweeps
-RESOURCE_QUEUES = ("local_cpu", "braket_sim", "braket_qpu")
 # Window sizing (see Coordinator.window_for): at least 2 x the consumers; for short experiments,
 # enough to cover WINDOW_SECONDS of the queue's measured completion rate, up to WINDOW_MAX.
 WINDOW_SECONDS = 0.5

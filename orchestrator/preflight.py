@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from adapters.spec import is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.models import Experiment
@@ -27,8 +28,6 @@ MAX_PRICED = 200_000
 SAMPLED_POINTS = 32  # circuits built and validated per paid project before anything runs  # experiments priced one by one; above it the rest is extrapolated
 
 
-def is_managed(device: str | None) -> bool:
-    return bool(device) and str(device).startswith("arn:")
 
 
 def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "<sweep>") -> CostEstimate:

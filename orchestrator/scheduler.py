@@ -18,7 +18,7 @@ from orchestrator.errors import InputError
 from orchestrator.plan import SweepPlan
 from orchestrator.results import ResultStore
 from orchestrator.settings import Settings
-from orchestrator.state import PREFIX, SweepState
+from orchestrator.state import PREFIX, RESOURCE_QUEUES, SweepState
 
 ACTIVE_STATES = {"running", "paused"}
 FINAL_STATES = {"completed", "cancelled", "timed_out"}
@@ -117,10 +117,9 @@ class Scheduler:
         meta = self._require(execution_id)
         st, r = self.state, self.state.r
         pipe = r.pipeline()
-        queues = ("local_cpu", "braket_sim", "braket_qpu")
-        for q in queues:
+        for q in RESOURCE_QUEUES:
             pipe.zcard(st.pending_key(execution_id, q))
-        for q in queues:
+        for q in RESOURCE_QUEUES:
             pipe.scard(st.queued_key(execution_id, q))
         pipe.hlen(st.key(execution_id, "running"))
         values = pipe.execute()

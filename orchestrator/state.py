@@ -28,6 +28,8 @@ from typing import Any
 import redis
 
 PREFIX = "orch:"
+#: the queues experiments run on (plus ``control`` for the beat task); one pending set each
+RESOURCE_QUEUES = ("local_cpu", "braket_sim", "braket_qpu")
 RESULTS_GROUP = "writer"
 
 # Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,

@@ -19,6 +19,8 @@ import pytest
 import redis
 import yaml
 
+from tests.support.redis_db import require_redis
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 REDIS_URL = os.environ.get("ORCHESTRATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -26,11 +28,7 @@ REDIS_URL = os.environ.get("ORCHESTRATOR_TEST_REDIS_URL", "redis://127.0.0.1:637
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"tests need a Redis at {REDIS_URL} ({exc}); run `make test`, which starts one")
+    client = require_redis(REDIS_URL)
     client.flushdb()
     yield REDIS_URL
     client.flushdb()

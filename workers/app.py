@@ -10,8 +10,9 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from orchestrator.settings import Settings, load_settings
+from orchestrator.state import RESOURCE_QUEUES
 
-QUEUES = ("local_cpu", "braket_sim", "braket_qpu", "control")
+QUEUES = (*RESOURCE_QUEUES, "control")
 RUN_TASK = "orchestrator.run_experiment"
 OPTIMIZE_TASK = "orchestrator.optimize"
 

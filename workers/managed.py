@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 POLL_TASK = "orchestrator.poll_quantum_task"
 
 
-def is_managed(device: str | None) -> bool:
-    return bool(device) and str(device).startswith("arn:")
 
 
 class ManagedRunner:

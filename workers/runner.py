@@ -25,14 +25,14 @@ from typing import Any
 from celery import Celery
 
 from adapters import ProjectAdapter, adapt_project
-from adapters.spec import ProjectSpec
+from adapters.spec import ProjectSpec, is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.errors import ResourceError, TransientError
 from orchestrator.models import ExperimentResult, ExperimentStatus
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
 from orchestrator.state import SweepState, connect
-from workers.managed import ManagedRunner, is_managed
+from workers.managed import ManagedRunner
 
 log = logging.getLogger(__name__)
 

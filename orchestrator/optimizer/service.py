@@ -23,11 +23,10 @@ from orchestrator.optimizer.optimizer import AdaptiveOptimizer
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
 from orchestrator.plan import SweepPlan
 from orchestrator.settings import Settings
-from orchestrator.state import PREFIX, SweepState
+from orchestrator.state import PREFIX, RESOURCE_QUEUES, SweepState
 
 log = logging.getLogger(__name__)
 
-RESOURCE_QUEUES = ("local_cpu", "braket_sim", "braket_qpu")
 HISTORY = 100
 
 

@@ -35,13 +35,19 @@ def clear_prefix(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys)
 
 
-@pytest.fixture
-def test_redis() -> Iterator[TestRedis]:
-    client = redis.Redis.from_url(REDIS_URL)
+def require_redis(url: str) -> redis.Redis:
+    """A client for ``url``, or fail the test: in these suites a missing Redis is never a skip."""
+    client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.ConnectionError as exc:
-        pytest.fail(f"these tests need a Redis at {REDIS_URL} ({exc}); start one (e.g. `make test`)")
+        pytest.fail(f"tests need a Redis at {url} ({exc}); run `make test`, which starts one")
+    return client
+
+
+@pytest.fixture
+def test_redis() -> Iterator[TestRedis]:
+    client = require_redis(REDIS_URL)
     prefix = f"orchtest:{uuid.uuid4().hex[:10]}:"
     yield TestRedis(client, REDIS_URL, prefix)
     clear_prefix(client, prefix)
