@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -102,9 +102,45 @@ class EntrySignature:
     def mismatch(self, given: Iterable[str]) -> tuple[list[str], list[str]]:
         """(missing, unexpected) parameter names for the ``given`` ones."""
         given = set(given)
-        missing = [n for n in self.required if n not in given]
+        missing = [n for n in self.required if n not in given and n != runner.REPORT]
         unexpected = [] if self.open else sorted(given - set(self.accepts))
         return missing, unexpected
+
+
+class StopRun(BaseException):  # noqa: N818 - a signal, like GeneratorExit
+    """Raised inside a project's ``report`` call when the orchestrator stops its run early.
+
+    A ``BaseException``, so that a project's own ``except Exception`` does not swallow it.
+    """
+
+
+@dataclass
+class Progress:
+    """What a project reports while it runs, through the ``report`` keyword it may declare.
+
+    ``report(value)`` gives the next intermediate value of the objective ``metric``;
+    ``report({"energy": e, ...})`` gives metrics, of which ``metric`` (or the first) makes the
+    curve. ``should_stop`` sees the curve after each value and may end the run (median rule).
+    """
+
+    metric: str | None = None
+    should_stop: Callable[[list[float]], bool] | None = None
+    curve: list[float] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, value: Any) -> None:
+        if isinstance(value, Mapping):
+            self.metrics = {k: n for k, v in value.items() if (n := as_number(v)) is not None}
+            point = self.metrics.get(self.metric) if self.metric else next(iter(self.metrics.values()), None)
+        else:
+            point = as_number(value)
+            if point is None:
+                raise TypeError(f"report() takes a number or a mapping of numbers, not {type(value).__name__}")
+            self.metrics = {self.metric or "value": point}
+        if point is not None and math.isfinite(point):
+            self.curve.append(point)
+            if self.should_stop is not None and self.should_stop(self.curve):
+                raise StopRun
 
 
 @dataclass
@@ -115,6 +151,7 @@ class RunContext:
     extra: dict[str, Any] = field(default_factory=dict)
     cost: float | None = None
     device: str | None = None
+    report: Progress = field(default_factory=Progress)
 
 
 class ProjectAdapter(ABC):
@@ -191,15 +228,17 @@ class ProjectAdapter(ABC):
                                       f"the ones you want with 'metrics')")
         return out
 
-    def execute_with_parameters(self, params: dict[str, Any]) -> ExperimentResult:
+    def execute_with_parameters(self, params: dict[str, Any], progress: Progress | None = None) -> ExperimentResult:
         """Run and wrap the outcome in an ``ExperimentResult``; a failing project gives a FAILED result.
 
         The result carries the metrics (standardized as declared), the captured log tail, the
         error class and an actionable message. ``experiment_id``, sweep and attempt fields are
-        left for the caller to fill.
+        left for the caller to fill. Intermediate values the project reported are in
+        ``extra["intermediate"]``; a run that ``progress`` stopped is EARLY_STOPPED with the
+        metrics it last reported.
         """
         merged = {**self.spec.fixed, **params}
-        ctx = RunContext(device=self.spec.device)
+        ctx = RunContext(device=self.spec.device, report=progress or Progress())
         ctx.extra["kind"] = self.kind
         started = time.perf_counter()
         metrics: dict[str, float] = {}
@@ -222,6 +261,13 @@ class ProjectAdapter(ABC):
             shown = exc if not isinstance(exc, ExperimentError) else exc.__cause__
             if shown is not None:
                 ctx.log.section("traceback", self._traceback(shown))
+        except StopRun:
+            seconds = time.perf_counter() - started
+            status, metrics = ExperimentStatus.EARLY_STOPPED, dict(ctx.report.metrics)
+            error = (f"stopped early after {len(ctx.report.curve)} reported values: worse than the median "
+                     f"of completed runs at that step")
+        if ctx.report.curve:
+            ctx.extra["intermediate"] = list(ctx.report.curve)
         return ExperimentResult(experiment_id="", project_name=self.spec.name, parameters=dict(params),
                                 metrics=metrics, execution_time=seconds, cost=ctx.cost, status=status,
                                 error_message=error, error_class=error_class, resource=self.spec.resource,

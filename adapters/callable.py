@@ -64,7 +64,8 @@ class PythonEntryAdapter(ProjectAdapter):
         with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
             target = self._load(entry)
             try:
-                return runner.call_entry(target, params, method=self._method(), constructor=self._constructor())
+                return runner.call_entry(target, params, method=self._method(), constructor=self._constructor(),
+                                         report=ctx.report)
             except runner.EntryError as exc:
                 raise self._entry_error(exc) from None
 

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,8 @@ from types import ModuleType
 _SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules"}
 _parked: dict[str, dict[str, ModuleType]] = {}
 _stamps: dict[str, tuple[int, int]] = {}
+_scans: dict[str, tuple[float, set[str]]] = {}  # root -> (when scanned, its top-level module names)
+RESCAN_SECONDS = 1.0
 # sys.modules and sys.path are process-wide: one project at a time in a threaded pool
 _lock = threading.RLock()
 
@@ -29,10 +32,23 @@ def _source_stamp(root: Path) -> tuple[int, int]:
     return len(files), max((p.stat().st_mtime_ns for p in files), default=0)
 
 
-def _local_names(root: Path) -> set[str]:
+def _scan(root: Path) -> tuple[bool, set[str]]:
+    """Whether ``root``'s sources changed since last seen, and its top-level module names.
+
+    Scanning a project's tree cost more than running a no-op project, so a scan is reused for
+    ``RESCAN_SECONDS``: an edit is picked up by the runs that start after that.
+    """
+    key, now = str(root), time.monotonic()
+    seen = _scans.get(key)
+    if seen is not None and now - seen[0] < RESCAN_SECONDS:
+        return False, seen[1]
+    stamp = _source_stamp(root)
     names = {p.stem for p in root.glob("*.py")}
     names |= {p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    return names
+    _scans[key] = (now, names)
+    changed = _stamps.get(key) != stamp
+    _stamps[key] = stamp
+    return changed, names
 
 
 def _is_under(module: ModuleType, root: Path) -> bool:
@@ -59,19 +75,20 @@ def project_imports(root: Path) -> Iterator[None]:
     root = root.resolve()
     key = str(root)
     with _lock:
-        stamp = _source_stamp(root)
-        if _stamps.get(key) != stamp:
+        changed, local = _scan(root)
+        if changed:
             _parked.pop(key, None)  # sources changed: import afresh
-            _stamps[key] = stamp
+            importlib.invalidate_caches()
         own = _parked.setdefault(key, {})
-        local = _local_names(root)
-        stashed = {name: sys.modules.pop(name) for name, mod in list(sys.modules.items())
-                   if name.split(".")[0] in local and not _is_under(mod, root) and not _installed(mod)}
+        stashed = {}
+        # A submodule is only ever imported with its package: no top-level name, nothing to scan for.
+        if not local.isdisjoint(sys.modules):
+            stashed = {name: sys.modules.pop(name) for name, mod in list(sys.modules.items())
+                       if name.split(".")[0] in local and not _is_under(mod, root) and not _installed(mod)}
         sys.modules.update(own)
         before = set(sys.modules)
         saved_path = list(sys.path)
         sys.path.insert(0, key)
-        importlib.invalidate_caches()
         try:
             yield
         finally:

@@ -37,6 +37,9 @@ class EntryError(Exception):
         self.stage = stage
 
 
+#: the keyword a project declares to report intermediate values: ``def run(x, report=None)``
+REPORT = "report"
+
 def split_entry(entry: str) -> tuple[str, str]:
     """``"pkg.module:attr"`` -> ``("pkg.module", "attr")``."""
     module, sep, attr = entry.partition(":")
@@ -133,13 +136,16 @@ def _bind(what: str, params: list[inspect.Parameter], values: dict[str, Any]) ->
 
 
 def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
-               constructor: list[str] | None = None) -> Any:
+               constructor: list[str] | None = None, report: Any = None) -> Any:
     """Call a function with ``params`` (keywords, or one ``params`` dict), or build a class and call its method.
 
+    ``report`` is passed as the keyword ``report`` when the function (or method) declares it:
+    how a project hands over intermediate values without importing the orchestrator.
     Exceptions raised by the project's code propagate unchanged; misfits raise ``EntryError``.
     """
     if not inspect.isclass(target):
-        args, kwargs = _bind(f"{getattr(target, '__name__', target)}()", _params_of(target), params)
+        own = _params_of(target)
+        args, kwargs = _bind(f"{getattr(target, '__name__', target)}()", own, _with_report(own, params, report))
         return target(*args, **kwargs)
     func, meth_params = _method_of(target, method)
     ctor_params = _params_of(target)
@@ -149,11 +155,17 @@ def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
         meth, ctor = _summary(meth_params), _summary(ctor_params)
         ctor_values = {k: v for k, v in params.items()
                        if k not in meth["accepts"] and (k in ctor["accepts"] or (ctor["open"] and not meth["open"]))}
-    meth_values = {k: v for k, v in params.items() if k not in ctor_values}
+    meth_values = _with_report(meth_params, {k: v for k, v in params.items() if k not in ctor_values}, report)
     args, kwargs = _bind(f"{target.__name__}()", ctor_params, ctor_values)
     instance = target(*args, **kwargs)
     args, kwargs = _bind(f"{target.__name__}.{method}()", meth_params, meth_values)
     return getattr(instance, method)(*args, **kwargs)
+
+
+def _with_report(params: list[inspect.Parameter], values: dict[str, Any], report: Any) -> dict[str, Any]:
+    if report is None or REPORT in values or not any(p.name == REPORT for p in params):
+        return values
+    return {**values, REPORT: report}
 
 
 # -- results ----------------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ prefetch 1, reject on worker lost), run one after the other so they do not compe
   submitted through the Python API, whose coordinator runs in this process, to a real
   ``orchestrator worker -c 2``. Timed from ``submit`` until the sweep is ``completed``, which the
   coordinator declares only once every result row is in the Parquet dataset (checked after).
+  Experiments this short travel several to a message (``batch_seconds``, measured from the
+  completion rate: a batch is about 50 ms of one worker's work); the same sweep with batching
+  off (one message per experiment, what experiments longer than that get) is shown as well.
 
 Each side first runs a short warm-up (imports, connections, forked children) outside the timing.
 The last line is JSON: ``{"ratio": R, "orchestrator_per_s": X, "celery_per_s": Y}`` (target R >= 0.8).
@@ -146,7 +149,7 @@ def sweep(name: str, n: int) -> dict[str, Any]:
             "parameters": {"x": {"kind": "int", "start": 0, "stop": n - 1}}}
 
 
-def run_orchestrator(url: str, n: int, workdir: Path) -> tuple[float, dict[str, float]]:
+def run_orchestrator(url: str, n: int, workdir: Path, batch_seconds: float | None = None) -> tuple[float, dict[str, float]]:
     from orchestrator.api import Orchestrator
 
     client = redis.Redis.from_url(url, decode_responses=True)
@@ -155,7 +158,8 @@ def run_orchestrator(url: str, n: int, workdir: Path) -> tuple[float, dict[str, 
     orch = None
     try:
         _wait(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
-        orch = Orchestrator(url, results_dir=workdir / "results", state_dir=workdir / "state")
+        overrides = {} if batch_seconds is None else {"batch_seconds": batch_seconds}
+        orch = Orchestrator(url, results_dir=workdir / "results", state_dir=workdir / "state", **overrides)
         warm = orch.submit(sweep("noop-warmup", WARMUP)).execution_id
         _wait(lambda: client.hget(f"orch:sweep:{warm}:meta", "state") == "completed", worker, "warm-up sweep")
         cpu = CpuMeter(client, worker)
@@ -232,21 +236,27 @@ def main() -> None:
         client.flushdb()
         ours_s, ours_cpu = run_orchestrator(args.redis, args.n, workdir)
         client.flushdb()
+        # For reference: the same with one message per experiment (batching off), what Flower
+        # shows task by task and what longer experiments always get.
+        single_s, single_cpu = run_orchestrator(args.redis, args.n, workdir, batch_seconds=0)
+        client.flushdb()
     raw_rate, ours_rate, events_rate = args.n / raw_s, args.n / ours_s, args.n / events_s
     print(f"{args.n} no-op tasks, {CONCURRENCY} worker processes, {args.redis}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'path':<34}{'seconds':>9}{'per s':>9}   CPU ms per task: {'driver':>7}{'workers':>8}{'redis':>7}")
     for name, secs, rate, cpu in [("celery (send -> all done)", raw_s, raw_rate, raw_cpu),
                                   ("celery, workers with events (-E)", events_s, events_rate, events_cpu),
-                                  ("orchestrator (submit -> Parquet)", ours_s, ours_rate, ours_cpu)]:
+                                  ("orchestrator (submit -> Parquet)", ours_s, ours_rate, ours_cpu),
+                                  ("orchestrator, batching off", single_s, args.n / single_s, single_cpu)]:
         ms = {role: 1000 * value / args.n for role, value in cpu.items()}
         print(f"{name:<34}{secs:>9.2f}{rate:>9.1f}{'':>19}{ms['driver']:>7.2f}{ms['workers']:>8.2f}"
               f"{ms['redis']:>7.2f}")
     print(f"ratio {ours_rate / raw_rate:.3f} (target >= 0.8); against Celery with events "
-          f"{ours_rate / events_rate:.3f}")
+          f"{ours_rate / events_rate:.3f}; with batching off {args.n / single_s / raw_rate:.3f}")
     print(json.dumps({"ratio": round(ours_rate / raw_rate, 3), "orchestrator_per_s": round(ours_rate, 1),
                       "celery_per_s": round(raw_rate, 1),
-                      "ratio_vs_celery_with_events": round(ours_rate / events_rate, 3)}))
+                      "ratio_vs_celery_with_events": round(ours_rate / events_rate, 3),
+                      "ratio_batching_off": round(args.n / single_s / raw_rate, 3)}))
 
 
 if __name__ == "__main__":

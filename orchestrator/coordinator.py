@@ -5,7 +5,7 @@ sweep is picked up by the next one). Its loop, per sweep:
 
 1. *fill*: materialise the next chunk of valid experiments into the pending sorted sets
    (reusing any experiment that already has a successful result);
-2. *publish*: top each queue up to its window, best score first (see :meth:`Coordinator.window_for`);
+2. *publish*: top each queue up to its window, best score first (see :mod:`orchestrator.pacing`);
 3. *drain*: move result rows from the sweep's Redis stream into Parquet, acking only after the
    file is in place;
 4. *finish*: deadline, cancellation and completion.
@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +28,10 @@ from typing import Any
 import numpy as np
 import redis
 
+from adapters.spec import is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import Dispatcher
+from orchestrator.pacing import Pacing
 from orchestrator.plan import SweepPlan, priority
 from orchestrator.results import ResultStore
 from orchestrator.scheduler import FINAL_STATES
@@ -41,11 +42,6 @@ log = logging.getLogger(__name__)
 
 FILL_CHUNK = 50_000
 FIRST_FILL_CHUNK = 4_096  # a small first chunk: the first experiments go out at once, even for huge sweeps
-# Window sizing (see Coordinator.window_for): at least 2 x the consumers; for short experiments,
-# enough to cover WINDOW_SECONDS of the queue's measured completion rate, up to WINDOW_MAX.
-WINDOW_SECONDS = 0.5
-WINDOW_MAX = 1_000
-RATE_SPAN = 2.0  # seconds of completions the rate is measured over
 # While busy, a step starts at most every PACE_SECONDS: results then come in batches instead of
 # one step (four round trips) per result; the window holds far more than that much work.
 PACE_SECONDS = 0.01
@@ -76,13 +72,14 @@ class _Sweep:
     last_optimize: float = 0.0
     refit: threading.Thread | None = None
     queues: tuple[str, ...] = ()  # the resource queues its projects use
+    batched: frozenset[str] = frozenset()  # those that may batch (no managed quantum task on them)
 
 
 class Coordinator:
     """Serves every active sweep it can lock. ``run_until`` drives it from a CLI or a thread.
 
     Args:
-        window: the least number of messages in flight per queue (default: 2 x its consumers);
+        window: the least number of experiments in flight per queue (default: 2 x its consumers);
             ``settings.publish_window``, when set, fixes the window instead.
     """
 
@@ -92,16 +89,13 @@ class Coordinator:
         self.store = store
         self.dispatcher = dispatcher
         self.settings = settings
-        self.window = settings.publish_window  # fixed by the user: never resized
-        self.min_window = window
+        self.pacing = Pacing(settings, window)
         self.optimize_inline = optimize_inline
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.sweeps: dict[str, _Sweep] = {}
         self.flush_seconds = 1.0
         self._take_script = state.r.register_script(_TAKE)
         self._housekept = -math.inf
-        self._consumers: dict[str, int] = {}
-        self._completions: dict[str, deque[tuple[float, int]]] = {}
 
     # -- loop -------------------------------------------------------------------------------------
 
@@ -162,7 +156,7 @@ class Coordinator:
             if not self._lock(sweep_id):
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
         live = self.state.live_workers()
-        self._consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
+        self.pacing.consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
                            for queue in RESOURCE_QUEUES}
 
     def _snapshot(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
@@ -221,7 +215,8 @@ class Coordinator:
             if "BUSYGROUP" not in str(exc):
                 raise
         queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
-        sweep = _Sweep(sweep_id, plan, queues=queues)
+        managed = {p.resource for p in plan.projects.values() if is_managed(p.device)}
+        sweep = _Sweep(sweep_id, plan, queues=queues, batched=frozenset(queues) - managed)
         self._requeue(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
         key = self.state.key(sweep_id, "results")
@@ -304,42 +299,15 @@ class Coordinator:
             st.event(sweep.sweep_id, "info", f"reused {len(reused)} completed experiment(s)")
         return True
 
-    def window_for(self, queue: str) -> int:
-        """Messages a sweep may have published but not yet started on ``queue``.
-
-        ``settings.publish_window`` fixes it. Otherwise it is at least 2 x the queue's consumers
-        (or the ``window`` given to the constructor), which keeps every consumer busy when
-        experiments take long, and stays short so that a re-scoring by the optimizer takes
-        effect soon. Measured on short experiments (``benchmarks/overhead.py``: no-ops on 2
-        processes), such a window runs dry: a worker finishes its two messages in a few
-        milliseconds, faster than the coordinator hears of it and publishes more, and the
-        sweep ran at about a fifth of raw Celery's rate. So the window also covers
-        ``WINDOW_SECONDS`` of the queue's measured completion rate (up to ``WINDOW_MAX``,
-        shared by the sweeps on the queue): the bound stays "half a second of work", which is
-        what makes re-ordering meaningful, whatever the experiments' length.
-        """
-        if self.window:
-            return self.window
-        floor = max(2, self.min_window or 0, 2 * self._consumers.get(queue, 0))
-        sharing = sum(queue in s.queues for s in self.sweeps.values()) or 1
-        return max(floor, min(WINDOW_MAX, math.ceil(self.completion_rate(queue) * WINDOW_SECONDS / sharing)))
-
-    def completion_rate(self, queue: str) -> float:
-        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds."""
-        log_ = self._completions.get(queue)
-        if not log_:
-            return 0.0
-        horizon = time.monotonic() - RATE_SPAN
-        while log_ and log_[0][0] < horizon:
-            log_.popleft()
-        return sum(n for _, n in log_) / RATE_SPAN
+    def _sharing(self, queue: str) -> int:
+        return sum(queue in s.queues for s in self.sweeps.values())
 
     def _publish(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         st, plan = self.state, sweep.plan
         sent = False
         for queue in sweep.queues:
             pending_key = st.pending_key(sweep.sweep_id, queue)
-            free = self.window_for(queue) - meta["queued"][queue]
+            free = self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue]
             if free <= 0:
                 continue
             # Marked queued *before* sending: a fast worker can start an experiment (and take it
@@ -356,7 +324,8 @@ class Coordinator:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
                     plan.added = {int(k): json.loads(v) for k, v in
                                   st.r.hgetall(st.key(sweep.sweep_id, "added")).items()}
-                self.dispatcher.publish(self._staged(sweep, plan.experiments(members)))
+                batch = self.pacing.batch(queue, self._sharing(queue)) if queue in sweep.batched else 1
+                self.dispatcher.publish(self._staged(sweep, plan.experiments(members)), batch)
             except BaseException:
                 pipe = st.r.pipeline(transaction=True)
                 pipe.srem(st.queued_key(sweep.sweep_id, queue), *members)
@@ -429,7 +398,7 @@ class Coordinator:
                 by_queue[queue] = by_queue.get(queue, 0) + 1
                 got = True
             for queue, n in by_queue.items():
-                self._completions.setdefault(queue, deque()).append((now, n))
+                self.pacing.completed(queue, n, now)
         return got
 
     def _write(self, sweep: _Sweep, force: bool = False) -> None:

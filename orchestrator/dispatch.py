@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from celery import Celery
 
 from orchestrator.models import Experiment
-from workers.app import RUN_TASK
+from workers.app import BATCH_TASK, RUN_TASK
 
 REPR_MAX = 1024  # Celery's own cap on argsrepr/kwargsrepr
 
@@ -27,28 +27,37 @@ class Dispatcher:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def publish(self, experiments: Iterable[Experiment]) -> int:
-        """Send one message per experiment; all of them in one Redis round trip where kombu can batch.
+    def publish(self, experiments: Iterable[Experiment], batch_size: int = 1) -> int:
+        """Send the experiments, all of them in one Redis round trip where kombu can batch.
 
-        A failure may leave some of them sent: the caller puts them all back to pending, and
-        the duplicates that follow are harmless (the worker's terminal check and lease).
+        With ``batch_size`` > 1, consecutive experiments of one sweep and queue travel together
+        in one ``run_batch`` message (up to ``batch_size`` each); low-shot runs always go alone.
+        Returns the number of messages. A failure may leave some of them sent: the caller puts
+        them all back to pending, and the duplicates that follow are harmless (the worker's
+        terminal check and lease).
         """
         sent = 0
         with self.app.producer_or_acquire() as producer, _batch(producer):
-            for exp in experiments:
-                # keyword arguments so Flower shows sweep, experiment and project by name
-                kwargs = {"sweep_id": exp.sweep_id, "index": exp.index, "experiment_id": exp.experiment_id,
-                          "project": exp.project, "parameters": exp.parameters, "queue": exp.resource}
-                if exp.added:
-                    kwargs["added"] = True
-                if exp.shot_fraction:
-                    kwargs["shot_fraction"] = exp.shot_fraction
+            for group in _groups(experiments, batch_size):
+                first = group[0]
+                if len(group) == 1:
+                    # keyword arguments so Flower shows sweep, experiment and project by name
+                    name, kwargs = RUN_TASK, {"sweep_id": first.sweep_id, **_fields(first), "queue": first.resource}
+                    task_id = f"{first.experiment_id}-{uuid.uuid4().hex[:8]}"
+                    shown = kwargs
+                else:
+                    name, kwargs = BATCH_TASK, {"sweep_id": first.sweep_id, "queue": first.resource,
+                                                "experiments": [_fields(e) for e in group]}
+                    task_id = f"batch-{first.experiment_id}-{uuid.uuid4().hex[:8]}"
+                    shown = {"sweep_id": first.sweep_id, "queue": first.resource,
+                             "experiment_ids": [e.experiment_id for e in group],
+                             "projects": sorted({e.project for e in group})}
                 self.app.send_task(
-                    RUN_TASK, queue=exp.resource, routing_key=exp.resource, producer=producer,
-                    task_id=f"{exp.experiment_id}-{uuid.uuid4().hex[:8]}", kwargs=kwargs,
+                    name, queue=first.resource, routing_key=first.resource, producer=producer,
+                    task_id=task_id, kwargs=kwargs,
                     # Celery's saferepr of the arguments (for Flower) cost more than the rest of
                     # the message; these plain values need no safety net, only the same cap.
-                    argsrepr="()", kwargsrepr=repr(kwargs)[:REPR_MAX],
+                    argsrepr="()", kwargsrepr=repr(shown)[:REPR_MAX],
                     # Celery sends to a direct queue through the default exchange (a plain LPUSH
                     # on Redis); the workers declare their queues, so no declaration per message.
                     declare=[],
@@ -60,3 +69,27 @@ class Dispatcher:
         """Names of the workers that answer a ping (liveness check)."""
         replies = self.app.control.ping(timeout=timeout) or []
         return [name for reply in replies for name in reply]
+
+
+def _fields(exp: Experiment) -> dict[str, Any]:
+    """What a worker needs of one experiment (beside its sweep and queue)."""
+    out: dict[str, Any] = {"index": exp.index, "experiment_id": exp.experiment_id, "project": exp.project,
+                           "parameters": exp.parameters}
+    if exp.added:
+        out["added"] = True
+    if exp.shot_fraction:
+        out["shot_fraction"] = exp.shot_fraction
+    return out
+
+
+def _groups(experiments: Iterable[Experiment], size: int) -> Iterator[list[Experiment]]:
+    """Consecutive experiments of one sweep and queue, ``size`` at most; low-shot runs alone."""
+    group: list[Experiment] = []
+    for exp in experiments:
+        if group and (len(group) >= size or exp.shot_fraction or group[0].shot_fraction
+                      or (exp.sweep_id, exp.resource) != (group[0].sweep_id, group[0].resource)):
+            yield group
+            group = []
+        group.append(exp)
+    if group:
+        yield group

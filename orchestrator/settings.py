@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     retry_backoff: float = Field(2.0, gt=0, description="base seconds of exponential backoff")
     retry_backoff_max: float = Field(120.0, gt=0)
     lease_ttl: float = Field(15.0, gt=0, description="seconds a running experiment's lease lives without heartbeat")
-    publish_window: int | None = Field(None, ge=1, description="messages in flight per queue; default 2 x consumers")
+    publish_window: int | None = Field(None, ge=1, description="experiments in flight per queue; default 2 x "
+                                                               "consumers, or 0.5 s of work for short ones")
+    batch_seconds: float = Field(0.05, ge=0, description="experiments of a few ms travel several to a message, "
+                                                         "about this much work each; 0: one per message")
     worker_concurrency: int | None = Field(None, ge=1, description="embedded worker processes; default CPU count")
     result_batch_size: int = Field(500, ge=1, description="results per Parquet write")
     compact_after_files: int = Field(16, ge=2, description="small files per partition before compaction")

@@ -14,6 +14,8 @@ Keys (prefix ``orch:``):
 * ``sweep:{id}:obs``              hash index -> compact finished result, what the optimizer reads
 * ``sweep:{id}:added``            hash point -> parameters of refinement points the optimizer added
 * ``sweep:{id}:stage``            hash index -> low_done | full | stopped (shots as a budget)
+* ``sweep:{id}:partials``         hash experiment id -> intermediate values of a running experiment
+* ``sweep:{id}:stop``             set of running experiment ids the median rule stops
 * ``sweep:{id}:lease:{index}``    held while an experiment runs; refreshed by a heartbeat
 * ``done``                        set of experiment ids with a successful result, across sweeps
 * ``workers``                     hash hostname -> JSON {queues, concurrency, seen}
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -83,6 +85,18 @@ _REFRESH_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+
+
+class Record(NamedTuple):
+    """One result row for :meth:`SweepState.record_many`."""
+
+    index: int
+    experiment_id: str
+    row: dict[str, Any]
+    status: str
+    final: bool = True
+    lease_token: str = ""
+    cost: float | None = None
 
 
 def observation(row: dict[str, Any]) -> str:
@@ -161,41 +175,27 @@ class SweepState:
     def lease_key(self, sweep_id: str, index: int) -> str:
         return self.key(sweep_id, f"lease:{index}")
 
-    def acquire_lease(self, sweep_id: str, index: int, token: str, ttl_s: float) -> bool:
-        return bool(self.r.set(self.lease_key(sweep_id, index), token, nx=True, px=int(ttl_s * 1000)))
-
-    def refresh_lease(self, sweep_id: str, index: int, token: str, ttl_s: float) -> bool:
-        return bool(self._refresh(keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)]))
-
-    def is_done(self, experiment_id: str) -> bool:
-        return bool(self.r.sismember(f"{PREFIX}done", experiment_id))
-
     def is_terminal(self, sweep_id: str, index: int) -> bool:
         return bool(self.r.hexists(self.key(sweep_id, "terminal"), index))
 
     def queued_key(self, sweep_id: str, queue: str) -> str:
         return self.key(sweep_id, f"queued:{queue}")
 
-    def unqueue(self, sweep_id: str, queue: str, index: int) -> None:
-        self.r.srem(self.queued_key(sweep_id, queue), index)
-
-    def start(self, sweep_id: str, queue: str, index: int, host: str) -> int:
-        """Mark an experiment running; return its attempt number (deliveries so far, this one included)."""
-        pipe = self.r.pipeline()
-        pipe.srem(self.queued_key(sweep_id, queue), index)
-        pipe.hset(self.key(sweep_id, "running"), index, json.dumps({"host": host, "since": time.time()}))
-        pipe.hincrby(self.key(sweep_id, "attempts"), index, 1)
-        return int(pipe.execute()[-1])
-
     def claim(self, sweep_id: str, queue: str, index: int, token: str, ttl_s: float, host: str) -> tuple[str, int]:
         """Check and start an experiment in one round trip: ``("run", attempt)`` if this delivery
         should run it, else ``(reason, 0)`` with reason ``unknown-sweep``, ``cancelled``,
         ``already-done`` or ``leased`` (another delivery holds the lease)."""
-        keys = [self.key(sweep_id, "meta"), self.key(sweep_id, "terminal"), self.lease_key(sweep_id, index),
-                self.queued_key(sweep_id, queue), self.key(sweep_id, "running"), self.key(sweep_id, "attempts")]
-        args = [index, token, int(ttl_s * 1000), json.dumps({"host": host, "since": time.time()})]
-        outcome, attempt = self._claim(keys=keys, args=args)
-        return outcome.decode() if isinstance(outcome, bytes) else str(outcome), int(attempt)
+        return self.claim_many(sweep_id, queue, [index], token, ttl_s, host)[0]
+
+    def claim_many(self, sweep_id: str, queue: str, indices: list[int], token: str, ttl_s: float,
+                   host: str) -> list[tuple[str, int]]:
+        """:meth:`claim` for each of ``indices`` (a batch message), in one round trip."""
+        running = json.dumps({"host": host, "since": time.time()})
+        calls = [([self.key(sweep_id, "meta"), self.key(sweep_id, "terminal"), self.lease_key(sweep_id, index),
+                   self.queued_key(sweep_id, queue), self.key(sweep_id, "running"), self.key(sweep_id, "attempts")],
+                  [index, token, int(ttl_s * 1000), running]) for index in indices]
+        return [(outcome.decode() if isinstance(outcome, bytes) else str(outcome), int(attempt))
+                for outcome, attempt in self._run(self._claim, calls)]
 
     def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
         """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
@@ -207,12 +207,27 @@ class SweepState:
     def record(self, sweep_id: str, index: int, experiment_id: str, row: dict[str, Any], *, status: str,
                final: bool, lease_token: str = "", cost: float | None = None) -> bool:
         """Hand a result row to Redis durably; ``final`` rows count once. Returns True if recorded."""
-        keys = [self.key(sweep_id, "terminal"), self.key(sweep_id, "meta"), self.key(sweep_id, "results"),
-                f"{PREFIX}done", self.key(sweep_id, "running"), self.lease_key(sweep_id, index),
-                self.key(sweep_id, "obs")]
-        args = [index, status, experiment_id, json.dumps(row, default=str), lease_token,
-                cost if cost is not None else 0, "1" if final else "0", observation(row)]
-        return bool(self._record(keys=keys, args=args))
+        return self.record_many(sweep_id, [Record(index, experiment_id, row, status, final, lease_token, cost)])[0]
+
+    def record_many(self, sweep_id: str, records: list[Record]) -> list[bool]:
+        """:meth:`record` for each of ``records``, in one round trip (each one atomic on its own)."""
+        calls = [([self.key(sweep_id, "terminal"), self.key(sweep_id, "meta"), self.key(sweep_id, "results"),
+                   f"{PREFIX}done", self.key(sweep_id, "running"), self.lease_key(sweep_id, rec.index),
+                   self.key(sweep_id, "obs")],
+                  [rec.index, rec.status, rec.experiment_id, json.dumps(rec.row, default=str), rec.lease_token,
+                   rec.cost if rec.cost is not None else 0, "1" if rec.final else "0", observation(rec.row)])
+                 for rec in records]
+        return [bool(done) for done in self._run(self._record, calls)]
+
+    def _run(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)``: one call directly (one round trip), more in a
+        pipeline (redis-py checks its scripts are loaded first: two round trips, whatever the count)."""
+        if len(calls) <= 1:
+            return [script(keys=keys, args=args) for keys, args in calls]
+        pipe = self.r.pipeline(transaction=False)
+        for keys, args in calls:
+            script(keys=keys, args=args, client=pipe)
+        return pipe.execute()
 
     def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
         """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees."""

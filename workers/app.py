@@ -14,6 +14,7 @@ from orchestrator.state import RESOURCE_QUEUES
 
 QUEUES = (*RESOURCE_QUEUES, "control")
 RUN_TASK = "orchestrator.run_experiment"
+BATCH_TASK = "orchestrator.run_batch"  # several short experiments of one sweep and queue
 OPTIMIZE_TASK = "orchestrator.optimize"
 
 

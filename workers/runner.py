@@ -12,7 +12,9 @@ Exactly-once effects on top of Celery's at-least-once delivery:
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import random
 import socket
@@ -25,17 +27,21 @@ from typing import Any
 from celery import Celery
 
 from adapters import ProjectAdapter, adapt_project
+from adapters.base import Progress
 from adapters.spec import ProjectSpec, is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.errors import ResourceError, TransientError
 from orchestrator.models import ExperimentResult, ExperimentStatus
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
-from orchestrator.state import SweepState, connect
+from orchestrator.state import Record, SweepState, connect
+from workers.app import RUN_TASK
 from workers.managed import ManagedRunner
 
 log = logging.getLogger(__name__)
 
+REPORT_SECONDS = 0.5  # a running project's intermediate values reach Redis at most this often
+RECORD_SECONDS = 0.05  # a batch writes its rows at least this often: what a killed worker can lose
 _CACHED = 256  # (sweep, project) entries kept per process before the caches start over
 
 
@@ -90,6 +96,7 @@ class ExperimentRunner:
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
         self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
+        self._median_metric: dict[str, str | None] = {}  # sweep -> objective its median rule follows
 
     @property
     def state(self) -> SweepState:
@@ -109,13 +116,18 @@ class ExperimentRunner:
             config = SweepConfiguration.model_validate_json(config_json)
             if len(self._specs) > _CACHED:
                 self._specs.clear()
+                self._median_metric.clear()
             self._specs.update({(sweep_id, p.name): p for p in config.projects})
+            es = config.optimizer.early_stopping
+            median = config.adaptive_sampling and es.enabled and es.median_rule and config.objectives
+            self._median_metric[sweep_id] = config.objectives[0].metric if median else None
             spec = self._specs.get((sweep_id, project))
             if spec is None:
                 raise LookupError(f"sweep {sweep_id} has no project '{project}'")
         return spec
 
-    def _run_adapter(self, sweep_id: str, project: str, parameters: dict[str, Any]) -> ExperimentResult:
+    def _run_adapter(self, sweep_id: str, project: str, parameters: dict[str, Any],
+                     progress: Progress) -> ExperimentResult:
         """Run the project through its adapter, reused across experiments where that changes nothing.
 
         Building an adapter (kind detection, environment lookup) cost about as much as running a
@@ -124,10 +136,10 @@ class ExperimentRunner:
         """
         adapter = self._adapters.get((sweep_id, project))
         if adapter is not None:
-            return adapter.execute_with_parameters(parameters)
+            return adapter.execute_with_parameters(parameters, progress)
         spec = self.project_spec(sweep_id, project)
         adapter = adapt_project(spec.path, spec)
-        result = adapter.execute_with_parameters(parameters)
+        result = adapter.execute_with_parameters(parameters, progress)
         try:
             reusable = adapter.environment() is None  # resolved (and cached) by the run just made
         except Exception:  # noqa: BLE001 - a broken environment: start afresh next time
@@ -143,6 +155,11 @@ class ExperimentRunner:
         st = self.state
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
+        exp = dict(index=index, experiment_id=experiment_id, project=project, parameters=parameters)
+        if added:
+            exp["added"] = True
+        if shot_fraction:
+            exp["shot_fraction"] = shot_fraction
         # sweep state, terminal check, lease and start in one round trip (see SweepState.claim)
         outcome, attempt = st.claim(sweep_id, queue, index, token, self.settings.lease_ttl, host)
         if outcome == "leased":
@@ -152,47 +169,128 @@ class ExperimentRunner:
             if outcome == "unknown-sweep":
                 log.warning("sweep %s unknown; dropping experiment %s", sweep_id, experiment_id)
             return outcome  # unknown-sweep, cancelled or already-done
-        base = dict(experiment_id=experiment_id, project_name=project, parameters=parameters, sweep_id=sweep_id,
-                    added=added,
-                    index=index, attempt=attempt, worker_host=host, resource=queue)
         if attempt > self.settings.max_attempts:
-            result = ExperimentResult(**base, status=ExperimentStatus.FAILED, error_class="resource",
-                                      error_message=f"gave up after {attempt - 1} deliveries: the worker "
-                                      f"running it was lost each time (killed, out of memory?); check the "
-                                      f"project's memory use and the workers' logs")
-            st.record(sweep_id, index, experiment_id, result_row(result), status="failed", final=True,
-                      lease_token=token)
+            st.record_many(sweep_id, [self._given_up(sweep_id, queue, exp, attempt, host, token)])
             return "failed"
-
         if is_managed(self._device_of(sweep_id, project)):
             kw = dict(sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
                       parameters=parameters, queue=queue)
             return self.managed.submit(task, self.project_spec(sweep_id, project), attempt=attempt,
-                                       host=base["worker_host"], token=token, kw=kw, backoff=self._backoff)
-
-        self.leases.hold(sweep_id, index, token)
-        try:
-            result = self._execute(sweep_id, project, parameters)
-        finally:
-            self.leases.drop(sweep_id, index)
-        result = result.model_copy(update={k: v for k, v in base.items() if k != "parameters"})
-
+                                       host=host, token=token, kw=kw, backoff=self._backoff)
+        result = self._run_claimed(sweep_id, queue, exp, attempt, host, token)
         if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
             retries = task.request.retries
             if retries < self.settings.max_retries:
                 st.release(sweep_id, index, token)
                 raise task.retry(countdown=self._backoff(retries), max_retries=None)
+        return self._settle(sweep_id, queue, exp, result, token)
+
+    def run_batch(self, task: Any, *, sweep_id: str, queue: str, experiments: list[dict[str, Any]]) -> str:
+        """Run a batch of short experiments: one message, one claim and one record round trip.
+
+        The coordinator batches only experiments that take a few milliseconds, where Celery's
+        per-message cost would dominate (see ``Coordinator.batch_for``). Each experiment keeps
+        its exactly-once guarantees: claimed and leased on its own, recorded in chunks as the
+        batch goes (a killed worker loses at most ``RECORD_SECONDS`` of work, which is run again
+        on redelivery). Whatever needs the single path (a lease held elsewhere, a transient
+        error to retry, a managed or low-shot run) is sent back as a message of its own.
+        """
+        st = self.state
+        host = task.request.hostname or self.host
+        token = f"{self.host}:{uuid.uuid4().hex}"
+        claims = st.claim_many(sweep_id, queue, [e["index"] for e in experiments], token,
+                               self.settings.lease_ttl, host)
+        claimed = [(exp, attempt) for exp, (outcome, attempt) in zip(experiments, claims, strict=True)
+                   if outcome == "run"]
+        for exp, (outcome, _) in zip(experiments, claims, strict=True):
+            if outcome == "leased":
+                self._send_single(sweep_id, queue, exp, countdown=self.settings.lease_ttl)
+        for exp, _ in claimed:
+            self.leases.hold(sweep_id, exp["index"], token)
+        records: list[Record] = []
+        flushed = time.monotonic()
+        try:
+            for exp, attempt in claimed:
+                index = exp["index"]
+                if attempt > self.settings.max_attempts:
+                    records.append(self._given_up(sweep_id, queue, exp, attempt, host, token))
+                    continue
+                if exp.get("shot_fraction") or is_managed(self._device_of(sweep_id, exp["project"])):
+                    st.release(sweep_id, index, token)
+                    self._send_single(sweep_id, queue, exp)
+                    continue
+                result = self._run_claimed(sweep_id, queue, exp, attempt, host, token, hold=False)
+                if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
+                    st.release(sweep_id, index, token)
+                    self._send_single(sweep_id, queue, exp, countdown=self._backoff(0))
+                    continue
+                record = self._settle(sweep_id, queue, exp, result, token, defer=True)
+                if isinstance(record, Record):
+                    records.append(record)
+                if time.monotonic() - flushed >= RECORD_SECONDS:
+                    st.record_many(sweep_id, records)
+                    records, flushed = [], time.monotonic()
+        finally:
+            st.record_many(sweep_id, records)
+            for exp, _ in claimed:
+                self.leases.drop(sweep_id, exp["index"])
+        return f"batch of {len(experiments)}: {len(claimed)} run"
+
+    def _send_single(self, sweep_id: str, queue: str, exp: dict[str, Any], countdown: float = 0) -> None:
+        self.app.send_task(RUN_TASK, kwargs={"sweep_id": sweep_id, "queue": queue, **exp}, queue=queue,
+                           routing_key=queue, countdown=countdown or None)
+
+    def _run_claimed(self, sweep_id: str, queue: str, exp: dict[str, Any], attempt: int, host: str, token: str,
+                     hold: bool = True) -> ExperimentResult:
+        """Run a claimed experiment (its lease kept alive meanwhile) and fill in its bookkeeping fields."""
+        if hold:
+            self.leases.hold(sweep_id, exp["index"], token)
+        try:
+            result = self._execute(sweep_id, exp["project"], exp["parameters"],
+                                   self._progress(sweep_id, exp["experiment_id"]))
+        finally:
+            if hold:
+                self.leases.drop(sweep_id, exp["index"])
+        return result.model_copy(update=dict(
+            experiment_id=exp["experiment_id"], project_name=exp["project"], sweep_id=sweep_id,
+            added=bool(exp.get("added")), index=exp["index"], attempt=attempt, worker_host=host, resource=queue))
+
+    def _settle(self, sweep_id: str, queue: str, exp: dict[str, Any], result: ExperimentResult, token: str,
+                defer: bool = False) -> Any:
+        """Record a finished run, or pause the sweep on a resource error.
+
+        With ``defer`` a final row is returned as a :class:`Record` for the caller to write with
+        others; otherwise it is written here and the outcome returned.
+        """
+        st, index = self.state, exp["index"]
         if result.status == ExperimentStatus.FAILED and result.error_class == ResourceError.kind:
             st.release(sweep_id, index, token)
             st.r.zadd(st.pending_key(sweep_id, queue), {str(index): float("inf")})
             st.set_state(sweep_id, "paused", paused_reason=result.error_message or "resource error")
             st.event(sweep_id, "alert", f"sweep paused: {result.error_message}")
             return "paused"
+        shot_fraction = exp.get("shot_fraction")
         if shot_fraction and result.status == ExperimentStatus.COMPLETED:
-            return self._record_low_fidelity(sweep_id, index, experiment_id, project, result, shot_fraction, token)
-        st.record(sweep_id, index, experiment_id, result_row(result), status=result.status.value, final=True,
-                  lease_token=token, cost=result.cost)
+            return self._record_low_fidelity(sweep_id, index, exp["experiment_id"], exp["project"], result,
+                                             shot_fraction, token)
+        record = Record(index, exp["experiment_id"], result_row(result), result.status.value, True, token,
+                        result.cost)
+        if result.extra.get("intermediate") and self._median_metric.get(sweep_id):
+            st.r.hdel(st.key(sweep_id, "partials"), exp["experiment_id"])  # finished: no longer a partial
+        if defer:
+            return record
+        st.record_many(sweep_id, [record])
         return result.status.value
+
+    def _given_up(self, sweep_id: str, queue: str, exp: dict[str, Any], attempt: int, host: str,
+                  token: str) -> Record:
+        result = ExperimentResult(
+            experiment_id=exp["experiment_id"], project_name=exp["project"], parameters=exp["parameters"],
+            sweep_id=sweep_id, added=bool(exp.get("added")), index=exp["index"], attempt=attempt,
+            worker_host=host, resource=queue, status=ExperimentStatus.FAILED, error_class="resource",
+            error_message=f"gave up after {attempt - 1} deliveries: the worker running it was lost each "
+                          f"time (killed, out of memory?); check the project's memory use and the workers' logs")
+        return Record(exp["index"], exp["experiment_id"], result_row(result), "failed", True, token)
 
     def _record_low_fidelity(self, sweep_id: str, index: int, experiment_id: str, project: str,
                              result: ExperimentResult, shot_fraction: float, token: str) -> str:
@@ -218,9 +316,30 @@ class ExperimentRunner:
         return self.managed.poll(task, self.project_spec(kw["sweep_id"], kw["project"]), task_arn=task_arn,
                                  attempt=attempt, kw=kw)
 
-    def _execute(self, sweep_id: str, project: str, parameters: dict[str, Any]) -> ExperimentResult:
+    def _progress(self, sweep_id: str, experiment_id: str) -> Progress:
+        """The ``report`` a project gets: with the median rule on, its curve goes to the sweep's
+        ``partials`` hash (for the optimizer's refit) and the run ends when the optimizer put it
+        in the ``stop`` set; at most one round trip per ``REPORT_SECONDS``."""
+        metric = self._median_metric.get(sweep_id)
+        if metric is None:
+            return Progress()
+        st, last = self.state, [-math.inf]
+
+        def should_stop(curve: list[float]) -> bool:
+            now = time.monotonic()
+            if now - last[0] < REPORT_SECONDS:
+                return False
+            last[0] = now
+            pipe = st.r.pipeline(transaction=False)
+            pipe.hset(st.key(sweep_id, "partials"), experiment_id, json.dumps(curve))
+            pipe.sismember(st.key(sweep_id, "stop"), experiment_id)
+            return bool(pipe.execute()[1])
+
+        return Progress(metric, should_stop)
+
+    def _execute(self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress) -> ExperimentResult:
         try:
-            return self._run_adapter(sweep_id, project, parameters)
+            return self._run_adapter(sweep_id, project, parameters, progress)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
             return ExperimentResult(experiment_id="", project_name=project, parameters=parameters,
                                     status=ExperimentStatus.FAILED, error_class="configuration",

@@ -10,7 +10,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from orchestrator.settings import Settings
-from workers.app import OPTIMIZE_TASK, RUN_TASK
+from workers.app import BATCH_TASK, OPTIMIZE_TASK, RUN_TASK
 from workers.managed import POLL_TASK
 from workers.runner import ExperimentRunner
 
@@ -25,6 +25,11 @@ def register(app: Celery, settings: Settings) -> None:
         """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
         return runner.run(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
                           parameters=parameters, queue=queue, added=added, shot_fraction=shot_fraction)
+
+    @app.task(name=BATCH_TASK, bind=True, max_retries=None, acks_late=True)
+    def run_batch(self: Any, sweep_id: str, queue: str, experiments: list[dict[str, Any]]) -> str:
+        """Run several short experiments of a sweep, each exactly once (see ``ExperimentRunner.run_batch``)."""
+        return runner.run_batch(self, sweep_id=sweep_id, queue=queue, experiments=experiments)
 
     @app.task(name=POLL_TASK, bind=True, max_retries=None, acks_late=True)
     def poll_quantum_task(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,

@@ -64,7 +64,9 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
         plan = SweepPlan(config, json.loads(meta["code_versions"]))
         pending = _pending(state, sweep_id)
         low_done = [int(i) for i, s in r.hgetall(state.key(sweep_id, "stage")).items() if s == "low_done"]
-        if not pending and not low_done:
+        # curves of running experiments that report intermediate values (median rule)
+        partials = {eid: json.loads(v) for eid, v in r.hgetall(state.key(sweep_id, "partials")).items()}
+        if not pending and not low_done and not partials:
             return None
         in_flight = _in_flight(state, sweep_id)
         added = {int(k): json.loads(v) for k, v in r.hgetall(state.key(sweep_id, "added")).items()}
@@ -73,12 +75,14 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
         started = time.perf_counter()
         rec = AdaptiveOptimizer(config, plan.space).analyze_results(
             observations(state, sweep_id), plan.point_of(np.fromiter(pending, dtype=np.int64)),
-            plan.point_of(np.asarray(in_flight, dtype=np.int64)), added=added, previous=previous)
+            plan.point_of(np.asarray(in_flight, dtype=np.int64)), added=added, partials=partials,
+            previous=previous)
         update_priorities(state, sweep_id, rec, plan)
         if config.optimizer.refinement and rec.refinement_points:
             add_points(state, sweep_id, plan, rec)
         if rec.early_stop_candidates:
             stop_early(state, sweep_id, plan, rec)
+            stop_running(state, sweep_id, [eid for eid in rec.early_stop_candidates if eid in partials])
         # Low-shot runs wait for a model to judge them, unless nothing else is left to run.
         if low_done and (rec.phase == "model" or not (pending or in_flight)):
             decide_low_fidelity(state, sweep_id, plan, rec, low_done)
@@ -164,6 +168,16 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
             state.record(sweep_id, exp.index, exp.experiment_id, row, status="early_stopped", final=True)
             stopped += 1
     return stopped
+
+
+def stop_running(state: SweepState, sweep_id: str, experiment_ids: list[str]) -> int:
+    """Ask running experiments to stop: each ends at its next ``report`` with an early-stopped row."""
+    if not experiment_ids:
+        return 0
+    fresh = state.r.sadd(state.key(sweep_id, "stop"), *experiment_ids)
+    if fresh:
+        state.event(sweep_id, "info", f"median rule: stopping {fresh} running experiment(s)")
+    return int(fresh)
 
 
 def decide_low_fidelity(state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation,

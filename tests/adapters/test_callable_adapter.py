@@ -195,11 +195,15 @@ def test_two_projects_with_the_same_module_names_do_not_collide(make_project: Ca
 def test_changed_sources_are_imported_afresh(make_project: Callable[..., Path],
                                              adapter_for: Callable[..., ProjectAdapter]) -> None:
     import os
+    import time
+
+    from adapters import loading
 
     root = make_project("live", {"live.py": "def f(): return 1\n"})
     assert adapter_for(root, entry="live:f").execute_with_parameters({}).metrics == {"value": 1.0}
     (root / "live.py").write_text("def f(): return 2\n")
     os.utime(root / "live.py", ns=(1, 10**18))  # a different mtime even on coarse clocks
+    time.sleep(loading.RESCAN_SECONDS)  # a scan is reused that long
     assert adapter_for(root, entry="live:f").execute_with_parameters({}).metrics == {"value": 2.0}
 
 
@@ -276,3 +280,29 @@ def test_class_signature_mismatch_is_a_configuration_error(classes: Path,
     result = adapter_for(classes, entry="experiment:Experiment").execute_with_parameters({"angle": 1, "bogus": 2})
     assert result.error_class == "configuration"
     assert "missing size" in result.error_message and "'classes'" in result.error_message
+
+
+REPORTING = ("def run(x, report=None):\n"
+             "    for step in range(1, 11):\n"
+             "        try:\n"
+             "            report({'loss': x / step, 'step': step})\n"
+             "        except Exception:\n"
+             "            pass  # a broad handler in the project must not swallow a stop\n"
+             "    return {'loss': x / 10}\n")
+
+
+def test_a_project_reports_intermediate_values_through_report(make_project: Callable[..., Path],
+                                                              adapter_for: Callable[..., ProjectAdapter]) -> None:
+    from adapters.base import Progress
+
+    adapter = adapter_for(make_project("rep", {"rep.py": REPORTING}), entry="rep:run")
+    assert adapter.signature().mismatch(["x"]) == ([], [])
+    done = adapter.execute_with_parameters({"x": 2.0}, Progress("loss"))
+    assert done.status == ExperimentStatus.COMPLETED and done.metrics == {"loss": 0.2}
+    assert done.extra["intermediate"] == pytest.approx([2.0 / s for s in range(1, 11)])
+
+    stopped = adapter.execute_with_parameters({"x": 2.0}, Progress("loss", should_stop=lambda c: len(c) >= 4))
+    assert stopped.status == ExperimentStatus.EARLY_STOPPED
+    assert stopped.extra["intermediate"] == pytest.approx([2.0, 1.0, 2.0 / 3, 0.5])
+    assert stopped.metrics == {"loss": 0.5, "step": 4.0}, "the partial row keeps what it last reported"
+    assert "stopped early after 4" in stopped.error_message

@@ -178,3 +178,30 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
     assert state.r.zscore(state.pending_key(sid, "local_cpu"), promote) == 2.0, "promoted runs next"
     assert state.r.hget(state.key(sid, "stage"), promote) == "full"
     assert not state.r.hexists(state.key(sid, "terminal"), promote)
+
+
+def test_median_rule_stops_running_experiments_that_report_a_poor_curve(workdir: Path, redis_url: str,
+                                                                        start_worker) -> None:
+    start_worker("median", concurrency=2)
+    curves = str(FIXTURES / "projects" / "curves")
+    sweep = {"name": "curves", "projects": [{"name": "train", "path": curves, "entry": "curves:train"}],
+             "parameters": {"x": {"start": 0.0, "stop": 1.0, "num": 16}},
+             "objectives": [{"metric": "loss", "goal": "minimize"}], "seed": 1,
+             "optimizer": {"startup_points": 4, "early_stopping": {
+                 "enabled": True, "grace_steps": 3, "min_completed": 3, "max_stopped_share": 0.5}}}
+    with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=240)
+        frame = orch.results(sid)
+    assert final.state == "completed"
+    assert len(frame) == 16 and frame["experiment_id"].is_unique, "one row per experiment"
+    stopped = frame[frame["status"] == "early_stopped"]
+    assert 1 <= len(stopped) <= 8, "the rule stopped some runs, never more than max_stopped_share"
+    for _, row in stopped.iterrows():
+        curve = json.loads(row["extra"])["intermediate"]
+        assert 3 <= len(curve) < 20, "stopped after its grace steps and before its end"
+        assert row["metric.loss"] == pytest.approx(curve[-1]), "the partial row keeps the last reported loss"
+    completed = frame[frame["status"] == "completed"]
+    best_x = frame.loc[(frame["param.x"] - 0.7).abs().idxmin(), "param.x"]
+    assert best_x in set(completed["param.x"]), "the best point is never stopped"
+    assert (completed["extra"].map(lambda e: len(json.loads(e)["intermediate"])) == 20).all()

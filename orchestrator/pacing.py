@@ -1,0 +1,73 @@
+"""How much the coordinator publishes per queue, and how many experiments go in one message.
+
+Both follow the queue's measured completion rate, so they adapt to the experiments' length
+without configuration:
+
+* the *window* (experiments published but not started) is at least 2 x the queue's consumers,
+  which keeps every consumer busy when experiments take long and stays short so that a
+  re-scoring by the optimizer takes effect soon. For short experiments that runs dry (a worker
+  finishes its two messages faster than the coordinator hears of it: no-ops ran at a fifth of
+  raw Celery's rate), so the window also covers ``WINDOW_SECONDS`` of the measured rate, up to
+  ``WINDOW_MAX`` shared by the sweeps on the queue. The bound stays "half a second of work".
+* the *batch* (experiments per message) is about ``settings.batch_seconds`` of one consumer's
+  work. Celery costs about a millisecond of worker CPU per message, most of the path for no-op
+  experiments (``benchmarks/overhead.py``); experiments longer than ``batch_seconds`` keep one
+  message each, as Flower shows them. A batch never takes more than a consumer's share of half
+  the window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+from orchestrator.settings import Settings
+
+WINDOW_SECONDS = 0.5
+WINDOW_MAX = 1_000
+BATCH_MAX = 200
+RATE_SPAN = 2.0  # seconds of completions the rate is measured over
+
+
+class Pacing:
+    """Per-queue completion rates and consumer counts, and the window and batch they give.
+
+    Args:
+        min_window: the least window per queue (default: 2 x its consumers);
+            ``settings.publish_window``, when set, fixes the window instead.
+    """
+
+    def __init__(self, settings: Settings, min_window: int | None = None) -> None:
+        self.fixed = settings.publish_window
+        self.min_window = min_window
+        self.batch_seconds = settings.batch_seconds
+        self.consumers: dict[str, int] = {}
+        self._completions: dict[str, deque[tuple[float, int]]] = {}
+
+    def completed(self, queue: str, n: int, now: float) -> None:
+        self._completions.setdefault(queue, deque()).append((now, n))
+
+    def rate(self, queue: str) -> float:
+        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds."""
+        log = self._completions.get(queue)
+        if not log:
+            return 0.0
+        horizon = time.monotonic() - RATE_SPAN
+        while log and log[0][0] < horizon:
+            log.popleft()
+        return sum(n for _, n in log) / RATE_SPAN
+
+    def window(self, queue: str, sharing: int = 1) -> int:
+        """Experiments one of ``sharing`` sweeps on ``queue`` may have published but not started."""
+        if self.fixed:
+            return self.fixed
+        floor = max(2, self.min_window or 0, 2 * self.consumers.get(queue, 0))
+        return max(floor, min(WINDOW_MAX, math.ceil(self.rate(queue) * WINDOW_SECONDS / max(1, sharing))))
+
+    def batch(self, queue: str, sharing: int = 1) -> int:
+        """Experiments per message on ``queue``."""
+        consumers = max(1, self.consumers.get(queue, 0))
+        per_consumer = self.rate(queue) / consumers
+        return max(1, min(BATCH_MAX, int(per_consumer * self.batch_seconds),
+                          self.window(queue, sharing) // (2 * consumers)))

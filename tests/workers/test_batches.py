@@ -1,0 +1,98 @@
+"""Short experiments travel several to a message, each still run and recorded exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from orchestrator.api import load_results
+from orchestrator.models import Experiment
+from orchestrator.pacing import Pacing
+from orchestrator.settings import Settings
+from tests.conftest import FIXTURES, child_env, cli, executions, write_sweep
+
+BATCH = "orchestrator.run_batch"
+
+
+def _experiment(index: int, resource: str = "local_cpu", shot_fraction: float | None = None) -> Experiment:
+    return Experiment(sweep_id="s", index=index, experiment_id=f"e{index}", project="p", parameters={"x": index},
+                      resource=resource, shot_fraction=shot_fraction)
+
+
+def test_groups_split_by_size_and_queue_and_keep_low_shot_runs_alone() -> None:
+    from orchestrator.dispatch import _groups
+
+    exps = [_experiment(i) for i in range(5)] + [_experiment(5, "braket_sim"), _experiment(6, shot_fraction=0.1),
+                                                 _experiment(7)]
+    assert [[e.index for e in g] for g in _groups(exps, 2)] == [[0, 1], [2, 3], [4], [5], [6], [7]]
+    assert all(len(g) == 1 for g in _groups(exps, 1))
+
+
+def test_batch_size_follows_the_completion_rate() -> None:
+    pacing = Pacing(Settings(batch_seconds=0.05))
+    pacing.consumers = {"local_cpu": 2}
+    assert pacing.batch("local_cpu") == 1, "nothing measured yet: one experiment per message"
+    now = time.monotonic()
+    for _ in range(8):
+        pacing.completed("local_cpu", 100, now)  # 800 results in the last 2 s: 200/s per consumer
+    assert pacing.batch("local_cpu") == 10
+    pacing.completed("braket_sim", 4, now)  # 2/s: long experiments keep a message each
+    assert pacing.batch("braket_sim") == 1
+    assert Pacing(Settings(batch_seconds=0)).batch("local_cpu") == 1
+
+
+def _batches_received(workdir: Path) -> int:
+    return sum(log.read_text(errors="replace").count(f"{BATCH}[")
+               for log in workdir.glob("worker-*.log"))
+
+
+def test_short_experiments_run_in_batches_exactly_once_with_transient_retries(
+        workdir: Path, redis_url: str, start_worker) -> None:
+    points = 400
+    sweep = {"name": "fast", "adaptive_sampling": False,
+             "projects": [{"name": "flaky", "path": str(FIXTURES / "projects" / "flaky"),
+                           "entry": "flaky:every_25th_transient"}],
+             "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}}}
+    (workdir / "fast.yaml").write_text(yaml.safe_dump(sweep))
+    start_worker("w1")
+    run = cli("run", "fast.yaml", "--broker", redis_url, workdir=workdir, ORCHESTRATOR_BATCH_SECONDS="0.2")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    assert _batches_received(workdir) > 0, "short experiments were batched"
+    sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+    frame = load_results(sweep_id)
+    assert len(frame) == points and (frame["status"] == "completed").all(), frame["status"].value_counts()
+    assert frame["experiment_id"].is_unique
+    runs = executions(workdir)
+    retried = {str(x) for x in range(0, points, 25)}
+    assert {x for x, n in runs.items() if n == 2} == retried, "each transient failure ran once more, alone"
+    assert all(n == 1 for x, n in runs.items() if x not in retried), "no experiment of a batch ran twice"
+
+
+def test_sigkill_worker_mid_batch_loses_nothing(workdir: Path, redis_url: str, start_worker) -> None:
+    points = 300
+    sweep = write_sweep(workdir, points=points, sleep=0.01)
+    victim = start_worker("victim")
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url], cwd=workdir,
+        env=child_env(workdir, ORCHESTRATOR_BATCH_SECONDS="0.5"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while _batches_received(workdir) < 2 or sum(executions(workdir).values()) < 100:
+        assert time.monotonic() < deadline, "no batches reached the worker"
+        time.sleep(0.05)
+    victim.kill()  # it holds batches: one running, one prefetched
+    start_worker("rescuer")
+    out, _ = coordinator.communicate(timeout=240)
+    assert coordinator.returncode == 0, out
+
+    sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+    frame = load_results(sweep_id)
+    ok = frame[frame["status"] == "completed"]
+    assert sorted(ok["param.x"]) == list(range(points)), "every experiment has a successful row"
+    assert ok["experiment_id"].is_unique, "exactly one successful row each"
+    assert len(frame) == points
