@@ -152,9 +152,12 @@ class Coordinator:
     def _housekeeping(self) -> None:
         self._housekept = time.monotonic()
         self.state.r.hset(f"{PREFIX}coordinators", self.token, time.time())
-        for sweep_id in list(self.sweeps):
+        for sweep_id, sweep in list(self.sweeps.items()):
             if not self._lock(sweep_id):
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
+                continue
+            if orphans := self.state.requeue_orphans(sweep_id, sweep.plan.resource_of):
+                self.state.event(sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending")
         live = self.state.live_workers()
         self.pacing.consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
                            for queue in RESOURCE_QUEUES}

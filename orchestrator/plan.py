@@ -41,6 +41,10 @@ class SweepPlan:
         repeat, project = divmod(rest, len(self._order))
         return point, repeat, self.projects[self._order[project]]
 
+    def resource_of(self, index: int) -> str:
+        """The queue experiment ``index`` runs on."""
+        return self.decompose(index)[2].resource
+
     def experiment_indices(self, points: np.ndarray) -> np.ndarray:
         """All experiment indices of the given point indices (every repeat and project)."""
         return (np.asarray(points, dtype=np.int64)[:, None] * self.stride + np.arange(self.stride)).ravel()

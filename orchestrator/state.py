@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import redis
@@ -81,6 +82,21 @@ redis.call('HSET', running, index, running_json)
 return {'run', redis.call('HINCRBY', attempts, index, 1)}
 """
 
+# An experiment marked running whose lease is gone: its worker died (a live one keeps the lease
+# alive). Back to pending, first in line, unless it finished meanwhile or is a managed quantum
+# task (those are polled and hold no lease; re-running one would submit it again).
+_ORPHAN = """
+local running, terminal, lease, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local index = ARGV[1]
+local info = redis.call('HGET', running, index)
+if not info or string.find(info, 'task_arn', 1, true) then return 0 end
+if redis.call('EXISTS', lease) == 1 then return 0 end
+redis.call('HDEL', running, index)
+if redis.call('HEXISTS', terminal, index) == 1 then return 0 end
+redis.call('ZADD', pending, 'inf', index)
+return 1
+"""
+
 _REFRESH_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -130,6 +146,7 @@ class SweepState:
         self._record = client.register_script(_RECORD)
         self._refresh = client.register_script(_REFRESH_LEASE)
         self._claim = client.register_script(_CLAIM)
+        self._orphan = client.register_script(_ORPHAN)
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -196,6 +213,17 @@ class SweepState:
                   [index, token, int(ttl_s * 1000), running]) for index in indices]
         return [(outcome.decode() if isinstance(outcome, bytes) else str(outcome), int(attempt))
                 for outcome, attempt in self._run(self._claim, calls)]
+
+    def requeue_orphans(self, sweep_id: str, queue_of: Callable[[int], str]) -> int:
+        """Put experiments whose worker died back to pending, at once (see ``_ORPHAN``).
+
+        Celery would redeliver their messages only after the visibility timeout (half an hour by
+        default); when it does, the duplicate delivery finds them done or leased. Returns how many.
+        """
+        indices = [int(i) for i in self.r.hkeys(self.key(sweep_id, "running"))]
+        calls = [([self.key(sweep_id, "running"), self.key(sweep_id, "terminal"), self.lease_key(sweep_id, i),
+                   self.pending_key(sweep_id, queue_of(i))], [i]) for i in indices]
+        return sum(int(n) for n in self._run(self._orphan, calls))
 
     def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
         """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -73,12 +74,12 @@ class Worker:
     """A real ``orchestrator worker`` process."""
 
     def __init__(self, broker: str, workdir: Path, name: str, concurrency: int = 2,
-                 queues: str = "local_cpu,braket_sim,braket_qpu,control") -> None:
+                 queues: str = "local_cpu,braket_sim,braket_qpu,control", env: dict[str, str] | None = None) -> None:
         self.name = f"{name}@{os.uname().nodename}"
         cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", queues, "-c", str(concurrency),
                "-n", self.name, "--loglevel", "INFO", "--broker", broker]
         self.log = open(workdir / f"worker-{name}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=child_env(workdir), stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, env=child_env(workdir, **(env or {})), stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.broker = broker
 
@@ -113,7 +114,7 @@ class Worker:
 def start_worker(redis_url: str, workdir: Path) -> Iterator:
     started: list[Worker] = []
 
-    def start(name: str = "w1", concurrency: int = 2, **kw: str) -> Worker:
+    def start(name: str = "w1", concurrency: int = 2, **kw: Any) -> Worker:
         worker = Worker(redis_url, workdir, name, concurrency, **kw)
         started.append(worker)
         return worker.wait_ready()

@@ -49,6 +49,26 @@ def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, s
     assert set(ok["worker_host"]) >= {"rescuer@" + os.uname().nodename}
 
 
+def test_a_killed_workers_experiments_come_back_long_before_the_visibility_timeout(
+        workdir: Path, redis_url: str, start_worker) -> None:
+    slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "600"}  # Celery alone would redeliver after 10 minutes
+    sweep = write_sweep(workdir, points=12, sleep=0.5)
+    victim = start_worker("victim", env=slow)
+    started = time.monotonic()
+    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+                                   cwd=workdir, env=child_env(workdir, **slow), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+    _wait(lambda: sum(executions(workdir).values()) >= 3, what="first executions")
+    victim.kill()  # the main process too: nothing requeues its messages
+    start_worker("rescuer", env=slow)
+    out, _ = coordinator.communicate(timeout=180)
+    assert coordinator.returncode == 0, out
+    assert time.monotonic() - started < 120, "recovered through the expired leases, not the visibility timeout"
+    frame = load_results(_sweep_id())
+    ok = frame[frame["status"] == "completed"]
+    assert sorted(ok["param.x"]) == list(range(12)) and ok["experiment_id"].is_unique
+
+
 def test_sigkill_coordinator_then_resume_never_reruns_completed(workdir: Path, redis_url: str, start_worker) -> None:
     sweep = write_sweep(workdir, points=20, sleep=0.3)
     start_worker("w1")
