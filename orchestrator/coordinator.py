@@ -70,6 +70,7 @@ class _Sweep:
     buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     buffer_since: float = 0.0
     last_optimize: float = 0.0
+    new_results: int = 0  # since the last refit
     refit: threading.Thread | None = None
     queues: tuple[str, ...] = ()  # the resource queues its projects use
     batched: frozenset[str] = frozenset()  # those that may batch (no managed quantum task on them)
@@ -354,11 +355,14 @@ class Coordinator:
         if not (self.optimize_inline and sweep.plan.config.adaptive_sampling):
             return
         now = time.monotonic()
-        if now - sweep.last_optimize < self.settings.optimizer_interval:
+        # every optimizer_interval, and sooner once a batch's worth of new results is in
+        enough = sweep.new_results >= sweep.plan.config.optimizer.batch_size
+        interval = self.settings.optimizer_interval
+        if now - sweep.last_optimize < (interval / 5 if enough else interval):
             return
-        sweep.last_optimize = now
         if sweep.refit is not None and sweep.refit.is_alive():
             return
+        sweep.last_optimize, sweep.new_results = now, 0
         # In a thread: a refit of a large sweep takes seconds, and publishing must not wait for it.
         sweep.refit = threading.Thread(target=self._refit, args=(sweep.sweep_id,), daemon=True,
                                        name=f"refit-{sweep.sweep_id}")
@@ -400,6 +404,7 @@ class Coordinator:
                 queue = row.get("resource") or ""
                 by_queue[queue] = by_queue.get(queue, 0) + 1
                 got = True
+            sweep.new_results += sum(by_queue.values())
             for queue, n in by_queue.items():
                 self.pacing.completed(queue, n, now)
         return got
