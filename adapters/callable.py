@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from adapters import runner
 from adapters.base import (
     EntrySignature,
+    Progress,
     ProjectAdapter,
     ProjectTimeout,
     RunContext,
+    StopRun,
     kind_from_names,
     project_failure,
 )
@@ -91,9 +94,17 @@ class PythonEntryAdapter(ProjectAdapter):
             reply = Path(tmp) / "reply.json"
             request = {"root": str(self.root), "entry": self._entry(), "params": params, "action": action,
                        "method": self._method(), "constructor": self._constructor(), "reply": str(reply)}
-            outcome = run_process([str(env.python if env else sys.executable), str(RUNNER)], cwd=self.root,
-                                  env=env.variables() if env else None, timeout=timeout,
-                                  stdin=json.dumps(request, default=str))
+            watcher = None
+            if ctx is not None:
+                watcher = _ProgressWatcher(Path(tmp), ctx.report)
+                request.update(progress=str(watcher.progress), stop=str(watcher.stop))
+            try:
+                outcome = run_process([str(env.python if env else sys.executable), str(RUNNER)], cwd=self.root,
+                                      env=env.variables() if env else None, timeout=timeout,
+                                      stdin=json.dumps(request, default=str))
+            finally:
+                if watcher is not None:
+                    watcher.close()
             if ctx is not None:
                 ctx.log.section("stdout", outcome.stdout)
                 ctx.log.section("stderr", outcome.stderr)
@@ -111,6 +122,8 @@ class PythonEntryAdapter(ProjectAdapter):
             record = json.loads(reply.read_text())
         if record["ok"]:
             return record["value"]
+        if record["stage"] == "stopped":
+            raise StopRun
         if record["stage"] != "call":
             raise ConfigurationError(f"project '{name}': {record['message']}")
         raise project_failure(name, record["type"], record["message"], record["where"],
@@ -137,3 +150,42 @@ class ClassAdapter(PythonEntryAdapter):
     def entry_text(self) -> str:
         return f"{self.spec.entry} -> .{self._method()}()"
 
+
+class _ProgressWatcher:
+    """Feeds what a subprocess project reports (JSON lines in a file) to the run's ``Progress``,
+    and creates the stop file the project's ``report`` looks for when that says stop."""
+
+    INTERVAL = 0.2
+
+    def __init__(self, folder: Path, report: Progress) -> None:
+        self.progress, self.stop = folder / "progress.jsonl", folder / "stop"
+        self.report = report
+        self._read = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="project-progress", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.INTERVAL):
+            self._feed()
+
+    def _feed(self) -> None:
+        if not self.progress.exists():
+            return
+        with open(self.progress, encoding="utf-8") as fh:
+            fh.seek(self._read)
+            for line in iter(fh.readline, ""):
+                if not line.endswith("\n"):
+                    break  # still being written: read it next time
+                self._read += len(line.encode())
+                try:
+                    self.report(json.loads(line))
+                except StopRun:
+                    self.stop.touch()
+                except (TypeError, ValueError):
+                    pass  # not a number nor a mapping of numbers: not part of the curve
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self._feed()

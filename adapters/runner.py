@@ -205,6 +205,22 @@ def failure_record(exc: BaseException) -> dict[str, Any]:
             "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-3000:]}
 
 
+class _Stopped(BaseException):
+    """The worker asked this run to stop (its ``stop`` file exists): see :func:`_file_report`."""
+
+
+def _file_report(progress: str, stop: str) -> Any:
+    """``report`` in a subprocess: values go to the ``progress`` file, one JSON line each, which
+    the worker reads; the worker creates the ``stop`` file when the run is to end early."""
+    def report(value: Any) -> None:
+        with open(progress, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(to_jsonable(value)) + "\n")
+        if os.path.exists(stop):
+            raise _Stopped
+
+    return report
+
+
 def main() -> None:
     request = json.load(sys.stdin)
     # As a script, sys.path[0] is this package's folder: replace it so that a project module
@@ -215,9 +231,12 @@ def main() -> None:
         if request.get("action") == "describe":
             reply: dict[str, Any] = {"ok": True, "value": describe(target, request.get("method", "run"))}
         else:
+            report = _file_report(request["progress"], request["stop"]) if request.get("progress") else None
             raw = call_entry(target, request["params"], method=request.get("method", "run"),
-                             constructor=request.get("constructor"))
+                             constructor=request.get("constructor"), report=report)
             reply = {"ok": True, "value": to_jsonable(raw)}  # json writes and reads NaN/Infinity
+    except _Stopped:
+        reply = {"ok": False, "stage": "stopped"}
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported to the worker, which classifies it
         reply = failure_record(exc)
         traceback.print_exc()
