@@ -189,7 +189,7 @@ class ExperimentRunner:
         """Run a batch of short experiments: one message, one claim and one record round trip.
 
         The coordinator batches only experiments that take a few milliseconds, where Celery's
-        per-message cost would dominate (see ``Coordinator.batch_for``). Each experiment keeps
+        per-message cost would dominate (see :mod:`orchestrator.pacing`). Each experiment keeps
         its exactly-once guarantees: claimed and leased on its own, recorded in chunks as the
         batch goes (a killed worker loses at most ``RECORD_SECONDS`` of work, which is run again
         on redelivery). Whatever needs the single path (a lease held elsewhere, a transient
