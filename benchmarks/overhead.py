@@ -159,7 +159,9 @@ def run_orchestrator(url: str, n: int, workdir: Path, batch_seconds: float | Non
     try:
         _wait(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
         overrides = {} if batch_seconds is None else {"batch_seconds": batch_seconds}
-        orch = Orchestrator(url, results_dir=workdir / "results", state_dir=workdir / "state", **overrides)
+        # a results folder of its own: the same sweep's earlier results would be reused, not run
+        tag = "batched" if batch_seconds is None else f"batch-{batch_seconds:g}"
+        orch = Orchestrator(url, results_dir=workdir / f"results-{tag}", state_dir=workdir / "state", **overrides)
         warm = orch.submit(sweep("noop-warmup", WARMUP)).execution_id
         _wait(lambda: client.hget(f"orch:sweep:{warm}:meta", "state") == "completed", worker, "warm-up sweep")
         cpu = CpuMeter(client, worker)
