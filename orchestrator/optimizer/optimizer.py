@@ -4,7 +4,7 @@ One refit (``analyze_results``) is a pure function of its inputs plus a warm sta
 hyperparameters, and is seeded from the sweep's seed and the number of results: two beats that
 refit the same state by mistake compute the same scores.
 
-Phases: until the startup design (``startup_points``, default max(8, varying parameters + 4))
+Phases: until the startup design (``startup_points``, default max(6, varying parameters))
 is done or in flight, pending points are ordered by a space-filling design (a Latin hypercube
 mapped to the nearest points; see ``_gp/design.py`` for why not Sobol). After that, the head of the
 order (``batch_size`` positions, at least the publish window) is planned batch-aware: experiments
@@ -223,9 +223,13 @@ class AdaptiveOptimizer:
         regions = promising_regions(state.post, state.post.X, state.post.train_mean(), state.feasible,
                                     self.encoder, count=o.region_count, width=o.region_width)
         ok = np.flatnonzero(np.all(np.isfinite(U), axis=1) & self._valid(U))
+        # Whole-box searches of the acquisition find what the fixed candidates miss while results
+        # are few; with more results than the kernel is fitted on, each costs O(n) per step and
+        # the candidates plus the local boxes around the regions cover the space.
         settings = PlanSettings(o.batch_size, o.batch_strategy, o.liar, o.candidate_shortlist,
                                 o.refinement_points if o.refinement else 0, o.region_width,
-                                o.explore_regions, seed=self.config.seed + runs)
+                                o.explore_regions, global_starts=4 if len(obs.rows) <= o.fit_points else 0,
+                                seed=self.config.seed + runs)
         plan = plan_order(state.post, state.acquisition(o.acquisition, o.ucb_beta), U[ok], flight, run,
                           self._head_kinds(runs), settings, self.encoder, regions, self._valid)
         total = len(pending) + sum(p.kind == "refinement" for p in plan.picks)

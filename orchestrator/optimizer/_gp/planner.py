@@ -7,7 +7,7 @@
    information, in length-scale units). The shortlist gets the exact variance.
 3. The head of the order is built greedily, one pick per step: a coverage pick (maximin over all
    candidates) or a model pick (best acquisition on the shortlist, or a refinement point from a
-   local search when that scores higher). Each pick is fantasized in turn; the shortlist's
+   local search, inside the promising regions or over the whole box, when that scores higher). Each pick is fantasized in turn; the shortlist's
    moments follow by a rank-one update, O(n s) per pick.
 4. The rest follows: shortlist by its final acquisition, then the screened-out candidates, then
    candidates that repeat a point already run or in flight.
@@ -28,6 +28,7 @@ from orchestrator.optimizer._gp.model import Posterior, kernel_matrix, matern_of
 from orchestrator.optimizer._gp.refine import (
     DUPLICATE_TOL,
     Region,
+    box,
     explore_regions,
     half_widths,
     refinement_candidate,
@@ -43,6 +44,7 @@ class PlanSettings:
     refinements: int = 0  # how many head picks may be refinement points
     region_width: float = 2.0  # half-width of refinement boxes, in length scales
     explore_starts: int = 0  # best-scored candidates whose neighbourhood is also refined
+    global_starts: int = 4  # local searches of the acquisition over the whole box
     seed: int = 0
 
 
@@ -136,10 +138,15 @@ def plan_order(post: Posterior, acq: Acquisition, candidates: np.ndarray, in_fli
             if refinements_left > 0:
                 taken = np.vstack([existing, *picked_points]) if picked_points else existing
                 found = refinement_candidate(acq, post, regions, S[open_s], values[open_s], encoder, valid,
-                                             taken, seed=settings.seed + step)
+                                             taken, seed=settings.seed + step,
+                                             # later steps only refine around fantasies: local boxes do
+                                             global_starts=settings.global_starts if step == 0 else 0)
                 if found is not None and (pick is None or found[1] > pick.value + 1e-9):
                     pick = Pick("refinement", -1, found[0], found[1])
                     refinements_left -= 1
+                    if not any(r.contains(found[0][None])[0] for r in regions):
+                        # found by a whole-box search: report the box around it as a region
+                        regions = [*regions, box(found[0], half, rank=len(regions), kind="explore")]
         if pick is None:
             break
         picks.append(pick)

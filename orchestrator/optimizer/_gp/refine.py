@@ -2,9 +2,9 @@
 
 A promising region is a box around one of the best observed points (by posterior mean, feasible
 first), a few length scales wide in each continuous column, with categorical columns held at the
-centre's values. Refinement points are local maximizers of the acquisition inside a region,
-found by L-BFGS-B with analytic gradients from several starts at once (the starts are
-independent, so one joint problem is their sum). Integers are rounded afterwards and the point
+centre's values. Refinement points are local maximizers of the acquisition inside a region (or,
+from a few more starts, over the whole box), found by L-BFGS-B with analytic gradients, one
+search per start, in length-scale units. Integers are rounded afterwards and the point
 re-scored; points that break a parameter constraint or repeat an existing point are dropped.
 """
 
@@ -92,39 +92,46 @@ def _local_maximize(acq: Acquisition, post: Posterior, starts: np.ndarray, lower
 
     One joint problem over all starts would be cheaper in Python calls, but log EI far from the
     data has gradients orders of magnitude larger than near its peak: the joint line search then
-    serves the hopeless starts and the good ones barely move.
+    serves the hopeless starts and the good ones barely move. Each search runs in length-scale
+    units (``z = x / length scale``), where the acquisition is about as curved in every
+    direction: L-BFGS-B then converges in a few dozen steps even when length scales differ 100x.
     """
     out = starts.copy()
+    ls = post.params.length_scales[cont]
     with threadpool_limits(1):  # many small products: threads only add synchronization
         for i, start in enumerate(starts):
             def negative(z: np.ndarray, base: np.ndarray = start) -> tuple[float, np.ndarray]:
                 U = base.copy()[None]
-                U[0, cont] = z
+                U[0, cont] = z * ls
                 value, grad = acq.value_and_grad(post, U)
                 if not np.isfinite(value[0]):
                     return 1e300, np.zeros(len(z))
-                return float(-value[0]), -grad[0, cont]
+                return float(-value[0]), -grad[0, cont] * ls
 
-            bounds = np.stack([lower[i, cont], upper[i, cont]], axis=1)
-            res = minimize(negative, start[cont], jac=True, method="L-BFGS-B", bounds=bounds,
+            bounds = np.stack([lower[i, cont] / ls, upper[i, cont] / ls], axis=1)
+            res = minimize(negative, start[cont] / ls, jac=True, method="L-BFGS-B", bounds=bounds,
                            options={"maxiter": max_iter, "gtol": 1e-4})
-            out[i, cont] = res.x
+            out[i, cont] = np.clip(res.x * ls, lower[i, cont], upper[i, cont])
     return out
 
 
 def refinement_candidate(acq: Acquisition, post: Posterior, regions: list[Region], shortlist: np.ndarray,
                          shortlist_acq: np.ndarray, encoder: SpaceEncoder,
                          valid: Callable[[np.ndarray], np.ndarray], taken: np.ndarray, *, seed: int,
-                         starts_per_box: int = 2, max_starts: int = 6,
+                         starts_per_box: int = 2, max_starts: int = 6, global_starts: int = 0,
                          max_iter: int = 60) -> tuple[np.ndarray, float] | None:
-    """The best new point found by local search inside ``regions``, with its acquisition value."""
+    """The best new point found by local search inside ``regions``, with its acquisition value.
+
+    With ``global_starts``, that many more searches run over the whole box, from the best-scored
+    of the shortlist and of quasi-random probes: only searching near the best results would give
+    exploitation continuous optimization and exploration only the sweep's discrete points.
+    """
     cont = encoder.continuous
-    if not cont.any() or not regions:
+    if not cont.any() or not (regions or global_starts):
         return None
-    boxes = regions
     probe = qmc.Sobol(int(cont.sum()), scramble=True, seed=seed).random(32)
     starts: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
-    for region in boxes:
+    for region in regions:
         local = np.repeat(region.center[None], len(probe) + 1, axis=0)
         local[1:, cont] = region.lower[cont] + probe * (region.upper[cont] - region.lower[cont])
         inside = region.contains(shortlist) if len(shortlist) else np.zeros(0, dtype=bool)
@@ -135,7 +142,16 @@ def refinement_candidate(acq: Acquisition, post: Posterior, regions: list[Region
             starts.append((values[i], pool[i], region.lower, region.upper))
     # local searches are the expensive part: only from the best-scored starts of all boxes
     starts.sort(key=lambda s: -s[0])
-    chosen = starts[:max_starts]
+    starts = starts[:max_starts]
+    if global_starts and len(shortlist):
+        order = np.argsort(-shortlist_acq)
+        pool = np.repeat(shortlist[order[0]][None], 256, axis=0)
+        pool[:, cont] = qmc.Sobol(int(cont.sum()), scramble=True, seed=seed + 1).random(256)
+        pool = np.vstack([shortlist[order[:4 * global_starts]], pool])
+        values = acq.value(post, pool)
+        zeros, ones = np.zeros(encoder.width), np.ones(encoder.width)
+        starts += [(values[i], pool[i], zeros, ones) for i in np.argsort(-values)[:global_starts]]
+    chosen = starts
     found = _local_maximize(acq, post, np.asarray([s[1] for s in chosen]), np.asarray([s[2] for s in chosen]),
                             np.asarray([s[3] for s in chosen]), cont, max_iter)
     found = encoder.snap(found)

@@ -65,7 +65,7 @@ def test_adaptive_sweep_with_fewer_points_than_the_startup_design_is_refused() -
     assert err.value.field == "optimizer.startup_points"
     assert "set optimizer.startup_points to 3 or less" in err.value.message
     validate_adaptive_sweep(make_sweep({"x": [1, 2, 3]}, optimizer={"startup_points": 3}))
-    with pytest.raises(InputError, match=r"startup_points=8 \(the default"):
+    with pytest.raises(InputError, match=r"startup_points=6 \(the default"):
         validate_adaptive_sweep(make_sweep({"x": [1, 2, 3]}))
 
 
