@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,20 @@ from orchestrator.state import PREFIX, RESOURCE_QUEUES, SweepState
 log = logging.getLogger(__name__)
 
 HISTORY = 100
+# One optimizer per sweep and process, so that each refit starts its kernel fit from the last
+# one's hyperparameters (the sweep id is a hash of the configuration: the entry never goes stale).
+_CACHED = 16
+_optimizers: OrderedDict[str, AdaptiveOptimizer] = OrderedDict()
+_optimizers_lock = threading.Lock()
+
+
+def _optimizer(sweep_id: str, config: SweepConfiguration, plan: SweepPlan) -> AdaptiveOptimizer:
+    with _optimizers_lock:
+        opt = _optimizers.pop(sweep_id, None) or AdaptiveOptimizer(config, plan.space)
+        _optimizers[sweep_id] = opt
+        while len(_optimizers) > _CACHED:
+            _optimizers.popitem(last=False)
+        return opt
 
 
 def refit_all(state: SweepState, settings: Settings | None = None) -> int:
@@ -73,7 +89,7 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
         previous = OptimizationRecommendation.from_dict(json.loads(meta["optimizer"])) if meta.get("optimizer") \
             else None
         started = time.perf_counter()
-        rec = AdaptiveOptimizer(config, plan.space).analyze_results(
+        rec = _optimizer(sweep_id, config, plan).analyze_results(
             observations(state, sweep_id), plan.point_of(np.fromiter(pending, dtype=np.int64)),
             plan.point_of(np.asarray(in_flight, dtype=np.int64)), added=added, partials=partials,
             previous=previous)
