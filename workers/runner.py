@@ -175,8 +175,12 @@ class ExperimentRunner:
         if is_managed(self._device_of(sweep_id, project)):
             kw = dict(sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
                       parameters=parameters, queue=queue)
-            return self.managed.submit(task, self.project_spec(sweep_id, project), attempt=attempt,
-                                       host=host, token=token, kw=kw, backoff=self._backoff)
+            self.leases.hold(sweep_id, index, token)  # a slow submission must not look like a dead worker
+            try:
+                return self.managed.submit(task, self.project_spec(sweep_id, project), attempt=attempt,
+                                           host=host, token=token, kw=kw, backoff=self._backoff)
+            finally:
+                self.leases.drop(sweep_id, index)
         result = self._run_claimed(sweep_id, queue, exp, attempt, host, token)
         if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
             retries = task.request.retries
