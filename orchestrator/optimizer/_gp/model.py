@@ -1,32 +1,36 @@
 """Gaussian-process regression on encoded points (inputs in [0, 1], outputs standardized).
 
-Hyperparameters are fitted with scikit-learn's ``GaussianProcessRegressor`` (Matérn 5/2 with one
-length scale per column, times a constant, plus a ``WhiteKernel``; per-point shot-noise variance
-goes in ``alpha``). Its optimizer is replaced by a MAP fit: the marginal likelihood plus weak
-priors on the length scales, the signal variance and the noise (the shapes Optuna's GPSampler
-uses, with a weaker pull away from short length scales). Plain maximum likelihood on a dozen points often picks tiny length scales and the model
-then predicts the mean everywhere.
+The kernel is a Matérn 5/2 with one length scale per column, times a signal variance, plus a
+noise variance (per-point shot-noise variance is added on the diagonal). The prior mean is a
+constant fitted with the kernel (MAP under an N(0, 1) prior, outputs being standardized): for
+given hyperparameters it is the shrunk generalized-least-squares mean
+``1'K^-1 y / (1'K^-1 1 + 1)``, and the likelihood is maximized with it profiled out. A zero mean,
+i.e. the plain mean of the results, is biased: the optimizer samples good regions far more than
+bad ones, so unexplored regions revert to a value better than a typical point and EI keeps
+sending runs to corners late in a run (Branin's corners, worth 100-300, next to an optimum of 0.4).
+Fitting the mean, median regret over 40 seeds (4 in flight) fell on Branin from 1.2e-4 to
+3.6e-5 after 40 runs and on Hartmann6 from 0.11 to 0.034 after 40 and 9e-4 to 2.5e-5 after 60.
 
-The posterior is computed here in numpy rather than through ``predict``: candidates are scored
-in chunks (100,000 candidates against 1,000 training points would not fit in memory at once),
-the batch planner conditions on fantasized observations by extending the Cholesky factor
-(O(n^2) per point instead of a refit), and the local optimizer needs gradients.
+The hyperparameters are a MAP fit: the profiled marginal likelihood plus weak priors on the
+length scales, the signal variance and the noise (the shapes Optuna's GPSampler uses, with a
+weaker pull away from short length scales). Plain maximum likelihood on a dozen points often
+picks tiny length scales and the model then predicts the mean everywhere.
+
+The posterior is computed here in numpy: candidates are scored in chunks (100,000 candidates
+against 1,000 training points would not fit in memory at once), the batch planner conditions on
+fantasized observations by extending the Cholesky factor (O(n^2) per point instead of a refit),
+and the local optimizer needs gradients.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 from scipy.spatial.distance import cdist
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 SQRT5 = math.sqrt(5.0)
@@ -35,16 +39,18 @@ _LS_BOUNDS = (5e-3, 1e2)
 _SCALE_BOUNDS = (1e-2, 1e2)
 _NOISE_BOUNDS = (MIN_NOISE, 1.0)
 _SHORT_COST = 0.005  # prior weight against short length scales (Optuna: 0.1)
+_MEAN_PRECISION = 1.0  # N(0, 1) prior on the constant mean: results are standardized
 _CHUNK_ELEMENTS = 4_000_000  # kernel entries per chunk (32 MB)
 
 
 @dataclass(frozen=True)
 class KernelParams:
-    """Matérn 5/2 hyperparameters in encoded/standardized units."""
+    """Matérn 5/2 hyperparameters in encoded/standardized units, and the constant prior mean."""
 
     length_scales: np.ndarray
     scale: float
     noise: float
+    mean: float = 0.0  # not part of ``theta``: profiled out of the likelihood
 
     @classmethod
     def default(cls, dim: int) -> KernelParams:
@@ -74,50 +80,70 @@ def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
     return float(value), grad
 
 
-def _map_optimizer(starts: list[np.ndarray]) -> Callable[..., tuple[np.ndarray, float]]:
-    """An sklearn ``optimizer`` callable doing MAP from several starting points."""
+def _neg_log_posterior(theta: np.ndarray, D2: np.ndarray, y: np.ndarray,
+                       alpha: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """Negative log marginal likelihood (constant mean profiled out) minus the log prior.
 
-    def optimize(obj_func: Callable[..., tuple[float, np.ndarray]], initial_theta: np.ndarray,
-                 bounds: np.ndarray) -> tuple[np.ndarray, float]:
-        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            nll, grad = obj_func(theta, eval_gradient=True)
-            lp, lp_grad = _log_prior(theta)
-            return float(nll - lp), np.asarray(grad) - lp_grad
-
-        best_theta, best_value = np.asarray(initial_theta), math.inf
-        for start in [initial_theta, *starts]:
-            start = np.clip(start, bounds[:, 0], bounds[:, 1])
-            try:
-                res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                               options={"maxiter": 200})
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-            if res.fun < best_value:
-                best_theta, best_value = res.x, float(res.fun)
-        return best_theta, best_value
-
-    return optimize
+    ``D2`` holds the squared differences per column ``(d, n, n)``. Returns the value, its
+    gradient in ``theta`` and the fitted mean. The mean's own gradient term vanishes at its
+    optimum, so the gradient is the usual ``0.5 tr((K^-1 - a a') dK)``.
+    """
+    scale, noise = math.exp(theta[0]), math.exp(theta[-1])
+    inv_ls2 = np.exp(-2.0 * theta[1:-1])
+    r = np.sqrt(5.0 * np.tensordot(inv_ls2, D2, axes=1))
+    e = np.exp(-r)
+    M = (1.0 + r + r * r / 3.0) * e
+    K = scale * M
+    K[np.diag_indices_from(K)] += noise + alpha
+    try:
+        L = cholesky(K, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return math.inf, np.zeros_like(theta), 0.0
+    kinv = cho_solve((L, True), np.eye(len(y)), check_finite=False)
+    w = kinv.sum(axis=1)
+    mean = float(w @ y / (w.sum() + _MEAN_PRECISION))
+    a = kinv @ (y - mean)
+    nll = (0.5 * float((y - mean) @ a) + float(np.sum(np.log(np.diag(L)))) + 0.5 * len(y) * math.log(2 * math.pi)
+           + 0.5 * _MEAN_PRECISION * mean * mean)
+    G = 0.5 * (kinv - np.outer(a, a))
+    grad = np.empty_like(theta)
+    grad[0] = scale * float(np.sum(G * M))
+    # dK / d log(length scale_k) = scale * (5/3) (1 + r) e^-r * D2_k / ls_k^2
+    P = G * (scale * 5.0 / 3.0) * (1.0 + r) * e
+    grad[1:-1] = np.tensordot(D2, P, axes=([1, 2], [0, 1])) * inv_ls2
+    grad[-1] = noise * float(np.trace(G))
+    lp, lp_grad = _log_prior(theta)
+    return nll - lp, grad - lp_grad, mean
 
 
 def fit_kernel(X: np.ndarray, y: np.ndarray, alpha: np.ndarray | None = None,
                warm: KernelParams | None = None) -> KernelParams:
-    """MAP-fit the kernel on ``(X, y)`` with scikit-learn; ``warm`` is the previous fit, if any."""
+    """MAP-fit the kernel and the constant mean on ``(X, y)``; ``warm`` is the previous fit, if any.
+
+    L-BFGS-B from the warm start (or the default) and, after a warm start, from the default too.
+    """
     dim = X.shape[1]
     start = warm if warm is not None and len(warm.length_scales) == dim else KernelParams.default(dim)
-    kernel = (ConstantKernel(start.scale, _SCALE_BOUNDS)
-              * Matern(start.length_scales, [_LS_BOUNDS] * dim, nu=2.5)
-              + WhiteKernel(max(start.noise, MIN_NOISE), _NOISE_BOUNDS))
-    extra = [] if warm is None else [KernelParams.default(dim).theta()]
-    gpr = GaussianProcessRegressor(kernel, alpha=1e-10 if alpha is None else alpha + 1e-10,
-                                   optimizer=_map_optimizer(extra), normalize_y=False, copy_X_train=False)
+    starts = [start.theta()] + ([] if warm is None else [KernelParams.default(dim).theta()])
+    bounds = np.log(np.array([_SCALE_BOUNDS] + [_LS_BOUNDS] * dim + [_NOISE_BOUNDS]))
+    D2 = (X.T[:, :, None] - X.T[:, None, :]) ** 2
+    extra = np.zeros(len(y)) if alpha is None else np.asarray(alpha, dtype=float)
+    extra = extra + 1e-10
+    best_theta, best_value = starts[0], math.inf
     # hundreds of small factorizations: BLAS threads only add synchronization (10x slower on a busy
     # two-core machine)
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gpr.fit(X, y)
-    params = gpr.kernel_.get_params()
-    return KernelParams(np.atleast_1d(np.asarray(params["k1__k2__length_scale"], dtype=float)).copy(),
-                        float(params["k1__k1__constant_value"]), float(params["k2__noise_level"]))
+    with threadpool_limits(1):
+        for theta0 in starts:
+            try:
+                res = minimize(lambda t: _neg_log_posterior(t, D2, y, extra)[:2], np.clip(theta0, *bounds.T),
+                               jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200})
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+            if res.fun < best_value:
+                best_theta, best_value = res.x, float(res.fun)
+        mean = _neg_log_posterior(best_theta, D2, y, extra)[2]
+    theta = np.exp(best_theta)
+    return KernelParams(theta[1:-1].copy(), float(theta[0]), float(theta[-1]), mean)
 
 
 def kernel_matrix(A: np.ndarray, B: np.ndarray, params: KernelParams) -> np.ndarray:
@@ -148,7 +174,7 @@ class Posterior:
         K = kernel_matrix(X, X, params)
         K[np.diag_indices_from(K)] += noise
         self.L = cholesky(K, lower=True, check_finite=False)
-        self.alpha = cho_solve((self.L, True), y, check_finite=False)
+        self.alpha = cho_solve((self.L, True), y - params.mean, check_finite=False)
         self._kinv: np.ndarray | None = None
 
     @property
@@ -174,7 +200,7 @@ class Posterior:
         step = max(1, _CHUNK_ELEMENTS // max(n, 1))
         for lo in range(0, m, step):
             Kx = kernel_matrix(U[lo:lo + step], self.X, self.params)
-            mean[lo:lo + step] = Kx @ self.alpha
+            mean[lo:lo + step] = Kx @ self.alpha + self.params.mean
             if variance is not None:
                 V = solve_triangular(self.L, Kx.T, lower=True, check_finite=False)
                 variance[lo:lo + step] = self.prior_var - np.einsum("ij,ij->j", V, V)
@@ -211,7 +237,7 @@ class Posterior:
             k *= r
             k += 1.0
             k *= e
-            out[lo:lo + rows] = (k @ alpha) * scale
+            out[lo:lo + rows] = (k @ alpha) * scale + self.params.mean
         return out
 
     def whitened(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,7 +245,7 @@ class Posterior:
         Kx = kernel_matrix(self.X, U, self.params)
         V = solve_triangular(self.L, Kx, lower=True, check_finite=False)
         var = np.maximum(self.prior_var - np.einsum("ij,ij->j", V, V), 1e-12)
-        return Kx.T @ self.alpha, var, V
+        return Kx.T @ self.alpha + self.params.mean, var, V
 
     def predict_with_grad(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to ``U`` (for local optimization)."""
@@ -231,7 +257,7 @@ class Posterior:
         Kx = self.params.scale * (1.0 + r + r * r / 3.0) * e
         dk_dd2 = -self.params.scale * (5.0 / 6.0) * (1.0 + r) * e  # dk / d(d2)
         dK = dk_dd2[:, :, None] * 2.0 * diff / ls2  # (p, n, d)
-        mean = Kx @ self.alpha
+        mean = Kx @ self.alpha + self.params.mean
         w = Kx @ self.kinv  # K^-1 k, (p, n)
         var = np.maximum(self.prior_var - np.einsum("pn,pn->p", Kx, w), 1e-12)
         dmean = np.einsum("pnd,n->pd", dK, self.alpha)
@@ -254,7 +280,7 @@ class Posterior:
         L = np.zeros((n + q, n + q))
         L[:n, :n], L[n:, :n], L[n:, n:] = self.L, L21, L22
         new.L = L
-        new.alpha = cho_solve((L, True), new.y, check_finite=False)
+        new.alpha = cho_solve((L, True), new.y - self.params.mean, check_finite=False)
         new._kinv = None
         if self._kinv is not None:
             # block inverse: O(n^2 q) instead of O(n^3)
