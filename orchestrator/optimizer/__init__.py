@@ -2,8 +2,8 @@
 
 The numerics live in the private package ``_gp``; this package is the thin public layer the
 coordinator calls (no Celery or Redis here; ``service`` applies it to a sweep in Redis).
-Imports are lazy: the sweep configuration needs ``OptimizerConfig`` only, and loading
-scikit-learn costs seconds that workers and the CLI should not pay for it.
+Imports are lazy: the sweep configuration needs ``OptimizerConfig`` only, and loading the
+numerics (scipy.optimize, scipy.linalg) costs time that workers and the CLI should not pay for it.
 """
 
 from __future__ import annotations
