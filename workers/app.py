@@ -36,9 +36,11 @@ def create_app(settings: Settings | None = None, *, broker_url: str | None = Non
         task_acks_on_failure_or_timeout=True,
         # kombu looks for abandoned (unacked, timed-out) messages only every interval x throttle
         # seconds, 100 s by default; scan every few seconds so a killed worker's work comes back soon.
+        # Each scan holds a Redis mutex that expires after 300 s by default: a worker killed
+        # inside a scan (a few ms, but every few seconds) blocked every restore for 5 minutes.
         broker_transport_options={"visibility_timeout": settings.visibility_timeout,
                                   "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 10)),
-                                  "unacked_restore_throttle": 1},
+                                  "unacked_restore_throttle": 1, "unacked_mutex_expire": 10},
         broker_connection_retry_on_startup=True,
         task_queues=[Queue(name, exchange, routing_key=name) for name in QUEUES],
         task_default_queue="local_cpu", task_default_exchange="orchestrator",
