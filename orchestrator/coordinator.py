@@ -71,6 +71,7 @@ class _Sweep:
     buffer_since: float = 0.0
     last_optimize: float = 0.0
     new_results: int = 0  # since the last refit
+    last_result: float = field(default_factory=time.monotonic)
     refit: threading.Thread | None = None
     queues: tuple[str, ...] = ()  # the resource queues its projects use
     batched: frozenset[str] = frozenset()  # those that may batch (no managed quantum task on them)
@@ -405,6 +406,7 @@ class Coordinator:
                 by_queue[queue] = by_queue.get(queue, 0) + 1
                 got = True
             sweep.new_results += sum(by_queue.values())
+            sweep.last_result = now
             for queue, n in by_queue.items():
                 self.pacing.completed(queue, n, now)
         return got
@@ -448,6 +450,13 @@ class Coordinator:
             return
         if meta.get("fill_done") != "1" or state != "running":
             return
+        if (meta["n_running"] == 0 and sum(meta["queued"].values())
+                and time.monotonic() - sweep.last_result > self.settings.visibility_timeout + 5):
+            # Published, never started, and nothing has moved for longer than a lost message takes
+            # to come back: send them again (a duplicate delivery finds them done or leased).
+            self._requeue(sid)
+            sweep.last_result = time.monotonic()
+            st.event(sid, "alert", "re-sent experiments whose messages never started")
         if meta["n_terminal"] >= int(meta.get("total", 0)):
             self._drain_once(sweep)
             if st.r.xlen(st.key(sid, "results")) == 0 and not sweep.buffer:
