@@ -169,7 +169,8 @@ class AdaptiveOptimizer:
     def analyze_results(self, results: Any, pending: np.ndarray, in_flight: np.ndarray | None = None, *,
                         added: Mapping[int, Mapping[str, Any]] | None = None,
                         partials: Mapping[str, Sequence[float]] | None = None,
-                        previous: OptimizationRecommendation | None = None) -> OptimizationRecommendation:
+                        previous: OptimizationRecommendation | None = None,
+                        sweep_size: int | None = None) -> OptimizationRecommendation:
         """Refit on ``results`` and score the ``pending`` points.
 
         Args:
@@ -179,6 +180,8 @@ class AdaptiveOptimizer:
             added: parameters of added points (indices from ``space.size`` on).
             partials: intermediate values of running experiments, by experiment id (median rule).
             previous: the last recommendation, to say what changed.
+            sweep_size: experiments in the sweep, for ``max_stopped_share``; default: results +
+                pending + in flight (an overcount when a low-shot run waits for its full run).
 
         Returns:
             The recommendation; its scores cover every pending index.
@@ -203,7 +206,7 @@ class AdaptiveOptimizer:
                               self._warm)
         self._state = state
         self._curves = [list(r.extra.get("intermediate") or []) for r in rows if r.status == "completed"]
-        self._sweep_size = len(rows) + len(pending) + len(in_flight)
+        self._sweep_size = sweep_size if sweep_size is not None else len(rows) + len(pending) + len(in_flight)
         self._already_stopped = sum(r.status == "early_stopped" for r in rows)
 
         rec = OptimizationRecommendation(priority_adjustments={}, coverage=self._coverage(runs))

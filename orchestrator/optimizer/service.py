@@ -88,11 +88,13 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
         added = {int(k): json.loads(v) for k, v in r.hgetall(state.key(sweep_id, "added")).items()}
         previous = OptimizationRecommendation.from_dict(json.loads(meta["optimizer"])) if meta.get("optimizer") \
             else None
+        # distinct experiments: a promoted low-shot run has a result and waits for its full run
+        size = len(set(pending) | set(in_flight) | {int(i) for i in r.hkeys(state.key(sweep_id, "obs"))})
         started = time.perf_counter()
         rec = _optimizer(sweep_id, config, plan).analyze_results(
             observations(state, sweep_id), plan.point_of(np.fromiter(pending, dtype=np.int64)),
             plan.point_of(np.asarray(in_flight, dtype=np.int64)), added=added, partials=partials,
-            previous=previous)
+            previous=previous, sweep_size=size)
         update_priorities(state, sweep_id, rec, plan)
         if config.optimizer.refinement and rec.refinement_points:
             add_points(state, sweep_id, plan, rec)
