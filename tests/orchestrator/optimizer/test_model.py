@@ -1,10 +1,16 @@
-"""The GP model: the fitted constant mean and the hand-written likelihood gradient."""
+"""The GP model: the fitted constant mean, the hand-written likelihood gradient, tied length scales."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.optimizer._gp.model import KernelParams, _neg_log_posterior, fit_posterior
+from orchestrator.optimizer._gp.model import (
+    ISOTROPIC_PER_DIM,
+    KernelParams,
+    _neg_log_posterior,
+    fit_kernel,
+    fit_posterior,
+)
 
 
 def test_likelihood_gradient_matches_finite_differences() -> None:
@@ -38,3 +44,20 @@ def test_far_from_the_data_the_prediction_reverts_to_a_typical_value_not_the_sam
     # predictions at the data still interpolate
     mean, _ = post.predict(X)
     np.testing.assert_allclose(mean, y, atol=0.05)
+
+
+def test_length_scales_are_tied_until_there_are_enough_points_per_dimension() -> None:
+    # only the first column matters: an untied fit tells the columns apart, a tied one cannot
+    rng = np.random.default_rng(2)
+    dim = 4
+    threshold = ISOTROPIC_PER_DIM * (dim + 1)
+
+    def fit(n: int) -> np.ndarray:
+        X = rng.random((n, dim))
+        y = np.sin(6 * X[:, 0])
+        return fit_kernel(X, (y - y.mean()) / y.std()).length_scales
+
+    few = fit(threshold - 1)
+    np.testing.assert_allclose(few, few[0])
+    many = fit(threshold + 20)
+    assert many[1:].min() > 3 * many[0]  # the irrelevant columns get long length scales
