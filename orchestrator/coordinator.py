@@ -160,6 +160,10 @@ class Coordinator:
                 continue
             if orphans := self.state.requeue_orphans(sweep_id, sweep.plan.resource_of):
                 self.state.event(sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending")
+        for host, tags in self.state.lost_workers(self.settings.worker_lost_after).items():
+            if restored := self.dispatcher.restore(tags):
+                log.warning("worker %s is lost: %d message(s) it held are back in their queues", host, restored)
+            self.state.forget_worker(host)
         live = self.state.live_workers()
         self.pacing.consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
                            for queue in RESOURCE_QUEUES}

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     retry_backoff: float = Field(2.0, gt=0, description="base seconds of exponential backoff")
     retry_backoff_max: float = Field(120.0, gt=0)
     lease_ttl: float = Field(15.0, gt=0, description="seconds a running experiment's lease lives without heartbeat")
+    worker_lost_after: float = Field(30.0, gt=0, description="seconds without a worker heartbeat (sent every 5 s) "
+                                                           "before the messages it received are restored")
     publish_window: int | None = Field(None, ge=1, description="experiments in flight per queue; default 2 x "
                                                                "consumers, or 0.5 s of work for short ones")
     batch_seconds: float = Field(0.05, ge=0, description="experiments of a few ms travel several to a message, "

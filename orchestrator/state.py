@@ -19,6 +19,8 @@ Keys (prefix ``orch:``):
 * ``sweep:{id}:lease:{index}``    held while an experiment runs; refreshed by a heartbeat
 * ``done``                        set of experiment ids with a successful result, across sweeps
 * ``workers``                     hash hostname -> JSON {queues, concurrency, seen}
+* ``held:{hostname}``             sorted set of delivery tags the worker received, by time: a lost
+                                  worker's messages are restored at once, not after the visibility timeout
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any, NamedTuple
 import redis
 
 PREFIX = "orch:"
+UNACKED_KEY = "unacked"  # kombu's Redis hash of delivered, unacked messages (its default name)
+HOLD_GRACE_S = 10.0  # a noted tag is checked against UNACKED_KEY only after this long
 #: the queues experiments run on (plus ``control`` for the beat task); one pending set each
 RESOURCE_QUEUES = ("local_cpu", "braket_sim", "braket_qpu")
 RESULTS_GROUP = "writer"
@@ -272,11 +276,40 @@ class SweepState:
     # -- workers registry -------------------------------------------------------------------------
 
     def heartbeat_worker(self, hostname: str, queues: list[str], concurrency: int) -> None:
-        self.r.hset(f"{PREFIX}workers", hostname,
-                    json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}))
+        """Say the worker is alive, and forget the noted delivery tags it has acked since."""
+        key = self.held_key(hostname)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(f"{PREFIX}workers", hostname,
+                  json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}))
+        pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
+        old = pipe.execute()[1]
+        if old:
+            pipe = self.r.pipeline(transaction=False)
+            for tag in old:
+                pipe.hexists(UNACKED_KEY, tag)
+            if acked := [tag for tag, held in zip(old, pipe.execute(), strict=True) if not held]:
+                self.r.zrem(key, *acked)
+
+    def held_key(self, hostname: str) -> str:
+        return f"{PREFIX}held:{hostname}"
+
+    def hold(self, hostname: str, tag: str) -> None:
+        """Note that a worker received the message ``tag`` (restored if the worker is lost)."""
+        self.r.zadd(self.held_key(hostname), {tag: time.time()})
 
     def forget_worker(self, hostname: str) -> None:
-        self.r.hdel(f"{PREFIX}workers", hostname)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hdel(f"{PREFIX}workers", hostname)
+        pipe.delete(self.held_key(hostname))
+        pipe.execute()
+
+    def lost_workers(self, silent_s: float) -> dict[str, list[str]]:
+        """Workers silent for ``silent_s`` seconds, with the delivery tags they held."""
+        now, out = time.time(), {}
+        for host, raw in self.r.hgetall(f"{PREFIX}workers").items():
+            if now - json.loads(raw)["seen"] > silent_s:
+                out[host] = self.r.zrange(self.held_key(host), 0, -1)
+        return out
 
     def live_workers(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
         now, out = time.time(), {}

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import task_received, worker_ready, worker_shutdown
 
 from orchestrator.settings import Settings
 from workers.app import BATCH_TASK, OPTIMIZE_TASK, RUN_TASK
@@ -60,6 +60,17 @@ def register(app: Celery, settings: Settings) -> None:
         concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
         runner.state.heartbeat_worker(hostname, queues, concurrency)
         threading.Thread(target=_heartbeat, args=(hostname, queues, concurrency), daemon=True).start()
+
+    @task_received.connect(weak=False)
+    def _note(sender: Any = None, request: Any = None, **_: Any) -> None:
+        # Note each message this worker holds: if the worker is lost, the coordinator puts the
+        # ones it never acked back at once (SweepState.lost_workers), not after the visibility
+        # timeout. ETA'd polls of quantum tasks may be held for minutes.
+        if sender is None or sender.app is not app or request is None:
+            return
+        tag = getattr(request.message, "delivery_tag", None)
+        if tag is not None:
+            runner.state.hold(sender.hostname, str(tag))
 
     @worker_shutdown.connect(weak=False)
     def _goodbye(sender: Any = None, **_: Any) -> None:

@@ -52,8 +52,7 @@ def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, s
 def test_a_killed_workers_running_experiments_come_back_when_their_leases_expire(
         workdir: Path, redis_url: str, start_worker) -> None:
     # Celery alone would bring the killed worker's messages back only after 30 s; the experiments
-    # it was running come back once their 2-s leases expire (a message it had received but not
-    # yet started still waits for the visibility timeout).
+    # it was running come back once their 2-s leases expire.
     slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "30"}
     sweep = write_sweep(workdir, points=12, sleep=0.5)
     victim = start_worker("victim", env=slow)
@@ -72,6 +71,50 @@ def test_a_killed_workers_running_experiments_come_back_when_their_leases_expire
     frame = load_results(sweep_id)
     ok = frame[frame["status"] == "completed"]
     assert sorted(ok["param.x"]) == list(range(12)) and ok["experiment_id"].is_unique
+
+
+def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
+        workdir: Path, redis_url: str, start_worker) -> None:
+    # A message held with an ETA (a retry's backoff, a quantum task's next poll) is received and
+    # unacked but not running: no lease covers it, and Celery alone would restore it only after
+    # the visibility timeout (600 s here). The coordinator restores what a silent worker noted.
+    from workers.app import RUN_TASK, create_app
+
+    slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "600", "ORCHESTRATOR_WORKER_LOST_AFTER": "4"}
+    victim = start_worker("victim", env=slow)
+    app = create_app(broker_url=redis_url)
+    app.send_task(RUN_TASK, task_id="held-1", queue="local_cpu", routing_key="local_cpu", countdown=3600,
+                  kwargs={"sweep_id": "s", "index": 0, "experiment_id": "e0", "project": "p", "parameters": {}})
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    _wait(lambda: client.hlen("unacked") == 1 and client.zcard(f"orch:held:{victim.name}") == 1,
+          timeout=30, what="the worker holds the message")
+    victim.kill()
+    assert client.llen("local_cpu") == 0
+    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", redis_url],
+                                   cwd=workdir, env=child_env(workdir, **slow), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: client.llen("local_cpu") == 1, timeout=30, what="the message back in its queue")
+    finally:
+        coordinator.terminate()
+        out, _ = coordinator.communicate(timeout=30)
+    assert client.hlen("unacked") == 0
+    assert '"id": "held-1"' in client.lindex("local_cpu", 0)
+    assert not client.hexists("orch:workers", victim.name) and not client.exists(f"orch:held:{victim.name}")
+    assert "worker victim@" in out and "1 message(s) it held are back" in out, out
+
+
+def test_a_heartbeat_forgets_the_noted_messages_its_worker_has_acked(redis_url: str) -> None:
+    from orchestrator.state import HOLD_GRACE_S, SweepState
+
+    state = SweepState(redis.Redis.from_url(redis_url, decode_responses=True))
+    long_ago = time.time() - HOLD_GRACE_S - 1
+    state.r.zadd(state.held_key("w"), {"acked": long_ago, "unacked": long_ago, "fresh": time.time()})
+    state.r.hset("unacked", "unacked", "[]")
+    state.heartbeat_worker("w", ["local_cpu"], 1)
+    assert set(state.r.zrange(state.held_key("w"), 0, -1)) == {"unacked", "fresh"}
+    assert state.lost_workers(60) == {}
+    assert state.lost_workers(-1) == {"w": ["unacked", "fresh"]}
 
 
 def test_sigkill_coordinator_then_resume_never_reruns_completed(workdir: Path, redis_url: str, start_worker) -> None:
