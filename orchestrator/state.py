@@ -101,6 +101,14 @@ redis.call('ZADD', pending, 'inf', index)
 return 1
 """
 
+# An experiment given back without a result: not a lost delivery, so its attempt is returned too.
+_RELEASE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
 _REFRESH_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -151,6 +159,7 @@ class SweepState:
         self._refresh = client.register_script(_REFRESH_LEASE)
         self._claim = client.register_script(_CLAIM)
         self._orphan = client.register_script(_ORPHAN)
+        self._release = client.register_script(_RELEASE)
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -268,10 +277,8 @@ class SweepState:
 
     def release(self, sweep_id: str, index: int, token: str) -> None:
         """Give an experiment back without a result (retry later, or the sweep paused)."""
-        self.r.hdel(self.key(sweep_id, "running"), index)
-        self.r.hincrby(self.key(sweep_id, "attempts"), index, -1)  # not a lost delivery
-        if self.r.get(self.lease_key(sweep_id, index)) == token:
-            self.r.delete(self.lease_key(sweep_id, index))
+        self._release(keys=[self.key(sweep_id, "running"), self.key(sweep_id, "attempts"),
+                            self.lease_key(sweep_id, index)], args=[index, token])
 
     # -- workers registry -------------------------------------------------------------------------
 

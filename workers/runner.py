@@ -204,13 +204,13 @@ class ExperimentRunner:
         token = f"{self.host}:{uuid.uuid4().hex}"
         claims = st.claim_many(sweep_id, queue, [e["index"] for e in experiments], token,
                                self.settings.lease_ttl, host)
-        claimed = [(exp, attempt) for exp, (outcome, attempt) in zip(experiments, claims, strict=True)
-                   if outcome == "run"]
-        for exp, (outcome, _) in zip(experiments, claims, strict=True):
-            if outcome == "leased":
+        claimed: list[tuple[dict[str, Any], int]] = []
+        for exp, (outcome, attempt) in zip(experiments, claims, strict=True):
+            if outcome == "run":
+                claimed.append((exp, attempt))
+                self.leases.hold(sweep_id, exp["index"], token)
+            elif outcome == "leased":
                 self._send_single(sweep_id, queue, exp, countdown=self.settings.lease_ttl)
-        for exp, _ in claimed:
-            self.leases.hold(sweep_id, exp["index"], token)
         records: list[Record] = []
         flushed = time.monotonic()
         try:
