@@ -162,7 +162,11 @@ class Coordinator:
                 self.state.event(sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending")
         for host, tags in self.state.lost_workers(self.settings.worker_lost_after).items():
             if restored := self.dispatcher.restore(tags):
-                log.warning("worker %s is lost: %d message(s) it held are back in their queues", host, restored)
+                log.warning("worker %s is lost: %d message(s) it held are back in their queues", host,
+                            restored.total())
+                for sweep_id, n in restored.items():
+                    if sweep_id:
+                        self.state.event(sweep_id, "info", f"{n} message(s) held by lost worker {host} requeued")
             self.state.forget_worker(host)
         live = self.state.live_workers()
         self.pacing.consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -27,22 +30,23 @@ class Dispatcher:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def restore(self, tags: list[str]) -> int:
+    def restore(self, tags: list[str]) -> Counter[str]:
         """Put the unacked messages ``tags`` (of a lost worker) back at the head of their queues.
 
         kombu's own restore waits for the visibility timeout. Its ``restore_by_tag`` is a WATCHed
         transaction, so a restore racing another (or kombu's) moves each message once. Returns
-        how many were still unacked.
+        how many were still unacked, by sweep ("" for messages of no sweep).
         """
+        restored: Counter[str] = Counter()
         if not tags:
-            return 0
+            return restored
         with self.app.connection_for_write() as conn:
             channel = conn.default_channel
-            unacked = channel.client.hmget(channel.unacked_key, tags)
-            held = [tag for tag, raw in zip(tags, unacked, strict=True) if raw is not None]
-            for tag in held:
-                channel.qos.restore_by_tag(tag)
-        return len(held)
+            for tag, raw in zip(tags, channel.client.hmget(channel.unacked_key, tags), strict=True):
+                if raw is not None:
+                    channel.qos.restore_by_tag(tag)
+                    restored[_sweep_of(raw)] += 1
+        return restored
 
     def publish(self, experiments: Iterable[Experiment], batch_size: int = 1) -> int:
         """Send the experiments, all of them in one Redis round trip where kombu can batch.
@@ -110,3 +114,15 @@ def _groups(experiments: Iterable[Experiment], size: int) -> Iterator[list[Exper
         group.append(exp)
     if group:
         yield group
+
+
+def _sweep_of(unacked: bytes | str) -> str:
+    """The sweep of a message in kombu's unacked hash (``[payload, exchange, routing_key]``)."""
+    try:
+        payload = json.loads(unacked)[0]
+        body = payload["body"]
+        if payload["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        return str(json.loads(body)[1].get("sweep_id", ""))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return ""

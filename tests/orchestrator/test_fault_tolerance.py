@@ -102,6 +102,7 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
     assert '"id": "held-1"' in client.lindex("local_cpu", 0)
     assert not client.hexists("orch:workers", victim.name) and not client.exists(f"orch:held:{victim.name}")
     assert "worker victim@" in out and "1 message(s) it held are back" in out, out
+    assert any("1 message(s) held by lost worker victim@" in e for e in client.lrange("orch:sweep:s:events", 0, -1))
 
 
 def test_a_heartbeat_forgets_the_noted_messages_its_worker_has_acked(redis_url: str) -> None:
