@@ -4,6 +4,7 @@ HTTP (results in moto's S3 server): costs, idempotent submission, budgets, throt
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import redis
 
 from orchestrator import Orchestrator
 from orchestrator.resources.prices import load_price_table
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, write_sweep
 from tests.support.braket_env import braket_env, braket_services  # noqa: F401 - fixtures
 from tests.support.fake_devices import IONQ, IQM, SV1
 
@@ -115,6 +116,30 @@ def test_injected_throttling_and_5xx_every_experiment_completes_once(paid_env, w
     stats = paid_env.admin.stats()
     assert stats["created_total"] == 8 and all(n == 1 for n in stats["created_per_token"].values())
     assert sum(stats["errors"].values()) > 0, "faults were injected"
+
+
+def test_braket_unreachable_paid_work_waits_and_retries_while_local_work_runs(
+        paid_env, workdir: Path, redis_url: str, start_worker) -> None:
+    # the first worker's Braket endpoint is a closed port: every call fails to connect
+    start_worker("cut-off", concurrency=2, queues="local_cpu,braket_sim",
+                 env={"AWS_ENDPOINT_URL_BRAKET": "http://127.0.0.1:9"})
+    local = write_sweep(workdir, points=8)
+    with Orchestrator(redis_url, retry_backoff=0.2, retry_backoff_max=1.0, max_retries=200) as orch:
+        paid = orch.submit(_sweep(SV1, "braket_sim", gammas=[0.1 * i for i in range(1, 5)])).execution_id
+        assert orch.wait(orch.submit(local).execution_id, timeout=120).state == "completed"
+        time.sleep(2)  # several failed attempts at the paid work
+        waiting = orch.status(paid)
+        assert waiting.state == "running" and waiting.counts["failed"] == 0 and waiting.counts["completed"] == 0
+        assert paid_env.admin.stats()["created_total"] == 0
+        assert "Braket unreachable (EndpointConnectionError)" in (workdir / "worker-cut-off.log").read_text()
+        start_worker("connected", concurrency=2, queues="braket_sim")  # Braket is reachable again
+        final = orch.wait(paid, timeout=180)
+        frame = orch.results(paid)
+    assert final.state == "completed" and final.counts["completed"] == 4, frame[["status", "error_message"]]
+    assert frame["experiment_id"].is_unique and set(frame["worker_host"]) == {f"connected@{os.uname().nodename}"}
+    stats = paid_env.admin.stats()
+    assert stats["created_total"] == 4 and all(n == 1 for n in stats["created_per_token"].values())
+    assert "127.0.0.1:9" not in " ".join(frame["error_message"].dropna())
 
 
 GHZ = ROOT / "tests" / "fixtures" / "projects" / "ghz_circuit"
