@@ -126,7 +126,6 @@ def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state
     """
     from orchestrator.api import check_broker
     from orchestrator.config import load_sweep
-    from orchestrator.coordinator import coordinator_alive
     from orchestrator.embedded import EmbeddedRedis
     from orchestrator.settings import load_settings
     from orchestrator.state import SweepState
@@ -137,7 +136,7 @@ def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     if settings.broker_url:
         check_broker(url)
-    if settings.broker_url is None or not coordinator_alive(SweepState(check_broker(url))):
+    if settings.broker_url is None or not SweepState(check_broker(url)).coordinator_alive():
         _spawn_coordinator(settings, broker)
     state = SweepState(check_broker(url))
     from orchestrator.results import ResultStore

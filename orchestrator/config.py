@@ -66,6 +66,8 @@ class SweepConfiguration(BaseModel):
     constraints: Constraints = Field(default_factory=Constraints)
     budget_limit: float | None = Field(None, ge=0, description="USD")
     max_duration: timedelta | None = None
+    max_experiments: int | None = Field(None, ge=1, description="run at most this many experiments (reused "
+                                                                "results do not count); adaptive: the most promising")
     adaptive_sampling: bool = True
     cross_project_analysis: bool = False
     repeats: int = Field(1, ge=1)

@@ -48,7 +48,7 @@ PACE_SECONDS = 0.01
 HOUSEKEEPING_SECONDS = 1.0  # heartbeat, lock refresh and consumer count, not on every step
 LOCK_TTL = 15
 # Meta fields a step reads (HMGET): never the whole hash, which holds the config and optimizer state.
-_STEP_FIELDS = ("state", "fill_done", "fill_cursor", "total", "deadline", "final_state")
+_STEP_FIELDS = ("state", "fill_done", "fill_cursor", "total", "deadline", "final_state", "n_reused")
 
 # Move the best ``n`` pending experiments to "queued" in one round trip; returns them with scores.
 _TAKE = """
@@ -162,8 +162,7 @@ class Coordinator:
                 self.state.event(sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending")
         for host, tags in self.state.lost_workers(self.settings.worker_lost_after).items():
             if restored := self.dispatcher.restore(tags):
-                log.warning("worker %s is lost: %d message(s) it held are back in their queues", host,
-                            restored.total())
+                log.warning("worker %s is lost: %d message(s) it held are requeued", host, restored.total())
                 for sweep_id, n in restored.items():
                     if sweep_id:
                         self.state.event(sweep_id, "info", f"{n} message(s) held by lost worker {host} requeued")
@@ -230,33 +229,12 @@ class Coordinator:
         queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
         managed = {p.resource for p in plan.projects.values() if is_managed(p.device)}
         sweep = _Sweep(sweep_id, plan, queues=queues, batched=frozenset(queues) - managed)
-        self._requeue(sweep_id)
+        self.state.requeue_queued(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
         key = self.state.key(sweep_id, "results")
         self.sweeps[sweep_id] = sweep
         self._take(self.state.r.xreadgroup(RESULTS_GROUP, "coordinator", {key: "0"}, count=1_000_000))
         return sweep
-
-    def _requeue(self, sweep_id: str) -> None:
-        """Give a previous coordinator's unstarted experiments back to the pending sets.
-
-        It may have died between marking them queued and sending them. Those that did reach
-        the broker run twice at most as *deliveries*: the worker's terminal check and lease
-        make the second one a no-op. They go first (score +inf): they were the best already.
-        """
-        st = self.state
-        for queue in RESOURCE_QUEUES:
-            queued_key = st.queued_key(sweep_id, queue)
-            members = list(st.r.smembers(queued_key))
-            if not members:
-                continue
-            terminal = st.r.hmget(st.key(sweep_id, "terminal"), members)
-            pipe = st.r.pipeline(transaction=True)
-            pipe.delete(queued_key)
-            unfinished = {str(m): float("inf") for m, t in zip(members, terminal, strict=True) if t is None}
-            if unfinished:
-                pipe.zadd(st.pending_key(sweep_id, queue), unfinished)
-            pipe.execute()
 
     def _fill(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         if meta.get("fill_done") == "1" or meta.get("state") not in ("running", "paused"):
@@ -317,22 +295,23 @@ class Coordinator:
 
     def _publish(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         st, plan = self.state, sweep.plan
-        sent = False
+        sent, room = False, self._room(sweep, meta)
         for queue in sweep.queues:
             pending_key = st.pending_key(sweep.sweep_id, queue)
-            free = self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue]
+            free = min(room, self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue])
             if free <= 0:
                 continue
             # Marked queued *before* sending: a fast worker can start an experiment (and take it
             # out of "queued") before the broker has even answered us, and marking it afterwards
             # would leave a stale entry that holds a window slot forever. A crash between the
-            # mark and the send is repaired when a coordinator loads the sweep (``_requeue``).
+            # mark and the send is repaired when a coordinator loads the sweep (``requeue_queued``).
             flat = self._take_script(keys=[pending_key, st.queued_key(sweep.sweep_id, queue)], args=[free])
             if not flat:
                 continue
             top = list(zip(flat[::2], map(float, flat[1::2]), strict=True))
             members = [m for m, _ in top]
             meta["queued"][queue] += len(members)
+            room -= len(members)
             try:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
                     plan.added = {int(k): json.loads(v) for k, v in
@@ -348,17 +327,22 @@ class Coordinator:
             sent = True
         return sent
 
+    @staticmethod
+    def _room(sweep: _Sweep, meta: dict[str, Any]) -> int | float:
+        """Experiments that may still start under ``max_experiments`` (reused ones do not count)."""
+        cap = sweep.plan.config.max_experiments
+        if cap is None:
+            return math.inf
+        started = meta["n_terminal"] - int(meta.get("n_reused", 0)) + meta["n_running"] + sum(meta["queued"].values())
+        return cap - started
+
     def _staged(self, sweep: _Sweep, experiments: list[Any]) -> list[Any]:
         """Experiments not yet promoted run first at low shots, when the sweep asks for it."""
-        plan = sweep.plan
-        if not plan.config.optimizer.early_stopping.low_fidelity_share or not experiments:
+        if not sweep.plan.config.optimizer.early_stopping.low_fidelity_share or not experiments:
             return experiments
         stages = self.state.r.hmget(self.state.key(sweep.sweep_id, "stage"), [e.index for e in experiments])
-        out = []
-        for exp, stage in zip(experiments, stages, strict=True):
-            low = plan.low_fidelity(exp) if stage is None else None
-            out.append(low or exp)
-        return out
+        return [(sweep.plan.low_fidelity(exp) if stage is None else None) or exp
+                for exp, stage in zip(experiments, stages, strict=True)]
 
     def _maybe_optimize(self, sweep: _Sweep) -> None:
         if not (self.optimize_inline and sweep.plan.config.adaptive_sampling):
@@ -444,6 +428,12 @@ class Coordinator:
             st.event(sid, "alert", "max_duration reached: no new experiments will start")
             state = meta["state"] = "cancelling"
             meta["final_state"] = "timed_out"
+        if (state == "running" and meta.get("fill_done") == "1" and self._room(sweep, meta) <= 0
+                and meta["n_running"] == 0 and not sum(meta["queued"].values())):
+            st.set_state(sid, "cancelling", final_state="completed")
+            st.event(sid, "info", f"max_experiments ({sweep.plan.config.max_experiments}) ran: the rest will not")
+            state = meta["state"] = "cancelling"
+            meta["final_state"] = "completed"
         if state == "cancelling":
             for queue in RESOURCE_QUEUES:
                 st.r.delete(st.pending_key(sid, queue))
@@ -462,7 +452,7 @@ class Coordinator:
                 and time.monotonic() - sweep.last_result > self.settings.visibility_timeout + 5):
             # Published, never started, and nothing has moved for longer than a lost message takes
             # to come back: send them again (a duplicate delivery finds them done or leased).
-            self._requeue(sid)
+            self.state.requeue_queued(sid)
             sweep.last_result = time.monotonic()
             st.event(sid, "alert", "re-sent experiments whose messages never started")
         if meta["n_terminal"] >= int(meta.get("total", 0)):
@@ -485,9 +475,4 @@ class Coordinator:
         log.info("sweep %s %s", sid, final)
 
 
-def coordinator_alive(state: SweepState, max_age_s: float = 10.0) -> bool:
-    now = time.time()
-    return any(now - float(ts) < max_age_s for ts in state.r.hgetall(f"{PREFIX}coordinators").values())
-
-
-__all__ = ["Coordinator", "FINAL_STATES", "coordinator_alive"]
+__all__ = ["Coordinator", "FINAL_STATES"]

@@ -88,6 +88,7 @@ class Scheduler:
                 "started_at": time.time(), "planned": plan.space.size * plan.stride, "fill_cursor": 0,
                 "fill_done": 0, "total": 0, "budget": "" if budget is None else budget,
                 "deadline": "" if config.max_duration is None else time.time() + config.max_duration.total_seconds(),
+                "max_experiments": config.max_experiments or "",
             })
             self.store.write_effective_config(sweep_id, effective)
             if budget is not None or self.settings.global_budget is not None:
@@ -137,6 +138,8 @@ class Scheduler:
         elapsed = max(end - started, 1e-9)
         executed = counts["completed"] + counts["failed"] + counts["early_stopped"]
         remaining = counts["pending"] + counts["queued"] + counts["running"]
+        if meta.get("max_experiments"):
+            remaining = min(remaining, max(0, int(meta["max_experiments"]) - executed))
         eta = remaining * elapsed / executed if executed and meta.get("state") == "running" else None
         budget = float(meta["budget"]) if meta.get("budget") else None
         return ExecutionStatus(

@@ -238,6 +238,26 @@ class SweepState:
                    self.pending_key(sweep_id, queue_of(i))], [i]) for i in indices]
         return sum(int(n) for n in self._run(self._orphan, calls))
 
+    def requeue_queued(self, sweep_id: str) -> None:
+        """Give a previous coordinator's unstarted experiments back to the pending sets.
+
+        It may have died between marking them queued and sending them. Those that did reach
+        the broker run twice at most as *deliveries*: the worker's terminal check and lease
+        make the second one a no-op. They go first (score +inf): they were the best already.
+        """
+        for queue in RESOURCE_QUEUES:
+            queued_key = self.queued_key(sweep_id, queue)
+            members = list(self.r.smembers(queued_key))
+            if not members:
+                continue
+            terminal = self.r.hmget(self.key(sweep_id, "terminal"), members)
+            pipe = self.r.pipeline(transaction=True)
+            pipe.delete(queued_key)
+            unfinished = {str(m): float("inf") for m, t in zip(members, terminal, strict=True) if t is None}
+            if unfinished:
+                pipe.zadd(self.pending_key(sweep_id, queue), unfinished)
+            pipe.execute()
+
     def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
         """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
         pipe = self.r.pipeline(transaction=False)
@@ -317,6 +337,11 @@ class SweepState:
             if now - json.loads(raw)["seen"] > silent_s:
                 out[host] = self.r.zrange(self.held_key(host), 0, -1)
         return out
+
+    def coordinator_alive(self, max_age_s: float = 10.0) -> bool:
+        """True if some coordinator's heartbeat (in ``coordinators``) is recent."""
+        now = time.time()
+        return any(now - float(ts) < max_age_s for ts in self.r.hgetall(f"{PREFIX}coordinators").values())
 
     def live_workers(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
         now, out = time.time(), {}

@@ -31,6 +31,7 @@ CASES = {
                                ["constraints.parameters", "filter out every point"]),
     "unknown_project_path": (GOOD.replace(str(COUNTER), "/no/such/project"), ["projects[0].path", "does not exist"]),
     "constraint_unknown_name": (GOOD + "constraints:\n  parameters: ['y > 1']\n", ["unknown parameter", "y"]),
+    "max_experiments_zero": (GOOD + "max_experiments: 0\n", ["max_experiments", "line 9", "greater than or equal to 1"]),
     "unsafe_constraint": (GOOD + "constraints:\n  parameters: ['__import__(\"os\").system(\"true\")']\n",
                           ["constraints.parameters", "not allowed"]),
 }

@@ -59,3 +59,18 @@ def test_pause_stops_publishing_within_a_window_resume_continues_cancel_keeps_re
     assert len(completed) == final.counts["completed"] >= after + 4
     assert final.counts["cancelled"] == 40 - len(completed) - final.counts["failed"]
     assert completed["experiment_id"].is_unique
+
+
+def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url: str, start_worker) -> None:
+    start_worker("w1", concurrency=2)
+    sweep = write_sweep(workdir, points=60, sleep=0.1, max_experiments=16, adaptive_sampling=True,
+                        objectives=[{"metric": "y", "goal": "minimize"}], seed=1)
+    with Orchestrator(redis_url, optimizer_interval=0.2) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=120)
+        frame = orch.results(sid)
+    assert final.state == "completed"
+    # every execution is counted: the 16, and the preflight's dry run of one point (objective check)
+    assert sum(executions(workdir).values()) == 16 + 1 and final.counts["completed"] == 16 == len(frame)
+    assert final.counts["cancelled"] == 44 and final.counts["pending"] == 0
+    assert any("max_experiments (16) ran" in e["message"] for e in final.events), final.events

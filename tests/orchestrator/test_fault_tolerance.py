@@ -101,7 +101,7 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
     assert client.hlen("unacked") == 0
     assert '"id": "held-1"' in client.lindex("local_cpu", 0)
     assert not client.hexists("orch:workers", victim.name) and not client.exists(f"orch:held:{victim.name}")
-    assert "worker victim@" in out and "1 message(s) it held are back" in out, out
+    assert "worker victim@" in out and "1 message(s) it held are requeued" in out, out
     assert any("1 message(s) held by lost worker victim@" in e for e in client.lrange("orch:sweep:s:events", 0, -1))
 
 
