@@ -73,3 +73,8 @@ def validate_adaptive_sweep(config: SweepConfiguration, space: ParameterSpace | 
                          f"points for its space-filling start, but the sweep has {valid}; set "
                          f"optimizer.startup_points to {max(valid, 1)} or less, add points, or set "
                          f"adaptive_sampling: false", source=source, field="optimizer.startup_points")
+    if config.objectives and config.max_experiments is not None and config.max_experiments <= needed:
+        raise InputError(f"max_experiments={config.max_experiments} leaves no run to the optimizer: its "
+                         f"space-filling start alone takes optimizer.startup_points={needed}; raise "
+                         f"max_experiments above {needed}, lower optimizer.startup_points, or set "
+                         f"adaptive_sampling: false", source=source, field="max_experiments")

@@ -32,6 +32,10 @@ CASES = {
     "unknown_project_path": (GOOD.replace(str(COUNTER), "/no/such/project"), ["projects[0].path", "does not exist"]),
     "constraint_unknown_name": (GOOD + "constraints:\n  parameters: ['y > 1']\n", ["unknown parameter", "y"]),
     "max_experiments_zero": (GOOD + "max_experiments: 0\n", ["max_experiments", "line 9", "greater than or equal to 1"]),
+    "max_experiments_below_startup": (
+        GOOD.replace("x: {kind: int, start: 0, stop: 3}", "x: {kind: int, start: 0, stop: 30}")
+        .replace("adaptive_sampling: false", "adaptive_sampling: true\nobjectives: [y]\nmax_experiments: 6"),
+        ["max_experiments", "startup_points=6", "raise max_experiments above 6"]),
     "unsafe_constraint": (GOOD + "constraints:\n  parameters: ['__import__(\"os\").system(\"true\")']\n",
                           ["constraints.parameters", "not allowed"]),
 }
