@@ -75,6 +75,7 @@ class _Sweep:
     refit: threading.Thread | None = None
     queues: tuple[str, ...] = ()  # the resource queues its projects use
     batched: frozenset[str] = frozenset()  # those that may batch (no managed quantum task on them)
+    allowance: float = math.inf  # experiments it may publish before the next refit lands (see _gated)
 
 
 class Coordinator:
@@ -229,6 +230,8 @@ class Coordinator:
         queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
         managed = {p.resource for p in plan.projects.values() if is_managed(p.device)}
         sweep = _Sweep(sweep_id, plan, queues=queues, batched=frozenset(queues) - managed)
+        if self._gated(sweep):
+            sweep.allowance = 0  # the first publish waits for the first refit: the startup design
         self.state.requeue_queued(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
         key = self.state.key(sweep_id, "results")
@@ -295,7 +298,7 @@ class Coordinator:
 
     def _publish(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         st, plan = self.state, sweep.plan
-        sent, room = False, self._room(sweep, meta)
+        sent, room = False, min(self._room(sweep, meta), sweep.allowance)
         for queue in sweep.queues:
             pending_key = st.pending_key(sweep.sweep_id, queue)
             free = min(room, self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue])
@@ -312,6 +315,7 @@ class Coordinator:
             members = [m for m, _ in top]
             meta["queued"][queue] += len(members)
             room -= len(members)
+            sweep.allowance -= len(members)
             try:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
                     plan.added = {int(k): json.loads(v) for k, v in
@@ -344,30 +348,42 @@ class Coordinator:
         return [(sweep.plan.low_fidelity(exp) if stage is None else None) or exp
                 for exp, stage in zip(experiments, stages, strict=True)]
 
+    def _gated(self, sweep: _Sweep) -> bool:
+        """A sweep with a run budget waits for the model: each refit lets out one experiment per
+        consumer, so the optimizer (not a stale order) picks every one of its ``max_experiments``."""
+        config = sweep.plan.config
+        return bool(self.optimize_inline and config.adaptive_sampling and config.objectives
+                    and config.max_experiments is not None)
+
     def _maybe_optimize(self, sweep: _Sweep) -> None:
         if not (self.optimize_inline and sweep.plan.config.adaptive_sampling):
             return
+        if sweep.refit is not None and sweep.refit.is_alive():
+            return
         now = time.monotonic()
-        # every optimizer_interval, and sooner once a batch's worth of new results is in
+        # every optimizer_interval, sooner once a batch's worth of new results is in, and at once
+        # when a gated sweep has used its allowance and has news
         enough = sweep.new_results >= sweep.plan.config.optimizer.batch_size
         interval = self.settings.optimizer_interval
-        if now - sweep.last_optimize < (interval / 5 if enough else interval):
-            return
-        if sweep.refit is not None and sweep.refit.is_alive():
+        waiting = sweep.allowance <= 0 and (sweep.new_results or not sweep.last_optimize)
+        if not waiting and now - sweep.last_optimize < (interval / 5 if enough else interval):
             return
         sweep.last_optimize, sweep.new_results = now, 0
         # In a thread: a refit of a large sweep takes seconds, and publishing must not wait for it.
-        sweep.refit = threading.Thread(target=self._refit, args=(sweep.sweep_id,), daemon=True,
+        sweep.refit = threading.Thread(target=self._refit, args=(sweep,), daemon=True,
                                        name=f"refit-{sweep.sweep_id}")
         sweep.refit.start()
 
-    def _refit(self, sweep_id: str) -> None:
+    def _refit(self, sweep: _Sweep) -> None:
         from orchestrator.optimizer.service import refit_sweep
 
         try:
-            refit_sweep(self.state, sweep_id)
+            refit_sweep(self.state, sweep.sweep_id)
         except Exception:  # noqa: BLE001 - a failed refit must not stop the sweep
-            log.exception("optimizer refit failed for %s", sweep_id)
+            log.exception("optimizer refit failed for %s", sweep.sweep_id)
+        finally:
+            if self._gated(sweep):
+                sweep.allowance = max(1, sum(self.pacing.consumers.get(q, 0) for q in sweep.queues))
 
     def _drain(self, block_ms: int) -> bool:
         if not self.sweeps:

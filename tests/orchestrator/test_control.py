@@ -62,6 +62,8 @@ def test_pause_stops_publishing_within_a_window_resume_continues_cancel_keeps_re
 
 
 def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url: str, start_worker) -> None:
+    # y = (x - 3)^2 over x = 0..59: with a run budget every run waits for the model's pick, so
+    # 16 runs of 0.1 s find x = 3 (the 6-point startup design, then the model)
     start_worker("w1", concurrency=2)
     sweep = write_sweep(workdir, points=60, sleep=0.1, max_experiments=16, adaptive_sampling=True,
                         objectives=[{"metric": "y", "goal": "minimize"}], seed=1)
@@ -74,3 +76,4 @@ def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url:
     assert sum(executions(workdir).values()) == 16 + 1 and final.counts["completed"] == 16 == len(frame)
     assert final.counts["cancelled"] == 44 and final.counts["pending"] == 0
     assert any("max_experiments (16) ran" in e["message"] for e in final.events), final.events
+    assert frame["metric.y"].min() == 0.0, sorted(frame["param.x"])
