@@ -332,11 +332,12 @@ class SweepState:
 
     def lost_workers(self, silent_s: float) -> dict[str, list[str]]:
         """Workers silent for ``silent_s`` seconds, with the delivery tags they held."""
-        now, out = time.time(), {}
-        for host, raw in self.r.hgetall(f"{PREFIX}workers").items():
-            if now - json.loads(raw)["seen"] > silent_s:
-                out[host] = self.r.zrange(self.held_key(host), 0, -1)
-        return out
+        now = time.time()
+        lost = [host for host, info in self._workers().items() if now - info["seen"] > silent_s]
+        pipe = self.r.pipeline(transaction=False)
+        for host in lost:
+            pipe.zrange(self.held_key(host), 0, -1)
+        return dict(zip(lost, pipe.execute(), strict=True)) if lost else {}
 
     def coordinator_alive(self, max_age_s: float = 10.0) -> bool:
         """True if some coordinator's heartbeat (in ``coordinators``) is recent."""
@@ -344,12 +345,12 @@ class SweepState:
         return any(now - float(ts) < max_age_s for ts in self.r.hgetall(f"{PREFIX}coordinators").values())
 
     def live_workers(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
-        now, out = time.time(), {}
-        for host, raw in self.r.hgetall(f"{PREFIX}workers").items():
-            info = json.loads(raw)
-            if now - info["seen"] <= max_age_s:
-                out[host] = info
-        return out
+        now = time.time()
+        return {host: info for host, info in self._workers().items() if now - info["seen"] <= max_age_s}
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        """Every registered worker: hostname -> {queues, concurrency, seen}."""
+        return {host: json.loads(raw) for host, raw in self.r.hgetall(f"{PREFIX}workers").items()}
 
     def consumers(self, queue: str) -> int:
         return sum(w["concurrency"] for w in self.live_workers().values() if queue in w["queues"])
