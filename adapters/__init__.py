@@ -40,8 +40,13 @@ __all__ = [
 ]
 
 
-def adapt_project(project_path: str | Path, spec: ProjectSpec, *, device_runner: DeviceRunner | None = None,
-                  environments: EnvironmentManager | None = None) -> ProjectAdapter:
+def adapt_project(
+    project_path: str | Path,
+    spec: ProjectSpec,
+    *,
+    device_runner: DeviceRunner | None = None,
+    environments: EnvironmentManager | None = None,
+) -> ProjectAdapter:
     """Return the adapter for ``spec``, whose files live at ``project_path``.
 
     Args:

@@ -40,7 +40,8 @@ from orchestrator.models import ExperimentResult, ExperimentStatus
 StandardizedMetrics = dict[str, float]
 
 _ERRORS: dict[str, type[ExperimentError]] = {
-    cls.kind: cls for cls in (TransientError, ConfigurationError, ResourceError, ScientificError)}
+    cls.kind: cls for cls in (TransientError, ConfigurationError, ResourceError, ScientificError)
+}
 # Raised into a task by the worker (Celery's soft time limit); named, since adapters import no Celery.
 _WORKER_EXCEPTIONS = {"SoftTimeLimitExceeded"}
 _FIX = {
@@ -135,7 +136,9 @@ class Progress:
         else:
             point = as_number(value)
             if point is None:
-                raise TypeError(f"report() takes a number or a mapping of numbers, not {type(value).__name__}")
+                raise TypeError(
+                    f"report() takes a number or a mapping of numbers, not {type(value).__name__}"
+                )
             self.metrics = {self.metric or "value": point}
         if point is not None and math.isfinite(point):
             self.curve.append(point)
@@ -165,7 +168,9 @@ class ProjectAdapter(ABC):
 
     kind: ClassVar[str] = "?"
 
-    def __init__(self, spec: ProjectSpec, root: Path, *, environments: EnvironmentManager | None = None) -> None:
+    def __init__(
+        self, spec: ProjectSpec, root: Path, *, environments: EnvironmentManager | None = None
+    ) -> None:
         self.spec = spec
         self.root = Path(root).resolve()
         self.environments = environments or EnvironmentManager()
@@ -209,26 +214,34 @@ class ProjectAdapter(ABC):
                     have = ", ".join(sorted(flatten(raw))) or "no numeric fields"
                     raise ConfigurationError(
                         f"project '{name}': metric '{metric}' reads '{path}', which the output does not have "
-                        f"(it has: {have}); fix 'metrics' or make the project report it")
+                        f"(it has: {have}); fix 'metrics' or make the project report it"
+                    )
                 number = as_number(value)
                 if number is None:
-                    raise ConfigurationError(f"project '{name}': metric '{metric}' at '{path}' is not a number "
-                                             f"(got {str(value)[:80]!r}); point 'metrics' at a numeric field")
+                    raise ConfigurationError(
+                        f"project '{name}': metric '{metric}' at '{path}' is not a number "
+                        f"(got {str(value)[:80]!r}); point 'metrics' at a numeric field"
+                    )
                 out[metric] = number
         else:
             out = flatten(raw)
             if not out:
                 raise ConfigurationError(
                     f"project '{name}': the output has no numeric metrics (got {str(raw)[:120]!r}); return a "
-                    f"number or a mapping of numbers, or pick fields with 'metrics'")
+                    f"number or a mapping of numbers, or pick fields with 'metrics'"
+                )
         for metric, value in out.items():
             if not math.isfinite(value):
-                raise ScientificError(f"project '{name}': metric '{metric}' is {value}; the run produced no "
-                                      f"usable value at these parameters (if the metric is not needed, pick "
-                                      f"the ones you want with 'metrics')")
+                raise ScientificError(
+                    f"project '{name}': metric '{metric}' is {value}; the run produced no "
+                    f"usable value at these parameters (if the metric is not needed, pick "
+                    f"the ones you want with 'metrics')"
+                )
         return out
 
-    def execute_with_parameters(self, params: dict[str, Any], progress: Progress | None = None) -> ExperimentResult:
+    def execute_with_parameters(
+        self, params: dict[str, Any], progress: Progress | None = None
+    ) -> ExperimentResult:
         """Run and wrap the outcome in an ``ExperimentResult``; a failing project gives a FAILED result.
 
         The result carries the metrics (standardized as declared), the captured log tail, the
@@ -247,8 +260,9 @@ class ProjectAdapter(ABC):
         try:
             raw = self._run(merged, ctx)
             seconds = time.perf_counter() - started
-            standard = standardize(self.extract_metrics(raw), merged, self.spec.standardize, seconds=seconds,
-                                   cost=ctx.cost)
+            standard = standardize(
+                self.extract_metrics(raw), merged, self.spec.standardize, seconds=seconds, cost=ctx.cost
+            )
             metrics, ctx.cost = standard.metrics, standard.cost
             if standard.flags:
                 ctx.extra["flags"] = standard.flags
@@ -264,17 +278,31 @@ class ProjectAdapter(ABC):
         except StopRun:
             seconds = time.perf_counter() - started
             status, metrics = ExperimentStatus.EARLY_STOPPED, dict(ctx.report.metrics)
-            error = (f"stopped early after {len(ctx.report.curve)} reported values: worse than the median "
-                     f"of completed runs at that step")
+            error = (
+                f"stopped early after {len(ctx.report.curve)} reported values: worse than the median "
+                f"of completed runs at that step"
+            )
         if ctx.report.curve:
             ctx.extra["intermediate"] = list(ctx.report.curve)
-        return ExperimentResult(experiment_id="", project_name=self.spec.name, parameters=dict(params),
-                                metrics=metrics, execution_time=seconds, cost=ctx.cost, status=status,
-                                error_message=error, error_class=error_class, resource=self.spec.resource,
-                                device=ctx.device, log=ctx.log.getvalue(), extra=ctx.extra)
+        return ExperimentResult(
+            experiment_id="",
+            project_name=self.spec.name,
+            parameters=dict(params),
+            metrics=metrics,
+            execution_time=seconds,
+            cost=ctx.cost,
+            status=status,
+            error_message=error,
+            error_class=error_class,
+            resource=self.spec.resource,
+            device=ctx.device,
+            log=ctx.log.getvalue(),
+            extra=ctx.extra,
+        )
 
-    def validate_compatibility(self, parameters: Iterable[str] | None = None,
-                               dry_run: dict[str, Any] | None = None) -> CompatibilityReport:
+    def validate_compatibility(
+        self, parameters: Iterable[str] | None = None, dry_run: dict[str, Any] | None = None
+    ) -> CompatibilityReport:
         """Check the project against a sweep: folder, environment, entry, signature, one dry run.
 
         Args:
@@ -301,11 +329,17 @@ class ProjectAdapter(ABC):
             return report
         if parameters is not None and sig is not None:
             missing, unexpected = sig.mismatch([*parameters, *self.spec.fixed])
-            detail = "; ".join([f"missing: {', '.join(missing)}"] * bool(missing)
-                               + [f"unexpected: {', '.join(unexpected)}"] * bool(unexpected))
-            report.add("signature", not (missing or unexpected),
-                       detail + "; align the sweep's parameters (or 'fixed') with the entry" if detail
-                       else f"accepts {', '.join(sig.accepts) or '**kwargs'}" + (" (open)" if sig.open else ""))
+            detail = "; ".join(
+                [f"missing: {', '.join(missing)}"] * bool(missing)
+                + [f"unexpected: {', '.join(unexpected)}"] * bool(unexpected)
+            )
+            report.add(
+                "signature",
+                not (missing or unexpected),
+                detail + "; align the sweep's parameters (or 'fixed') with the entry"
+                if detail
+                else f"accepts {', '.join(sig.accepts) or '**kwargs'}" + (" (open)" if sig.open else ""),
+            )
         elif parameters is not None:
             report.add("signature", True, "takes a params mapping; checked by the dry run")
         if dry_run is not None and report.ok:
@@ -337,8 +371,6 @@ class ProjectAdapter(ABC):
         where = f"{Path(last[0].filename).name}:{last[0].lineno}" if last else ""
         return project_failure(self.spec.name, type(exc).__name__, str(exc), where, classify(exc)).args[0]
 
-
-
     # -- in-process loading, shared by the Python-entry and circuit adapters --------------------
 
     @contextlib.contextmanager
@@ -355,6 +387,7 @@ class ProjectAdapter(ABC):
 
     def _entry_error(self, exc: runner.EntryError) -> ConfigurationError:
         return ConfigurationError(f"project '{self.spec.name}': {exc}")
+
 
 class UnusableAdapter(ProjectAdapter):
     """Stands in for a project whose spec names no usable kind: every run fails with ``error``."""

@@ -46,8 +46,9 @@ class PythonEntryAdapter(ProjectAdapter):
 
     def _entry(self) -> str:
         if not self.spec.entry:
-            raise ConfigurationError(f"project '{self.spec.name}': no 'entry'; set it to module:function or "
-                                     f"module:Class")
+            raise ConfigurationError(
+                f"project '{self.spec.name}': no 'entry'; set it to module:function or module:Class"
+            )
         return self.spec.entry
 
     def in_subprocess(self) -> bool:
@@ -55,8 +56,10 @@ class PythonEntryAdapter(ProjectAdapter):
         env = self.environment()
         if self.spec.isolation == "inline":
             if env is not None:
-                raise ConfigurationError(f"project '{self.spec.name}' has its own interpreter and cannot run "
-                                         f"inline; set isolation: subprocess (or auto)")
+                raise ConfigurationError(
+                    f"project '{self.spec.name}' has its own interpreter and cannot run "
+                    f"inline; set isolation: subprocess (or auto)"
+                )
             return False
         return self.spec.isolation == "subprocess" or env is not None or self.spec.timeout is not None
 
@@ -67,8 +70,9 @@ class PythonEntryAdapter(ProjectAdapter):
         with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
             target = self._load(entry)
             try:
-                return runner.call_entry(target, params, method=self._method(), constructor=self._constructor(),
-                                         report=ctx.report)
+                return runner.call_entry(
+                    target, params, method=self._method(), constructor=self._constructor(), report=ctx.report
+                )
             except runner.EntryError as exc:
                 raise self._entry_error(exc) from None
 
@@ -86,22 +90,34 @@ class PythonEntryAdapter(ProjectAdapter):
 
     # -- subprocess ------------------------------------------------------------------------------
 
-    def _via_runner(self, action: str, params: dict[str, Any], ctx: RunContext | None,
-                    timeout: float | None) -> Any:
+    def _via_runner(
+        self, action: str, params: dict[str, Any], ctx: RunContext | None, timeout: float | None
+    ) -> Any:
         env = self.environment()
         name = self.spec.name
         with tempfile.TemporaryDirectory(prefix="orchestrator-run-") as tmp:
             reply = Path(tmp) / "reply.json"
-            request = {"root": str(self.root), "entry": self._entry(), "params": params, "action": action,
-                       "method": self._method(), "constructor": self._constructor(), "reply": str(reply)}
+            request = {
+                "root": str(self.root),
+                "entry": self._entry(),
+                "params": params,
+                "action": action,
+                "method": self._method(),
+                "constructor": self._constructor(),
+                "reply": str(reply),
+            }
             watcher = None
             if ctx is not None:
                 watcher = _ProgressWatcher(Path(tmp), ctx.report)
                 request.update(progress=str(watcher.progress), stop=str(watcher.stop))
             try:
-                outcome = run_process([str(env.python if env else sys.executable), str(RUNNER)], cwd=self.root,
-                                      env=env.variables() if env else None, timeout=timeout,
-                                      stdin=json.dumps(request, default=str))
+                outcome = run_process(
+                    [str(env.python if env else sys.executable), str(RUNNER)],
+                    cwd=self.root,
+                    env=env.variables() if env else None,
+                    timeout=timeout,
+                    stdin=json.dumps(request, default=str),
+                )
             finally:
                 if watcher is not None:
                     watcher.close()
@@ -112,13 +128,17 @@ class PythonEntryAdapter(ProjectAdapter):
                     ctx.extra["environment"] = str(env.location or env.python)
                     ctx.extra["environment_built"] = env.built
             if outcome.timed_out:
-                raise ProjectTimeout(f"project '{name}' did not finish within its timeout of {timeout:g} s and "
-                                     f"was stopped; raise 'timeout' if such points are expected to be slow, or "
-                                     f"exclude them with a constraint")
+                raise ProjectTimeout(
+                    f"project '{name}' did not finish within its timeout of {timeout:g} s and "
+                    f"was stopped; raise 'timeout' if such points are expected to be slow, or "
+                    f"exclude them with a constraint"
+                )
             if not reply.is_file():
                 tail = outcome.stderr.strip()[-300:] or "no output"
-                raise ScientificError(f"project '{name}': its process exited with code {outcome.returncode} "
-                                      f"before reporting a result ({tail}); fix the crash (see the log)")
+                raise ScientificError(
+                    f"project '{name}': its process exited with code {outcome.returncode} "
+                    f"before reporting a result ({tail}); fix the crash (see the log)"
+                )
             record = json.loads(reply.read_text())
         if record["ok"]:
             return record["value"]
@@ -126,8 +146,9 @@ class PythonEntryAdapter(ProjectAdapter):
             raise StopRun
         if record["stage"] != "call":
             raise ConfigurationError(f"project '{name}': {record['message']}")
-        raise project_failure(name, record["type"], record["message"], record["where"],
-                              kind_from_names(record["mro"]))
+        raise project_failure(
+            name, record["type"], record["message"], record["where"], kind_from_names(record["mro"])
+        )
 
 
 class CallableAdapter(PythonEntryAdapter):

@@ -32,7 +32,7 @@ class TailBuffer(io.TextIOBase):
             if self._size > 2 * self.limit:  # trim rarely, so many small writes stay cheap
                 joined = "".join(self._parts)
                 self.dropped += len(joined) - self.limit
-                self._parts, self._size = [joined[-self.limit:]], self.limit
+                self._parts, self._size = [joined[-self.limit :]], self.limit
         return len(text)
 
     def section(self, title: str, text: str) -> None:
@@ -41,7 +41,7 @@ class TailBuffer(io.TextIOBase):
             self.write(f"--- {title} ---\n{text if text.endswith(chr(10)) else text + chr(10)}")
 
     def getvalue(self) -> str:
-        text = "".join(self._parts)[-self.limit:]
+        text = "".join(self._parts)[-self.limit :]
         dropped = self.dropped + max(0, self._size - self.limit)
         return f"[... {dropped} earlier characters dropped]\n{text}" if dropped else text
 

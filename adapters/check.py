@@ -38,8 +38,10 @@ def check_target(path: str) -> tuple[list[CompatibilityReport], bool]:
     elif target.is_file():
         sweep = load_sweep(target)
         point = first_point(sweep)
-        reports = [adapt_project(spec.path, spec).validate_compatibility(list(sweep.parameters), point)
-                   for spec in sweep.projects]
+        reports = [
+            adapt_project(spec.path, spec).validate_compatibility(list(sweep.parameters), point)
+            for spec in sweep.projects
+        ]
     else:
         raise InputError("no such project folder or sweep file; check the path", source=str(path))
     return reports, all(r.ok for r in reports)
@@ -49,8 +51,11 @@ def project_from_folder(folder: Path) -> tuple[ProjectSpec, dict[str, Any]]:
     """The project spec in ``folder/orchestrator-project.yaml`` and its dry-run parameters."""
     settings = folder / PROJECT_SETTINGS_FILE
     if not settings.is_file():
-        raise InputError(f"no {PROJECT_SETTINGS_FILE} in this folder; write one (entry, kind, metrics, "
-                         f"check_parameters) or check a sweep file that uses the project", source=str(folder))
+        raise InputError(
+            f"no {PROJECT_SETTINGS_FILE} in this folder; write one (entry, kind, metrics, "
+            f"check_parameters) or check a sweep file that uses the project",
+            source=str(folder),
+        )
     try:
         data = yaml.safe_load(settings.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -81,7 +86,10 @@ def render_report(report: CompatibilityReport) -> str:
     """The report as plain text for a terminal: one line per check, then the verdict."""
     head = f"project {report.project} ({report.kind}"
     head += f", {report.entry})" if report.entry else ")"
-    lines = [head, f"  folder: {report.path}" + (f"   code: {report.code_version}" if report.code_version else "")]
+    lines = [
+        head,
+        f"  folder: {report.path}" + (f"   code: {report.code_version}" if report.code_version else ""),
+    ]
     width = max((len(c.name) for c in report.checks), default=0)
     for check in report.checks:
         lines.append(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name.ljust(width)}  {check.detail}")

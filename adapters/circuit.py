@@ -53,16 +53,24 @@ class CircuitAdapter(ProjectAdapter):
 
     kind = "circuit"
 
-    def __init__(self, spec: ProjectSpec, root: Path, *, environments: EnvironmentManager | None = None,
-                 device_runner: DeviceRunner | None = None) -> None:
+    def __init__(
+        self,
+        spec: ProjectSpec,
+        root: Path,
+        *,
+        environments: EnvironmentManager | None = None,
+        device_runner: DeviceRunner | None = None,
+    ) -> None:
         super().__init__(spec, root, environments=environments)
         self.device_runner = device_runner
 
     @property
     def options(self) -> CircuitSpec:
         if self.spec.circuit is None:
-            raise ConfigurationError(f"project '{self.spec.name}': a circuit project needs "
-                                     f"circuit: {{build: module:function, analyze: module:function}}")
+            raise ConfigurationError(
+                f"project '{self.spec.name}': a circuit project needs "
+                f"circuit: {{build: module:function, analyze: module:function}}"
+            )
         return self.spec.circuit
 
     @property
@@ -71,16 +79,22 @@ class CircuitAdapter(ProjectAdapter):
 
     def environment(self) -> Environment | None:
         if self.spec.python or self.spec.requirements:
-            raise ConfigurationError(f"project '{self.spec.name}': circuit projects run in the worker's "
-                                     f"interpreter, where the Braket SDK is; remove 'python'/'requirements', or "
-                                     f"make it a callable project that runs the circuit itself")
+            raise ConfigurationError(
+                f"project '{self.spec.name}': circuit projects run in the worker's "
+                f"interpreter, where the Braket SDK is; remove 'python'/'requirements', or "
+                f"make it a callable project that runs the circuit itself"
+            )
         return None
 
     def entry_text(self) -> str:
         opts = self.spec.circuit
         if opts is None:
             return ""
-        return f"build {opts.build}" + (f", analyze {opts.analyze}" if opts.analyze else "") + f" on {self.device}"
+        return (
+            f"build {opts.build}"
+            + (f", analyze {opts.analyze}" if opts.analyze else "")
+            + f" on {self.device}"
+        )
 
     def signature(self) -> None:
         with self._inline():
@@ -138,18 +152,22 @@ class CircuitAdapter(ProjectAdapter):
             return task.result()
         except (TypeError, ValueError, NotImplementedError) as exc:
             hint = " (noisy circuits need device local:dm)" if "noise" in str(exc).lower() else ""
-            raise ConfigurationError(f"project '{self.spec.name}': device {self.device} rejected the circuit: "
-                                     f"{exc}{hint}; fix the circuit or the project's 'device'") from exc
+            raise ConfigurationError(
+                f"project '{self.spec.name}': device {self.device} rejected the circuit: "
+                f"{exc}{hint}; fix the circuit or the project's 'device'"
+            ) from exc
 
     def _managed_device_error(self) -> ConfigurationError:
         return ConfigurationError(
             f"project '{self.spec.name}': device {self.device} is a managed Braket device, which only the "
             f"braket_sim/braket_qpu workers can run; set the project's resource to braket_sim or braket_qpu, "
-            f"or use device local:sv or local:dm")
+            f"or use device local:sv or local:dm"
+        )
 
     def _entry_error(self, exc: runner.EntryError) -> ConfigurationError:
-        return ConfigurationError(f"project '{self.spec.name}': {exc}".replace(
-            "fix 'entry'", "fix circuit.build / circuit.analyze"))
+        return ConfigurationError(
+            f"project '{self.spec.name}': {exc}".replace("fix 'entry'", "fix circuit.build / circuit.analyze")
+        )
 
 
 def _as_program(program: Any, inputs: dict[str, Any]) -> Any:

@@ -32,7 +32,9 @@ from orchestrator.errors import ConfigurationError, ScientificError
 
 SPECIAL = ("run_dir", "project_dir", "params_file", "python")
 _PYTHONS = {"python", "python3", "{python}"}
-_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))(?::\s*(?P<msg>.*))?$")
+_EXCEPTION_LINE = re.compile(
+    r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))(?::\s*(?P<msg>.*))?$"
+)
 
 
 class CommandAdapter(ProjectAdapter):
@@ -46,8 +48,10 @@ class CommandAdapter(ProjectAdapter):
 
     def template(self) -> str:
         if not self.spec.entry:
-            raise ConfigurationError(f"project '{self.spec.name}': no 'entry'; set it to the command template, "
-                                     f"e.g. 'python run.py --gamma {{gamma}}'")
+            raise ConfigurationError(
+                f"project '{self.spec.name}': no 'entry'; set it to the command template, "
+                f"e.g. 'python run.py --gamma {{gamma}}'"
+            )
         return self.spec.entry
 
     def placeholders(self) -> set[str]:
@@ -73,7 +77,11 @@ class CommandAdapter(ProjectAdapter):
             values.update(run_dir=str(run_dir), project_dir=str(self.root), python=python, params_file="")
             if opts.params_file:
                 path = run_dir / opts.params_file
-                text = yaml.safe_dump(params) if path.suffix in (".yaml", ".yml") else json.dumps(params, default=str)
+                text = (
+                    yaml.safe_dump(params)
+                    if path.suffix in (".yaml", ".yml")
+                    else json.dumps(params, default=str)
+                )
                 path.write_text(text)
                 values["params_file"] = str(path)
             argv = self._argv(values, python)
@@ -91,10 +99,12 @@ class CommandAdapter(ProjectAdapter):
                 ctx.extra["environment"] = str(env.location or env.python)
                 ctx.extra["environment_built"] = env.built
             if outcome.timed_out:
-                raise ProjectTimeout(f"project '{name}': command did not finish within its timeout of "
-                                     f"{self.spec.timeout:g} s and its process group was killed; raise "
-                                     f"'timeout' if such points are expected to be slow, or exclude them "
-                                     f"with a constraint")
+                raise ProjectTimeout(
+                    f"project '{name}': command did not finish within its timeout of "
+                    f"{self.spec.timeout:g} s and its process group was killed; raise "
+                    f"'timeout' if such points are expected to be slow, or exclude them "
+                    f"with a constraint"
+                )
             if outcome.returncode != 0:
                 raise self._exit_failure(outcome)
             if opts.regex:
@@ -125,37 +135,52 @@ class CommandAdapter(ProjectAdapter):
             return
         tokens = shlex.split(self.template())
         if not tokens:
-            raise ConfigurationError(f"project '{self.spec.name}': the command template is empty; fix 'entry'")
+            raise ConfigurationError(
+                f"project '{self.spec.name}': the command template is empty; fix 'entry'"
+            )
         first = tokens[0]
         if first in _PYTHONS:
             script = next((t for t in tokens[1:] if t.endswith(".py") and "{" not in t), None)
             if script and self.options.cwd == "project" and not (self.root / script).is_file():
-                raise ConfigurationError(f"project '{self.spec.name}': script {script} not found in {self.root}; "
-                                         f"fix 'entry'")
+                raise ConfigurationError(
+                    f"project '{self.spec.name}': script {script} not found in {self.root}; fix 'entry'"
+                )
         elif "{" not in first and not ((self.root / first).is_file() or shutil.which(first)):
-            raise ConfigurationError(f"project '{self.spec.name}': command '{first}' not found (on PATH or in "
-                                     f"the project folder); fix 'entry'")
+            raise ConfigurationError(
+                f"project '{self.spec.name}': command '{first}' not found (on PATH or in "
+                f"the project folder); fix 'entry'"
+            )
 
     def _exit_failure(self, outcome: ProcessOutcome) -> Exception:
         name, code = self.spec.name, outcome.returncode
         lines = [ln.strip() for ln in outcome.stderr.strip().splitlines() if ln.strip()]
         last = lines[-1][:200] if lines else "no stderr"
         if code < 0:
-            return ScientificError(f"project '{name}': command was killed by signal {-code} ({last}); see the log")
+            return ScientificError(
+                f"project '{name}': command was killed by signal {-code} ({last}); see the log"
+            )
         if code in (126, 127):
-            return ConfigurationError(f"project '{name}': command not found or not executable (exit {code}: "
-                                      f"{last}); fix 'entry'")
+            return ConfigurationError(
+                f"project '{name}': command not found or not executable (exit {code}: {last}); fix 'entry'"
+            )
         for line in reversed(lines):
             match = _EXCEPTION_LINE.match(line)
             if match:
                 kind = kind_from_names([match["type"].rsplit(".", 1)[-1]])
                 cls = ConfigurationError if kind == "configuration" else ScientificError
-                fix = ("fix the project's inputs or environment" if cls is ConfigurationError
-                       else "fix the project, or exclude these parameters with a constraint")
-                return cls(f"project '{name}': command exited with code {code} after {line[:200]}; {fix} "
-                           f"(stderr tail in the log)")
-        return ScientificError(f"project '{name}': command exited with code {code} ({last}); fix the project, "
-                               f"or exclude these parameters with a constraint (stderr tail in the log)")
+                fix = (
+                    "fix the project's inputs or environment"
+                    if cls is ConfigurationError
+                    else "fix the project, or exclude these parameters with a constraint"
+                )
+                return cls(
+                    f"project '{name}': command exited with code {code} after {line[:200]}; {fix} "
+                    f"(stderr tail in the log)"
+                )
+        return ScientificError(
+            f"project '{name}': command exited with code {code} ({last}); fix the project, "
+            f"or exclude these parameters with a constraint (stderr tail in the log)"
+        )
 
     # -- output ----------------------------------------------------------------------------------
 
@@ -172,31 +197,41 @@ class CommandAdapter(ProjectAdapter):
                 except json.JSONDecodeError:
                     break
         last = text.splitlines()[-1][:120] if text else "(empty)"
-        raise ConfigurationError(f"project '{self.spec.name}': stdout is not JSON (last line: {last!r}); make "
-                                 f"the script print one JSON object as its last line, or read metrics with "
-                                 f"command.regex or command.output_file")
+        raise ConfigurationError(
+            f"project '{self.spec.name}': stdout is not JSON (last line: {last!r}); make "
+            f"the script print one JSON object as its last line, or read metrics with "
+            f"command.regex or command.output_file"
+        )
 
     def _from_regex(self, stdout: str) -> dict[str, float]:
         out = {}
         for metric, pattern in self.options.regex.items():
             matches = list(re.finditer(pattern, stdout, re.MULTILINE))
             if not matches:
-                raise ConfigurationError(f"project '{self.spec.name}': command.regex for '{metric}' ({pattern!r}) "
-                                         f"matched nothing in stdout; fix the pattern or the script's output")
+                raise ConfigurationError(
+                    f"project '{self.spec.name}': command.regex for '{metric}' ({pattern!r}) "
+                    f"matched nothing in stdout; fix the pattern or the script's output"
+                )
             match = matches[-1]  # progress lines come first: the last one is the result
             value = as_number(match.group(1) if match.groups() else match.group(0))
             if value is None:
-                raise ConfigurationError(f"project '{self.spec.name}': command.regex for '{metric}' matched "
-                                         f"{match.group(0)!r}, not a number; capture the number in group 1")
+                raise ConfigurationError(
+                    f"project '{self.spec.name}': command.regex for '{metric}' matched "
+                    f"{match.group(0)!r}, not a number; capture the number in group 1"
+                )
             out[metric] = value
         return out
 
     def _from_file(self, cwd: Path, relative: str) -> Any:
         path, name = cwd / relative, self.spec.name
         if not path.is_file():
-            raise ConfigurationError(f"project '{name}': the command exited 0 but wrote no {path}; fix "
-                                     f"command.output_file or the script")
-        fmt = self.options.output_format or {".csv": "csv", ".yaml": "yaml", ".yml": "yaml"}.get(path.suffix, "json")
+            raise ConfigurationError(
+                f"project '{name}': the command exited 0 but wrote no {path}; fix "
+                f"command.output_file or the script"
+            )
+        fmt = self.options.output_format or {".csv": "csv", ".yaml": "yaml", ".yml": "yaml"}.get(
+            path.suffix, "json"
+        )
         text = path.read_text()
         try:
             if fmt == "json":
@@ -205,10 +240,14 @@ class CommandAdapter(ProjectAdapter):
                 return yaml.safe_load(text)
             rows = list(csv.DictReader(io.StringIO(text)))
         except (json.JSONDecodeError, yaml.YAMLError, csv.Error) as exc:
-            raise ConfigurationError(f"project '{name}': output file {path.name} is not valid {fmt} ({exc}); "
-                                     f"fix the script or command.output_format") from None
+            raise ConfigurationError(
+                f"project '{name}': output file {path.name} is not valid {fmt} ({exc}); "
+                f"fix the script or command.output_format"
+            ) from None
         if not rows:
-            raise ConfigurationError(f"project '{name}': output file {path.name} has no data rows; fix the script")
+            raise ConfigurationError(
+                f"project '{name}': output file {path.name} has no data rows; fix the script"
+            )
         # the last row is the final result of scripts that append one row per step
         return {k: v for k, v in ((k, as_number(v)) for k, v in rows[-1].items()) if v is not None}
 
@@ -225,9 +264,13 @@ def _format(template: str, values: dict[str, str], project: str, where: str) -> 
     try:
         return template.format_map(values)
     except KeyError as exc:
-        raise ConfigurationError(f"project '{project}': {where} uses {{{exc.args[0]}}}, which is neither a "
-                                 f"parameter nor one of {', '.join(SPECIAL)}; add it to the sweep's parameters "
-                                 f"or 'fixed'") from None
+        raise ConfigurationError(
+            f"project '{project}': {where} uses {{{exc.args[0]}}}, which is neither a "
+            f"parameter nor one of {', '.join(SPECIAL)}; add it to the sweep's parameters "
+            f"or 'fixed'"
+        ) from None
     except (ValueError, IndexError) as exc:
-        raise ConfigurationError(f"project '{project}': {where} is not a valid template ({exc}); write literal "
-                                 f"braces as {{{{ and }}}}") from None
+        raise ConfigurationError(
+            f"project '{project}': {where} is not a valid template ({exc}); write literal "
+            f"braces as {{{{ and }}}}"
+        ) from None

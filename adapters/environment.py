@@ -80,8 +80,10 @@ class EnvironmentManager:
         if spec.requirements:
             path = root / spec.requirements
             if not path.is_file():
-                raise ConfigurationError(f"project '{spec.name}': requirements file {path} does not exist; "
-                                         f"fix 'requirements' (relative to the project folder)")
+                raise ConfigurationError(
+                    f"project '{spec.name}': requirements file {path} does not exist; "
+                    f"fix 'requirements' (relative to the project folder)"
+                )
             return path
         for name in REQUIREMENT_FILES:
             path = root / name
@@ -94,8 +96,10 @@ class EnvironmentManager:
         if spec.python:
             python = Path(spec.python) if Path(spec.python).is_absolute() else root / spec.python
             if not (python.is_file() and os.access(python, os.X_OK)):
-                raise ConfigurationError(f"project '{spec.name}': interpreter {python} does not exist or is "
-                                         f"not executable; fix 'python'")
+                raise ConfigurationError(
+                    f"project '{spec.name}': interpreter {python} does not exist or is "
+                    f"not executable; fix 'python'"
+                )
             return Environment(python)
         requirements = self.requirements_file(spec, root)
         return None if requirements is None else self.ensure(requirements, project=spec.name)
@@ -138,8 +142,17 @@ class EnvironmentManager:
         steps = [
             # The worker's pip installs into the new env (pip --python): no pip inside it to bootstrap.
             [sys.executable, "-m", "venv", "--without-pip", str(location)],
-            [sys.executable, "-m", "pip", "--python", str(location / "bin" / "python"), "install",
-             "--no-input", "--disable-pip-version-check", *install],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(location / "bin" / "python"),
+                "install",
+                "--no-input",
+                "--disable-pip-version-check",
+                *install,
+            ],
         ]
         for argv in steps if install else steps[:1]:
             outcome = run_process(argv, cwd=requirements.parent, timeout=self.build_timeout)
@@ -148,10 +161,20 @@ class EnvironmentManager:
                 why = "timed out" if outcome.timed_out else (outcome.stderr or outcome.stdout).strip()[-1500:]
                 raise ConfigurationError(
                     f"project '{project}': could not build its environment from {requirements} "
-                    f"({why}); fix the file (try: pip install -r {requirements.name} in a fresh virtualenv)")
-        (location / MARKER).write_text(json.dumps({
-            "requirements": str(requirements), "key": location.name, "python": platform.python_version(),
-            "built_at": datetime.now(UTC).isoformat(), "installed": install}, indent=1))
+                    f"({why}); fix the file (try: pip install -r {requirements.name} in a fresh virtualenv)"
+                )
+        (location / MARKER).write_text(
+            json.dumps(
+                {
+                    "requirements": str(requirements),
+                    "key": location.name,
+                    "python": platform.python_version(),
+                    "built_at": datetime.now(UTC).isoformat(),
+                    "installed": install,
+                },
+                indent=1,
+            )
+        )
 
 
 def _pyproject_dependencies(path: Path) -> list[str]:

@@ -26,8 +26,10 @@ def detect_kind(spec: ProjectSpec, root: Path) -> str:
         if options is not None:
             return kind
     if not spec.entry:
-        raise ConfigurationError(f"project '{spec.name}': no 'entry'; set it to module:function, module:Class "
-                                 f"or a command template, or give circuit.build for a circuit project")
+        raise ConfigurationError(
+            f"project '{spec.name}': no 'entry'; set it to module:function, module:Class "
+            f"or a command template, or give circuit.build for a circuit project"
+        )
     if not _PYTHON_ENTRY.match(spec.entry.strip()):
         return "command"
     module, _, name = spec.entry.strip().partition(":")

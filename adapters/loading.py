@@ -83,8 +83,11 @@ def project_imports(root: Path) -> Iterator[None]:
         stashed = {}
         # A submodule is only ever imported with its package: no top-level name, nothing to scan for.
         if not local.isdisjoint(sys.modules):
-            stashed = {name: sys.modules.pop(name) for name, mod in list(sys.modules.items())
-                       if name.split(".")[0] in local and not _is_under(mod, root) and not _installed(mod)}
+            stashed = {
+                name: sys.modules.pop(name)
+                for name, mod in list(sys.modules.items())
+                if name.split(".")[0] in local and not _is_under(mod, root) and not _installed(mod)
+            }
         sys.modules.update(own)
         before = set(sys.modules)
         saved_path = list(sys.path)

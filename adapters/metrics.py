@@ -66,8 +66,14 @@ class Standardized:
         self.flags.append({"metric": metric, "value": value, "problem": problem})
 
 
-def standardize(metrics: dict[str, float], params: dict[str, Any], spec: StandardizeSpec, *,
-                seconds: float = 0.0, cost: float | None = None) -> Standardized:
+def standardize(
+    metrics: dict[str, float],
+    params: dict[str, Any],
+    spec: StandardizeSpec,
+    *,
+    seconds: float = 0.0,
+    cost: float | None = None,
+) -> Standardized:
     """Apply a project's declarations to one result's metrics.
 
     Args:
@@ -99,8 +105,12 @@ def standardize(metrics: dict[str, float], params: dict[str, Any], spec: Standar
     for name, base in spec.baselines.items():
         reference = base.value if base.value is not None else m.get(base.metric or "")
         if name not in m or reference is None:
-            out.flag(name, f"baseline needs metrics '{name}'"
-                           + (f" and '{base.metric}'" if base.metric else "") + ", missing from the output")
+            out.flag(
+                name,
+                f"baseline needs metrics '{name}'"
+                + (f" and '{base.metric}'" if base.metric else "")
+                + ", missing from the output",
+            )
         elif reference == 0:
             out.flag(name, "baseline is 0: relative improvement undefined", 0.0)
         else:
@@ -129,8 +139,9 @@ def _shots(params: dict[str, Any], metrics: dict[str, float], name: str) -> floa
     return shots if shots > 0 else None
 
 
-def stderr_over_repeats(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] | None = None
-                        ) -> pd.DataFrame:
+def stderr_over_repeats(
+    frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Mean and standard error of each metric over the repeats of each parameter point.
 
     Args:

@@ -25,20 +25,31 @@ class ProcessOutcome:
     timed_out: bool = False
 
 
-def run_process(argv: list[str] | str, *, cwd: Path, env: dict[str, str] | None = None, stdin: str = "",
-                timeout: float | None = None, shell: bool = False) -> ProcessOutcome:
+def run_process(
+    argv: list[str] | str,
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str = "",
+    timeout: float | None = None,
+    shell: bool = False,
+) -> ProcessOutcome:
     """Run ``argv`` to completion or until ``timeout`` seconds, then kill its process group.
 
     Output goes to temporary files rather than pipes: a grandchild that keeps a pipe open
     after the kill cannot hang us, and a chatty project cannot fill a pipe buffer.
     """
-    with tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err, \
-            tempfile.TemporaryFile("w+b") as inp:
+    with (
+        tempfile.TemporaryFile("w+b") as out,
+        tempfile.TemporaryFile("w+b") as err,
+        tempfile.TemporaryFile("w+b") as inp,
+    ):
         inp.write(stdin.encode())
         inp.seek(0)
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=inp, stdout=out, stderr=err, shell=shell,
-                                start_new_session=True)  # its own group, so a kill reaches its children
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=inp, stdout=out, stderr=err, shell=shell, start_new_session=True
+        )  # its own group, so a kill reaches its children
         timed_out = False
         try:
             proc.wait(timeout=timeout)
@@ -51,8 +62,13 @@ def run_process(argv: list[str] | str, *, cwd: Path, env: dict[str, str] | None 
         seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
-        return ProcessOutcome(proc.returncode, out.read().decode(errors="replace"),
-                              err.read().decode(errors="replace"), seconds, timed_out)
+        return ProcessOutcome(
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            seconds,
+            timed_out,
+        )
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

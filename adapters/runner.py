@@ -40,12 +40,14 @@ class EntryError(Exception):
 #: the keyword a project declares to report intermediate values: ``def run(x, report=None)``
 REPORT = "report"
 
+
 def split_entry(entry: str) -> tuple[str, str]:
     """``"pkg.module:attr"`` -> ``("pkg.module", "attr")``."""
     module, sep, attr = entry.partition(":")
     if not sep or not module or not attr:
-        raise EntryError("lookup", f"entry '{entry}' must look like module:function or module:Class; "
-                                   f"fix 'entry'")
+        raise EntryError(
+            "lookup", f"entry '{entry}' must look like module:function or module:Class; fix 'entry'"
+        )
     return module, attr
 
 
@@ -57,24 +59,35 @@ def load_entry(entry: str) -> Any:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing == module_name or module_name.startswith(missing + "."):
-            raise EntryError("import", f"no module '{module_name}' in the project folder; fix 'entry' "
-                                       f"(module:function) or 'path'") from exc
-        raise EntryError("dependency", f"module '{module_name}' imports '{missing}', which is not installed "
-                                       f"for this interpreter; list it in the project's requirements.txt "
-                                       f"or set 'python' to an interpreter that has it") from exc
+            raise EntryError(
+                "import",
+                f"no module '{module_name}' in the project folder; fix 'entry' (module:function) or 'path'",
+            ) from exc
+        raise EntryError(
+            "dependency",
+            f"module '{module_name}' imports '{missing}', which is not installed "
+            f"for this interpreter; list it in the project's requirements.txt "
+            f"or set 'python' to an interpreter that has it",
+        ) from exc
     except SyntaxError as exc:
         where = f"{os.path.basename(exc.filename or '?')}:{exc.lineno}"
-        raise EntryError("import", f"module '{module_name}' has a syntax error at {where} ({exc.msg}); fix the "
-                                   f"project's code, or point 'python' at the interpreter it was written "
-                                   f"for") from exc
+        raise EntryError(
+            "import",
+            f"module '{module_name}' has a syntax error at {where} ({exc.msg}); fix the "
+            f"project's code, or point 'python' at the interpreter it was written "
+            f"for",
+        ) from exc
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
             names = [n for n in dir(target) if not n.startswith("_") and callable(getattr(target, n))]
             close = difflib.get_close_matches(part, names, n=3)
             hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise EntryError("lookup", f"module '{module_name}' has no '{attr}'; {hint}fix 'entry' "
-                                       f"(it defines: {', '.join(names[:12]) or 'nothing callable'})")
+            raise EntryError(
+                "lookup",
+                f"module '{module_name}' has no '{attr}'; {hint}fix 'entry' "
+                f"(it defines: {', '.join(names[:12]) or 'nothing callable'})",
+            )
         target = getattr(target, part)
     return target
 
@@ -88,24 +101,32 @@ def _params_of(func: Any, drop_first: bool = False) -> list[inspect.Parameter]:
 
 
 def _takes_params_dict(params: list[inspect.Parameter]) -> bool:
-    return len(params) == 1 and params[0].name == "params" and params[0].kind in (
-        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return (
+        len(params) == 1
+        and params[0].name == "params"
+        and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
 
 
 def _method_of(cls: type, method: str) -> tuple[Any, list[inspect.Parameter]]:
     if not hasattr(cls, method):
         names = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))]
-        raise EntryError("lookup", f"class '{cls.__name__}' has no method '{method}'; set class.method "
-                                   f"(it has: {', '.join(names) or 'no public methods'})")
+        raise EntryError(
+            "lookup",
+            f"class '{cls.__name__}' has no method '{method}'; set class.method "
+            f"(it has: {', '.join(names) or 'no public methods'})",
+        )
     static = isinstance(inspect.getattr_static(cls, method), (staticmethod, classmethod))
     return getattr(cls, method), _params_of(getattr(cls, method), drop_first=not static)
 
 
 def _summary(params: list[inspect.Parameter]) -> dict[str, Any]:
     named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    return {"accepts": [p.name for p in named],
-            "required": [p.name for p in named if p.default is p.empty],
-            "open": any(p.kind is p.VAR_KEYWORD for p in params) or _takes_params_dict(params)}
+    return {
+        "accepts": [p.name for p in named],
+        "required": [p.name for p in named if p.default is p.empty],
+        "open": any(p.kind is p.VAR_KEYWORD for p in params) or _takes_params_dict(params),
+    }
 
 
 def describe(target: Any, method: str = "run") -> dict[str, Any]:
@@ -113,8 +134,12 @@ def describe(target: Any, method: str = "run") -> dict[str, Any]:
     if inspect.isclass(target):
         ctor = _summary(_params_of(target))
         meth = _summary(_method_of(target, method)[1])
-        return {"kind": "class", "accepts": ctor["accepts"] + meth["accepts"],
-                "required": ctor["required"] + meth["required"], "open": ctor["open"] or meth["open"]}
+        return {
+            "kind": "class",
+            "accepts": ctor["accepts"] + meth["accepts"],
+            "required": ctor["required"] + meth["required"],
+            "open": ctor["open"] or meth["open"],
+        }
     if not callable(target):
         raise EntryError("lookup", f"'{target!r}' is not callable; point 'entry' at a function or class")
     return {"kind": "callable", **_summary(_params_of(target))}
@@ -128,15 +153,25 @@ def _bind(what: str, params: list[inspect.Parameter], values: dict[str, Any]) ->
     unexpected = [] if summary["open"] else [n for n in values if n not in summary["accepts"]]
     if missing or unexpected:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"unexpected {', '.join(unexpected)}"] if unexpected else [])
-        raise EntryError("signature", f"{what} does not fit the parameters ({'; '.join(parts)}); "
-                                      f"add the missing ones to the sweep's 'parameters' or the project's "
-                                      f"'fixed', and drop or rename the unexpected ones")
+            [f"unexpected {', '.join(unexpected)}"] if unexpected else []
+        )
+        raise EntryError(
+            "signature",
+            f"{what} does not fit the parameters ({'; '.join(parts)}); "
+            f"add the missing ones to the sweep's 'parameters' or the project's "
+            f"'fixed', and drop or rename the unexpected ones",
+        )
     return (), values
 
 
-def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
-               constructor: list[str] | None = None, report: Any = None) -> Any:
+def call_entry(
+    target: Any,
+    params: dict[str, Any],
+    *,
+    method: str = "run",
+    constructor: list[str] | None = None,
+    report: Any = None,
+) -> Any:
     """Call a function with ``params`` (keywords, or one ``params`` dict), or build a class and call its method.
 
     ``report`` is passed as the keyword ``report`` when the function (or method) declares it:
@@ -145,7 +180,9 @@ def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
     """
     if not inspect.isclass(target):
         own = _params_of(target)
-        args, kwargs = _bind(f"{getattr(target, '__name__', target)}()", own, _with_report(own, params, report))
+        args, kwargs = _bind(
+            f"{getattr(target, '__name__', target)}()", own, _with_report(own, params, report)
+        )
         return target(*args, **kwargs)
     func, meth_params = _method_of(target, method)
     ctor_params = _params_of(target)
@@ -153,8 +190,11 @@ def call_entry(target: Any, params: dict[str, Any], *, method: str = "run",
         ctor_values = {k: v for k, v in params.items() if k in constructor}
     else:
         meth, ctor = _summary(meth_params), _summary(ctor_params)
-        ctor_values = {k: v for k, v in params.items()
-                       if k not in meth["accepts"] and (k in ctor["accepts"] or (ctor["open"] and not meth["open"]))}
+        ctor_values = {
+            k: v
+            for k, v in params.items()
+            if k not in meth["accepts"] and (k in ctor["accepts"] or (ctor["open"] and not meth["open"]))
+        }
     meth_values = _with_report(meth_params, {k: v for k, v in params.items() if k not in ctor_values}, report)
     args, kwargs = _bind(f"{target.__name__}()", ctor_params, ctor_values)
     instance = target(*args, **kwargs)
@@ -200,9 +240,15 @@ def failure_record(exc: BaseException) -> dict[str, Any]:
     """A JSON description of an exception, enough for the worker to classify and explain it."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return {"ok": False, "stage": getattr(exc, "stage", "call"), "type": type(exc).__name__,
-            "mro": [c.__name__ for c in type(exc).__mro__], "message": str(exc), "where": where,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-3000:]}
+    return {
+        "ok": False,
+        "stage": getattr(exc, "stage", "call"),
+        "type": type(exc).__name__,
+        "mro": [c.__name__ for c in type(exc).__mro__],
+        "message": str(exc),
+        "where": where,
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-3000:],
+    }
 
 
 class _Stopped(BaseException):
@@ -212,6 +258,7 @@ class _Stopped(BaseException):
 def _file_report(progress: str, stop: str) -> Any:
     """``report`` in a subprocess: values go to the ``progress`` file, one JSON line each, which
     the worker reads; the worker creates the ``stop`` file when the run is to end early."""
+
     def report(value: Any) -> None:
         with open(progress, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(to_jsonable(value)) + "\n")
@@ -232,8 +279,13 @@ def main() -> None:
             reply: dict[str, Any] = {"ok": True, "value": describe(target, request.get("method", "run"))}
         else:
             report = _file_report(request["progress"], request["stop"]) if request.get("progress") else None
-            raw = call_entry(target, request["params"], method=request.get("method", "run"),
-                             constructor=request.get("constructor"), report=report)
+            raw = call_entry(
+                target,
+                request["params"],
+                method=request.get("method", "run"),
+                constructor=request.get("constructor"),
+                report=report,
+            )
             reply = {"ok": True, "value": to_jsonable(raw)}  # json writes and reads NaN/Infinity
     except _Stopped:
         reply = {"ok": False, "stage": "stopped"}

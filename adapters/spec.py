@@ -175,24 +175,34 @@ class ProjectSpec(_Strict):
     kind: Kind = "auto"
     resource: Resource = "local_cpu"
     device: str | None = Field(None, description="local:sv, local:dm or a Braket device ARN")
-    failover: list[str] = Field(default_factory=list,
-                                description="devices to use, in order, when 'device' is offline or outside its "
-                                            "window (ARNs, or local:sv / local:dm to allow local work)")
-    fixed: dict[str, Any] = Field(default_factory=dict, description="parameters passed unchanged to every run")
+    failover: list[str] = Field(
+        default_factory=list,
+        description="devices to use, in order, when 'device' is offline or outside its "
+        "window (ARNs, or local:sv / local:dm to allow local work)",
+    )
+    fixed: dict[str, Any] = Field(
+        default_factory=dict, description="parameters passed unchanged to every run"
+    )
     metrics: dict[str, str] = Field(default_factory=dict, description="output metric name -> field path")
     timeout: float | None = Field(None, gt=0, description="seconds before a run is stopped")
     class_: ClassSpec | None = Field(None, alias="class", description="options of a class project")
     command: CommandSpec | None = None
     circuit: CircuitSpec | None = None
-    python: str | None = Field(None, description="the project's own interpreter (absolute or project-relative)")
+    python: str | None = Field(
+        None, description="the project's own interpreter (absolute or project-relative)"
+    )
     requirements: str | Literal[False] | None = Field(
-        None, description="requirements.txt or pyproject.toml for a cached virtualenv; None finds one in "
-                          "the project folder, false never builds one")
+        None,
+        description="requirements.txt or pyproject.toml for a cached virtualenv; None finds one in "
+        "the project folder, false never builds one",
+    )
     isolation: Literal["auto", "inline", "subprocess"] = Field(
-        "auto", description="auto: a subprocess when the project has its own environment or a timeout")
+        "auto", description="auto: a subprocess when the project has its own environment or a timeout"
+    )
     standardize: StandardizeSpec = Field(default_factory=StandardizeSpec)
     check_parameters: dict[str, Any] = Field(
-        default_factory=dict, description="parameters of the dry run when checking the bare project folder")
+        default_factory=dict, description="parameters of the dry run when checking the bare project folder"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ProjectSpec:
@@ -203,7 +213,11 @@ class ProjectSpec(_Strict):
         if self.kind != "auto" and options and options[0] != self.kind:
             raise ValueError(f"kind '{self.kind}' does not match the '{options[0]}' options; remove one")
         if self.python and self.requirements:
-            raise ValueError("give 'python' (an existing interpreter) or 'requirements' (a built one), not both")
-        if self.device and not (self.device in ("local:sv", "local:dm") or self.device.startswith("arn:aws:braket")):
+            raise ValueError(
+                "give 'python' (an existing interpreter) or 'requirements' (a built one), not both"
+            )
+        if self.device and not (
+            self.device in ("local:sv", "local:dm") or self.device.startswith("arn:aws:braket")
+        ):
             raise ValueError("device must be local:sv, local:dm or a Braket device ARN (arn:aws:braket:...)")
         return self

@@ -22,11 +22,26 @@ def compare_projects(frame: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd
         samples[project] = values
         n, mean, sd = len(values), values.mean(), values.std(ddof=1)
         half = stats.t.ppf(0.975, n - 1) * sd / n**0.5 if n > 1 else float("nan")
-        rows.append({"project": project, "n": n, "mean": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half})
+        rows.append(
+            {
+                "project": project,
+                "n": n,
+                "mean": mean,
+                "std": sd,
+                "ci_low": mean - half,
+                "ci_high": mean + half,
+            }
+        )
     pairs = []
     for a, b in itertools.combinations(sorted(samples), 2):
         if len(samples[a]) > 1 and len(samples[b]) > 1:
             test = stats.ttest_ind(samples[a], samples[b], equal_var=False)
-            pairs.append({"a": a, "b": b, "mean_diff": samples[a].mean() - samples[b].mean(),
-                          "p_value": float(test.pvalue)})
+            pairs.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "mean_diff": samples[a].mean() - samples[b].mean(),
+                    "p_value": float(test.pvalue),
+                }
+            )
     return pd.DataFrame(rows), pd.DataFrame(pairs)

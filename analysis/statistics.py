@@ -19,7 +19,11 @@ def summarize(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.D
     (default: all).
     """
     ok = frame[frame["status"] == "completed"]
-    names = list(metrics) if metrics else [c.removeprefix("metric.") for c in ok.columns if c.startswith("metric.")]
+    names = (
+        list(metrics)
+        if metrics
+        else [c.removeprefix("metric.") for c in ok.columns if c.startswith("metric.")]
+    )
     keys = ["project_name", *param_columns(ok)]
     if ok.empty or not names:
         return pd.DataFrame(columns=keys)

@@ -40,17 +40,32 @@ from orchestrator.optimizer import AdaptiveOptimizer  # noqa: E402
 BUDGETS = (20, 40, 60)
 WORKERS = 4
 
-_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
-               [17, 8, 0.05, 10, 0.1, 14]])
-_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                      [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
 _ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 
 
 def branin(x: np.ndarray) -> float:
     x1, x2 = float(x[0]), float(x[1])
-    return ((x2 - 5.1 / (4 * np.pi**2) * x1**2 + 5 / np.pi * x1 - 6) ** 2
-            + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x1) + 10)
+    return (
+        (x2 - 5.1 / (4 * np.pi**2) * x1**2 + 5 / np.pi * x1 - 6) ** 2
+        + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x1)
+        + 10
+    )
 
 
 def hartmann6(x: np.ndarray) -> float:
@@ -66,18 +81,33 @@ PROBLEMS: dict[str, tuple[Callable[[np.ndarray], float], list[tuple[float, float
 REPORTED = {"branin": (20, 40), "hartmann6": (20, 60)}
 
 
-def sweep(name: str, box: list[tuple[float, float]], n_candidates: int, seed: int,
-          options: dict[str, Any]) -> SweepConfiguration:
-    params = {f"x{i}": {"sample": "sobol", "low": lo, "high": hi, "n": n_candidates}
-              for i, (lo, hi) in enumerate(box)}
-    return SweepConfiguration.model_validate({
-        "name": name, "projects": [{"name": name, "path": "."}], "parameters": params,
-        "objectives": [{"metric": "value", "goal": "minimize"}], "seed": seed, "optimizer": options})
+def sweep(
+    name: str, box: list[tuple[float, float]], n_candidates: int, seed: int, options: dict[str, Any]
+) -> SweepConfiguration:
+    params = {
+        f"x{i}": {"sample": "sobol", "low": lo, "high": hi, "n": n_candidates}
+        for i, (lo, hi) in enumerate(box)
+    }
+    return SweepConfiguration.model_validate(
+        {
+            "name": name,
+            "projects": [{"name": name, "path": "."}],
+            "parameters": params,
+            "objectives": [{"metric": "value", "goal": "minimize"}],
+            "seed": seed,
+            "optimizer": options,
+        }
+    )
 
 
 # startup_points is left to its default, max(6, parameters): 6 for Branin and for Hartmann6
-OURS = {"coverage_share": 0.1, "refinement": True, "refinement_points": 2, "output_warping": "yeo-johnson",
-        "batch_size": WORKERS}
+OURS = {
+    "coverage_share": 0.1,
+    "refinement": True,
+    "refinement_points": 2,
+    "output_warping": "yeo-johnson",
+    "batch_size": WORKERS,
+}
 
 
 def run_ours(problem: str, seed: int, n_candidates: int = 4096, workers: int = WORKERS) -> list[float]:
@@ -115,8 +145,15 @@ def run_ours(problem: str, seed: int, n_candidates: int = 4096, workers: int = W
         params = params_of(index)
         value = fn(np.asarray([params[n] for n in names], dtype=float))
         values.append(value)
-        results.append({"experiment_id": f"e{index}", "index": index, "status": "completed",
-                        "parameters": params, "metrics": {"value": value}})
+        results.append(
+            {
+                "experiment_id": f"e{index}",
+                "index": index,
+                "status": "completed",
+                "parameters": params,
+                "metrics": {"value": value},
+            }
+        )
         if len(values) + len(running) < budget:
             start_best()
     return values
@@ -136,11 +173,16 @@ def run_optuna(problem: str, seed: int, sampler_name: str) -> list[float]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     fn, box, _, budget = PROBLEMS[problem]
-    sampler = (optuna.samplers.GPSampler(seed=seed) if sampler_name == "gp"
-               else optuna.samplers.TPESampler(seed=seed))
+    sampler = (
+        optuna.samplers.GPSampler(seed=seed)
+        if sampler_name == "gp"
+        else optuna.samplers.TPESampler(seed=seed)
+    )
     study = optuna.create_study(sampler=sampler)
-    study.optimize(lambda t: fn(np.asarray([t.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(box)])),
-                   n_trials=budget)
+    study.optimize(
+        lambda t: fn(np.asarray([t.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(box)])),
+        n_trials=budget,
+    )
     return [float(t.value) for t in study.trials if t.value is not None]
 
 
@@ -168,13 +210,20 @@ def refit_time(n_results: int, n_pending: int, repeats: int = 3) -> list[float]:
     config = sweep("timing", PROBLEMS["hartmann6"][1], size, 7, OURS)
     space = config.space()
     order = np.random.default_rng(0).permutation(space.size)
-    done, pending = order[:n_results], order[n_results:n_results + n_pending]
-    in_flight = order[n_results + n_pending:n_results + n_pending + WORKERS]
+    done, pending = order[:n_results], order[n_results : n_results + n_pending]
+    in_flight = order[n_results + n_pending : n_results + n_pending + WORKERS]
     cols = space.columns(done)
     X = np.stack([cols[f"x{i}"] for i in range(6)], axis=1).astype(float)
-    results = [{"experiment_id": f"e{i}", "index": int(i), "status": "completed",
-                "parameters": {f"x{j}": float(x[j]) for j in range(6)}, "metrics": {"value": hartmann6(x)}}
-               for i, x in zip(done, X, strict=True)]
+    results = [
+        {
+            "experiment_id": f"e{i}",
+            "index": int(i),
+            "status": "completed",
+            "parameters": {f"x{j}": float(x[j]) for j in range(6)},
+            "metrics": {"value": hartmann6(x)},
+        }
+        for i, x in zip(done, X, strict=True)
+    ]
     times = []
     for _ in range(repeats):
         opt = AdaptiveOptimizer(config, space)
@@ -185,9 +234,15 @@ def refit_time(n_results: int, n_pending: int, repeats: int = 3) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per method and problem (median reported)")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed+seeds-1")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=10, help="seeds per method and problem (median reported)"
+    )
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed+seeds-1"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for the regret runs")
     parser.add_argument("--methods", default="ours,random,gp,tpe")
     parser.add_argument("--problems", default="branin,hartmann6")
@@ -205,10 +260,15 @@ def main(argv: list[str] | None = None) -> int:
             curves.setdefault((method, problem), []).append(values)
             seconds[(method, problem)] = seconds.get((method, problem), 0.0) + took
     regret: dict[str, dict[str, float]] = {m: {} for m in methods}
-    print(f"simple regret, median over {args.seeds} seeds ({seeds.start}-{seeds.stop - 1}; {WORKERS} in flight for ours; "
-          f"regret runs took {time.perf_counter() - t0:.0f} s)")
-    header = f"{'method':<8}" + "".join(f"{p + '@' + str(b):>14}" for p in problems for b in BUDGETS
-                                         if b <= PROBLEMS[p][3]) + f"{'s/run':>8}"
+    print(
+        f"simple regret, median over {args.seeds} seeds ({seeds.start}-{seeds.stop - 1}; {WORKERS} in flight for ours; "
+        f"regret runs took {time.perf_counter() - t0:.0f} s)"
+    )
+    header = (
+        f"{'method':<8}"
+        + "".join(f"{p + '@' + str(b):>14}" for p in problems for b in BUDGETS if b <= PROBLEMS[p][3])
+        + f"{'s/run':>8}"
+    )
     print(header)
     for m in methods:
         line = f"{m:<8}"

@@ -92,10 +92,18 @@ def raw_app(url: str) -> Any:
     from celery.signals import worker_ready
 
     app = Celery("bench", broker=url, set_as_current=False)
-    app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
-                    task_ignore_result=True, task_acks_late=True, worker_prefetch_multiplier=1,
-                    task_reject_on_worker_lost=True, broker_transport_options={"visibility_timeout": 1800},
-                    task_default_queue=RAW_QUEUE, worker_hijack_root_logger=False)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_reject_on_worker_lost=True,
+        broker_transport_options={"visibility_timeout": 1800},
+        task_default_queue=RAW_QUEUE,
+        worker_hijack_root_logger=False,
+    )
     counter = redis.Redis.from_url(url)  # connects lazily, in each pool child
 
     @app.task(name=RAW_TASK)
@@ -110,15 +118,38 @@ def raw_app(url: str) -> Any:
 
 
 def raw_worker(url: str, events: bool = False) -> None:
-    raw_app(url).worker_main(["worker", "-Q", RAW_QUEUE, "-c", str(CONCURRENCY), "-n", "raw@%h",
-                              "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                              *(["-E"] if events else [])])
+    raw_app(url).worker_main(
+        [
+            "worker",
+            "-Q",
+            RAW_QUEUE,
+            "-c",
+            str(CONCURRENCY),
+            "-n",
+            "raw@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            *(["-E"] if events else []),
+        ]
+    )
 
 
 def run_raw(url: str, n: int, workdir: Path, events: bool = False) -> tuple[float, dict[str, float]]:
     client = redis.Redis.from_url(url)
-    worker = _spawn([sys.executable, str(Path(__file__).resolve()), "--raw-worker", "--redis", url,
-                     *(["--raw-events"] if events else [])], workdir, "raw-worker.log")
+    worker = _spawn(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--raw-worker",
+            "--redis",
+            url,
+            *(["--raw-events"] if events else []),
+        ],
+        workdir,
+        "raw-worker.log",
+    )
     try:
         _wait(lambda: client.exists(RAW_READY), worker, "raw Celery worker")
         app = raw_app(url)
@@ -144,24 +175,49 @@ def run_raw(url: str, n: int, workdir: Path, events: bool = False) -> tuple[floa
 
 
 def sweep(name: str, n: int) -> dict[str, Any]:
-    return {"name": name, "adaptive_sampling": False,
-            "projects": [{"name": "noop", "path": str(NOOP_PROJECT), "entry": "noop:run"}],
-            "parameters": {"x": {"kind": "int", "start": 0, "stop": n - 1}}}
+    return {
+        "name": name,
+        "adaptive_sampling": False,
+        "projects": [{"name": "noop", "path": str(NOOP_PROJECT), "entry": "noop:run"}],
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": n - 1}},
+    }
 
 
-def run_orchestrator(url: str, n: int, workdir: Path, batch_seconds: float | None = None) -> tuple[float, dict[str, float]]:
+def run_orchestrator(
+    url: str, n: int, workdir: Path, batch_seconds: float | None = None
+) -> tuple[float, dict[str, float]]:
     from orchestrator.api import Orchestrator
 
     client = redis.Redis.from_url(url, decode_responses=True)
-    worker = _spawn([sys.executable, "-m", "orchestrator.cli", "worker", "--broker", url, "-c", str(CONCURRENCY),
-                     "-Q", "local_cpu", "-n", "orch@%h", "--loglevel", "WARNING"], workdir, "orch-worker.log")
+    worker = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "worker",
+            "--broker",
+            url,
+            "-c",
+            str(CONCURRENCY),
+            "-Q",
+            "local_cpu",
+            "-n",
+            "orch@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        workdir,
+        "orch-worker.log",
+    )
     orch = None
     try:
         _wait(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
         overrides = {} if batch_seconds is None else {"batch_seconds": batch_seconds}
         # a results folder of its own: the same sweep's earlier results would be reused, not run
         tag = "batched" if batch_seconds is None else f"batch-{batch_seconds:g}"
-        orch = Orchestrator(url, results_dir=workdir / f"results-{tag}", state_dir=workdir / "state", **overrides)
+        orch = Orchestrator(
+            url, results_dir=workdir / f"results-{tag}", state_dir=workdir / "state", **overrides
+        )
         warm = orch.submit(sweep("noop-warmup", WARMUP)).execution_id
         _wait(lambda: client.hget(f"orch:sweep:{warm}:meta", "state") == "completed", worker, "warm-up sweep")
         cpu = CpuMeter(client, worker)
@@ -174,7 +230,9 @@ def run_orchestrator(url: str, n: int, workdir: Path, batch_seconds: float | Non
         frame = orch.results(sweep_id)
         done = int((frame["status"] == "completed").sum())
         if len(frame) != n or done != n or frame["experiment_id"].nunique() != n:
-            raise SystemExit(f"expected {n} completed rows in Parquet, found {len(frame)} rows ({done} completed)")
+            raise SystemExit(
+                f"expected {n} completed rows in Parquet, found {len(frame)} rows ({done} completed)"
+            )
         return elapsed, spent
     finally:
         if orch is not None:
@@ -187,12 +245,22 @@ def run_orchestrator(url: str, n: int, workdir: Path, batch_seconds: float | Non
 
 def _spawn(cmd: list[str], workdir: Path, log: str) -> subprocess.Popen[bytes]:
     with open(workdir / log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+        return subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            },
+        )
 
 
-def _wait(ready: Any, proc: subprocess.Popen[bytes], what: str, timeout: float = 240, poll: float = 0.05) -> None:
+def _wait(
+    ready: Any, proc: subprocess.Popen[bytes], what: str, timeout: float = 240, poll: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
@@ -243,22 +311,39 @@ def main() -> None:
         single_s, single_cpu = run_orchestrator(args.redis, args.n, workdir, batch_seconds=0)
         client.flushdb()
     raw_rate, ours_rate, events_rate = args.n / raw_s, args.n / ours_s, args.n / events_s
-    print(f"{args.n} no-op tasks, {CONCURRENCY} worker processes, {args.redis}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'path':<34}{'seconds':>9}{'per s':>9}   CPU ms per task: {'driver':>7}{'workers':>8}{'redis':>7}")
-    for name, secs, rate, cpu in [("celery (send -> all done)", raw_s, raw_rate, raw_cpu),
-                                  ("celery, workers with events (-E)", events_s, events_rate, events_cpu),
-                                  ("orchestrator (submit -> Parquet)", ours_s, ours_rate, ours_cpu),
-                                  ("orchestrator, batching off", single_s, args.n / single_s, single_cpu)]:
+    print(
+        f"{args.n} no-op tasks, {CONCURRENCY} worker processes, {args.redis}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'path':<34}{'seconds':>9}{'per s':>9}   CPU ms per task: {'driver':>7}{'workers':>8}{'redis':>7}"
+    )
+    for name, secs, rate, cpu in [
+        ("celery (send -> all done)", raw_s, raw_rate, raw_cpu),
+        ("celery, workers with events (-E)", events_s, events_rate, events_cpu),
+        ("orchestrator (submit -> Parquet)", ours_s, ours_rate, ours_cpu),
+        ("orchestrator, batching off", single_s, args.n / single_s, single_cpu),
+    ]:
         ms = {role: 1000 * value / args.n for role, value in cpu.items()}
-        print(f"{name:<34}{secs:>9.2f}{rate:>9.1f}{'':>19}{ms['driver']:>7.2f}{ms['workers']:>8.2f}"
-              f"{ms['redis']:>7.2f}")
-    print(f"ratio {ours_rate / raw_rate:.3f} (target >= 0.8); against Celery with events "
-          f"{ours_rate / events_rate:.3f}; with batching off {args.n / single_s / raw_rate:.3f}")
-    print(json.dumps({"ratio": round(ours_rate / raw_rate, 3), "orchestrator_per_s": round(ours_rate, 1),
-                      "celery_per_s": round(raw_rate, 1),
-                      "ratio_vs_celery_with_events": round(ours_rate / events_rate, 3),
-                      "ratio_batching_off": round(args.n / single_s / raw_rate, 3)}))
+        print(
+            f"{name:<34}{secs:>9.2f}{rate:>9.1f}{'':>19}{ms['driver']:>7.2f}{ms['workers']:>8.2f}"
+            f"{ms['redis']:>7.2f}"
+        )
+    print(
+        f"ratio {ours_rate / raw_rate:.3f} (target >= 0.8); against Celery with events "
+        f"{ours_rate / events_rate:.3f}; with batching off {args.n / single_s / raw_rate:.3f}"
+    )
+    print(
+        json.dumps(
+            {
+                "ratio": round(ours_rate / raw_rate, 3),
+                "orchestrator_per_s": round(ours_rate, 1),
+                "celery_per_s": round(raw_rate, 1),
+                "ratio_vs_celery_with_events": round(ours_rate / events_rate, 3),
+                "ratio_batching_off": round(args.n / single_s / raw_rate, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,12 @@ QUEUE = "local_cpu"
 
 def sweep(side: int, adaptive: bool) -> dict[str, object]:
     axis = {"kind": "int", "start": 0, "stop": side - 1}
-    return {"name": "scale", "adaptive_sampling": adaptive,
-            "projects": [{"name": "noop", "path": str(NOOP_PROJECT), "entry": "noop:run"}],
-            "parameters": {"a": axis, "b": axis, "c": axis}}
+    return {
+        "name": "scale",
+        "adaptive_sampling": adaptive,
+        "projects": [{"name": "noop", "path": str(NOOP_PROJECT), "entry": "noop:run"}],
+        "parameters": {"a": axis, "b": axis, "c": axis},
+    }
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -56,8 +59,13 @@ def peak_rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def wait(predicate, proc: subprocess.Popen[bytes], what: str, timeout: float = 240,  # type: ignore[no-untyped-def]
-         poll: float = 0.001) -> float:
+def wait(
+    predicate,
+    proc: subprocess.Popen[bytes],
+    what: str,
+    timeout: float = 240,  # type: ignore[no-untyped-def]
+    poll: float = 0.001,
+) -> float:
     start = time.perf_counter()
     while not predicate():
         if proc.poll() is not None:
@@ -73,8 +81,12 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=100, help="points per axis of the 3-D grid")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="Redis URL (its db is flushed)")
     parser.add_argument("--adaptive", action="store_true", help="adaptive sampling (scrambled initial order)")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds of coordinator loop after the fill")
-    parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep the coordinator log")
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="seconds of coordinator loop after the fill"
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="work in this folder and keep the coordinator log"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
@@ -82,29 +94,46 @@ def main() -> None:
 
     client = redis.Redis.from_url(args.redis, decode_responses=True)
     client.flushdb()
-    points = args.side ** 3
+    points = args.side**3
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", args.redis,
-               "--results-dir", str(workdir / "results"), "--state-dir", str(workdir / "state")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "coordinator",
+            "--broker",
+            args.redis,
+            "--results-dir",
+            str(workdir / "results"),
+            "--state-dir",
+            str(workdir / "state"),
+        ]
         with open(workdir / "coordinator.log", "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         orch = None
         try:
             wait(lambda: client.hlen("orch:coordinators"), proc, "coordinator start", poll=0.05)
             idle_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
-            orch = Orchestrator(args.redis, coordinate=False, results_dir=workdir / "results",
-                                state_dir=workdir / "state")
+            orch = Orchestrator(
+                args.redis, coordinate=False, results_dir=workdir / "results", state_dir=workdir / "state"
+            )
             config = sweep(args.side, args.adaptive)
             start = time.perf_counter()
             sweep_id = orch.submit(config).execution_id
             submit_s = time.perf_counter() - start
             first_publish_s = submit_s + wait(lambda: client.llen(QUEUE) > 0, proc, "first publish")
             meta = f"orch:sweep:{sweep_id}:meta"
-            fill_s = first_publish_s + wait(lambda: client.hget(meta, "fill_done") == "1", proc, "fill",
-                                            poll=0.01)
+            fill_s = first_publish_s + wait(
+                lambda: client.hget(meta, "fill_done") == "1", proc, "fill", poll=0.01
+            )
             time.sleep(args.settle)
             peak = peak_rss_mb(proc.pid)
             pending = client.zcard(f"orch:sweep:{sweep_id}:pending:{QUEUE}")
@@ -123,18 +152,27 @@ def main() -> None:
             client.flushdb()
     if total != points:
         raise SystemExit(f"expected {points} experiments, the sweep counted {total}")
-    print(f"{points:,}-point grid sweep ({'adaptive' if args.adaptive else 'index order'}), no workers, "
-          f"{args.redis}")
+    print(
+        f"{points:,}-point grid sweep ({'adaptive' if args.adaptive else 'index order'}), no workers, "
+        f"{args.redis}"
+    )
     print(f"{'measure':<36}{'value':>12}")
-    for name, value in [("submit call (s)", f"{submit_s:.3f}"), ("first publish (s)", f"{first_publish_s:.3f}"),
-                        ("all experiments pending (s)", f"{fill_s:.2f}"),
-                        ("pending after fill", f"{pending:,}"),
-                        ("coordinator RSS idle (MB)", f"{idle_rss:.0f}"),
-                        ("coordinator peak RSS (MB)", f"{peak:.0f}"),
-                        ("Redis used memory (MB)", f"{redis_mb:.0f}")]:
+    for name, value in [
+        ("submit call (s)", f"{submit_s:.3f}"),
+        ("first publish (s)", f"{first_publish_s:.3f}"),
+        ("all experiments pending (s)", f"{fill_s:.2f}"),
+        ("pending after fill", f"{pending:,}"),
+        ("coordinator RSS idle (MB)", f"{idle_rss:.0f}"),
+        ("coordinator peak RSS (MB)", f"{peak:.0f}"),
+        ("Redis used memory (MB)", f"{redis_mb:.0f}"),
+    ]:
         print(f"{name:<36}{value:>12}")
     print("targets: first publish < 5 s, peak RSS < 500 MB")
-    print(json.dumps({"points": points, "first_publish_s": round(first_publish_s, 3), "peak_rss_mb": round(peak, 1)}))
+    print(
+        json.dumps(
+            {"points": points, "first_publish_s": round(first_publish_s, 3), "peak_rss_mb": round(peak, 1)}
+        )
+    )
 
 
 if __name__ == "__main__":

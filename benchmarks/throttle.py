@@ -32,8 +32,17 @@ QUOTA, BURST, WORKERS = 20.0, 40.0, 4
 DEVICE = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"
 
 
-def _worker(mode: str, index: int, redis_url: str, prefix: str, bucket: str, ready: Any, go: Any,
-            seconds: float, out: Any) -> None:
+def _worker(
+    mode: str,
+    index: int,
+    redis_url: str,
+    prefix: str,
+    bucket: str,
+    ready: Any,
+    go: Any,
+    seconds: float,
+    out: Any,
+) -> None:
     import redis
     from braket.circuits import Circuit
 
@@ -45,8 +54,9 @@ def _worker(mode: str, index: int, redis_url: str, prefix: str, bucket: str, rea
     client = redis.Redis.from_url(redis_url)
     # per-worker: a private bucket per worker, which is what Celery's rate_limit amounts to.
     private = TokenBucket(client, f"worker-{index}", rate=QUOTA, burst=QUOTA, prefix=prefix)
-    ex = BraketManagedExecutor(client, s3_bucket=bucket, prefix=prefix,
-                               throttle=private if mode == "per-worker" else None)
+    ex = BraketManagedExecutor(
+        client, s3_bucket=bucket, prefix=prefix, throttle=private if mode == "per-worker" else None
+    )
     circuit = Circuit().h(0).cnot(0, 1)
     ex.connect(DEVICE)  # GetDevice and the HTTP pool, outside the measured window
     ready.set()
@@ -56,14 +66,23 @@ def _worker(mode: str, index: int, redis_url: str, prefix: str, bucket: str, rea
     seq = 0
     while time.monotonic() < deadline:
         seq += 1
-        exp = Experiment(sweep_id="bench", experiment_id=f"{mode}-{index}-{seq}", index=seq, project="bench",
-                         parameters={}, device=DEVICE, resource="braket_qpu")
+        exp = Experiment(
+            sweep_id="bench",
+            experiment_id=f"{mode}-{index}-{seq}",
+            index=seq,
+            project="bench",
+            parameters={},
+            device=DEVICE,
+            resource="braket_qpu",
+        )
         try:
             ex.submit(exp, circuit, 1, attempt=1)
             created += 1
         except TransientError as exc:
             failures += "Throttl" in str(exc) or "slot" in str(exc)
-    out.put({"created": created, "failures": failures, "retried_429": ex.stats["retried:ThrottlingException"]})
+    out.put(
+        {"created": created, "failures": failures, "retried_429": ex.stats["retried:ThrottlingException"]}
+    )
 
 
 def run(mode: str, env: Any, redis_url: str, seconds: float) -> dict[str, Any]:
@@ -76,8 +95,12 @@ def run(mode: str, env: Any, redis_url: str, seconds: float) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     go, out = ctx.Event(), ctx.Queue()
     readies = [ctx.Event() for _ in range(WORKERS)]
-    procs = [ctx.Process(target=_worker, args=(mode, i, redis_url, prefix, env.bucket, readies[i], go, seconds, out))
-             for i in range(WORKERS)]
+    procs = [
+        ctx.Process(
+            target=_worker, args=(mode, i, redis_url, prefix, env.bucket, readies[i], go, seconds, out)
+        )
+        for i in range(WORKERS)
+    ]
     for p in procs:
         p.start()
     for ready in readies:
@@ -92,10 +115,14 @@ def run(mode: str, env: Any, redis_url: str, seconds: float) -> dict[str, Any]:
     _clean(redis_url, prefix)
     times = [t for t in stats["create_times"] if t >= started]
     steady = [t for t in times if started + 1.0 <= t <= started + seconds]
-    return {"mode": mode, "created": len(times), "rate": len(times) / seconds,
-            "utilization": len(steady) / (QUOTA * (seconds - 1.0)),
-            "server_429": stats["errors"].get("ThrottlingException", 0),
-            "throttle_failures": sum(r["failures"] for r in reports)}
+    return {
+        "mode": mode,
+        "created": len(times),
+        "rate": len(times) / seconds,
+        "utilization": len(steady) / (QUOTA * (seconds - 1.0)),
+        "server_429": stats["errors"].get("ThrottlingException", 0),
+        "throttle_failures": sum(r["failures"] for r in reports),
+    }
 
 
 def _clean(redis_url: str, prefix: str) -> None:
@@ -135,15 +162,25 @@ def main() -> None:
         finally:
             if embedded is not None:
                 embedded.stop()
-    print(f"quota {QUOTA:.0f} CreateQuantumTask/s (burst {BURST:.0f}), {WORKERS} worker processes, "
-          f"{args.seconds:.0f} s each")
+    print(
+        f"quota {QUOTA:.0f} CreateQuantumTask/s (burst {BURST:.0f}), {WORKERS} worker processes, "
+        f"{args.seconds:.0f} s each"
+    )
     print(f"{'set-up':<12}{'created':>9}{'rate/s':>9}{'util':>7}{'429s sent':>11}{'throttle failures':>19}")
     for r in results:
-        print(f"{r['mode']:<12}{r['created']:>9}{r['rate']:>9.1f}{r['utilization']:>7.2f}{r['server_429']:>11}"
-              f"{r['throttle_failures']:>19}")
+        print(
+            f"{r['mode']:<12}{r['created']:>9}{r['rate']:>9.1f}{r['utilization']:>7.2f}{r['server_429']:>11}"
+            f"{r['throttle_failures']:>19}"
+        )
     shared = results[-1]
-    print(json.dumps({"quota_utilization": round(shared["utilization"], 3),
-                      "throttle_failures": shared["throttle_failures"]}))
+    print(
+        json.dumps(
+            {
+                "quota_utilization": round(shared["utilization"], 3),
+                "throttle_failures": shared["throttle_failures"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

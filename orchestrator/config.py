@@ -66,8 +66,12 @@ class SweepConfiguration(BaseModel):
     constraints: Constraints = Field(default_factory=Constraints)
     budget_limit: float | None = Field(None, ge=0, description="USD")
     max_duration: timedelta | None = None
-    max_experiments: int | None = Field(None, ge=1, description="run at most this many experiments (reused "
-                                                                "results do not count); adaptive: the most promising")
+    max_experiments: int | None = Field(
+        None,
+        ge=1,
+        description="run at most this many experiments (reused "
+        "results do not count); adaptive: the most promising",
+    )
     adaptive_sampling: bool = True
     cross_project_analysis: bool = False
     repeats: int = Field(1, ge=1)
@@ -107,8 +111,10 @@ class SweepConfiguration(BaseModel):
         for text in self.constraints.parameters:
             unknown = Expression(text).names - set(self.parameters)
             if unknown:
-                raise ValueError(f"constraint '{text}' names unknown parameter(s) {sorted(unknown)}; "
-                                 f"parameters are {sorted(self.parameters)}")
+                raise ValueError(
+                    f"constraint '{text}' names unknown parameter(s) {sorted(unknown)}; "
+                    f"parameters are {sorted(self.parameters)}"
+                )
         if self.cross_project_analysis and len(self.projects) < 2:
             raise ValueError("cross_project_analysis needs at least two projects")
         return self
@@ -144,18 +150,23 @@ def load_sweep(path: str | Path) -> SweepConfiguration:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"malformed YAML: {getattr(exc, 'problem', exc)}; fix the syntax",
-                         source=source, line=mark.line + 1 if mark else None) from None
+        raise InputError(
+            f"malformed YAML: {getattr(exc, 'problem', exc)}; fix the syntax",
+            source=source,
+            line=mark.line + 1 if mark else None,
+        ) from None
     if not isinstance(data, dict):
-        raise InputError("a sweep file must be a mapping with 'name', 'projects' and 'parameters'",
-                         source=source)
+        raise InputError(
+            "a sweep file must be a mapping with 'name', 'projects' and 'parameters'", source=source
+        )
     data = dict(data)
     data.setdefault("name", path.stem.replace(" ", "_"))
     return validate_sweep(data, source=source, root=root, base=path.parent)
 
 
-def validate_sweep(data: dict[str, Any], *, source: str = "<sweep>", root: yaml.Node | None = None,
-                   base: Path | None = None) -> SweepConfiguration:
+def validate_sweep(
+    data: dict[str, Any], *, source: str = "<sweep>", root: yaml.Node | None = None, base: Path | None = None
+) -> SweepConfiguration:
     """Validate a sweep given as a dict (the Python-shell path); errors as for files.
 
     Project paths are resolved against ``base`` (default: the current folder), and each
@@ -169,15 +180,22 @@ def validate_sweep(data: dict[str, Any], *, source: str = "<sweep>", root: yaml.
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         field = _field_path(loc)
-        raise InputError(_explain(err), source=source, field=field or None,
-                         line=_line_of(root, loc)) from None
+        raise InputError(
+            _explain(err), source=source, field=field or None, line=_line_of(root, loc)
+        ) from None
     space = config.space()
     if space.size == 0:
-        raise InputError("the parameter space is empty; give every parameter at least one value",
-                         source=source, field="parameters")
+        raise InputError(
+            "the parameter space is empty; give every parameter at least one value",
+            source=source,
+            field="parameters",
+        )
     if not space.any_valid():
-        raise InputError("the constraints filter out every point of the grid; relax them or widen "
-                         "the parameter ranges", source=source, field="constraints.parameters")
+        raise InputError(
+            "the constraints filter out every point of the grid; relax them or widen the parameter ranges",
+            source=source,
+            field="constraints.parameters",
+        )
     return config
 
 
@@ -194,9 +212,12 @@ def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | 
             continue
         folder = (base / str(project["path"])).resolve()
         if not folder.exists():
-            raise InputError(f"project folder {folder} does not exist; fix the path (relative to the "
-                             f"sweep file)", source=source, field=f"projects[{i}].path",
-                             line=_line_of(root, ("projects", i, "path")))
+            raise InputError(
+                f"project folder {folder} does not exist; fix the path (relative to the sweep file)",
+                source=source,
+                field=f"projects[{i}].path",
+                line=_line_of(root, ("projects", i, "path")),
+            )
         defaults: dict[str, Any] = {}
         settings_file = folder / PROJECT_SETTINGS_FILE
         if settings_file.is_file():

@@ -86,8 +86,16 @@ class Coordinator:
             ``settings.publish_window``, when set, fixes the window instead.
     """
 
-    def __init__(self, state: SweepState, store: ResultStore, dispatcher: Dispatcher, settings: Settings,
-                 *, window: int | None = None, optimize_inline: bool = True) -> None:
+    def __init__(
+        self,
+        state: SweepState,
+        store: ResultStore,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        *,
+        window: int | None = None,
+        optimize_inline: bool = True,
+    ) -> None:
         self.state = state
         self.store = store
         self.dispatcher = dispatcher
@@ -102,8 +110,9 @@ class Coordinator:
 
     # -- loop -------------------------------------------------------------------------------------
 
-    def run_until(self, done: Callable[[], bool], on_tick: Callable[[], None] | None = None,
-                  tick_seconds: float = 0.1) -> None:
+    def run_until(
+        self, done: Callable[[], bool], on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.1
+    ) -> None:
         last_report = last_check = 0.0
         while True:
             started = time.monotonic()
@@ -160,17 +169,23 @@ class Coordinator:
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
                 continue
             if orphans := self.state.requeue_orphans(sweep_id, sweep.plan.resource_of):
-                self.state.event(sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending")
+                self.state.event(
+                    sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending"
+                )
         for host, tags in self.state.lost_workers(self.settings.worker_lost_after).items():
             if restored := self.dispatcher.restore(tags):
                 log.warning("worker %s is lost: %d message(s) it held are requeued", host, restored.total())
                 for sweep_id, n in restored.items():
                     if sweep_id:
-                        self.state.event(sweep_id, "info", f"{n} message(s) held by lost worker {host} requeued")
+                        self.state.event(
+                            sweep_id, "info", f"{n} message(s) held by lost worker {host} requeued"
+                        )
             self.state.forget_worker(host)
         live = self.state.live_workers()
-        self.pacing.consumers = {queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
-                           for queue in RESOURCE_QUEUES}
+        self.pacing.consumers = {
+            queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
+            for queue in RESOURCE_QUEUES
+        }
 
     def _snapshot(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """The sweeps to serve, and per served sweep its step fields, queued and terminal counts."""
@@ -188,7 +203,9 @@ class Coordinator:
         members = set(next(replies))
         snapshots: dict[str, dict[str, Any]] = {}
         for sweep in served:
-            meta: dict[str, Any] = {k: v for k, v in zip(_STEP_FIELDS, next(replies), strict=True) if v is not None}
+            meta: dict[str, Any] = {
+                k: v for k, v in zip(_STEP_FIELDS, next(replies), strict=True) if v is not None
+            }
             meta["n_terminal"], meta["n_running"] = next(replies), next(replies)
             meta["queued"] = {queue: next(replies) for queue in sweep.queues}
             snapshots[sweep.sweep_id] = meta
@@ -223,7 +240,9 @@ class Coordinator:
         config = SweepConfiguration.model_validate_json(meta["config"])
         plan = SweepPlan(config, json.loads(meta["code_versions"]))
         try:
-            self.state.r.xgroup_create(self.state.key(sweep_id, "results"), RESULTS_GROUP, id="0", mkstream=True)
+            self.state.r.xgroup_create(
+                self.state.key(sweep_id, "results"), RESULTS_GROUP, id="0", mkstream=True
+            )
         except redis.ResponseError as exc:  # BUSYGROUP: it exists already (resume)
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -281,7 +300,7 @@ class Coordinator:
         for queue, members in by_queue.items():
             items = list(members.items())
             for lo in range(0, len(items), 10_000):
-                pipe.zadd(st.pending_key(sweep.sweep_id, queue), dict(items[lo:lo + 10_000]), nx=True)
+                pipe.zadd(st.pending_key(sweep.sweep_id, queue), dict(items[lo : lo + 10_000]), nx=True)
         for index in reused.values():
             pipe.hsetnx(st.key(sweep.sweep_id, "terminal"), index, "reused")
         meta_key = st.key(sweep.sweep_id, "meta")
@@ -318,8 +337,10 @@ class Coordinator:
             sweep.allowance -= len(members)
             try:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
-                    plan.added = {int(k): json.loads(v) for k, v in
-                                  st.r.hgetall(st.key(sweep.sweep_id, "added")).items()}
+                    plan.added = {
+                        int(k): json.loads(v)
+                        for k, v in st.r.hgetall(st.key(sweep.sweep_id, "added")).items()
+                    }
                 batch = self.pacing.batch(queue, self._sharing(queue)) if queue in sweep.batched else 1
                 self.dispatcher.publish(self._staged(sweep, plan.experiments(members)), batch)
             except BaseException:
@@ -337,7 +358,12 @@ class Coordinator:
         cap = sweep.plan.config.max_experiments
         if cap is None:
             return math.inf
-        started = meta["n_terminal"] - int(meta.get("n_reused", 0)) + meta["n_running"] + sum(meta["queued"].values())
+        started = (
+            meta["n_terminal"]
+            - int(meta.get("n_reused", 0))
+            + meta["n_running"]
+            + sum(meta["queued"].values())
+        )
         return cap - started
 
     def _staged(self, sweep: _Sweep, experiments: list[Any]) -> list[Any]:
@@ -345,15 +371,21 @@ class Coordinator:
         if not sweep.plan.config.optimizer.early_stopping.low_fidelity_share or not experiments:
             return experiments
         stages = self.state.r.hmget(self.state.key(sweep.sweep_id, "stage"), [e.index for e in experiments])
-        return [(sweep.plan.low_fidelity(exp) if stage is None else None) or exp
-                for exp, stage in zip(experiments, stages, strict=True)]
+        return [
+            (sweep.plan.low_fidelity(exp) if stage is None else None) or exp
+            for exp, stage in zip(experiments, stages, strict=True)
+        ]
 
     def _gated(self, sweep: _Sweep) -> bool:
         """A sweep with a run budget waits for the model: each refit lets out one experiment per
         consumer, so the optimizer (not a stale order) picks every one of its ``max_experiments``."""
         config = sweep.plan.config
-        return bool(self.optimize_inline and config.adaptive_sampling and config.objectives
-                    and config.max_experiments is not None)
+        return bool(
+            self.optimize_inline
+            and config.adaptive_sampling
+            and config.objectives
+            and config.max_experiments is not None
+        )
 
     def _maybe_optimize(self, sweep: _Sweep) -> None:
         if not (self.optimize_inline and sweep.plan.config.adaptive_sampling):
@@ -370,8 +402,9 @@ class Coordinator:
             return
         sweep.last_optimize, sweep.new_results = now, 0
         # In a thread: a refit of a large sweep takes seconds, and publishing must not wait for it.
-        sweep.refit = threading.Thread(target=self._refit, args=(sweep,), daemon=True,
-                                       name=f"refit-{sweep.sweep_id}")
+        sweep.refit = threading.Thread(
+            target=self._refit, args=(sweep,), daemon=True, name=f"refit-{sweep.sweep_id}"
+        )
         sweep.refit.start()
 
     def _refit(self, sweep: _Sweep) -> None:
@@ -390,8 +423,13 @@ class Coordinator:
             time.sleep(block_ms / 1000)
             return False
         streams = {self.state.key(s, "results"): ">" for s in self.sweeps}
-        fresh = self.state.r.xreadgroup(RESULTS_GROUP, "coordinator", streams,
-                                        count=self.settings.result_batch_size, block=block_ms or None)
+        fresh = self.state.r.xreadgroup(
+            RESULTS_GROUP,
+            "coordinator",
+            streams,
+            count=self.settings.result_batch_size,
+            block=block_ms or None,
+        )
         moved = self._take(fresh)
         for sweep in self.sweeps.values():
             self._write(sweep)
@@ -422,12 +460,16 @@ class Coordinator:
     def _write(self, sweep: _Sweep, force: bool = False) -> None:
         if not sweep.buffer:
             return
-        due = (len(sweep.buffer) >= self.settings.result_batch_size
-               or time.monotonic() - sweep.buffer_since >= self.flush_seconds)
+        due = (
+            len(sweep.buffer) >= self.settings.result_batch_size
+            or time.monotonic() - sweep.buffer_since >= self.flush_seconds
+        )
         if not (due or force):
             return
         ids = [eid for eid, _ in sweep.buffer]
-        self.store.write_rows(sweep.sweep_id, [row for _, row in sweep.buffer], batch=ids[0].replace("-", "_"))
+        self.store.write_rows(
+            sweep.sweep_id, [row for _, row in sweep.buffer], batch=ids[0].replace("-", "_")
+        )
         key = self.state.key(sweep.sweep_id, "results")
         pipe = self.state.r.pipeline()
         pipe.xack(key, RESULTS_GROUP, *ids)
@@ -444,10 +486,17 @@ class Coordinator:
             st.event(sid, "alert", "max_duration reached: no new experiments will start")
             state = meta["state"] = "cancelling"
             meta["final_state"] = "timed_out"
-        if (state == "running" and meta.get("fill_done") == "1" and self._room(sweep, meta) <= 0
-                and meta["n_running"] == 0 and not sum(meta["queued"].values())):
+        if (
+            state == "running"
+            and meta.get("fill_done") == "1"
+            and self._room(sweep, meta) <= 0
+            and meta["n_running"] == 0
+            and not sum(meta["queued"].values())
+        ):
             st.set_state(sid, "cancelling", final_state="completed")
-            st.event(sid, "info", f"max_experiments ({sweep.plan.config.max_experiments}) ran: the rest will not")
+            st.event(
+                sid, "info", f"max_experiments ({sweep.plan.config.max_experiments}) ran: the rest will not"
+            )
             state = meta["state"] = "cancelling"
             meta["final_state"] = "completed"
         if state == "cancelling":
@@ -464,8 +513,11 @@ class Coordinator:
             return
         if meta.get("fill_done") != "1" or state != "running":
             return
-        if (meta["n_running"] == 0 and sum(meta["queued"].values())
-                and time.monotonic() - sweep.last_result > self.settings.visibility_timeout + 5):
+        if (
+            meta["n_running"] == 0
+            and sum(meta["queued"].values())
+            and time.monotonic() - sweep.last_result > self.settings.visibility_timeout + 5
+        ):
             # Published, never started, and nothing has moved for longer than a lost message takes
             # to come back: send them again (a duplicate delivery finds them done or leased).
             self.state.requeue_queued(sid)

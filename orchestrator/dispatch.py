@@ -63,22 +63,39 @@ class Dispatcher:
                 first = group[0]
                 if len(group) == 1:
                     # keyword arguments so Flower shows sweep, experiment and project by name
-                    name, kwargs = RUN_TASK, {"sweep_id": first.sweep_id, **_fields(first), "queue": first.resource}
+                    name, kwargs = (
+                        RUN_TASK,
+                        {"sweep_id": first.sweep_id, **_fields(first), "queue": first.resource},
+                    )
                     task_id = f"{first.experiment_id}-{uuid.uuid4().hex[:8]}"
                     shown = kwargs
                 else:
-                    name, kwargs = BATCH_TASK, {"sweep_id": first.sweep_id, "queue": first.resource,
-                                                "experiments": [_fields(e) for e in group]}
+                    name, kwargs = (
+                        BATCH_TASK,
+                        {
+                            "sweep_id": first.sweep_id,
+                            "queue": first.resource,
+                            "experiments": [_fields(e) for e in group],
+                        },
+                    )
                     task_id = f"batch-{first.experiment_id}-{uuid.uuid4().hex[:8]}"
-                    shown = {"sweep_id": first.sweep_id, "queue": first.resource,
-                             "experiment_ids": [e.experiment_id for e in group],
-                             "projects": sorted({e.project for e in group})}
+                    shown = {
+                        "sweep_id": first.sweep_id,
+                        "queue": first.resource,
+                        "experiment_ids": [e.experiment_id for e in group],
+                        "projects": sorted({e.project for e in group}),
+                    }
                 self.app.send_task(
-                    name, queue=first.resource, routing_key=first.resource, producer=producer,
-                    task_id=task_id, kwargs=kwargs,
+                    name,
+                    queue=first.resource,
+                    routing_key=first.resource,
+                    producer=producer,
+                    task_id=task_id,
+                    kwargs=kwargs,
                     # Celery's saferepr of the arguments (for Flower) cost more than the rest of
                     # the message; these plain values need no safety net, only the same cap.
-                    argsrepr="()", kwargsrepr=repr(shown)[:REPR_MAX],
+                    argsrepr="()",
+                    kwargsrepr=repr(shown)[:REPR_MAX],
                     # Celery sends to a direct queue through the default exchange (a plain LPUSH
                     # on Redis); the workers declare their queues, so no declaration per message.
                     declare=[],
@@ -94,8 +111,12 @@ class Dispatcher:
 
 def _fields(exp: Experiment) -> dict[str, Any]:
     """What a worker needs of one experiment (beside its sweep and queue)."""
-    out: dict[str, Any] = {"index": exp.index, "experiment_id": exp.experiment_id, "project": exp.project,
-                           "parameters": exp.parameters}
+    out: dict[str, Any] = {
+        "index": exp.index,
+        "experiment_id": exp.experiment_id,
+        "project": exp.project,
+        "parameters": exp.parameters,
+    }
     if exp.added:
         out["added"] = True
     if exp.shot_fraction:
@@ -107,8 +128,12 @@ def _groups(experiments: Iterable[Experiment], size: int) -> Iterator[list[Exper
     """Consecutive experiments of one sweep and queue, ``size`` at most; low-shot runs alone."""
     group: list[Experiment] = []
     for exp in experiments:
-        if group and (len(group) >= size or exp.shot_fraction or group[0].shot_fraction
-                      or (exp.sweep_id, exp.resource) != (group[0].sweep_id, group[0].resource)):
+        if group and (
+            len(group) >= size
+            or exp.shot_fraction
+            or group[0].shot_fraction
+            or (exp.sweep_id, exp.resource) != (group[0].sweep_id, group[0].resource)
+        ):
             yield group
             group = []
         group.append(exp)

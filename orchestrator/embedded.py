@@ -66,11 +66,36 @@ class EmbeddedRedis:
         if self._ping():  # a server of ours is already up (another CLI call): share it
             return self
         self.socket.unlink(missing_ok=True)
-        args = [redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                "--daemonize", "no", "--logfile", str(self.dir / "redis.log"), "--protected-mode", "yes"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent, start_new_session=True)
+        args = [
+            redis_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+            "--protected-mode",
+            "yes",
+        ]
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._ping():
@@ -97,8 +122,14 @@ class EmbeddedRedis:
 class LocalWorkers:
     """Worker processes started with ``orchestrator worker`` against ``broker_url``."""
 
-    def __init__(self, broker_url: str, queues: list[str], concurrency: int, log_dir: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        queues: list[str],
+        concurrency: int,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.broker_url = broker_url
         self.queues = queues
         self.concurrency = concurrency
@@ -111,10 +142,23 @@ class LocalWorkers:
         env = {**os.environ, **self.env, "ORCHESTRATOR_BROKER_URL": self.broker_url}
         name = f"embedded-{os.getpid()}@%h"
         log = open(self.log_dir / f"worker-{os.getpid()}.log", "ab")  # noqa: SIM115 - owned by the child
-        cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", ",".join(self.queues),
-               "--concurrency", str(self.concurrency), "--hostname", name, "--loglevel", "WARNING"]
-        self.processes.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                               preexec_fn=_die_with_parent))
+        cmd = [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "worker",
+            "--queues",
+            ",".join(self.queues),
+            "--concurrency",
+            str(self.concurrency),
+            "--hostname",
+            name,
+            "--loglevel",
+            "WARNING",
+        ]
+        self.processes.append(
+            subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        )
         return self
 
     def stop(self, timeout: float = 20.0) -> None:

@@ -32,14 +32,22 @@ class InputError(OrchestratorError):
 
     kind = "input"
 
-    def __init__(self, message: str, *, source: str | None = None, field: str | None = None,
-                 line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str | None = None, field: str | None = None, line: int | None = None
+    ) -> None:
         self.message, self.source, self.field, self.line = message, source, field, line
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
-        parts = [p for p in (self.source, f"line {self.line}" if self.line else "",
-                             f"field '{self.field}'" if self.field else "") if p]
+        parts = [
+            p
+            for p in (
+                self.source,
+                f"line {self.line}" if self.line else "",
+                f"field '{self.field}'" if self.field else "",
+            )
+            if p
+        ]
         prefix = ", ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
 

@@ -14,12 +14,32 @@ from typing import Any
 
 import numpy as np
 
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
-_CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-           ast.Eq: operator.eq, ast.NotEq: operator.ne}
-_FUNCS = {"abs": np.abs, "min": np.minimum, "max": np.maximum, "log": np.log, "log10": np.log10,
-          "exp": np.exp, "sqrt": np.sqrt}
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+_FUNCS = {
+    "abs": np.abs,
+    "min": np.minimum,
+    "max": np.maximum,
+    "log": np.log,
+    "log10": np.log10,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+}
 
 
 class Expression:
@@ -67,8 +87,10 @@ class Expression:
                 self._check(arg)
         else:
             allowed = ", ".join(sorted(_FUNCS))
-            raise ValueError(f"'{self.text}': {type(node).__name__} is not allowed "
-                             f"(use names, numbers, arithmetic, comparisons, and/or/not, {allowed})")
+            raise ValueError(
+                f"'{self.text}': {type(node).__name__} is not allowed "
+                f"(use names, numbers, arithmetic, comparisons, and/or/not, {allowed})"
+            )
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """Evaluate on scalars or equally long numpy arrays (element-wise)."""

@@ -38,8 +38,9 @@ def _digest(payload: Any, size: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:size]
 
 
-def experiment_id(project: str, code_version: str, parameters: dict[str, Any], repeat: int,
-                  resource: str) -> str:
+def experiment_id(
+    project: str, code_version: str, parameters: dict[str, Any], repeat: int, resource: str
+) -> str:
     """Same project code, parameters, repeat and resource -> same id, whatever the sweep."""
     return _digest({"p": project, "v": code_version, "x": canonical(parameters), "r": repeat, "q": resource})
 
@@ -63,13 +64,19 @@ def code_version(path: str | Path) -> str:
     """The project's git commit (with ``+dirty`` and a diff hash if modified), else a content hash."""
     path = Path(path)
     try:
-        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=10)
+        top = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if top.returncode == 0 and Path(top.stdout.strip()).resolve() == path.resolve():
-            head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
-            diff = subprocess.run(["git", "-C", str(path), "diff", "HEAD"], capture_output=True,
-                                  timeout=10).stdout
+            head = subprocess.run(
+                ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            diff = subprocess.run(
+                ["git", "-C", str(path), "diff", "HEAD"], capture_output=True, timeout=10
+            ).stdout
             return f"git:{head[:12]}" + (f"+{hashlib.sha256(diff).hexdigest()[:8]}" if diff else "")
     except (OSError, subprocess.TimeoutExpired):
         pass
@@ -79,9 +86,17 @@ def code_version(path: str | Path) -> str:
 def content_hash(path: Path) -> str:
     """Hash of the project's source files (a project inside a larger git checkout is hashed too)."""
     h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.is_file() and not (_SKIP_DIRS & set(p.relative_to(path).parts))
-        and p.suffix not in {".pyc", ".parquet", ".log"})
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not (_SKIP_DIRS & set(p.relative_to(path).parts))
+            and p.suffix not in {".pyc", ".parquet", ".log"}
+        )
+    )
     for file in files:
         h.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
         h.update(file.read_bytes())

@@ -23,8 +23,14 @@ class ExperimentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({ExperimentStatus.COMPLETED, ExperimentStatus.FAILED, ExperimentStatus.EARLY_STOPPED,
-                      ExperimentStatus.CANCELLED})
+TERMINAL = frozenset(
+    {
+        ExperimentStatus.COMPLETED,
+        ExperimentStatus.FAILED,
+        ExperimentStatus.EARLY_STOPPED,
+        ExperimentStatus.CANCELLED,
+    }
+)
 
 
 def utcnow() -> datetime:
@@ -46,7 +52,9 @@ class Experiment(BaseModel):
     device: str | None = None
     reproducibility_hash: str = ""
     added: bool = Field(False, description="a refinement point added by the optimizer")
-    shot_fraction: float | None = Field(None, description="run at this share of its shots first (low fidelity)")
+    shot_fraction: float | None = Field(
+        None, description="run at this share of its shots first (low fidelity)"
+    )
 
 
 class ExperimentResult(BaseModel):

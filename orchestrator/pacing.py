@@ -69,5 +69,11 @@ class Pacing:
         """Experiments per message on ``queue``."""
         consumers = max(1, self.consumers.get(queue, 0))
         per_consumer = self.rate(queue) / consumers
-        return max(1, min(BATCH_MAX, int(per_consumer * self.batch_seconds),
-                          self.window(queue, sharing) // (2 * consumers)))
+        return max(
+            1,
+            min(
+                BATCH_MAX,
+                int(per_consumer * self.batch_seconds),
+                self.window(queue, sharing) // (2 * consumers),
+            ),
+        )

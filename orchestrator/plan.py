@@ -65,10 +65,18 @@ class SweepPlan:
         else:
             params = self.space.point(point)
         exp_id = experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource)
-        return Experiment(sweep_id=self.sweep_id, experiment_id=exp_id, index=index, project=spec.name,
-                          parameters=params, repeat=repeat, resource=spec.resource, device=spec.device,
-                          reproducibility_hash=reproducibility_hash(exp_id, self.config.seed + repeat),
-                          added=added)
+        return Experiment(
+            sweep_id=self.sweep_id,
+            experiment_id=exp_id,
+            index=index,
+            project=spec.name,
+            parameters=params,
+            repeat=repeat,
+            resource=spec.resource,
+            device=spec.device,
+            reproducibility_hash=reproducibility_hash(exp_id, self.config.seed + repeat),
+            added=added,
+        )
 
     def experiments(self, indices: Sequence[int | str]) -> list[Experiment]:
         """The experiments of many indices, decoding their parameters in one vectorised pass."""
@@ -78,9 +86,13 @@ class SweepPlan:
         points = self.point_of(idx)
         cols = self.space.columns(np.minimum(points, self.space.size - 1))
         names = self.space.names
-        return [self.experiment(index, None if points[row] >= self.space.size else
-                                {name: _plain(cols[name][row]) for name in names})
-                for row, index in enumerate(idx.tolist())]
+        return [
+            self.experiment(
+                index,
+                None if points[row] >= self.space.size else {name: _plain(cols[name][row]) for name in names},
+            )
+            for row, index in enumerate(idx.tolist())
+        ]
 
     def low_fidelity(self, exp: Experiment) -> Experiment | None:
         """The low-shot variant of ``exp`` when the sweep treats shots as a budget, else None.
@@ -107,7 +119,10 @@ class SweepPlan:
         for row, index in enumerate(np.asarray(indices).tolist()):
             _, repeat, spec = self.decompose(index)
             params = {name: _plain(cols[name][row]) for name in self.space.names}
-            yield index, experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource)
+            yield (
+                index,
+                experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource),
+            )
 
 
 def _plain(value: object) -> object:

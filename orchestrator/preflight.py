@@ -28,8 +28,6 @@ MAX_PRICED = 200_000
 SAMPLED_POINTS = 32  # circuits built and validated per paid project before anything runs  # experiments priced one by one; above it the rest is extrapolated
 
 
-
-
 def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "<sweep>") -> CostEstimate:
     """Validate the sweep and estimate its cost. Raises ``InputError`` (exit 2)."""
     from orchestrator.optimizer.validation import validate_adaptive_sweep
@@ -41,9 +39,12 @@ def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "
     budget = config.budget_limit if config.budget_limit is not None else settings.default_budget
     if paid:
         if not settings.braket_s3_bucket:
-            raise InputError("projects on managed Braket devices need an S3 bucket for results; set "
-                             "ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
-                             source=source, field="projects[].device")
+            raise InputError(
+                "projects on managed Braket devices need an S3 bucket for results; set "
+                "ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
+                source=source,
+                field="projects[].device",
+            )
         _validate_devices(config, settings, paid, budget, source)
     if not paid:  # nothing to price: skip enumerating the sweep
         return CostEstimate(currency=prices.currency, price_table=prices.version)
@@ -66,9 +67,15 @@ def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
     for points in plan.space.iter_valid():
         for index in plan.experiment_indices(points).tolist():
             _, _, spec = plan.decompose(index)
-            yield Experiment(sweep_id=plan.sweep_id, experiment_id=str(index), index=index, project=spec.name,
-                             parameters={}, resource=spec.resource, device=spec.device if is_managed(spec.device)
-                             else None)
+            yield Experiment(
+                sweep_id=plan.sweep_id,
+                experiment_id=str(index),
+                index=index,
+                project=spec.name,
+                parameters={},
+                resource=spec.resource,
+                device=spec.device if is_managed(spec.device) else None,
+            )
             count += 1
             if count >= limit:
                 return
@@ -82,8 +89,9 @@ def _shots(plan: SweepPlan, experiment: Experiment) -> int:
     return int(params.get(name, options.default_shots if options else 1000))
 
 
-def _validate_devices(config: SweepConfiguration, settings: Settings, paid: list, budget: float | None,
-                      source: str) -> None:
+def _validate_devices(
+    config: SweepConfiguration, settings: Settings, paid: list, budget: float | None, source: str
+) -> None:
     import redis
 
     from adapters import adapt_project
@@ -92,18 +100,24 @@ def _validate_devices(config: SweepConfiguration, settings: Settings, paid: list
 
     space = config.space()
     # A spread of valid points (first, last, evenly between): widths and gates vary with parameters.
-    valid = np.concatenate([c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)])
+    valid = np.concatenate(
+        [c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)]
+    )
     sample = valid[np.unique(np.linspace(0, len(valid) - 1, min(len(valid), SAMPLED_POINTS)).astype(int))]
-    executor = BraketManagedExecutor(redis.Redis(), s3_bucket=str(settings.braket_s3_bucket),
-                                     prices=load_price_table(settings.price_table))
+    executor = BraketManagedExecutor(
+        redis.Redis(), s3_bucket=str(settings.braket_s3_bucket), prices=load_price_table(settings.price_table)
+    )
     for i, spec in enumerate(config.projects):
         if spec not in paid:
             continue
         field = f"projects[{i}]"
         adapter = adapt_project(spec.path, spec)
         if not isinstance(adapter, CircuitAdapter):
-            raise InputError(f"device {spec.device} runs circuit projects only; add a 'circuit' block",
-                             source=source, field=f"{field}.circuit")
+            raise InputError(
+                f"device {spec.device} runs circuit projects only; add a 'circuit' block",
+                source=source,
+                field=f"{field}.circuit",
+            )
         shots_name = adapter.options.shots_param
         most_shots = int(np.max(space.columns(sample)[shots_name])) if shots_name in space.names else None
         try:

@@ -15,16 +15,28 @@ def print_plan(config: Any) -> None:
     space = config.space()
     planned = space.size * config.repeats * len(config.projects)
     table = Table("sweep", "projects", "points", "repeats", "experiments (before constraints)")
-    table.add_row(config.sweep_id, ", ".join(p.name for p in config.projects), str(space.size),
-                  str(config.repeats), str(planned))
+    table.add_row(
+        config.sweep_id,
+        ", ".join(p.name for p in config.projects),
+        str(space.size),
+        str(config.repeats),
+        str(planned),
+    )
     console.print(table)
 
 
 def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
     """Coordinate in the foreground with a live progress bar, then print the summary."""
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-                        TextColumn("{task.completed:.0f}/{task.total:.0f}"), TextColumn("{task.fields[detail]}"),
-                        TimeElapsedColumn(), console=console, transient=False)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
     task = progress.add_task(execution_id, total=orch.status(execution_id).planned, detail="")
     holder: dict[str, Any] = {}
 
@@ -33,13 +45,18 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         holder["status"] = st
         c = st.counts
         eta = f"ETA {st.eta_seconds:.0f}s" if st.eta_seconds is not None else ""
-        detail = (f"done {c['completed'] + c['reused']} failed {c['failed']} running {c['running']} "
-                  f"queued {c['queued']} {eta} [{st.state}]")
-        progress.update(task, total=st.total if st.total is not None else st.planned, completed=st.finished,
-                        detail=detail)
+        detail = (
+            f"done {c['completed'] + c['reused']} failed {c['failed']} running {c['running']} "
+            f"queued {c['queued']} {eta} [{st.state}]"
+        )
+        progress.update(
+            task, total=st.total if st.total is not None else st.planned, completed=st.finished, detail=detail
+        )
 
-    console.print(f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
-                  f"({'embedded' if orch._embedded else redact_url(orch.settings.broker_url)})")
+    console.print(
+        f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
+        f"({'embedded' if orch._embedded else redact_url(orch.settings.broker_url)})"
+    )
     try:
         with progress:
             orch.coordinator.run_until(lambda: orch.status(execution_id).done, on_tick=tick)
@@ -48,8 +65,9 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         raise SystemExit(130) from None
     final = orch.status(execution_id)
     print_status(orch, final)
-    if final.state != "completed" or (final.counts["failed"] and not (final.counts["completed"]
-                                                                       + final.counts["reused"])):
+    if final.state != "completed" or (
+        final.counts["failed"] and not (final.counts["completed"] + final.counts["reused"])
+    ):
         raise SystemExit(1)
 
 
@@ -58,8 +76,10 @@ def _print_optimizer(info: dict[str, Any]) -> None:
     if not info:
         return
     coverage = info.get("coverage") or {}
-    console.print(f"[bold]optimizer[/] {info.get('phase', '?')}, confidence {info.get('confidence_level', 0):.2f}, "
-                  f"space-filling share {coverage.get('share', 0):.0%} (target {coverage.get('target_share', 0):.0%})")
+    console.print(
+        f"[bold]optimizer[/] {info.get('phase', '?')}, confidence {info.get('confidence_level', 0):.2f}, "
+        f"space-filling share {coverage.get('share', 0):.0%} (target {coverage.get('target_share', 0):.0%})"
+    )
     if info.get("incumbent"):
         inc = info["incumbent"]
         console.print(f"  best so far: {inc.get('value')} at {inc.get('parameters')}", highlight=False)
@@ -104,14 +124,22 @@ def print_status(orch: Any, st: Any) -> None:
     table = Table(title=f"sweep {st.execution_id}: {st.state}", show_header=False)
     c = st.counts
     total = st.total if st.total is not None else f"≤{st.planned}"
-    for label, value in [("experiments", total), ("completed", c["completed"]), ("reused", c["reused"]),
-                         ("failed", c["failed"]), ("early stopped", c["early_stopped"]),
-                         ("cancelled", c["cancelled"]), ("running", c["running"]), ("queued", c["queued"]),
-                         ("pending", c["pending"]), ("cost", f"${st.cost:.4f}" + (f" of ${st.budget:.2f}"
-                                                                                  if st.budget else "")),
-                         ("elapsed", f"{st.elapsed_seconds:.1f} s"),
-                         ("ETA", f"{st.eta_seconds:.0f} s" if st.eta_seconds is not None else "-"),
-                         ("workers", st.workers), ("results", st.results_path)]:
+    for label, value in [
+        ("experiments", total),
+        ("completed", c["completed"]),
+        ("reused", c["reused"]),
+        ("failed", c["failed"]),
+        ("early stopped", c["early_stopped"]),
+        ("cancelled", c["cancelled"]),
+        ("running", c["running"]),
+        ("queued", c["queued"]),
+        ("pending", c["pending"]),
+        ("cost", f"${st.cost:.4f}" + (f" of ${st.budget:.2f}" if st.budget else "")),
+        ("elapsed", f"{st.elapsed_seconds:.1f} s"),
+        ("ETA", f"{st.eta_seconds:.0f} s" if st.eta_seconds is not None else "-"),
+        ("workers", st.workers),
+        ("results", st.results_path),
+    ]:
         table.add_row(label, str(value))
     console.print(table)
     _print_optimizer(st.optimizer)
@@ -122,5 +150,8 @@ def print_status(orch: Any, st: Any) -> None:
     _print_best(orch, st.execution_id, frame)
     failed = frame[frame["status"] == "failed"] if not frame.empty else frame
     if len(failed):
-        console.print(f"[red]{len(failed)} failed[/], e.g. {failed.iloc[0]['error_class']}: "
-                      f"{str(failed.iloc[0]['error_message'])[:300]}", highlight=False)
+        console.print(
+            f"[red]{len(failed)} failed[/], e.g. {failed.iloc[0]['error_class']}: "
+            f"{str(failed.iloc[0]['error_message'])[:300]}",
+            highlight=False,
+        )

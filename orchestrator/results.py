@@ -23,9 +23,28 @@ import pyarrow.parquet as pq
 from orchestrator.models import ExperimentResult
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
-BASE_COLUMNS = ["sweep_id", "experiment_id", "project_name", "index", "repeat", "status", "error_class",
-                "error_message", "execution_time", "cost", "attempt", "worker_host", "resource", "device",
-                "added", "reproducibility_hash", "timestamp", "parameters", "metrics", "log"]
+BASE_COLUMNS = [
+    "sweep_id",
+    "experiment_id",
+    "project_name",
+    "index",
+    "repeat",
+    "status",
+    "error_class",
+    "error_message",
+    "execution_time",
+    "cost",
+    "attempt",
+    "worker_host",
+    "resource",
+    "device",
+    "added",
+    "reproducibility_hash",
+    "timestamp",
+    "parameters",
+    "metrics",
+    "log",
+]
 
 
 def result_row(result: ExperimentResult) -> dict[str, Any]:
@@ -102,7 +121,9 @@ class ResultStore:
         for path in self.files():
             table = pq.read_table(path, columns=["experiment_id", "status", "sweep_id"])
             frame = table.to_pandas()
-            for exp_id, sweep in frame.loc[frame["status"] == "completed", ["experiment_id", "sweep_id"]].values:
+            for exp_id, sweep in frame.loc[
+                frame["status"] == "completed", ["experiment_id", "sweep_id"]
+            ].values:
                 out[exp_id] = sweep
         return out
 

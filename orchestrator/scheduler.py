@@ -79,17 +79,32 @@ class Scheduler:
         if not resumed:
             plan = SweepPlan.build(config)
             budget = config.budget_limit if config.budget_limit is not None else self.settings.default_budget
-            effective = {"sweep": config.model_dump(mode="json"), "code_versions": plan.code_versions,
-                         "settings": self.settings.model_dump(mode="json", exclude={"broker_url"}),
-                         "sweep_id": sweep_id}
-            st.r.hset(st.key(sweep_id, "meta"), mapping={
-                "state": "running", "name": config.name, "config": config.model_dump_json(),
-                "code_versions": json.dumps(plan.code_versions), "created_at": time.time(),
-                "started_at": time.time(), "planned": plan.space.size * plan.stride, "fill_cursor": 0,
-                "fill_done": 0, "total": 0, "budget": "" if budget is None else budget,
-                "deadline": "" if config.max_duration is None else time.time() + config.max_duration.total_seconds(),
-                "max_experiments": config.max_experiments or "",
-            })
+            effective = {
+                "sweep": config.model_dump(mode="json"),
+                "code_versions": plan.code_versions,
+                "settings": self.settings.model_dump(mode="json", exclude={"broker_url"}),
+                "sweep_id": sweep_id,
+            }
+            st.r.hset(
+                st.key(sweep_id, "meta"),
+                mapping={
+                    "state": "running",
+                    "name": config.name,
+                    "config": config.model_dump_json(),
+                    "code_versions": json.dumps(plan.code_versions),
+                    "created_at": time.time(),
+                    "started_at": time.time(),
+                    "planned": plan.space.size * plan.stride,
+                    "fill_cursor": 0,
+                    "fill_done": 0,
+                    "total": 0,
+                    "budget": "" if budget is None else budget,
+                    "deadline": ""
+                    if config.max_duration is None
+                    else time.time() + config.max_duration.total_seconds(),
+                    "max_experiments": config.max_experiments or "",
+                },
+            )
             self.store.write_effective_config(sweep_id, effective)
             if budget is not None or self.settings.global_budget is not None:
                 from orchestrator.resources.budget import BudgetLedger
@@ -103,15 +118,22 @@ class Scheduler:
             st.set_state(sweep_id, "running")
         st.r.sadd(f"{PREFIX}sweeps", sweep_id)
         meta = st.meta(sweep_id)
-        return SweepExecution(execution_id=sweep_id, name=config.name, state="running",
-                              planned=int(meta["planned"]), results_path=str(self.store.sweep_dir(sweep_id)),
-                              resumed=resumed)
+        return SweepExecution(
+            execution_id=sweep_id,
+            name=config.name,
+            state="running",
+            planned=int(meta["planned"]),
+            results_path=str(self.store.sweep_dir(sweep_id)),
+            resumed=resumed,
+        )
 
     def _require(self, execution_id: str) -> dict[str, str]:
         meta = self.state.meta(execution_id)
         if not meta:
-            raise InputError(f"no sweep '{execution_id}' on this broker; list sweeps with `orchestrator status`",
-                             field="execution_id")
+            raise InputError(
+                f"no sweep '{execution_id}' on this broker; list sweeps with `orchestrator status`",
+                field="execution_id",
+            )
         return meta
 
     def get_execution_status(self, execution_id: str) -> ExecutionStatus:
@@ -131,8 +153,9 @@ class Scheduler:
         counts["queued"] = sum(values[3:6])
         counts["running"] = int(values[6])
         finished = sum(counts[k] for k in COUNTED)
-        counts["pending"] = max(0, (total if total is not None else planned) - finished
-                                - counts["queued"] - counts["running"])
+        counts["pending"] = max(
+            0, (total if total is not None else planned) - finished - counts["queued"] - counts["running"]
+        )
         started = float(meta.get("started_at") or time.time())
         end = float(meta["finished_at"]) if meta.get("finished_at") else time.time()
         elapsed = max(end - started, 1e-9)
@@ -143,12 +166,21 @@ class Scheduler:
         eta = remaining * elapsed / executed if executed and meta.get("state") == "running" else None
         budget = float(meta["budget"]) if meta.get("budget") else None
         return ExecutionStatus(
-            execution_id=execution_id, state=meta.get("state", "unknown"), total=total, planned=planned,
-            counts=counts, cost=float(meta.get("cost", 0.0)), budget=budget, eta_seconds=eta,
-            elapsed_seconds=elapsed, started_at=datetime.fromtimestamp(started).astimezone(),
-            results_path=str(self.store.sweep_dir(execution_id)), events=st.events(execution_id, 10),
+            execution_id=execution_id,
+            state=meta.get("state", "unknown"),
+            total=total,
+            planned=planned,
+            counts=counts,
+            cost=float(meta.get("cost", 0.0)),
+            budget=budget,
+            eta_seconds=eta,
+            elapsed_seconds=elapsed,
+            started_at=datetime.fromtimestamp(started).astimezone(),
+            results_path=str(self.store.sweep_dir(execution_id)),
+            events=st.events(execution_id, 10),
             workers=len(st.live_workers()),
-            optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {})
+            optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {},
+        )
 
     def list_executions(self) -> list[str]:
         ids = {k.split(":")[2] for k in self.state.r.scan_iter(f"{PREFIX}sweep:*:meta")}

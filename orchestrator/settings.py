@@ -33,19 +33,38 @@ class Settings(BaseSettings):
     default_budget: float | None = Field(None, ge=0, description="USD budget for sweeps that set none")
     aws_region: str = "us-east-1"
 
-    visibility_timeout: int = Field(1800, gt=0, description="seconds before an unacked message is redelivered")
-    max_attempts: int = Field(3, ge=1, description="deliveries of one experiment before it is failed for good")
+    visibility_timeout: int = Field(
+        1800, gt=0, description="seconds before an unacked message is redelivered"
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="deliveries of one experiment before it is failed for good"
+    )
     max_retries: int = Field(5, ge=0, description="retries of a transient error")
     retry_backoff: float = Field(2.0, gt=0, description="base seconds of exponential backoff")
     retry_backoff_max: float = Field(120.0, gt=0)
-    lease_ttl: float = Field(15.0, gt=0, description="seconds a running experiment's lease lives without heartbeat")
-    worker_lost_after: float = Field(30.0, gt=0, description="seconds without a worker heartbeat (sent every 5 s) "
-                                                           "before the messages it received are restored")
-    publish_window: int | None = Field(None, ge=1, description="experiments in flight per queue; default 2 x "
-                                                               "consumers, or 0.5 s of work for short ones")
-    batch_seconds: float = Field(0.05, ge=0, description="experiments of a few ms travel several to a message, "
-                                                         "about this much work each; 0: one per message")
-    worker_concurrency: int | None = Field(None, ge=1, description="embedded worker processes; default CPU count")
+    lease_ttl: float = Field(
+        15.0, gt=0, description="seconds a running experiment's lease lives without heartbeat"
+    )
+    worker_lost_after: float = Field(
+        30.0,
+        gt=0,
+        description="seconds without a worker heartbeat (sent every 5 s) "
+        "before the messages it received are restored",
+    )
+    publish_window: int | None = Field(
+        None,
+        ge=1,
+        description="experiments in flight per queue; default 2 x consumers, or 0.5 s of work for short ones",
+    )
+    batch_seconds: float = Field(
+        0.05,
+        ge=0,
+        description="experiments of a few ms travel several to a message, "
+        "about this much work each; 0: one per message",
+    )
+    worker_concurrency: int | None = Field(
+        None, ge=1, description="embedded worker processes; default CPU count"
+    )
     result_batch_size: int = Field(500, ge=1, description="results per Parquet write")
     compact_after_files: int = Field(16, ge=2, description="small files per partition before compaction")
     optimizer_interval: float = Field(5.0, gt=0, description="seconds between optimizer refits")
@@ -53,8 +72,12 @@ class Settings(BaseSettings):
     braket_s3_prefix: str = "orchestrator/tasks"
     poll_interval: float = Field(10.0, gt=0, description="seconds between polls of a queued quantum task")
     global_budget: float | None = Field(None, ge=0, description="USD cap over all sweeps of this deployment")
-    confirm_above: float = Field(10.0, ge=0, description="ask before running a sweep estimated above this (USD)")
-    price_table: Path | None = Field(None, description="your own price table (YAML), instead of the shipped one")
+    confirm_above: float = Field(
+        10.0, ge=0, description="ask before running a sweep estimated above this (USD)"
+    )
+    price_table: Path | None = Field(
+        None, description="your own price table (YAML), instead of the shipped one"
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -91,6 +114,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{err['msg']}; set a valid value or remove it",
-                         source=str(path) if field in file_values else "settings/environment",
-                         field=field) from exc
+        raise InputError(
+            f"{err['msg']}; set a valid value or remove it",
+            source=str(path) if field in file_values else "settings/environment",
+            field=field,
+        ) from exc

@@ -142,8 +142,11 @@ def _range_kind(value: Any) -> str:
 
 
 ParameterRange = Annotated[
-    Annotated[Values, Tag("values")] | Annotated[Categorical, Tag("categorical")]
-    | Annotated[Linear, Tag("linear")] | Annotated[Log, Tag("log")] | Annotated[IntRange, Tag("int")]
+    Annotated[Values, Tag("values")]
+    | Annotated[Categorical, Tag("categorical")]
+    | Annotated[Linear, Tag("linear")]
+    | Annotated[Log, Tag("log")]
+    | Annotated[IntRange, Tag("int")]
     | Annotated[Sampled, Tag("sampled")],
     Discriminator(_range_kind),
 ]
@@ -281,7 +284,9 @@ def _info(name: str, r: Any) -> ParameterInfo:
         choices = tuple(r.choices if isinstance(r, Categorical) else r.values)
         return ParameterInfo(name, "categorical", choices=choices)
     if isinstance(r, Sampled):
-        return ParameterInfo(name, "int" if r.integer else "float", r.low, r.high, log=r.sample == "loguniform")
+        return ParameterInfo(
+            name, "int" if r.integer else "float", r.low, r.high, log=r.sample == "loguniform"
+        )
     grid = r.grid()
     kind = "int" if grid.dtype.kind == "i" else "float"
     return ParameterInfo(name, kind, float(grid.min()), float(grid.max()), log=isinstance(r, Log))

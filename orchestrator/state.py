@@ -129,24 +129,33 @@ class Record(NamedTuple):
 
 def observation(row: dict[str, Any]) -> str:
     """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
+
     def as_dict(value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else (value or {})
 
     extra = as_dict(row.get("extra"))
-    return json.dumps({"experiment_id": row.get("experiment_id"), "index": row.get("index"),
-                       # a partial (low-shot) run is a completed run at lower fidelity, to the model
-                       "status": "completed" if row.get("status") == "partial" else row.get("status"),
-                       "parameters": as_dict(row.get("parameters")),
-                       "metrics": as_dict(row.get("metrics")),
-                       "extra": {k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance")
-                                 if k in extra}},
-                      default=str)
+    return json.dumps(
+        {
+            "experiment_id": row.get("experiment_id"),
+            "index": row.get("index"),
+            # a partial (low-shot) run is a completed run at lower fidelity, to the model
+            "status": "completed" if row.get("status") == "partial" else row.get("status"),
+            "parameters": as_dict(row.get("parameters")),
+            "metrics": as_dict(row.get("metrics")),
+            "extra": {
+                k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra
+            },
+        },
+        default=str,
+    )
 
 
 def connect(url: str, *, decode: bool = True) -> redis.Redis:
     """A Redis client for ``url`` (``redis://``, ``rediss://`` or ``redis+socket://``)."""
     if url.startswith("redis+socket://"):
-        return redis.Redis(unix_socket_path=url[len("redis+socket://"):].split("?")[0], decode_responses=decode)
+        return redis.Redis(
+            unix_socket_path=url[len("redis+socket://") :].split("?")[0], decode_responses=decode
+        )
     return redis.Redis.from_url(url, decode_responses=decode)
 
 
@@ -185,7 +194,9 @@ class SweepState:
         return self.r.hget(self.key(sweep_id, "meta"), "state")
 
     def set_state(self, sweep_id: str, state: str, **fields: Any) -> None:
-        self.r.hset(self.key(sweep_id, "meta"), mapping={"state": state, **{k: str(v) for k, v in fields.items()}})
+        self.r.hset(
+            self.key(sweep_id, "meta"), mapping={"state": state, **{k: str(v) for k, v in fields.items()}}
+        )
 
     def config_json(self, sweep_id: str) -> str | None:
         return self.r.hget(self.key(sweep_id, "meta"), "config")
@@ -211,21 +222,37 @@ class SweepState:
     def queued_key(self, sweep_id: str, queue: str) -> str:
         return self.key(sweep_id, f"queued:{queue}")
 
-    def claim(self, sweep_id: str, queue: str, index: int, token: str, ttl_s: float, host: str) -> tuple[str, int]:
+    def claim(
+        self, sweep_id: str, queue: str, index: int, token: str, ttl_s: float, host: str
+    ) -> tuple[str, int]:
         """Check and start an experiment in one round trip: ``("run", attempt)`` if this delivery
         should run it, else ``(reason, 0)`` with reason ``unknown-sweep``, ``cancelled``,
         ``already-done`` or ``leased`` (another delivery holds the lease)."""
         return self.claim_many(sweep_id, queue, [index], token, ttl_s, host)[0]
 
-    def claim_many(self, sweep_id: str, queue: str, indices: list[int], token: str, ttl_s: float,
-                   host: str) -> list[tuple[str, int]]:
+    def claim_many(
+        self, sweep_id: str, queue: str, indices: list[int], token: str, ttl_s: float, host: str
+    ) -> list[tuple[str, int]]:
         """:meth:`claim` for each of ``indices`` (a batch message), in one round trip."""
         running = json.dumps({"host": host, "since": time.time()})
-        calls = [([self.key(sweep_id, "meta"), self.key(sweep_id, "terminal"), self.lease_key(sweep_id, index),
-                   self.queued_key(sweep_id, queue), self.key(sweep_id, "running"), self.key(sweep_id, "attempts")],
-                  [index, token, int(ttl_s * 1000), running]) for index in indices]
-        return [(outcome.decode() if isinstance(outcome, bytes) else str(outcome), int(attempt))
-                for outcome, attempt in self._run(self._claim, calls)]
+        calls = [
+            (
+                [
+                    self.key(sweep_id, "meta"),
+                    self.key(sweep_id, "terminal"),
+                    self.lease_key(sweep_id, index),
+                    self.queued_key(sweep_id, queue),
+                    self.key(sweep_id, "running"),
+                    self.key(sweep_id, "attempts"),
+                ],
+                [index, token, int(ttl_s * 1000), running],
+            )
+            for index in indices
+        ]
+        return [
+            (outcome.decode() if isinstance(outcome, bytes) else str(outcome), int(attempt))
+            for outcome, attempt in self._run(self._claim, calls)
+        ]
 
     def requeue_orphans(self, sweep_id: str, queue_of: Callable[[int], str]) -> int:
         """Put experiments whose worker died back to pending, at once (see ``_ORPHAN``).
@@ -234,8 +261,18 @@ class SweepState:
         default); when it does, the duplicate delivery finds them done or leased. Returns how many.
         """
         indices = [int(i) for i in self.r.hkeys(self.key(sweep_id, "running"))]
-        calls = [([self.key(sweep_id, "running"), self.key(sweep_id, "terminal"), self.lease_key(sweep_id, i),
-                   self.pending_key(sweep_id, queue_of(i))], [i]) for i in indices]
+        calls = [
+            (
+                [
+                    self.key(sweep_id, "running"),
+                    self.key(sweep_id, "terminal"),
+                    self.lease_key(sweep_id, i),
+                    self.pending_key(sweep_id, queue_of(i)),
+                ],
+                [i],
+            )
+            for i in indices
+        ]
         return sum(int(n) for n in self._run(self._orphan, calls))
 
     def requeue_queued(self, sweep_id: str) -> None:
@@ -262,22 +299,54 @@ class SweepState:
         """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         for sweep_id, index, token in leases:
-            self._refresh(keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe)
+            self._refresh(
+                keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe
+            )
         pipe.execute()
 
-    def record(self, sweep_id: str, index: int, experiment_id: str, row: dict[str, Any], *, status: str,
-               final: bool, lease_token: str = "", cost: float | None = None) -> bool:
+    def record(
+        self,
+        sweep_id: str,
+        index: int,
+        experiment_id: str,
+        row: dict[str, Any],
+        *,
+        status: str,
+        final: bool,
+        lease_token: str = "",
+        cost: float | None = None,
+    ) -> bool:
         """Hand a result row to Redis durably; ``final`` rows count once. Returns True if recorded."""
-        return self.record_many(sweep_id, [Record(index, experiment_id, row, status, final, lease_token, cost)])[0]
+        return self.record_many(
+            sweep_id, [Record(index, experiment_id, row, status, final, lease_token, cost)]
+        )[0]
 
     def record_many(self, sweep_id: str, records: list[Record]) -> list[bool]:
         """:meth:`record` for each of ``records``, in one round trip (each one atomic on its own)."""
-        calls = [([self.key(sweep_id, "terminal"), self.key(sweep_id, "meta"), self.key(sweep_id, "results"),
-                   f"{PREFIX}done", self.key(sweep_id, "running"), self.lease_key(sweep_id, rec.index),
-                   self.key(sweep_id, "obs")],
-                  [rec.index, rec.status, rec.experiment_id, json.dumps(rec.row, default=str), rec.lease_token,
-                   rec.cost if rec.cost is not None else 0, "1" if rec.final else "0", observation(rec.row)])
-                 for rec in records]
+        calls = [
+            (
+                [
+                    self.key(sweep_id, "terminal"),
+                    self.key(sweep_id, "meta"),
+                    self.key(sweep_id, "results"),
+                    f"{PREFIX}done",
+                    self.key(sweep_id, "running"),
+                    self.lease_key(sweep_id, rec.index),
+                    self.key(sweep_id, "obs"),
+                ],
+                [
+                    rec.index,
+                    rec.status,
+                    rec.experiment_id,
+                    json.dumps(rec.row, default=str),
+                    rec.lease_token,
+                    rec.cost if rec.cost is not None else 0,
+                    "1" if rec.final else "0",
+                    observation(rec.row),
+                ],
+            )
+            for rec in records
+        ]
         return [bool(done) for done in self._run(self._record, calls)]
 
     def _run(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
@@ -293,12 +362,20 @@ class SweepState:
     def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
         """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees."""
         if rows:
-            self.r.hset(self.key(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows})
+            self.r.hset(
+                self.key(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows}
+            )
 
     def release(self, sweep_id: str, index: int, token: str) -> None:
         """Give an experiment back without a result (retry later, or the sweep paused)."""
-        self._release(keys=[self.key(sweep_id, "running"), self.key(sweep_id, "attempts"),
-                            self.lease_key(sweep_id, index)], args=[index, token])
+        self._release(
+            keys=[
+                self.key(sweep_id, "running"),
+                self.key(sweep_id, "attempts"),
+                self.lease_key(sweep_id, index),
+            ],
+            args=[index, token],
+        )
 
     # -- workers registry -------------------------------------------------------------------------
 
@@ -306,8 +383,11 @@ class SweepState:
         """Say the worker is alive, and forget the noted delivery tags it has acked since."""
         key = self.held_key(hostname)
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(f"{PREFIX}workers", hostname,
-                  json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}))
+        pipe.hset(
+            f"{PREFIX}workers",
+            hostname,
+            json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}),
+        )
         pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
         old = pipe.execute()[1]
         if old:

@@ -45,10 +45,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def child_env(workdir: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "ORCHESTRATOR_VISIBILITY_TIMEOUT": "8", "ORCHESTRATOR_LEASE_TTL": "2",
-           "COUNTER_DIR": str(workdir / "counter"), "PYTHONUNBUFFERED": "1",
-           # each test's own state folder (embedded Redis, project virtualenvs), whatever the session set
-           "ORCHESTRATOR_STATE_DIR": str(workdir / ".orchestrator")}
+    env = {
+        **os.environ,
+        "ORCHESTRATOR_VISIBILITY_TIMEOUT": "8",
+        "ORCHESTRATOR_LEASE_TTL": "2",
+        "COUNTER_DIR": str(workdir / "counter"),
+        "PYTHONUNBUFFERED": "1",
+        # each test's own state folder (embedded Redis, project virtualenvs), whatever the session set
+        "ORCHESTRATOR_STATE_DIR": str(workdir / ".orchestrator"),
+    }
     env.update(extra)
     return env
 
@@ -59,11 +64,17 @@ def executions(workdir: Path) -> Counter[str]:
     return Counter(log.read_text().split()) if log.exists() else Counter()
 
 
-def write_sweep(folder: Path, name: str = "count", points: int = 12, sleep: float = 0.0, **extra: object) -> Path:
-    sweep = {"name": name,
-             "projects": [{"name": "counter", "path": str(FIXTURES / "projects" / "counter"), "entry": "counter:run"}],
-             "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}, "sleep": [sleep]},
-             "adaptive_sampling": False}
+def write_sweep(
+    folder: Path, name: str = "count", points: int = 12, sleep: float = 0.0, **extra: object
+) -> Path:
+    sweep = {
+        "name": name,
+        "projects": [
+            {"name": "counter", "path": str(FIXTURES / "projects" / "counter"), "entry": "counter:run"}
+        ],
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}, "sleep": [sleep]},
+        "adaptive_sampling": False,
+    }
     sweep.update(extra)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
@@ -73,14 +84,40 @@ def write_sweep(folder: Path, name: str = "count", points: int = 12, sleep: floa
 class Worker:
     """A real ``orchestrator worker`` process."""
 
-    def __init__(self, broker: str, workdir: Path, name: str, concurrency: int = 2,
-                 queues: str = "local_cpu,braket_sim,braket_qpu,control", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        broker: str,
+        workdir: Path,
+        name: str,
+        concurrency: int = 2,
+        queues: str = "local_cpu,braket_sim,braket_qpu,control",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = f"{name}@{os.uname().nodename}"
-        cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", queues, "-c", str(concurrency),
-               "-n", self.name, "--loglevel", "INFO", "--broker", broker]
+        cmd = [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "worker",
+            "--queues",
+            queues,
+            "-c",
+            str(concurrency),
+            "-n",
+            self.name,
+            "--loglevel",
+            "INFO",
+            "--broker",
+            broker,
+        ]
         self.log = open(workdir / f"worker-{name}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=child_env(workdir, **(env or {})), stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=child_env(workdir, **(env or {})),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.broker = broker
 
     def wait_ready(self, timeout: float = 60) -> Worker:
@@ -125,5 +162,11 @@ def start_worker(redis_url: str, workdir: Path) -> Iterator:
 
 
 def cli(*args: str, workdir: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=workdir, env=child_env(workdir, **env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=workdir,
+        env=child_env(workdir, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -36,7 +36,21 @@ def test_compose_services_map_to_cli_commands() -> None:
 
 
 def test_every_cli_command_has_help() -> None:
-    for command in ["run", "submit", "status", "pause", "resume", "cancel", "worker", "coordinator", "results",
-                    "check", "beat", "flower", "redis", "estimate"]:
+    for command in [
+        "run",
+        "submit",
+        "status",
+        "pause",
+        "resume",
+        "cancel",
+        "worker",
+        "coordinator",
+        "results",
+        "check",
+        "beat",
+        "flower",
+        "redis",
+        "estimate",
+    ]:
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, command

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 POLL_TASK = "orchestrator.poll_quantum_task"
 
 
-
-
 class ManagedRunner:
     def __init__(self, app: Celery, settings: Settings, state: Any) -> None:
         self.app = app
@@ -64,12 +62,18 @@ class ManagedRunner:
         from workers.executors.braket_managed import BraketManagedExecutor
 
         if not self.settings.braket_s3_bucket:
-            raise ConfigurationError("managed Braket devices need an S3 bucket for results: set "
-                                     "ORCHESTRATOR_BRAKET_S3_BUCKET (or braket_s3_bucket in the settings file)")
+            raise ConfigurationError(
+                "managed Braket devices need an S3 bucket for results: set "
+                "ORCHESTRATOR_BRAKET_S3_BUCKET (or braket_s3_bucket in the settings file)"
+            )
         failover = {spec.device: list(spec.failover)} if spec.device and spec.failover else None
-        return BraketManagedExecutor(self._raw_client(), s3_bucket=self.settings.braket_s3_bucket,
-                                     s3_prefix=self.settings.braket_s3_prefix, failover=failover,
-                                     prices=load_price_table(self.settings.price_table))
+        return BraketManagedExecutor(
+            self._raw_client(),
+            s3_bucket=self.settings.braket_s3_bucket,
+            s3_prefix=self.settings.braket_s3_prefix,
+            failover=failover,
+            prices=load_price_table(self.settings.price_table),
+        )
 
     def _raw_client(self) -> Any:
         # The executors decode replies themselves: they get a bytes client on the same server.
@@ -78,26 +82,45 @@ class ManagedRunner:
     def _adapter(self, spec: ProjectSpec) -> CircuitAdapter:
         adapter = adapt_project(spec.path, spec)
         if not isinstance(adapter, CircuitAdapter):
-            raise ConfigurationError(f"project '{spec.name}': device {spec.device} is a managed Braket device, "
-                                     f"which runs circuit projects only; give the project a 'circuit' block")
+            raise ConfigurationError(
+                f"project '{spec.name}': device {spec.device} is a managed Braket device, "
+                f"which runs circuit projects only; give the project a 'circuit' block"
+            )
         return adapter
 
     def _experiment(self, spec: ProjectSpec, kw: dict[str, Any]) -> Experiment:
-        return Experiment(sweep_id=kw["sweep_id"], experiment_id=kw["experiment_id"], index=kw["index"],
-                          project=spec.name, parameters=kw["parameters"], resource=kw["queue"], device=spec.device)
+        return Experiment(
+            sweep_id=kw["sweep_id"],
+            experiment_id=kw["experiment_id"],
+            index=kw["index"],
+            project=spec.name,
+            parameters=kw["parameters"],
+            resource=kw["queue"],
+            device=spec.device,
+        )
 
     # -- submit -----------------------------------------------------------------------------------
 
-    def submit(self, task: Any, spec: ProjectSpec, *, attempt: int, host: str, token: str, kw: dict[str, Any],
-               backoff: Any) -> str:
+    def submit(
+        self,
+        task: Any,
+        spec: ProjectSpec,
+        *,
+        attempt: int,
+        host: str,
+        token: str,
+        kw: dict[str, Any],
+        backoff: Any,
+    ) -> str:
         st, sid, index = self.state, kw["sweep_id"], kw["index"]
         qattempt = int(st.r.hget(st.key(sid, "qattempt"), index) or 1)
         try:
             adapter = self._adapter(spec)
             program, inputs = adapter.build_program(kw["parameters"])
             executor = self.executor(spec)
-            submission = executor.submit(self._experiment(spec, kw), program, adapter.shots(kw["parameters"]),
-                                         qattempt, inputs=inputs)
+            submission = executor.submit(
+                self._experiment(spec, kw), program, adapter.shots(kw["parameters"]), qattempt, inputs=inputs
+            )
         except ResourceError as exc:
             return self._pause(kw, token, exc)
         except TransientError as exc:
@@ -111,13 +134,24 @@ class ManagedRunner:
         for alert in submission.alerts:
             st.event(sid, "alert", alert.message)
         # The poll is scheduled before this message is acked, and the ARN kept for status/cancel.
-        self.app.send_task(POLL_TASK, queue=kw["queue"], routing_key=kw["queue"], countdown=self.settings.poll_interval,
-                           kwargs={**kw, "task_arn": submission.task_arn, "attempt": attempt})
+        self.app.send_task(
+            POLL_TASK,
+            queue=kw["queue"],
+            routing_key=kw["queue"],
+            countdown=self.settings.poll_interval,
+            kwargs={**kw, "task_arn": submission.task_arn, "attempt": attempt},
+        )
         pipe = st.r.pipeline()
-        pipe.hset(st.key(sid, "tasks"), index, json.dumps({"arn": submission.task_arn, "device": submission.device,
-                                                            "qattempt": qattempt}))
-        pipe.hset(st.key(sid, "running"), index, json.dumps({"host": host, "since": time.time(),
-                                                             "task_arn": submission.task_arn}))
+        pipe.hset(
+            st.key(sid, "tasks"),
+            index,
+            json.dumps({"arn": submission.task_arn, "device": submission.device, "qattempt": qattempt}),
+        )
+        pipe.hset(
+            st.key(sid, "running"),
+            index,
+            json.dumps({"host": host, "since": time.time(), "task_arn": submission.task_arn}),
+        )
         pipe.execute()
         if st.r.get(st.lease_key(sid, index)) == token:
             st.r.delete(st.lease_key(sid, index))  # the poll task owns it now
@@ -136,8 +170,15 @@ class ManagedRunner:
                 executor.cancel(task_arn)
             except OrchestratorError as exc:
                 log.warning("could not cancel %s: %s", task_arn, exc)
-            self._record(kw, attempt, host, "", ExperimentStatus.CANCELLED, error="sweep cancelled", extra={
-                "task_arn": task_arn})
+            self._record(
+                kw,
+                attempt,
+                host,
+                "",
+                ExperimentStatus.CANCELLED,
+                error="sweep cancelled",
+                extra={"task_arn": task_arn},
+            )
             return "cancelled"
         try:
             outcome = executor.poll(task_arn)
@@ -155,8 +196,13 @@ class ManagedRunner:
                 metrics = self._adapter(spec).analyze(outcome.result, kw["parameters"])
             except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
                 result = to_result(experiment, outcome, attempt=attempt)
-                result = result.model_copy(update={"status": ExperimentStatus.FAILED, "error_class": "configuration",
-                                                   "error_message": f"project '{spec.name}': analyze failed: {exc}"})
+                result = result.model_copy(
+                    update={
+                        "status": ExperimentStatus.FAILED,
+                        "error_class": "configuration",
+                        "error_message": f"project '{spec.name}': analyze failed: {exc}",
+                    }
+                )
             else:
                 result = to_result(experiment, outcome, metrics=metrics, attempt=attempt)
         elif outcome.state == "FAILED":
@@ -165,27 +211,62 @@ class ManagedRunner:
                 # a new quantum task (a new clientToken) for the next publish of this experiment
                 st.r.hdel(st.key(sid, "running"), index)
                 st.r.zadd(st.pending_key(sid, kw["queue"]), {str(index): float("inf")})
-                st.event(sid, "info", f"quantum task {task_arn} FAILED ({outcome.failure_reason}); resubmitting")
+                st.event(
+                    sid, "info", f"quantum task {task_arn} FAILED ({outcome.failure_reason}); resubmitting"
+                )
                 return "resubmit"
             result = to_result(experiment, outcome, attempt=attempt)
         else:
             result = to_result(experiment, outcome, attempt=attempt)
         result = result.model_copy(update={"worker_host": host})
-        st.record(sid, index, kw["experiment_id"], result_row(result), status=result.status.value, final=True,
-                  cost=result.cost)
+        st.record(
+            sid,
+            index,
+            kw["experiment_id"],
+            result_row(result),
+            status=result.status.value,
+            final=True,
+            cost=result.cost,
+        )
         return result.status.value
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _record(self, kw: dict[str, Any], attempt: int, host: str, token: str, status: ExperimentStatus, *,
-                error: str | None = None, error_class: str | None = None, extra: dict[str, Any] | None = None
-                ) -> None:
-        result = ExperimentResult(experiment_id=kw["experiment_id"], project_name=kw["project"],
-                                  parameters=kw["parameters"], status=status, error_message=error,
-                                  error_class=error_class, sweep_id=kw["sweep_id"], index=kw["index"],
-                                  attempt=attempt, worker_host=host, resource=kw["queue"], extra=extra or {})
-        self.state.record(kw["sweep_id"], kw["index"], kw["experiment_id"], result_row(result),
-                          status=status.value, final=True, lease_token=token)
+    def _record(
+        self,
+        kw: dict[str, Any],
+        attempt: int,
+        host: str,
+        token: str,
+        status: ExperimentStatus,
+        *,
+        error: str | None = None,
+        error_class: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        result = ExperimentResult(
+            experiment_id=kw["experiment_id"],
+            project_name=kw["project"],
+            parameters=kw["parameters"],
+            status=status,
+            error_message=error,
+            error_class=error_class,
+            sweep_id=kw["sweep_id"],
+            index=kw["index"],
+            attempt=attempt,
+            worker_host=host,
+            resource=kw["queue"],
+            extra=extra or {},
+        )
+        self.state.record(
+            kw["sweep_id"],
+            kw["index"],
+            kw["experiment_id"],
+            result_row(result),
+            status=status.value,
+            final=True,
+            lease_token=token,
+        )
 
     def _pause(self, kw: dict[str, Any], token: str, exc: Exception) -> str:
         st, sid, index = self.state, kw["sweep_id"], kw["index"]

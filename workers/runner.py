@@ -126,8 +126,9 @@ class ExperimentRunner:
                 raise LookupError(f"sweep {sweep_id} has no project '{project}'")
         return spec
 
-    def _run_adapter(self, sweep_id: str, project: str, parameters: dict[str, Any],
-                     progress: Progress) -> ExperimentResult:
+    def _run_adapter(
+        self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress
+    ) -> ExperimentResult:
         """Run the project through its adapter, reused across experiments where that changes nothing.
 
         Building an adapter (kind detection, environment lookup) cost about as much as running a
@@ -150,8 +151,19 @@ class ExperimentRunner:
             self._adapters[(sweep_id, project)] = adapter
         return result
 
-    def run(self, task: Any, *, sweep_id: str, index: int, experiment_id: str, project: str,
-            parameters: dict[str, Any], queue: str, added: bool = False, shot_fraction: float | None = None) -> str:
+    def run(
+        self,
+        task: Any,
+        *,
+        sweep_id: str,
+        index: int,
+        experiment_id: str,
+        project: str,
+        parameters: dict[str, Any],
+        queue: str,
+        added: bool = False,
+        shot_fraction: float | None = None,
+    ) -> str:
         st = self.state
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
@@ -173,12 +185,25 @@ class ExperimentRunner:
             st.record_many(sweep_id, [self._given_up(sweep_id, queue, exp, attempt, host, token)])
             return "failed"
         if is_managed(self._device_of(sweep_id, project)):
-            kw = dict(sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
-                      parameters=parameters, queue=queue)
+            kw = dict(
+                sweep_id=sweep_id,
+                index=index,
+                experiment_id=experiment_id,
+                project=project,
+                parameters=parameters,
+                queue=queue,
+            )
             self.leases.hold(sweep_id, index, token)  # a slow submission must not look like a dead worker
             try:
-                return self.managed.submit(task, self.project_spec(sweep_id, project), attempt=attempt,
-                                           host=host, token=token, kw=kw, backoff=self._backoff)
+                return self.managed.submit(
+                    task,
+                    self.project_spec(sweep_id, project),
+                    attempt=attempt,
+                    host=host,
+                    token=token,
+                    kw=kw,
+                    backoff=self._backoff,
+                )
             finally:
                 self.leases.drop(sweep_id, index)
         result = self._run_claimed(sweep_id, queue, exp, attempt, host, token)
@@ -202,8 +227,9 @@ class ExperimentRunner:
         st = self.state
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
-        claims = st.claim_many(sweep_id, queue, [e["index"] for e in experiments], token,
-                               self.settings.lease_ttl, host)
+        claims = st.claim_many(
+            sweep_id, queue, [e["index"] for e in experiments], token, self.settings.lease_ttl, host
+        )
         claimed: list[tuple[dict[str, Any], int]] = []
         for exp, (outcome, attempt) in zip(experiments, claims, strict=True):
             if outcome == "run":
@@ -241,26 +267,56 @@ class ExperimentRunner:
         return f"batch of {len(experiments)}: {len(claimed)} run"
 
     def _send_single(self, sweep_id: str, queue: str, exp: dict[str, Any], countdown: float = 0) -> None:
-        self.app.send_task(RUN_TASK, kwargs={"sweep_id": sweep_id, "queue": queue, **exp}, queue=queue,
-                           routing_key=queue, countdown=countdown or None)
+        self.app.send_task(
+            RUN_TASK,
+            kwargs={"sweep_id": sweep_id, "queue": queue, **exp},
+            queue=queue,
+            routing_key=queue,
+            countdown=countdown or None,
+        )
 
-    def _run_claimed(self, sweep_id: str, queue: str, exp: dict[str, Any], attempt: int, host: str, token: str,
-                     hold: bool = True) -> ExperimentResult:
+    def _run_claimed(
+        self,
+        sweep_id: str,
+        queue: str,
+        exp: dict[str, Any],
+        attempt: int,
+        host: str,
+        token: str,
+        hold: bool = True,
+    ) -> ExperimentResult:
         """Run a claimed experiment (its lease kept alive meanwhile) and fill in its bookkeeping fields."""
         if hold:
             self.leases.hold(sweep_id, exp["index"], token)
         try:
-            result = self._execute(sweep_id, exp["project"], exp["parameters"],
-                                   self._progress(sweep_id, exp["experiment_id"]))
+            result = self._execute(
+                sweep_id, exp["project"], exp["parameters"], self._progress(sweep_id, exp["experiment_id"])
+            )
         finally:
             if hold:
                 self.leases.drop(sweep_id, exp["index"])
-        return result.model_copy(update=dict(
-            experiment_id=exp["experiment_id"], project_name=exp["project"], sweep_id=sweep_id,
-            added=bool(exp.get("added")), index=exp["index"], attempt=attempt, worker_host=host, resource=queue))
+        return result.model_copy(
+            update=dict(
+                experiment_id=exp["experiment_id"],
+                project_name=exp["project"],
+                sweep_id=sweep_id,
+                added=bool(exp.get("added")),
+                index=exp["index"],
+                attempt=attempt,
+                worker_host=host,
+                resource=queue,
+            )
+        )
 
-    def _settle(self, sweep_id: str, queue: str, exp: dict[str, Any], result: ExperimentResult, token: str,
-                defer: bool = False) -> Any:
+    def _settle(
+        self,
+        sweep_id: str,
+        queue: str,
+        exp: dict[str, Any],
+        result: ExperimentResult,
+        token: str,
+        defer: bool = False,
+    ) -> Any:
         """Record a finished run, or pause the sweep on a resource error.
 
         With ``defer`` a final row is returned as a :class:`Record` for the caller to write with
@@ -275,10 +331,12 @@ class ExperimentRunner:
             return "paused"
         shot_fraction = exp.get("shot_fraction")
         if shot_fraction and result.status == ExperimentStatus.COMPLETED:
-            return self._record_low_fidelity(sweep_id, index, exp["experiment_id"], exp["project"], result,
-                                             shot_fraction, token)
-        record = Record(index, exp["experiment_id"], result_row(result), result.status.value, True, token,
-                        result.cost)
+            return self._record_low_fidelity(
+                sweep_id, index, exp["experiment_id"], exp["project"], result, shot_fraction, token
+            )
+        record = Record(
+            index, exp["experiment_id"], result_row(result), result.status.value, True, token, result.cost
+        )
         if result.extra.get("intermediate") and self._median_metric.get(sweep_id):
             st.r.hdel(st.key(sweep_id, "partials"), exp["experiment_id"])  # finished: no longer a partial
         if defer:
@@ -286,26 +344,51 @@ class ExperimentRunner:
         st.record_many(sweep_id, [record])
         return result.status.value
 
-    def _given_up(self, sweep_id: str, queue: str, exp: dict[str, Any], attempt: int, host: str,
-                  token: str) -> Record:
+    def _given_up(
+        self, sweep_id: str, queue: str, exp: dict[str, Any], attempt: int, host: str, token: str
+    ) -> Record:
         result = ExperimentResult(
-            experiment_id=exp["experiment_id"], project_name=exp["project"], parameters=exp["parameters"],
-            sweep_id=sweep_id, added=bool(exp.get("added")), index=exp["index"], attempt=attempt,
-            worker_host=host, resource=queue, status=ExperimentStatus.FAILED, error_class="resource",
+            experiment_id=exp["experiment_id"],
+            project_name=exp["project"],
+            parameters=exp["parameters"],
+            sweep_id=sweep_id,
+            added=bool(exp.get("added")),
+            index=exp["index"],
+            attempt=attempt,
+            worker_host=host,
+            resource=queue,
+            status=ExperimentStatus.FAILED,
+            error_class="resource",
             error_message=f"gave up after {attempt - 1} deliveries: the worker running it was lost each "
-                          f"time (killed, out of memory?); check the project's memory use and the workers' logs")
+            f"time (killed, out of memory?); check the project's memory use and the workers' logs",
+        )
         return Record(exp["index"], exp["experiment_id"], result_row(result), "failed", True, token)
 
-    def _record_low_fidelity(self, sweep_id: str, index: int, experiment_id: str, project: str,
-                             result: ExperimentResult, shot_fraction: float, token: str) -> str:
+    def _record_low_fidelity(
+        self,
+        sweep_id: str,
+        index: int,
+        experiment_id: str,
+        project: str,
+        result: ExperimentResult,
+        shot_fraction: float,
+        token: str,
+    ) -> str:
         """Keep a low-shot run as a partial row; the optimizer then promotes it or stops it."""
         spec = self.project_spec(sweep_id, project)
         name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
         extra = {**result.extra, "shot_fraction": shot_fraction, "shots": result.parameters.get(name)}
         result = result.model_copy(update={"status": ExperimentStatus.PARTIAL, "extra": extra})
         st = self.state
-        st.record(sweep_id, index, experiment_id, result_row(result), status="partial", final=False,
-                  lease_token=token)
+        st.record(
+            sweep_id,
+            index,
+            experiment_id,
+            result_row(result),
+            status="partial",
+            final=False,
+            lease_token=token,
+        )
         st.r.hset(st.key(sweep_id, "stage"), index, "low_done")  # after the row: a crash reruns the stage
         return "partial"
 
@@ -317,8 +400,9 @@ class ExperimentRunner:
 
     def poll(self, task: Any, *, task_arn: str, attempt: int, **kw: Any) -> str:
         """A poll step of a managed quantum task (see :mod:`workers.managed`)."""
-        return self.managed.poll(task, self.project_spec(kw["sweep_id"], kw["project"]), task_arn=task_arn,
-                                 attempt=attempt, kw=kw)
+        return self.managed.poll(
+            task, self.project_spec(kw["sweep_id"], kw["project"]), task_arn=task_arn, attempt=attempt, kw=kw
+        )
 
     def _progress(self, sweep_id: str, experiment_id: str) -> Progress:
         """The ``report`` a project gets: with the median rule on, its curve goes to the sweep's
@@ -341,13 +425,20 @@ class ExperimentRunner:
 
         return Progress(metric, should_stop)
 
-    def _execute(self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress) -> ExperimentResult:
+    def _execute(
+        self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress
+    ) -> ExperimentResult:
         try:
             return self._run_adapter(sweep_id, project, parameters, progress)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
-            return ExperimentResult(experiment_id="", project_name=project, parameters=parameters,
-                                    status=ExperimentStatus.FAILED, error_class="configuration",
-                                    error_message=f"project '{project}': {exc}")
+            return ExperimentResult(
+                experiment_id="",
+                project_name=project,
+                parameters=parameters,
+                status=ExperimentStatus.FAILED,
+                error_class="configuration",
+                error_message=f"project '{project}': {exc}",
+            )
 
     def _backoff(self, retries: int) -> float:
         """Exponential backoff with full jitter, kept well below the visibility timeout."""

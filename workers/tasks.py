@@ -19,12 +19,29 @@ def register(app: Celery, settings: Settings) -> None:
     runner = ExperimentRunner(app, settings)
 
     @app.task(name=RUN_TASK, bind=True, max_retries=None, acks_late=True)
-    def run_experiment(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,
-                       parameters: dict[str, Any], queue: str = "local_cpu", added: bool = False,
-                       shot_fraction: float | None = None) -> str:
+    def run_experiment(
+        self: Any,
+        sweep_id: str,
+        index: int,
+        experiment_id: str,
+        project: str,
+        parameters: dict[str, Any],
+        queue: str = "local_cpu",
+        added: bool = False,
+        shot_fraction: float | None = None,
+    ) -> str:
         """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
-        return runner.run(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
-                          parameters=parameters, queue=queue, added=added, shot_fraction=shot_fraction)
+        return runner.run(
+            self,
+            sweep_id=sweep_id,
+            index=index,
+            experiment_id=experiment_id,
+            project=project,
+            parameters=parameters,
+            queue=queue,
+            added=added,
+            shot_fraction=shot_fraction,
+        )
 
     @app.task(name=BATCH_TASK, bind=True, max_retries=None, acks_late=True)
     def run_batch(self: Any, sweep_id: str, queue: str, experiments: list[dict[str, Any]]) -> str:
@@ -32,11 +49,29 @@ def register(app: Celery, settings: Settings) -> None:
         return runner.run_batch(self, sweep_id=sweep_id, queue=queue, experiments=experiments)
 
     @app.task(name=POLL_TASK, bind=True, max_retries=None, acks_late=True)
-    def poll_quantum_task(self: Any, sweep_id: str, index: int, experiment_id: str, project: str,
-                          parameters: dict[str, Any], queue: str, task_arn: str, attempt: int = 1) -> str:
+    def poll_quantum_task(
+        self: Any,
+        sweep_id: str,
+        index: int,
+        experiment_id: str,
+        project: str,
+        parameters: dict[str, Any],
+        queue: str,
+        task_arn: str,
+        attempt: int = 1,
+    ) -> str:
         """Look at a managed quantum task once; re-scheduled with a countdown until it is terminal."""
-        return runner.poll(self, sweep_id=sweep_id, index=index, experiment_id=experiment_id, project=project,
-                           parameters=parameters, queue=queue, task_arn=task_arn, attempt=attempt)
+        return runner.poll(
+            self,
+            sweep_id=sweep_id,
+            index=index,
+            experiment_id=experiment_id,
+            project=project,
+            parameters=parameters,
+            queue=queue,
+            task_arn=task_arn,
+            attempt=attempt,
+        )
 
     @app.task(name=OPTIMIZE_TASK, ignore_result=True)
     def optimize() -> int:

@@ -24,9 +24,29 @@ from orchestrator.space import ParameterSpace
 
 _PARAM_PREFIXES = ("param.", "params.", "param_")
 _METRIC_PREFIXES = ("metric.", "metrics.", "metric_")
-_ROW_FIELDS = {"experiment_id", "index", "status", "parameters", "metrics", "extra", "project_name",
-               "execution_time", "cost", "error_message", "reproducibility_hash", "timestamp", "sweep_id",
-               "repeat", "error_class", "attempt", "worker_host", "resource", "device", "added", "log"}
+_ROW_FIELDS = {
+    "experiment_id",
+    "index",
+    "status",
+    "parameters",
+    "metrics",
+    "extra",
+    "project_name",
+    "execution_time",
+    "cost",
+    "error_message",
+    "reproducibility_hash",
+    "timestamp",
+    "sweep_id",
+    "repeat",
+    "error_class",
+    "attempt",
+    "worker_host",
+    "resource",
+    "device",
+    "added",
+    "log",
+}
 
 
 def _status(value: Any) -> str:
@@ -39,24 +59,27 @@ def _row(record: Mapping[str, Any], names: Sequence[str]) -> Row:
     if not isinstance(params, Mapping):
         params = {}
         for key, value in record.items():
-            base = next((key[len(p):] for p in _PARAM_PREFIXES if key.startswith(p)), key)
+            base = next((key[len(p) :] for p in _PARAM_PREFIXES if key.startswith(p)), key)
             if base in names:
                 params[base] = value
     if not isinstance(metrics, Mapping):
         metrics = {}
         for key, value in record.items():
-            metric = next((key[len(p):] for p in _METRIC_PREFIXES if key.startswith(p)), None)
+            metric = next((key[len(p) :] for p in _METRIC_PREFIXES if key.startswith(p)), None)
             if metric is None and (key in _ROW_FIELDS or key in names or key.startswith(_PARAM_PREFIXES)):
                 continue
             if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                 metrics[metric or key] = float(value)
     extra = record.get("extra")
     index = record.get("index", -1)
-    return Row(str(record.get("experiment_id", "")),
-               int(index) if index is not None and not (isinstance(index, float) and math.isnan(index)) else -1,
-               _status(record.get("status")), dict(params), {k: float(v) for k, v in metrics.items()
-                                                             if v is not None},
-               dict(extra) if isinstance(extra, Mapping) else {})
+    return Row(
+        str(record.get("experiment_id", "")),
+        int(index) if index is not None and not (isinstance(index, float) and math.isnan(index)) else -1,
+        _status(record.get("status")),
+        dict(params),
+        {k: float(v) for k, v in metrics.items() if v is not None},
+        dict(extra) if isinstance(extra, Mapping) else {},
+    )
 
 
 def to_rows(results: Any, names: Sequence[str]) -> list[Row]:
@@ -70,8 +93,9 @@ def to_rows(results: Any, names: Sequence[str]) -> list[Row]:
     return [_row(record, names) for record in records]
 
 
-def point_columns(space: ParameterSpace, indices: np.ndarray,
-                  added: Mapping[int, Mapping[str, Any]] | None) -> dict[str, np.ndarray]:
+def point_columns(
+    space: ParameterSpace, indices: np.ndarray, added: Mapping[int, Mapping[str, Any]] | None
+) -> dict[str, np.ndarray]:
     """Parameter columns of ``indices``; indices past ``space.size`` are looked up in ``added``."""
     indices = np.asarray(indices, dtype=np.int64)
     inside = (indices >= 0) & (indices < space.size)

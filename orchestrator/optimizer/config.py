@@ -18,15 +18,28 @@ class EarlyStoppingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
-    median_rule: bool = Field(True, description="stop a run whose best intermediate value is worse than "
-                                                "the median of completed runs at the same step")
-    grace_steps: int = Field(3, ge=0, description="intermediate values a run reports before it may be stopped")
-    min_completed: int = Field(5, ge=1, description="completed runs with intermediate values the median needs")
+    median_rule: bool = Field(
+        True,
+        description="stop a run whose best intermediate value is worse than "
+        "the median of completed runs at the same step",
+    )
+    grace_steps: int = Field(
+        3, ge=0, description="intermediate values a run reports before it may be stopped"
+    )
+    min_completed: int = Field(
+        5, ge=1, description="completed runs with intermediate values the median needs"
+    )
     low_fidelity_share: float | None = Field(
-        None, gt=0, lt=1, description="run first at this share of the full shots; promote to full shots "
-                                      "only when the upper confidence bound can beat the incumbent")
+        None,
+        gt=0,
+        lt=1,
+        description="run first at this share of the full shots; promote to full shots "
+        "only when the upper confidence bound can beat the incumbent",
+    )
     promotion_beta: float = Field(2.0, gt=0, description="width (in standard deviations) of that bound")
-    max_stopped_share: float = Field(0.5, ge=0, le=1, description="never stop more than this share of a sweep")
+    max_stopped_share: float = Field(
+        0.5, ge=0, le=1, description="never stop more than this share of a sweep"
+    )
 
 
 class OptimizerConfig(BaseModel):
@@ -35,34 +48,55 @@ class OptimizerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     startup_points: int | None = Field(
-        None, ge=1, description="space-filling points run before the model decides; default "
-                                "max(6, varying parameters)")
-    coverage_share: float = Field(0.2, ge=0, le=1, description="share of runs kept space-filling "
-                                                                "(the startup points count towards it)")
+        None,
+        ge=1,
+        description="space-filling points run before the model decides; default max(6, varying parameters)",
+    )
+    coverage_share: float = Field(
+        0.2, ge=0, le=1, description="share of runs kept space-filling (the startup points count towards it)"
+    )
     acquisition: Literal["ei", "ucb"] = "ei"
     ucb_beta: float = Field(2.0, gt=0, description="UCB exploration weight, in standard deviations")
     batch_strategy: Literal["kriging_believer", "constant_liar", "none"] = Field(
-        "kriging_believer", description="how experiments in flight and earlier picks of a batch are fantasized")
+        "kriging_believer",
+        description="how experiments in flight and earlier picks of a batch are fantasized",
+    )
     liar: Literal["best", "mean", "worst"] = Field("worst", description="constant liar's value")
-    batch_size: int = Field(8, ge=1, description="head positions planned batch-aware at each refit; "
-                                                 "keep it at least the publish window")
+    batch_size: int = Field(
+        8,
+        ge=1,
+        description="head positions planned batch-aware at each refit; keep it at least the publish window",
+    )
     output_warping: Literal["none", "yeo-johnson"] = Field(
-        "none", description="Yeo-Johnson transform of results before standardizing, when it spreads the "
-                            "values near the optimum (objectives with a long tail of poor values)")
+        "none",
+        description="Yeo-Johnson transform of results before standardizing, when it spreads the "
+        "values near the optimum (objectives with a long tail of poor values)",
+    )
     multi_objective: Literal["weighted", "pareto"] = Field(
-        "weighted", description="weighted sum of z-scores, or ParEGO scalarizations that cover the Pareto front")
+        "weighted",
+        description="weighted sum of z-scores, or ParEGO scalarizations that cover the Pareto front",
+    )
     refinement: bool = Field(False, description="add new points inside promising regions to the sweep")
     refinement_points: int = Field(4, ge=1, description="refinement points added at most per refit")
     region_count: int = Field(3, ge=1, description="promising regions reported (and refined)")
     region_width: float = Field(2.0, gt=0, description="half-width of a region, in length scales")
-    explore_regions: int = Field(0, ge=0, description="boxes around the best-scored pending points that "
-                                                      "refinement also searches")
-    max_training_points: int = Field(1000, ge=10, description="results the model conditions on; above it, "
-                                                              "the best and a space-filling subset")
+    explore_regions: int = Field(
+        0, ge=0, description="boxes around the best-scored pending points that refinement also searches"
+    )
+    max_training_points: int = Field(
+        1000,
+        ge=10,
+        description="results the model conditions on; above it, the best and a space-filling subset",
+    )
     fit_points: int = Field(150, ge=10, description="results used to fit the kernel hyperparameters")
-    candidate_shortlist: int = Field(1500, ge=10, description="pending points scored exactly; the rest are "
-                                                              "screened by mean and a variance bound")
-    early_stopping: EarlyStoppingConfig = Field(default_factory=lambda: EarlyStoppingConfig.model_validate({}))
+    candidate_shortlist: int = Field(
+        1500,
+        ge=10,
+        description="pending points scored exactly; the rest are screened by mean and a variance bound",
+    )
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=lambda: EarlyStoppingConfig.model_validate({})
+    )
 
     def startup_for(self, n_parameters: int) -> int:
         """The startup design's size for a space with ``n_parameters`` varying parameters.

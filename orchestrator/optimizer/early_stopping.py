@@ -18,8 +18,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def median_rule_stops(curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0,
-                      grace_steps: int = 3, min_completed: int = 5) -> bool:
+def median_rule_stops(
+    curve: Sequence[float],
+    completed: Sequence[Sequence[float]],
+    *,
+    sign: float = 1.0,
+    grace_steps: int = 3,
+    min_completed: int = 5,
+) -> bool:
     """True if the median rule stops a run with intermediate values ``curve``.
 
     Args:
@@ -41,8 +47,9 @@ def median_rule_stops(curve: Sequence[float], completed: Sequence[Sequence[float
     return min(values) > float(np.median(running))
 
 
-def promotion_stops(prior_mean: float, prior_var: float, observed: float, noise_var: float, best: float,
-                    *, beta: float = 2.0) -> bool:
+def promotion_stops(
+    prior_mean: float, prior_var: float, observed: float, noise_var: float, best: float, *, beta: float = 2.0
+) -> bool:
     """True if a low-fidelity result should not be promoted to full shots (minimization units).
 
     Args:
@@ -56,8 +63,9 @@ def promotion_stops(prior_mean: float, prior_var: float, observed: float, noise_
     return optimistic_bound(prior_mean, prior_var, observed, noise_var, beta=beta) > best
 
 
-def optimistic_bound(prior_mean: float, prior_var: float, observed: float, noise_var: float, *,
-                     beta: float = 2.0) -> float:
+def optimistic_bound(
+    prior_mean: float, prior_var: float, observed: float, noise_var: float, *, beta: float = 2.0
+) -> float:
     """Posterior mean minus ``beta`` standard deviations after one noisy observation."""
     gain = prior_var / (prior_var + noise_var) if prior_var + noise_var > 0 else 0.0
     mean = prior_mean + gain * (observed - prior_mean)

@@ -84,7 +84,9 @@ class AdaptiveOptimizer:
         self.options = config.optimizer
         self.space = space if space is not None else config.space()
         self.encoder = SpaceEncoder(self.space.info)
-        self._objectives = [(o.metric, -1.0 if o.goal == "maximize" else 1.0, o.weight) for o in config.objectives]
+        self._objectives = [
+            (o.metric, -1.0 if o.goal == "maximize" else 1.0, o.weight) for o in config.objectives
+        ]
         self._weights = np.asarray([o.weight for o in config.objectives], dtype=float)
         self._constraints = [SlackFunction(t) for t in config.constraints.metrics]
         self._warm: dict[str, KernelParams] = {}
@@ -117,9 +119,14 @@ class AdaptiveOptimizer:
 
     # -- startup design ------------------------------------------------------------------------
 
-    def initial_order(self, indices: np.ndarray, n_startup: int | None = None, *,
-                      existing: np.ndarray | None = None,
-                      added: Mapping[int, Mapping[str, Any]] | None = None) -> np.ndarray:
+    def initial_order(
+        self,
+        indices: np.ndarray,
+        n_startup: int | None = None,
+        *,
+        existing: np.ndarray | None = None,
+        added: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> np.ndarray:
         """Space-filling scores for ``indices`` (aligned with it; higher runs sooner).
 
         The first ``n_startup`` picks follow a scrambled Sobol design mapped to the nearest
@@ -129,8 +136,9 @@ class AdaptiveOptimizer:
         indices = np.asarray(indices, dtype=np.int64)
         U = self._encode(indices, added)
         run = self._encode(np.asarray(existing if existing is not None else [], dtype=np.int64), added)
-        return self._startup_scores(U, run[np.all(np.isfinite(run), axis=1)],
-                                    self.startup_points if n_startup is None else n_startup)
+        return self._startup_scores(
+            U, run[np.all(np.isfinite(run), axis=1)], self.startup_points if n_startup is None else n_startup
+        )
 
     def _startup_scores(self, U: np.ndarray, existing: np.ndarray, n_startup: int) -> np.ndarray:
         ok = np.flatnonzero(np.all(np.isfinite(U), axis=1))
@@ -157,21 +165,34 @@ class AdaptiveOptimizer:
         return max(0, math.floor(self.options.coverage_share * runs + 1e-9) - self.startup_points)
 
     def _head_kinds(self, runs: int) -> list[str]:
-        return ["coverage" if self._reserved(runs + j + 1) > self._reserved(runs + j) else "model"
-                for j in range(self.options.batch_size)]
+        return [
+            "coverage" if self._reserved(runs + j + 1) > self._reserved(runs + j) else "model"
+            for j in range(self.options.batch_size)
+        ]
 
     def _coverage(self, runs: int) -> dict[str, Any]:
         filling = min(runs, self.startup_points) + self._reserved(runs)
-        return {"target_share": self.options.coverage_share, "startup_points": self.startup_points,
-                "runs": runs, "space_filling_runs": filling, "share": filling / runs if runs else 0.0}
+        return {
+            "target_share": self.options.coverage_share,
+            "startup_points": self.startup_points,
+            "runs": runs,
+            "space_filling_runs": filling,
+            "share": filling / runs if runs else 0.0,
+        }
 
     # -- the refit -----------------------------------------------------------------------------
 
-    def analyze_results(self, results: Any, pending: np.ndarray, in_flight: np.ndarray | None = None, *,
-                        added: Mapping[int, Mapping[str, Any]] | None = None,
-                        partials: Mapping[str, Sequence[float]] | None = None,
-                        previous: OptimizationRecommendation | None = None,
-                        sweep_size: int | None = None) -> OptimizationRecommendation:
+    def analyze_results(
+        self,
+        results: Any,
+        pending: np.ndarray,
+        in_flight: np.ndarray | None = None,
+        *,
+        added: Mapping[int, Mapping[str, Any]] | None = None,
+        partials: Mapping[str, Sequence[float]] | None = None,
+        previous: OptimizationRecommendation | None = None,
+        sweep_size: int | None = None,
+    ) -> OptimizationRecommendation:
         """Refit on ``results`` and score the ``pending`` points.
 
         Args:
@@ -192,9 +213,16 @@ class AdaptiveOptimizer:
         with threadpool_limits(1):
             return self._analyze(results, pending, in_flight, added, partials, previous, sweep_size)
 
-    def _analyze(self, results: Any, pending: np.ndarray, in_flight: np.ndarray | None,
-                 added: Mapping[int, Mapping[str, Any]] | None, partials: Mapping[str, Sequence[float]] | None,
-                 previous: OptimizationRecommendation | None, sweep_size: int | None) -> OptimizationRecommendation:
+    def _analyze(
+        self,
+        results: Any,
+        pending: np.ndarray,
+        in_flight: np.ndarray | None,
+        added: Mapping[int, Mapping[str, Any]] | None,
+        partials: Mapping[str, Sequence[float]] | None,
+        previous: OptimizationRecommendation | None,
+        sweep_size: int | None,
+    ) -> OptimizationRecommendation:
         rows = to_rows(results, self.space.names)
         pending = np.unique(np.asarray(pending, dtype=np.int64))
         in_flight = np.asarray(in_flight if in_flight is not None else [], dtype=np.int64)
@@ -209,10 +237,19 @@ class AdaptiveOptimizer:
         rng = np.random.default_rng([self.config.seed, len(rows)])
         scalarizer = Scalarizer.fit(obs.values[obs.usable], self._weights, self.options.multi_objective, rng)
         state = None
-        if self._objectives and self.encoder.width and self._model_ready(int(obs.usable.sum()), len(in_flight)):
-            state = fit_state(obs, scalarizer, FitSettings(self.options.max_training_points,
-                                                           self.options.fit_points, self.options.output_warping),
-                              self._warm)
+        if (
+            self._objectives
+            and self.encoder.width
+            and self._model_ready(int(obs.usable.sum()), len(in_flight))
+        ):
+            state = fit_state(
+                obs,
+                scalarizer,
+                FitSettings(
+                    self.options.max_training_points, self.options.fit_points, self.options.output_warping
+                ),
+                self._warm,
+            )
         self._state = state
         self._curves = [list(r.extra.get("intermediate") or []) for r in rows if r.status == "completed"]
         self._sweep_size = sweep_size if sweep_size is not None else len(rows) + len(pending) + len(in_flight)
@@ -229,21 +266,54 @@ class AdaptiveOptimizer:
         rec.summary = self._summary(rec, rows, obs, previous)
         return rec
 
-    def _plan(self, rec: OptimizationRecommendation, state: ModelState, obs: Observations, pending: np.ndarray,
-              U: np.ndarray, flight: np.ndarray, run: np.ndarray, runs: int) -> None:
+    def _plan(
+        self,
+        rec: OptimizationRecommendation,
+        state: ModelState,
+        obs: Observations,
+        pending: np.ndarray,
+        U: np.ndarray,
+        flight: np.ndarray,
+        run: np.ndarray,
+        runs: int,
+    ) -> None:
         o = self.options
-        regions = promising_regions(state.post, state.post.X, state.post.train_mean(), state.feasible,
-                                    self.encoder, count=o.region_count, width=o.region_width)
+        regions = promising_regions(
+            state.post,
+            state.post.X,
+            state.post.train_mean(),
+            state.feasible,
+            self.encoder,
+            count=o.region_count,
+            width=o.region_width,
+        )
         ok = np.flatnonzero(np.all(np.isfinite(U), axis=1) & self._valid(U))
         # Whole-box searches of the acquisition find what the fixed candidates miss while results
         # are few; with more results than the kernel is fitted on, each costs O(n) per step and
         # the candidates plus the local boxes around the regions cover the space.
-        settings = PlanSettings(o.batch_size, o.batch_strategy, o.liar, o.candidate_shortlist,
-                                o.refinement_points if o.refinement else 0, o.region_width,
-                                o.explore_regions, global_starts=4 if len(obs.rows) <= o.fit_points else 0,
-                                seed=self.config.seed + runs)
-        plan = plan_order(state.post, state.acquisition(o.acquisition, o.ucb_beta), U[ok], flight, run,
-                          self._head_kinds(runs), settings, self.encoder, regions, self._valid)
+        settings = PlanSettings(
+            o.batch_size,
+            o.batch_strategy,
+            o.liar,
+            o.candidate_shortlist,
+            o.refinement_points if o.refinement else 0,
+            o.region_width,
+            o.explore_regions,
+            global_starts=4 if len(obs.rows) <= o.fit_points else 0,
+            seed=self.config.seed + runs,
+        )
+        plan = plan_order(
+            state.post,
+            state.acquisition(o.acquisition, o.ucb_beta),
+            U[ok],
+            flight,
+            run,
+            self._head_kinds(runs),
+            settings,
+            self.encoder,
+            regions,
+            self._valid,
+        )
         total = len(pending) + sum(p.kind == "refinement" for p in plan.picks)
         scores = _scores(total)
         position = 0
@@ -282,16 +352,28 @@ class AdaptiveOptimizer:
         center = self._decode_point(region.center)
         fixed = {name: center[name] for name, _, _ in self.encoder.categorical_blocks()}
         predicted = self._objective_units(state, region.mean) if np.isfinite(region.mean) else None
-        return ParameterRegion(self.encoder.parameter_bounds(region.lower, region.upper), fixed, center,
-                               predicted, region.rank, region.kind)
+        return ParameterRegion(
+            self.encoder.parameter_bounds(region.lower, region.upper),
+            fixed,
+            center,
+            predicted,
+            region.rank,
+            region.kind,
+        )
 
     def _incumbent(self, state: ModelState, obs: Observations) -> dict[str, Any] | None:
         if state.incumbent is None or state.best is None:
             return None
         row = obs.rows[state.incumbent]
-        return plain({"experiment_id": row.experiment_id, "index": row.index, "parameters": dict(row.parameters),
-                      "metrics": {m: row.metrics.get(m) for m, _, _ in self._objectives},
-                      "value": self._objective_units(state, state.best)})
+        return plain(
+            {
+                "experiment_id": row.experiment_id,
+                "index": row.index,
+                "parameters": dict(row.parameters),
+                "metrics": {m: row.metrics.get(m) for m, _, _ in self._objectives},
+                "value": self._objective_units(state, state.best),
+            }
+        )
 
     # -- early stopping ------------------------------------------------------------------------
 
@@ -312,13 +394,24 @@ class AdaptiveOptimizer:
         else:
             noise = max(state.post.params.noise, 0.01) / max(row.fidelity, 1e-3)
         mean, var = state.post.predict(x)
-        bound = optimistic_bound(float(mean[0]), float(var[0]), observed, noise,  # type: ignore[index]
-                                 beta=self.options.early_stopping.promotion_beta)
+        bound = optimistic_bound(
+            float(mean[0]),
+            float(var[0]),
+            observed,
+            noise,  # type: ignore[index]
+            beta=self.options.early_stopping.promotion_beta,
+        )
         return bound - state.best
 
-    def _early_stops(self, rec: OptimizationRecommendation, rows: list[Row], obs: Observations,
-                     pending: np.ndarray, in_flight: np.ndarray,
-                     partials: Mapping[str, Sequence[float]] | None) -> None:
+    def _early_stops(
+        self,
+        rec: OptimizationRecommendation,
+        rows: list[Row],
+        obs: Observations,
+        pending: np.ndarray,
+        in_flight: np.ndarray,
+        partials: Mapping[str, Sequence[float]] | None,
+    ) -> None:
         es = self.options.early_stopping
         if es.low_fidelity_share is not None:
             rec.resource_reallocation["low_fidelity_share"] = es.low_fidelity_share
@@ -328,8 +421,9 @@ class AdaptiveOptimizer:
         stops: list[tuple[float, str, str]] = []  # (margin, id, reason)
         if es.median_rule and partials:
             for eid, curve in partials.items():
-                if median_rule_stops(curve, self._curves, sign=sign, grace_steps=es.grace_steps,
-                                     min_completed=es.min_completed):
+                if median_rule_stops(
+                    curve, self._curves, sign=sign, grace_steps=es.grace_steps, min_completed=es.min_completed
+                ):
                     stops.append((0.0, str(eid), "median"))
         promote: list[str] = []
         if es.low_fidelity_share is not None:
@@ -351,10 +445,16 @@ class AdaptiveOptimizer:
         rec.resource_reallocation["promote_to_full_shots"] = promote
         rec.resource_reallocation["stop_reasons"] = {eid: reason for _, eid, reason in stops[:allowance]}
 
-    def should_early_stop(self, experiment_params: Mapping[str, Any],
-                          partial_results: Sequence[float] | Mapping[str, Any], *,
-                          experiment_id: str | None = None, history: Sequence[Sequence[float]] | None = None,
-                          sweep_size: int | None = None, stopped: int | None = None) -> bool:
+    def should_early_stop(
+        self,
+        experiment_params: Mapping[str, Any],
+        partial_results: Sequence[float] | Mapping[str, Any],
+        *,
+        experiment_id: str | None = None,
+        history: Sequence[Sequence[float]] | None = None,
+        sweep_size: int | None = None,
+        stopped: int | None = None,
+    ) -> bool:
         """Decide whether to stop one experiment now.
 
         Args:
@@ -380,34 +480,55 @@ class AdaptiveOptimizer:
         if stop_allowance(es.max_stopped_share, sweep_size or self._sweep_size, count) <= 0:
             return False
         if isinstance(partial_results, Mapping):
-            metrics = {k: float(v) for k, v in partial_results.items()
-                       if isinstance(v, (int, float)) and k not in ("shot_fraction", "shots")}
+            metrics = {
+                k: float(v)
+                for k, v in partial_results.items()
+                if isinstance(v, (int, float)) and k not in ("shot_fraction", "shots")
+            }
             share = partial_results.get("shot_fraction", es.low_fidelity_share or 1.0)
-            row = Row(experiment_id or "", -1, "completed", dict(experiment_params), metrics,
-                      {"shot_fraction": share, "shots": partial_results.get("shots")})
+            row = Row(
+                experiment_id or "",
+                -1,
+                "completed",
+                dict(experiment_params),
+                metrics,
+                {"shot_fraction": share, "shots": partial_results.get("shots")},
+            )
             margin = self._promotion_margin(row)
             decision = margin is not None and margin > 0
         else:
             if not es.median_rule:
                 return False
             sign = self._objectives[0][1] if self._objectives else 1.0
-            decision = median_rule_stops(partial_results, history if history is not None else self._curves,
-                                         sign=sign, grace_steps=es.grace_steps, min_completed=es.min_completed)
+            decision = median_rule_stops(
+                partial_results,
+                history if history is not None else self._curves,
+                sign=sign,
+                grace_steps=es.grace_steps,
+                min_completed=es.min_completed,
+            )
         if decision and experiment_id is not None:
             self._stopped_ids.add(experiment_id)
         return decision
 
     # -- reporting -----------------------------------------------------------------------------
 
-    def _summary(self, rec: OptimizationRecommendation, rows: list[Row], obs: Observations,
-                 previous: OptimizationRecommendation | None) -> str:
+    def _summary(
+        self,
+        rec: OptimizationRecommendation,
+        rows: list[Row],
+        obs: Observations,
+        previous: OptimizationRecommendation | None,
+    ) -> str:
         parts = [f"{len(rows)} results, {int(obs.usable.sum())} usable by the model"]
         if rec.phase != "model":
             parts.append(f"{rec.phase} order ({self.startup_points} startup points)")
         else:
             head = rec.resource_reallocation.get("head", {})
-            parts.append(f"head: {head.get('model', 0)} model, {head.get('coverage', 0)} coverage, "
-                         f"{head.get('refinement', 0)} refinement picks")
+            parts.append(
+                f"head: {head.get('model', 0)} model, {head.get('coverage', 0)} coverage, "
+                f"{head.get('refinement', 0)} refinement picks"
+            )
             if rec.incumbent is not None:
                 parts.append(f"incumbent {rec.incumbent['value']:.6g} ({rec.incumbent['experiment_id']})")
             parts.append(f"confidence {rec.confidence_level:.2f}")
@@ -415,11 +536,17 @@ class AdaptiveOptimizer:
             k = self.options.batch_size
             new = set(rec.top(k)) - set(previous.top(k))
             parts.append(f"{len(new)} of the top {k} are new since the last refit")
-            if previous.incumbent and rec.incumbent and previous.incumbent.get("value") != rec.incumbent["value"]:
+            if (
+                previous.incumbent
+                and rec.incumbent
+                and previous.incumbent.get("value") != rec.incumbent["value"]
+            ):
                 parts.append(f"incumbent moved from {previous.incumbent['value']:.6g}")
         if rec.early_stop_candidates:
             parts.append(f"{len(rec.early_stop_candidates)} to stop early")
         cov = rec.coverage
-        parts.append(f"coverage {cov['space_filling_runs']}/{cov['runs']} space-filling runs "
-                     f"(target {cov['target_share']:.0%})")
+        parts.append(
+            f"coverage {cov['space_filling_runs']}/{cov['runs']} space-filling runs "
+            f"(target {cov['target_share']:.0%})"
+        )
         return "; ".join(parts) + "."

@@ -58,14 +58,27 @@ class ParameterRegion:
         return all(parameters.get(name) == value for name, value in self.fixed.items())
 
     def to_dict(self) -> dict[str, Any]:
-        return plain({"bounds": {k: list(v) for k, v in self.bounds.items()}, "fixed": self.fixed,
-                      "center": self.center, "predicted": self.predicted, "rank": self.rank, "kind": self.kind})
+        return plain(
+            {
+                "bounds": {k: list(v) for k, v in self.bounds.items()},
+                "fixed": self.fixed,
+                "center": self.center,
+                "predicted": self.predicted,
+                "rank": self.rank,
+                "kind": self.kind,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParameterRegion:
-        return cls({k: (float(v[0]), float(v[1])) for k, v in data.get("bounds", {}).items()},
-                   dict(data.get("fixed", {})), dict(data.get("center", {})), data.get("predicted"),
-                   int(data.get("rank", 0)), str(data.get("kind", "best")))
+        return cls(
+            {k: (float(v[0]), float(v[1])) for k, v in data.get("bounds", {}).items()},
+            dict(data.get("fixed", {})),
+            dict(data.get("center", {})),
+            data.get("predicted"),
+            int(data.get("rank", 0)),
+            str(data.get("kind", "best")),
+        )
 
 
 @dataclass
@@ -110,21 +123,24 @@ class OptimizationRecommendation:
 
     def to_dict(self, *, include_priorities: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``include_priorities=False`` keeps history records small."""
-        return plain({
-            "priority_adjustments": {str(k): v for k, v in self.priority_adjustments.items()}
-            if include_priorities else {},
-            "early_stop_candidates": list(self.early_stop_candidates),
-            "promising_regions": [r.to_dict() for r in self.promising_regions],
-            "resource_reallocation": self.resource_reallocation,
-            "confidence_level": self.confidence_level,
-            "refinement_points": self.refinement_points,
-            "refinement_scores": self.refinement_scores,
-            "summary": self.summary,
-            "phase": self.phase,
-            "incumbent": self.incumbent,
-            "coverage": self.coverage,
-            "created_at": self.created_at,
-        })
+        return plain(
+            {
+                "priority_adjustments": {str(k): v for k, v in self.priority_adjustments.items()}
+                if include_priorities
+                else {},
+                "early_stop_candidates": list(self.early_stop_candidates),
+                "promising_regions": [r.to_dict() for r in self.promising_regions],
+                "resource_reallocation": self.resource_reallocation,
+                "confidence_level": self.confidence_level,
+                "refinement_points": self.refinement_points,
+                "refinement_scores": self.refinement_scores,
+                "summary": self.summary,
+                "phase": self.phase,
+                "incumbent": self.incumbent,
+                "coverage": self.coverage,
+                "created_at": self.created_at,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OptimizationRecommendation:

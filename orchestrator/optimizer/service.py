@@ -86,15 +86,23 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
             return None
         in_flight = _in_flight(state, sweep_id)
         added = {int(k): json.loads(v) for k, v in r.hgetall(state.key(sweep_id, "added")).items()}
-        previous = OptimizationRecommendation.from_dict(json.loads(meta["optimizer"])) if meta.get("optimizer") \
+        previous = (
+            OptimizationRecommendation.from_dict(json.loads(meta["optimizer"]))
+            if meta.get("optimizer")
             else None
+        )
         # distinct experiments: a promoted low-shot run has a result and waits for its full run
         size = len(set(pending) | set(in_flight) | {int(i) for i in r.hkeys(state.key(sweep_id, "obs"))})
         started = time.perf_counter()
         rec = _optimizer(sweep_id, config, plan).analyze_results(
-            observations(state, sweep_id), plan.point_of(np.fromiter(pending, dtype=np.int64)),
-            plan.point_of(np.asarray(in_flight, dtype=np.int64)), added=added, partials=partials,
-            previous=previous, sweep_size=size)
+            observations(state, sweep_id),
+            plan.point_of(np.fromiter(pending, dtype=np.int64)),
+            plan.point_of(np.asarray(in_flight, dtype=np.int64)),
+            added=added,
+            partials=partials,
+            previous=previous,
+            sweep_size=size,
+        )
         update_priorities(state, sweep_id, rec, plan)
         if config.optimizer.refinement and rec.refinement_points:
             add_points(state, sweep_id, plan, rec)
@@ -117,12 +125,15 @@ def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation 
             r.delete(lock)
 
 
-def update_priorities(state: SweepState, sweep_id: str, rec: OptimizationRecommendation,
-                      plan: SweepPlan | None = None) -> bool:
+def update_priorities(
+    state: SweepState, sweep_id: str, rec: OptimizationRecommendation, plan: SweepPlan | None = None
+) -> bool:
     """Rewrite the pending scores from ``rec`` (the seed's ``update_priorities``)."""
     if plan is None:
         meta = state.meta(sweep_id)
-        plan = SweepPlan(SweepConfiguration.model_validate_json(meta["config"]), json.loads(meta["code_versions"]))
+        plan = SweepPlan(
+            SweepConfiguration.model_validate_json(meta["config"]), json.loads(meta["code_versions"])
+        )
     changed = 0
     for queue in RESOURCE_QUEUES:
         key = state.pending_key(sweep_id, queue)
@@ -130,11 +141,14 @@ def update_priorities(state: SweepState, sweep_id: str, rec: OptimizationRecomme
         if not members:
             continue
         points = plan.point_of(np.asarray(members, dtype=np.int64)).tolist()
-        scores = {m: rec.priority_adjustments[p] for m, p in zip(members, points, strict=True)
-                  if p in rec.priority_adjustments}
+        scores = {
+            m: rec.priority_adjustments[p]
+            for m, p in zip(members, points, strict=True)
+            if p in rec.priority_adjustments
+        }
         items = list(scores.items())
         for lo in range(0, len(items), 10_000):
-            changed += state.r.zadd(key, dict(items[lo:lo + 10_000]), xx=True, ch=True)
+            changed += state.r.zadd(key, dict(items[lo : lo + 10_000]), xx=True, ch=True)
     return changed > 0
 
 
@@ -144,8 +158,9 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
     key = state.key(sweep_id, "added")
     base = plan.space.size
     added = 0
-    for params, score in zip(rec.refinement_points, rec.refinement_scores or [1.0] * len(rec.refinement_points),
-                             strict=False):
+    for params, score in zip(
+        rec.refinement_points, rec.refinement_scores or [1.0] * len(rec.refinement_points), strict=False
+    ):
         point = base + int(r.hincrby(state.key(sweep_id, "meta"), "n_added_points", 1)) - 1
         r.hset(key, point, json.dumps(params))
         indices = plan.experiment_indices(np.asarray([point]))
@@ -178,11 +193,21 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
             if exp.experiment_id not in wanted or not state.r.zrem(key, member):
                 continue
             reason = rec.resource_reallocation.get("stop_reasons", {}).get(exp.experiment_id, "optimizer")
-            row = result_row(ExperimentResult(
-                experiment_id=exp.experiment_id, project_name=exp.project, parameters=exp.parameters,
-                status=ExperimentStatus.EARLY_STOPPED, error_message=f"stopped early ({reason})",
-                sweep_id=sweep_id, index=exp.index, repeat=exp.repeat, resource=exp.resource, device=exp.device,
-                added=exp.added))
+            row = result_row(
+                ExperimentResult(
+                    experiment_id=exp.experiment_id,
+                    project_name=exp.project,
+                    parameters=exp.parameters,
+                    status=ExperimentStatus.EARLY_STOPPED,
+                    error_message=f"stopped early ({reason})",
+                    sweep_id=sweep_id,
+                    index=exp.index,
+                    repeat=exp.repeat,
+                    resource=exp.resource,
+                    device=exp.device,
+                    added=exp.added,
+                )
+            )
             state.record(sweep_id, exp.index, exp.experiment_id, row, status="early_stopped", final=True)
             stopped += 1
     return stopped
@@ -198,8 +223,9 @@ def stop_running(state: SweepState, sweep_id: str, experiment_ids: list[str]) ->
     return int(fresh)
 
 
-def decide_low_fidelity(state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation,
-                        low_done: list[int]) -> tuple[int, int]:
+def decide_low_fidelity(
+    state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation, low_done: list[int]
+) -> tuple[int, int]:
     """Shots as a budget: each low-shot run is stopped (its partial metrics kept) when the model
     says even its optimistic bound cannot beat the incumbent, else promoted to its full shots.
 
@@ -219,12 +245,24 @@ def decide_low_fidelity(state: SweepState, sweep_id: str, plan: SweepPlan, rec: 
         seen = json.loads(raw)
         exp = plan.experiment(index, _added_params(state, sweep_id, plan, index))
         if seen.get("experiment_id") in stop:
-            row = result_row(ExperimentResult(
-                experiment_id=exp.experiment_id, project_name=exp.project, parameters=seen["parameters"],
-                metrics=seen["metrics"], status=ExperimentStatus.EARLY_STOPPED, sweep_id=sweep_id, index=index,
-                repeat=exp.repeat, resource=exp.resource, device=exp.device, added=exp.added, extra=seen["extra"],
-                error_message=f"stopped at {seen['extra'].get('shot_fraction', 0):.0%} of its shots "
-                              f"({reasons.get(seen.get('experiment_id'), 'cannot beat the incumbent')})"))
+            row = result_row(
+                ExperimentResult(
+                    experiment_id=exp.experiment_id,
+                    project_name=exp.project,
+                    parameters=seen["parameters"],
+                    metrics=seen["metrics"],
+                    status=ExperimentStatus.EARLY_STOPPED,
+                    sweep_id=sweep_id,
+                    index=index,
+                    repeat=exp.repeat,
+                    resource=exp.resource,
+                    device=exp.device,
+                    added=exp.added,
+                    extra=seen["extra"],
+                    error_message=f"stopped at {seen['extra'].get('shot_fraction', 0):.0%} of its shots "
+                    f"({reasons.get(seen.get('experiment_id'), 'cannot beat the incumbent')})",
+                )
+            )
             if state.record(sweep_id, index, exp.experiment_id, row, status="early_stopped", final=True):
                 stopped += 1
             r.hset(state.key(sweep_id, "stage"), index, "stopped")
@@ -235,7 +273,9 @@ def decide_low_fidelity(state: SweepState, sweep_id: str, plan: SweepPlan, rec: 
             pipe.execute()
             promoted += 1
     if promoted or stopped:
-        state.event(sweep_id, "info", f"shots as a budget: promoted {promoted} to full shots, stopped {stopped}")
+        state.event(
+            sweep_id, "info", f"shots as a budget: promoted {promoted} to full shots, stopped {stopped}"
+        )
     return promoted, stopped
 
 

@@ -23,9 +23,13 @@ def count_valid_points(space: ParameterSpace, limit: int) -> int:
     return found
 
 
-def validate_adaptive_sweep(config: SweepConfiguration, space: ParameterSpace | None = None, *,
-                            produced_metrics: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
-                            source: str = "<sweep>") -> None:
+def validate_adaptive_sweep(
+    config: SweepConfiguration,
+    space: ParameterSpace | None = None,
+    *,
+    produced_metrics: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+    source: str = "<sweep>",
+) -> None:
     """Check what the optimizer needs from a sweep before anything is submitted.
 
     Args:
@@ -40,8 +44,11 @@ def validate_adaptive_sweep(config: SweepConfiguration, space: ParameterSpace | 
     """
     options = config.optimizer
     if not 0.0 <= options.coverage_share <= 1.0:
-        raise InputError(f"coverage share {options.coverage_share} is outside 0..1; give a share such as 0.2",
-                         source=source, field="optimizer.coverage_share")
+        raise InputError(
+            f"coverage share {options.coverage_share} is outside 0..1; give a share such as 0.2",
+            source=source,
+            field="optimizer.coverage_share",
+        )
     if produced_metrics is not None:
         known: set[str] = set()
         if isinstance(produced_metrics, Mapping):
@@ -51,30 +58,48 @@ def validate_adaptive_sweep(config: SweepConfiguration, space: ParameterSpace | 
             known = set(produced_metrics)
         for i, objective in enumerate(config.objectives):
             if objective.metric not in known:
-                raise InputError(f"objective metric '{objective.metric}' is produced by no project of the sweep "
-                                 f"(they produce {sorted(known)}); fix the name or declare it in a project's "
-                                 f"'metrics'", source=source, field=f"objectives[{i}].metric")
+                raise InputError(
+                    f"objective metric '{objective.metric}' is produced by no project of the sweep "
+                    f"(they produce {sorted(known)}); fix the name or declare it in a project's "
+                    f"'metrics'",
+                    source=source,
+                    field=f"objectives[{i}].metric",
+                )
         for i, text in enumerate(config.constraints.metrics):
             unknown = Expression(text).names - known - set(config.parameters)
             if unknown:
-                raise InputError(f"constraint '{text}' names {sorted(unknown)}, which no project produces "
-                                 f"(they produce {sorted(known)}); fix the name", source=source,
-                                 field=f"constraints.metrics[{i}]")
+                raise InputError(
+                    f"constraint '{text}' names {sorted(unknown)}, which no project produces "
+                    f"(they produce {sorted(known)}); fix the name",
+                    source=source,
+                    field=f"constraints.metrics[{i}]",
+                )
     if not config.adaptive_sampling:
         return
     space = space if space is not None else config.space()
-    varying = sum(1 for p in space.info.values()
-                  if (len(p.choices) > 1 if p.kind == "categorical" else (p.high or 0) > (p.low or 0)))
+    varying = sum(
+        1
+        for p in space.info.values()
+        if (len(p.choices) > 1 if p.kind == "categorical" else (p.high or 0) > (p.low or 0))
+    )
     needed = options.startup_for(varying)
     valid = count_valid_points(space, needed)
     if valid < needed:
         told = "" if options.startup_points is not None else " (the default for this many parameters)"
-        raise InputError(f"adaptive sampling needs at least optimizer.startup_points={needed}{told} valid "
-                         f"points for its space-filling start, but the sweep has {valid}; set "
-                         f"optimizer.startup_points to {max(valid, 1)} or less, add points, or set "
-                         f"adaptive_sampling: false", source=source, field="optimizer.startup_points")
+        raise InputError(
+            f"adaptive sampling needs at least optimizer.startup_points={needed}{told} valid "
+            f"points for its space-filling start, but the sweep has {valid}; set "
+            f"optimizer.startup_points to {max(valid, 1)} or less, add points, or set "
+            f"adaptive_sampling: false",
+            source=source,
+            field="optimizer.startup_points",
+        )
     if config.objectives and config.max_experiments is not None and config.max_experiments <= needed:
-        raise InputError(f"max_experiments={config.max_experiments} leaves no run to the optimizer: its "
-                         f"space-filling start alone takes optimizer.startup_points={needed}; raise "
-                         f"max_experiments above {needed}, lower optimizer.startup_points, or set "
-                         f"adaptive_sampling: false", source=source, field="max_experiments")
+        raise InputError(
+            f"max_experiments={config.max_experiments} leaves no run to the optimizer: its "
+            f"space-filling start alone takes optimizer.startup_points={needed}; raise "
+            f"max_experiments above {needed}, lower optimizer.startup_points, or set "
+            f"adaptive_sampling: false",
+            source=source,
+            field="max_experiments",
+        )

@@ -50,8 +50,9 @@ def braket_session(region: str | None = None) -> AwsSession:
     with _lock:
         session = _sessions.get(key)
         if session is None:
-            config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30,
-                            max_pool_connections=20)
+            config = Config(
+                retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30, max_pool_connections=20
+            )
             boto = boto3.Session(region_name=region)
             client = boto.client("braket", config=config)
             session = AwsSession(boto_session=boto, braket_client=client)

@@ -51,7 +51,9 @@ end
 
 # KEYS: sweep hash, global hash, reservations, settled, sweep fired, sweep alerts, global fired, global alerts
 # ARGV: reservation id, amount (micro-USD), now, sweep name, thresholds (csv)
-_RESERVE = _ALERTS + """
+_RESERVE = (
+    _ALERTS
+    + """
 local rid, amount, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local thresholds = {}
 for th in string.gmatch(ARGV[5], '[^,]+') do table.insert(thresholds, tonumber(th)) end
@@ -81,9 +83,12 @@ local out = alerts(KEYS[1], ARGV[4], KEYS[5], KEYS[6], thresholds, now)
 for _, a in ipairs(alerts(KEYS[2], 'global', KEYS[7], KEYS[8], thresholds, now)) do table.insert(out, a) end
 return {1, amount, 'reserved', out}
 """
+)
 
 # KEYS as _RESERVE. ARGV: reservation id, actual (micro-USD) or -1 to release, now, sweep name, thresholds
-_SETTLE = _ALERTS + """
+_SETTLE = (
+    _ALERTS
+    + """
 local rid, actual, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local thresholds = {}
 for th in string.gmatch(ARGV[5], '[^,]+') do table.insert(thresholds, tonumber(th)) end
@@ -101,6 +106,7 @@ local out = alerts(KEYS[1], ARGV[4], KEYS[5], KEYS[6], thresholds, now)
 for _, a in ipairs(alerts(KEYS[2], 'global', KEYS[7], KEYS[8], thresholds, now)) do table.insert(out, a) end
 return {1, 'settled', out}
 """
+)
 
 
 def to_micro(usd: float) -> int:
@@ -131,17 +137,24 @@ class BudgetAlert:
     @property
     def message(self) -> str:
         if self.refused is not None:
-            return (f"{self.scope} budget exhausted: ${self.committed:.4f} of ${self.limit:.4f} committed, "
-                    f"next task (${self.refused:.4f}) refused")
+            return (
+                f"{self.scope} budget exhausted: ${self.committed:.4f} of ${self.limit:.4f} committed, "
+                f"next task (${self.refused:.4f}) refused"
+            )
         return f"{self.scope} budget at {self.threshold}%: ${self.committed:.4f} of ${self.limit:.4f}"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> BudgetAlert:
         raw = json.loads(text)
         refused = raw.get("refused")
-        return cls(scope=raw["scope"], threshold=int(raw["threshold"]), committed=raw["committed"] / MICRO,
-                   limit=raw["limit"] / MICRO, at=float(raw["at"]),
-                   refused=None if refused is None else refused / MICRO)
+        return cls(
+            scope=raw["scope"],
+            threshold=int(raw["threshold"]),
+            committed=raw["committed"] / MICRO,
+            limit=raw["limit"] / MICRO,
+            at=float(raw["at"]),
+            refused=None if refused is None else refused / MICRO,
+        )
 
 
 @dataclass(frozen=True)
@@ -202,8 +215,9 @@ class BudgetLedger:
         thresholds: alert thresholds in percent of the limit.
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "orch:",
-                 thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS) -> None:
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = "orch:", thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
+    ) -> None:
         self.client, self.prefix, self.thresholds = client, prefix, tuple(sorted(thresholds))
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
@@ -215,8 +229,16 @@ class BudgetLedger:
 
     def _keys(self, sweep_id: str) -> list[str]:
         sweep, glob = self._scope_key(sweep_id), self._scope_key(None)
-        return [sweep, glob, f"{sweep}:reservations", f"{sweep}:settled", f"{sweep}:fired", f"{sweep}:alerts",
-                f"{glob}:fired", f"{glob}:alerts"]
+        return [
+            sweep,
+            glob,
+            f"{sweep}:reservations",
+            f"{sweep}:settled",
+            f"{sweep}:fired",
+            f"{sweep}:alerts",
+            f"{glob}:fired",
+            f"{glob}:alerts",
+        ]
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -247,17 +269,29 @@ class BudgetLedger:
         """
         if amount < 0:
             raise InputError(f"cannot reserve a negative amount ({amount})", field="amount")
-        res = self._reserve(keys=self._keys(sweep_id),
-                            args=[reservation_id, to_micro(amount), f"{time.time():.3f}", f"sweep:{sweep_id}",
-                                  ",".join(map(str, self.thresholds))])
+        res = self._reserve(
+            keys=self._keys(sweep_id),
+            args=[
+                reservation_id,
+                to_micro(amount),
+                f"{time.time():.3f}",
+                f"sweep:{sweep_id}",
+                ",".join(map(str, self.thresholds)),
+            ],
+        )
         if int(res[0]) == 0:
             committed, scope, limit = int(res[1]) / MICRO, _text(res[2]), int(res[3]) / MICRO
-            logger.warning("%s budget refused a task of $%.4f: $%.4f of $%.4f committed", scope, amount,
-                           committed, limit)
+            logger.warning(
+                "%s budget refused a task of $%.4f: $%.4f of $%.4f committed", scope, amount, committed, limit
+            )
             raise BudgetExceeded(
                 f"{scope} budget: ${committed:.4f} of ${limit:.4f} already spent or reserved; the next task "
                 f"(${amount:.4f}) would exceed it. Raise the budget or stop the sweep.",
-                scope=scope, committed=committed, limit=limit, needed=amount)
+                scope=scope,
+                committed=committed,
+                limit=limit,
+                needed=amount,
+            )
         alerts = _logged(BudgetAlert.from_json(a) for a in (res[3] if len(res) > 3 else []))
         return Reservation(reservation_id, int(res[1]) / MICRO, _text(res[2]), alerts)
 
@@ -268,9 +302,16 @@ class BudgetLedger:
         """
         if actual < 0:
             raise InputError(f"billed cost cannot be negative ({actual})", field="actual")
-        res = self._settle(keys=self._keys(sweep_id),
-                           args=[reservation_id, to_micro(actual), f"{time.time():.3f}", f"sweep:{sweep_id}",
-                                 ",".join(map(str, self.thresholds))])
+        res = self._settle(
+            keys=self._keys(sweep_id),
+            args=[
+                reservation_id,
+                to_micro(actual),
+                f"{time.time():.3f}",
+                f"sweep:{sweep_id}",
+                ",".join(map(str, self.thresholds)),
+            ],
+        )
         return _logged(BudgetAlert.from_json(a) for a in (res[2] if len(res) > 2 else []))
 
     def release(self, sweep_id: str, reservation_id: str) -> bool:
@@ -279,9 +320,16 @@ class BudgetLedger:
         Returns:
             True when something was released.
         """
-        res = self._settle(keys=self._keys(sweep_id),
-                           args=[reservation_id, -1, f"{time.time():.3f}", f"sweep:{sweep_id}",
-                                 ",".join(map(str, self.thresholds))])
+        res = self._settle(
+            keys=self._keys(sweep_id),
+            args=[
+                reservation_id,
+                -1,
+                f"{time.time():.3f}",
+                f"sweep:{sweep_id}",
+                ",".join(map(str, self.thresholds)),
+            ],
+        )
         return int(res[0]) == 1
 
     # -- reading ------------------------------------------------------------------------------
@@ -295,10 +343,19 @@ class BudgetLedger:
         pipe.lrange(f"{self._scope_key(None)}:alerts", 0, -1)
         sweep, glob, sweep_alerts, global_alerts = pipe.execute()
         sweep, glob = _decode(sweep), _decode(glob)
-        alerts = sorted((BudgetAlert.from_json(a) for a in [*sweep_alerts, *global_alerts]), key=lambda a: a.at)
-        return BudgetStatus(sweep_id, _usd(sweep.get("limit")), _usd(sweep.get("spent")) or 0.0,
-                            _usd(sweep.get("reserved")) or 0.0, _usd(glob.get("limit")),
-                            _usd(glob.get("spent")) or 0.0, _usd(glob.get("reserved")) or 0.0, tuple(alerts))
+        alerts = sorted(
+            (BudgetAlert.from_json(a) for a in [*sweep_alerts, *global_alerts]), key=lambda a: a.at
+        )
+        return BudgetStatus(
+            sweep_id,
+            _usd(sweep.get("limit")),
+            _usd(sweep.get("spent")) or 0.0,
+            _usd(sweep.get("reserved")) or 0.0,
+            _usd(glob.get("limit")),
+            _usd(glob.get("spent")) or 0.0,
+            _usd(glob.get("reserved")) or 0.0,
+            tuple(alerts),
+        )
 
     def reservation(self, sweep_id: str, reservation_id: str) -> float | None:
         """USD currently held under ``reservation_id`` (None if not held)."""

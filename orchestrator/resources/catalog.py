@@ -145,18 +145,25 @@ class DeviceInfo:
         ops = frozenset(op.lower() for op in program.get("supportedOperations") or ())
         pragmas = program.get("supportedPragmas") or ()
         connectivity = paradigm.get("connectivity") or {}
-        graph = {int(q): frozenset(int(n) for n in nbrs)
-                 for q, nbrs in (connectivity.get("connectivityGraph") or {}).items()}
+        graph = {
+            int(q): frozenset(int(n) for n in nbrs)
+            for q, nbrs in (connectivity.get("connectivityGraph") or {}).items()
+        }
         device_type = meta.get("deviceType", "SIMULATOR")
         shots = service.get("shotsRange") or (0, 1_000_000)
         return cls(
-            arn=meta["deviceArn"], name=meta.get("deviceName", meta["deviceArn"]),
-            provider=meta.get("providerName", ""), device_type=device_type,
-            status=meta.get("deviceStatus", "ONLINE"), qubit_count=int(paradigm.get("qubitCount", 0)),
-            operations=ops, supports_noise=any(p.startswith("braket_noise_") for p in pragmas),
+            arn=meta["deviceArn"],
+            name=meta.get("deviceName", meta["deviceArn"]),
+            provider=meta.get("providerName", ""),
+            device_type=device_type,
+            status=meta.get("deviceStatus", "ONLINE"),
+            qubit_count=int(paradigm.get("qubitCount", 0)),
+            operations=ops,
+            supports_noise=any(p.startswith("braket_noise_") for p in pragmas),
             # Simulators have no connectivity section: any pair interacts.
             fully_connected=bool(connectivity.get("fullyConnected", device_type != "QPU")),
-            connectivity=graph, shots_range=(int(shots[0]), int(shots[1])),
+            connectivity=graph,
+            shots_range=(int(shots[0]), int(shots[1])),
             windows=tuple(_window(w) for w in service.get("executionWindows") or ()) or ALWAYS,
             queue_depth=_queue_depth(meta.get("deviceQueueInfo") or ()),
             native_gates=tuple(paradigm.get("nativeGateSet") or ()),
@@ -164,8 +171,11 @@ class DeviceInfo:
 
 
 def _window(raw: dict[str, Any]) -> ExecutionWindow:
-    return ExecutionWindow(str(raw["executionDay"]), dtime.fromisoformat(str(raw["windowStartHour"])),
-                           dtime.fromisoformat(str(raw["windowEndHour"])))
+    return ExecutionWindow(
+        str(raw["executionDay"]),
+        dtime.fromisoformat(str(raw["windowStartHour"])),
+        dtime.fromisoformat(str(raw["windowEndHour"])),
+    )
 
 
 def _describe(windows: Iterable[ExecutionWindow]) -> str:
@@ -186,9 +196,19 @@ def _local(arn: str, name: str, qubits: int, noise: bool) -> DeviceInfo:
 
     sim = DensityMatrixSimulator() if noise else StateVectorSimulator()
     ops = sim.properties.action["braket.ir.openqasm.program"].supportedOperations
-    return DeviceInfo(arn=arn, name=name, provider="local", device_type="LOCAL", status="ONLINE",
-                      qubit_count=qubits, operations=frozenset(o.lower() for o in ops), supports_noise=noise,
-                      fully_connected=True, shots_range=(0, 10_000_000), queue_depth=0)
+    return DeviceInfo(
+        arn=arn,
+        name=name,
+        provider="local",
+        device_type="LOCAL",
+        status="ONLINE",
+        qubit_count=qubits,
+        operations=frozenset(o.lower() for o in ops),
+        supports_noise=noise,
+        fully_connected=True,
+        shots_range=(0, 10_000_000),
+        queue_depth=0,
+    )
 
 
 # Practical limits on a laptop (DESIGN.md): ~25 qubits state vector, ~12 density matrix.
@@ -217,8 +237,13 @@ class DeviceCatalog:
         retry: retries of throttled / failed calls.
     """
 
-    def __init__(self, *, session_for: Callable[[str | None], AwsSession] = braket_session,
-                 ttl: float = 30.0, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        session_for: Callable[[str | None], AwsSession] = braket_session,
+        ttl: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._session_for = session_for
         self._retry = retry or RetryPolicy()
         self._ttl = ttl
@@ -246,8 +271,11 @@ class DeviceCatalog:
                 return session.get_device(arn)
             except ClientError as exc:
                 if error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
-                    raise InputError(f"unknown Braket device '{arn}'; check the ARN (see `aws braket "
-                                     f"search-devices` or the Braket console)", field="device") from None
+                    raise InputError(
+                        f"unknown Braket device '{arn}'; check the ARN (see `aws braket "
+                        f"search-devices` or the Braket console)",
+                        field="device",
+                    ) from None
                 raise
 
         meta = self._retry.call(fetch, f"GetDevice {arn}")
@@ -260,8 +288,7 @@ class DeviceCatalog:
         """Every managed device the account sees (full metadata for each)."""
         wanted = set(statuses) if statuses else None
         summaries = self._retry.call(self._session_for(None).search_devices, "SearchDevices")
-        return [self.get(s["deviceArn"]) for s in summaries
-                if wanted is None or s["deviceStatus"] in wanted]
+        return [self.get(s["deviceArn"]) for s in summaries if wanted is None or s["deviceStatus"] in wanted]
 
     def invalidate(self, arn: str | None = None) -> None:
         """Forget cached metadata (one device, or all)."""

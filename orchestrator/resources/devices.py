@@ -44,8 +44,9 @@ class CircuitNeeds:
 
 _QASM_REGISTER = re.compile(r"^\s*qubit\[(\d+)\]\s+\w+\s*;", re.M)
 _QASM_PHYSICAL = re.compile(r"\$(\d+)")
-_QASM_GATE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s+((?:\w+\[\d+\]|\$\d+)(?:\s*,\s*(?:\w+\[\d+\]|\$\d+))*)\s*;",
-                        re.M)
+_QASM_GATE = re.compile(
+    r"^\s*([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s+((?:\w+\[\d+\]|\$\d+)(?:\s*,\s*(?:\w+\[\d+\]|\$\d+))*)\s*;", re.M
+)
 _QASM_NOISE = re.compile(r"#pragma\s+braket\s+noise\s+(\w+)")
 _QASM_NOT_GATES = {"measure", "reset", "barrier", "bit", "qubit", "input", "output", "let", "include"}
 
@@ -67,12 +68,21 @@ def circuit_needs(circuit: Any) -> CircuitNeeds:
             if len(qubits) == 2:
                 pairs.add((min(qubits), max(qubits)))
         indices = [int(q) for q in circuit.qubits]
-        return CircuitNeeds(len(indices), max(indices, default=-1) + 1, frozenset(gates), frozenset(noise),
-                            frozenset(pairs), count)
+        return CircuitNeeds(
+            len(indices),
+            max(indices, default=-1) + 1,
+            frozenset(gates),
+            frozenset(noise),
+            frozenset(pairs),
+            count,
+        )
     source = getattr(circuit, "source", circuit)
     if not isinstance(source, str):
-        raise InputError(f"cannot read a circuit from {type(circuit).__name__}; pass a braket Circuit or "
-                         f"an OpenQASM program", field="circuit")
+        raise InputError(
+            f"cannot read a circuit from {type(circuit).__name__}; pass a braket Circuit or "
+            f"an OpenQASM program",
+            field="circuit",
+        )
     return _qasm_needs(source)
 
 
@@ -89,8 +99,14 @@ def _qasm_needs(source: str) -> CircuitNeeds:
         qubits = [int(m) for m in re.findall(r"(?:\[|\$)(\d+)", operands)]
         if len(qubits) == 2:
             pairs.add((min(qubits), max(qubits)))
-    return CircuitNeeds(width, width, frozenset(gates), frozenset(n.lower() for n in _QASM_NOISE.findall(source)),
-                        frozenset(pairs), count)
+    return CircuitNeeds(
+        width,
+        width,
+        frozenset(gates),
+        frozenset(n.lower() for n in _QASM_NOISE.findall(source)),
+        frozenset(pairs),
+        count,
+    )
 
 
 def estimate_simulator_seconds(needs: CircuitNeeds, shots: int) -> float:
@@ -144,10 +160,19 @@ class DeviceRecommendation:
     cheaper_simulator: DeviceOption | None = None
 
 
-def get_optimal_device(circuit: Any, budget: float | None, *, shots: int = 1000,
-                       catalog: DeviceCatalog | None = None, devices: Sequence[DeviceInfo] | None = None,
-                       prices: PriceTable | None = None, require_qpu: bool = False, allow_local: bool = True,
-                       disable_qubit_rewiring: bool = False, now: datetime | None = None) -> DeviceRecommendation:
+def get_optimal_device(
+    circuit: Any,
+    budget: float | None,
+    *,
+    shots: int = 1000,
+    catalog: DeviceCatalog | None = None,
+    devices: Sequence[DeviceInfo] | None = None,
+    prices: PriceTable | None = None,
+    require_qpu: bool = False,
+    allow_local: bool = True,
+    disable_qubit_rewiring: bool = False,
+    now: datetime | None = None,
+) -> DeviceRecommendation:
     """Pick the device that runs ``circuit`` for the least money within ``budget``.
 
     Args:
@@ -179,33 +204,53 @@ def get_optimal_device(circuit: Any, budget: float | None, *, shots: int = 1000,
     options, rejected = _price_feasible(pool, needs, shots, prices, disable_qubit_rewiring, now)
     if not options:
         detail = "; ".join(f"{arn}: {why}" for arn, why in rejected.items()) or "no devices known"
-        raise InputError(f"no device can run this {needs.qubits}-qubit circuit with {shots} shots ({detail})",
-                         field="device")
-    options.sort(key=lambda o: (o.cost, o.penalty, math.inf if o.queue_depth is None else o.queue_depth, o.arn))
+        raise InputError(
+            f"no device can run this {needs.qubits}-qubit circuit with {shots} shots ({detail})",
+            field="device",
+        )
+    options.sort(
+        key=lambda o: (o.cost, o.penalty, math.inf if o.queue_depth is None else o.queue_depth, o.arn)
+    )
     simulators = [o for o in options if o.device_type != "QPU"]
     qpus = [o for o in options if o.device_type == "QPU"]
     if require_qpu and not qpus:
         # Not bad input: QPUs come back online and windows open. The caller pauses or waits.
-        raise ResourceError("no QPU can run this circuit now (" + "; ".join(
-            f"{a}: {r}" for a, r in rejected.items() if "/qpu/" in a) + ")")
+        raise ResourceError(
+            "no QPU can run this circuit now ("
+            + "; ".join(f"{a}: {r}" for a, r in rejected.items() if "/qpu/" in a)
+            + ")"
+        )
     ranked = qpus if require_qpu else options
     affordable = [o for o in ranked if budget is None or o.cost <= budget]
     if not affordable:
         cheapest = ranked[0]
-        raise InputError(f"budget ${budget:.4f} is below the cheapest task: {cheapest.name} at "
-                         f"${cheapest.cost:.4f} for {shots} shots; raise the budget or lower the shots",
-                         field="budget")
+        raise InputError(
+            f"budget ${budget:.4f} is below the cheapest task: {cheapest.name} at "
+            f"${cheapest.cost:.4f} for {shots} shots; raise the budget or lower the shots",
+            field="budget",
+        )
     best = affordable[0]
     cheaper_sim = simulators[0] if require_qpu and simulators and simulators[0].cost < best.cost else None
     return DeviceRecommendation(
-        device=best.arn, name=best.name, estimated_cost=best.cost, shots=shots,
+        device=best.arn,
+        name=best.name,
+        estimated_cost=best.cost,
+        shots=shots,
         reason=_reason(best, qpus, simulators, require_qpu, cheaper_sim),
-        alternatives=tuple(o for o in options if o.arn != best.arn), rejected=rejected,
-        cheaper_simulator=cheaper_sim)
+        alternatives=tuple(o for o in options if o.arn != best.arn),
+        rejected=rejected,
+        cheaper_simulator=cheaper_sim,
+    )
 
 
-def _price_feasible(pool: Iterable[DeviceInfo], needs: CircuitNeeds, shots: int, prices: PriceTable,
-                    verbatim: bool, now: datetime | None) -> tuple[list[DeviceOption], dict[str, str]]:
+def _price_feasible(
+    pool: Iterable[DeviceInfo],
+    needs: CircuitNeeds,
+    shots: int,
+    prices: PriceTable,
+    verbatim: bool,
+    now: datetime | None,
+) -> tuple[list[DeviceOption], dict[str, str]]:
     options, rejected = [], {}
     for device in pool:
         why = incompatibility(device, needs, shots, verbatim=verbatim) or device.unavailable_reason(now)
@@ -221,18 +266,31 @@ def _price_feasible(pool: Iterable[DeviceInfo], needs: CircuitNeeds, shots: int,
         except InputError as exc:
             rejected[device.arn] = exc.message
             continue
-        options.append(DeviceOption(device.arn, device.name, device.device_type, cost, device.queue_depth,
-                                    tuple(notes), penalty=int(device.supports_noise and not needs.noise)))
+        options.append(
+            DeviceOption(
+                device.arn,
+                device.name,
+                device.device_type,
+                cost,
+                device.queue_depth,
+                tuple(notes),
+                penalty=int(device.supports_noise and not needs.noise),
+            )
+        )
     return options, rejected
 
 
-def incompatibility(device: DeviceInfo, needs: CircuitNeeds, shots: int, *, verbatim: bool = False) -> str | None:
+def incompatibility(
+    device: DeviceInfo, needs: CircuitNeeds, shots: int, *, verbatim: bool = False
+) -> str | None:
     """Why ``device`` can never run a circuit with ``needs`` at ``shots`` shots (None: it can)."""
     width = needs.max_index if verbatim else needs.qubits
     if width > device.qubit_count:
         return f"circuit needs {width} qubits, device has {device.qubit_count}"
     if needs.noise and not device.supports_noise:
-        return f"circuit has noise channels ({', '.join(sorted(needs.noise))}); device does not simulate noise"
+        return (
+            f"circuit has noise channels ({', '.join(sorted(needs.noise))}); device does not simulate noise"
+        )
     missing = needs.gates - device.operations
     if missing:
         return f"gates not supported: {', '.join(sorted(missing))}"
@@ -248,16 +306,25 @@ def _pairs_fit(device: DeviceInfo, needs: CircuitNeeds) -> bool:
     return all(device.connected(a, b) for a, b in needs.pairs)
 
 
-def _reason(best: DeviceOption, qpus: list[DeviceOption], sims: list[DeviceOption], require_qpu: bool,
-            cheaper_sim: DeviceOption | None) -> str:
+def _reason(
+    best: DeviceOption,
+    qpus: list[DeviceOption],
+    sims: list[DeviceOption],
+    require_qpu: bool,
+    cheaper_sim: DeviceOption | None,
+) -> str:
     queue = f", queue {best.queue_depth}" if best.queue_depth is not None else ""
     if require_qpu:
         text = f"{best.name} is the cheapest available QPU for this circuit (${best.cost:.4f}{queue})"
         if cheaper_sim:
-            text += (f"; {cheaper_sim.name} would answer for ${cheaper_sim.cost:.4f} if hardware noise is not "
-                     f"what is being studied")
+            text += (
+                f"; {cheaper_sim.name} would answer for ${cheaper_sim.cost:.4f} if hardware noise is not "
+                f"what is being studied"
+            )
         return text
     if best.device_type != "QPU" and qpus:
-        return (f"{best.name} answers this circuit for ${best.cost:.4f}, less than the cheapest QPU "
-                f"({qpus[0].name}, ${qpus[0].cost:.4f}); pass require_qpu=True to study hardware effects")
+        return (
+            f"{best.name} answers this circuit for ${best.cost:.4f}, less than the cheapest QPU "
+            f"({qpus[0].name}, ${qpus[0].cost:.4f}); pass require_qpu=True to study hardware effects"
+        )
     return f"{best.name} is the cheapest device that can run this circuit (${best.cost:.4f}{queue})"

@@ -78,13 +78,26 @@ class CostEstimate:
 
     def rows(self) -> list[dict[str, object]]:
         """One JSON-able row per device, most expensive first, for tables and the API."""
-        return [{"device": line.device, "kind": line.kind, "tasks": line.tasks, "shots": line.shots,
-                 "billed_seconds": round(line.billed_seconds, 3), "cost": round(line.total, 6)}
-                for line in sorted(self.lines.values(), key=lambda x: -x.total)]
+        return [
+            {
+                "device": line.device,
+                "kind": line.kind,
+                "tasks": line.tasks,
+                "shots": line.shots,
+                "billed_seconds": round(line.billed_seconds, 3),
+                "cost": round(line.total, 6),
+            }
+            for line in sorted(self.lines.values(), key=lambda x: -x.total)
+        ]
 
 
-def estimate_cost(experiments: Iterable[Experiment], *, prices: PriceTable | None = None,
-                  shots_for: ShotsFor | None = None, seconds_for: SecondsFor | None = None) -> CostEstimate:
+def estimate_cost(
+    experiments: Iterable[Experiment],
+    *,
+    prices: PriceTable | None = None,
+    shots_for: ShotsFor | None = None,
+    seconds_for: SecondsFor | None = None,
+) -> CostEstimate:
     """Price every experiment's task on its device and add them up per device.
 
     Args:
@@ -124,7 +137,11 @@ def estimate_cost(experiments: Iterable[Experiment], *, prices: PriceTable | Non
             line.billed_seconds += billed
             line.time_fees += rule.per_minute * billed / 60.0
     if defaulted_shots:
-        estimate.notes.append(f"experiments without a 'shots' parameter are priced at {DEFAULT_QPU_SHOTS} shots")
+        estimate.notes.append(
+            f"experiments without a 'shots' parameter are priced at {DEFAULT_QPU_SHOTS} shots"
+        )
     if defaulted_seconds and any(line.kind == "simulator" for line in estimate.lines.values()):
-        estimate.notes.append("managed simulator tasks are priced at the billing minimum; long circuits cost more")
+        estimate.notes.append(
+            "managed simulator tasks are priced at the billing minimum; long circuits cost more"
+        )
     return estimate

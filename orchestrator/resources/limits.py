@@ -70,8 +70,11 @@ class ServiceLimitStatus:
     @property
     def saturated(self) -> list[str]:
         """Devices whose concurrent-task quota is fully used."""
-        return [arn for arn, n in self.in_flight.items()
-                if (cap := self.limits.concurrency_for(arn)) is not None and n >= cap]
+        return [
+            arn
+            for arn, n in self.in_flight.items()
+            if (cap := self.limits.concurrency_for(arn)) is not None and n >= cap
+        ]
 
 
 def _match_quota(name: str) -> tuple[str, str | None] | None:
@@ -116,8 +119,13 @@ def read_service_quotas(client: Any) -> tuple[dict[str, Any], list[str]]:
     return changes, [] if changes else ["Service Quotas returned no Braket quotas; using defaults"]
 
 
-def load_service_limits(*, region: str | None = None, quotas_client: Any | None = None,
-                        overrides: Mapping[str, Any] | None = None, query_api: bool | None = None) -> ServiceLimitStatus:
+def load_service_limits(
+    *,
+    region: str | None = None,
+    quotas_client: Any | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    query_api: bool | None = None,
+) -> ServiceLimitStatus:
     """Limits from Service Quotas where reachable, else defaults; then ``overrides``.
 
     Args:
@@ -133,8 +141,11 @@ def load_service_limits(*, region: str | None = None, quotas_client: Any | None 
         # Ask real AWS only when Braket itself is real (no local endpoint override): against a fake
         # Braket there is no quota service, and a connect timeout per worker start buys nothing.
         real_aws = not os.environ.get("AWS_ENDPOINT_URL_BRAKET") and bool(
-            os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
-        query_api = quotas_client is not None or bool(os.environ.get("AWS_ENDPOINT_URL_SERVICE_QUOTAS")) or real_aws
+            os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")
+        )
+        query_api = (
+            quotas_client is not None or bool(os.environ.get("AWS_ENDPOINT_URL_SERVICE_QUOTAS")) or real_aws
+        )
     if query_api:
         try:
             client = quotas_client or _quotas_client(region)
@@ -147,8 +158,11 @@ def load_service_limits(*, region: str | None = None, quotas_client: Any | None 
     if overrides:
         unknown = set(overrides) - {f for f in ServiceLimits.__dataclass_fields__}
         if unknown:
-            raise InputError(f"unknown service limit(s) {sorted(unknown)}; known: "
-                             f"{sorted(ServiceLimits.__dataclass_fields__)}", field="limits")
+            raise InputError(
+                f"unknown service limit(s) {sorted(unknown)}; known: "
+                f"{sorted(ServiceLimits.__dataclass_fields__)}",
+                field="limits",
+            )
         limits, source = replace(limits, **overrides), "configured"
     return ServiceLimitStatus(limits, source, notes=tuple(notes))
 
@@ -163,8 +177,13 @@ def _quotas_client(region: str | None) -> Any:
     return boto3.client("service-quotas", region_name=region or default_region(), config=config)
 
 
-def check_service_limits(*, client: redis.Redis | None = None, prefix: str = "orch:",
-                         status: ServiceLimitStatus | None = None, **load: Any) -> ServiceLimitStatus:
+def check_service_limits(
+    *,
+    client: redis.Redis | None = None,
+    prefix: str = "orch:",
+    status: ServiceLimitStatus | None = None,
+    **load: Any,
+) -> ServiceLimitStatus:
     """The seed's ``check_service_limits()``: the limits in force and current usage.
 
     Args:
@@ -183,8 +202,10 @@ def enforce_shots(device: DeviceInfo, shots: int, limits: ServiceLimits | None =
     """Raise ``InputError`` when ``shots`` is outside what ``device`` (and the quota) accepts."""
     low, high = (limits or ServiceLimits()).shots_range(device)
     if not isinstance(shots, int) or isinstance(shots, bool) or not low <= shots <= high:
-        raise InputError(f"{shots} shots is outside {device.name}'s range [{low}, {high}]; "
-                         f"choose shots in that range", field="shots")
+        raise InputError(
+            f"{shots} shots is outside {device.name}'s range [{low}, {high}]; choose shots in that range",
+            field="shots",
+        )
 
 
 # KEYS[1] zset of open tasks. ARGV: member, limit, now (s), stale_after (s). Returns 1 if held.
@@ -205,8 +226,14 @@ class ConcurrencyGate:
     for ever by a worker that died and an experiment that was abandoned.
     """
 
-    def __init__(self, client: redis.Redis, limits: ServiceLimits, *, prefix: str = "orch:",
-                 stale_after: float = 6 * 3600) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        limits: ServiceLimits,
+        *,
+        prefix: str = "orch:",
+        stale_after: float = 6 * 3600,
+    ) -> None:
         self.client, self.limits, self.prefix, self.stale_after = client, limits, prefix, stale_after
         self._acquire = client.register_script(_ACQUIRE)
 
@@ -218,7 +245,9 @@ class ConcurrencyGate:
         cap = self.limits.concurrency_for(device_arn)
         if cap is None:
             return True
-        return bool(self._acquire(keys=[self._key(device_arn)], args=[member, cap, time.time(), self.stale_after]))
+        return bool(
+            self._acquire(keys=[self._key(device_arn)], args=[member, cap, time.time(), self.stale_after])
+        )
 
     def release(self, device_arn: str, member: str) -> None:
         """Give the slot back (idempotent)."""

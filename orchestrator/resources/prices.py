@@ -88,8 +88,11 @@ class PriceTable:
         for rule in self.rules:
             if fnmatch.fnmatchcase(device, rule.match):
                 return rule
-        raise InputError(f"no price for device '{device}'; add a rule matching it to the price table "
-                         f"(or set {PRICE_TABLE_ENV} to a table that has one)", source=self.path)
+        raise InputError(
+            f"no price for device '{device}'; add a rule matching it to the price table "
+            f"(or set {PRICE_TABLE_ENV} to a table that has one)",
+            source=self.path,
+        )
 
     def task_cost(self, device: str, shots: int, seconds: float | None = None) -> float:
         """USD for one task on ``device`` (see :meth:`DevicePrice.cost`)."""
@@ -126,11 +129,19 @@ def _read_table(path: Path) -> PriceTable:
         raise InputError("must be a mapping with a 'devices' list of price rules", source=str(path))
     for required in ("as_of", "currency"):
         if not raw.get(required):
-            raise InputError("missing; say when the prices were checked and in which currency",
-                             source=str(path), field=required)
+            raise InputError(
+                "missing; say when the prices were checked and in which currency",
+                source=str(path),
+                field=required,
+            )
     rules = tuple(_rule(item, path, i) for i, item in enumerate(raw["devices"]))
-    return PriceTable(as_of=str(raw["as_of"]), currency=str(raw["currency"]), source=str(raw.get("source", "")),
-                      path=str(path), rules=rules)
+    return PriceTable(
+        as_of=str(raw["as_of"]),
+        currency=str(raw["currency"]),
+        source=str(raw.get("source", "")),
+        path=str(path),
+        rules=rules,
+    )
 
 
 _FIELDS = {"qpu": ("per_task", "per_shot"), "simulator": ("per_minute", "minimum_seconds"), "local": ()}
@@ -139,13 +150,17 @@ _FIELDS = {"qpu": ("per_task", "per_shot"), "simulator": ("per_minute", "minimum
 def _rule(item: Any, path: Path, index: int) -> DevicePrice:
     where = f"devices[{index}]"
     if not isinstance(item, dict) or "match" not in item or item.get("kind") not in _FIELDS:
-        raise InputError("each rule needs 'match' and 'kind' (qpu, simulator or local)",
-                         source=str(path), field=where)
+        raise InputError(
+            "each rule needs 'match' and 'kind' (qpu, simulator or local)", source=str(path), field=where
+        )
     allowed = {"match", "kind", *_FIELDS[item["kind"]]}
     unknown = set(item) - allowed
     if unknown:
-        raise InputError(f"unknown key(s) {sorted(unknown)} for kind '{item['kind']}'; allowed: {sorted(allowed)}",
-                         source=str(path), field=where)
+        raise InputError(
+            f"unknown key(s) {sorted(unknown)} for kind '{item['kind']}'; allowed: {sorted(allowed)}",
+            source=str(path),
+            field=where,
+        )
     values: dict[str, float] = {}
     for name in _FIELDS[item["kind"]]:
         value = item.get(name, 0.0)

@@ -25,11 +25,24 @@ from orchestrator.errors import ConfigurationError, OrchestratorError, ResourceE
 
 T = TypeVar("T")
 
-RETRYABLE_CODES = frozenset({"ThrottlingException", "InternalServiceException", "ServiceUnavailableException",
-                             "ServiceQuotaExceededException", "RequestTimeout", "TooManyRequestsException"})
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "InternalServiceException",
+        "ServiceUnavailableException",
+        "ServiceQuotaExceededException",
+        "RequestTimeout",
+        "TooManyRequestsException",
+    }
+)
 OFFLINE_CODES = frozenset({"DeviceOfflineException", "DeviceRetiredException"})
-NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, ReadTimeoutError,
-                  ConnectionError)
+NETWORK_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ConnectionError,
+)
 
 
 class BraketUnreachable(TransientError):
@@ -68,8 +81,9 @@ def translate(exc: BaseException, what: str) -> Exception:
     if is_retryable(exc):
         return TransientError(f"{what}: {code or type(exc).__name__} persisted after retries")
     if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException"):
-        return ConfigurationError(f"{what}: {code}; check the AWS credentials and Braket permissions of "
-                                  f"this worker")
+        return ConfigurationError(
+            f"{what}: {code}; check the AWS credentials and Braket permissions of this worker"
+        )
     message = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else str(exc)
     return ConfigurationError(f"{what}: {code or type(exc).__name__}: {message}")
 
@@ -90,10 +104,16 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (0-based): uniform in [0, ceiling]."""
-        return random.uniform(0.0, min(self.cap, self.base * 2 ** retry))
+        return random.uniform(0.0, min(self.cap, self.base * 2**retry))
 
-    def call(self, fn: Callable[[], T], what: str, *, on_retry: Callable[[BaseException], None] | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> T:
+    def call(
+        self,
+        fn: Callable[[], T],
+        what: str,
+        *,
+        on_retry: Callable[[BaseException], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> T:
         """Call ``fn``; retry retryable errors; raise a translated orchestrator error otherwise.
 
         Raises:

@@ -77,8 +77,15 @@ class TokenBucket:
         prefix: key prefix shared by the deployment, e.g. ``orch:``.
     """
 
-    def __init__(self, client: redis.Redis, name: str, *, rate: float, burst: float | None = None,
-                 prefix: str = "orch:") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        name: str,
+        *,
+        rate: float,
+        burst: float | None = None,
+        prefix: str = "orch:",
+    ) -> None:
         if rate <= 0:
             raise InputError(f"rate limit must be > 0 per second, got {rate}", field="rate_limit")
         burst = rate if burst is None else burst
@@ -92,8 +99,9 @@ class TokenBucket:
 
     def try_acquire(self, tokens: float = 1.0) -> Grant:
         """Take ``tokens`` if they are there, without waiting."""
-        granted, wait_us, now_us = self._script(keys=[self.key],
-                                                args=[self.rate, self.burst, tokens, self._ttl_ms])
+        granted, wait_us, now_us = self._script(
+            keys=[self.key], args=[self.rate, self.burst, tokens, self._ttl_ms]
+        )
         return Grant(bool(granted), int(wait_us) / 1e6, int(now_us) / 1e6)
 
     def acquire(self, tokens: float = 1.0, *, timeout: float | None = None) -> bool:
@@ -123,8 +131,15 @@ class TokenBucket:
         self.client.delete(self.key)
 
 
-def throttle_requests(rate_limit: float, *, client: redis.Redis, name: str = "CreateQuantumTask",
-                      burst: float | None = None, prefix: str = "orch:", timeout: float | None = 30.0) -> bool:
+def throttle_requests(
+    rate_limit: float,
+    *,
+    client: redis.Redis,
+    name: str = "CreateQuantumTask",
+    burst: float | None = None,
+    prefix: str = "orch:",
+    timeout: float | None = 30.0,
+) -> bool:
     """The seed's ``throttle_requests(rate_limit) -> bool``: wait for a slot in the global bucket.
 
     Args:

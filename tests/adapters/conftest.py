@@ -50,7 +50,9 @@ def adapter_for() -> Callable[..., ProjectAdapter]:
     """``adapter_for(root, entry=..., **spec_fields)``: the adapter of a spec written inline."""
 
     def make(root: Path, **fields: Any) -> ProjectAdapter:
-        spec = ProjectSpec.model_validate({"name": fields.pop("name", root.name), "path": str(root), **fields})
+        spec = ProjectSpec.model_validate(
+            {"name": fields.pop("name", root.name), "path": str(root), **fields}
+        )
         return adapt_project(root, spec)
 
     return make

@@ -13,7 +13,7 @@ from adapters import ProjectAdapter, adapt_project
 from adapters.spec import ProjectSpec
 from orchestrator.models import ExperimentResult, ExperimentStatus
 
-SOURCE = '''
+SOURCE = """
 import json, sys
 
 
@@ -54,7 +54,7 @@ if __name__ == "__main__":
     if x < 0:
         raise ArithmeticError("negative x")
     print(json.dumps({"y": x}))
-'''
+"""
 
 KINDS: dict[str, dict[str, Any]] = {
     "callable": {"entry": "proj:run"},
@@ -114,16 +114,20 @@ def test_an_entryless_spec_fails_each_run(tmp_path: Path) -> None:
 
 def test_sys_exit_inside_a_project_does_not_stop_the_worker(make_project: Callable[..., Path]) -> None:
     root = make_project("quits", {"q.py": "import sys\ndef run():\n    sys.exit(2)\n"})
-    result = adapt_project(root, ProjectSpec(name="quits", path=root, entry="q:run")).execute_with_parameters({})
+    result = adapt_project(root, ProjectSpec(name="quits", path=root, entry="q:run")).execute_with_parameters(
+        {}
+    )
     assert result.status == ExperimentStatus.FAILED and "SystemExit" in result.error_message
-    result = adapt_project(root, ProjectSpec(name="quits", path=root, entry="q:run", isolation="subprocess")
-                           ).execute_with_parameters({})
+    result = adapt_project(
+        root, ProjectSpec(name="quits", path=root, entry="q:run", isolation="subprocess")
+    ).execute_with_parameters({})
     assert result.status == ExperimentStatus.FAILED and "SystemExit" in result.error_message
 
 
 @pytest.mark.parametrize("isolation", ["inline", "subprocess"])
-def test_a_syntax_error_is_a_configuration_error_with_its_line(make_project: Callable[..., Path],
-                                                               isolation: str) -> None:
+def test_a_syntax_error_is_a_configuration_error_with_its_line(
+    make_project: Callable[..., Path], isolation: str
+) -> None:
     root = make_project("typo", {"t.py": "def run(:\n    pass\n"})
     spec = ProjectSpec(name="typo", path=root, entry="t:run", isolation=isolation)
     result = adapt_project(root, spec).execute_with_parameters({})

@@ -38,7 +38,7 @@ def test_the_exception_inside_keeps_the_projects_output_and_traceback() -> None:
     spec = next(s for s in SWEEP.projects if s.name == "exception_inside")
     result = adapt_project(spec.path, spec).execute_with_parameters({"x": 0.9})
     assert "starting solver at x=0.9" in result.log and "step size looks large" in result.log
-    assert "model.py\", line" in result.log and "adapters/" not in result.log
+    assert 'model.py", line' in result.log and "adapters/" not in result.log
     assert "model.py:" in result.error_message  # where it was raised
 
 

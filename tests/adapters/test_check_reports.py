@@ -21,8 +21,13 @@ def test_every_example_sweep_passes(name: str) -> None:
     text = "\n".join(render_report(r) for r in reports)
     assert ok, text
     for report in reports:
-        assert [c.name for c in report.checks] == ["project folder", "environment", "entry found", "signature",
-                                                   "dry run"]
+        assert [c.name for c in report.checks] == [
+            "project folder",
+            "environment",
+            "entry found",
+            "signature",
+            "dry run",
+        ]
         assert report.dry_run is not None and report.dry_run.metrics
         assert report.code_version.startswith(("git:", "sha:"))
     assert "verdict: PASS" in text
@@ -45,7 +50,9 @@ def test_signature_mismatch_against_the_sweep(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "m.py").write_text("def run(gamma, beta=0.1):\n    return gamma\n")
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("name: s\nprojects:\n  - {name: p, path: p, entry: 'm:run'}\nparameters:\n  shots: [1]\n")
+    sweep.write_text(
+        "name: s\nprojects:\n  - {name: p, path: p, entry: 'm:run'}\nparameters:\n  shots: [1]\n"
+    )
     reports, ok = check_target(str(sweep))
     assert not ok
     detail = next(c.detail for c in reports[0].checks if c.name == "signature")
@@ -53,10 +60,13 @@ def test_signature_mismatch_against_the_sweep(tmp_path: Path) -> None:
     assert reports[0].dry_run is None  # no point running what cannot fit
 
 
-@pytest.mark.parametrize("path, message", [
-    ("does/not/exist", "no such project folder"),
-    (str(EXAMPLES / "projects" / "bell"), "no orchestrator-project.yaml"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("does/not/exist", "no such project folder"),
+        (str(EXAMPLES / "projects" / "bell"), "no orchestrator-project.yaml"),
+    ],
+)
 def test_bad_input_raises_input_error(path: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         check_target(path)
@@ -72,6 +82,8 @@ def test_invalid_project_settings_name_the_field(tmp_path: Path) -> None:
 def test_first_point_respects_constraints(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("name: s\nprojects:\n  - {name: p, path: p, entry: 'm:f'}\nparameters:\n  a: [1, 2, 3]\n"
-                     "constraints:\n  parameters: ['a >= 2']\n")
+    sweep.write_text(
+        "name: s\nprojects:\n  - {name: p, path: p, entry: 'm:f'}\nparameters:\n  a: [1, 2, 3]\n"
+        "constraints:\n  parameters: ['a >= 2']\n"
+    )
     assert first_point(load_sweep(sweep)) == {"a": 2}

@@ -53,8 +53,9 @@ def circuits(make_project: Callable[..., Path]) -> Path:
 
 
 def circuit_adapter(root: Path, build: str, analyze: str | None = None, **fields: Any) -> ProjectAdapter:
-    spec = ProjectSpec.model_validate({"name": "circ", "path": str(root),
-                                       "circuit": {"build": build, "analyze": analyze}, **fields})
+    spec = ProjectSpec.model_validate(
+        {"name": "circ", "path": str(root), "circuit": {"build": build, "analyze": analyze}, **fields}
+    )
     return adapt_project(root, spec, device_runner=fields.pop("device_runner", None))
 
 
@@ -87,7 +88,8 @@ def test_openqasm_programs_and_default_analysis(circuits: Path) -> None:
 
 def test_free_parameters_are_bound_from_inputs(circuits: Path) -> None:
     result = circuit_adapter(circuits, "circuits:parametric").execute_with_parameters(
-        {"angle": 3.141592653589793, "shots": 100})
+        {"angle": 3.141592653589793, "shots": 100}
+    )
     assert result.metrics == {"p_1": 1.0}
 
 
@@ -114,9 +116,15 @@ def test_managed_device_runs_through_the_injected_runner(circuits: Path) -> None
         calls.append((program, shots, device))
         return LocalSimulator().run(program, shots=shots).result()  # stands in for AwsDevice(device)
 
-    spec = ProjectSpec.model_validate({"name": "circ", "path": str(circuits), "device": ARN,
-                                       "resource": "braket_sim",
-                                       "circuit": {"build": "circuits:parametric"}})
+    spec = ProjectSpec.model_validate(
+        {
+            "name": "circ",
+            "path": str(circuits),
+            "device": ARN,
+            "resource": "braket_sim",
+            "circuit": {"build": "circuits:parametric"},
+        }
+    )
     adapter = adapt_project(circuits, spec, device_runner=runner)
     result = adapter.execute_with_parameters({"angle": 3.141592653589793, "shots": 20})
     assert result.metrics == {"p_1": 1.0} and result.device == ARN and result.resource == "braket_sim"

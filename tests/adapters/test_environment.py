@@ -21,7 +21,7 @@ from orchestrator.models import ExperimentStatus
 DEPENDENCY = "uncertainties"
 PROJECT = {
     "requirements.txt": f"{DEPENDENCY}>=3.1\n",
-    "model.py": '''
+    "model.py": """
         import sys
         from uncertainties import ufloat
 
@@ -30,7 +30,7 @@ PROJECT = {
             print("running in", sys.prefix)
             value = ufloat(x, 0.1) * 2
             return {"value": value.nominal_value, "stderr": value.std_dev}
-    ''',
+    """,
 }
 
 
@@ -56,8 +56,10 @@ def test_concurrent_workers_build_one_env(make_project: Callable[..., Path], tmp
     root = make_project("withreq", PROJECT)
     manager = EnvironmentManager(tmp_path / "envs")
     built: list[bool] = []
-    threads = [threading.Thread(target=lambda: built.append(manager.ensure(root / "requirements.txt").built))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: built.append(manager.ensure(root / "requirements.txt").built))
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -65,8 +67,9 @@ def test_concurrent_workers_build_one_env(make_project: Callable[..., Path], tmp
     assert sorted(built) == [False, False, True]  # the flock made two of them wait and reuse
 
 
-def test_same_file_shares_an_env_and_a_changed_file_gets_a_new_one(make_project: Callable[..., Path],
-                                                                   tmp_path: Path) -> None:
+def test_same_file_shares_an_env_and_a_changed_file_gets_a_new_one(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
     a = make_project("a", {"requirements.txt": "# nothing\n"})
     b = make_project("b", {"requirements.txt": "# nothing\n"})
     manager = EnvironmentManager(tmp_path / "envs")
@@ -84,8 +87,9 @@ def test_a_half_built_env_is_rebuilt(make_project: Callable[..., Path], tmp_path
     assert env.built and env.python.exists() and (location / MARKER).is_file()
 
 
-def test_unbuildable_requirements_are_a_configuration_error(make_project: Callable[..., Path],
-                                                            tmp_path: Path) -> None:
+def test_unbuildable_requirements_are_a_configuration_error(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
     root = make_project("bad", {"requirements.txt": "this is not a requirement ===\n"})
     manager = EnvironmentManager(tmp_path / "envs")
     with pytest.raises(ConfigurationError, match="could not build its environment") as info:
@@ -95,8 +99,10 @@ def test_unbuildable_requirements_are_a_configuration_error(make_project: Callab
 
 
 def test_pyproject_dependencies_are_installed(make_project: Callable[..., Path], tmp_path: Path) -> None:
-    root = make_project("pp", {"pyproject.toml": f'[project]\nname = "pp"\nversion = "0"\n'
-                                                 f'dependencies = ["{DEPENDENCY}>=3.1"]\n'})
+    root = make_project(
+        "pp",
+        {"pyproject.toml": f'[project]\nname = "pp"\nversion = "0"\ndependencies = ["{DEPENDENCY}>=3.1"]\n'},
+    )
     manager = EnvironmentManager(tmp_path / "envs")
     spec = ProjectSpec(name="pp", path=root, entry="m:f")
     env = manager.for_project(spec, root)
@@ -104,9 +110,13 @@ def test_pyproject_dependencies_are_installed(make_project: Callable[..., Path],
     assert json.loads((env.location / MARKER).read_text())["installed"] == [f"{DEPENDENCY}>=3.1"]
 
 
-def test_a_pyproject_without_dependencies_needs_no_env(make_project: Callable[..., Path], tmp_path: Path) -> None:
+def test_a_pyproject_without_dependencies_needs_no_env(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
     root = make_project("pp", {"pyproject.toml": '[project]\nname = "pp"\nversion = "0"\n'})
-    assert EnvironmentManager(tmp_path).for_project(ProjectSpec(name="pp", path=root, entry="m:f"), root) is None
+    assert (
+        EnvironmentManager(tmp_path).for_project(ProjectSpec(name="pp", path=root, entry="m:f"), root) is None
+    )
 
 
 def test_requirements_false_opts_out(make_project: Callable[..., Path], tmp_path: Path) -> None:
@@ -123,8 +133,10 @@ def test_project_runs_in_its_own_env_built_once(make_project: Callable[..., Path
     root = make_project("withreq", PROJECT)
     spec = ProjectSpec(name="withreq", path=root, entry="model:run")
     envs = tmp_path / "envs"  # fresh, so "built" is this test's doing whatever ran before
-    results = [adapt_project(root, spec, environments=EnvironmentManager(envs)).execute_with_parameters({"x": x})
-               for x in (1.0, 2.0, 3.0)]
+    results = [
+        adapt_project(root, spec, environments=EnvironmentManager(envs)).execute_with_parameters({"x": x})
+        for x in (1.0, 2.0, 3.0)
+    ]
     assert [r.status for r in results] == [ExperimentStatus.COMPLETED] * 3, results[0].error_message
     assert [r.metrics["value"] for r in results] == [2.0, 4.0, 6.0]
     assert results[0].metrics["stderr"] == pytest.approx(0.2)
@@ -133,7 +145,9 @@ def test_project_runs_in_its_own_env_built_once(make_project: Callable[..., Path
     assert "running in " + results[0].extra["environment"] in results[0].log
 
 
-def test_named_interpreter(make_project: Callable[..., Path], adapter_for: Callable[..., ProjectAdapter]) -> None:
+def test_named_interpreter(
+    make_project: Callable[..., Path], adapter_for: Callable[..., ProjectAdapter]
+) -> None:
     root = make_project("named", {"m.py": "import sys\ndef f():\n    return {'v': sys.version_info[0]}\n"})
     result = adapter_for(root, entry="m:f", python=sys.executable).execute_with_parameters({})
     assert result.metrics == {"v": 3.0} and result.extra["environment"] == sys.executable
@@ -142,7 +156,8 @@ def test_named_interpreter(make_project: Callable[..., Path], adapter_for: Calla
 
 
 def test_missing_dependency_in_the_worker_says_add_requirements(
-        make_project: Callable[..., Path], adapter_for: Callable[..., ProjectAdapter]) -> None:
+    make_project: Callable[..., Path], adapter_for: Callable[..., ProjectAdapter]
+) -> None:
     root = make_project("noreq", {"model.py": PROJECT["model.py"]})
     result = adapter_for(root, entry="model:run").execute_with_parameters({"x": 1})
     assert result.error_class == "configuration"

@@ -15,12 +15,15 @@ from adapters.metrics import relative_improvement, standardize, stderr_over_repe
 from adapters.spec import StandardizeSpec
 
 
-@pytest.mark.parametrize("k, n, low, high", [
-    (0, 10, 0.0, 0.2775),       # the classic zero-successes case: not [0, 0]
-    (5, 10, 0.2366, 0.7634),
-    (10, 10, 0.7225, 1.0),
-    (81, 263, 0.2553, 0.3662),  # Newcombe (1998), example in most references
-])
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [
+        (0, 10, 0.0, 0.2775),  # the classic zero-successes case: not [0, 0]
+        (5, 10, 0.2366, 0.7634),
+        (10, 10, 0.7225, 1.0),
+        (81, 263, 0.2553, 0.3662),  # Newcombe (1998), example in most references
+    ],
+)
 def test_wilson_interval_known_values(k: int, n: int, low: float, high: float) -> None:
     got = wilson_interval(k / n, n)
     assert got == pytest.approx((low, high), abs=5e-5)
@@ -61,8 +64,9 @@ def test_relative_improvement_for_both_goals() -> None:
     assert relative_improvement(0.9, 0.6, "maximize") == pytest.approx(0.5)
     assert relative_improvement(-1.137, -1.117, "minimize") == pytest.approx(0.02 / 1.117)
     assert relative_improvement(-1.0, -1.117, "minimize") < 0
-    spec = StandardizeSpec.model_validate({"baselines": {"e": {"metric": "hf", "goal": "minimize"},
-                                                         "q": {"value": 0.0}}})
+    spec = StandardizeSpec.model_validate(
+        {"baselines": {"e": {"metric": "hf", "goal": "minimize"}, "q": {"value": 0.0}}}
+    )
     out = standardize({"e": -1.2, "hf": -1.0, "q": 3.0}, {}, spec)
     assert out.metrics["e_rel_improvement"] == pytest.approx(0.2)
     assert "q_rel_improvement" not in out.metrics and out.flags[0]["problem"].startswith("baseline is 0")
@@ -74,18 +78,23 @@ def test_cost_per_shot_and_per_second() -> None:
     assert out.cost == pytest.approx(0.4)
     assert out.metrics["cost_per_shot"] == pytest.approx(0.004)
     assert out.metrics["cost_per_second"] == pytest.approx(0.2)
-    from_metric = standardize({"usd": 1.5}, {"shots": 3}, StandardizeSpec.model_validate({"cost": {"metric": "usd"}}))
+    from_metric = standardize(
+        {"usd": 1.5}, {"shots": 3}, StandardizeSpec.model_validate({"cost": {"metric": "usd"}})
+    )
     assert from_metric.cost == 1.5 and from_metric.metrics["cost_per_shot"] == 0.5
     known = standardize({}, {"shots": 10}, StandardizeSpec(), seconds=4.0, cost=2.0)  # an executor's cost
     assert known.metrics == {"cost_per_shot": 0.2, "cost_per_second": 0.5}
 
 
-def test_declarations_apply_in_execute(make_project: Callable[..., Path],
-                                       adapter_for: Callable[..., ProjectAdapter]) -> None:
+def test_declarations_apply_in_execute(
+    make_project: Callable[..., Path], adapter_for: Callable[..., ProjectAdapter]
+) -> None:
     root = make_project("std", {"m.py": "def run(shots):\n    return {'fid': 1.02, 'p': 0.25}\n"})
-    result = adapter_for(root, entry="m:run", standardize={
-        "fidelity": ["fid"], "probabilities": ["p"], "cost": {"per_shot": 0.01}}).execute_with_parameters(
-        {"shots": 100})
+    result = adapter_for(
+        root,
+        entry="m:run",
+        standardize={"fidelity": ["fid"], "probabilities": ["p"], "cost": {"per_shot": 0.01}},
+    ).execute_with_parameters({"shots": 100})
     assert result.status == "completed"
     assert result.metrics["fid"] == 1.02 and result.extra["flags"][0]["metric"] == "fid"
     assert result.metrics["p_ci_low"] < 0.25 < result.metrics["p_ci_high"]
@@ -93,8 +102,14 @@ def test_declarations_apply_in_execute(make_project: Callable[..., Path],
 
 
 def test_stderr_over_repeats() -> None:
-    frame = pd.DataFrame({"project": ["a"] * 4 + ["b"], "noise": [0.1, 0.1, 0.1, 0.2, 0.1],
-                          "fidelity": [0.9, 0.8, 0.7, 0.5, 0.6], "energy": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    frame = pd.DataFrame(
+        {
+            "project": ["a"] * 4 + ["b"],
+            "noise": [0.1, 0.1, 0.1, 0.2, 0.1],
+            "fidelity": [0.9, 0.8, 0.7, 0.5, 0.6],
+            "energy": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     out = stderr_over_repeats(frame, ["project", "noise"]).set_index(["project", "noise"])
     row = out.loc[("a", 0.1)]
     assert row["n_repeats"] == 3 and row["fidelity_mean"] == pytest.approx(0.8)

@@ -20,19 +20,35 @@ def spec(**fields: object) -> ProjectSpec:
 
 
 def test_existing_fields_keep_their_names() -> None:
-    s = spec(entry="m:f", kind="callable", resource="local_cpu", device="local:sv", fixed={"a": 1},
-             metrics={"y": "out.y"}, timeout=3)
-    assert (s.entry, s.kind, s.fixed, s.metrics, s.timeout) == ("m:f", "callable", {"a": 1}, {"y": "out.y"}, 3)
+    s = spec(
+        entry="m:f",
+        kind="callable",
+        resource="local_cpu",
+        device="local:sv",
+        fixed={"a": 1},
+        metrics={"y": "out.y"},
+        timeout=3,
+    )
+    assert (s.entry, s.kind, s.fixed, s.metrics, s.timeout) == (
+        "m:f",
+        "callable",
+        {"a": 1},
+        {"y": "out.y"},
+        3,
+    )
 
 
-@pytest.mark.parametrize("fields", [
-    {"entry": "m:f", "colour": "red"},
-    {"entry": "python x.py", "command": {"stdout": "json"}},
-    {"entry": "m:C", "class": {"methd": "run"}},
-    {"circuit": {"build": "m:b", "shot_param": "n"}},
-    {"entry": "m:f", "standardize": {"fidelty": ["f"]}},
-    {"entry": "m:f", "standardize": {"cost": {"per_hour": 1}}},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"entry": "m:f", "colour": "red"},
+        {"entry": "python x.py", "command": {"stdout": "json"}},
+        {"entry": "m:C", "class": {"methd": "run"}},
+        {"circuit": {"build": "m:b", "shot_param": "n"}},
+        {"entry": "m:f", "standardize": {"fidelty": ["f"]}},
+        {"entry": "m:f", "standardize": {"cost": {"per_hour": 1}}},
+    ],
+)
 def test_unknown_keys_are_rejected_at_every_level(fields: dict) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         spec(**fields)
@@ -49,22 +65,27 @@ def test_fidelity_list_is_shorthand_for_scale_one() -> None:
     assert spec(entry="m:f", standardize={"fidelity": {"pct": 100}}).standardize.fidelity == {"pct": 100.0}
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"entry": "x", "command": {}, "circuit": {"build": "m:b"}}, "at most one"),
-    ({"entry": "m:f", "kind": "callable", "command": {}}, "does not match"),
-    ({"entry": "m:f", "python": "/usr/bin/python3", "requirements": "requirements.txt"}, "not both"),
-    ({"entry": "m:f", "device": "ionq"}, "device must be"),
-    ({"entry": "m:f", "standardize": {"baselines": {"e": {"goal": "minimize"}}}}, "exactly one"),
-    ({"entry": "m:f", "standardize": {"fidelity": {"f": 0}}}, "must be > 0"),
-    ({"entry": "python x.py", "command": {"params_file": "params.txt"}}, "pattern"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"entry": "x", "command": {}, "circuit": {"build": "m:b"}}, "at most one"),
+        ({"entry": "m:f", "kind": "callable", "command": {}}, "does not match"),
+        ({"entry": "m:f", "python": "/usr/bin/python3", "requirements": "requirements.txt"}, "not both"),
+        ({"entry": "m:f", "device": "ionq"}, "device must be"),
+        ({"entry": "m:f", "standardize": {"baselines": {"e": {"goal": "minimize"}}}}, "exactly one"),
+        ({"entry": "m:f", "standardize": {"fidelity": {"f": 0}}}, "must be > 0"),
+        ({"entry": "python x.py", "command": {"params_file": "params.txt"}}, "pattern"),
+    ],
+)
 def test_inconsistent_options_are_rejected(fields: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         spec(**fields)
 
 
 def test_arn_devices_are_accepted() -> None:
-    assert spec(circuit={"build": "m:b"}, device="arn:aws:braket:::device/quantum-simulator/amazon/sv1").device
+    assert spec(
+        circuit={"build": "m:b"}, device="arn:aws:braket:::device/quantum-simulator/amazon/sv1"
+    ).device
 
 
 @pytest.mark.parametrize("sweep", sorted((EXAMPLES / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
@@ -87,8 +108,10 @@ def test_broken_fixture_sweep_validates() -> None:
 def test_a_misspelt_key_in_a_sweep_names_file_line_and_field(tmp_path: Path) -> None:
     (tmp_path / "proj").mkdir()
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("name: s\nprojects:\n  - name: p\n    path: proj\n    entry: m:f\n    comand: {env: true}\n"
-                     "parameters:\n  x: [1]\n")
+    sweep.write_text(
+        "name: s\nprojects:\n  - name: p\n    path: proj\n    entry: m:f\n    comand: {env: true}\n"
+        "parameters:\n  x: [1]\n"
+    )
     with pytest.raises(InputError) as info:
         load_sweep(sweep)
     assert info.value.line == 6 and "comand" in str(info.value)

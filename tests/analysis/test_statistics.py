@@ -12,8 +12,15 @@ def _frame() -> pd.DataFrame:
     for project, shift in (("a", 0.0), ("b", 0.2)):
         for x in (1, 2, 3):
             for repeat, noise in enumerate((-0.01, 0.01, 0.0)):
-                rows.append({"project_name": project, "status": "completed", "param.x": x,
-                             "metric.f": 0.5 + 0.1 * x + shift + noise, "repeat": repeat})
+                rows.append(
+                    {
+                        "project_name": project,
+                        "status": "completed",
+                        "param.x": x,
+                        "metric.f": 0.5 + 0.1 * x + shift + noise,
+                        "repeat": repeat,
+                    }
+                )
     rows.append({"project_name": "a", "status": "failed", "param.x": 9, "metric.f": np.nan, "repeat": 0})
     return pd.DataFrame(rows)
 

@@ -23,21 +23,37 @@ adaptive_sampling: false
 CASES = {
     "malformed_yaml": (GOOD.replace("parameters:", "parameters: [oops"), ["malformed YAML", "line"]),
     "unknown_key": (GOOD + "budget_limt: 3\n", ["budget_limt", "unknown key", "line 9"]),
-    "wrong_type": (GOOD.replace("adaptive_sampling: false", "adaptive_sampling: maybe"),
-                   ["adaptive_sampling", "line 8", "fix the value"]),
-    "empty_range": (GOOD.replace("{kind: int, start: 0, stop: 3}", "{values: []}"),
-                    ["parameters.x", "at least one"]),
-    "constraint_filters_all": (GOOD + "constraints:\n  parameters: ['x > 10']\n",
-                               ["constraints.parameters", "filter out every point"]),
-    "unknown_project_path": (GOOD.replace(str(COUNTER), "/no/such/project"), ["projects[0].path", "does not exist"]),
+    "wrong_type": (
+        GOOD.replace("adaptive_sampling: false", "adaptive_sampling: maybe"),
+        ["adaptive_sampling", "line 8", "fix the value"],
+    ),
+    "empty_range": (
+        GOOD.replace("{kind: int, start: 0, stop: 3}", "{values: []}"),
+        ["parameters.x", "at least one"],
+    ),
+    "constraint_filters_all": (
+        GOOD + "constraints:\n  parameters: ['x > 10']\n",
+        ["constraints.parameters", "filter out every point"],
+    ),
+    "unknown_project_path": (
+        GOOD.replace(str(COUNTER), "/no/such/project"),
+        ["projects[0].path", "does not exist"],
+    ),
     "constraint_unknown_name": (GOOD + "constraints:\n  parameters: ['y > 1']\n", ["unknown parameter", "y"]),
-    "max_experiments_zero": (GOOD + "max_experiments: 0\n", ["max_experiments", "line 9", "greater than or equal to 1"]),
+    "max_experiments_zero": (
+        GOOD + "max_experiments: 0\n",
+        ["max_experiments", "line 9", "greater than or equal to 1"],
+    ),
     "max_experiments_below_startup": (
-        GOOD.replace("x: {kind: int, start: 0, stop: 3}", "x: {kind: int, start: 0, stop: 30}")
-        .replace("adaptive_sampling: false", "adaptive_sampling: true\nobjectives: [y]\nmax_experiments: 6"),
-        ["max_experiments", "startup_points=6", "raise max_experiments above 6"]),
-    "unsafe_constraint": (GOOD + "constraints:\n  parameters: ['__import__(\"os\").system(\"true\")']\n",
-                          ["constraints.parameters", "not allowed"]),
+        GOOD.replace("x: {kind: int, start: 0, stop: 3}", "x: {kind: int, start: 0, stop: 30}").replace(
+            "adaptive_sampling: false", "adaptive_sampling: true\nobjectives: [y]\nmax_experiments: 6"
+        ),
+        ["max_experiments", "startup_points=6", "raise max_experiments above 6"],
+    ),
+    "unsafe_constraint": (
+        GOOD + 'constraints:\n  parameters: [\'__import__("os").system("true")\']\n',
+        ["constraints.parameters", "not allowed"],
+    ),
 }
 
 

@@ -18,7 +18,9 @@ def _wait(predicate, timeout: float = 60) -> None:
     raise TimeoutError
 
 
-def test_python_shell_submits_polls_and_reads_partial_results(workdir: Path, redis_url: str, start_worker) -> None:
+def test_python_shell_submits_polls_and_reads_partial_results(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("w1", concurrency=2)
     with Orchestrator(redis_url, lease_ttl=2, visibility_timeout=8) as orch:
         execution = orch.submit(write_sweep(workdir, points=16, sleep=0.25))
@@ -34,7 +36,8 @@ def test_python_shell_submits_polls_and_reads_partial_results(workdir: Path, red
 
 
 def test_pause_stops_publishing_within_a_window_resume_continues_cancel_keeps_results(
-        workdir: Path, redis_url: str, start_worker) -> None:
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("w1", concurrency=1)
     window = 2  # 2 x one consumer
     with Orchestrator(redis_url, publish_window=window, lease_ttl=2, visibility_timeout=8) as orch:
@@ -65,8 +68,15 @@ def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url:
     # y = (x - 3)^2 over x = 0..59: with a run budget every run waits for the model's pick, so
     # 16 runs of 0.1 s find x = 3 (the 6-point startup design, then the model)
     start_worker("w1", concurrency=2)
-    sweep = write_sweep(workdir, points=60, sleep=0.1, max_experiments=16, adaptive_sampling=True,
-                        objectives=[{"metric": "y", "goal": "minimize"}], seed=1)
+    sweep = write_sweep(
+        workdir,
+        points=60,
+        sleep=0.1,
+        max_experiments=16,
+        adaptive_sampling=True,
+        objectives=[{"metric": "y", "goal": "minimize"}],
+        seed=1,
+    )
     with Orchestrator(redis_url, optimizer_interval=0.2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=120)

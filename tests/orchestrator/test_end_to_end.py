@@ -23,7 +23,9 @@ def test_embedded_and_distributed_give_identical_results(workdir: Path, redis_ur
     assert "completed" in embedded.stdout
 
     start_worker("dist")
-    distributed = cli("run", str(sweep), "--broker", redis_url, "--results-dir", "distributed", workdir=workdir)
+    distributed = cli(
+        "run", str(sweep), "--broker", redis_url, "--results-dir", "distributed", workdir=workdir
+    )
     assert distributed.returncode == 0, distributed.stdout + distributed.stderr
 
     sweep_id = next(Path("embedded").glob("sweep=*")).name.removeprefix("sweep=")

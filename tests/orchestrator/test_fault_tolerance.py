@@ -32,9 +32,14 @@ def _sweep_id() -> str:
 def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, start_worker) -> None:
     sweep = write_sweep(workdir, points=16, sleep=0.4)
     victim = start_worker("victim")
-    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
-                                   cwd=workdir, env=child_env(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     # kill it while it holds experiments (running, unacked)
     _wait(lambda: sum(executions(workdir).values()) >= 4, what="first executions")
     victim.kill()
@@ -50,15 +55,21 @@ def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, s
 
 
 def test_a_killed_workers_running_experiments_come_back_when_their_leases_expire(
-        workdir: Path, redis_url: str, start_worker) -> None:
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     # Celery alone would bring the killed worker's messages back only after 30 s; the experiments
     # it was running come back once their 2-s leases expire.
     slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "30"}
     sweep = write_sweep(workdir, points=12, sleep=0.5)
     victim = start_worker("victim", env=slow)
-    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
-                                   cwd=workdir, env=child_env(workdir, **slow), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir, **slow),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     _wait(lambda: sum(executions(workdir).values()) >= 3, what="first executions")
     victim.kill()  # the main process too: nothing requeues its messages
     start_worker("rescuer", env=slow)
@@ -74,7 +85,8 @@ def test_a_killed_workers_running_experiments_come_back_when_their_leases_expire
 
 
 def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
-        workdir: Path, redis_url: str, start_worker) -> None:
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     # A message held with an ETA (a retry's backoff, a quantum task's next poll) is received and
     # unacked but not running: no lease covers it, and Celery alone would restore it only after
     # the visibility timeout (600 s here). The coordinator restores what a silent worker noted.
@@ -83,16 +95,30 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
     slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "600", "ORCHESTRATOR_WORKER_LOST_AFTER": "4"}
     victim = start_worker("victim", env=slow)
     app = create_app(broker_url=redis_url)
-    app.send_task(RUN_TASK, task_id="held-1", queue="local_cpu", routing_key="local_cpu", countdown=3600,
-                  kwargs={"sweep_id": "s", "index": 0, "experiment_id": "e0", "project": "p", "parameters": {}})
+    app.send_task(
+        RUN_TASK,
+        task_id="held-1",
+        queue="local_cpu",
+        routing_key="local_cpu",
+        countdown=3600,
+        kwargs={"sweep_id": "s", "index": 0, "experiment_id": "e0", "project": "p", "parameters": {}},
+    )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    _wait(lambda: client.hlen("unacked") == 1 and client.zcard(f"orch:held:{victim.name}") == 1,
-          timeout=30, what="the worker holds the message")
+    _wait(
+        lambda: client.hlen("unacked") == 1 and client.zcard(f"orch:held:{victim.name}") == 1,
+        timeout=30,
+        what="the worker holds the message",
+    )
     victim.kill()
     assert client.llen("local_cpu") == 0
-    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", redis_url],
-                                   cwd=workdir, env=child_env(workdir, **slow), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir, **slow),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait(lambda: client.llen("local_cpu") == 1, timeout=30, what="the message back in its queue")
     finally:
@@ -102,7 +128,9 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
     assert '"id": "held-1"' in client.lindex("local_cpu", 0)
     assert not client.hexists("orch:workers", victim.name) and not client.exists(f"orch:held:{victim.name}")
     assert "worker victim@" in out and "1 message(s) it held are requeued" in out, out
-    assert any("1 message(s) held by lost worker victim@" in e for e in client.lrange("orch:sweep:s:events", 0, -1))
+    assert any(
+        "1 message(s) held by lost worker victim@" in e for e in client.lrange("orch:sweep:s:events", 0, -1)
+    )
 
 
 def test_a_heartbeat_forgets_the_noted_messages_its_worker_has_acked(redis_url: str) -> None:
@@ -118,12 +146,18 @@ def test_a_heartbeat_forgets_the_noted_messages_its_worker_has_acked(redis_url: 
     assert state.lost_workers(-1) == {"w": ["unacked", "fresh"]}
 
 
-def test_sigkill_coordinator_then_resume_never_reruns_completed(workdir: Path, redis_url: str, start_worker) -> None:
+def test_sigkill_coordinator_then_resume_never_reruns_completed(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     sweep = write_sweep(workdir, points=20, sleep=0.3)
     start_worker("w1")
-    coordinator = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
-                                   cwd=workdir, env=child_env(workdir), stdout=open(workdir / "run.log", "w"),
-                                   stderr=subprocess.STDOUT)
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir),
+        stdout=open(workdir / "run.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     meta_key = next(iter(client.scan_iter("orch:sweep:*:meta")), None)
     _wait(lambda: sum(executions(workdir).values()) >= 6, what="some executions")
@@ -131,8 +165,9 @@ def test_sigkill_coordinator_then_resume_never_reruns_completed(workdir: Path, r
     coordinator.wait()
     meta_key = next(iter(client.scan_iter("orch:sweep:*:meta")))
     sweep_id = meta_key.split(":")[2]
-    completed_before = {int(i) for i, s in client.hgetall(f"orch:sweep:{sweep_id}:terminal").items()
-                        if s == "completed"}
+    completed_before = {
+        int(i) for i, s in client.hgetall(f"orch:sweep:{sweep_id}:terminal").items() if s == "completed"
+    }
     assert completed_before, "some experiments completed before the kill"
 
     resumed = cli("resume", sweep_id, "--broker", redis_url, workdir=workdir)
@@ -150,8 +185,13 @@ def test_killed_embedded_run_resumes_from_its_own_redis(workdir: Path) -> None:
     """Embedded mode: SIGKILL `orchestrator run`; its Redis and workers die with it (no orphans),
     and `orchestrator resume` restarts the private Redis from its append-only file."""
     sweep = write_sweep(workdir, points=12, sleep=0.3)
-    run = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
-                           cwd=workdir, env=child_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
+        cwd=workdir,
+        env=child_env(workdir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sock = workdir / ".orchestrator" / "redis" / "redis.sock"
     _wait(lambda: _completed(sock) >= 3, what="some completed experiments")
     run.send_signal(signal.SIGKILL)
@@ -161,7 +201,8 @@ def test_killed_embedded_run_resumes_from_its_own_redis(workdir: Path) -> None:
     sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
     server = EmbeddedRedis(workdir / ".orchestrator").start()  # what survived, read from the AOF
     terminal = redis.Redis(unix_socket_path=str(server.socket), decode_responses=True).hgetall(
-        f"orch:sweep:{sweep_id}:terminal")
+        f"orch:sweep:{sweep_id}:terminal"
+    )
     server.stop()
     completed_before = sorted(int(i) for i, s in terminal.items() if s == "completed")
     assert completed_before, "some experiments completed before the kill"

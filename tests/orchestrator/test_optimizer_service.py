@@ -26,32 +26,58 @@ ANALYTIC = str(FIXTURES / "projects" / "analytic")
 
 
 def _sweep(**extra) -> dict:
-    return {"name": "analytic", "projects": [{"name": "f", "path": ANALYTIC, "entry": "analytic:run"}],
-            "parameters": {"x": {"start": 0, "stop": 1, "num": 21}, "y": {"start": 0, "stop": 1, "num": 21}},
-            "objectives": [{"metric": "score", "goal": "maximize"}], "seed": 3, **extra}
+    return {
+        "name": "analytic",
+        "projects": [{"name": "f", "path": ANALYTIC, "entry": "analytic:run"}],
+        "parameters": {"x": {"start": 0, "stop": 1, "num": 21}, "y": {"start": 0, "stop": 1, "num": 21}},
+        "objectives": [{"metric": "score", "goal": "maximize"}],
+        "seed": 3,
+        **extra,
+    }
 
 
-def _state_with_results(redis_url: str, tmp_path: Path, n_results: int = 12) -> tuple[SweepState, str, SweepPlan]:
+def _state_with_results(
+    redis_url: str, tmp_path: Path, n_results: int = 12
+) -> tuple[SweepState, str, SweepPlan]:
     """A registered, filled sweep (nothing published) with ``n_results`` finished experiments."""
     settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=1)
     state = SweepState(connect(redis_url))
     config = validate_sweep(_sweep())
     sid = Scheduler(state, ResultStore(settings.results_dir), settings).schedule_sweep(config).execution_id
-    coordinator = Coordinator(state, ResultStore(settings.results_dir), Dispatcher(create_app(settings)), settings,
-                              optimize_inline=False)
+    coordinator = Coordinator(
+        state,
+        ResultStore(settings.results_dir),
+        Dispatcher(create_app(settings)),
+        settings,
+        optimize_inline=False,
+    )
     state.set_state(sid, "paused")  # fill, publish nothing
     for _ in range(5):
         coordinator.step(block_ms=1)
     plan = SweepPlan(config, json.loads(state.meta(sid)["code_versions"]))
-    members = [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)] \
-        if n_results else []
+    members = (
+        [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)]
+        if n_results
+        else []
+    )
     for index in members:
         exp = plan.experiment(index)
         state.r.zrem(state.pending_key(sid, "local_cpu"), index)
         value = float(np.exp(-((exp.parameters["x"] - 0.7) ** 2 + (exp.parameters["y"] - 0.2) ** 2) / 0.05))
-        state.record(sid, index, exp.experiment_id, {"index": index, "experiment_id": exp.experiment_id,
-                                                     "status": "completed", "parameters": exp.parameters,
-                                                     "metrics": {"score": value}}, status="completed", final=True)
+        state.record(
+            sid,
+            index,
+            exp.experiment_id,
+            {
+                "index": index,
+                "experiment_id": exp.experiment_id,
+                "status": "completed",
+                "parameters": exp.parameters,
+                "metrics": {"score": value},
+            },
+            status="completed",
+            final=True,
+        )
     state.set_state(sid, "running")
     return state, sid, plan
 
@@ -92,8 +118,9 @@ def test_two_beats_at_once_do_not_corrupt_priorities(redis_url: str, tmp_path: P
     assert sum(o is not None for o in outcomes) >= 1
 
 
-def test_adaptive_sweep_through_a_worker_reports_best_and_regions(workdir: Path, redis_url: str,
-                                                                  start_worker) -> None:
+def test_adaptive_sweep_through_a_worker_reports_best_and_regions(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("opt", concurrency=2)
     sweep = _sweep(optimizer={"startup_points": 6, "refinement": True, "refinement_points": 2})
     sweep["projects"][0]["fixed"] = {"delay": 0.15}
@@ -111,11 +138,14 @@ def test_adaptive_sweep_through_a_worker_reports_best_and_regions(workdir: Path,
     assert frame["metric.score"].max() > 0.7
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"optimizer": {"coverage_share": 1.5}}, "optimizer.coverage_share"),
-    ({"objectives": [{"metric": "fidelity"}]}, "objectives[0].metric"),
-    ({"optimizer": {"startup_points": 500}}, "optimizer.startup_points"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"optimizer": {"coverage_share": 1.5}}, "optimizer.coverage_share"),
+        ({"objectives": [{"metric": "fidelity"}]}, "objectives[0].metric"),
+        ({"optimizer": {"startup_points": 500}}, "optimizer.startup_points"),
+    ],
+)
 def test_bad_optimizer_config_exits_2(change: dict, field: str, workdir: Path, redis_url: str) -> None:
     import redis
     import yaml
@@ -128,15 +158,22 @@ def test_bad_optimizer_config_exits_2(change: dict, field: str, workdir: Path, r
     assert redis.Redis.from_url(redis_url).dbsize() == 0
 
 
-def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(workdir: Path, redis_url: str,
-                                                                    start_worker) -> None:
+def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("fid", concurrency=2)
     bell = str(FIXTURES.parent.parent / "examples" / "projects" / "bell")
-    sweep = {"name": "fidelity", "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
-             "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 24}, "shots": [400]},
-             "objectives": [{"metric": "fidelity", "goal": "maximize"}], "seed": 5,
-             "optimizer": {"startup_points": 4, "early_stopping": {
-                 "enabled": True, "low_fidelity_share": 0.25, "max_stopped_share": 0.5}}}
+    sweep = {
+        "name": "fidelity",
+        "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
+        "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 24}, "shots": [400]},
+        "objectives": [{"metric": "fidelity", "goal": "maximize"}],
+        "seed": 5,
+        "optimizer": {
+            "startup_points": 4,
+            "early_stopping": {"enabled": True, "low_fidelity_share": 0.25, "max_stopped_share": 0.5},
+        },
+    }
     with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=240)
@@ -164,10 +201,21 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
         exp = plan.experiment(index)
         ids[index] = exp.experiment_id
         state.r.zrem(state.pending_key(sid, "local_cpu"), index)
-        state.record(sid, index, exp.experiment_id, {"index": index, "experiment_id": exp.experiment_id,
-                                                     "status": "partial", "parameters": exp.parameters,
-                                                     "metrics": {"score": 0.1}, "extra": {"shot_fraction": 0.25}},
-                     status="partial", final=False)
+        state.record(
+            sid,
+            index,
+            exp.experiment_id,
+            {
+                "index": index,
+                "experiment_id": exp.experiment_id,
+                "status": "partial",
+                "parameters": exp.parameters,
+                "metrics": {"score": 0.1},
+                "extra": {"shot_fraction": 0.25},
+            },
+            status="partial",
+            final=False,
+        )
         state.r.hset(state.key(sid, "stage"), index, "low_done")
     stop, promote = low
     rec = OptimizationRecommendation(priority_adjustments={}, early_stop_candidates=[ids[stop]])
@@ -180,15 +228,27 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
     assert not state.r.hexists(state.key(sid, "terminal"), promote)
 
 
-def test_median_rule_stops_running_experiments_that_report_a_poor_curve(workdir: Path, redis_url: str,
-                                                                        start_worker) -> None:
+def test_median_rule_stops_running_experiments_that_report_a_poor_curve(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("median", concurrency=2)
     curves = str(FIXTURES / "projects" / "curves")
-    sweep = {"name": "curves", "projects": [{"name": "train", "path": curves, "entry": "curves:train"}],
-             "parameters": {"x": {"start": 0.0, "stop": 1.0, "num": 16}},
-             "objectives": [{"metric": "loss", "goal": "minimize"}], "seed": 1,
-             "optimizer": {"startup_points": 4, "early_stopping": {
-                 "enabled": True, "grace_steps": 3, "min_completed": 3, "max_stopped_share": 0.5}}}
+    sweep = {
+        "name": "curves",
+        "projects": [{"name": "train", "path": curves, "entry": "curves:train"}],
+        "parameters": {"x": {"start": 0.0, "stop": 1.0, "num": 16}},
+        "objectives": [{"metric": "loss", "goal": "minimize"}],
+        "seed": 1,
+        "optimizer": {
+            "startup_points": 4,
+            "early_stopping": {
+                "enabled": True,
+                "grace_steps": 3,
+                "min_completed": 3,
+                "max_stopped_share": 0.5,
+            },
+        },
+    }
     with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=240)

@@ -9,11 +9,17 @@ from orchestrator.results import ResultStore, result_row
 
 
 def _row(i: int, status: str = "completed", project: str = "p") -> dict:
-    result = ExperimentResult(experiment_id=f"e{i}", project_name=project, parameters={"x": i},
-                              metrics={"y": i * 2.0} if status == "completed" else {},
-                              status=ExperimentStatus(status), sweep_id="s", index=i,
-                              error_class=None if status == "completed" else "scientific",
-                              error_message=None if status == "completed" else "diverged")
+    result = ExperimentResult(
+        experiment_id=f"e{i}",
+        project_name=project,
+        parameters={"x": i},
+        metrics={"y": i * 2.0} if status == "completed" else {},
+        status=ExperimentStatus(status),
+        sweep_id="s",
+        index=i,
+        error_class=None if status == "completed" else "scientific",
+        error_message=None if status == "completed" else "diverged",
+    )
     return result_row(result)
 
 

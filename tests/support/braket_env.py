@@ -27,9 +27,16 @@ BUCKET = "amazon-braket-orchestrator-tests"
 REGION = "us-east-1"
 
 # Variables that would send the SDK elsewhere (a real profile, a job context, a reservation).
-_CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "BRAKET_ENDPOINT", "AMZN_BRAKET_OUT_S3_BUCKET",
-            "AMZN_BRAKET_TASK_RESULTS_S3_URI", "AMZN_BRAKET_JOB_TOKEN", "AMZN_BRAKET_RESERVATION_DEVICE_ARN",
-            "AMZN_BRAKET_RESERVATION_TIME_WINDOW_ARN")
+_CLEARED = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "BRAKET_ENDPOINT",
+    "AMZN_BRAKET_OUT_S3_BUCKET",
+    "AMZN_BRAKET_TASK_RESULTS_S3_URI",
+    "AMZN_BRAKET_JOB_TOKEN",
+    "AMZN_BRAKET_RESERVATION_DEVICE_ARN",
+    "AMZN_BRAKET_RESERVATION_TIME_WINDOW_ARN",
+)
 
 
 class BraketTestEnv:
@@ -68,10 +75,16 @@ class BraketTestEnv:
         host, port = self._moto.get_host_and_port()
         self.s3_url = f"http://{host}:{port}"
         self._braket = FakeBraketServer(s3_endpoint=self.s3_url).start()
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # fake, for moto and the fake
-               "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
-               "AWS_ENDPOINT_URL_BRAKET": self.braket_url, "AWS_ENDPOINT_URL_S3": self.s3_url,
-               "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # fake, for moto and the fake
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL_BRAKET": self.braket_url,
+            "AWS_ENDPOINT_URL_S3": self.s3_url,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
         for name in (*env, *_CLEARED):
             self._saved[name] = os.environ.get(name)
         for name in _CLEARED:
@@ -97,8 +110,9 @@ class BraketTestEnv:
     def __enter__(self) -> BraketTestEnv:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

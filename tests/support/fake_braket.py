@@ -75,8 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a fake's bug must surface as a 500, not a hung client
             self._send(500, {"message": f"fake service bug: {exc!r}"}, code="InternalServiceException")
 
-    def _call(self, operation: str, arn: str, body: dict[str, Any],
-              query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    def _call(
+        self, operation: str, arn: str, body: dict[str, Any], query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
         fake = self.server.fake
         if operation.startswith("admin:"):
             return 200, _admin(fake, operation, arn, body)
@@ -140,7 +141,9 @@ class FakeBraketServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> FakeBraketServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-braket-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="fake-braket-http", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -166,8 +169,12 @@ class FakeBraketAdmin:
         self.url = url.rstrip("/")
 
     def _post(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        req = urllib.request.Request(f"{self.url}{path}", data=json.dumps(payload or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(payload or {}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
@@ -195,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8787)
     parser.add_argument("--s3-endpoint", default=None, help="moto server URL (default: $AWS_ENDPOINT_URL_S3)")
-    parser.add_argument("--faults", default="{}", help='JSON of fault settings, e.g. \'{"create_rate": 20}\'')
+    parser.add_argument("--faults", default="{}", help="JSON of fault settings, e.g. '{\"create_rate\": 20}'")
     args = parser.parse_args(argv)
     server = FakeBraketServer(host=args.host, port=args.port, s3_endpoint=args.s3_endpoint)
     server.fake.configure(**json.loads(args.faults))

@@ -135,7 +135,11 @@ class FakeBraket:
         names = {f.name for f in fields(Faults)}
         unknown = set(changes) - names
         if unknown:
-            raise ApiError(400, "ValidationException", f"unknown fault settings {sorted(unknown)}; known: {sorted(names)}")
+            raise ApiError(
+                400,
+                "ValidationException",
+                f"unknown fault settings {sorted(unknown)}; known: {sorted(names)}",
+            )
         with self._lock:
             for name, value in changes.items():
                 setattr(self.faults, name, value)
@@ -161,10 +165,14 @@ class FakeBraket:
     def stats(self) -> dict[str, Any]:
         """Counters for tests: tasks created (total and per clientToken), requests and errors by kind."""
         with self._lock:
-            return {"created_total": self.created_total, "created_per_token": dict(self.created_per_token),
-                    "requests": dict(self.requests), "errors": dict(self.errors),
-                    "tasks": {arn: t.status for arn, t in self.tasks.items()},
-                    "create_times": list(self.create_times)}
+            return {
+                "created_total": self.created_total,
+                "created_per_token": dict(self.created_per_token),
+                "requests": dict(self.requests),
+                "errors": dict(self.errors),
+                "tasks": {arn: t.status for arn, t in self.tasks.items()},
+                "create_times": list(self.create_times),
+            }
 
     # -- Braket operations --------------------------------------------------------------------
 
@@ -191,24 +199,43 @@ class FakeBraket:
             shots = int(body.get("shots", 0))
             low, high = device.shots_range
             if not low <= shots <= high:
-                self._error(400, "ValidationException", f"shots {shots} outside [{low}, {high}] for {device.name}")
+                self._error(
+                    400, "ValidationException", f"shots {shots} outside [{low}, {high}] for {device.name}"
+                )
             action = body.get("action") or "{}"
             width = _qubits(json.loads(action).get("source", ""))
             if width > device.qubits:
-                self._error(400, "ValidationException", f"circuit uses {width} qubits; {device.name} has {device.qubits}")
+                self._error(
+                    400,
+                    "ValidationException",
+                    f"circuit uses {width} qubits; {device.name} has {device.qubits}",
+                )
             limit = self.faults.max_concurrent_simulator_tasks
             if limit is not None and device.device_type == "SIMULATOR":
-                open_tasks = sum(1 for t in self.tasks.values() if t.device_arn == device.arn and t.status not in TERMINAL)
+                open_tasks = sum(
+                    1 for t in self.tasks.values() if t.device_arn == device.arn and t.status not in TERMINAL
+                )
                 if open_tasks >= limit:
-                    self._error(402, "ServiceQuotaExceededException", f"{open_tasks} concurrent tasks on {device.name}")
+                    self._error(
+                        402,
+                        "ServiceQuotaExceededException",
+                        f"{open_tasks} concurrent tasks on {device.name}",
+                    )
             task_region = device.arn.split(":")[3] or region or self.region
             task_id = str(uuid.uuid4())
             arn = f"arn:aws:braket:{task_region}:{ACCOUNT}:quantum-task/{task_id}"
             self.tasks[arn] = FakeTask(
-                arn=arn, device_arn=device.arn, token=token, shots=shots, action=action,
-                device_parameters=body.get("deviceParameters") or "{}", bucket=body["outputS3Bucket"],
-                directory=f"{body['outputS3KeyPrefix'].rstrip('/')}/{task_id}", created=datetime.now(UTC),
-                tags=body.get("tags") or {})
+                arn=arn,
+                device_arn=device.arn,
+                token=token,
+                shots=shots,
+                action=action,
+                device_parameters=body.get("deviceParameters") or "{}",
+                bucket=body["outputS3Bucket"],
+                directory=f"{body['outputS3KeyPrefix'].rstrip('/')}/{task_id}",
+                created=datetime.now(UTC),
+                tags=body.get("tags") or {},
+            )
             self.tokens[token] = arn
             self.created_total += 1
             self.created_per_token[token] += 1
@@ -226,17 +253,27 @@ class FakeBraket:
         with self._lock:
             task = self._task(arn)
             out: dict[str, Any] = {
-                "quantumTaskArn": arn, "status": task.status, "deviceArn": task.device_arn,
-                "deviceParameters": task.device_parameters, "shots": task.shots, "outputS3Bucket": task.bucket,
-                "outputS3Directory": task.directory, "createdAt": _iso(task.created), "tags": task.tags}
+                "quantumTaskArn": arn,
+                "status": task.status,
+                "deviceArn": task.device_arn,
+                "deviceParameters": task.device_parameters,
+                "shots": task.shots,
+                "outputS3Bucket": task.bucket,
+                "outputS3Directory": task.directory,
+                "createdAt": _iso(task.created),
+                "tags": task.tags,
+            }
             if task.ended:
                 out["endedAt"] = _iso(task.ended)
             if task.failure_reason:
                 out["failureReason"] = task.failure_reason
             if queue_info:
                 position = self._queue_position(task)
-                out["queueInfo"] = {"queue": "QUANTUM_TASKS_QUEUE", "queuePriority": "Normal",
-                                    "position": str(position) if position is not None else "None"}
+                out["queueInfo"] = {
+                    "queue": "QUANTUM_TASKS_QUEUE",
+                    "queuePriority": "Normal",
+                    "position": str(position) if position is not None else "None",
+                }
                 if position is None:
                     out["queueInfo"]["message"] = "Task is not in the queue."
             return out
@@ -257,12 +294,19 @@ class FakeBraket:
             if device is None:
                 self._error(404, "ResourceNotFoundException", f"device {arn} not found")
             queued = sum(1 for t in self.tasks.values() if t.device_arn == arn and t.status == "QUEUED")
-            return {**device.summary(), "deviceCapabilities": json.dumps(device.capabilities()),
-                    "deviceQueueInfo": [
-                        {"queue": "QUANTUM_TASKS_QUEUE", "queuePriority": "Normal",
-                         "queueSize": str(queued + device.extra_queue)},
-                        {"queue": "QUANTUM_TASKS_QUEUE", "queuePriority": "Priority", "queueSize": "0"},
-                        {"queue": "JOBS_QUEUE", "queueSize": "0"}]}
+            return {
+                **device.summary(),
+                "deviceCapabilities": json.dumps(device.capabilities()),
+                "deviceQueueInfo": [
+                    {
+                        "queue": "QUANTUM_TASKS_QUEUE",
+                        "queuePriority": "Normal",
+                        "queueSize": str(queued + device.extra_queue),
+                    },
+                    {"queue": "QUANTUM_TASKS_QUEUE", "queuePriority": "Priority", "queueSize": "0"},
+                    {"queue": "JOBS_QUEUE", "queueSize": "0"},
+                ],
+            }
 
     def search_devices(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -270,7 +314,9 @@ class FakeBraket:
             for flt in body.get("filters") or ():
                 if flt.get("name") == "deviceArn":
                     wanted = set(flt.get("values") or ())
-            return {"devices": [d.summary() for d in self.devices.values() if wanted is None or d.arn in wanted]}
+            return {
+                "devices": [d.summary() for d in self.devices.values() if wanted is None or d.arn in wanted]
+            }
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -303,8 +349,11 @@ class FakeBraket:
     def _queue_position(self, task: FakeTask) -> int | None:
         if task.status != "QUEUED":
             return None
-        ahead = [t for t in self.tasks.values() if t.device_arn == task.device_arn and t.status == "QUEUED"
-                 and t.created < task.created]
+        ahead = [
+            t
+            for t in self.tasks.values()
+            if t.device_arn == task.device_arn and t.status == "QUEUED" and t.created < task.created
+        ]
         return len(ahead) + 1 + self.devices[task.device_arn].extra_queue
 
     def _at(self, due: float, arn: str) -> None:
@@ -370,9 +419,14 @@ class FakeBraket:
         started = time.perf_counter()
         result = simulator.run(program, shots=task.shots)
         measured_ms = int((time.perf_counter() - started) * 1000)
-        result.taskMetadata = TaskMetadata(id=task.arn, shots=task.shots, deviceId=task.device_arn,
-                                           createdAt=_iso(task.created), endedAt=_iso(datetime.now(UTC)),
-                                           status="COMPLETED")
+        result.taskMetadata = TaskMetadata(
+            id=task.arn,
+            shots=task.shots,
+            deviceId=task.device_arn,
+            createdAt=_iso(task.created),
+            endedAt=_iso(datetime.now(UTC)),
+            status="COMPLETED",
+        )
         if device.device_type == "SIMULATOR":
             duration = billed_ms if billed_ms is not None else measured_ms
             result.additionalMetadata.simulatorMetadata = SimulatorMetadata(executionDuration=duration)
@@ -380,7 +434,9 @@ class FakeBraket:
             result.additionalMetadata.simulatorMetadata = None
         if self._s3 is None:  # only the runner thread uploads; boto3 clients are thread-safe anyway
             self._s3 = boto3.client("s3", endpoint_url=self._s3_endpoint)
-        self._s3.put_object(Bucket=task.bucket, Key=f"{task.directory}/results.json", Body=result.json().encode())
+        self._s3.put_object(
+            Bucket=task.bucket, Key=f"{task.directory}/results.json", Body=result.json().encode()
+        )
 
 
 _REGISTER = re.compile(r"qubit\[(\d+)\]")

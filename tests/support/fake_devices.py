@@ -20,9 +20,10 @@ IONQ = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"
 IQM = "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet"
 
 EVERYDAY = [{"executionDay": "Everyday", "windowStartHour": "00:00:00", "windowEndHour": "23:59:59"}]
-_RESULT_TYPES = [{"name": n, "observables": ["x", "y", "z", "h", "i"], "minShots": 1, "maxShots": 100000}
-                 for n in ("Sample", "Expectation", "Variance")] + [
-    {"name": "Probability", "minShots": 1, "maxShots": 100000}]
+_RESULT_TYPES = [
+    {"name": n, "observables": ["x", "y", "z", "h", "i"], "minShots": 1, "maxShots": 100000}
+    for n in ("Sample", "Expectation", "Variance")
+] + [{"name": "Probability", "minShots": 1, "maxShots": 100000}]
 
 
 @dataclass
@@ -66,15 +67,23 @@ class FakeDevice:
         return caps
 
     def summary(self) -> dict[str, str]:
-        return {"deviceArn": self.arn, "deviceName": self.name, "providerName": self.provider,
-                "deviceType": self.device_type, "deviceStatus": self.status}
+        return {
+            "deviceArn": self.arn,
+            "deviceName": self.name,
+            "providerName": self.provider,
+            "deviceType": self.device_type,
+            "deviceStatus": self.status,
+        }
 
 
 def _service(device: FakeDevice) -> dict[str, Any]:
-    return {"braketSchemaHeader": {"name": "braket.device_schema.device_service_properties", "version": "1"},
-            "executionWindows": device.windows, "shotsRange": list(device.shots_range),
-            # The SDK polls at this interval in AwsQuantumTask.result(); keep tests quick.
-            "getTaskPollIntervalMillis": 100}
+    return {
+        "braketSchemaHeader": {"name": "braket.device_schema.device_service_properties", "version": "1"},
+        "executionWindows": device.windows,
+        "shotsRange": list(device.shots_range),
+        # The SDK polls at this interval in AwsQuantumTask.result(); keep tests quick.
+        "getTaskPollIntervalMillis": 100,
+    }
 
 
 def _simulator_caps(device: FakeDevice) -> dict[str, Any]:
@@ -89,19 +98,34 @@ def _qpu_caps(device: FakeDevice) -> dict[str, Any]:
     module = "ionq" if device.provider == "IonQ" else "iqm"
     graph = device.connectivity
     return {
-        "braketSchemaHeader": {"name": f"braket.device_schema.{module}.{module}_device_capabilities", "version": "1"},
+        "braketSchemaHeader": {
+            "name": f"braket.device_schema.{module}.{module}_device_capabilities",
+            "version": "1",
+        },
         "service": _service(device),
-        "action": {"braket.ir.openqasm.program": {
-            "actionType": "braket.ir.openqasm.program", "version": ["1"],
-            "supportedOperations": device.operations, "supportedResultTypes": _RESULT_TYPES,
-            "supportedPragmas": ["verbatim"], "supportPhysicalQubits": True,
-            "disabledQubitRewiringSupported": True}},
+        "action": {
+            "braket.ir.openqasm.program": {
+                "actionType": "braket.ir.openqasm.program",
+                "version": ["1"],
+                "supportedOperations": device.operations,
+                "supportedResultTypes": _RESULT_TYPES,
+                "supportedPragmas": ["verbatim"],
+                "supportPhysicalQubits": True,
+                "disabledQubitRewiringSupported": True,
+            }
+        },
         "paradigm": {
-            "braketSchemaHeader": {"name": "braket.device_schema.gate_model_qpu_paradigm_properties",
-                                   "version": "1"},
-            "qubitCount": device.qubits, "nativeGateSet": device.native_gates,
-            "connectivity": {"fullyConnected": graph is None,
-                             "connectivityGraph": {str(q): [str(n) for n in ns] for q, ns in (graph or {}).items()}}},
+            "braketSchemaHeader": {
+                "name": "braket.device_schema.gate_model_qpu_paradigm_properties",
+                "version": "1",
+            },
+            "qubitCount": device.qubits,
+            "nativeGateSet": device.native_gates,
+            "connectivity": {
+                "fullyConnected": graph is None,
+                "connectivityGraph": {str(q): [str(n) for n in ns] for q, ns in (graph or {}).items()},
+            },
+        },
         "deviceParameters": {},
     }
 
@@ -111,13 +135,42 @@ def _square_lattice(rows: int, cols: int) -> dict[int, list[int]]:
     for r in range(rows):
         for c in range(cols):
             q = r * cols + c
-            graph[q] = [n for n in ((q + 1) if c + 1 < cols else None, (q + cols) if r + 1 < rows else None)
-                        if n is not None]
+            graph[q] = [
+                n
+                for n in ((q + 1) if c + 1 < cols else None, (q + cols) if r + 1 < rows else None)
+                if n is not None
+            ]
     return graph
 
 
-_SIM_OPS = ["h", "x", "y", "z", "s", "si", "t", "ti", "v", "vi", "rx", "ry", "rz", "cnot", "cz", "cy", "swap",
-            "phaseshift", "cphaseshift", "xx", "yy", "zz", "ccnot", "iswap", "i", "unitary"]
+_SIM_OPS = [
+    "h",
+    "x",
+    "y",
+    "z",
+    "s",
+    "si",
+    "t",
+    "ti",
+    "v",
+    "vi",
+    "rx",
+    "ry",
+    "rz",
+    "cnot",
+    "cz",
+    "cy",
+    "swap",
+    "phaseshift",
+    "cphaseshift",
+    "xx",
+    "yy",
+    "zz",
+    "ccnot",
+    "iswap",
+    "i",
+    "unitary",
+]
 
 
 def default_devices() -> dict[str, FakeDevice]:
@@ -125,12 +178,67 @@ def default_devices() -> dict[str, FakeDevice]:
     devices = [
         FakeDevice(SV1, "SV1", "Amazon Braket", "SIMULATOR", "sv", 34, (0, 100_000), _SIM_OPS),
         FakeDevice(DM1, "DM1", "Amazon Braket", "SIMULATOR", "dm", 17, (0, 100_000), _SIM_OPS, noise=True),
-        FakeDevice(IONQ, "Forte 1", "IonQ", "QPU", "sv", 36, (1, 5_000),
-                   ["x", "y", "z", "rx", "ry", "rz", "h", "cnot", "s", "si", "t", "ti", "v", "vi", "xx", "yy",
-                    "zz", "swap"], native_gates=["gpi", "gpi2", "zz"]),
-        FakeDevice(IQM, "Garnet", "IQM", "QPU", "sv", 20, (1, 20_000),
-                   ["ccnot", "cnot", "cphaseshift", "cz", "h", "i", "phaseshift", "rx", "ry", "rz", "s", "si",
-                    "swap", "t", "ti", "x", "y", "z", "prx"],
-                   connectivity=_square_lattice(4, 5), native_gates=["cz", "prx"]),
+        FakeDevice(
+            IONQ,
+            "Forte 1",
+            "IonQ",
+            "QPU",
+            "sv",
+            36,
+            (1, 5_000),
+            [
+                "x",
+                "y",
+                "z",
+                "rx",
+                "ry",
+                "rz",
+                "h",
+                "cnot",
+                "s",
+                "si",
+                "t",
+                "ti",
+                "v",
+                "vi",
+                "xx",
+                "yy",
+                "zz",
+                "swap",
+            ],
+            native_gates=["gpi", "gpi2", "zz"],
+        ),
+        FakeDevice(
+            IQM,
+            "Garnet",
+            "IQM",
+            "QPU",
+            "sv",
+            20,
+            (1, 20_000),
+            [
+                "ccnot",
+                "cnot",
+                "cphaseshift",
+                "cz",
+                "h",
+                "i",
+                "phaseshift",
+                "rx",
+                "ry",
+                "rz",
+                "s",
+                "si",
+                "swap",
+                "t",
+                "ti",
+                "x",
+                "y",
+                "z",
+                "prx",
+            ],
+            connectivity=_square_lattice(4, 5),
+            native_gates=["cz", "prx"],
+        ),
     ]
     return {d.arn: d for d in devices}

@@ -16,7 +16,12 @@ EXAMPLES = ROOT / "examples" / "sweeps"
 
 def test_each_adapter_kind_lands_correct_metrics(workdir: Path, redis_url: str, start_worker) -> None:
     start_worker("kinds", concurrency=2)
-    sweeps = {"callable": "quickstart", "class": "vqe_h2", "command": "repetition_code", "circuit": "qaoa_maxcut"}
+    sweeps = {
+        "callable": "quickstart",
+        "class": "vqe_h2",
+        "command": "repetition_code",
+        "circuit": "qaoa_maxcut",
+    }
     with Orchestrator(redis_url) as orch:
         ids = {kind: orch.submit(EXAMPLES / f"{name}.yaml").execution_id for kind, name in sweeps.items()}
         finals = {kind: orch.wait(sid, timeout=400) for kind, sid in ids.items()}
@@ -49,7 +54,8 @@ def test_each_adapter_kind_lands_correct_metrics(workdir: Path, redis_url: str, 
 
 
 def test_broken_projects_fail_with_classified_errors_and_the_rest_complete(
-        workdir: Path, redis_url: str, start_worker) -> None:
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("broken", concurrency=2)
     expected = yaml.safe_load((FIXTURES / "broken_projects" / "expected.yaml").read_text())
     with Orchestrator(redis_url) as orch:
@@ -62,7 +68,10 @@ def test_broken_projects_fail_with_classified_errors_and_the_rest_complete(
         if want == "completed":
             assert row["status"] == "completed", (row["project_name"], row["error_message"])
         else:
-            assert row["status"] == "failed" and row["error_class"] == want, (row["project_name"], row["error_class"])
+            assert row["status"] == "failed" and row["error_class"] == want, (
+                row["project_name"],
+                row["error_class"],
+            )
             assert row["project_name"] in row["error_message"]
             assert expected[row["project_name"]]["fix"] in row["error_message"]
 
@@ -74,8 +83,17 @@ def test_check_passes_on_examples(example: str, workdir: Path) -> None:
     assert "PASS" in proc.stdout.upper()
 
 
-@pytest.mark.parametrize("broken", ["missing_module", "wrong_function", "signature_mismatch", "non_json_output",
-                                    "missing_metric", "hanging_command"])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "missing_module",
+        "wrong_function",
+        "signature_mismatch",
+        "non_json_output",
+        "missing_metric",
+        "hanging_command",
+    ],
+)
 def test_check_fails_on_broken_projects(broken: str, workdir: Path) -> None:
     proc = cli("check", str(FIXTURES / "broken_projects" / broken), workdir=workdir, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -19,15 +19,25 @@ BATCH = "orchestrator.run_batch"
 
 
 def _experiment(index: int, resource: str = "local_cpu", shot_fraction: float | None = None) -> Experiment:
-    return Experiment(sweep_id="s", index=index, experiment_id=f"e{index}", project="p", parameters={"x": index},
-                      resource=resource, shot_fraction=shot_fraction)
+    return Experiment(
+        sweep_id="s",
+        index=index,
+        experiment_id=f"e{index}",
+        project="p",
+        parameters={"x": index},
+        resource=resource,
+        shot_fraction=shot_fraction,
+    )
 
 
 def test_groups_split_by_size_and_queue_and_keep_low_shot_runs_alone() -> None:
     from orchestrator.dispatch import _groups
 
-    exps = [_experiment(i) for i in range(5)] + [_experiment(5, "braket_sim"), _experiment(6, shot_fraction=0.1),
-                                                 _experiment(7)]
+    exps = [_experiment(i) for i in range(5)] + [
+        _experiment(5, "braket_sim"),
+        _experiment(6, shot_fraction=0.1),
+        _experiment(7),
+    ]
     assert [[e.index for e in g] for g in _groups(exps, 2)] == [[0, 1], [2, 3], [4], [5], [6], [7]]
     assert all(len(g) == 1 for g in _groups(exps, 1))
 
@@ -46,17 +56,25 @@ def test_batch_size_follows_the_completion_rate() -> None:
 
 
 def _batches_received(workdir: Path) -> int:
-    return sum(log.read_text(errors="replace").count(f"{BATCH}[")
-               for log in workdir.glob("worker-*.log"))
+    return sum(log.read_text(errors="replace").count(f"{BATCH}[") for log in workdir.glob("worker-*.log"))
 
 
 def test_short_experiments_run_in_batches_exactly_once_with_transient_retries(
-        workdir: Path, redis_url: str, start_worker) -> None:
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     points = 400
-    sweep = {"name": "fast", "adaptive_sampling": False,
-             "projects": [{"name": "flaky", "path": str(FIXTURES / "projects" / "flaky"),
-                           "entry": "flaky:every_25th_transient"}],
-             "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}}}
+    sweep = {
+        "name": "fast",
+        "adaptive_sampling": False,
+        "projects": [
+            {
+                "name": "flaky",
+                "path": str(FIXTURES / "projects" / "flaky"),
+                "entry": "flaky:every_25th_transient",
+            }
+        ],
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}},
+    }
     (workdir / "fast.yaml").write_text(yaml.safe_dump(sweep))
     start_worker("w1")
     run = cli("run", "fast.yaml", "--broker", redis_url, workdir=workdir, ORCHESTRATOR_BATCH_SECONDS="0.2")
@@ -78,9 +96,13 @@ def test_sigkill_worker_mid_batch_loses_nothing(workdir: Path, redis_url: str, s
     sweep = write_sweep(workdir, points=points, sleep=0.01)
     victim = start_worker("victim")
     coordinator = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url], cwd=workdir,
-        env=child_env(workdir, ORCHESTRATOR_BATCH_SECONDS="0.5"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir, ORCHESTRATOR_BATCH_SECONDS="0.5"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while _batches_received(workdir) < 2 or sum(executions(workdir).values()) < 100:
         assert time.monotonic() < deadline, "no batches reached the worker"

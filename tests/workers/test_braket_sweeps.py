@@ -21,9 +21,19 @@ QAOA = ROOT / "examples" / "projects" / "qaoa_maxcut"
 
 
 def _sweep(device: str, resource: str, *, gammas=(0.3, 0.6), shots=(100,), name="paid", **extra) -> dict:
-    return {"name": name, "projects": [{"name": "qaoa", "path": str(QAOA), "device": device, "resource": resource}],
-            "parameters": {"gamma": list(gammas), "beta": [0.3], "p": [1], "graph": ["triangle"],
-                           "shots": list(shots)}, "adaptive_sampling": False, **extra}
+    return {
+        "name": name,
+        "projects": [{"name": "qaoa", "path": str(QAOA), "device": device, "resource": resource}],
+        "parameters": {
+            "gamma": list(gammas),
+            "beta": [0.3],
+            "p": [1],
+            "graph": ["triangle"],
+            "shots": list(shots),
+        },
+        "adaptive_sampling": False,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -33,8 +43,9 @@ def paid_env(braket_env, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
     return braket_env
 
 
-def test_qpu_and_sv1_sweeps_complete_with_price_table_costs(paid_env, workdir: Path, redis_url: str,
-                                                           start_worker) -> None:
+def test_qpu_and_sv1_sweeps_complete_with_price_table_costs(
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("braket", concurrency=2, queues="braket_sim,braket_qpu")
     prices = load_price_table()
     with Orchestrator(redis_url) as orch:
@@ -60,8 +71,9 @@ def test_qpu_and_sv1_sweeps_complete_with_price_table_costs(paid_env, workdir: P
     assert paid_env.admin.stats()["created_total"] == 4
 
 
-def test_worker_killed_right_after_create_never_pays_twice(paid_env, workdir: Path, redis_url: str,
-                                                           start_worker) -> None:
+def test_worker_killed_right_after_create_never_pays_twice(
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     paid_env.admin.faults(create_response_delay=3.0)  # the task exists; the worker has not heard back
     victim = start_worker("victim", concurrency=1, queues="braket_qpu")
     with Orchestrator(redis_url, visibility_timeout=6) as orch:
@@ -81,14 +93,18 @@ def test_worker_killed_right_after_create_never_pays_twice(paid_env, workdir: Pa
     assert all(n == 1 for n in stats["created_per_token"].values())
 
 
-def test_budget_race_four_workers_never_overspend(paid_env, workdir: Path, redis_url: str, start_worker) -> None:
+def test_budget_race_four_workers_never_overspend(
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     ionq = load_price_table().price_for(IONQ)
     per_task = ionq.per_task + ionq.per_shot * 100
     k = 3
     for name in ("a", "b", "c", "d"):
         start_worker(name, concurrency=1, queues="braket_qpu")
     with Orchestrator(redis_url, publish_window=8) as orch:
-        sweep = _sweep(IONQ, "braket_qpu", gammas=[0.1 * i for i in range(1, 11)], budget_limit=k * per_task + 0.01)
+        sweep = _sweep(
+            IONQ, "braket_qpu", gammas=[0.1 * i for i in range(1, 11)], budget_limit=k * per_task + 0.01
+        )
         sid = orch.submit(sweep).execution_id
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -98,13 +114,16 @@ def test_budget_race_four_workers_never_overspend(paid_env, workdir: Path, redis
             time.sleep(0.2)
         status = orch.status(sid)
     assert status.state == "paused"
-    assert any(e["level"] == "alert" and "budget" in e["message"].lower() for e in status.events), status.events
+    assert any(e["level"] == "alert" and "budget" in e["message"].lower() for e in status.events), (
+        status.events
+    )
     assert paid_env.admin.stats()["created_total"] <= k
     assert status.cost <= k * per_task + 0.01 + 1e-9
 
 
-def test_injected_throttling_and_5xx_every_experiment_completes_once(paid_env, workdir: Path, redis_url: str,
-                                                                     start_worker) -> None:
+def test_injected_throttling_and_5xx_every_experiment_completes_once(
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     paid_env.admin.faults(throttle_probability=0.1, error_probability=0.1, seed=7)
     start_worker("w", concurrency=2, queues="braket_sim,braket_qpu")
     with Orchestrator(redis_url, retry_backoff=0.1, retry_backoff_max=0.5, max_retries=50) as orch:
@@ -119,24 +138,33 @@ def test_injected_throttling_and_5xx_every_experiment_completes_once(paid_env, w
 
 
 def test_braket_unreachable_paid_work_waits_and_retries_while_local_work_runs(
-        paid_env, workdir: Path, redis_url: str, start_worker) -> None:
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     # the first worker's Braket endpoint is a closed port: every call fails to connect
-    start_worker("cut-off", concurrency=2, queues="local_cpu,braket_sim",
-                 env={"AWS_ENDPOINT_URL_BRAKET": "http://127.0.0.1:9"})
+    start_worker(
+        "cut-off",
+        concurrency=2,
+        queues="local_cpu,braket_sim",
+        env={"AWS_ENDPOINT_URL_BRAKET": "http://127.0.0.1:9"},
+    )
     local = write_sweep(workdir, points=8)
     with Orchestrator(redis_url, retry_backoff=0.2, retry_backoff_max=1.0, max_retries=200) as orch:
         paid = orch.submit(_sweep(SV1, "braket_sim", gammas=[0.1 * i for i in range(1, 5)])).execution_id
         assert orch.wait(orch.submit(local).execution_id, timeout=120).state == "completed"
         time.sleep(2)  # several failed attempts at the paid work
         waiting = orch.status(paid)
-        assert waiting.state == "running" and waiting.counts["failed"] == 0 and waiting.counts["completed"] == 0
+        assert (
+            waiting.state == "running" and waiting.counts["failed"] == 0 and waiting.counts["completed"] == 0
+        )
         assert paid_env.admin.stats()["created_total"] == 0
         assert "Braket unreachable (EndpointConnectionError)" in (workdir / "worker-cut-off.log").read_text()
         start_worker("connected", concurrency=2, queues="braket_sim")  # Braket is reachable again
         final = orch.wait(paid, timeout=180)
         frame = orch.results(paid)
     assert final.state == "completed" and final.counts["completed"] == 4, frame[["status", "error_message"]]
-    assert frame["experiment_id"].is_unique and set(frame["worker_host"]) == {f"connected@{os.uname().nodename}"}
+    assert frame["experiment_id"].is_unique and set(frame["worker_host"]) == {
+        f"connected@{os.uname().nodename}"
+    }
     stats = paid_env.admin.stats()
     assert stats["created_total"] == 4 and all(n == 1 for n in stats["created_per_token"].values())
     assert "127.0.0.1:9" not in " ".join(frame["error_message"].dropna())
@@ -153,15 +181,26 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_paid_input_exits_2_and_submits_nothing(case: str, paid_env, workdir: Path, redis_url: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_paid_input_exits_2_and_submits_nothing(
+    case: str, paid_env, workdir: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import yaml
 
     device, n, shots, budget, word = BAD[case]
-    sweep = {"name": "paid", "projects": [{"name": "ghz", "path": str(GHZ), "device": device,
-                                           "resource": "braket_qpu", "circuit": {"build": "ghz:build",
-                                                                                 "analyze": "ghz:analyze"}}],
-             "parameters": {"n": [2, n], "shots": [shots]}, "adaptive_sampling": False}
+    sweep = {
+        "name": "paid",
+        "projects": [
+            {
+                "name": "ghz",
+                "path": str(GHZ),
+                "device": device,
+                "resource": "braket_qpu",
+                "circuit": {"build": "ghz:build", "analyze": "ghz:analyze"},
+            }
+        ],
+        "parameters": {"n": [2, n], "shots": [shots]},
+        "adaptive_sampling": False,
+    }
     if budget is not None:
         sweep["budget_limit"] = budget
     path = workdir / "paid.yaml"
@@ -174,14 +213,26 @@ def test_bad_paid_input_exits_2_and_submits_nothing(case: str, paid_env, workdir
     assert not (workdir / "results").exists()
 
 
-def test_offline_device_fails_over_to_the_configured_alternative(paid_env, workdir: Path, redis_url: str,
-                                                                  start_worker) -> None:
+def test_offline_device_fails_over_to_the_configured_alternative(
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     paid_env.admin.device(IONQ, status="OFFLINE")
     start_worker("w", concurrency=1, queues="braket_qpu")
-    sweep = {"name": "failover", "projects": [{"name": "ghz", "path": str(GHZ), "device": IONQ, "failover": [IQM],
-                                               "resource": "braket_qpu",
-                                               "circuit": {"build": "ghz:build", "analyze": "ghz:analyze"}}],
-             "parameters": {"n": [2, 3], "shots": [100]}, "adaptive_sampling": False}
+    sweep = {
+        "name": "failover",
+        "projects": [
+            {
+                "name": "ghz",
+                "path": str(GHZ),
+                "device": IONQ,
+                "failover": [IQM],
+                "resource": "braket_qpu",
+                "circuit": {"build": "ghz:build", "analyze": "ghz:analyze"},
+            }
+        ],
+        "parameters": {"n": [2, 3], "shots": [100]},
+        "adaptive_sampling": False,
+    }
     with Orchestrator(redis_url) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=120)
@@ -193,8 +244,9 @@ def test_offline_device_fails_over_to_the_configured_alternative(paid_env, workd
     assert all(r and "OFFLINE" in r.upper() for r in reasons), reasons
 
 
-def test_cancelling_a_sweep_cancels_its_queued_quantum_tasks(paid_env, workdir: Path, redis_url: str,
-                                                             start_worker) -> None:
+def test_cancelling_a_sweep_cancels_its_queued_quantum_tasks(
+    paid_env, workdir: Path, redis_url: str, start_worker
+) -> None:
     paid_env.admin.device(IONQ, queue_delay=600)  # a QPU queue that takes long
     start_worker("w", concurrency=1, queues="braket_qpu")
     with Orchestrator(redis_url) as orch:

@@ -13,9 +13,13 @@ FLAKY = str(FIXTURES / "projects" / "flaky")
 
 
 def _sweep(entry: str, points: int, **extra) -> dict:
-    return {"name": entry.split(":")[1], "projects": [{"name": "flaky", "path": FLAKY, "entry": entry}],
-            "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}}, "adaptive_sampling": False,
-            **extra}
+    return {
+        "name": entry.split(":")[1],
+        "projects": [{"name": "flaky", "path": FLAKY, "entry": entry}],
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}},
+        "adaptive_sampling": False,
+        **extra,
+    }
 
 
 def test_transient_errors_are_retried_with_backoff(workdir: Path, redis_url: str, start_worker) -> None:
@@ -30,14 +34,17 @@ def test_transient_errors_are_retried_with_backoff(workdir: Path, redis_url: str
 
 
 def test_an_experiment_that_kills_its_worker_is_given_up_after_max_attempts(
-        workdir: Path, redis_url: str, start_worker) -> None:
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     start_worker("w", concurrency=2)
     with Orchestrator(redis_url, max_attempts=3) as orch:
         sid = orch.submit(_sweep("flaky:poison", 4)).execution_id
         final = orch.wait(sid, timeout=180)
         frame = orch.results(sid).set_index("param.x")
     assert final.state == "completed"
-    assert frame.loc[0, "status"] == "failed" and "gave up after 3 deliveries" in frame.loc[0, "error_message"]
+    assert (
+        frame.loc[0, "status"] == "failed" and "gave up after 3 deliveries" in frame.loc[0, "error_message"]
+    )
     assert executions(workdir)["0"] == 3, "three deliveries, then no more"
     assert (frame.loc[[1, 2, 3], "status"] == "completed").all(), "the rest of the sweep completes"
 
@@ -64,10 +71,13 @@ def test_a_resource_error_pauses_the_sweep_with_an_alert(workdir: Path, redis_ur
 
 def test_max_duration_stops_the_sweep(workdir: Path, redis_url: str, start_worker) -> None:
     start_worker("w", concurrency=1)
-    sweep = {"name": "deadline", "projects": [{"name": "c", "path": str(FIXTURES / "projects" / "counter"),
-                                               "entry": "counter:run"}],
-             "parameters": {"x": {"kind": "int", "start": 0, "stop": 39}, "sleep": [0.2]},
-             "adaptive_sampling": False, "max_duration": "2s"}
+    sweep = {
+        "name": "deadline",
+        "projects": [{"name": "c", "path": str(FIXTURES / "projects" / "counter"), "entry": "counter:run"}],
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": 39}, "sleep": [0.2]},
+        "adaptive_sampling": False,
+        "max_duration": "2s",
+    }
     with Orchestrator(redis_url, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=60)

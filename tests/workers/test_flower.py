@@ -20,14 +20,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_flower_lists_workers_and_readable_experiment_tasks(workdir: Path, redis_url: str, start_worker) -> None:
+def test_flower_lists_workers_and_readable_experiment_tasks(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
     worker = start_worker("flowered", concurrency=1)
     port = _free_port()
     flower = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", f"--port={port}",
-         "--address=127.0.0.1", "--basic-auth=admin:secret", "--max-tasks=1000"],
-        env=child_env(workdir, ORCHESTRATOR_BROKER_URL=redis_url), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+            "--basic-auth=admin:secret",
+            "--max-tasks=1000",
+        ],
+        env=child_env(workdir, ORCHESTRATOR_BROKER_URL=redis_url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     auth = ("admin", "secret")
     base = f"http://127.0.0.1:{port}"
     try:

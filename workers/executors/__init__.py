@@ -12,12 +12,17 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "CircuitSource": "base", "IExperimentExecutor": "base",
-    "BraketLocalExecutor": "braket_local", "run_local": "braket_local",
+    "CircuitSource": "base",
+    "IExperimentExecutor": "base",
+    "BraketLocalExecutor": "braket_local",
+    "run_local": "braket_local",
     "BraketManagedExecutor": "braket_managed",
-    "BilledUsage": "managed_results", "PollOutcome": "managed_results", "Submission": "managed_results",
+    "BilledUsage": "managed_results",
+    "PollOutcome": "managed_results",
+    "Submission": "managed_results",
     "to_result": "managed_results",
-    "BraketUnreachable": "orchestrator.resources.retry", "DeviceUnavailable": "orchestrator.resources.retry",
+    "BraketUnreachable": "orchestrator.resources.retry",
+    "DeviceUnavailable": "orchestrator.resources.retry",
     "RetryPolicy": "orchestrator.resources.retry",
     "client_token": "submissions",
 }

@@ -64,8 +64,10 @@ def as_task_spec(program: Program, inputs: dict[str, float] | None = None) -> tu
     if isinstance(program, str):
         program = OpenQASMProgram(source=program)
     if not isinstance(program, (Circuit, OpenQASMProgram)):
-        raise InputError(f"a circuit project must build a braket Circuit or OpenQASM text, got "
-                         f"{type(program).__name__}", field="circuit.build")
+        raise InputError(
+            f"a circuit project must build a braket Circuit or OpenQASM text, got {type(program).__name__}",
+            field="circuit.build",
+        )
     return program, inputs
 
 
@@ -96,5 +98,7 @@ def shots_of(experiment: Experiment, *, shots_param: str = "shots", default: int
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"shots must be a non-negative integer, got {value!r}", field=f"parameters.{shots_param}")
+        raise InputError(
+            f"shots must be a non-negative integer, got {value!r}", field=f"parameters.{shots_param}"
+        )
     return value

@@ -27,8 +27,14 @@ from workers.executors.base import (
 )
 
 
-def run_local(program: Program, shots: int, device: str = LOCAL_SV, *, inputs: dict[str, float] | None = None,
-              noise_model: Any | None = None) -> Any:
+def run_local(
+    program: Program,
+    shots: int,
+    device: str = LOCAL_SV,
+    *,
+    inputs: dict[str, float] | None = None,
+    noise_model: Any | None = None,
+) -> Any:
     """Simulate ``program`` locally and return the schema ``GateModelTaskResult``.
 
     Args:
@@ -53,8 +59,11 @@ def run_local(program: Program, shots: int, device: str = LOCAL_SV, *, inputs: d
         spec = noise_model.apply(spec)
     needs = circuit_needs(spec)
     if needs.qubits > LOCAL_DEVICE_QUBITS[device]:
-        raise InputError(f"{needs.qubits}-qubit circuit is too wide for {device} (at most "
-                         f"{LOCAL_DEVICE_QUBITS[device]}); use SV1 or a smaller circuit", field="device")
+        raise InputError(
+            f"{needs.qubits}-qubit circuit is too wide for {device} (at most "
+            f"{LOCAL_DEVICE_QUBITS[device]}); use SV1 or a smaller circuit",
+            field="device",
+        )
     if needs.noise and device != LOCAL_DM:
         raise InputError("the circuit has noise channels; run it on local:dm", field="device")
     simulator = DensityMatrixSimulator() if device == LOCAL_DM else StateVectorSimulator()
@@ -83,8 +92,15 @@ class BraketLocalExecutor(IExperimentExecutor):
         default_shots: shots when the parameters name none.
     """
 
-    def __init__(self, source: CircuitSource, *, device: str = LOCAL_SV, noise_model: Any | None = None,
-                 shots_param: str = "shots", default_shots: int = 1000) -> None:
+    def __init__(
+        self,
+        source: CircuitSource,
+        *,
+        device: str = LOCAL_SV,
+        noise_model: Any | None = None,
+        shots_param: str = "shots",
+        default_shots: int = 1000,
+    ) -> None:
         if device not in (LOCAL_SV, LOCAL_DM):
             raise InputError(f"unknown local device '{device}'; use local:sv or local:dm", field="device")
         self.source, self.device, self.noise_model = source, device, noise_model
@@ -92,8 +108,9 @@ class BraketLocalExecutor(IExperimentExecutor):
 
     def run_program(self, program: Program, shots: int, device: str | None = None) -> Any:
         """``device_runner`` hook for the circuit adapter: run and return the SDK result object."""
-        return as_quantum_task_result(run_local(program, shots, device or self.device,
-                                                noise_model=self.noise_model))
+        return as_quantum_task_result(
+            run_local(program, shots, device or self.device, noise_model=self.noise_model)
+        )
 
     def execute(self, experiment: Experiment) -> ExperimentResult:
         started = time.perf_counter()
@@ -110,16 +127,28 @@ class BraketLocalExecutor(IExperimentExecutor):
         except Exception as exc:  # noqa: BLE001 - classified and recorded on the result
             metrics, status, error, error_class = {}, ExperimentStatus.FAILED, str(exc), classify(exc)
         return ExperimentResult(
-            experiment_id=experiment.experiment_id, project_name=experiment.project, parameters=params,
-            metrics=metrics, execution_time=time.perf_counter() - started, cost=0.0, status=status,
-            error_message=error, error_class=error_class, reproducibility_hash=experiment.reproducibility_hash,
-            sweep_id=experiment.sweep_id, index=experiment.index, repeat=experiment.repeat,
-            resource=experiment.resource, device=experiment.device or self.device, added=experiment.added)
+            experiment_id=experiment.experiment_id,
+            project_name=experiment.project,
+            parameters=params,
+            metrics=metrics,
+            execution_time=time.perf_counter() - started,
+            cost=0.0,
+            status=status,
+            error_message=error,
+            error_class=error_class,
+            reproducibility_hash=experiment.reproducibility_hash,
+            sweep_id=experiment.sweep_id,
+            index=experiment.index,
+            repeat=experiment.repeat,
+            resource=experiment.resource,
+            device=experiment.device or self.device,
+            added=experiment.added,
+        )
 
     def estimate_duration(self, experiment: Experiment) -> timedelta:
         # State-vector cost doubles per qubit; a 20-qubit circuit takes about a second here.
         needs = circuit_needs(as_task_spec(self.source.build(dict(experiment.parameters)))[0])
-        return timedelta(seconds=0.01 + 1e-6 * 2 ** needs.qubits * max(needs.gate_count, 1) / 20)
+        return timedelta(seconds=0.01 + 1e-6 * 2**needs.qubits * max(needs.gate_count, 1) / 20)
 
     def estimate_cost(self, experiment: Experiment) -> float:
         return 0.0

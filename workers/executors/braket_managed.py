@@ -78,12 +78,25 @@ class BraketManagedExecutor(IExperimentExecutor):
         shots_param / default_shots: where an experiment's shots are.
     """
 
-    def __init__(self, client: redis.Redis, *, s3_bucket: str, s3_prefix: str = "orchestrator/tasks",
-                 prefix: str = "orch:", source: CircuitSource | None = None, prices: PriceTable | None = None,
-                 limits: ServiceLimits | None = None, failover: Mapping[str, Sequence[str]] | None = None,
-                 budget: BudgetLedger | None = None, catalog: DeviceCatalog | None = None,
-                 retry: RetryPolicy | None = None, throttle: TokenBucket | None = None,
-                 throttle_timeout: float = 10.0, shots_param: str = "shots", default_shots: int = 1000) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        s3_bucket: str,
+        s3_prefix: str = "orchestrator/tasks",
+        prefix: str = "orch:",
+        source: CircuitSource | None = None,
+        prices: PriceTable | None = None,
+        limits: ServiceLimits | None = None,
+        failover: Mapping[str, Sequence[str]] | None = None,
+        budget: BudgetLedger | None = None,
+        catalog: DeviceCatalog | None = None,
+        retry: RetryPolicy | None = None,
+        throttle: TokenBucket | None = None,
+        throttle_timeout: float = 10.0,
+        shots_param: str = "shots",
+        default_shots: int = 1000,
+    ) -> None:
         self.client, self.prefix, self.source = client, prefix, source
         self.s3_bucket, self.s3_prefix = s3_bucket, s3_prefix.strip("/")
         self.prices = prices or load_price_table()
@@ -112,7 +125,9 @@ class BraketManagedExecutor(IExperimentExecutor):
             self._aws_device(device)
         return info
 
-    def validate(self, program: Program, shots: int, device: str, *, budget: float | None = None) -> DeviceInfo:
+    def validate(
+        self, program: Program, shots: int, device: str, *, budget: float | None = None
+    ) -> DeviceInfo:
         """Check a task before anything is submitted.
 
         Raises:
@@ -131,14 +146,24 @@ class BraketManagedExecutor(IExperimentExecutor):
             raise InputError(f"{info.name} cannot run this circuit: {problem}", field="device")
         cheapest = self.prices.price_for(device).cost(shots, 0.0)
         if budget is not None and cheapest > budget:
-            raise InputError(f"budget ${budget:.4f} is below the cheapest task on {info.name} (${cheapest:.4f} for "
-                             f"{shots} shots); raise the budget or lower the shots", field="budget_limit")
+            raise InputError(
+                f"budget ${budget:.4f} is below the cheapest task on {info.name} (${cheapest:.4f} for "
+                f"{shots} shots); raise the budget or lower the shots",
+                field="budget_limit",
+            )
         return info
 
     # -- submit -----------------------------------------------------------------------------------
 
-    def submit(self, experiment: Experiment, program: Program, shots: int, attempt: int, *,
-               inputs: dict[str, float] | None = None) -> Submission:
+    def submit(
+        self,
+        experiment: Experiment,
+        program: Program,
+        shots: int,
+        attempt: int,
+        *,
+        inputs: dict[str, float] | None = None,
+    ) -> Submission:
         """Create the quantum task for one attempt of ``experiment`` (idempotent per attempt).
 
         Raises:
@@ -173,9 +198,11 @@ class BraketManagedExecutor(IExperimentExecutor):
             except DeviceUnavailable as exc:
                 reasons.append(f"{device}: {exc}")
                 self.catalog.invalidate(device)
-        raise DeviceUnavailable(f"{experiment.device} cannot take the task now and no configured alternative can "
-                                f"({'; '.join(reasons)}); paid work stays queued until it is back, or configure "
-                                f"a failover device")
+        raise DeviceUnavailable(
+            f"{experiment.device} cannot take the task now and no configured alternative can "
+            f"({'; '.join(reasons)}); paid work stays queued until it is back, or configure "
+            f"a failover device"
+        )
 
     def _cannot_take(self, device: str, needs: Any, shots: int) -> str | None:
         try:
@@ -191,27 +218,44 @@ class BraketManagedExecutor(IExperimentExecutor):
         seconds = estimate_simulator_seconds(needs, shots) if "quantum-simulator" in device else None
         return self.prices.task_cost(device, shots, seconds)
 
-    def _submit_to(self, experiment: Experiment, spec: Any, inputs: dict[str, float], needs: Any, shots: int,
-                   attempt: int, device: str, reasons: list[str]) -> Submission:
+    def _submit_to(
+        self,
+        experiment: Experiment,
+        spec: Any,
+        inputs: dict[str, float],
+        needs: Any,
+        shots: int,
+        attempt: int,
+        device: str,
+        reasons: list[str],
+    ) -> Submission:
         rid = f"{experiment.experiment_id}:{attempt}"
         previous = self.store.get(experiment.experiment_id, attempt)
         if previous and previous.device != device:  # failing over: give back what the other device held
             self.budget.release(experiment.sweep_id, rid)
             self.gate.release(previous.device, rid)
         record = SubmissionRecord(
-            experiment_id=experiment.experiment_id, sweep_id=experiment.sweep_id, attempt=attempt,
-            requested_device=experiment.device or device, device=device,
-            client_token=client_token(experiment.experiment_id, attempt, device), reservation_id=rid,
-            estimated_cost=self._estimate(device, needs, shots), shots=shots,
-            failover_reason="; ".join(reasons) or None)
+            experiment_id=experiment.experiment_id,
+            sweep_id=experiment.sweep_id,
+            attempt=attempt,
+            requested_device=experiment.device or device,
+            device=device,
+            client_token=client_token(experiment.experiment_id, attempt, device),
+            reservation_id=rid,
+            estimated_cost=self._estimate(device, needs, shots),
+            shots=shots,
+            failover_reason="; ".join(reasons) or None,
+        )
         self.store.save(record)  # the intent, before any paid call
         if device.startswith("local:"):
             return self._run_locally(record, spec, inputs)
         reservation = self.budget.reserve(experiment.sweep_id, rid, record.estimated_cost)
         if not self.gate.acquire(device, rid):
             self.budget.release(experiment.sweep_id, rid)
-            raise TransientError(f"concurrent task quota on {device} is full "
-                                 f"({self.limits.concurrency_for(device)}); retry later")
+            raise TransientError(
+                f"concurrent task quota on {device} is full "
+                f"({self.limits.concurrency_for(device)}); retry later"
+            )
         try:
             arn = self._create(device, spec, inputs, shots, record.client_token)
         except (DeviceUnavailable, ConfigurationError, InputError):
@@ -242,7 +286,9 @@ class BraketManagedExecutor(IExperimentExecutor):
             # Every try asks the shared bucket first: a retry is another call against the quota.
             if not bucket.acquire(timeout=self.throttle_timeout):
                 self.stats["local_throttle_timeouts"] += 1
-                raise TransientError(f"no CreateQuantumTask slot within {self.throttle_timeout}s; retry later")
+                raise TransientError(
+                    f"no CreateQuantumTask slot within {self.throttle_timeout}s; retry later"
+                )
             with sending_token(token):
                 try:
                     task = aws_device.run(spec, folder, shots=shots, inputs=inputs or None)
@@ -251,8 +297,11 @@ class BraketManagedExecutor(IExperimentExecutor):
             self.stats["created"] += 1
             return task.id
 
-        return self.retry.call(once, f"CreateQuantumTask on {device_arn}",
-                               on_retry=lambda exc: self.stats.update([f"retried:{error_code(exc) or 'network'}"]))
+        return self.retry.call(
+            once,
+            f"CreateQuantumTask on {device_arn}",
+            on_retry=lambda exc: self.stats.update([f"retried:{error_code(exc) or 'network'}"]),
+        )
 
     def _aws_device(self, arn: str) -> AwsDevice:
         with self._lock:
@@ -273,9 +322,13 @@ class BraketManagedExecutor(IExperimentExecutor):
             if bucket is None:
                 # Burst of one second's worth, half Braket's: jitter between our grant and the
                 # service's count never makes a call the 41st of a burst.
-                bucket = TokenBucket(self.client, f"CreateQuantumTask:{region}", rate=self.limits.create_task_rate,
-                                     burst=max(1.0, min(self.limits.create_task_rate, self.limits.create_task_burst)),
-                                     prefix=self.prefix)
+                bucket = TokenBucket(
+                    self.client,
+                    f"CreateQuantumTask:{region}",
+                    rate=self.limits.create_task_rate,
+                    burst=max(1.0, min(self.limits.create_task_rate, self.limits.create_task_burst)),
+                    prefix=self.prefix,
+                )
                 self._buckets[region] = bucket
             return bucket
 
@@ -299,7 +352,9 @@ class BraketManagedExecutor(IExperimentExecutor):
             return PollOutcome(task_arn, state, device, record=record, queue_position=queue)
         if state != "COMPLETED":
             self._release(record, device)
-            return PollOutcome(task_arn, state, device, record=record, failure_reason=meta.get("failureReason"))
+            return PollOutcome(
+                task_arn, state, device, record=record, failure_reason=meta.get("failureReason")
+            )
         result = self.retry.call(task.result, f"results.json of {task_arn}")
         if result is None:
             raise TransientError(f"results of {task_arn} not readable yet")
@@ -310,7 +365,9 @@ class BraketManagedExecutor(IExperimentExecutor):
             self.gate.release(device, record.reservation_id)
             record.state, record.cost = "settled", billed.cost
             self.store.save(record)
-        return PollOutcome(task_arn, state, device, result=result, billed=billed, record=record, alerts=alerts)
+        return PollOutcome(
+            task_arn, state, device, result=result, billed=billed, record=record, alerts=alerts
+        )
 
     def _billed(self, device: str, result: Any) -> BilledUsage:
         shots = int(result.task_metadata.shots)
@@ -352,8 +409,9 @@ class BraketManagedExecutor(IExperimentExecutor):
 
     # -- the seed's interface ---------------------------------------------------------------------
 
-    def execute(self, experiment: Experiment, *, attempt: int = 1, poll_interval: float = 0.5,
-                timeout: float = 3600.0) -> ExperimentResult:
+    def execute(
+        self, experiment: Experiment, *, attempt: int = 1, poll_interval: float = 0.5, timeout: float = 3600.0
+    ) -> ExperimentResult:
         """Submit and wait, in this process. For demos and simulators; Celery uses submit + poll."""
         if self.source is None:
             raise ConfigurationError("execute() needs a circuit source (build/analyze)")
@@ -370,8 +428,13 @@ class BraketManagedExecutor(IExperimentExecutor):
                 raise TransientError(f"task {submission.task_arn} still {outcome.state} after {timeout}s")
             time.sleep(poll_interval)
         metrics = self.source.analyze(outcome.result, params) if outcome.result is not None else {}
-        return to_result(experiment, outcome, metrics=metrics, attempt=attempt,
-                         execution_time=time.perf_counter() - started)
+        return to_result(
+            experiment,
+            outcome,
+            metrics=metrics,
+            attempt=attempt,
+            execution_time=time.perf_counter() - started,
+        )
 
     def estimate_duration(self, experiment: Experiment) -> timedelta:
         # Queue wait dominates on QPUs; about a minute per task ahead is a deliberately rough guess.
@@ -386,4 +449,3 @@ class BraketManagedExecutor(IExperimentExecutor):
             needs = circuit_needs(as_task_spec(self.source.build(dict(experiment.parameters)))[0])
             return self._estimate(experiment.device or "", needs, shots)
         return self.prices.task_cost(experiment.device or "", shots, None)
-

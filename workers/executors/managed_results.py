@@ -49,13 +49,22 @@ class Submission:
         return self.device != self.requested_device
 
     @classmethod
-    def from_record(cls, record: SubmissionRecord, *, duplicate: bool,
-                    alerts: tuple[BudgetAlert, ...] = ()) -> Submission:
+    def from_record(
+        cls, record: SubmissionRecord, *, duplicate: bool, alerts: tuple[BudgetAlert, ...] = ()
+    ) -> Submission:
         assert record.task_arn is not None
-        return cls(task_arn=record.task_arn, device=record.device, requested_device=record.requested_device,
-                   client_token=record.client_token, reservation_id=record.reservation_id,
-                   estimated_cost=record.estimated_cost, shots=record.shots,
-                   failover_reason=record.failover_reason, duplicate=duplicate, alerts=alerts)
+        return cls(
+            task_arn=record.task_arn,
+            device=record.device,
+            requested_device=record.requested_device,
+            client_token=record.client_token,
+            reservation_id=record.reservation_id,
+            estimated_cost=record.estimated_cost,
+            shots=record.shots,
+            failover_reason=record.failover_reason,
+            duplicate=duplicate,
+            alerts=alerts,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,39 +126,74 @@ def local_outcome(task_arn: str, record: SubmissionRecord | None, result_json: s
     from workers.executors.braket_local import as_quantum_task_result
 
     if result_json is None:
-        return PollOutcome(task_arn, "FAILED", record.device if record else None, record=record,
-                           failure_reason="local result expired from Redis")
+        return PollOutcome(
+            task_arn,
+            "FAILED",
+            record.device if record else None,
+            record=record,
+            failure_reason="local result expired from Redis",
+        )
     result = as_quantum_task_result(result_json)
-    billed = BilledUsage(shots=int(result.task_metadata.shots), duration_ms=None, cost=0.0, price_table="local")
-    return PollOutcome(task_arn, "COMPLETED", record.device if record else None, result=result, billed=billed,
-                       record=record)
+    billed = BilledUsage(
+        shots=int(result.task_metadata.shots), duration_ms=None, cost=0.0, price_table="local"
+    )
+    return PollOutcome(
+        task_arn, "COMPLETED", record.device if record else None, result=result, billed=billed, record=record
+    )
 
 
-def to_result(experiment: Experiment, outcome: PollOutcome, *, metrics: dict[str, float] | None = None,
-              attempt: int = 1, execution_time: float = 0.0) -> ExperimentResult:
+def to_result(
+    experiment: Experiment,
+    outcome: PollOutcome,
+    *,
+    metrics: dict[str, float] | None = None,
+    attempt: int = 1,
+    execution_time: float = 0.0,
+) -> ExperimentResult:
     """The ``ExperimentResult`` of a terminal poll: metrics, billed cost, device and failover on it."""
     record = outcome.record
     extra: dict[str, Any] = {"task_arn": outcome.task_arn, "braket_state": outcome.state}
     if record:
-        extra.update(requested_device=record.requested_device, client_token=record.client_token,
-                     estimated_cost=record.estimated_cost)
+        extra.update(
+            requested_device=record.requested_device,
+            client_token=record.client_token,
+            estimated_cost=record.estimated_cost,
+        )
         if record.failed_over:
             extra["failover_reason"] = record.failover_reason
     if outcome.billed:
-        extra.update(billed_shots=outcome.billed.shots, billed_duration_ms=outcome.billed.duration_ms,
-                     price_table=outcome.billed.price_table)
+        extra.update(
+            billed_shots=outcome.billed.shots,
+            billed_duration_ms=outcome.billed.duration_ms,
+            price_table=outcome.billed.price_table,
+        )
     if outcome.completed:
         status, error, error_class = ExperimentStatus.COMPLETED, None, None
     elif outcome.state == "CANCELLED":
         status, error, error_class = ExperimentStatus.CANCELLED, "quantum task cancelled", None
     else:
-        status, error, error_class = (ExperimentStatus.FAILED, f"quantum task {outcome.state}: "
-                                      f"{outcome.failure_reason or 'no reason given'}", "transient")
+        status, error, error_class = (
+            ExperimentStatus.FAILED,
+            f"quantum task {outcome.state}: {outcome.failure_reason or 'no reason given'}",
+            "transient",
+        )
     return ExperimentResult(
-        experiment_id=experiment.experiment_id, project_name=experiment.project,
-        parameters=dict(experiment.parameters), metrics=metrics or {}, execution_time=execution_time,
-        cost=outcome.billed.cost if outcome.billed else 0.0, status=status, error_message=error,
-        error_class=error_class, reproducibility_hash=experiment.reproducibility_hash,
-        sweep_id=experiment.sweep_id, index=experiment.index, repeat=experiment.repeat, attempt=attempt,
-        resource=experiment.resource, device=outcome.device or experiment.device, added=experiment.added,
-        extra=extra)
+        experiment_id=experiment.experiment_id,
+        project_name=experiment.project,
+        parameters=dict(experiment.parameters),
+        metrics=metrics or {},
+        execution_time=execution_time,
+        cost=outcome.billed.cost if outcome.billed else 0.0,
+        status=status,
+        error_message=error,
+        error_class=error_class,
+        reproducibility_hash=experiment.reproducibility_hash,
+        sweep_id=experiment.sweep_id,
+        index=experiment.index,
+        repeat=experiment.repeat,
+        attempt=attempt,
+        resource=experiment.resource,
+        device=outcome.device or experiment.device,
+        added=experiment.added,
+        extra=extra,
+    )

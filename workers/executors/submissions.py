@@ -46,8 +46,11 @@ def install_token_handler(braket_client: Any) -> None:
     ``before-parameter-build`` handler unless the parameter is already there. Registering first
     on the operation-specific event puts ours in before it. Idempotent per client.
     """
-    braket_client.meta.events.register_first("before-parameter-build.braket.CreateQuantumTask", _inject_token,
-                                              unique_id="orchestrator-client-token")
+    braket_client.meta.events.register_first(
+        "before-parameter-build.braket.CreateQuantumTask",
+        _inject_token,
+        unique_id="orchestrator-client-token",
+    )
 
 
 @contextmanager
@@ -131,8 +134,10 @@ class SubmissionStore:
 
     def sweep_tasks(self, sweep_id: str) -> list[str]:
         """Task ARNs submitted for ``sweep_id``."""
-        return sorted(m.decode() if isinstance(m, bytes) else m
-                      for m in self.client.smembers(f"{self.prefix}braket:sweep:{sweep_id}"))
+        return sorted(
+            m.decode() if isinstance(m, bytes) else m
+            for m in self.client.smembers(f"{self.prefix}braket:sweep:{sweep_id}")
+        )
 
     def save_local_result(self, task_arn: str, result_json: str) -> None:
         self.client.set(f"{self.prefix}braket:local:{task_arn}", result_json, ex=RECORD_TTL)

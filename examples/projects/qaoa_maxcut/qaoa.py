@@ -69,5 +69,11 @@ def analyze(result: Any, params: Mapping[str, Any]) -> dict[str, float]:
     var = sum(n * (r - mean) ** 2 for r, n in ratios) / max(shots - 1, 1)
     half = 1.959963984540054 * math.sqrt(var / shots)
     optimal = sum(n for bits, n in counts.items() if cut_value(bits, edges) == best)
-    return {"approx_ratio": mean, "approx_ratio_ci_low": mean - half, "approx_ratio_ci_high": mean + half,
-            "p_optimal": optimal / shots, "mean_cut": mean * best, "max_cut": float(best)}
+    return {
+        "approx_ratio": mean,
+        "approx_ratio_ci_low": mean - half,
+        "approx_ratio_ci_high": mean + half,
+        "p_optimal": optimal / shots,
+        "mean_cut": mean * best,
+        "max_cut": float(best),
+    }

@@ -20,15 +20,23 @@ from pathlib import Path
 
 def logical_error_exact(noise: float, distance: int) -> float:
     """Probability that more than half of the bits flip."""
-    return sum(math.comb(distance, k) * noise**k * (1 - noise) ** (distance - k)
-               for k in range(distance // 2 + 1, distance + 1))
+    return sum(
+        math.comb(distance, k) * noise**k * (1 - noise) ** (distance - k)
+        for k in range(distance // 2 + 1, distance + 1)
+    )
 
 
 def simulate(noise: float, distance: int, shots: int, rng: random.Random) -> dict[str, float]:
     failures = sum(sum(rng.random() < noise for _ in range(distance)) > distance // 2 for _ in range(shots))
     rate = failures / shots
-    return {"noise": noise, "distance": distance, "shots": shots, "logical_error_rate": rate,
-            "logical_fidelity": 1 - rate, "logical_error_exact": logical_error_exact(noise, distance)}
+    return {
+        "noise": noise,
+        "distance": distance,
+        "shots": shots,
+        "logical_error_rate": rate,
+        "logical_fidelity": 1 - rate,
+        "logical_error_exact": logical_error_exact(noise, distance),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

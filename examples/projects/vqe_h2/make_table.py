@@ -32,8 +32,11 @@ def primitives(center: float) -> list[tuple[float, float, float]]:
 
 
 def overlap(f: list, g: list) -> float:
-    return sum(ca * cb * (math.pi / (a + b)) ** 1.5 * math.exp(-a * b / (a + b) * (pa - pb) ** 2)
-               for a, ca, pa in f for b, cb, pb in g)
+    return sum(
+        ca * cb * (math.pi / (a + b)) ** 1.5 * math.exp(-a * b / (a + b) * (pa - pb) ** 2)
+        for a, ca, pa in f
+        for b, cb, pb in g
+    )
 
 
 def core(f: list, g: list, nuclei: list[float]) -> float:
@@ -60,8 +63,18 @@ def repulsion(f: list, g: list, h: list, k: list) -> float:
                 for d, cd, pd in k:
                     q, pq = c + d, (c * pc + d * pd) / (c + d)
                     ecd = math.exp(-c * d / q * (pc - pd) ** 2)
-                    total += (ca * cb * cc * cd * 2 * math.pi**2.5 / (p * q * math.sqrt(p + q))
-                              * eab * ecd * boys0(p * q / (p + q) * (pp - pq) ** 2))
+                    total += (
+                        ca
+                        * cb
+                        * cc
+                        * cd
+                        * 2
+                        * math.pi**2.5
+                        / (p * q * math.sqrt(p + q))
+                        * eab
+                        * ecd
+                        * boys0(p * q / (p + q) * (pp - pq) ** 2)
+                    )
     return total
 
 
@@ -70,14 +83,22 @@ def qubit_hamiltonian(bond_angstrom: float) -> tuple[float, float, float]:
     r = bond_angstrom * BOHR_PER_ANGSTROM
     ao = [primitives(0.0), primitives(r)]
     s = overlap(ao[0], ao[1])
-    mo = {"g": [1 / math.sqrt(2 * (1 + s))] * 2, "u": [1 / math.sqrt(2 * (1 - s)), -1 / math.sqrt(2 * (1 - s))]}
+    mo = {
+        "g": [1 / math.sqrt(2 * (1 + s))] * 2,
+        "u": [1 / math.sqrt(2 * (1 - s)), -1 / math.sqrt(2 * (1 - s))],
+    }
 
     def h1(m: str) -> float:
         return sum(mo[m][i] * mo[m][j] * core(ao[i], ao[j], [0.0, r]) for i in range(2) for j in range(2))
 
     def h2(m1: str, m2: str, m3: str, m4: str) -> float:
-        return sum(mo[m1][i] * mo[m2][j] * mo[m3][k] * mo[m4][l] * repulsion(ao[i], ao[j], ao[k], ao[l])
-                   for i in range(2) for j in range(2) for k in range(2) for l in range(2))  # noqa: E741
+        return sum(
+            mo[m1][i] * mo[m2][j] * mo[m3][k] * mo[m4][l] * repulsion(ao[i], ao[j], ao[k], ao[l])
+            for i in range(2)
+            for j in range(2)
+            for k in range(2)
+            for l in range(2)  # noqa: E741
+        )
 
     e_hf = 2 * h1("g") + h2("g", "g", "g", "g") + 1 / r
     e_dd = 2 * h1("u") + h2("u", "u", "u", "u") + 1 / r

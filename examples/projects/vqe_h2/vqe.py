@@ -22,8 +22,10 @@ TABLE = Path(__file__).with_name("h2_sto3g.csv")
 
 def load_table(path: Path = TABLE) -> dict[float, tuple[float, float, float]]:
     with path.open() as fh:
-        return {round(float(row["bond_length"]), 2): (float(row["c_i"]), float(row["c_z"]), float(row["c_x"]))
-                for row in csv.DictReader(fh)}
+        return {
+            round(float(row["bond_length"]), 2): (float(row["c_i"]), float(row["c_z"]), float(row["c_x"]))
+            for row in csv.DictReader(fh)
+        }
 
 
 class H2VQE:
@@ -33,8 +35,10 @@ class H2VQE:
         table = load_table()
         key = round(float(bond_length), 2)
         if key not in table or abs(key - float(bond_length)) > 1e-9:
-            raise ValueError(f"bond length {bond_length} A is not tabulated in {TABLE.name} "
-                             f"({min(table):.2f}..{max(table):.2f} in steps of 0.05)")
+            raise ValueError(
+                f"bond length {bond_length} A is not tabulated in {TABLE.name} "
+                f"({min(table):.2f}..{max(table):.2f} in steps of 0.05)"
+            )
         self.bond_length = key
         self.c_i, self.c_z, self.c_x = table[key]
         self.shots = int(shots)
@@ -63,9 +67,14 @@ class H2VQE:
         x = self._measure(math.sin(theta))
         e = self.c_i + self.c_z * z + self.c_x * x
         value, stderr = getattr(e, "nominal_value", e), getattr(e, "std_dev", 0.0)
-        return {"energy": value, "energy_stderr": stderr, "exact_energy": self.exact_energy,
-                "hartree_fock_energy": self.hartree_fock_energy, "error": value - self.exact_energy,
-                "abs_error": abs(value - self.exact_energy)}
+        return {
+            "energy": value,
+            "energy_stderr": stderr,
+            "exact_energy": self.exact_energy,
+            "hartree_fock_energy": self.hartree_fock_energy,
+            "error": value - self.exact_energy,
+            "abs_error": abs(value - self.exact_energy),
+        }
 
 
 if __name__ == "__main__":

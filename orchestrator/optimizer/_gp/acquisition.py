@@ -48,8 +48,9 @@ def log_ei(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
     return np.log(sd) + log_h((best - mean) / sd)
 
 
-def log_ei_grad(mean: np.ndarray, var: np.ndarray, best: float, dmean: np.ndarray,
-                dvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def log_ei_grad(
+    mean: np.ndarray, var: np.ndarray, best: float, dmean: np.ndarray, dvar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     sd = np.sqrt(var)
     z = (best - mean) / sd
     lh = log_h(z)
@@ -65,8 +66,9 @@ def ucb(mean: np.ndarray, var: np.ndarray, beta: float) -> np.ndarray:
     return -(mean - beta * np.sqrt(var))
 
 
-def ucb_grad(mean: np.ndarray, var: np.ndarray, beta: float, dmean: np.ndarray,
-             dvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ucb_grad(
+    mean: np.ndarray, var: np.ndarray, beta: float, dmean: np.ndarray, dvar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     sd = np.sqrt(var)
     return ucb(mean, var, beta), -dmean + (beta / (2.0 * sd))[:, None] * dvar
 

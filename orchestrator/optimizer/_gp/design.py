@@ -30,7 +30,7 @@ def design_targets(encoder: SpaceEncoder, n: int, *, skip: int, seed: int) -> np
     if n <= skip:
         return np.zeros((0, encoder.width))
     unit = _unit_design(max(encoder.n_params, 1), n, seed)
-    return encoder.from_unit(unit[skip:, :encoder.n_params])
+    return encoder.from_unit(unit[skip:, : encoder.n_params])
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,8 +69,9 @@ def min_distances(candidates: np.ndarray, existing: np.ndarray) -> np.ndarray:
     return np.asarray(dist, dtype=float)
 
 
-def maximin_picks(candidates: np.ndarray, existing: np.ndarray, k: int,
-                  exclude: np.ndarray | None = None) -> np.ndarray:
+def maximin_picks(
+    candidates: np.ndarray, existing: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """Greedy maximin: ``k`` candidate positions, each the farthest from all points so far."""
     dist = min_distances(candidates, existing)
     if exclude is not None and len(exclude):
@@ -86,8 +87,9 @@ def maximin_picks(candidates: np.ndarray, existing: np.ndarray, k: int,
     return np.asarray(picks, dtype=np.int64)
 
 
-def startup_order(encoder: SpaceEncoder, candidates: np.ndarray, existing: np.ndarray, n_startup: int,
-                  *, seed: int) -> np.ndarray:
+def startup_order(
+    encoder: SpaceEncoder, candidates: np.ndarray, existing: np.ndarray, n_startup: int, *, seed: int
+) -> np.ndarray:
     """A permutation of the candidates: a Sobol-spread design first, the rest farthest-first."""
     m = len(candidates)
     targets = design_targets(encoder, n_startup, skip=len(existing), seed=seed)[:m]

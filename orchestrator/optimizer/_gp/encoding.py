@@ -72,7 +72,7 @@ class SpaceEncoder:
         out = np.zeros((n, self.width), dtype=float)
         for c in self._columns:
             if c.name not in columns:
-                out[:, c.start:c.start + c.width] = np.nan
+                out[:, c.start : c.start + c.width] = np.nan
                 continue
             values = np.asarray(columns[c.name])
             if c.kind == "categorical":
@@ -85,7 +85,7 @@ class SpaceEncoder:
                     block[hit, j] = 1.0
                     known |= hit
                 block[~known] = np.nan
-                out[:, c.start:c.start + c.width] = block
+                out[:, c.start : c.start + c.width] = block
             else:
                 x = _as_float(values)
                 if c.log:
@@ -101,7 +101,7 @@ class SpaceEncoder:
         out: dict[str, np.ndarray] = {}
         for c in self._columns:
             if c.kind == "categorical":
-                pos = np.argmax(encoded[:, c.start:c.start + c.width], axis=1)
+                pos = np.argmax(encoded[:, c.start : c.start + c.width], axis=1)
                 out[c.name] = np.asarray(c.choices, dtype=object)[pos]
                 continue
             x = c.low + np.clip(encoded[:, c.start], 0.0, 1.0) * (c.high - c.low)
@@ -146,8 +146,11 @@ class SpaceEncoder:
 
     def categorical_blocks(self) -> list[tuple[str, slice, tuple[Any, ...]]]:
         """``(name, columns, choices)`` of each one-hot block."""
-        return [(c.name, slice(c.start, c.start + c.width), c.choices)
-                for c in self._columns if c.kind == "categorical"]
+        return [
+            (c.name, slice(c.start, c.start + c.width), c.choices)
+            for c in self._columns
+            if c.kind == "categorical"
+        ]
 
 
 def _matches(values: np.ndarray, choice: Any, strict: bool) -> np.ndarray:
@@ -155,8 +158,11 @@ def _matches(values: np.ndarray, choice: Any, strict: bool) -> np.ndarray:
         return np.asarray(values == choice, dtype=bool).reshape(len(values))
     # bool is an int subclass: with boolean choices, True must not match a choice of 1
     is_bool = isinstance(choice, (bool, np.bool_))
-    return np.fromiter((isinstance(v, (bool, np.bool_)) == is_bool and v == choice for v in values),
-                       dtype=bool, count=len(values))
+    return np.fromiter(
+        (isinstance(v, (bool, np.bool_)) == is_bool and v == choice for v in values),
+        dtype=bool,
+        count=len(values),
+    )
 
 
 def _length(columns: Mapping[str, Any]) -> int:

@@ -81,8 +81,9 @@ def _log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
     return float(value), grad
 
 
-def _neg_log_posterior(theta: np.ndarray, D2: np.ndarray, y: np.ndarray,
-                       alpha: np.ndarray) -> tuple[float, np.ndarray, float]:
+def _neg_log_posterior(
+    theta: np.ndarray, D2: np.ndarray, y: np.ndarray, alpha: np.ndarray
+) -> tuple[float, np.ndarray, float]:
     """Negative log marginal likelihood (constant mean profiled out) minus the log prior.
 
     ``D2`` holds the squared differences per column ``(d, n, n)``. Returns the value, its
@@ -104,8 +105,12 @@ def _neg_log_posterior(theta: np.ndarray, D2: np.ndarray, y: np.ndarray,
     w = kinv.sum(axis=1)
     mean = float(w @ y / (w.sum() + _MEAN_PRECISION))
     a = kinv @ (y - mean)
-    nll = (0.5 * float((y - mean) @ a) + float(np.sum(np.log(np.diag(L)))) + 0.5 * len(y) * math.log(2 * math.pi)
-           + 0.5 * _MEAN_PRECISION * mean * mean)
+    nll = (
+        0.5 * float((y - mean) @ a)
+        + float(np.sum(np.log(np.diag(L))))
+        + 0.5 * len(y) * math.log(2 * math.pi)
+        + 0.5 * _MEAN_PRECISION * mean * mean
+    )
     G = 0.5 * (kinv - np.outer(a, a))
     grad = np.empty_like(theta)
     grad[0] = scale * float(np.sum(G * M))
@@ -117,8 +122,9 @@ def _neg_log_posterior(theta: np.ndarray, D2: np.ndarray, y: np.ndarray,
     return nll - lp, grad - lp_grad, mean
 
 
-def fit_kernel(X: np.ndarray, y: np.ndarray, alpha: np.ndarray | None = None,
-               warm: KernelParams | None = None) -> KernelParams:
+def fit_kernel(
+    X: np.ndarray, y: np.ndarray, alpha: np.ndarray | None = None, warm: KernelParams | None = None
+) -> KernelParams:
     """MAP-fit the kernel and the constant mean on ``(X, y)``; ``warm`` is the previous fit, if any.
 
     L-BFGS-B from the warm start (or the default) and, after a warm start, from the default too.
@@ -153,8 +159,14 @@ def fit_kernel(X: np.ndarray, y: np.ndarray, alpha: np.ndarray | None = None,
     with threadpool_limits(1):
         for free0 in starts:
             try:
-                res = minimize(objective, np.clip(free0, *bounds.T), jac=True, method="L-BFGS-B", bounds=bounds,
-                               options={"maxiter": 200})
+                res = minimize(
+                    objective,
+                    np.clip(free0, *bounds.T),
+                    jac=True,
+                    method="L-BFGS-B",
+                    bounds=bounds,
+                    options={"maxiter": 200},
+                )
             except (np.linalg.LinAlgError, ValueError):
                 continue
             if res.fun < best_value:
@@ -218,11 +230,11 @@ class Posterior:
         variance = np.empty(m) if var else None
         step = max(1, _CHUNK_ELEMENTS // max(n, 1))
         for lo in range(0, m, step):
-            Kx = kernel_matrix(U[lo:lo + step], self.X, self.params)
-            mean[lo:lo + step] = Kx @ self.alpha + self.params.mean
+            Kx = kernel_matrix(U[lo : lo + step], self.X, self.params)
+            mean[lo : lo + step] = Kx @ self.alpha + self.params.mean
             if variance is not None:
                 V = solve_triangular(self.L, Kx.T, lower=True, check_finite=False)
-                variance[lo:lo + step] = self.prior_var - np.einsum("ij,ij->j", V, V)
+                variance[lo : lo + step] = self.prior_var - np.einsum("ij,ij->j", V, V)
         if variance is not None:
             np.maximum(variance, 1e-12, out=variance)
         return mean, variance
@@ -242,7 +254,7 @@ class Posterior:
         out = np.empty(len(U), dtype=np.float64)
         scale = np.float32(self.params.scale)
         for lo in range(0, len(U), rows):
-            block = Us[lo:lo + rows]
+            block = Us[lo : lo + rows]
             r = block @ Xs.T
             r *= -2.0
             r += np.einsum("ij,ij->i", block, block)[:, None]
@@ -256,7 +268,7 @@ class Posterior:
             k *= r
             k += 1.0
             k *= e
-            out[lo:lo + rows] = (k @ alpha) * scale + self.params.mean
+            out[lo : lo + rows] = (k @ alpha) * scale + self.params.mean
         return out
 
     def whitened(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -268,7 +280,7 @@ class Posterior:
 
     def predict_with_grad(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients with respect to ``U`` (for local optimization)."""
-        ls2 = self.params.length_scales ** 2
+        ls2 = self.params.length_scales**2
         diff = U[:, None, :] - self.X[None, :, :]  # (p, n, d)
         d2 = np.einsum("pnd,d->pn", diff * diff, 1.0 / ls2)
         r = np.sqrt(5.0 * d2)
@@ -320,8 +332,14 @@ class Posterior:
         return self.y - self.alpha / d, 1.0 / d
 
 
-def fit_posterior(X: np.ndarray, y: np.ndarray, *, known_noise: np.ndarray | None = None,
-                  warm: KernelParams | None = None, fit_rows: np.ndarray | None = None) -> Posterior:
+def fit_posterior(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    known_noise: np.ndarray | None = None,
+    warm: KernelParams | None = None,
+    fit_rows: np.ndarray | None = None,
+) -> Posterior:
     """Fit hyperparameters (on ``fit_rows`` only, when given) and condition on all of ``(X, y)``."""
     rows = slice(None) if fit_rows is None else fit_rows
     alpha = None if known_noise is None else known_noise[rows]

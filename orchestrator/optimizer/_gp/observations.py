@@ -54,11 +54,17 @@ class SlackFunction:
         self.names = Expression(text).names
         tree = ast.parse(text.strip(), mode="eval").body
         self._sides: tuple[Expression, Expression, float] | None = None
-        if isinstance(tree, ast.Compare) and len(tree.ops) == 1 and isinstance(
-                tree.ops[0], (ast.Gt, ast.GtE, ast.Lt, ast.LtE)):
+        if (
+            isinstance(tree, ast.Compare)
+            and len(tree.ops) == 1
+            and isinstance(tree.ops[0], (ast.Gt, ast.GtE, ast.Lt, ast.LtE))
+        ):
             sign = 1.0 if isinstance(tree.ops[0], (ast.Gt, ast.GtE)) else -1.0
-            self._sides = (Expression(ast.unparse(tree.left)), Expression(ast.unparse(tree.comparators[0])),
-                           sign)
+            self._sides = (
+                Expression(ast.unparse(tree.left)),
+                Expression(ast.unparse(tree.comparators[0])),
+                sign,
+            )
         self._whole = Expression(text)
 
     def __call__(self, values: Mapping[str, Any]) -> float:
@@ -110,9 +116,12 @@ def noise_variance(row: Row, metric: str) -> float:
     return math.nan
 
 
-def build_observations(rows: Sequence[Row], encoder: SpaceEncoder,
-                       objectives: Sequence[tuple[str, float, float]],
-                       constraints: Sequence[SlackFunction]) -> Observations:
+def build_observations(
+    rows: Sequence[Row],
+    encoder: SpaceEncoder,
+    objectives: Sequence[tuple[str, float, float]],
+    constraints: Sequence[SlackFunction],
+) -> Observations:
     """``objectives`` are ``(metric, sign, weight)`` with sign -1 for maximized metrics."""
     kept = [r for r in rows if r.status in _MODEL_STATUSES]
     n, k = len(kept), len(objectives)
@@ -137,7 +146,8 @@ def build_observations(rows: Sequence[Row], encoder: SpaceEncoder,
     for i, row in enumerate(kept):
         median_stopped = row.status == "early_stopped" and row.fidelity >= 1.0
         low_without_noise = row.fidelity < 1.0 and any(
-            math.isnan(noise_variance(row, metric)) for metric, _, _ in objectives)
+            math.isnan(noise_variance(row, metric)) for metric, _, _ in objectives
+        )
         if median_stopped or low_without_noise:
             # partial curves and unquantified low-shot values would bias the model
             usable[i] = False
@@ -146,7 +156,9 @@ def build_observations(rows: Sequence[Row], encoder: SpaceEncoder,
 
 def encode_rows(encoder: SpaceEncoder, rows: Sequence[Row]) -> np.ndarray:
     """Encode the parameters of ``rows``; a missing or unknown value gives a NaN row."""
-    columns = {name: np.asarray([r.parameters.get(name) for r in rows], dtype=object) for name in encoder.names}
+    columns = {
+        name: np.asarray([r.parameters.get(name) for r in rows], dtype=object) for name in encoder.names
+    }
     return encoder.encode(columns) if rows else np.zeros((0, encoder.width))
 
 

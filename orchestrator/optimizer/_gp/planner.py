@@ -77,7 +77,9 @@ def _duplicates(candidates: np.ndarray, existing: np.ndarray) -> np.ndarray:
     return np.asarray(dist) <= DUPLICATE_TOL
 
 
-def _screen(post: Posterior, acq: Acquisition, candidates: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _screen(
+    post: Posterior, acq: Acquisition, candidates: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Shortlist positions and a cheap score for every candidate."""
     mean = post.screen_mean(candidates)
     ls = post.params.length_scales
@@ -90,9 +92,18 @@ def _screen(post: Posterior, acq: Acquisition, candidates: np.ndarray, size: int
     return np.union1d(by_score, by_mean), score
 
 
-def plan_order(post: Posterior, acq: Acquisition, candidates: np.ndarray, in_flight: np.ndarray,
-               run: np.ndarray, kinds: Sequence[str], settings: PlanSettings, encoder: SpaceEncoder,
-               regions: list[Region], valid: Callable[[np.ndarray], np.ndarray]) -> Plan:
+def plan_order(
+    post: Posterior,
+    acq: Acquisition,
+    candidates: np.ndarray,
+    in_flight: np.ndarray,
+    run: np.ndarray,
+    kinds: Sequence[str],
+    settings: PlanSettings,
+    encoder: SpaceEncoder,
+    regions: list[Region],
+    valid: Callable[[np.ndarray], np.ndarray],
+) -> Plan:
     """Order ``candidates``; ``kinds`` says for each head position "model" or "coverage"."""
     m = len(candidates)
     fantasize = settings.strategy != "none"
@@ -137,10 +148,19 @@ def plan_order(post: Posterior, acq: Acquisition, candidates: np.ndarray, in_fli
                 pick = Pick("model", int(short[best_s]), S[best_s], float(values[best_s]))
             if refinements_left > 0:
                 taken = np.vstack([existing, *picked_points]) if picked_points else existing
-                found = refinement_candidate(acq, post, regions, S[open_s], values[open_s], encoder, valid,
-                                             taken, seed=settings.seed + step,
-                                             # later steps only refine around fantasies: local boxes do
-                                             global_starts=settings.global_starts if step == 0 else 0)
+                found = refinement_candidate(
+                    acq,
+                    post,
+                    regions,
+                    S[open_s],
+                    values[open_s],
+                    encoder,
+                    valid,
+                    taken,
+                    seed=settings.seed + step,
+                    # later steps only refine around fantasies: local boxes do
+                    global_starts=settings.global_starts if step == 0 else 0,
+                )
                 if found is not None and (pick is None or found[1] > pick.value + 1e-9):
                     pick = Pick("refinement", -1, found[0], found[1])
                     refinements_left -= 1
@@ -178,8 +198,14 @@ def plan_order(post: Posterior, acq: Acquisition, candidates: np.ndarray, in_fli
     return Plan(_order(m, picks, short, final, screen_score, repeats), picks, regions)
 
 
-def _order(m: int, picks: list[Pick], short: np.ndarray, final: np.ndarray, screen_score: np.ndarray,
-           dupes: np.ndarray) -> np.ndarray:
+def _order(
+    m: int,
+    picks: list[Pick],
+    short: np.ndarray,
+    final: np.ndarray,
+    screen_score: np.ndarray,
+    dupes: np.ndarray,
+) -> np.ndarray:
     head = [p.candidate for p in picks if p.candidate >= 0]
     rank = np.full(m, 3.0)  # tiers: 0 head, 1 shortlist, 2 screened out, 3 duplicates
     key = np.zeros(m)

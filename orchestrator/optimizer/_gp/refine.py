@@ -46,14 +46,17 @@ def half_widths(post: Posterior, encoder: SpaceEncoder, width: float) -> np.ndar
     return np.where(encoder.continuous, half, 0.0)
 
 
-def box(center: np.ndarray, half: np.ndarray, mean: float = float("nan"), rank: int = -1,
-        kind: str = "best") -> Region:
-    return Region(center.copy(), np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0), mean, rank,
-                  kind)
+def box(
+    center: np.ndarray, half: np.ndarray, mean: float = float("nan"), rank: int = -1, kind: str = "best"
+) -> Region:
+    return Region(
+        center.copy(), np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0), mean, rank, kind
+    )
 
 
-def explore_regions(candidates: np.ndarray, values: np.ndarray, half: np.ndarray, count: int,
-                    skip: list[Region]) -> list[Region]:
+def explore_regions(
+    candidates: np.ndarray, values: np.ndarray, half: np.ndarray, count: int, skip: list[Region]
+) -> list[Region]:
     """Boxes around the ``count`` best-scored candidates outside the ``skip`` regions.
 
     The acquisition's peak may lie far from every good result so far, where a sweep point only
@@ -70,8 +73,16 @@ def explore_regions(candidates: np.ndarray, values: np.ndarray, half: np.ndarray
     return out
 
 
-def promising_regions(post: Posterior, X: np.ndarray, mean: np.ndarray, feasible: np.ndarray,
-                      encoder: SpaceEncoder, *, count: int, width: float) -> list[Region]:
+def promising_regions(
+    post: Posterior,
+    X: np.ndarray,
+    mean: np.ndarray,
+    feasible: np.ndarray,
+    encoder: SpaceEncoder,
+    *,
+    count: int,
+    width: float,
+) -> list[Region]:
     """Up to ``count`` boxes around distinct good points of ``X`` (lower ``mean`` is better)."""
     if len(X) == 0 or count <= 0:
         return []
@@ -86,8 +97,15 @@ def promising_regions(post: Posterior, X: np.ndarray, mean: np.ndarray, feasible
     return regions
 
 
-def _local_maximize(acq: Acquisition, post: Posterior, starts: np.ndarray, lower: np.ndarray,
-                    upper: np.ndarray, cont: np.ndarray, max_iter: int) -> np.ndarray:
+def _local_maximize(
+    acq: Acquisition,
+    post: Posterior,
+    starts: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    cont: np.ndarray,
+    max_iter: int,
+) -> np.ndarray:
     """Maximize the acquisition from each start over the continuous columns, one search each.
 
     One joint problem over all starts would be cheaper in Python calls, but log EI far from the
@@ -100,6 +118,7 @@ def _local_maximize(acq: Acquisition, post: Posterior, starts: np.ndarray, lower
     ls = post.params.length_scales[cont]
     with threadpool_limits(1):  # many small products: threads only add synchronization
         for i, start in enumerate(starts):
+
             def negative(z: np.ndarray, base: np.ndarray = start) -> tuple[float, np.ndarray]:
                 U = base.copy()[None]
                 U[0, cont] = z * ls
@@ -109,17 +128,34 @@ def _local_maximize(acq: Acquisition, post: Posterior, starts: np.ndarray, lower
                 return float(-value[0]), -grad[0, cont] * ls
 
             bounds = np.stack([lower[i, cont] / ls, upper[i, cont] / ls], axis=1)
-            res = minimize(negative, start[cont] / ls, jac=True, method="L-BFGS-B", bounds=bounds,
-                           options={"maxiter": max_iter, "gtol": 1e-4})
+            res = minimize(
+                negative,
+                start[cont] / ls,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": max_iter, "gtol": 1e-4},
+            )
             out[i, cont] = np.clip(res.x * ls, lower[i, cont], upper[i, cont])
     return out
 
 
-def refinement_candidate(acq: Acquisition, post: Posterior, regions: list[Region], shortlist: np.ndarray,
-                         shortlist_acq: np.ndarray, encoder: SpaceEncoder,
-                         valid: Callable[[np.ndarray], np.ndarray], taken: np.ndarray, *, seed: int,
-                         starts_per_box: int = 2, max_starts: int = 6, global_starts: int = 0,
-                         max_iter: int = 60) -> tuple[np.ndarray, float] | None:
+def refinement_candidate(
+    acq: Acquisition,
+    post: Posterior,
+    regions: list[Region],
+    shortlist: np.ndarray,
+    shortlist_acq: np.ndarray,
+    encoder: SpaceEncoder,
+    valid: Callable[[np.ndarray], np.ndarray],
+    taken: np.ndarray,
+    *,
+    seed: int,
+    starts_per_box: int = 2,
+    max_starts: int = 6,
+    global_starts: int = 0,
+    max_iter: int = 60,
+) -> tuple[np.ndarray, float] | None:
     """The best new point found by local search inside ``regions``, with its acquisition value.
 
     With ``global_starts``, that many more searches run over the whole box, from the best-scored
@@ -147,13 +183,20 @@ def refinement_candidate(acq: Acquisition, post: Posterior, regions: list[Region
         order = np.argsort(-shortlist_acq)
         pool = np.repeat(shortlist[order[0]][None], 256, axis=0)
         pool[:, cont] = qmc.Sobol(int(cont.sum()), scramble=True, seed=seed + 1).random(256)
-        pool = np.vstack([shortlist[order[:4 * global_starts]], pool])
+        pool = np.vstack([shortlist[order[: 4 * global_starts]], pool])
         values = acq.value(post, pool)
         zeros, ones = np.zeros(encoder.width), np.ones(encoder.width)
         starts += [(values[i], pool[i], zeros, ones) for i in np.argsort(-values)[:global_starts]]
     chosen = starts
-    found = _local_maximize(acq, post, np.asarray([s[1] for s in chosen]), np.asarray([s[2] for s in chosen]),
-                            np.asarray([s[3] for s in chosen]), cont, max_iter)
+    found = _local_maximize(
+        acq,
+        post,
+        np.asarray([s[1] for s in chosen]),
+        np.asarray([s[2] for s in chosen]),
+        np.asarray([s[3] for s in chosen]),
+        cont,
+        max_iter,
+    )
     found = encoder.snap(found)
     ok = valid(found) & np.all(np.isfinite(found), axis=1)
     if len(taken):

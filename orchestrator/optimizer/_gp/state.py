@@ -84,8 +84,11 @@ def _yj(z: np.ndarray, lam: float) -> np.ndarray:
     out = np.empty_like(z)
     out[pos] = np.log1p(z[pos]) if abs(lam) < 1e-12 else (np.power(z[pos] + 1.0, lam) - 1.0) / lam
     neg = ~pos
-    out[neg] = (-np.log1p(-z[neg]) if abs(lam - 2.0) < 1e-12
-                else -(np.power(1.0 - z[neg], 2.0 - lam) - 1.0) / (2.0 - lam))
+    out[neg] = (
+        -np.log1p(-z[neg])
+        if abs(lam - 2.0) < 1e-12
+        else -(np.power(1.0 - z[neg], 2.0 - lam) - 1.0) / (2.0 - lam)
+    )
     return out
 
 
@@ -164,8 +167,9 @@ def _fit_constraints(obs: Observations, settings: FitSettings, warm: dict[str, K
     return feas
 
 
-def fit_state(obs: Observations, scalarizer: Scalarizer, settings: FitSettings,
-              warm: dict[str, KernelParams]) -> ModelState | None:
+def fit_state(
+    obs: Observations, scalarizer: Scalarizer, settings: FitSettings, warm: dict[str, KernelParams]
+) -> ModelState | None:
     """Fit the models on ``obs``; None when fewer than two usable distinct results exist."""
     target = scalarizer(obs.values) if len(obs.rows) else np.zeros(0)
     noise = scalarizer.variance(obs.variances) if len(obs.rows) else np.zeros(0)
@@ -179,8 +183,9 @@ def fit_state(obs: Observations, scalarizer: Scalarizer, settings: FitSettings,
     y = transform(target[rows])
     known = noise[rows] * transform.slope(target[rows]) ** 2
     fit_rows = training_subset(X, y, settings.fit_points)
-    post = fit_posterior(X, y, known_noise=known if np.any(known > 0) else None, warm=warm.get("objective"),
-                         fit_rows=fit_rows)
+    post = fit_posterior(
+        X, y, known_noise=known if np.any(known > 0) else None, warm=warm.get("objective"), fit_rows=fit_rows
+    )
     warm["objective"] = post.params
     feasible = obs.feasible[rows]
     full = obs.full_fidelity[rows]
@@ -190,5 +195,16 @@ def fit_state(obs: Observations, scalarizer: Scalarizer, settings: FitSettings,
     if len(eligible):
         i = int(eligible[np.argmin(mean[eligible])])
         best, incumbent = float(mean[i]), int(rows[i])
-    return ModelState(post, scalarizer, transform, rows, feasible, full, best, incumbent,
-                      _fit_constraints(obs, settings, warm), _confidence(post, fit_rows), int(obs.usable.sum()))
+    return ModelState(
+        post,
+        scalarizer,
+        transform,
+        rows,
+        feasible,
+        full,
+        best,
+        incumbent,
+        _fit_constraints(obs, settings, warm),
+        _confidence(post, fit_rows),
+        int(obs.usable.sum()),
+    )

@@ -11,23 +11,42 @@ from orchestrator.config import SweepConfiguration
 from orchestrator.optimizer import AdaptiveOptimizer
 
 
-def make_sweep(parameters: dict[str, Any], *, objectives: list[Any] | None = None,
-               optimizer: dict[str, Any] | None = None, constraints: dict[str, Any] | None = None, seed: int = 0) -> SweepConfiguration:
-    return SweepConfiguration.model_validate({
-        "name": "opt-test", "projects": [{"name": "p", "path": "."}], "parameters": parameters,
-        "objectives": objectives if objectives is not None else [{"metric": "value", "goal": "minimize"}],
-        "constraints": constraints or {}, "optimizer": optimizer or {}, "seed": seed})
+def make_sweep(
+    parameters: dict[str, Any],
+    *,
+    objectives: list[Any] | None = None,
+    optimizer: dict[str, Any] | None = None,
+    constraints: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> SweepConfiguration:
+    return SweepConfiguration.model_validate(
+        {
+            "name": "opt-test",
+            "projects": [{"name": "p", "path": "."}],
+            "parameters": parameters,
+            "objectives": objectives if objectives is not None else [{"metric": "value", "goal": "minimize"}],
+            "constraints": constraints or {},
+            "optimizer": optimizer or {},
+            "seed": seed,
+        }
+    )
 
 
 def result(index: int, params: dict[str, Any], metrics: dict[str, float], **extra: Any) -> dict[str, Any]:
-    row = {"experiment_id": f"e{index}", "index": index, "status": "completed", "parameters": params,
-           "metrics": metrics}
+    row = {
+        "experiment_id": f"e{index}",
+        "index": index,
+        "status": "completed",
+        "parameters": params,
+        "metrics": metrics,
+    }
     row.update(extra)
     return row
 
 
-def run_adaptive(opt: AdaptiveOptimizer, fn: Callable[[dict[str, Any]], float], stop: Callable[[int], bool],
-                 limit: int) -> list[int]:
+def run_adaptive(
+    opt: AdaptiveOptimizer, fn: Callable[[dict[str, Any]], float], stop: Callable[[int], bool], limit: int
+) -> list[int]:
     """Run points one at a time in the optimizer's order; returns the indices in run order."""
     pending = set(range(opt.space.size))
     results: list[dict[str, Any]] = []

@@ -19,8 +19,12 @@ def _fidelity(p: dict[str, Any]) -> float:
 
 
 def test_adaptive_order_finds_the_optimum_far_sooner_than_random_order() -> None:
-    config = make_sweep(GRID, objectives=[{"metric": "value", "goal": "maximize"}],
-                        optimizer={"startup_points": 6, "coverage_share": 0.1}, seed=3)
+    config = make_sweep(
+        GRID,
+        objectives=[{"metric": "value", "goal": "maximize"}],
+        optimizer={"startup_points": 6, "coverage_share": 0.1},
+        seed=3,
+    )
     opt = AdaptiveOptimizer(config)
     values = {i: _fidelity(opt.space.point(i)) for i in range(opt.space.size)}
     best = max(values, key=values.get)  # type: ignore[arg-type]
@@ -54,8 +58,16 @@ def test_two_refits_of_the_same_state_give_the_same_scores() -> None:
     config = make_sweep(GRID, optimizer={"startup_points": 4})
     space = config.space()
     done = [0, 77, 300, 512, 624, 150]
-    results = [{"experiment_id": f"e{i}", "index": i, "status": "completed", "parameters": space.point(i),
-                "metrics": {"value": _fidelity(space.point(i))}} for i in done]
+    results = [
+        {
+            "experiment_id": f"e{i}",
+            "index": i,
+            "status": "completed",
+            "parameters": space.point(i),
+            "metrics": {"value": _fidelity(space.point(i))},
+        }
+        for i in done
+    ]
     pending = np.setdiff1d(np.arange(space.size), done)
     a = AdaptiveOptimizer(config, space).analyze_results(results, pending, np.array([10]))
     b = AdaptiveOptimizer(config, space).analyze_results(results, pending, np.array([10]))
@@ -67,11 +79,24 @@ def test_coverage_share_reserves_space_filling_picks() -> None:
     config = make_sweep(GRID, optimizer={"startup_points": 4, "coverage_share": 0.5, "batch_size": 8})
     opt = AdaptiveOptimizer(config)
     done = list(range(0, 625, 31))[:20]
-    results = [{"experiment_id": f"e{i}", "index": i, "status": "completed", "parameters": opt.space.point(i),
-                "metrics": {"value": _fidelity(opt.space.point(i))}} for i in done]
+    results = [
+        {
+            "experiment_id": f"e{i}",
+            "index": i,
+            "status": "completed",
+            "parameters": opt.space.point(i),
+            "metrics": {"value": _fidelity(opt.space.point(i))},
+        }
+        for i in done
+    ]
     rec = opt.analyze_results(results, np.setdiff1d(np.arange(opt.space.size), done))
     # runs 21..28 of a 50% share, 4 of them the startup design: every other pick is space-filling
     assert rec.resource_reallocation["head"]["coverage"] == 4
-    assert rec.coverage == {"target_share": 0.5, "startup_points": 4, "runs": 20, "space_filling_runs": 10,
-                            "share": 0.5}
+    assert rec.coverage == {
+        "target_share": 0.5,
+        "startup_points": 4,
+        "runs": 20,
+        "space_filling_runs": 10,
+        "share": 0.5,
+    }
     assert "coverage 10/20" in rec.summary

@@ -27,8 +27,9 @@ def _state(opt: AdaptiveOptimizer, done: list[int]) -> list[dict[str, Any]]:
 
 
 def test_batch_never_duplicates_in_flight_points() -> None:
-    config = make_sweep(PARAMS, optimizer={"startup_points": 5, "batch_size": 8, "refinement": True,
-                                           "refinement_points": 3})
+    config = make_sweep(
+        PARAMS, optimizer={"startup_points": 5, "batch_size": 8, "refinement": True, "refinement_points": 3}
+    )
     opt = AdaptiveOptimizer(config)
     size = opt.space.size
     done = [0, 20, 40, 60, 80, 100]
@@ -37,8 +38,11 @@ def test_batch_never_duplicates_in_flight_points() -> None:
     in_flight = np.asarray(first.top(2))
     pending = np.setdiff1d(np.arange(size), np.r_[done, in_flight])
     # the same points are also still pending under other indices (another repeat)
-    twins = [i for i in range(size) if i not in in_flight and _key(opt.space.point(i)) in
-             {_key(opt.space.point(j)) for j in in_flight}]
+    twins = [
+        i
+        for i in range(size)
+        if i not in in_flight and _key(opt.space.point(i)) in {_key(opt.space.point(j)) for j in in_flight}
+    ]
     pending = np.union1d(pending, np.r_[in_flight, twins])
 
     rec = opt.analyze_results(_state(opt, done), pending, in_flight)

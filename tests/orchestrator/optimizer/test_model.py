@@ -23,8 +23,11 @@ def test_likelihood_gradient_matches_finite_differences() -> None:
     theta = KernelParams(np.array([0.3, 0.5, 2.0]), 1.3, 1e-3).theta()
     _, grad, _ = _neg_log_posterior(theta, D2, y, extra)
     step = 1e-6
-    numeric = [(_neg_log_posterior(theta + h, D2, y, extra)[0] - _neg_log_posterior(theta - h, D2, y, extra)[0])
-               / (2 * step) for h in np.eye(len(theta)) * step]
+    numeric = [
+        (_neg_log_posterior(theta + h, D2, y, extra)[0] - _neg_log_posterior(theta - h, D2, y, extra)[0])
+        / (2 * step)
+        for h in np.eye(len(theta)) * step
+    ]
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
 
 

@@ -50,8 +50,18 @@ def test_results_as_a_dataframe_give_the_same_scores() -> None:
     space = config.space()
     done = [0, 9, 17, 25, 33, 41]
     rows = [result(i, space.point(i), {"value": _value(space.point(i))}) for i in done]
-    flat = pd.DataFrame([{"experiment_id": r["experiment_id"], "index": r["index"], "status": "completed",
-                          **r["parameters"], "metric.value": r["metrics"]["value"]} for r in rows])
+    flat = pd.DataFrame(
+        [
+            {
+                "experiment_id": r["experiment_id"],
+                "index": r["index"],
+                "status": "completed",
+                **r["parameters"],
+                "metric.value": r["metrics"]["value"],
+            }
+            for r in rows
+        ]
+    )
     pending = np.setdiff1d(np.arange(space.size), done)
     a = AdaptiveOptimizer(config, space).analyze_results(rows, pending)
     b = AdaptiveOptimizer(config, space).analyze_results(flat, pending)
@@ -71,8 +81,13 @@ def test_adaptive_sweep_with_fewer_points_than_the_startup_design_is_refused() -
 
 def test_coverage_share_outside_the_unit_interval_is_refused() -> None:
     config = make_sweep(PARAMS)
-    bad = config.model_copy(update={"optimizer": OptimizerConfig.model_construct(
-        **{**OptimizerConfig.model_validate({}).model_dump(), "coverage_share": 1.5})})
+    bad = config.model_copy(
+        update={
+            "optimizer": OptimizerConfig.model_construct(
+                **{**OptimizerConfig.model_validate({}).model_dump(), "coverage_share": 1.5}
+            )
+        }
+    )
     with pytest.raises(InputError) as err:
         validate_adaptive_sweep(bad)
     assert err.value.field == "optimizer.coverage_share"

@@ -20,14 +20,22 @@ PARAMS = {
 
 
 def _energy(p: dict[str, Any]) -> float:
-    return ((p["gamma"] - 1.1) ** 2 + (p["beta"] - 0.45) ** 2 + 0.1 * (math.log10(p["rate"]) + 1.5) ** 2
-            + 0.05 * abs(p["depth"] - 3) + (0.0 if p["mixer"] == "xy" else 0.3))
+    return (
+        (p["gamma"] - 1.1) ** 2
+        + (p["beta"] - 0.45) ** 2
+        + 0.1 * (math.log10(p["rate"]) + 1.5) ** 2
+        + 0.05 * abs(p["depth"] - 3)
+        + (0.0 if p["mixer"] == "xy" else 0.3)
+    )
 
 
 def test_refinement_points_respect_bounds_constraints_and_regions() -> None:
-    config = make_sweep(PARAMS, constraints={"parameters": ["beta <= gamma", "gamma + beta <= 2.2"]},
-                        optimizer={"startup_points": 8, "refinement": True, "refinement_points": 4,
-                                   "batch_size": 6}, seed=5)
+    config = make_sweep(
+        PARAMS,
+        constraints={"parameters": ["beta <= gamma", "gamma + beta <= 2.2"]},
+        optimizer={"startup_points": 8, "refinement": True, "refinement_points": 4, "batch_size": 6},
+        seed=5,
+    )
     opt = AdaptiveOptimizer(config)
     space = opt.space
     valid = np.concatenate(list(space.iter_valid()))
@@ -62,6 +70,8 @@ def test_refinement_is_off_by_default() -> None:
     config = make_sweep(PARAMS, optimizer={"startup_points": 8})
     opt = AdaptiveOptimizer(config)
     done = np.arange(0, opt.space.size, 37)[:20]
-    results = [result(int(i), opt.space.point(int(i)), {"value": _energy(opt.space.point(int(i)))}) for i in done]
+    results = [
+        result(int(i), opt.space.point(int(i)), {"value": _energy(opt.space.point(int(i)))}) for i in done
+    ]
     rec = opt.analyze_results(results, np.setdiff1d(np.arange(opt.space.size), done))
     assert rec.phase == "model" and rec.refinement_points == []

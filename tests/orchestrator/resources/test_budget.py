@@ -28,13 +28,18 @@ def _race(url: str, prefix: str, worker: int, tries: int, start: mp.Event, out: 
 
 
 @pytest.mark.parametrize("allowed", [1, 5, 13])
-def test_four_processes_racing_never_reserve_more_than_the_budget_allows(test_redis: TestRedis, allowed: int) -> None:
+def test_four_processes_racing_never_reserve_more_than_the_budget_allows(
+    test_redis: TestRedis, allowed: int
+) -> None:
     ledger = BudgetLedger(test_redis.client, prefix=test_redis.prefix)
     # A limit a hair above K tasks: float noise must not let a K+1th through or keep the Kth out.
     ledger.set_limit("race", allowed * TASK + 0.001)
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(test_redis.url, test_redis.prefix, w, 10, start, out)) for w in range(4)]
+    procs = [
+        ctx.Process(target=_race, args=(test_redis.url, test_redis.prefix, w, 10, start, out))
+        for w in range(4)
+    ]
     for p in procs:
         p.start()
     start.set()
@@ -71,7 +76,9 @@ def test_reserve_settle_release_and_alerts(test_redis: TestRedis) -> None:
     assert info.value.needed == 2.0 and info.value.committed == pytest.approx(8.1)
     ledger.settle("s", "e3:1", 6.1)  # a simulator that ran longer than estimated: spend reaches 100 %
     status = ledger.status("s")
-    assert status.spent == pytest.approx(10.0) and status.reserved == 0 and status.remaining == pytest.approx(0)
+    assert (
+        status.spent == pytest.approx(10.0) and status.reserved == 0 and status.remaining == pytest.approx(0)
+    )
     assert [a.threshold for a in status.alerts] == [50, 80, 100, 100]
 
 
@@ -83,7 +90,9 @@ def test_global_budget_applies_across_sweeps(test_redis: TestRedis) -> None:
         ledger.reserve("b", "y:1", 3.0)
     assert ledger.status("b").reserved == 0  # nothing held in the sweep when the global refuses
     status = ledger.status("a")
-    assert status.limit is None and status.global_limit == 5.0 and status.global_reserved == pytest.approx(3.0)
+    assert (
+        status.limit is None and status.global_limit == 5.0 and status.global_reserved == pytest.approx(3.0)
+    )
 
 
 def test_negative_amounts_and_limits_are_input_errors(test_redis: TestRedis) -> None:

@@ -45,11 +45,13 @@ def test_queue_depth_is_read(braket_env: BraketTestEnv) -> None:
 
 def test_windows_including_ones_that_cross_midnight() -> None:
     night = ExecutionWindow("Weekdays", dtime(22, 0), dtime(2, 0))
-    assert night.contains(datetime(2025, 6, 2, 23, 0, tzinfo=UTC))      # Monday 23:00
-    assert night.contains(datetime(2025, 6, 3, 1, 0, tzinfo=UTC))       # opened Monday
-    assert not night.contains(datetime(2025, 6, 2, 1, 0, tzinfo=UTC))   # opened Sunday: closed
+    assert night.contains(datetime(2025, 6, 2, 23, 0, tzinfo=UTC))  # Monday 23:00
+    assert night.contains(datetime(2025, 6, 3, 1, 0, tzinfo=UTC))  # opened Monday
+    assert not night.contains(datetime(2025, 6, 2, 1, 0, tzinfo=UTC))  # opened Sunday: closed
     assert not night.contains(datetime(2025, 6, 2, 12, 0, tzinfo=UTC))
-    assert ExecutionWindow("Saturday", dtime(0), dtime(23, 59, 59)).contains(datetime(2025, 6, 7, 5, tzinfo=UTC))
+    assert ExecutionWindow("Saturday", dtime(0), dtime(23, 59, 59)).contains(
+        datetime(2025, 6, 7, 5, tzinfo=UTC)
+    )
 
 
 def test_circuit_needs_from_circuit_and_openqasm() -> None:
@@ -82,9 +84,11 @@ def test_offline_and_out_of_window_devices_are_skipped(braket_env: BraketTestEnv
     braket_env.admin.device(IQM, status="OFFLINE")
     rec = get_optimal_device(BELL, budget=100.0, require_qpu=True, now=A_MONDAY_NOON)
     assert rec.device == IONQ and "OFFLINE" in rec.rejected[IQM]
-    braket_env.admin.device(IQM, status="ONLINE",
-                            windows=[{"executionDay": "Weekend", "windowStartHour": "00:00:00",
-                                      "windowEndHour": "23:59:59"}])
+    braket_env.admin.device(
+        IQM,
+        status="ONLINE",
+        windows=[{"executionDay": "Weekend", "windowStartHour": "00:00:00", "windowEndHour": "23:59:59"}],
+    )
     rec = get_optimal_device(BELL, budget=100.0, require_qpu=True, now=A_MONDAY_NOON)
     assert rec.device == IONQ and "outside its execution windows" in rec.rejected[IQM]
 

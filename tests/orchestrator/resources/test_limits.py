@@ -29,12 +29,20 @@ class StubQuotas:
     def list_service_quotas(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)
         if "NextToken" not in kwargs:
-            return {"Quotas": [{"QuotaName": "Rate of CreateQuantumTask requests", "Value": 10.0},
-                               {"QuotaName": "Burst rate of CreateQuantumTask requests", "Value": 15.0}],
-                    "NextToken": "p2"}
-        return {"Quotas": [{"QuotaName": "Number of concurrent SV1 quantum tasks", "Value": 60.0},
-                           {"QuotaName": "Rate of API requests", "Value": 100.0},
-                           {"QuotaName": "Something else", "Value": 1.0}]}
+            return {
+                "Quotas": [
+                    {"QuotaName": "Rate of CreateQuantumTask requests", "Value": 10.0},
+                    {"QuotaName": "Burst rate of CreateQuantumTask requests", "Value": 15.0},
+                ],
+                "NextToken": "p2",
+            }
+        return {
+            "Quotas": [
+                {"QuotaName": "Number of concurrent SV1 quantum tasks", "Value": 60.0},
+                {"QuotaName": "Rate of API requests", "Value": 100.0},
+                {"QuotaName": "Something else", "Value": 1.0},
+            ]
+        }
 
 
 class BrokenQuotas:
@@ -86,8 +94,11 @@ def test_concurrency_gate_caps_open_tasks_and_is_idempotent(test_redis: TestRedi
     assert not gate.acquire(SV1, "c:1")
     gate.release(SV1, "a:1")
     assert gate.acquire(SV1, "c:1") and gate.acquire(IONQ, "anything")  # QPUs: no cap
-    status = check_service_limits(client=test_redis.client, prefix=test_redis.prefix,
-                                  status=load_service_limits(query_api=False, overrides={"concurrent_tasks": {SV1: 2}}))
+    status = check_service_limits(
+        client=test_redis.client,
+        prefix=test_redis.prefix,
+        status=load_service_limits(query_api=False, overrides={"concurrent_tasks": {SV1: 2}}),
+    )
     assert status.in_flight == {SV1: 2} and status.saturated == [SV1]
     stale = ConcurrencyGate(test_redis.client, limits, prefix=test_redis.prefix, stale_after=-1)
     assert stale.acquire(SV1, "d:1")  # members older than stale_after are dropped first

@@ -14,7 +14,9 @@ from tests.support.fake_devices import DM1, IONQ, IQM, SV1
 
 
 def exp(i: int, device: str | None, **params: object) -> Experiment:
-    return Experiment(sweep_id="s", experiment_id=f"e{i}", index=i, project="p", parameters=params, device=device)
+    return Experiment(
+        sweep_id="s", experiment_id=f"e{i}", index=i, project="p", parameters=params, device=device
+    )
 
 
 def test_shipped_table_is_dated_and_prices_each_kind() -> None:
@@ -35,19 +37,27 @@ def test_unknown_device_names_the_table_to_extend() -> None:
 
 def test_user_table_overrides_through_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     table = tmp_path / "prices.yaml"
-    table.write_text("as_of: '2030-01-01'\ncurrency: USD\ndevices:\n"
-                     "  - {match: 'arn:aws:braket:*::device/qpu/ionq/*', kind: qpu, per_task: 1.0, per_shot: 0.5}\n")
+    table.write_text(
+        "as_of: '2030-01-01'\ncurrency: USD\ndevices:\n"
+        "  - {match: 'arn:aws:braket:*::device/qpu/ionq/*', kind: qpu, per_task: 1.0, per_shot: 0.5}\n"
+    )
     monkeypatch.setenv(PRICE_TABLE_ENV, str(table))
     loaded = load_price_table()
     assert loaded.version == "prices.yaml@2030-01-01"
     assert loaded.task_cost(IONQ, 10) == pytest.approx(6.0)
 
 
-@pytest.mark.parametrize("body, field", [
-    ("currency: USD\ndevices: []\n", "as_of"),
-    ("as_of: x\ncurrency: USD\ndevices:\n  - {match: '*', kind: qpu, per_shot: -1}\n", "devices[0].per_shot"),
-    ("as_of: x\ncurrency: USD\ndevices:\n  - {match: '*', kind: simulator, per_shot: 1}\n", "devices[0]"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ("currency: USD\ndevices: []\n", "as_of"),
+        (
+            "as_of: x\ncurrency: USD\ndevices:\n  - {match: '*', kind: qpu, per_shot: -1}\n",
+            "devices[0].per_shot",
+        ),
+        ("as_of: x\ncurrency: USD\ndevices:\n  - {match: '*', kind: simulator, per_shot: 1}\n", "devices[0]"),
+    ],
+)
 def test_malformed_table_says_which_field(tmp_path: Path, body: str, field: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(body)
@@ -57,8 +67,15 @@ def test_malformed_table_says_which_field(tmp_path: Path, body: str, field: str)
 
 
 def test_estimate_is_itemized_per_device_and_adds_up() -> None:
-    experiments = [exp(0, IONQ, shots=100), exp(1, IONQ, shots=50), exp(2, IQM, shots=1000),
-                   exp(3, SV1, shots=1000), exp(4, SV1), exp(5, "local:sv", shots=10), exp(6, None)]
+    experiments = [
+        exp(0, IONQ, shots=100),
+        exp(1, IONQ, shots=50),
+        exp(2, IQM, shots=1000),
+        exp(3, SV1, shots=1000),
+        exp(4, SV1),
+        exp(5, "local:sv", shots=10),
+        exp(6, None),
+    ]
     est = estimate_cost(experiments)
     ionq, iqm, sv1 = est.lines[IONQ], est.lines[IQM], est.lines[SV1]
     assert (ionq.tasks, ionq.shots) == (2, 150)

@@ -28,7 +28,9 @@ def _hammer(url: str, prefix: str, seconds: float, out: mp.Queue) -> None:
 def test_bucket_never_grants_more_than_burst_plus_rate_times_window(test_redis: TestRedis) -> None:
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_hammer, args=(test_redis.url, test_redis.prefix, 1.5, out)) for _ in range(4)]
+    procs = [
+        ctx.Process(target=_hammer, args=(test_redis.url, test_redis.prefix, 1.5, out)) for _ in range(4)
+    ]
     for p in procs:
         p.start()
     grants = sorted(t for _ in procs for t in out.get(timeout=60))
@@ -48,10 +50,12 @@ def test_acquire_waits_for_refill_and_throttle_requests_times_out(test_redis: Te
     assert bucket.try_acquire().granted
     denied = bucket.try_acquire()
     assert not denied.granted and 0 < denied.wait <= 1.0
-    assert not throttle_requests(1.0, client=test_redis.client, name="one", burst=1.0, prefix=test_redis.prefix,
-                                 timeout=0.05)
-    assert throttle_requests(1.0, client=test_redis.client, name="one", burst=1.0, prefix=test_redis.prefix,
-                             timeout=2.0)
+    assert not throttle_requests(
+        1.0, client=test_redis.client, name="one", burst=1.0, prefix=test_redis.prefix, timeout=0.05
+    )
+    assert throttle_requests(
+        1.0, client=test_redis.client, name="one", burst=1.0, prefix=test_redis.prefix, timeout=2.0
+    )
     assert test_redis.client.exists(f"{test_redis.prefix}throttle:one")
 
 

@@ -25,5 +25,12 @@ class BellSource:
 
 def experiment(name: str, device: str, *, sweep: str = "sweep", **parameters: Any) -> Experiment:
     resource = "braket_qpu" if "/qpu/" in device else "braket_sim"
-    return Experiment(sweep_id=sweep, experiment_id=name, index=0, project="bell", parameters=parameters,
-                      device=device, resource=resource)
+    return Experiment(
+        sweep_id=sweep,
+        experiment_id=name,
+        index=0,
+        project="bell",
+        parameters=parameters,
+        device=device,
+        resource=resource,
+    )

@@ -27,10 +27,12 @@ def managed_executor(env: BraketTestEnv, redis: TestRedis) -> IExperimentExecuto
     return BraketManagedExecutor(redis.client, s3_bucket=env.bucket, prefix=redis.prefix, source=BellSource())
 
 
-@pytest.mark.parametrize("make, device", [(local_executor, "local:sv"), (managed_executor, SV1)],
-                         ids=["local", "managed"])
-def test_every_circuit_executor_runs_a_bell_pair(make: Callable, device: str, braket_env: BraketTestEnv,
-                                                 test_redis: TestRedis) -> None:
+@pytest.mark.parametrize(
+    "make, device", [(local_executor, "local:sv"), (managed_executor, SV1)], ids=["local", "managed"]
+)
+def test_every_circuit_executor_runs_a_bell_pair(
+    make: Callable, device: str, braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     executor = make(braket_env, test_redis)
     exp = experiment(f"conformance-{device}", device, shots=200)
     result = executor.execute(exp)

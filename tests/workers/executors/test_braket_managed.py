@@ -45,15 +45,24 @@ def poll_until_terminal(ex: BraketManagedExecutor, arn: str, timeout: float = 30
     raise AssertionError(f"{arn} not terminal after {timeout}s")
 
 
-@pytest.mark.parametrize("device, shots, billed_ms, expected", [
-    (IONQ, 100, None, 0.30 + 100 * 0.08),
-    (IQM, 1000, None, 0.30 + 1000 * 0.00145),
-    (SV1, 1000, None, 0.075 * 3 / 60),        # a fast task pays the 3 s minimum
-    (SV1, 1000, 90_000, 0.075 * 90 / 60),     # 90 s billed: 1.5 min at $0.075/min
-], ids=["ionq", "iqm", "sv1-minimum", "sv1-90s"])
-def test_tasks_complete_with_metrics_and_price_table_costs(braket_env: BraketTestEnv, test_redis: TestRedis,
-                                                           device: str, shots: int, billed_ms: int | None,
-                                                           expected: float) -> None:
+@pytest.mark.parametrize(
+    "device, shots, billed_ms, expected",
+    [
+        (IONQ, 100, None, 0.30 + 100 * 0.08),
+        (IQM, 1000, None, 0.30 + 1000 * 0.00145),
+        (SV1, 1000, None, 0.075 * 3 / 60),  # a fast task pays the 3 s minimum
+        (SV1, 1000, 90_000, 0.075 * 90 / 60),  # 90 s billed: 1.5 min at $0.075/min
+    ],
+    ids=["ionq", "iqm", "sv1-minimum", "sv1-90s"],
+)
+def test_tasks_complete_with_metrics_and_price_table_costs(
+    braket_env: BraketTestEnv,
+    test_redis: TestRedis,
+    device: str,
+    shots: int,
+    billed_ms: int | None,
+    expected: float,
+) -> None:
     braket_env.admin.faults(billed_duration_ms=billed_ms)
     ex = make(braket_env, test_redis)
     ex.budget.set_limit("sweep", 100.0)
@@ -64,8 +73,11 @@ def test_tasks_complete_with_metrics_and_price_table_costs(braket_env: BraketTes
     outcome = poll_until_terminal(ex, sub.task_arn)
     assert outcome.state == "COMPLETED" and outcome.billed is not None
     assert outcome.billed.shots == shots and outcome.billed.cost == pytest.approx(expected)
-    assert outcome.billed.cost == pytest.approx(load_price_table().task_cost(
-        device, shots, None if outcome.billed.duration_ms is None else outcome.billed.duration_ms / 1000))
+    assert outcome.billed.cost == pytest.approx(
+        load_price_table().task_cost(
+            device, shots, None if outcome.billed.duration_ms is None else outcome.billed.duration_ms / 1000
+        )
+    )
     result = to_result(exp, outcome, metrics=BellSource().analyze(outcome.result, {}), attempt=1)
     assert result.status == ExperimentStatus.COMPLETED and result.cost == pytest.approx(expected)
     assert result.metrics["p_bell"] == pytest.approx(1.0)
@@ -75,7 +87,9 @@ def test_tasks_complete_with_metrics_and_price_table_costs(braket_env: BraketTes
     assert braket_env.admin.stats()["created_total"] == 1
 
 
-def test_the_same_attempt_submitted_twice_is_one_task(braket_env: BraketTestEnv, test_redis: TestRedis) -> None:
+def test_the_same_attempt_submitted_twice_is_one_task(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     ex = make(braket_env, test_redis)
     exp = experiment("twice", IONQ, shots=10)
     first = ex.submit(exp, BellSource().build({}), 10, attempt=1)
@@ -88,7 +102,9 @@ def test_the_same_attempt_submitted_twice_is_one_task(braket_env: BraketTestEnv,
     assert retry.task_arn != first.task_arn and braket_env.admin.stats()["created_total"] == 2
 
 
-def test_lost_create_responses_never_make_a_second_task(braket_env: BraketTestEnv, test_redis: TestRedis) -> None:
+def test_lost_create_responses_never_make_a_second_task(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     # Every CreateQuantumTask creates its task, then its answer is lost (500): the retry, with the
     # same clientToken, is answered with the task that exists instead of creating another.
     braket_env.admin.faults(lost_response_probability=1.0)
@@ -101,8 +117,9 @@ def test_lost_create_responses_never_make_a_second_task(braket_env: BraketTestEn
     assert poll_until_terminal(ex, sub.task_arn).state == "COMPLETED"
 
 
-def test_retries_exhausted_keep_the_reservation_for_the_next_try(braket_env: BraketTestEnv,
-                                                                 test_redis: TestRedis) -> None:
+def test_retries_exhausted_keep_the_reservation_for_the_next_try(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     ex = make(braket_env, test_redis, retry=RetryPolicy(attempts=2, base=0.01))
     warm = ex.submit(experiment("before", IONQ, shots=10), BellSource().build({}), 10, attempt=1)
     braket_env.admin.faults(throttle_probability=1.0)
@@ -117,10 +134,12 @@ def test_retries_exhausted_keep_the_reservation_for_the_next_try(braket_env: Bra
     assert braket_env.admin.stats()["created_per_token"] == {warm.client_token: 1, sub.client_token: 1}
 
 
-def test_twenty_percent_429_and_5xx_every_experiment_completes_once(braket_env: BraketTestEnv,
-                                                                     test_redis: TestRedis) -> None:
-    braket_env.admin.faults(throttle_probability=0.1, error_probability=0.1, lost_response_probability=0.05,
-                            seed=7)
+def test_twenty_percent_429_and_5xx_every_experiment_completes_once(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
+    braket_env.admin.faults(
+        throttle_probability=0.1, error_probability=0.1, lost_response_probability=0.05, seed=7
+    )
     ex = make(braket_env, test_redis, retry=RetryPolicy(attempts=6, base=0.01, cap=0.2))
     exps = [experiment(f"faulty-{i}", SV1 if i % 2 else IONQ, shots=10) for i in range(20)]
     subs = [submit_until_done(ex, e, 10) for e in exps]
@@ -130,7 +149,10 @@ def test_twenty_percent_429_and_5xx_every_experiment_completes_once(braket_env: 
     stats = braket_env.admin.stats()
     assert stats["created_total"] == 20 and len(stats["created_per_token"]) == 20
     assert set(stats["created_per_token"].values()) == {1}
-    assert stats["errors"].get("ThrottlingException", 0) > 0 and stats["errors"].get("InternalServiceException", 0) > 0
+    assert (
+        stats["errors"].get("ThrottlingException", 0) > 0
+        and stats["errors"].get("InternalServiceException", 0) > 0
+    )
     assert ex.budget.status("sweep").spent == pytest.approx(sum(o.billed.cost for o in outcomes))
 
 
@@ -150,8 +172,10 @@ def test_failed_task_releases_its_reservation(braket_env: BraketTestEnv, test_re
 def test_cancel_sweep_cancels_queued_tasks(braket_env: BraketTestEnv, test_redis: TestRedis) -> None:
     braket_env.admin.device(IONQ, queue_delay=60.0)
     ex = make(braket_env, test_redis)
-    subs = [ex.submit(experiment(f"c{i}", IONQ, sweep="to-cancel", shots=10), BellSource().build({}), 10, 1)
-            for i in range(3)]
+    subs = [
+        ex.submit(experiment(f"c{i}", IONQ, sweep="to-cancel", shots=10), BellSource().build({}), 10, 1)
+        for i in range(3)
+    ]
     assert ex.poll(subs[0].task_arn).queue_position == "1"
     states = ex.cancel_sweep("to-cancel")
     assert set(states) == {s.task_arn for s in subs} and set(states.values()) <= {"CANCELLING", "CANCELLED"}
@@ -160,8 +184,9 @@ def test_cancel_sweep_cancels_queued_tasks(braket_env: BraketTestEnv, test_redis
     assert ex.cancel(subs[0].task_arn) == "CANCELLED"  # idempotent
 
 
-def test_concurrent_simulator_quota_is_enforced_before_submitting(braket_env: BraketTestEnv,
-                                                                  test_redis: TestRedis) -> None:
+def test_concurrent_simulator_quota_is_enforced_before_submitting(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     from orchestrator.resources.limits import ServiceLimits
 
     braket_env.admin.device(SV1, queue_delay=60.0)

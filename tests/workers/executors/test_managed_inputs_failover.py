@@ -27,23 +27,47 @@ def closed_window() -> list[dict[str, str]]:
     """A one-minute daily window twelve hours from now: the device is outside it."""
     start = (datetime.now(UTC) + timedelta(hours=12)).replace(second=0, microsecond=0)
     end = start + timedelta(minutes=1)
-    return [{"executionDay": "Everyday", "windowStartHour": f"{start:%H:%M:%S}", "windowEndHour": f"{end:%H:%M:%S}"}]
+    return [
+        {
+            "executionDay": "Everyday",
+            "windowStartHour": f"{start:%H:%M:%S}",
+            "windowEndHour": f"{end:%H:%M:%S}",
+        }
+    ]
 
 
-@pytest.mark.parametrize("device, circuit, shots, budget, message", [
-    ("arn:aws:braket:us-east-1::device/qpu/nobody/Nothing", BELL, 10, None, "unknown Braket device"),
-    (IONQ, BELL, 6000, None, r"6000 shots is outside Forte 1's range \[1, 5000\]"),
-    (IONQ, BELL, 0, None, r"0 shots is outside Forte 1's range"),
-    (IQM, Circuit().h(range(21)), 10, None, "needs 21 qubits, device has 20"),
-    (IONQ, Circuit().h(0).cz(0, 1), 10, None, "gates not supported: cz"),
-    (SV1, BELL.copy().depolarizing(0, 0.1), 10, None, "does not simulate noise"),
-    (IONQ, BELL, 10, -1.0, "budget must be >= 0"),
-    (IONQ, BELL, 100, 5.0, r"below the cheapest task on Forte 1 \(\$8\.3000 for 100 shots\)"),
-], ids=["unknown-arn", "too-many-shots", "zero-shots-qpu", "too-wide", "gate", "noise", "negative-budget",
-        "budget-below-task"])
-def test_bad_input_raises_before_anything_is_submitted(braket_env: BraketTestEnv, test_redis: TestRedis,
-                                                       device: str, circuit: Circuit, shots: int,
-                                                       budget: float | None, message: str) -> None:
+@pytest.mark.parametrize(
+    "device, circuit, shots, budget, message",
+    [
+        ("arn:aws:braket:us-east-1::device/qpu/nobody/Nothing", BELL, 10, None, "unknown Braket device"),
+        (IONQ, BELL, 6000, None, r"6000 shots is outside Forte 1's range \[1, 5000\]"),
+        (IONQ, BELL, 0, None, r"0 shots is outside Forte 1's range"),
+        (IQM, Circuit().h(range(21)), 10, None, "needs 21 qubits, device has 20"),
+        (IONQ, Circuit().h(0).cz(0, 1), 10, None, "gates not supported: cz"),
+        (SV1, BELL.copy().depolarizing(0, 0.1), 10, None, "does not simulate noise"),
+        (IONQ, BELL, 10, -1.0, "budget must be >= 0"),
+        (IONQ, BELL, 100, 5.0, r"below the cheapest task on Forte 1 \(\$8\.3000 for 100 shots\)"),
+    ],
+    ids=[
+        "unknown-arn",
+        "too-many-shots",
+        "zero-shots-qpu",
+        "too-wide",
+        "gate",
+        "noise",
+        "negative-budget",
+        "budget-below-task",
+    ],
+)
+def test_bad_input_raises_before_anything_is_submitted(
+    braket_env: BraketTestEnv,
+    test_redis: TestRedis,
+    device: str,
+    circuit: Circuit,
+    shots: int,
+    budget: float | None,
+    message: str,
+) -> None:
     ex = make(braket_env, test_redis)
     with pytest.raises(InputError, match=message):
         ex.validate(circuit, shots, device, budget=budget)
@@ -63,8 +87,9 @@ def test_exhausted_budget_refuses_before_submitting(braket_env: BraketTestEnv, t
     assert braket_env.admin.stats()["created_total"] == 0
 
 
-def test_offline_device_fails_over_to_the_configured_alternative(braket_env: BraketTestEnv,
-                                                                 test_redis: TestRedis) -> None:
+def test_offline_device_fails_over_to_the_configured_alternative(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     braket_env.admin.device(IONQ, status="OFFLINE")
     ex = make(braket_env, test_redis, failover={IONQ: [IQM]})
     exp = experiment("moved", IONQ, shots=100)
@@ -79,8 +104,9 @@ def test_offline_device_fails_over_to_the_configured_alternative(braket_env: Bra
     assert "OFFLINE" in result.extra["failover_reason"] and result.cost == pytest.approx(sub.estimated_cost)
 
 
-def test_device_going_offline_between_lookup_and_create_fails_over(braket_env: BraketTestEnv,
-                                                                   test_redis: TestRedis) -> None:
+def test_device_going_offline_between_lookup_and_create_fails_over(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     ex = make(braket_env, test_redis, failover={IONQ: [IQM]})
     ex.catalog.get(IONQ)  # cached as ONLINE
     braket_env.admin.device(IONQ, status="OFFLINE")  # CreateQuantumTask answers 424 DeviceOfflineException
@@ -90,7 +116,9 @@ def test_device_going_offline_between_lookup_and_create_fails_over(braket_env: B
     assert ex.budget.status("sweep").reserved == pytest.approx(sub.estimated_cost)  # IonQ's hold given back
 
 
-def test_outside_window_fails_over_to_the_local_simulator(braket_env: BraketTestEnv, test_redis: TestRedis) -> None:
+def test_outside_window_fails_over_to_the_local_simulator(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     braket_env.admin.device(IONQ, windows=closed_window())
     ex = make(braket_env, test_redis, failover={IONQ: ["local:sv"]})
     exp = experiment("local", IONQ, shots=50)
@@ -104,7 +132,9 @@ def test_outside_window_fails_over_to_the_local_simulator(braket_env: BraketTest
     assert braket_env.admin.stats()["created_total"] == 0 and ex.budget.status("sweep").reserved == 0
 
 
-def test_no_alternative_pauses_with_a_resource_error(braket_env: BraketTestEnv, test_redis: TestRedis) -> None:
+def test_no_alternative_pauses_with_a_resource_error(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     braket_env.admin.device(IONQ, status="OFFLINE")
     ex = make(braket_env, test_redis)
     with pytest.raises(DeviceUnavailable, match="OFFLINE") as info:
@@ -113,9 +143,9 @@ def test_no_alternative_pauses_with_a_resource_error(braket_env: BraketTestEnv, 
     assert braket_env.admin.stats()["created_total"] == 0
 
 
-def test_unreachable_braket_is_a_transient_error_and_nothing_is_held(braket_env: BraketTestEnv,
-                                                                     test_redis: TestRedis,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_braket_is_a_transient_error_and_nothing_is_held(
+    braket_env: BraketTestEnv, test_redis: TestRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from orchestrator.resources.aws import clear_sessions
     from orchestrator.resources.catalog import DeviceCatalog
     from orchestrator.resources.retry import RetryPolicy

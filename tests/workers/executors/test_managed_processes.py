@@ -33,10 +33,12 @@ def _submit_then_die(url: str, prefix: str, bucket: str) -> None:
     ex.submit(experiment("killed", IONQ, shots=10), BellSource().build({}), 10, attempt=1)
 
 
-def test_worker_killed_right_after_create_leaves_exactly_one_task(braket_env: BraketTestEnv,
-                                                                   test_redis: TestRedis) -> None:
-    child = mp.get_context("spawn").Process(target=_submit_then_die,
-                                             args=(test_redis.url, test_redis.prefix, braket_env.bucket))
+def test_worker_killed_right_after_create_leaves_exactly_one_task(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
+    child = mp.get_context("spawn").Process(
+        target=_submit_then_die, args=(test_redis.url, test_redis.prefix, braket_env.bucket)
+    )
     child.start()
     child.join(timeout=60)
     assert child.exitcode == -signal.SIGKILL
@@ -57,23 +59,30 @@ def _race(url: str, prefix: str, bucket: str, worker: int, start: Any, out: Any)
     created = refused = 0
     for i in range(6):
         try:
-            ex.submit(experiment(f"w{worker}-{i}", IQM, sweep="race", shots=100), BellSource().build({}), 100, 1)
+            ex.submit(
+                experiment(f"w{worker}-{i}", IQM, sweep="race", shots=100), BellSource().build({}), 100, 1
+            )
             created += 1
         except BudgetExceeded:
             refused += 1
     out.put((created, refused))
 
 
-def test_four_workers_racing_a_budget_for_k_tasks_submit_at_most_k(braket_env: BraketTestEnv,
-                                                                   test_redis: TestRedis) -> None:
+def test_four_workers_racing_a_budget_for_k_tasks_submit_at_most_k(
+    braket_env: BraketTestEnv, test_redis: TestRedis
+) -> None:
     allowed = 7
-    ledger = BraketManagedExecutor(test_redis.client, s3_bucket=braket_env.bucket, prefix=test_redis.prefix).budget
+    ledger = BraketManagedExecutor(
+        test_redis.client, s3_bucket=braket_env.bucket, prefix=test_redis.prefix
+    ).budget
     ledger.set_limit("race", allowed * IQM_TASK + 0.0001)
     # fork: the racers start with Braket's SDK already imported (a spawn costs seconds per process).
     ctx = mp.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(test_redis.url, test_redis.prefix, braket_env.bucket, w, start, out))
-             for w in range(4)]
+    procs = [
+        ctx.Process(target=_race, args=(test_redis.url, test_redis.prefix, braket_env.bucket, w, start, out))
+        for w in range(4)
+    ]
     for p in procs:
         p.start()
     start.set()
