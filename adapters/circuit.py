@@ -23,21 +23,11 @@ from adapters.base import ProjectAdapter, RunContext
 from adapters.capture import capture_inline
 from adapters.environment import Environment, EnvironmentManager
 from adapters.spec import CircuitSpec, ProjectSpec
-from orchestrator.errors import ConfigurationError
+from orchestrator.errors import ConfigurationError, InputError
 
 DeviceRunner = Callable[[Any, int, str], Any]
-LOCAL_BACKENDS = {"local:sv": "braket_sv", "local:dm": "braket_dm"}
+LOCAL_DEVICES = ("local:sv", "local:dm")
 DEFAULT_DEVICE = "local:sv"
-_simulators: dict[str, Any] = {}
-
-
-def local_simulator(device: str) -> Any:
-    """The (per-process cached) ``LocalSimulator`` for ``local:sv`` or ``local:dm``."""
-    if device not in _simulators:
-        from braket.devices import LocalSimulator
-
-        _simulators[device] = LocalSimulator(LOCAL_BACKENDS[device])
-    return _simulators[device]
 
 
 class CircuitAdapter(ProjectAdapter):
@@ -101,7 +91,7 @@ class CircuitAdapter(ProjectAdapter):
             self._load(self.options.build)
             if self.options.analyze:
                 self._load(self.options.analyze)
-        if self.device not in LOCAL_BACKENDS and self.device_runner is None:
+        if self.device not in LOCAL_DEVICES and self.device_runner is None:
             raise self._managed_device_error()
         return None  # build takes the whole params mapping: the dry run checks what it reads
 
@@ -110,7 +100,7 @@ class CircuitAdapter(ProjectAdapter):
         self.environment()  # refuses a project interpreter, which could not run the circuit here
         shots = int(params.get(opts.shots_param, opts.default_shots))
         ctx.device, ctx.extra["shots"] = self.device, shots
-        if self.device not in LOCAL_BACKENDS and self.device_runner is None:
+        if self.device not in LOCAL_DEVICES and self.device_runner is None:
             raise self._managed_device_error()
         with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
             built = self._load(opts.build)(params)
@@ -147,10 +137,12 @@ class CircuitAdapter(ProjectAdapter):
             if inputs and hasattr(program, "make_bound_circuit"):
                 program = program.make_bound_circuit(inputs)
             return self.device_runner(program, shots, self.device)
+        # The one local-simulator path, shared with the Braket executors' local failover.
+        from orchestrator.braket.local import as_quantum_task_result, run_local
+
         try:
-            task = local_simulator(self.device).run(program, shots=shots, inputs=inputs or None)
-            return task.result()
-        except (TypeError, ValueError, NotImplementedError) as exc:
+            return as_quantum_task_result(run_local(program, shots, self.device, inputs=inputs or None))
+        except (InputError, TypeError, ValueError, NotImplementedError) as exc:
             hint = " (noisy circuits need device local:dm)" if "noise" in str(exc).lower() else ""
             raise ConfigurationError(
                 f"project '{self.spec.name}': device {self.device} rejected the circuit: "

@@ -46,10 +46,10 @@ def _worker(
     import redis
     from braket.circuits import Circuit
 
+    from orchestrator.braket import BraketManagedExecutor
     from orchestrator.errors import TransientError
     from orchestrator.models import Experiment
-    from orchestrator.resources.throttle import TokenBucket
-    from workers.executors import BraketManagedExecutor
+    from orchestrator.store.throttle import TokenBucket
 
     client = redis.Redis.from_url(redis_url)
     # per-worker: a private bucket per worker, which is what Celery's rate_limit amounts to.
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per set-up")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15", help="Redis (else an embedded one)")
     args = parser.parse_args()
-    import workers.executors.braket_managed  # noqa: F401 - imported once, before the workers fork
+    import orchestrator.braket.executor  # noqa: F401 - imported once, before the workers fork
     from tests.support.braket_env import BraketTestEnv
 
     with tempfile.TemporaryDirectory() as state, BraketTestEnv() as env:

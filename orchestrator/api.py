@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import redis
 
 from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
 from orchestrator.coordinator import Coordinator
+from orchestrator.dispatch import Dispatcher, celery_app
 from orchestrator.errors import BrokerUnavailable, OrchestratorError
 from orchestrator.results import ResultStore
 from orchestrator.scheduler import ExecutionStatus, Scheduler, SweepExecution
 from orchestrator.settings import Settings, load_settings
-from orchestrator.state import SweepState, connect
+from orchestrator.store import SweepState
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +38,16 @@ def as_config(sweep: SweepLike) -> SweepConfiguration:
     return load_sweep(sweep)
 
 
-def check_broker(url: str) -> redis.Redis:
+def check_broker(url: str) -> SweepState:
     """Connect and ping, or raise ``BrokerUnavailable`` (exit code 2) without the password."""
-    client = connect(url)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        safe = redact(url)
+    state = SweepState.from_url(url)
+    if not state.ping():
         raise BrokerUnavailable(
-            f"cannot reach the broker at {safe} ({type(exc).__name__}); start Redis there, "
+            f"cannot reach the broker at {redact(url)}; start Redis there, "
             f"fix --broker / ORCHESTRATOR_BROKER_URL, or omit it to run embedded",
             field="broker_url",
-        ) from None
-    return client
+        )
+    return state
 
 
 def redact(url: str) -> str:
@@ -91,13 +88,10 @@ class Orchestrator:
             self._embedded = EmbeddedRedis(self.settings.state_dir).start()
             self.settings = self.settings.model_copy(update={"broker_url": self._embedded.url})
         url = str(self.settings.broker_url)
-        self.redis = check_broker(url)
-        self.state = SweepState(self.redis)
+        self.state = check_broker(url)
         self.store = ResultStore(self.settings.results_dir, self.settings.compact_after_files)
         self.scheduler = Scheduler(self.state, self.store, self.settings)
-        from workers.app import create_app
-
-        self.app = create_app(self.settings)
+        self.app = celery_app(self.settings)  # the coordinator only sends: no tasks, no `workers` import
         if self._embedded is not None and start_workers:
             from orchestrator.embedded import LocalWorkers
 
@@ -112,12 +106,26 @@ class Orchestrator:
         else:
             self.window = None
         self.coordinator = self._make_coordinator()
+        if self._embedded is not None:
+            self.coordinator.on_outage = self._revive_broker
         if coordinate:
             self._thread = threading.Thread(target=self._coordinate, name="coordinator", daemon=True)
             self._thread.start()
 
+    def _revive_broker(self) -> None:
+        """The private Redis died (killed, out of memory): start it again from its append-only file."""
+        server = self._embedded
+        if server is not None and server.process is not None and server.process.poll() is not None:
+            log.warning("the embedded Redis exited; restarting it from its append-only file")
+            server.process = None
+            server.start()
+
+    @property
+    def embedded(self) -> bool:
+        """True if this process started the broker (and the workers) itself."""
+        return self._embedded is not None
+
     def _make_coordinator(self) -> Coordinator:
-        from orchestrator.dispatch import Dispatcher
 
         return Coordinator(self.state, self.store, Dispatcher(self.app), self.settings, window=self.window)
 

@@ -163,7 +163,6 @@ def submit(
     from orchestrator.config import load_sweep
     from orchestrator.embedded import EmbeddedRedis
     from orchestrator.settings import load_settings
-    from orchestrator.state import SweepState
 
     config = load_sweep(sweep_file)
     _confirm(_estimate(config, sweep_file, broker, show=False), broker, yes)
@@ -171,9 +170,9 @@ def submit(
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     if settings.broker_url:
         check_broker(url)
-    if settings.broker_url is None or not SweepState(check_broker(url)).coordinator_alive():
+    if settings.broker_url is None or not check_broker(url).coordinator_alive():
         _spawn_coordinator(settings, broker)
-    state = SweepState(check_broker(url))
+    state = check_broker(url)
     from orchestrator.results import ResultStore
     from orchestrator.scheduler import Scheduler
 
@@ -247,7 +246,7 @@ def coordinator(
         nonlocal idle_since
         if stop["now"]:
             return True
-        if orch.coordinator.sweeps or orch.state.r.scard("orch:sweeps"):
+        if orch.coordinator.sweeps or orch.state.served():
             idle_since = time.monotonic()
             return False
         return until_idle is not None and time.monotonic() - idle_since > until_idle

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import random
 import socket
 import threading
 import time
@@ -26,19 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import redis
 
 from adapters.spec import is_managed
 from orchestrator.config import SweepConfiguration
-from orchestrator.dispatch import Dispatcher
+from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
 from orchestrator.pacing import Pacing
 from orchestrator.plan import SweepPlan, priority
+from orchestrator.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle
 from orchestrator.results import ResultStore
-from orchestrator.scheduler import FINAL_STATES
 from orchestrator.settings import Settings
-from orchestrator.state import PREFIX, RESOURCE_QUEUES, RESULTS_GROUP, SweepState
+from orchestrator.store import STORE_ERRORS, SweepState
 
 log = logging.getLogger(__name__)
+#: what a broker outage raises, from Redis calls and from publishing
+BROKER_ERRORS = (*STORE_ERRORS, *PUBLISH_ERRORS)
 
 FILL_CHUNK = 50_000
 FIRST_FILL_CHUNK = 4_096  # a small first chunk: the first experiments go out at once, even for huge sweeps
@@ -47,19 +49,9 @@ FIRST_FILL_CHUNK = 4_096  # a small first chunk: the first experiments go out at
 PACE_SECONDS = 0.01
 HOUSEKEEPING_SECONDS = 1.0  # heartbeat, lock refresh and consumer count, not on every step
 LOCK_TTL = 15
+OUTAGE_BACKOFF_MAX = 5.0  # seconds between attempts while the broker is unreachable
 # Meta fields a step reads (HMGET): never the whole hash, which holds the config and optimizer state.
 _STEP_FIELDS = ("state", "fill_done", "fill_cursor", "total", "deadline", "final_state", "n_reused")
-
-# Move the best ``n`` pending experiments to "queued" in one round trip; returns them with scores.
-_TAKE = """
-local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-if #top == 0 then return top end
-local members = {}
-for i = 1, #top, 2 do members[#members + 1] = top[i] end
-redis.call('ZREM', KEYS[1], unpack(members))
-redis.call('SADD', KEYS[2], unpack(members))
-return top
-"""
 
 
 @dataclass
@@ -105,7 +97,10 @@ class Coordinator:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.sweeps: dict[str, _Sweep] = {}
         self.flush_seconds = 1.0
-        self._take_script = state.r.register_script(_TAKE)
+        #: called during a broker outage (the embedded mode restarts its Redis from its AOF)
+        self.on_outage: Callable[[], None] | None = None
+        self._outage_since: float | None = None
+        self._failures = 0
         self._housekept = -math.inf
 
     # -- loop -------------------------------------------------------------------------------------
@@ -113,10 +108,26 @@ class Coordinator:
     def run_until(
         self, done: Callable[[], bool], on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.1
     ) -> None:
+        """Step until ``done()``; a broker outage is waited out (see :meth:`_outage`), never fatal."""
+        while True:
+            try:
+                return self._loop(done, on_tick, tick_seconds)
+            except BROKER_ERRORS as exc:
+                self._outage(exc)
+
+    def _loop(
+        self,
+        done: Callable[[], bool],
+        on_tick: Callable[[], None] | None,
+        tick_seconds: float,
+    ) -> None:
         last_report = last_check = 0.0
         while True:
             started = time.monotonic()
             busy = self.step(block_ms=int(tick_seconds * 1000))
+            if self._outage_since is not None:
+                log.warning("broker reachable again after %.1f s", time.monotonic() - self._outage_since)
+                self._outage_since, self._failures = None, 0
             now = time.monotonic()
             if on_tick and now - last_report > 0.2:
                 on_tick()
@@ -133,6 +144,26 @@ class Coordinator:
                 time.sleep(0.005)
             elif now - started < PACE_SECONDS:
                 time.sleep(PACE_SECONDS - (now - started))
+
+    def _outage(self, exc: BaseException) -> None:
+        """The broker is gone: forget the served sweeps and wait (exponential backoff, full jitter).
+
+        Nothing is lost by forgetting: rows read but not yet in Parquet are still pending in the
+        results stream, experiments marked queued go back to pending, and the lock is taken
+        again, all when the sweep is loaded anew once Redis answers (see ``_load``).
+        """
+        if self._outage_since is None:  # once per outage, not once per attempt
+            self._outage_since = time.monotonic()
+            log.warning("broker unreachable (%s); retrying with backoff until it is back", exc)
+        self._failures += 1
+        self.sweeps.clear()
+        self._housekept = -math.inf
+        if self.on_outage is not None:
+            try:
+                self.on_outage()
+            except Exception:  # noqa: BLE001 - the next attempt tries again
+                log.exception("could not restore the broker")
+        time.sleep(random.uniform(0, min(OUTAGE_BACKOFF_MAX, 0.2 * 2**self._failures)))
 
     def step(self, block_ms: int = 100) -> bool:
         """One pass over the served sweeps. Returns True if anything moved.
@@ -153,7 +184,7 @@ class Coordinator:
         for sweep_id, sweep in list(self.sweeps.items()):
             meta = snapshots[sweep_id]
             moved |= self._fill(sweep, meta)
-            if meta.get("state") == "running":
+            if meta.get("state") == Lifecycle.RUNNING:
                 moved |= self._publish(sweep, meta)
                 self._maybe_optimize(sweep)
         moved |= self._drain(block_ms if not moved else 0)
@@ -163,7 +194,7 @@ class Coordinator:
 
     def _housekeeping(self) -> None:
         self._housekept = time.monotonic()
-        self.state.r.hset(f"{PREFIX}coordinators", self.token, time.time())
+        self.state.heartbeat_coordinator(self.token)
         for sweep_id, sweep in list(self.sweeps.items()):
             if not self._lock(sweep_id):
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
@@ -189,27 +220,7 @@ class Coordinator:
 
     def _snapshot(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """The sweeps to serve, and per served sweep its step fields, queued and terminal counts."""
-        st = self.state
-        pipe = st.r.pipeline(transaction=False)
-        pipe.smembers(f"{PREFIX}sweeps")
-        served = list(self.sweeps.values())
-        for sweep in served:
-            pipe.hmget(st.key(sweep.sweep_id, "meta"), _STEP_FIELDS)
-            pipe.hlen(st.key(sweep.sweep_id, "terminal"))
-            pipe.hlen(st.key(sweep.sweep_id, "running"))
-            for queue in sweep.queues:
-                pipe.scard(st.queued_key(sweep.sweep_id, queue))
-        replies = iter(pipe.execute())
-        members = set(next(replies))
-        snapshots: dict[str, dict[str, Any]] = {}
-        for sweep in served:
-            meta: dict[str, Any] = {
-                k: v for k, v in zip(_STEP_FIELDS, next(replies), strict=True) if v is not None
-            }
-            meta["n_terminal"], meta["n_running"] = next(replies), next(replies)
-            meta["queued"] = {queue: next(replies) for queue in sweep.queues}
-            snapshots[sweep.sweep_id] = meta
-        return members, snapshots
+        return self.state.snapshot([(s.sweep_id, s.queues) for s in self.sweeps.values()], _STEP_FIELDS)
 
     def flush_all(self) -> None:
         for sweep in self.sweeps.values():
@@ -217,35 +228,17 @@ class Coordinator:
 
     def release(self) -> None:
         self.flush_all()
-        for sweep_id in self.sweeps:
-            key = self.state.key(sweep_id, "coordinator")
-            if self.state.r.get(key) == self.token:
-                self.state.r.delete(key)
-        self.state.r.hdel(f"{PREFIX}coordinators", self.token)
+        self.state.forget_coordinator(self.token, list(self.sweeps))
 
     # -- per sweep --------------------------------------------------------------------------------
 
     def _lock(self, sweep_id: str) -> bool:
-        key = self.state.key(sweep_id, "coordinator")
-        r = self.state.r
-        if r.set(key, self.token, nx=True, ex=LOCK_TTL):
-            return True
-        if r.get(key) == self.token:
-            r.expire(key, LOCK_TTL)
-            return True
-        return False
+        return self.state.lock_sweep(sweep_id, self.token, LOCK_TTL)
 
     def _load(self, sweep_id: str) -> _Sweep:
         meta = self.state.meta(sweep_id)
         config = SweepConfiguration.model_validate_json(meta["config"])
         plan = SweepPlan(config, json.loads(meta["code_versions"]))
-        try:
-            self.state.r.xgroup_create(
-                self.state.key(sweep_id, "results"), RESULTS_GROUP, id="0", mkstream=True
-            )
-        except redis.ResponseError as exc:  # BUSYGROUP: it exists already (resume)
-            if "BUSYGROUP" not in str(exc):
-                raise
         queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
         managed = {p.resource for p in plan.projects.values() if is_managed(p.device)}
         sweep = _Sweep(sweep_id, plan, queues=queues, batched=frozenset(queues) - managed)
@@ -253,64 +246,60 @@ class Coordinator:
             sweep.allowance = 0  # the first publish waits for the first refit: the startup design
         self.state.requeue_queued(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
-        key = self.state.key(sweep_id, "results")
         self.sweeps[sweep_id] = sweep
-        self._take(self.state.r.xreadgroup(RESULTS_GROUP, "coordinator", {key: "0"}, count=1_000_000))
+        self._take({sweep_id: self.state.open_results(sweep_id)})
         return sweep
 
     def _fill(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
-        if meta.get("fill_done") == "1" or meta.get("state") not in ("running", "paused"):
+        """Materialise the next chunk of valid experiments into the pending sets (reusing done ones)."""
+        if meta.get("fill_done") == "1" or meta.get("state") not in ACTIVE_STATES:
             return False
-        st, plan = self.state, sweep.plan
-        if sweep.done_ids is None:
-            # Successful experiments anywhere in the dataset or in Redis are never run again.
-            sweep.done_ids = self.store.successful()
-            for exp_id in st.r.smembers(f"{PREFIX}done"):
-                sweep.done_ids.setdefault(exp_id, "")
+        plan = sweep.plan
         cursor = int(meta.get("fill_cursor", 0))
         end = min(cursor + (FILL_CHUNK if cursor else FIRST_FILL_CHUNK), plan.space.size)
         points = next(plan.space.iter_valid(cursor, chunk=end - cursor), np.empty(0, dtype=np.int64))
-        indices = plan.experiment_indices(points)
-        reused: dict[str, int] = {}  # experiment id -> its index in this sweep
-        if sweep.done_ids and len(indices):
-            keep = []
-            for index, exp_id in plan.experiment_ids(indices):
-                if exp_id in sweep.done_ids:
-                    reused[exp_id] = index
-                else:
-                    keep.append(index)
-            indices = np.asarray(keep, dtype=np.int64)
+        indices, reused = self._without_done(sweep, plan.experiment_indices(points))
         if reused:
-            rows = self.store.rows_for(set(reused))
-            for row in rows:
-                row["index"] = reused[row["experiment_id"]]
-            elsewhere = [r for r in rows if r["sweep_id"] != sweep.sweep_id]
-            for row in elsewhere:
-                row["sweep_id"] = sweep.sweep_id
-            if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
-                self.store.write_rows(sweep.sweep_id, elsewhere, batch=f"reused-{cursor}")
-            st.observe(sweep.sweep_id, rows)
+            self._reuse(sweep, reused, batch=f"reused-{cursor}")
         scores = priority(indices, plan.config.adaptive_sampling, plan.config.seed)
-        pipe = st.r.pipeline(transaction=True)
+        project_queue = [plan.projects[name].resource for name in plan.project_order]
         by_queue: dict[str, dict[str, float]] = {}
-        project_queue = [plan.projects[name].resource for name in plan._order]
-        n_projects = len(project_queue)
         for index, score in zip(indices.tolist(), scores.tolist(), strict=True):
-            by_queue.setdefault(project_queue[index % n_projects], {})[str(index)] = score
-        for queue, members in by_queue.items():
-            items = list(members.items())
-            for lo in range(0, len(items), 10_000):
-                pipe.zadd(st.pending_key(sweep.sweep_id, queue), dict(items[lo : lo + 10_000]), nx=True)
-        for index in reused.values():
-            pipe.hsetnx(st.key(sweep.sweep_id, "terminal"), index, "reused")
-        meta_key = st.key(sweep.sweep_id, "meta")
-        pipe.hincrby(meta_key, "n_reused", len(reused))
-        pipe.hincrby(meta_key, "total", len(indices) + len(reused))
-        pipe.hset(meta_key, mapping={"fill_cursor": end, "fill_done": int(end >= plan.space.size)})
-        pipe.execute()
-        if reused:
-            st.event(sweep.sweep_id, "info", f"reused {len(reused)} completed experiment(s)")
+            by_queue.setdefault(project_queue[index % len(project_queue)], {})[str(index)] = score
+        self.state.add_pending(sweep.sweep_id, by_queue, list(reused.values()), end, end >= plan.space.size)
         return True
+
+    def _without_done(self, sweep: _Sweep, indices: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+        """Split off the experiments that already have a successful result: ``(to run, reused)``,
+        reused as experiment id -> its index in this sweep."""
+        if sweep.done_ids is None:
+            # Successful experiments anywhere in the dataset or in Redis are never run again.
+            sweep.done_ids = self.store.successful()
+            for exp_id in self.state.done_ids():
+                sweep.done_ids.setdefault(exp_id, "")
+        reused: dict[str, int] = {}
+        if not (sweep.done_ids and len(indices)):
+            return indices, reused
+        keep = []
+        for index, exp_id in sweep.plan.experiment_ids(indices):
+            if exp_id in sweep.done_ids:
+                reused[exp_id] = index
+            else:
+                keep.append(index)
+        return np.asarray(keep, dtype=np.int64), reused
+
+    def _reuse(self, sweep: _Sweep, reused: dict[str, int], batch: str) -> None:
+        """Give reused results to this sweep: its Parquet rows (copied from another sweep) and the optimizer."""
+        rows = self.store.rows_for(set(reused))
+        for row in rows:
+            row["index"] = reused[row["experiment_id"]]
+        elsewhere = [r for r in rows if r["sweep_id"] != sweep.sweep_id]
+        for row in elsewhere:
+            row["sweep_id"] = sweep.sweep_id
+        if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
+            self.store.write_rows(sweep.sweep_id, elsewhere, batch=batch)
+        self.state.observe(sweep.sweep_id, rows)
+        self.state.event(sweep.sweep_id, "info", f"reused {len(reused)} completed experiment(s)")
 
     def _sharing(self, queue: str) -> int:
         return sum(queue in s.queues for s in self.sweeps.values())
@@ -319,7 +308,6 @@ class Coordinator:
         st, plan = self.state, sweep.plan
         sent, room = False, min(self._room(sweep, meta), sweep.allowance)
         for queue in sweep.queues:
-            pending_key = st.pending_key(sweep.sweep_id, queue)
             free = min(room, self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue])
             if free <= 0:
                 continue
@@ -327,27 +315,20 @@ class Coordinator:
             # out of "queued") before the broker has even answered us, and marking it afterwards
             # would leave a stale entry that holds a window slot forever. A crash between the
             # mark and the send is repaired when a coordinator loads the sweep (``requeue_queued``).
-            flat = self._take_script(keys=[pending_key, st.queued_key(sweep.sweep_id, queue)], args=[free])
-            if not flat:
+            top = st.take(sweep.sweep_id, queue, free)
+            if not top:
                 continue
-            top = list(zip(flat[::2], map(float, flat[1::2]), strict=True))
             members = [m for m, _ in top]
             meta["queued"][queue] += len(members)
             room -= len(members)
             sweep.allowance -= len(members)
             try:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
-                    plan.added = {
-                        int(k): json.loads(v)
-                        for k, v in st.r.hgetall(st.key(sweep.sweep_id, "added")).items()
-                    }
+                    plan.added = st.added_points(sweep.sweep_id)
                 batch = self.pacing.batch(queue, self._sharing(queue)) if queue in sweep.batched else 1
                 self.dispatcher.publish(self._staged(sweep, plan.experiments(members)), batch)
             except BaseException:
-                pipe = st.r.pipeline(transaction=True)
-                pipe.srem(st.queued_key(sweep.sweep_id, queue), *members)
-                pipe.zadd(pending_key, dict(top))
-                pipe.execute()
+                st.untake(sweep.sweep_id, queue, top)
                 raise
             sent = True
         return sent
@@ -370,7 +351,7 @@ class Coordinator:
         """Experiments not yet promoted run first at low shots, when the sweep asks for it."""
         if not sweep.plan.config.optimizer.early_stopping.low_fidelity_share or not experiments:
             return experiments
-        stages = self.state.r.hmget(self.state.key(sweep.sweep_id, "stage"), [e.index for e in experiments])
+        stages = self.state.stages(sweep.sweep_id, [e.index for e in experiments])
         return [
             (sweep.plan.low_fidelity(exp) if stage is None else None) or exp
             for exp, stage in zip(experiments, stages, strict=True)
@@ -422,31 +403,22 @@ class Coordinator:
         if not self.sweeps:
             time.sleep(block_ms / 1000)
             return False
-        streams = {self.state.key(s, "results"): ">" for s in self.sweeps}
-        fresh = self.state.r.xreadgroup(
-            RESULTS_GROUP,
-            "coordinator",
-            streams,
-            count=self.settings.result_batch_size,
-            block=block_ms or None,
-        )
+        fresh = self.state.read_results(list(self.sweeps), self.settings.result_batch_size, block_ms or None)
         moved = self._take(fresh)
         for sweep in self.sweeps.values():
             self._write(sweep)
         return moved
 
-    def _take(self, response: Any) -> bool:
+    def _take(self, fresh: dict[str, list[tuple[str, dict[str, Any]]]]) -> bool:
+        """Buffer result rows read from the sweeps' streams (``SweepState.read_results``)."""
         got = False
         now = time.monotonic()
-        for key, entries in response or []:
-            sweep = self.sweeps[key.split(":")[2]]
+        for sweep_id, rows in fresh.items():
+            sweep = self.sweeps[sweep_id]
             by_queue: dict[str, int] = {}
-            for entry_id, fields in entries:
-                if not fields:
-                    continue
+            for entry_id, row in rows:
                 if not sweep.buffer:
                     sweep.buffer_since = now
-                row = json.loads(fields["row"])
                 sweep.buffer.append((entry_id, row))
                 queue = row.get("resource") or ""
                 by_queue[queue] = by_queue.get(queue, 0) + 1
@@ -470,48 +442,39 @@ class Coordinator:
         self.store.write_rows(
             sweep.sweep_id, [row for _, row in sweep.buffer], batch=ids[0].replace("-", "_")
         )
-        key = self.state.key(sweep.sweep_id, "results")
-        pipe = self.state.r.pipeline()
-        pipe.xack(key, RESULTS_GROUP, *ids)
-        pipe.xdel(key, *ids)
-        pipe.execute()
+        self.state.ack_results(sweep.sweep_id, ids)
         sweep.buffer.clear()
 
     def _finish(self, sweep: _Sweep, meta: dict[str, Any]) -> None:
         """Deadline, cancellation and completion, from the step's snapshot ``meta``."""
         st, sid = self.state, sweep.sweep_id
         state = meta.get("state")
-        if state in ("running", "paused") and meta.get("deadline") and time.time() > float(meta["deadline"]):
-            st.set_state(sid, "cancelling", final_state="timed_out")
+        if state in ACTIVE_STATES and meta.get("deadline") and time.time() > float(meta["deadline"]):
+            st.set_state(sid, Lifecycle.CANCELLING, final_state=Lifecycle.TIMED_OUT.value)
             st.event(sid, "alert", "max_duration reached: no new experiments will start")
-            state = meta["state"] = "cancelling"
-            meta["final_state"] = "timed_out"
+            state = meta["state"] = Lifecycle.CANCELLING
+            meta["final_state"] = Lifecycle.TIMED_OUT
         if (
-            state == "running"
+            state == Lifecycle.RUNNING
             and meta.get("fill_done") == "1"
             and self._room(sweep, meta) <= 0
             and meta["n_running"] == 0
             and not sum(meta["queued"].values())
         ):
-            st.set_state(sid, "cancelling", final_state="completed")
+            st.set_state(sid, Lifecycle.CANCELLING, final_state=Lifecycle.COMPLETED.value)
             st.event(
                 sid, "info", f"max_experiments ({sweep.plan.config.max_experiments}) ran: the rest will not"
             )
-            state = meta["state"] = "cancelling"
-            meta["final_state"] = "completed"
-        if state == "cancelling":
-            for queue in RESOURCE_QUEUES:
-                st.r.delete(st.pending_key(sid, queue))
-            st.r.hset(st.key(sid, "meta"), "fill_done", 1)
-            in_flight = st.r.hlen(st.key(sid, "running"))
+            state = meta["state"] = Lifecycle.CANCELLING
+            meta["final_state"] = Lifecycle.COMPLETED
+        if state == Lifecycle.CANCELLING:
+            in_flight, terminal = st.stop_starting(sid)
             if in_flight == 0:
-                self._drain_once(sweep)
-                terminal = st.r.hlen(st.key(sid, "terminal"))
-                total = int(meta.get("total", 0))
-                st.r.hincrby(st.key(sid, "meta"), "n_cancelled", max(0, total - terminal))  # never started
-                self._close(sweep, meta.get("final_state") or "cancelled")
+                self._drain_once(sweep)  # nothing runs: the terminal count is final
+                st.count_never_started(sid, max(0, int(meta.get("total", 0)) - terminal))
+                self._close(sweep, Lifecycle(meta.get("final_state") or Lifecycle.CANCELLED))
             return
-        if meta.get("fill_done") != "1" or state != "running":
+        if meta.get("fill_done") != "1" or state != Lifecycle.RUNNING:
             return
         if (
             meta["n_running"] == 0
@@ -525,22 +488,19 @@ class Coordinator:
             st.event(sid, "alert", "re-sent experiments whose messages never started")
         if meta["n_terminal"] >= int(meta.get("total", 0)):
             self._drain_once(sweep)
-            if st.r.xlen(st.key(sid, "results")) == 0 and not sweep.buffer:
-                self._close(sweep, "completed")
+            if st.results_backlog(sid) == 0 and not sweep.buffer:
+                self._close(sweep, Lifecycle.COMPLETED)
 
-    def _drain_once(self, sweep: _Sweep) -> None:
-        key = self.state.key(sweep.sweep_id, "results")
-        self._take(self.state.r.xreadgroup(RESULTS_GROUP, "coordinator", {key: ">"}, count=1_000_000))
+    def _drain_once(self, sweep: _Sweep) -> bool:
+        """Write every result row still in the sweep's stream; True if there were any."""
+        got = self._take(self.state.read_results([sweep.sweep_id], 1_000_000))
         self._write(sweep, force=True)
+        return got
 
-    def _close(self, sweep: _Sweep, final: str) -> None:
-        st, sid = self.state, sweep.sweep_id
-        st.set_state(sid, final, finished_at=time.time())
-        st.r.srem(f"{PREFIX}sweeps", sid)
-        st.r.delete(st.key(sid, "coordinator"))
-        st.event(sid, "info", f"sweep {final}")
-        self.sweeps.pop(sid, None)
-        log.info("sweep %s %s", sid, final)
+    def _close(self, sweep: _Sweep, final: Lifecycle) -> None:
+        self.state.close(sweep.sweep_id, final)
+        self.sweeps.pop(sweep.sweep_id, None)
+        log.info("sweep %s %s", sweep.sweep_id, final.value)
 
 
-__all__ = ["Coordinator", "FINAL_STATES"]
+__all__ = ["Coordinator"]

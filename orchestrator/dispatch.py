@@ -1,4 +1,11 @@
-"""Publishing experiments to Celery: the only module of ``orchestrator/`` that talks to Celery."""
+"""Celery for the coordinator: the app factory and publishing. The only module of ``orchestrator/``
+that talks to Celery.
+
+The app is configured here once (serializer, queues, transport options) for every process:
+workers build theirs with :func:`workers.app.create_app`, which adds the tasks to this one.
+Messages are sent by task name (:class:`~orchestrator.protocol.Task`) and built from the
+models of :mod:`orchestrator.protocol`, so nothing here imports ``workers``.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,17 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange
+from kombu import Queue as KombuQueue
+from kombu.exceptions import OperationalError
 
+from orchestrator.errors import ConfigurationError
 from orchestrator.models import Experiment
-from workers.app import BATCH_TASK, RUN_TASK
+from orchestrator.protocol import QUEUES, BatchMessage, Queue, RunMessage, Task
+from orchestrator.settings import Settings, load_settings
 
+#: what publishing raises while the broker is unreachable
+PUBLISH_ERRORS: tuple[type[Exception], ...] = (OperationalError,)
 REPR_MAX = 1024  # Celery's own cap on argsrepr/kwargsrepr
 
 
@@ -24,11 +38,80 @@ def _batch(producer: Any) -> contextlib.AbstractContextManager[Any]:
     return batch() if batch is not None else contextlib.nullcontext()
 
 
+def celery_app(settings: Settings | None = None, *, broker_url: str | None = None) -> Celery:
+    """The Celery app every process uses, configured from ``settings`` (or ``broker_url``).
+
+    It has no tasks: the coordinator sends by name, and :func:`workers.app.create_app` registers
+    the tasks on an app made here, so broker URL and visibility timeout are one value everywhere.
+    """
+    settings = settings or load_settings()
+    url = broker_url or settings.broker_url
+    if not url:
+        raise ConfigurationError(
+            "no broker URL: set ORCHESTRATOR_BROKER_URL (or pass --broker redis://host:6379/0); "
+            "`orchestrator run` without one starts an embedded Redis"
+        )
+    app = Celery("orchestrator", broker=url, set_as_current=False)
+    exchange = Exchange("orchestrator", type="direct")
+    app.conf.update(
+        # JSON only: a serializer that rebuilds Python objects would let anyone who can write to
+        # the shared Redis run code on every worker.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        task_ignore_result=True,  # results travel through our own durable stream
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        # kombu looks for abandoned (unacked, timed-out) messages only every interval x throttle
+        # seconds, 100 s by default; scan every few seconds so a killed worker's work comes back soon.
+        # Each scan holds a Redis mutex that expires after 300 s by default: a worker killed
+        # inside a scan (a few ms, but every few seconds) blocked every restore for 5 minutes.
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 10,
+        },
+        broker_connection_retry_on_startup=True,
+        task_queues=[KombuQueue(name, exchange, routing_key=name) for name in QUEUES],
+        task_default_queue=Queue.LOCAL_CPU.value,
+        task_default_exchange="orchestrator",
+        task_default_routing_key=Queue.LOCAL_CPU.value,
+        task_routes={Task.OPTIMIZE.value: {"queue": Queue.CONTROL.value, "routing_key": Queue.CONTROL.value}},
+        # Workers send task events (received/started/succeeded), which is all Flower needs to
+        # list every experiment task with its name and arguments. No "task-sent" event from the
+        # coordinator: it was one more Redis PUBLISH per message and measured at about 40% of
+        # the coordinator's publishing cost (benchmarks/overhead.py), for a state ("sent") that
+        # the bounded window keeps short-lived; Flower's broker view still shows queue lengths.
+        task_send_sent_event=False,
+        worker_send_task_events=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "optimize-adaptive-sweeps": {
+                "task": Task.OPTIMIZE.value,
+                "schedule": settings.optimizer_interval,
+                "options": {"expires": settings.optimizer_interval * 2},
+            },
+        },
+    )
+    app.conf.orchestrator_settings = settings.model_dump(mode="json")
+    return app
+
+
 class Dispatcher:
     """Sends experiment messages to the queue of their resource."""
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+
+    def send(self, task: Task, kwargs: dict[str, Any], queue: str, countdown: float | None = None) -> None:
+        """Send one message of ``task`` (a worker re-sending a run or scheduling a poll)."""
+        self.app.send_task(
+            task.value, kwargs=kwargs, queue=queue, routing_key=queue, countdown=countdown or None
+        )
 
     def restore(self, tags: list[str]) -> Counter[str]:
         """Put the unacked messages ``tags`` (of a lost worker) back at the head of their queues.
@@ -62,22 +145,15 @@ class Dispatcher:
             for group in _groups(experiments, batch_size):
                 first = group[0]
                 if len(group) == 1:
-                    # keyword arguments so Flower shows sweep, experiment and project by name
-                    name, kwargs = (
-                        RUN_TASK,
-                        {"sweep_id": first.sweep_id, **_fields(first), "queue": first.resource},
-                    )
+                    # flat keyword arguments: Flower shows sweep, experiment and project by name
+                    name, kwargs = Task.RUN.value, RunMessage(experiment=first).kwargs()
                     task_id = f"{first.experiment_id}-{uuid.uuid4().hex[:8]}"
                     shown = kwargs
                 else:
-                    name, kwargs = (
-                        BATCH_TASK,
-                        {
-                            "sweep_id": first.sweep_id,
-                            "queue": first.resource,
-                            "experiments": [_fields(e) for e in group],
-                        },
+                    message = BatchMessage(
+                        sweep_id=first.sweep_id, queue=first.resource, experiments=tuple(group)
                     )
+                    name, kwargs = Task.BATCH.value, message.kwargs()
                     task_id = f"batch-{first.experiment_id}-{uuid.uuid4().hex[:8]}"
                     shown = {
                         "sweep_id": first.sweep_id,
@@ -107,21 +183,6 @@ class Dispatcher:
         """Names of the workers that answer a ping (liveness check)."""
         replies = self.app.control.ping(timeout=timeout) or []
         return [name for reply in replies for name in reply]
-
-
-def _fields(exp: Experiment) -> dict[str, Any]:
-    """What a worker needs of one experiment (beside its sweep and queue)."""
-    out: dict[str, Any] = {
-        "index": exp.index,
-        "experiment_id": exp.experiment_id,
-        "project": exp.project,
-        "parameters": exp.parameters,
-    }
-    if exp.added:
-        out["added"] = True
-    if exp.shot_fraction:
-        out["shot_fraction"] = exp.shot_fraction
-    return out
 
 
 def _groups(experiments: Iterable[Experiment], size: int) -> Iterator[list[Experiment]]:

@@ -19,9 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
-
 from orchestrator.errors import OrchestratorError
+from orchestrator.store.connection import ping, shutdown
 
 _PR_SET_PDEATHSIG = 1
 
@@ -56,10 +55,7 @@ class EmbeddedRedis:
         return f"redis+socket://{self.socket}"
 
     def _ping(self) -> bool:
-        try:
-            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
-        except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
-            return False
+        return ping(self.url, timeout=1)
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -108,10 +104,7 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self.process is None:
             return
-        try:
-            redis.Redis(unix_socket_path=str(self.socket)).shutdown(nosave=True)
-        except (redis.ConnectionError, redis.ResponseError, OSError):
-            pass
+        shutdown(self.url)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -27,8 +27,9 @@ class SweepPlan:
         self.space = self.config.space()
         self.sweep_id = self.config.sweep_id
         self.projects = {p.name: p for p in self.config.projects}
-        self._order = [p.name for p in self.config.projects]
-        self.stride = self.config.repeats * len(self._order)
+        #: project names in configuration order: an index's project is ``index % len(project_order)``
+        self.project_order = [p.name for p in self.config.projects]
+        self.stride = self.config.repeats * len(self.project_order)
         #: refinement points the optimizer added, past the lazy product: point -> parameters
         self.added: dict[int, dict] = {}
 
@@ -38,8 +39,8 @@ class SweepPlan:
 
     def decompose(self, index: int) -> tuple[int, int, ProjectSpec]:
         point, rest = divmod(index, self.stride)
-        repeat, project = divmod(rest, len(self._order))
-        return point, repeat, self.projects[self._order[project]]
+        repeat, project = divmod(rest, len(self.project_order))
+        return point, repeat, self.projects[self.project_order[project]]
 
     def resource_of(self, index: int) -> str:
         """The queue experiment ``index`` runs on."""

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from adapters.spec import is_managed
+from orchestrator.braket.estimate import CostEstimate, estimate_cost
+from orchestrator.braket.prices import load_price_table
 from orchestrator.config import SweepConfiguration
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.models import Experiment
 from orchestrator.plan import SweepPlan
-from orchestrator.resources.estimate import CostEstimate, estimate_cost
-from orchestrator.resources.prices import load_price_table
 from orchestrator.settings import Settings
 
 MAX_PRICED = 200_000
@@ -92,11 +92,9 @@ def _shots(plan: SweepPlan, experiment: Experiment) -> int:
 def _validate_devices(
     config: SweepConfiguration, settings: Settings, paid: list, budget: float | None, source: str
 ) -> None:
-    import redis
-
     from adapters import adapt_project
     from adapters.circuit import CircuitAdapter
-    from workers.executors.braket_managed import BraketManagedExecutor
+    from orchestrator.braket.executor import BraketManagedExecutor
 
     space = config.space()
     # A spread of valid points (first, last, evenly between): widths and gates vary with parameters.
@@ -104,8 +102,12 @@ def _validate_devices(
         [c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)]
     )
     sample = valid[np.unique(np.linspace(0, len(valid) - 1, min(len(valid), SAMPLED_POINTS)).astype(int))]
+    from orchestrator.store import connect
+
     executor = BraketManagedExecutor(
-        redis.Redis(), s3_bucket=str(settings.braket_s3_bucket), prices=load_price_table(settings.price_table)
+        connect("redis://127.0.0.1:6379/0", decode=False),  # never connected: validation reads no ledger
+        s3_bucket=str(settings.braket_s3_bucket),
+        prices=load_price_table(settings.price_table),
     )
     for i, spec in enumerate(config.projects):
         if spec not in paid:

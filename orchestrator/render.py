@@ -55,7 +55,7 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
 
     console.print(
         f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
-        f"({'embedded' if orch._embedded else redact_url(orch.settings.broker_url)})"
+        f"({'embedded' if orch.embedded else redact_url(orch.settings.broker_url)})"
     )
     try:
         with progress:

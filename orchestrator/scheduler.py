@@ -16,12 +16,11 @@ from pydantic import BaseModel, Field
 from orchestrator.config import SweepConfiguration
 from orchestrator.errors import InputError
 from orchestrator.plan import SweepPlan
+from orchestrator.protocol import ACTIVE_STATES, FINAL_STATES, Lifecycle
 from orchestrator.results import ResultStore
 from orchestrator.settings import Settings
-from orchestrator.state import PREFIX, RESOURCE_QUEUES, SweepState
+from orchestrator.store import SweepState
 
-ACTIVE_STATES = {"running", "paused"}
-FINAL_STATES = {"completed", "cancelled", "timed_out"}
 COUNTED = ("completed", "failed", "reused", "early_stopped", "cancelled")
 
 
@@ -73,10 +72,9 @@ class Scheduler:
         st = self.state
         current = st.state(sweep_id)
         resumed = current in ACTIVE_STATES
-        if current in FINAL_STATES:
-            # The same sweep file again: start over in Redis; completed experiments are reused.
-            st.r.delete(*st.sweep_keys(sweep_id))
         if not resumed:
+            # A new sweep, or the same sweep file again after it ended: start over in Redis
+            # (completed experiments are reused from the results).
             plan = SweepPlan.build(config)
             budget = config.budget_limit if config.budget_limit is not None else self.settings.default_budget
             effective = {
@@ -85,10 +83,10 @@ class Scheduler:
                 "settings": self.settings.model_dump(mode="json", exclude={"broker_url"}),
                 "sweep_id": sweep_id,
             }
-            st.r.hset(
-                st.key(sweep_id, "meta"),
-                mapping={
-                    "state": "running",
+            st.register(
+                sweep_id,
+                {
+                    "state": Lifecycle.RUNNING.value,
                     "name": config.name,
                     "config": config.model_dump_json(),
                     "code_versions": json.dumps(plan.code_versions),
@@ -107,21 +105,19 @@ class Scheduler:
             )
             self.store.write_effective_config(sweep_id, effective)
             if budget is not None or self.settings.global_budget is not None:
-                from orchestrator.resources.budget import BudgetLedger
-
-                ledger = BudgetLedger(st.r)
+                ledger = st.budget_ledger()
                 if budget is not None:
                     ledger.set_limit(sweep_id, budget)
                 if self.settings.global_budget is not None:
                     ledger.set_limit(None, self.settings.global_budget)
         else:
-            st.set_state(sweep_id, "running")
-        st.r.sadd(f"{PREFIX}sweeps", sweep_id)
+            st.set_state(sweep_id, Lifecycle.RUNNING)
+        st.serve(sweep_id)
         meta = st.meta(sweep_id)
         return SweepExecution(
             execution_id=sweep_id,
             name=config.name,
-            state="running",
+            state=Lifecycle.RUNNING.value,
             planned=int(meta["planned"]),
             results_path=str(self.store.sweep_dir(sweep_id)),
             resumed=resumed,
@@ -138,20 +134,12 @@ class Scheduler:
 
     def get_execution_status(self, execution_id: str) -> ExecutionStatus:
         meta = self._require(execution_id)
-        st, r = self.state, self.state.r
-        pipe = r.pipeline()
-        for q in RESOURCE_QUEUES:
-            pipe.zcard(st.pending_key(execution_id, q))
-        for q in RESOURCE_QUEUES:
-            pipe.scard(st.queued_key(execution_id, q))
-        pipe.hlen(st.key(execution_id, "running"))
-        values = pipe.execute()
+        now = self.state.counts(execution_id)
         counts = {k: int(meta.get(f"n_{k}", 0)) for k in COUNTED}
         planned = int(meta.get("planned", 0))
         fill_done = meta.get("fill_done") == "1"
         total = int(meta.get("total", 0)) if fill_done else None
-        counts["queued"] = sum(values[3:6])
-        counts["running"] = int(values[6])
+        counts["queued"], counts["running"] = now["queued"], now["running"]
         finished = sum(counts[k] for k in COUNTED)
         counts["pending"] = max(
             0, (total if total is not None else planned) - finished - counts["queued"] - counts["running"]
@@ -163,7 +151,7 @@ class Scheduler:
         remaining = counts["pending"] + counts["queued"] + counts["running"]
         if meta.get("max_experiments"):
             remaining = min(remaining, max(0, int(meta["max_experiments"]) - executed))
-        eta = remaining * elapsed / executed if executed and meta.get("state") == "running" else None
+        eta = remaining * elapsed / executed if executed and meta.get("state") == Lifecycle.RUNNING else None
         budget = float(meta["budget"]) if meta.get("budget") else None
         return ExecutionStatus(
             execution_id=execution_id,
@@ -177,36 +165,39 @@ class Scheduler:
             elapsed_seconds=elapsed,
             started_at=datetime.fromtimestamp(started).astimezone(),
             results_path=str(self.store.sweep_dir(execution_id)),
-            events=st.events(execution_id, 10),
-            workers=len(st.live_workers()),
+            events=self.state.events(execution_id, 10),
+            workers=len(self.state.live_workers()),
             optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {},
         )
 
     def list_executions(self) -> list[str]:
-        ids = {k.split(":")[2] for k in self.state.r.scan_iter(f"{PREFIX}sweep:*:meta")}
-        return sorted(ids)
+        return self.state.sweep_ids()
 
     def pause_execution(self, execution_id: str) -> bool:
-        meta = self._require(execution_id)
-        if meta.get("state") != "running":
+        self._require(execution_id)
+        if not self.state.transition(
+            execution_id,
+            Lifecycle.PAUSED,
+            allowed=frozenset({Lifecycle.RUNNING}),
+            paused_reason="paused by user",
+        ):
             return False
-        self.state.set_state(execution_id, "paused", paused_reason="paused by user")
         self.state.event(execution_id, "info", "paused by user")
         return True
 
     def resume_execution(self, execution_id: str) -> bool:
-        meta = self._require(execution_id)
-        if meta.get("state") not in ("paused", "running"):
+        self._require(execution_id)
+        if not self.state.transition(
+            execution_id, Lifecycle.RUNNING, allowed=ACTIVE_STATES, paused_reason=""
+        ):
             return False
-        self.state.set_state(execution_id, "running", paused_reason="")
-        self.state.r.sadd(f"{PREFIX}sweeps", execution_id)
+        self.state.serve(execution_id)
         self.state.event(execution_id, "info", "resumed")
         return True
 
     def cancel_execution(self, execution_id: str) -> bool:
-        meta = self._require(execution_id)
-        if meta.get("state") in FINAL_STATES or meta.get("state") == "cancelling":
+        self._require(execution_id)
+        if not self.state.transition(execution_id, Lifecycle.CANCELLING, allowed=ACTIVE_STATES):
             return False
-        self.state.set_state(execution_id, "cancelling")
         self.state.event(execution_id, "info", "cancelled by user")
         return True

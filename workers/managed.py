@@ -9,16 +9,14 @@ instead of paying for a second one.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from celery import Celery
 
 from adapters import adapt_project
 from adapters.circuit import CircuitAdapter
 from adapters.spec import ProjectSpec
+from orchestrator.dispatch import Dispatcher
 from orchestrator.errors import (
     ConfigurationError,
     InputError,
@@ -27,23 +25,24 @@ from orchestrator.errors import (
     TransientError,
 )
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
+from orchestrator.protocol import STOPPED_STATES, PollMessage, Task
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
-from orchestrator.state import SweepState, connect
+from orchestrator.store import SweepState
 
 if TYPE_CHECKING:
-    from workers.executors.braket_managed import BraketManagedExecutor
+    from orchestrator.braket.executor import BraketManagedExecutor
 
 log = logging.getLogger(__name__)
 
-POLL_TASK = "orchestrator.poll_quantum_task"
-
 
 class ManagedRunner:
-    def __init__(self, app: Celery, settings: Settings, state: Any) -> None:
-        self.app = app
+    """Submits and polls the managed quantum tasks of a worker process."""
+
+    def __init__(self, dispatcher: Dispatcher, settings: Settings, state: Callable[[], SweepState]) -> None:
+        self.dispatcher = dispatcher
         self.settings = settings
-        self._state = state  # a callable returning the process's SweepState
+        self._state = state  # the process's SweepState, made lazily after the fork
         self._executors: dict[str, BraketManagedExecutor] = {}
 
     @property
@@ -58,8 +57,8 @@ class ManagedRunner:
         return self._executors[key]
 
     def _make_executor(self, spec: ProjectSpec) -> BraketManagedExecutor:
-        from orchestrator.resources.prices import load_price_table
-        from workers.executors.braket_managed import BraketManagedExecutor
+        from orchestrator.braket.executor import BraketManagedExecutor
+        from orchestrator.braket.prices import load_price_table
 
         if not self.settings.braket_s3_bucket:
             raise ConfigurationError(
@@ -68,16 +67,12 @@ class ManagedRunner:
             )
         failover = {spec.device: list(spec.failover)} if spec.device and spec.failover else None
         return BraketManagedExecutor(
-            self._raw_client(),
+            self.state.raw_client(),
             s3_bucket=self.settings.braket_s3_bucket,
             s3_prefix=self.settings.braket_s3_prefix,
             failover=failover,
             prices=load_price_table(self.settings.price_table),
         )
-
-    def _raw_client(self) -> Any:
-        # The executors decode replies themselves: they get a bytes client on the same server.
-        return connect(str(self.app.conf.broker_url), decode=False)
 
     def _adapter(self, spec: ProjectSpec) -> CircuitAdapter:
         adapter = adapt_project(spec.path, spec)
@@ -88,90 +83,62 @@ class ManagedRunner:
             )
         return adapter
 
-    def _experiment(self, spec: ProjectSpec, kw: dict[str, Any]) -> Experiment:
-        return Experiment(
-            sweep_id=kw["sweep_id"],
-            experiment_id=kw["experiment_id"],
-            index=kw["index"],
-            project=spec.name,
-            parameters=kw["parameters"],
-            resource=kw["queue"],
-            device=spec.device,
-        )
-
     # -- submit -----------------------------------------------------------------------------------
 
     def submit(
         self,
         task: Any,
         spec: ProjectSpec,
+        exp: Experiment,
         *,
         attempt: int,
         host: str,
         token: str,
-        kw: dict[str, Any],
-        backoff: Any,
+        backoff: Callable[[int], float],
     ) -> str:
-        st, sid, index = self.state, kw["sweep_id"], kw["index"]
-        qattempt = int(st.r.hget(st.key(sid, "qattempt"), index) or 1)
+        st, sid, index = self.state, exp.sweep_id, exp.index
+        qattempt = st.quantum_attempt(sid, index)
+        exp = exp.model_copy(update={"device": spec.device})
         try:
             adapter = self._adapter(spec)
-            program, inputs = adapter.build_program(kw["parameters"])
+            program, inputs = adapter.build_program(exp.parameters)
             executor = self.executor(spec)
-            submission = executor.submit(
-                self._experiment(spec, kw), program, adapter.shots(kw["parameters"]), qattempt, inputs=inputs
-            )
+            submission = executor.submit(exp, program, adapter.shots(exp.parameters), qattempt, inputs=inputs)
         except ResourceError as exc:
-            return self._pause(kw, token, exc)
+            st.pause_on_resource(sid, exp.resource, index, token, str(exc))
+            return "paused"
         except TransientError as exc:
             st.release(sid, index, token)
             log.warning("submit of %s/%s deferred: %s", sid, index, exc)
             raise task.retry(countdown=backoff(task.request.retries), max_retries=None) from None
         except (InputError, OrchestratorError, Exception) as exc:  # noqa: BLE001 - recorded, never lost
             kind = exc.kind if isinstance(exc, OrchestratorError) else ConfigurationError.kind
-            self._record(kw, attempt, host, token, ExperimentStatus.FAILED, error=str(exc), error_class=kind)
+            self._record(exp, attempt, host, token, ExperimentStatus.FAILED, error=str(exc), error_class=kind)
             return "failed"
         for alert in submission.alerts:
             st.event(sid, "alert", alert.message)
         # The poll is scheduled before this message is acked, and the ARN kept for status/cancel.
-        self.app.send_task(
-            POLL_TASK,
-            queue=kw["queue"],
-            routing_key=kw["queue"],
-            countdown=self.settings.poll_interval,
-            kwargs={**kw, "task_arn": submission.task_arn, "attempt": attempt},
-        )
-        pipe = st.r.pipeline()
-        pipe.hset(
-            st.key(sid, "tasks"),
-            index,
-            json.dumps({"arn": submission.task_arn, "device": submission.device, "qattempt": qattempt}),
-        )
-        pipe.hset(
-            st.key(sid, "running"),
-            index,
-            json.dumps({"host": host, "since": time.time(), "task_arn": submission.task_arn}),
-        )
-        pipe.execute()
-        if st.r.get(st.lease_key(sid, index)) == token:
-            st.r.delete(st.lease_key(sid, index))  # the poll task owns it now
+        poll = PollMessage(experiment=exp, task_arn=submission.task_arn, attempt=attempt)
+        self.dispatcher.send(Task.POLL, poll.kwargs(), exp.resource, countdown=self.settings.poll_interval)
+        st.note_quantum_task(sid, index, submission.task_arn, submission.device, qattempt, host, token)
         return "submitted"
 
     # -- poll -------------------------------------------------------------------------------------
 
-    def poll(self, task: Any, spec: ProjectSpec, *, task_arn: str, attempt: int, kw: dict[str, Any]) -> str:
-        st, sid, index = self.state, kw["sweep_id"], kw["index"]
+    def poll(self, task: Any, spec: ProjectSpec, message: PollMessage) -> str:
+        exp, task_arn, attempt = message.experiment, message.task_arn, message.attempt
+        st, sid, index = self.state, exp.sweep_id, exp.index
         host = task.request.hostname or ""
         if st.is_terminal(sid, index):
             return "already-done"
         executor = self.executor(spec)
-        if st.state(sid) in ("cancelling", "cancelled", "timed_out"):
+        if st.state(sid) in STOPPED_STATES:
             try:
                 executor.cancel(task_arn)
             except OrchestratorError as exc:
                 log.warning("could not cancel %s: %s", task_arn, exc)
             self._record(
-                kw,
+                exp,
                 attempt,
                 host,
                 "",
@@ -188,12 +155,12 @@ class ManagedRunner:
             raise task.retry(countdown=self.settings.poll_interval, max_retries=None)
         for alert in outcome.alerts:
             st.event(sid, "alert", alert.message)
-        from workers.executors.managed_results import to_result
+        from orchestrator.braket.results import to_result
 
-        experiment = self._experiment(spec, kw)
+        experiment = exp.model_copy(update={"device": spec.device})
         if outcome.completed:
             try:
-                metrics = self._adapter(spec).analyze(outcome.result, kw["parameters"])
+                metrics = self._adapter(spec).analyze(outcome.result, exp.parameters)
             except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
                 result = to_result(experiment, outcome, attempt=attempt)
                 result = result.model_copy(
@@ -205,24 +172,21 @@ class ManagedRunner:
                 )
             else:
                 result = to_result(experiment, outcome, metrics=metrics, attempt=attempt)
-        elif outcome.state == "FAILED":
-            qattempt = st.r.hincrby(st.key(sid, "qattempt"), index, 1)
-            if qattempt <= self.settings.max_attempts:
-                # a new quantum task (a new clientToken) for the next publish of this experiment
-                st.r.hdel(st.key(sid, "running"), index)
-                st.r.zadd(st.pending_key(sid, kw["queue"]), {str(index): float("inf")})
-                st.event(
-                    sid, "info", f"quantum task {task_arn} FAILED ({outcome.failure_reason}); resubmitting"
-                )
-                return "resubmit"
-            result = to_result(experiment, outcome, attempt=attempt)
+        elif outcome.state == "FAILED" and st.resubmit_quantum(
+            sid, exp.resource, index, self.settings.max_attempts
+        ):
+            # a new quantum task (a new clientToken) for the next publish of this experiment
+            st.event(sid, "info", f"quantum task {task_arn} FAILED ({outcome.failure_reason}); resubmitting")
+            return "resubmit"
         else:
             result = to_result(experiment, outcome, attempt=attempt)
-        result = result.model_copy(update={"worker_host": host})
+        result = result.model_copy(
+            update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash}
+        )
         st.record(
             sid,
             index,
-            kw["experiment_id"],
+            exp.experiment_id,
             result_row(result),
             status=result.status.value,
             final=True,
@@ -234,7 +198,7 @@ class ManagedRunner:
 
     def _record(
         self,
-        kw: dict[str, Any],
+        exp: Experiment,
         attempt: int,
         host: str,
         token: str,
@@ -245,33 +209,28 @@ class ManagedRunner:
         extra: dict[str, Any] | None = None,
     ) -> None:
         result = ExperimentResult(
-            experiment_id=kw["experiment_id"],
-            project_name=kw["project"],
-            parameters=kw["parameters"],
+            experiment_id=exp.experiment_id,
+            project_name=exp.project,
+            parameters=exp.parameters,
             status=status,
             error_message=error,
             error_class=error_class,
-            sweep_id=kw["sweep_id"],
-            index=kw["index"],
+            sweep_id=exp.sweep_id,
+            index=exp.index,
+            repeat=exp.repeat,
             attempt=attempt,
             worker_host=host,
-            resource=kw["queue"],
+            resource=exp.resource,
+            device=exp.device,
+            reproducibility_hash=exp.reproducibility_hash,
             extra=extra or {},
         )
         self.state.record(
-            kw["sweep_id"],
-            kw["index"],
-            kw["experiment_id"],
+            exp.sweep_id,
+            exp.index,
+            exp.experiment_id,
             result_row(result),
             status=status.value,
             final=True,
             lease_token=token,
         )
-
-    def _pause(self, kw: dict[str, Any], token: str, exc: Exception) -> str:
-        st, sid, index = self.state, kw["sweep_id"], kw["index"]
-        st.release(sid, index, token)
-        st.r.zadd(st.pending_key(sid, kw["queue"]), {str(index): float("inf")})
-        st.set_state(sid, "paused", paused_reason=str(exc))
-        st.event(sid, "alert", f"sweep paused: {exc}")
-        return "paused"

@@ -12,7 +12,6 @@ Exactly-once effects on top of Celery's at-least-once delivery:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -30,12 +29,13 @@ from adapters import ProjectAdapter, adapt_project
 from adapters.base import Progress
 from adapters.spec import ProjectSpec, is_managed
 from orchestrator.config import SweepConfiguration
+from orchestrator.dispatch import Dispatcher
 from orchestrator.errors import ResourceError, TransientError
-from orchestrator.models import ExperimentResult, ExperimentStatus
+from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
+from orchestrator.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
-from orchestrator.state import Record, SweepState, connect
-from workers.app import RUN_TASK
+from orchestrator.store import Record, SweepState, connect
 from workers.managed import ManagedRunner
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class LeaseKeeper:
             self._held.pop((sweep_id, index), None)
 
     def _loop(self) -> None:
+        failing = False
         while True:
             time.sleep(self.ttl / 3)
             with self._lock:
@@ -82,8 +83,14 @@ class LeaseKeeper:
                 continue
             try:
                 self._state().refresh_leases(leases, self.ttl)
-            except Exception:  # noqa: BLE001 - a missed heartbeat is retried on the next tick
-                log.warning("lease heartbeat failed for %d experiment(s)", len(leases), exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried on the next tick
+                if not failing:  # once per outage, not once per tick
+                    log.warning("lease heartbeat failed for %d experiment(s): %s", len(leases), exc)
+                failing = True
+                continue
+            if failing:
+                log.warning("lease heartbeat restored")
+            failing = False
 
 
 class ExperimentRunner:
@@ -92,7 +99,8 @@ class ExperimentRunner:
         self.settings = settings
         self._state: SweepState | None = None
         self.host = socket.gethostname()
-        self.managed = ManagedRunner(app, settings, lambda: self.state)
+        self.dispatcher = Dispatcher(app)
+        self.managed = ManagedRunner(self.dispatcher, settings, lambda: self.state)
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
         self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
@@ -151,70 +159,45 @@ class ExperimentRunner:
             self._adapters[(sweep_id, project)] = adapter
         return result
 
-    def run(
-        self,
-        task: Any,
-        *,
-        sweep_id: str,
-        index: int,
-        experiment_id: str,
-        project: str,
-        parameters: dict[str, Any],
-        queue: str,
-        added: bool = False,
-        shot_fraction: float | None = None,
-    ) -> str:
-        st = self.state
+    def run(self, task: Any, exp: Experiment) -> str:
+        st, sweep_id, queue, index = self.state, exp.sweep_id, exp.resource, exp.index
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
-        exp = dict(index=index, experiment_id=experiment_id, project=project, parameters=parameters)
-        if added:
-            exp["added"] = True
-        if shot_fraction:
-            exp["shot_fraction"] = shot_fraction
         # sweep state, terminal check, lease and start in one round trip (see SweepState.claim)
         outcome, attempt = st.claim(sweep_id, queue, index, token, self.settings.lease_ttl, host)
-        if outcome == "leased":
+        if outcome == Claim.LEASED:
             # Another delivery is running it, or died less than a lease ago: look again later.
             raise task.retry(countdown=self.settings.lease_ttl, max_retries=None)
-        if outcome != "run":
-            if outcome == "unknown-sweep":
-                log.warning("sweep %s unknown; dropping experiment %s", sweep_id, experiment_id)
-            return outcome  # unknown-sweep, cancelled or already-done
+        if outcome != Claim.RUN:
+            if outcome == Claim.UNKNOWN_SWEEP:
+                log.warning("sweep %s unknown; dropping experiment %s", sweep_id, exp.experiment_id)
+            return outcome.value
         if attempt > self.settings.max_attempts:
-            st.record_many(sweep_id, [self._given_up(sweep_id, queue, exp, attempt, host, token)])
+            st.record_many(sweep_id, [self._given_up(exp, attempt, host, token)])
             return "failed"
-        if is_managed(self._device_of(sweep_id, project)):
-            kw = dict(
-                sweep_id=sweep_id,
-                index=index,
-                experiment_id=experiment_id,
-                project=project,
-                parameters=parameters,
-                queue=queue,
-            )
+        if is_managed(self._device_of(sweep_id, exp.project)):
             self.leases.hold(sweep_id, index, token)  # a slow submission must not look like a dead worker
             try:
                 return self.managed.submit(
                     task,
-                    self.project_spec(sweep_id, project),
+                    self.project_spec(sweep_id, exp.project),
+                    exp,
                     attempt=attempt,
                     host=host,
                     token=token,
-                    kw=kw,
                     backoff=self._backoff,
                 )
             finally:
                 self.leases.drop(sweep_id, index)
-        result = self._run_claimed(sweep_id, queue, exp, attempt, host, token)
+        result = self._run_claimed(exp, attempt, host, token)
         if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
             retries = task.request.retries
             if retries < self.settings.max_retries:
                 st.release(sweep_id, index, token)
                 raise task.retry(countdown=self._backoff(retries), max_retries=None)
-        return self._settle(sweep_id, queue, exp, result, token)
+        return self._settle(exp, result, token)
 
-    def run_batch(self, task: Any, *, sweep_id: str, queue: str, experiments: list[dict[str, Any]]) -> str:
+    def run_batch(self, task: Any, message: BatchMessage) -> str:
         """Run a batch of short experiments: one message, one claim and one record round trip.
 
         The coordinator batches only experiments that take a few milliseconds, where Celery's
@@ -224,37 +207,36 @@ class ExperimentRunner:
         on redelivery). Whatever needs the single path (a lease held elsewhere, a transient
         error to retry, a managed or low-shot run) is sent back as a message of its own.
         """
-        st = self.state
+        st, sweep_id, queue = self.state, message.sweep_id, message.queue
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
         claims = st.claim_many(
-            sweep_id, queue, [e["index"] for e in experiments], token, self.settings.lease_ttl, host
+            sweep_id, queue, [e.index for e in message.experiments], token, self.settings.lease_ttl, host
         )
-        claimed: list[tuple[dict[str, Any], int]] = []
-        for exp, (outcome, attempt) in zip(experiments, claims, strict=True):
-            if outcome == "run":
+        claimed: list[tuple[Experiment, int]] = []
+        for exp, (outcome, attempt) in zip(message.experiments, claims, strict=True):
+            if outcome == Claim.RUN:
                 claimed.append((exp, attempt))
-                self.leases.hold(sweep_id, exp["index"], token)
-            elif outcome == "leased":
-                self._send_single(sweep_id, queue, exp, countdown=self.settings.lease_ttl)
+                self.leases.hold(sweep_id, exp.index, token)
+            elif outcome == Claim.LEASED:
+                self._send_single(exp, countdown=self.settings.lease_ttl)
         records: list[Record] = []
         flushed = time.monotonic()
         try:
             for exp, attempt in claimed:
-                index = exp["index"]
                 if attempt > self.settings.max_attempts:
-                    records.append(self._given_up(sweep_id, queue, exp, attempt, host, token))
+                    records.append(self._given_up(exp, attempt, host, token))
                     continue
-                if exp.get("shot_fraction") or is_managed(self._device_of(sweep_id, exp["project"])):
-                    st.release(sweep_id, index, token)
-                    self._send_single(sweep_id, queue, exp)
+                if exp.shot_fraction or is_managed(self._device_of(sweep_id, exp.project)):
+                    st.release(sweep_id, exp.index, token)
+                    self._send_single(exp)
                     continue
-                result = self._run_claimed(sweep_id, queue, exp, attempt, host, token, hold=False)
+                result = self._run_claimed(exp, attempt, host, token, hold=False)
                 if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
-                    st.release(sweep_id, index, token)
-                    self._send_single(sweep_id, queue, exp, countdown=self._backoff(0))
+                    st.release(sweep_id, exp.index, token)
+                    self._send_single(exp, countdown=self._backoff(0))
                     continue
-                record = self._settle(sweep_id, queue, exp, result, token, defer=True)
+                record = self._settle(exp, result, token, defer=True)
                 if isinstance(record, Record):
                     records.append(record)
                 if time.monotonic() - flushed >= RECORD_SECONDS:
@@ -263,133 +245,69 @@ class ExperimentRunner:
         finally:
             st.record_many(sweep_id, records)
             for exp, _ in claimed:
-                self.leases.drop(sweep_id, exp["index"])
-        return f"batch of {len(experiments)}: {len(claimed)} run"
+                self.leases.drop(sweep_id, exp.index)
+        return f"batch of {len(message.experiments)}: {len(claimed)} run"
 
-    def _send_single(self, sweep_id: str, queue: str, exp: dict[str, Any], countdown: float = 0) -> None:
-        self.app.send_task(
-            RUN_TASK,
-            kwargs={"sweep_id": sweep_id, "queue": queue, **exp},
-            queue=queue,
-            routing_key=queue,
-            countdown=countdown or None,
-        )
+    def _send_single(self, exp: Experiment, countdown: float = 0) -> None:
+        self.dispatcher.send(Task.RUN, RunMessage(experiment=exp).kwargs(), exp.resource, countdown)
 
     def _run_claimed(
-        self,
-        sweep_id: str,
-        queue: str,
-        exp: dict[str, Any],
-        attempt: int,
-        host: str,
-        token: str,
-        hold: bool = True,
+        self, exp: Experiment, attempt: int, host: str, token: str, hold: bool = True
     ) -> ExperimentResult:
         """Run a claimed experiment (its lease kept alive meanwhile) and fill in its bookkeeping fields."""
         if hold:
-            self.leases.hold(sweep_id, exp["index"], token)
+            self.leases.hold(exp.sweep_id, exp.index, token)
         try:
             result = self._execute(
-                sweep_id, exp["project"], exp["parameters"], self._progress(sweep_id, exp["experiment_id"])
+                exp.sweep_id, exp.project, exp.parameters, self._progress(exp.sweep_id, exp.experiment_id)
             )
         finally:
             if hold:
-                self.leases.drop(sweep_id, exp["index"])
-        return result.model_copy(
-            update=dict(
-                experiment_id=exp["experiment_id"],
-                project_name=exp["project"],
-                sweep_id=sweep_id,
-                added=bool(exp.get("added")),
-                index=exp["index"],
-                attempt=attempt,
-                worker_host=host,
-                resource=queue,
-            )
-        )
+                self.leases.drop(exp.sweep_id, exp.index)
+        return result.model_copy(update=_bookkeeping(exp, attempt, host))
 
-    def _settle(
-        self,
-        sweep_id: str,
-        queue: str,
-        exp: dict[str, Any],
-        result: ExperimentResult,
-        token: str,
-        defer: bool = False,
-    ) -> Any:
+    def _settle(self, exp: Experiment, result: ExperimentResult, token: str, defer: bool = False) -> Any:
         """Record a finished run, or pause the sweep on a resource error.
 
         With ``defer`` a final row is returned as a :class:`Record` for the caller to write with
         others; otherwise it is written here and the outcome returned.
         """
-        st, index = self.state, exp["index"]
+        st, sweep_id = self.state, exp.sweep_id
         if result.status == ExperimentStatus.FAILED and result.error_class == ResourceError.kind:
-            st.release(sweep_id, index, token)
-            st.r.zadd(st.pending_key(sweep_id, queue), {str(index): float("inf")})
-            st.set_state(sweep_id, "paused", paused_reason=result.error_message or "resource error")
-            st.event(sweep_id, "alert", f"sweep paused: {result.error_message}")
-            return "paused"
-        shot_fraction = exp.get("shot_fraction")
-        if shot_fraction and result.status == ExperimentStatus.COMPLETED:
-            return self._record_low_fidelity(
-                sweep_id, index, exp["experiment_id"], exp["project"], result, shot_fraction, token
+            st.pause_on_resource(
+                sweep_id, exp.resource, exp.index, token, result.error_message or "resource error"
             )
+            return "paused"
+        if exp.shot_fraction and result.status == ExperimentStatus.COMPLETED:
+            return self._record_low_fidelity(exp, result, token)
         record = Record(
-            index, exp["experiment_id"], result_row(result), result.status.value, True, token, result.cost
+            exp.index, exp.experiment_id, result_row(result), result.status.value, True, token, result.cost
         )
         if result.extra.get("intermediate") and self._median_metric.get(sweep_id):
-            st.r.hdel(st.key(sweep_id, "partials"), exp["experiment_id"])  # finished: no longer a partial
+            st.forget_curve(sweep_id, exp.experiment_id)  # finished: no longer a partial
         if defer:
             return record
         st.record_many(sweep_id, [record])
         return result.status.value
 
-    def _given_up(
-        self, sweep_id: str, queue: str, exp: dict[str, Any], attempt: int, host: str, token: str
-    ) -> Record:
+    def _given_up(self, exp: Experiment, attempt: int, host: str, token: str) -> Record:
         result = ExperimentResult(
-            experiment_id=exp["experiment_id"],
-            project_name=exp["project"],
-            parameters=exp["parameters"],
-            sweep_id=sweep_id,
-            added=bool(exp.get("added")),
-            index=exp["index"],
-            attempt=attempt,
-            worker_host=host,
-            resource=queue,
+            parameters=exp.parameters,
             status=ExperimentStatus.FAILED,
             error_class="resource",
             error_message=f"gave up after {attempt - 1} deliveries: the worker running it was lost each "
             f"time (killed, out of memory?); check the project's memory use and the workers' logs",
+            **_bookkeeping(exp, attempt, host),
         )
-        return Record(exp["index"], exp["experiment_id"], result_row(result), "failed", True, token)
+        return Record(exp.index, exp.experiment_id, result_row(result), "failed", True, token)
 
-    def _record_low_fidelity(
-        self,
-        sweep_id: str,
-        index: int,
-        experiment_id: str,
-        project: str,
-        result: ExperimentResult,
-        shot_fraction: float,
-        token: str,
-    ) -> str:
+    def _record_low_fidelity(self, exp: Experiment, result: ExperimentResult, token: str) -> str:
         """Keep a low-shot run as a partial row; the optimizer then promotes it or stops it."""
-        spec = self.project_spec(sweep_id, project)
+        spec = self.project_spec(exp.sweep_id, exp.project)
         name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
-        extra = {**result.extra, "shot_fraction": shot_fraction, "shots": result.parameters.get(name)}
+        extra = {**result.extra, "shot_fraction": exp.shot_fraction, "shots": result.parameters.get(name)}
         result = result.model_copy(update={"status": ExperimentStatus.PARTIAL, "extra": extra})
-        st = self.state
-        st.record(
-            sweep_id,
-            index,
-            experiment_id,
-            result_row(result),
-            status="partial",
-            final=False,
-            lease_token=token,
-        )
-        st.r.hset(st.key(sweep_id, "stage"), index, "low_done")  # after the row: a crash reruns the stage
+        self.state.record_partial(exp.sweep_id, exp.index, exp.experiment_id, result_row(result), token)
         return "partial"
 
     def _device_of(self, sweep_id: str, project: str) -> str | None:
@@ -398,11 +316,10 @@ class ExperimentRunner:
         except Exception:  # noqa: BLE001 - _execute records the reason
             return None
 
-    def poll(self, task: Any, *, task_arn: str, attempt: int, **kw: Any) -> str:
+    def poll(self, task: Any, message: PollMessage) -> str:
         """A poll step of a managed quantum task (see :mod:`workers.managed`)."""
-        return self.managed.poll(
-            task, self.project_spec(kw["sweep_id"], kw["project"]), task_arn=task_arn, attempt=attempt, kw=kw
-        )
+        exp = message.experiment
+        return self.managed.poll(task, self.project_spec(exp.sweep_id, exp.project), message)
 
     def _progress(self, sweep_id: str, experiment_id: str) -> Progress:
         """The ``report`` a project gets: with the median rule on, its curve goes to the sweep's
@@ -418,10 +335,7 @@ class ExperimentRunner:
             if now - last[0] < REPORT_SECONDS:
                 return False
             last[0] = now
-            pipe = st.r.pipeline(transaction=False)
-            pipe.hset(st.key(sweep_id, "partials"), experiment_id, json.dumps(curve))
-            pipe.sismember(st.key(sweep_id, "stop"), experiment_id)
-            return bool(pipe.execute()[1])
+            return st.report_curve(sweep_id, experiment_id, curve)
 
         return Progress(metric, should_stop)
 
@@ -444,3 +358,19 @@ class ExperimentRunner:
         """Exponential backoff with full jitter, kept well below the visibility timeout."""
         cap = min(self.settings.retry_backoff_max, self.settings.visibility_timeout / 4)
         return random.uniform(0, min(cap, self.settings.retry_backoff * 2**retries))
+
+
+def _bookkeeping(exp: Experiment, attempt: int, host: str) -> dict[str, Any]:
+    """The result fields a worker fills from the message: where, how and what was run."""
+    return {
+        "experiment_id": exp.experiment_id,
+        "project_name": exp.project,
+        "sweep_id": exp.sweep_id,
+        "index": exp.index,
+        "repeat": exp.repeat,
+        "added": exp.added,
+        "attempt": attempt,
+        "worker_host": host,
+        "resource": exp.resource,
+        "reproducibility_hash": exp.reproducibility_hash,
+    }

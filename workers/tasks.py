@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from typing import Any
@@ -9,107 +10,99 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_received, worker_ready, worker_shutdown
 
+from orchestrator.protocol import BatchMessage, OptimizeMessage, PollMessage, RunMessage, Task
 from orchestrator.settings import Settings
-from workers.app import BATCH_TASK, OPTIMIZE_TASK, RUN_TASK
-from workers.managed import POLL_TASK
 from workers.runner import ExperimentRunner
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5.0
 
 
 def register(app: Celery, settings: Settings) -> None:
+    """Register the tasks of :class:`~orchestrator.protocol.Task` on ``app``; each rebuilds its message."""
     runner = ExperimentRunner(app, settings)
 
-    @app.task(name=RUN_TASK, bind=True, max_retries=None, acks_late=True)
-    def run_experiment(
-        self: Any,
-        sweep_id: str,
-        index: int,
-        experiment_id: str,
-        project: str,
-        parameters: dict[str, Any],
-        queue: str = "local_cpu",
-        added: bool = False,
-        shot_fraction: float | None = None,
-    ) -> str:
+    @app.task(name=Task.RUN.value, bind=True, max_retries=None, acks_late=True)
+    def run_experiment(self: Any, **kwargs: Any) -> str:
         """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
-        return runner.run(
-            self,
-            sweep_id=sweep_id,
-            index=index,
-            experiment_id=experiment_id,
-            project=project,
-            parameters=parameters,
-            queue=queue,
-            added=added,
-            shot_fraction=shot_fraction,
-        )
+        return runner.run(self, RunMessage.of(kwargs).experiment)
 
-    @app.task(name=BATCH_TASK, bind=True, max_retries=None, acks_late=True)
-    def run_batch(self: Any, sweep_id: str, queue: str, experiments: list[dict[str, Any]]) -> str:
+    @app.task(name=Task.BATCH.value, bind=True, max_retries=None, acks_late=True)
+    def run_batch(self: Any, **kwargs: Any) -> str:
         """Run several short experiments of a sweep, each exactly once (see ``ExperimentRunner.run_batch``)."""
-        return runner.run_batch(self, sweep_id=sweep_id, queue=queue, experiments=experiments)
+        return runner.run_batch(self, BatchMessage.of(kwargs))
 
-    @app.task(name=POLL_TASK, bind=True, max_retries=None, acks_late=True)
-    def poll_quantum_task(
-        self: Any,
-        sweep_id: str,
-        index: int,
-        experiment_id: str,
-        project: str,
-        parameters: dict[str, Any],
-        queue: str,
-        task_arn: str,
-        attempt: int = 1,
-    ) -> str:
+    @app.task(name=Task.POLL.value, bind=True, max_retries=None, acks_late=True)
+    def poll_quantum_task(self: Any, **kwargs: Any) -> str:
         """Look at a managed quantum task once; re-scheduled with a countdown until it is terminal."""
-        return runner.poll(
-            self,
-            sweep_id=sweep_id,
-            index=index,
-            experiment_id=experiment_id,
-            project=project,
-            parameters=parameters,
-            queue=queue,
-            task_arn=task_arn,
-            attempt=attempt,
-        )
+        return runner.poll(self, PollMessage.of(kwargs))
 
-    @app.task(name=OPTIMIZE_TASK, ignore_result=True)
-    def optimize() -> int:
+    @app.task(name=Task.OPTIMIZE.value, ignore_result=True)
+    def optimize(**kwargs: Any) -> int:
         """Beat task: refit the model of every adaptive sweep and re-score its pending experiments."""
-        from orchestrator.optimizer.service import refit_all
+        from orchestrator.optimizer.service import refit_all, refit_sweep
 
+        message = OptimizeMessage.of(kwargs)
+        if message.sweep_id:
+            refit_sweep(runner.state, message.sweep_id)
+            return 1
         return refit_all(runner.state, settings)
 
-    stop = threading.Event()
+    _register_presence(app, runner)
 
-    def _heartbeat(hostname: str, queues: list[str], concurrency: int) -> None:
-        while not stop.wait(5.0):
-            runner.state.heartbeat_worker(hostname, queues, concurrency)
 
-    @worker_ready.connect(weak=False)
-    def _announce(sender: Any = None, **_: Any) -> None:
-        if sender is None or sender.app is not app:
+def _register_presence(app: Celery, runner: ExperimentRunner) -> None:
+    presence = Presence(app, runner)
+    worker_ready.connect(presence.announce, weak=False)
+    task_received.connect(presence.note, weak=False)
+    worker_shutdown.connect(presence.goodbye, weak=False)
+
+
+class Presence:
+    """The worker registry: announce the worker, beat its heartbeat, note the messages it holds."""
+
+    def __init__(self, app: Celery, runner: ExperimentRunner) -> None:
+        self.app, self.runner = app, runner
+        self.stop = threading.Event()
+
+    def announce(self, sender: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not self.app:
             return
         hostname = sender.hostname or socket.gethostname()
         queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
         concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
-        runner.state.heartbeat_worker(hostname, queues, concurrency)
-        threading.Thread(target=_heartbeat, args=(hostname, queues, concurrency), daemon=True).start()
+        self.runner.state.heartbeat_worker(hostname, queues, concurrency)
+        beat = threading.Thread(
+            target=self._beat, args=(hostname, queues, concurrency), name="heartbeat", daemon=True
+        )
+        beat.start()
 
-    @task_received.connect(weak=False)
-    def _note(sender: Any = None, request: Any = None, **_: Any) -> None:
+    def _beat(self, hostname: str, queues: list[str], concurrency: int) -> None:
+        failing = False
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.runner.state.heartbeat_worker(hostname, queues, concurrency)
+            except Exception as exc:  # noqa: BLE001 - a broker outage must not end the heartbeat
+                if not failing:  # once per outage, not once per beat
+                    log.warning("worker heartbeat failed (%s); retrying every %ss", exc, HEARTBEAT_SECONDS)
+                failing = True
+                continue
+            if failing:
+                log.warning("worker heartbeat restored")
+            failing = False
+
+    def note(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         # Note each message this worker holds: if the worker is lost, the coordinator puts the
         # ones it never acked back at once (SweepState.lost_workers), not after the visibility
         # timeout. ETA'd polls of quantum tasks may be held for minutes.
-        if sender is None or sender.app is not app or request is None:
+        if sender is None or sender.app is not self.app or request is None:
             return
         tag = getattr(request.message, "delivery_tag", None)
         if tag is not None:
-            runner.state.hold(sender.hostname, str(tag))
+            self.runner.state.hold(sender.hostname, str(tag))
 
-    @worker_shutdown.connect(weak=False)
-    def _goodbye(sender: Any = None, **_: Any) -> None:
-        if sender is None or sender.app is not app:
+    def goodbye(self, sender: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not self.app:
             return
-        stop.set()
-        runner.state.forget_worker(sender.hostname)
+        self.stop.set()
+        self.runner.state.forget_worker(sender.hostname)

@@ -2,10 +2,10 @@
 
 Called by the beat task (``orchestrator.optimize`` on the ``control`` queue) and, in-process, by
 every coordinator, so no separate beat is needed. Everything it reads is in Redis (results reach
-the optimizer through the sweep's ``obs`` hash, written by the coordinator), so it can run on any
-machine. Two refits at once (two beats by mistake) cannot corrupt priorities: a short lock keeps
-the second out, scores are a deterministic function of the state, and ``ZADD XX`` only changes
-the score of experiments still pending, never re-adding one that was published meanwhile.
+the optimizer through the sweep's ``obs`` hash, written by the workers), so it can run on any
+machine. Two refits at once (two beats by mistake) cannot corrupt priorities: a lock keeps the
+second out, scores are a deterministic function of the state, and re-scoring only changes the
+score of experiments still pending (see :mod:`orchestrator.store.optimizer`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -24,12 +23,12 @@ from orchestrator.config import SweepConfiguration
 from orchestrator.optimizer.optimizer import AdaptiveOptimizer
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
 from orchestrator.plan import SweepPlan
+from orchestrator.protocol import Lifecycle
 from orchestrator.settings import Settings
-from orchestrator.state import PREFIX, RESOURCE_QUEUES, SweepState
+from orchestrator.store import SweepState
 
 log = logging.getLogger(__name__)
 
-HISTORY = 100
 # One optimizer per sweep and process, so that each refit starts its kernel fit from the last
 # one's hyperparameters (the sweep id is a hash of the configuration: the entry never goes stale).
 _CACHED = 16
@@ -49,9 +48,9 @@ def _optimizer(sweep_id: str, config: SweepConfiguration, plan: SweepPlan) -> Ad
 def refit_all(state: SweepState, settings: Settings | None = None) -> int:
     """Refit every running adaptive sweep; returns how many were refitted."""
     done = 0
-    for sweep_id in sorted(state.r.smembers(f"{PREFIX}sweeps")):
+    for sweep_id in sorted(state.served()):
         meta = state.meta(sweep_id)
-        if meta.get("state") != "running" or not meta.get("config"):
+        if meta.get("state") != Lifecycle.RUNNING or not meta.get("config"):
             continue
         if not json.loads(meta["config"]).get("adaptive_sampling", True):
             continue
@@ -65,64 +64,55 @@ def refit_all(state: SweepState, settings: Settings | None = None) -> int:
 
 def observations(state: SweepState, sweep_id: str) -> list[dict[str, Any]]:
     """The sweep's finished results in the optimizer's shape (from the ``obs`` hash)."""
-    return [json.loads(v) for v in state.r.hvals(state.key(sweep_id, "obs"))]
+    return state.optimizer().observations(sweep_id)
 
 
 def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation | None:
     """Refit one sweep and apply the recommendation; None if another refit holds the lock."""
-    r = state.r
-    lock, token = state.key(sweep_id, "optimizer:lock"), uuid.uuid4().hex
-    if not r.set(lock, token, nx=True, ex=120):
+    store = state.optimizer()
+    with store.refit_lock(sweep_id) as held:
+        return _refit(state, sweep_id) if held else None
+
+
+def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | None:
+    store = state.optimizer()
+    meta = state.meta(sweep_id)
+    config = SweepConfiguration.model_validate_json(meta["config"])
+    plan = SweepPlan(config, json.loads(meta["code_versions"]))
+    pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
+    low_done = store.in_stage(sweep_id, "low_done")
+    partials = store.curves(sweep_id)  # curves of running experiments that report (median rule)
+    if not pending and not low_done and not partials:
         return None
-    try:
-        meta = state.meta(sweep_id)
-        config = SweepConfiguration.model_validate_json(meta["config"])
-        plan = SweepPlan(config, json.loads(meta["code_versions"]))
-        pending = _pending(state, sweep_id)
-        low_done = [int(i) for i, s in r.hgetall(state.key(sweep_id, "stage")).items() if s == "low_done"]
-        # curves of running experiments that report intermediate values (median rule)
-        partials = {eid: json.loads(v) for eid, v in r.hgetall(state.key(sweep_id, "partials")).items()}
-        if not pending and not low_done and not partials:
-            return None
-        in_flight = _in_flight(state, sweep_id)
-        added = {int(k): json.loads(v) for k, v in r.hgetall(state.key(sweep_id, "added")).items()}
-        previous = (
-            OptimizationRecommendation.from_dict(json.loads(meta["optimizer"]))
-            if meta.get("optimizer")
-            else None
-        )
-        # distinct experiments: a promoted low-shot run has a result and waits for its full run
-        size = len(set(pending) | set(in_flight) | {int(i) for i in r.hkeys(state.key(sweep_id, "obs"))})
-        started = time.perf_counter()
-        rec = _optimizer(sweep_id, config, plan).analyze_results(
-            observations(state, sweep_id),
-            plan.point_of(np.fromiter(pending, dtype=np.int64)),
-            plan.point_of(np.asarray(in_flight, dtype=np.int64)),
-            added=added,
-            partials=partials,
-            previous=previous,
-            sweep_size=size,
-        )
-        update_priorities(state, sweep_id, rec, plan)
-        if config.optimizer.refinement and rec.refinement_points:
-            add_points(state, sweep_id, plan, rec)
-        if rec.early_stop_candidates:
-            stop_early(state, sweep_id, plan, rec)
-            stop_running(state, sweep_id, [eid for eid in rec.early_stop_candidates if eid in partials])
-        # Low-shot runs wait for a model to judge them, unless nothing else is left to run.
-        if low_done and (rec.phase == "model" or not (pending or in_flight)):
-            decide_low_fidelity(state, sweep_id, plan, rec, low_done)
-        record = rec.to_dict(include_priorities=False)
-        record["refit_seconds"] = round(time.perf_counter() - started, 4)
-        pipe = r.pipeline()
-        pipe.hset(state.key(sweep_id, "meta"), "optimizer", json.dumps(record))
-        pipe.lpush(state.key(sweep_id, "optimizer:history"), json.dumps(record))
-        pipe.ltrim(state.key(sweep_id, "optimizer:history"), 0, HISTORY - 1)
-        pipe.execute()
-        return rec
-    finally:
-        if r.get(lock) == token:
-            r.delete(lock)
+    in_flight = store.in_flight(sweep_id)
+    previous = (
+        OptimizationRecommendation.from_dict(json.loads(meta["optimizer"])) if meta.get("optimizer") else None
+    )
+    # distinct experiments: a promoted low-shot run has a result and waits for its full run
+    size = len(set(pending) | set(in_flight) | store.observed(sweep_id))
+    started = time.perf_counter()
+    rec = _optimizer(sweep_id, config, plan).analyze_results(
+        store.observations(sweep_id),
+        plan.point_of(np.fromiter(pending, dtype=np.int64)),
+        plan.point_of(np.asarray(in_flight, dtype=np.int64)),
+        added=store.added(sweep_id),
+        partials=partials,
+        previous=previous,
+        sweep_size=size,
+    )
+    update_priorities(state, sweep_id, rec, plan)
+    if config.optimizer.refinement and rec.refinement_points:
+        add_points(state, sweep_id, plan, rec)
+    if rec.early_stop_candidates:
+        stop_early(state, sweep_id, plan, rec)
+        stop_running(state, sweep_id, [eid for eid in rec.early_stop_candidates if eid in partials])
+    # Low-shot runs wait for a model to judge them, unless nothing else is left to run.
+    if low_done and (rec.phase == "model" or not (pending or in_flight)):
+        decide_low_fidelity(state, sweep_id, plan, rec, low_done)
+    record = rec.to_dict(include_priorities=False)
+    record["refit_seconds"] = round(time.perf_counter() - started, 4)
+    store.save_refit(sweep_id, record)
+    return rec
 
 
 def update_priorities(
@@ -134,10 +124,8 @@ def update_priorities(
         plan = SweepPlan(
             SweepConfiguration.model_validate_json(meta["config"]), json.loads(meta["code_versions"])
         )
-    changed = 0
-    for queue in RESOURCE_QUEUES:
-        key = state.pending_key(sweep_id, queue)
-        members = state.r.zrange(key, 0, -1)
+    store, changed = state.optimizer(), 0
+    for queue, members in store.pending(sweep_id).items():
         if not members:
             continue
         points = plan.point_of(np.asarray(members, dtype=np.int64)).tolist()
@@ -146,30 +134,19 @@ def update_priorities(
             for m, p in zip(members, points, strict=True)
             if p in rec.priority_adjustments
         }
-        items = list(scores.items())
-        for lo in range(0, len(items), 10_000):
-            changed += state.r.zadd(key, dict(items[lo : lo + 10_000]), xx=True, ch=True)
+        changed += store.rescore(sweep_id, queue, scores)
     return changed > 0
 
 
 def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation) -> int:
     """Add the refinement points as new experiments (indices past the lazy product), marked added."""
-    r = state.r
-    key = state.key(sweep_id, "added")
-    base = plan.space.size
-    added = 0
+    store, added = state.optimizer(), 0
     for params, score in zip(
         rec.refinement_points, rec.refinement_scores or [1.0] * len(rec.refinement_points), strict=False
     ):
-        point = base + int(r.hincrby(state.key(sweep_id, "meta"), "n_added_points", 1)) - 1
-        r.hset(key, point, json.dumps(params))
-        indices = plan.experiment_indices(np.asarray([point]))
-        pipe = r.pipeline(transaction=True)
-        for index in indices.tolist():
-            _, _, spec = plan.decompose(index)
-            pipe.zadd(state.pending_key(sweep_id, spec.resource), {str(index): float(score)}, nx=True)
-        pipe.hincrby(state.key(sweep_id, "meta"), "total", len(indices))
-        pipe.execute()
+        point = store.next_added_point(sweep_id, plan.space.size, params)
+        indices = plan.experiment_indices(np.asarray([point])).tolist()
+        store.add_pending(sweep_id, [(plan.resource_of(i), i, float(score)) for i in indices])
         added += len(indices)
     if added:
         state.event(sweep_id, "info", f"optimizer added {added} refinement experiment(s)")
@@ -182,15 +159,15 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
     from orchestrator.results import result_row
 
     wanted = set(rec.early_stop_candidates)
-    promoted = {i for i, s in state.r.hgetall(state.key(sweep_id, "stage")).items() if s == "full"}
+    store = state.optimizer()
+    promoted = {str(i) for i in store.in_stage(sweep_id, "full")}
     stopped = 0
-    for queue in RESOURCE_QUEUES:
-        key = state.pending_key(sweep_id, queue)
-        for member in state.r.zrange(key, 0, -1):
+    for queue, members in store.pending(sweep_id).items():
+        for member in members:
             if member in promoted:  # decided already: it runs at full shots
                 continue
             exp = plan.experiment(int(member), _added_params(state, sweep_id, plan, int(member)))
-            if exp.experiment_id not in wanted or not state.r.zrem(key, member):
+            if exp.experiment_id not in wanted or not store.withdraw(sweep_id, queue, member):
                 continue
             reason = rec.resource_reallocation.get("stop_reasons", {}).get(exp.experiment_id, "optimizer")
             row = result_row(
@@ -217,7 +194,7 @@ def stop_running(state: SweepState, sweep_id: str, experiment_ids: list[str]) ->
     """Ask running experiments to stop: each ends at its next ``report`` with an early-stopped row."""
     if not experiment_ids:
         return 0
-    fresh = state.r.sadd(state.key(sweep_id, "stop"), *experiment_ids)
+    fresh = state.optimizer().stop_running(sweep_id, experiment_ids)
     if fresh:
         state.event(sweep_id, "info", f"median rule: stopping {fresh} running experiment(s)")
     return int(fresh)
@@ -234,15 +211,14 @@ def decide_low_fidelity(
     from orchestrator.models import ExperimentResult, ExperimentStatus
     from orchestrator.results import result_row
 
-    r = state.r
+    store = state.optimizer()
     stop = set(rec.early_stop_candidates)
     reasons = rec.resource_reallocation.get("stop_reasons", {})
     promoted = stopped = 0
     for index in low_done:
-        raw = r.hget(state.key(sweep_id, "obs"), index)
-        if raw is None:
+        seen = store.observation(sweep_id, index)
+        if seen is None:
             continue
-        seen = json.loads(raw)
         exp = plan.experiment(index, _added_params(state, sweep_id, plan, index))
         if seen.get("experiment_id") in stop:
             row = result_row(
@@ -265,12 +241,9 @@ def decide_low_fidelity(
             )
             if state.record(sweep_id, index, exp.experiment_id, row, status="early_stopped", final=True):
                 stopped += 1
-            r.hset(state.key(sweep_id, "stage"), index, "stopped")
+            store.set_stage(sweep_id, index, "stopped")
         else:
-            pipe = r.pipeline(transaction=True)
-            pipe.hset(state.key(sweep_id, "stage"), index, "full")
-            pipe.zadd(state.pending_key(sweep_id, exp.resource), {str(index): 2.0})  # above every score
-            pipe.execute()
+            store.promote(sweep_id, exp.resource, index)
             promoted += 1
     if promoted or stopped:
         state.event(
@@ -283,19 +256,4 @@ def _added_params(state: SweepState, sweep_id: str, plan: SweepPlan, index: int)
     point = int(plan.point_of(np.asarray([index]))[0])
     if point < plan.space.size:
         return None
-    raw = state.r.hget(state.key(sweep_id, "added"), point)
-    return json.loads(raw) if raw else None
-
-
-def _pending(state: SweepState, sweep_id: str) -> list[int]:
-    out: list[int] = []
-    for queue in RESOURCE_QUEUES:
-        out.extend(int(m) for m in state.r.zrange(state.pending_key(sweep_id, queue), 0, -1))
-    return out
-
-
-def _in_flight(state: SweepState, sweep_id: str) -> list[int]:
-    out = [int(i) for i in state.r.hkeys(state.key(sweep_id, "running"))]
-    for queue in RESOURCE_QUEUES:
-        out.extend(int(m) for m in state.r.smembers(state.queued_key(sweep_id, queue)))
-    return out
+    return state.optimizer().added_point(sweep_id, point)

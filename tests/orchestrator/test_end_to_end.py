@@ -33,6 +33,8 @@ def test_embedded_and_distributed_give_identical_results(workdir: Path, redis_ur
     b = load_results(sweep_id, "distributed")
     assert len(a) == 10 and (a["status"] == "completed").all()
     assert _content(a).equals(_content(b))
+    # every row can be reproduced: its hash (id, seed, Python and key packages) travels with the message
+    assert (a["reproducibility_hash"].str.len() == 16).all() and a["reproducibility_hash"].is_unique
     assert sorted(a["metric.y"]) == sorted((x - 3.0) ** 2 for x in range(10))
     # every point ran once per mode
     assert set(executions(workdir).values()) == {2}

@@ -90,18 +90,22 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
     # A message held with an ETA (a retry's backoff, a quantum task's next poll) is received and
     # unacked but not running: no lease covers it, and Celery alone would restore it only after
     # the visibility timeout (600 s here). The coordinator restores what a silent worker noted.
-    from workers.app import RUN_TASK, create_app
+    from orchestrator.models import Experiment
+    from orchestrator.protocol import RunMessage, Task
+    from workers.app import create_app
 
     slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "600", "ORCHESTRATOR_WORKER_LOST_AFTER": "4"}
     victim = start_worker("victim", env=slow)
     app = create_app(broker_url=redis_url)
     app.send_task(
-        RUN_TASK,
+        Task.RUN.value,
         task_id="held-1",
         queue="local_cpu",
         routing_key="local_cpu",
         countdown=3600,
-        kwargs={"sweep_id": "s", "index": 0, "experiment_id": "e0", "project": "p", "parameters": {}},
+        kwargs=RunMessage(
+            experiment=Experiment(sweep_id="s", index=0, experiment_id="e0", project="p", parameters={})
+        ).kwargs(),
     )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     _wait(
@@ -134,14 +138,15 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
 
 
 def test_a_heartbeat_forgets_the_noted_messages_its_worker_has_acked(redis_url: str) -> None:
-    from orchestrator.state import HOLD_GRACE_S, SweepState
+    from orchestrator.store import HOLD_GRACE_S, SweepState
 
-    state = SweepState(redis.Redis.from_url(redis_url, decode_responses=True))
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    state = SweepState(client)
     long_ago = time.time() - HOLD_GRACE_S - 1
-    state.r.zadd(state.held_key("w"), {"acked": long_ago, "unacked": long_ago, "fresh": time.time()})
-    state.r.hset("unacked", "unacked", "[]")
+    client.zadd("orch:held:w", {"acked": long_ago, "unacked": long_ago, "fresh": time.time()})
+    client.hset("unacked", "unacked", "[]")
     state.heartbeat_worker("w", ["local_cpu"], 1)
-    assert set(state.r.zrange(state.held_key("w"), 0, -1)) == {"unacked", "fresh"}
+    assert set(client.zrange("orch:held:w", 0, -1)) == {"unacked", "fresh"}
     assert state.lost_workers(60) == {}
     assert state.lost_workers(-1) == {"w": ["unacked", "fresh"]}
 

@@ -18,7 +18,7 @@ from orchestrator.plan import SweepPlan
 from orchestrator.results import ResultStore
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import load_settings
-from orchestrator.state import SweepState, connect
+from orchestrator.store import SweepState, connect
 from tests.conftest import FIXTURES, cli
 from workers.app import create_app
 
@@ -56,13 +56,13 @@ def _state_with_results(
         coordinator.step(block_ms=1)
     plan = SweepPlan(config, json.loads(state.meta(sid)["code_versions"]))
     members = (
-        [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)]
+        [int(m) for m in connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)]
         if n_results
         else []
     )
     for index in members:
         exp = plan.experiment(index)
-        state.r.zrem(state.pending_key(sid, "local_cpu"), index)
+        connect(redis_url).zrem(state.pending_key(sid, "local_cpu"), index)
         value = float(np.exp(-((exp.parameters["x"] - 0.7) ** 2 + (exp.parameters["y"] - 0.2) ** 2) / 0.05))
         state.record(
             sid,
@@ -84,22 +84,22 @@ def _state_with_results(
 
 def test_refit_rescores_pending_and_records_history(redis_url: str, tmp_path: Path) -> None:
     state, sid, plan = _state_with_results(redis_url, tmp_path)
-    before = set(state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1))
+    before = set(connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, -1))
     rec = refit_sweep(state, sid)
     assert rec is not None and rec.phase == "model"
-    after = state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True)
+    after = connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True)
     assert {m for m, _ in after} == before, "re-scoring never adds or drops pending experiments"
     best = [plan.experiment(int(m)).parameters for m, _ in sorted(after, key=lambda kv: -kv[1])[:5]]
     assert any(abs(p["x"] - 0.7) <= 0.25 and abs(p["y"] - 0.2) <= 0.25 for p in best), best
     meta = json.loads(state.meta(sid)["optimizer"])
     assert meta["incumbent"] and meta["promising_regions"] and meta["summary"]
-    assert state.r.llen(state.key(sid, "optimizer:history")) == 1
+    assert connect(redis_url).llen(state.key(sid, "optimizer:history")) == 1
 
 
 def test_two_beats_at_once_do_not_corrupt_priorities(redis_url: str, tmp_path: Path) -> None:
     state, sid, _ = _state_with_results(redis_url, tmp_path)
     refit_sweep(state, sid)
-    reference = dict(state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True))
+    reference = dict(connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True))
     barrier = threading.Barrier(2)
     outcomes: list = []
 
@@ -112,7 +112,7 @@ def test_two_beats_at_once_do_not_corrupt_priorities(redis_url: str, tmp_path: P
         t.start()
     for t in threads:
         t.join()
-    after = dict(state.r.zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True))
+    after = dict(connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True))
     assert after.keys() == reference.keys()
     assert after == pytest.approx(reference), "the same state gives the same scores, whoever refits"
     assert sum(o is not None for o in outcomes) >= 1
@@ -195,12 +195,12 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
     from orchestrator.optimizer.service import decide_low_fidelity
 
     state, sid, plan = _state_with_results(redis_url, tmp_path, n_results=0)
-    low = [int(m) for m in state.r.zrange(state.pending_key(sid, "local_cpu"), 0, 1)]
+    low = [int(m) for m in connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, 1)]
     ids = {}
     for index in low:
         exp = plan.experiment(index)
         ids[index] = exp.experiment_id
-        state.r.zrem(state.pending_key(sid, "local_cpu"), index)
+        connect(redis_url).zrem(state.pending_key(sid, "local_cpu"), index)
         state.record(
             sid,
             index,
@@ -216,16 +216,18 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
             status="partial",
             final=False,
         )
-        state.r.hset(state.key(sid, "stage"), index, "low_done")
+        connect(redis_url).hset(state.key(sid, "stage"), index, "low_done")
     stop, promote = low
     rec = OptimizationRecommendation(priority_adjustments={}, early_stop_candidates=[ids[stop]])
     assert decide_low_fidelity(state, sid, plan, rec, low) == (1, 1)
-    assert state.r.hget(state.key(sid, "terminal"), stop) == "early_stopped"
-    kept = json.loads(state.r.hget(state.key(sid, "obs"), stop))
+    assert connect(redis_url).hget(state.key(sid, "terminal"), stop) == "early_stopped"
+    kept = json.loads(connect(redis_url).hget(state.key(sid, "obs"), stop))
     assert kept["status"] == "early_stopped" and kept["metrics"] == {"score": 0.1}, "partial metrics kept"
-    assert state.r.zscore(state.pending_key(sid, "local_cpu"), promote) == 2.0, "promoted runs next"
-    assert state.r.hget(state.key(sid, "stage"), promote) == "full"
-    assert not state.r.hexists(state.key(sid, "terminal"), promote)
+    assert connect(redis_url).zscore(state.pending_key(sid, "local_cpu"), promote) == 2.0, (
+        "promoted runs next"
+    )
+    assert connect(redis_url).hget(state.key(sid, "stage"), promote) == "full"
+    assert not connect(redis_url).hexists(state.key(sid, "terminal"), promote)
 
 
 def test_median_rule_stops_running_experiments_that_report_a_poor_curve(

@@ -142,7 +142,7 @@ def _stop_shared() -> None:
 @pytest.fixture
 def braket_env(braket_services: BraketTestEnv) -> Iterator[BraketTestEnv]:
     """The shared services, reset to no faults and no tasks for this test."""
-    from orchestrator.resources.aws import clear_sessions
+    from orchestrator.braket.aws import clear_sessions
 
     braket_services.reset()
     clear_sessions()  # sessions read endpoints when built; never reuse one built before the services

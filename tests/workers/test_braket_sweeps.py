@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from orchestrator import Orchestrator
-from orchestrator.resources.prices import load_price_table
+from orchestrator.braket.prices import load_price_table
 from tests.conftest import ROOT, cli, write_sweep
 from tests.support.braket_env import braket_env, braket_services  # noqa: F401 - fixtures
 from tests.support.fake_devices import IONQ, IQM, SV1

@@ -12,11 +12,9 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from orchestrator.errors import InputError, classify
-from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
-from orchestrator.resources.catalog import LOCAL_DEVICE_QUBITS, LOCAL_DM, LOCAL_SV
-from orchestrator.resources.devices import circuit_needs
-from workers.executors.base import (
+from orchestrator.braket.catalog import LOCAL_DEVICE_QUBITS, LOCAL_DM, LOCAL_SV
+from orchestrator.braket.devices import circuit_needs
+from orchestrator.braket.programs import (
     CircuitSource,
     IExperimentExecutor,
     Program,
@@ -25,6 +23,8 @@ from workers.executors.base import (
     shots_of,
     to_openqasm,
 )
+from orchestrator.errors import InputError, classify
+from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
 
 
 def run_local(

@@ -10,15 +10,15 @@ per managed simulator (:class:`ConcurrencyGate`, a Redis sorted set checked in L
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
-
+from orchestrator.braket.catalog import DM1_ARN, SV1_ARN, DeviceInfo
 from orchestrator.errors import InputError
-from orchestrator.resources.catalog import DM1_ARN, SV1_ARN, DeviceInfo
+
+if TYPE_CHECKING:
+    import redis
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def _quotas_client(region: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
-    from orchestrator.resources.aws import default_region
+    from orchestrator.braket.aws import default_region
 
     config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 1})
     return boto3.client("service-quotas", region_name=region or default_region(), config=config)
@@ -194,6 +194,8 @@ def check_service_limits(
     status = status or load_service_limits(**load)
     if client is None:
         return status
+    from orchestrator.store.slots import ConcurrencyGate
+
     gate = ConcurrencyGate(client, status.limits, prefix=prefix)
     return replace(status, in_flight={arn: gate.in_flight(arn) for arn in status.limits.concurrent_tasks})
 
@@ -206,52 +208,3 @@ def enforce_shots(device: DeviceInfo, shots: int, limits: ServiceLimits | None =
             f"{shots} shots is outside {device.name}'s range [{low}, {high}]; choose shots in that range",
             field="shots",
         )
-
-
-# KEYS[1] zset of open tasks. ARGV: member, limit, now (s), stale_after (s). Returns 1 if held.
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[4]))
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-return 1
-"""
-
-
-class ConcurrencyGate:
-    """Open tasks per device, bounded by the quota, shared by all workers.
-
-    Members are the submission's reservation id, so a redelivered submit re-acquires the slot it
-    already holds. Members older than ``stale_after`` seconds are dropped: a slot is never leaked
-    for ever by a worker that died and an experiment that was abandoned.
-    """
-
-    def __init__(
-        self,
-        client: redis.Redis,
-        limits: ServiceLimits,
-        *,
-        prefix: str = "orch:",
-        stale_after: float = 6 * 3600,
-    ) -> None:
-        self.client, self.limits, self.prefix, self.stale_after = client, limits, prefix, stale_after
-        self._acquire = client.register_script(_ACQUIRE)
-
-    def _key(self, device_arn: str) -> str:
-        return f"{self.prefix}limits:open:{device_arn}"
-
-    def acquire(self, device_arn: str, member: str) -> bool:
-        """Hold a slot on ``device_arn`` for ``member``; False when the quota is used up."""
-        cap = self.limits.concurrency_for(device_arn)
-        if cap is None:
-            return True
-        return bool(
-            self._acquire(keys=[self._key(device_arn)], args=[member, cap, time.time(), self.stale_after])
-        )
-
-    def release(self, device_arn: str, member: str) -> None:
-        """Give the slot back (idempotent)."""
-        self.client.zrem(self._key(device_arn), member)
-
-    def in_flight(self, device_arn: str) -> int:
-        return int(self.client.zcard(self._key(device_arn)))

@@ -20,24 +20,18 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
 from braket.aws import AwsDevice, AwsQuantumTask, AwsSession
 
-from orchestrator.errors import ConfigurationError, InputError, TransientError
-from orchestrator.models import Experiment, ExperimentResult
-from orchestrator.resources.aws import braket_session, device_region
-from orchestrator.resources.budget import BudgetAlert, BudgetLedger
-from orchestrator.resources.catalog import DeviceCatalog, DeviceInfo
-from orchestrator.resources.devices import circuit_needs, estimate_simulator_seconds, incompatibility
-from orchestrator.resources.limits import ConcurrencyGate, ServiceLimits, enforce_shots
-from orchestrator.resources.prices import PriceTable, load_price_table
-from orchestrator.resources.retry import DeviceUnavailable, RetryPolicy, error_code
-from orchestrator.resources.throttle import TokenBucket
-from workers.executors.base import CircuitSource, IExperimentExecutor, Program, as_task_spec, shots_of
-from workers.executors.braket_local import run_local
-from workers.executors.managed_results import (
+from orchestrator.braket.aws import braket_session, device_region
+from orchestrator.braket.catalog import DeviceCatalog, DeviceInfo
+from orchestrator.braket.devices import circuit_needs, estimate_simulator_seconds, incompatibility
+from orchestrator.braket.limits import ServiceLimits, enforce_shots
+from orchestrator.braket.local import run_local
+from orchestrator.braket.prices import PriceTable, load_price_table
+from orchestrator.braket.programs import CircuitSource, IExperimentExecutor, Program, as_task_spec, shots_of
+from orchestrator.braket.results import (
     TERMINAL,
     BilledUsage,
     PollOutcome,
@@ -45,13 +39,17 @@ from workers.executors.managed_results import (
     local_outcome,
     to_result,
 )
-from workers.executors.submissions import (
-    SubmissionRecord,
-    SubmissionStore,
-    client_token,
-    install_token_handler,
-    sending_token,
-)
+from orchestrator.braket.retry import DeviceUnavailable, RetryPolicy, error_code
+from orchestrator.braket.submissions import client_token, install_token_handler, sending_token
+from orchestrator.errors import ConfigurationError, InputError, TransientError
+from orchestrator.models import Experiment, ExperimentResult
+from orchestrator.store.budget import BudgetAlert, BudgetLedger
+from orchestrator.store.slots import ConcurrencyGate
+from orchestrator.store.submissions import SubmissionRecord, SubmissionStore
+from orchestrator.store.throttle import TokenBucket
+
+if TYPE_CHECKING:
+    import redis
 
 LOCAL_TASK_PREFIX = "local-task/"
 

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from braket.circuits import Circuit
 
+from orchestrator.braket import BraketManagedExecutor, BraketUnreachable, DeviceUnavailable, to_result
+from orchestrator.braket.executor import LOCAL_TASK_PREFIX
 from orchestrator.errors import InputError, ResourceError
-from orchestrator.resources.budget import BudgetExceeded
+from orchestrator.store.budget import BudgetExceeded
+from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import IONQ, IQM, SV1
 from tests.support.redis_db import TestRedis
-from tests.workers.executors.sources import BellSource, experiment
-from workers.executors import BraketManagedExecutor, BraketUnreachable, DeviceUnavailable, to_result
-from workers.executors.braket_managed import LOCAL_TASK_PREFIX
 
 BELL = Circuit().h(0).cnot(0, 1)
 
@@ -96,7 +96,7 @@ def test_offline_device_fails_over_to_the_configured_alternative(
     sub = ex.submit(exp, BELL, 100, attempt=1)
     assert sub.device == IQM and sub.failed_over and "OFFLINE" in (sub.failover_reason or "")
     assert sub.estimated_cost == pytest.approx(0.30 + 100 * 0.00145)
-    from tests.workers.executors.test_braket_managed import poll_until_terminal
+    from tests.orchestrator.braket.test_braket_managed import poll_until_terminal
 
     outcome = poll_until_terminal(ex, sub.task_arn)
     result = to_result(exp, outcome, metrics=BellSource().analyze(outcome.result, {}))
@@ -146,9 +146,9 @@ def test_no_alternative_pauses_with_a_resource_error(
 def test_unreachable_braket_is_a_transient_error_and_nothing_is_held(
     braket_env: BraketTestEnv, test_redis: TestRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrator.resources.aws import clear_sessions
-    from orchestrator.resources.catalog import DeviceCatalog
-    from orchestrator.resources.retry import RetryPolicy
+    from orchestrator.braket.aws import clear_sessions
+    from orchestrator.braket.catalog import DeviceCatalog
+    from orchestrator.braket.retry import RetryPolicy
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_BRAKET", "http://127.0.0.1:9")  # nothing listens on the discard port
     clear_sessions()

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from orchestrator.errors import InputError, ResourceError
-from orchestrator.resources.budget import BudgetExceeded, BudgetLedger
+from orchestrator.store.budget import BudgetExceeded, BudgetLedger
 from tests.support.redis_db import TestRedis
 
 TASK = 1.75  # one IQM task of 1000 shots: $0.30 + 1000 x $0.00145

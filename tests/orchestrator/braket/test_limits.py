@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import InputError
-from orchestrator.resources.catalog import DeviceCatalog, local_device
-from orchestrator.resources.limits import (
-    ConcurrencyGate,
+from orchestrator.braket.catalog import DeviceCatalog, local_device
+from orchestrator.braket.limits import (
     ServiceLimits,
     check_service_limits,
     enforce_shots,
     load_service_limits,
 )
+from orchestrator.errors import InputError
+from orchestrator.store.slots import ConcurrencyGate
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import DM1, IONQ, SV1
 from tests.support.redis_db import TestRedis

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import redis
 
-from orchestrator.resources.budget import BudgetExceeded
+from orchestrator.braket import BraketManagedExecutor
+from orchestrator.store.budget import BudgetExceeded
+from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import IONQ, IQM
 from tests.support.redis_db import TestRedis
-from tests.workers.executors.sources import BellSource, experiment
-from workers.executors import BraketManagedExecutor
 
 IQM_TASK = 0.30 + 100 * 0.00145
 

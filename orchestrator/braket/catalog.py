@@ -19,9 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from braket.aws import AwsSession
 
+from orchestrator.braket.aws import braket_session, device_region
+from orchestrator.braket.retry import RetryPolicy, error_code
 from orchestrator.errors import InputError
-from orchestrator.resources.aws import braket_session, device_region
-from orchestrator.resources.retry import RetryPolicy, error_code
 
 SV1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
-from orchestrator.resources.budget import BudgetAlert
-from workers.executors.submissions import SubmissionRecord
+from orchestrator.store.budget import BudgetAlert
+from orchestrator.store.submissions import SubmissionRecord
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
@@ -123,7 +123,7 @@ class PollOutcome:
 
 def local_outcome(task_arn: str, record: SubmissionRecord | None, result_json: str | None) -> PollOutcome:
     """The outcome of a task that failed over to the local simulator (result kept in Redis)."""
-    from workers.executors.braket_local import as_quantum_task_result
+    from orchestrator.braket.local import as_quantum_task_result
 
     if result_json is None:
         return PollOutcome(

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orchestrator.braket.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, DeviceInfo, local_device
+from orchestrator.braket.prices import PriceTable, load_price_table
 from orchestrator.errors import InputError, ResourceError
-from orchestrator.resources.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, DeviceInfo, local_device
-from orchestrator.resources.prices import PriceTable, load_price_table
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from braket.circuits.gates import CNot, H
 from braket.circuits.noise_model import GateCriteria, NoiseModel
 from braket.circuits.noises import BitFlip, TwoQubitDepolarizing
 
+from orchestrator.braket import BraketLocalExecutor, BraketManagedExecutor, IExperimentExecutor, run_local
 from orchestrator.errors import InputError
 from orchestrator.models import ExperimentStatus
+from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import SV1
 from tests.support.redis_db import TestRedis
-from tests.workers.executors.sources import BellSource, experiment
-from workers.executors import BraketLocalExecutor, BraketManagedExecutor, IExperimentExecutor, run_local
 
 
 def local_executor(env: BraketTestEnv, redis: TestRedis) -> IExperimentExecutor:

@@ -8,9 +8,9 @@ from datetime import time as dtime
 import pytest
 from braket.circuits import Circuit
 
+from orchestrator.braket.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, ExecutionWindow
+from orchestrator.braket.devices import circuit_needs, get_optimal_device
 from orchestrator.errors import InputError
-from orchestrator.resources.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, ExecutionWindow
-from orchestrator.resources.devices import circuit_needs, get_optimal_device
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import DM1, IONQ, IQM, SV1
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
+from orchestrator.braket import BraketManagedExecutor, PollOutcome, RetryPolicy, Submission, to_result
+from orchestrator.braket.prices import load_price_table
 from orchestrator.errors import TransientError
 from orchestrator.models import Experiment, ExperimentStatus
-from orchestrator.resources.prices import load_price_table
+from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import IONQ, IQM, SV1
 from tests.support.redis_db import TestRedis
-from tests.workers.executors.sources import BellSource, experiment
-from workers.executors import BraketManagedExecutor, PollOutcome, RetryPolicy, Submission, to_result
 
 
 def make(env: BraketTestEnv, redis: TestRedis, **kw: Any) -> BraketManagedExecutor:
@@ -187,7 +187,7 @@ def test_cancel_sweep_cancels_queued_tasks(braket_env: BraketTestEnv, test_redis
 def test_concurrent_simulator_quota_is_enforced_before_submitting(
     braket_env: BraketTestEnv, test_redis: TestRedis
 ) -> None:
-    from orchestrator.resources.limits import ServiceLimits
+    from orchestrator.braket.limits import ServiceLimits
 
     braket_env.admin.device(SV1, queue_delay=60.0)
     ex = make(braket_env, test_redis, limits=ServiceLimits(concurrent_tasks={SV1: 1}))
@@ -204,8 +204,8 @@ def test_concurrent_simulator_quota_is_enforced_before_submitting(
 def test_client_token_handler_makes_the_real_sdk_idempotent(braket_env: BraketTestEnv) -> None:
     from braket.aws import AwsDevice
 
-    from orchestrator.resources.aws import braket_session
-    from workers.executors.submissions import install_token_handler, sending_token
+    from orchestrator.braket.aws import braket_session
+    from orchestrator.braket.submissions import install_token_handler, sending_token
 
     device = AwsDevice(SV1, aws_session=braket_session())
     folder = (braket_env.bucket, "tokens")

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from orchestrator.errors import InputError
-from orchestrator.resources.throttle import TokenBucket, throttle_requests
+from orchestrator.store.throttle import TokenBucket, throttle_requests
 from tests.support.redis_db import TestRedis
 
 RATE, BURST = 40.0, 4.0

@@ -1,0 +1,17 @@
+"""The one door to Redis: every key, Lua script and Redis call of the system lives in this package.
+
+* :mod:`~orchestrator.store.keys`: the key layout, documented in one place;
+* :class:`SweepState` (:mod:`~orchestrator.store.sweeps`): sweeps, experiments, workers,
+  coordinators: claim, lease, record, release, requeue, restore;
+* :class:`OptimizerStore` (:mod:`~orchestrator.store.optimizer`): what the optimizer reads and writes;
+* the Braket ledgers (:mod:`~orchestrator.store.budget`, ``throttle``, ``slots``, ``submissions``).
+
+Conformance tests of every atomic operation run against a real Redis: ``tests/orchestrator/store``.
+"""
+
+from __future__ import annotations
+
+from orchestrator.store.connection import STORE_ERRORS, connect
+from orchestrator.store.sweeps import HOLD_GRACE_S, RESULTS_GROUP, Record, SweepState, observation
+
+__all__ = ["STORE_ERRORS", "HOLD_GRACE_S", "RESULTS_GROUP", "Record", "SweepState", "connect", "observation"]

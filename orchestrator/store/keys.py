@@ -1,0 +1,76 @@
+"""The Redis key layout of a deployment: every key the system uses, named in one place.
+
+All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
+
+* ``meta``              hash: state, config, code versions, counters (n_completed, n_failed, ...),
+                        cost, total, fill cursor, deadline, optimizer summary
+* ``pending:{queue}``   sorted set of experiment indices, score = priority (higher first)
+* ``queued:{queue}``    set of indices published but not yet started
+* ``running``           hash index -> JSON {host, since[, task_arn]}
+* ``terminal``          hash index -> final status (written once: the idempotency anchor)
+* ``attempts``          hash index -> deliveries so far
+* ``lease:{index}``     held while an experiment runs; refreshed by a heartbeat
+* ``results``           stream of result rows, drained by the coordinator into Parquet
+                        (consumer group ``writer``)
+* ``events``            list of alerts and notable events (newest first, capped)
+* ``coordinator``       the token of the coordinator serving the sweep (a lock with a TTL)
+* ``obs``               hash index -> compact finished result, what the optimizer reads
+* ``added``             hash point -> parameters of refinement points the optimizer added
+* ``stage``             hash index -> low_done | full | stopped (shots as a budget)
+* ``partials``          hash experiment id -> intermediate values of a running experiment
+* ``stop``              set of running experiment ids the median rule stops
+* ``optimizer:lock``    held while one process refits the sweep's model
+* ``optimizer:history`` list of the last refits' summaries (newest first)
+* ``tasks``             hash index -> JSON {arn, device, qattempt}: the sweep's quantum tasks
+* ``qattempt``          hash index -> quantum tasks of the experiment known to have FAILED
+
+Deployment-wide:
+
+* ``sweeps``                          set of sweep ids a coordinator should serve
+* ``done``                            set of experiment ids with a successful result, any sweep
+* ``workers``                         hash hostname -> JSON {queues, concurrency, seen}
+* ``held:{hostname}``                 sorted set of delivery tags a worker received, by time: a
+                                      lost worker's messages are restored at once
+* ``coordinators``                    hash token -> last heartbeat of each live coordinator
+* ``budget:sweep:{id}``, ``budget:global``   budget ledgers (limit, reserved, spent, alerts)
+* ``throttle:{name}``                 token bucket shared by every worker (CreateQuantumTask)
+* ``limits:open:{device}``            open quantum tasks per device (concurrency slots)
+* ``braket:attempt:{exp}:{n}``        the quantum task of a submission attempt (never paid twice)
+
+kombu's own keys (the queues, ``unacked``, ``unacked_index``) are not prefixed.
+"""
+
+from __future__ import annotations
+
+PREFIX = "orch:"
+UNACKED = "unacked"  # kombu's Redis hash of delivered, unacked messages (its default name)
+SWEEPS = f"{PREFIX}sweeps"
+DONE = f"{PREFIX}done"
+WORKERS = f"{PREFIX}workers"
+COORDINATORS = f"{PREFIX}coordinators"
+
+
+def sweep(sweep_id: str, part: str) -> str:
+    """``orch:sweep:{id}:{part}``."""
+    return f"{PREFIX}sweep:{sweep_id}:{part}"
+
+
+def pending(sweep_id: str, queue: str) -> str:
+    return sweep(sweep_id, f"pending:{queue}")
+
+
+def queued(sweep_id: str, queue: str) -> str:
+    return sweep(sweep_id, f"queued:{queue}")
+
+
+def lease(sweep_id: str, index: int) -> str:
+    return sweep(sweep_id, f"lease:{index}")
+
+
+def held(hostname: str) -> str:
+    return f"{PREFIX}held:{hostname}"
+
+
+def sweep_of(key: str) -> str:
+    """The sweep id in a per-sweep key."""
+    return key.split(":")[2]

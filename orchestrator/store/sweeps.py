@@ -1,0 +1,776 @@
+"""Sweep state in Redis: the operations on a deployment's sweeps, workers and coordinators.
+
+Every key is named in :mod:`orchestrator.store.keys`; every multi-step change that must be
+atomic is one Lua script (``_RECORD``, ``_CLAIM``, ...). Callers ask for operations and never
+get the client.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from orchestrator.protocol import RESOURCE_QUEUES, Claim, Lifecycle
+from orchestrator.store import keys
+from orchestrator.store.connection import bytes_client, connect
+
+if TYPE_CHECKING:
+    from orchestrator.store.budget import BudgetLedger
+    from orchestrator.store.optimizer import OptimizerStore
+
+HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
+RESULTS_GROUP = "writer"
+
+# Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
+# later deliveries of the same experiment change nothing (no second row, no double count).
+_RECORD = """
+local terminal, meta, stream, done, running, lease, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local index, status, exp_id, payload, token, cost, final, summary = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local recorded = 0
+if final == '1' then
+  recorded = redis.call('HSETNX', terminal, index, status)
+else
+  recorded = 1
+end
+if recorded == 1 then
+  redis.call('XADD', stream, '*', 'row', payload)
+  if final == '1' then
+    redis.call('HINCRBY', meta, 'n_' .. status, 1)
+    if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
+    if status == 'completed' then redis.call('SADD', done, exp_id) end
+  end
+  redis.call('HSET', obs, index, summary)
+end
+redis.call('HDEL', running, index)
+if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+return recorded
+"""
+
+# Everything a worker checks and marks before it runs an experiment, in one round trip (the
+# same steps, in the same order, as separate commands would take): sweep state, terminal
+# result, lease (SET NX PX), then out of "queued", into "running", one more attempt.
+_CLAIM = """
+local meta, terminal, lease, queued, running, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local index, token, ttl_ms, running_json = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local state = redis.call('HGET', meta, 'state')
+if not state then return {'unknown-sweep', 0} end
+if state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
+  redis.call('SREM', queued, index)
+  return {'cancelled', 0}
+end
+if redis.call('HEXISTS', terminal, index) == 1 then
+  redis.call('SREM', queued, index)
+  return {'already-done', 0}
+end
+if not redis.call('SET', lease, token, 'NX', 'PX', ttl_ms) then return {'leased', 0} end
+redis.call('SREM', queued, index)
+redis.call('HSET', running, index, running_json)
+return {'run', redis.call('HINCRBY', attempts, index, 1)}
+"""
+
+# An experiment marked running whose lease is gone: its worker died (a live one keeps the lease
+# alive). Back to pending, first in line, unless it finished meanwhile or is a managed quantum
+# task (those are polled and hold no lease; re-running one would submit it again).
+_ORPHAN = """
+local running, terminal, lease, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local index = ARGV[1]
+local info = redis.call('HGET', running, index)
+if not info or string.find(info, 'task_arn', 1, true) then return 0 end
+if redis.call('EXISTS', lease) == 1 then return 0 end
+redis.call('HDEL', running, index)
+if redis.call('HEXISTS', terminal, index) == 1 then return 0 end
+redis.call('ZADD', pending, 'inf', index)
+return 1
+"""
+
+# An experiment given back without a result: not a lost delivery, so its attempt is returned too.
+_RELEASE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+_REFRESH_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# A state change that only applies from the ``allowed`` states (ARGV[2], JSON), with extra fields.
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'state')
+local ok = false
+for _, s in ipairs(cjson.decode(ARGV[2])) do if s == current then ok = true end end
+if not ok then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+for k, v in pairs(cjson.decode(ARGV[3])) do redis.call('HSET', KEYS[1], k, v) end
+return 1
+"""
+
+# Give an experiment back (as _RELEASE), first in line, and pause a running sweep. Returns 1 if
+# this call paused it: many workers may hit one budget at once, the alert is written once.
+_PAUSE = """
+local running, attempts, lease, pending, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local index, token, reason = ARGV[1], ARGV[2], ARGV[3]
+redis.call('HDEL', running, index)
+redis.call('HINCRBY', attempts, index, -1)
+if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+redis.call('ZADD', pending, 'inf', index)
+if redis.call('HGET', meta, 'state') ~= 'running' then return 0 end
+redis.call('HSET', meta, 'state', 'paused', 'paused_reason', reason)
+return 1
+"""
+
+# A quantum task was created: keep its ARN, mark it running with the ARN (so orphan requeue
+# leaves it to its poll task), and drop the submitting delivery's lease.
+_NOTE_TASK = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+# A quantum task FAILED: count it; while attempts remain, back to pending for a new task.
+_RESUBMIT = """
+local failed = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if failed + 1 > tonumber(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 'inf', ARGV[1])
+return 1
+"""
+
+# Take the coordinator lock, or keep it if this coordinator holds it.
+_LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Move the best ``n`` pending experiments to "queued" in one round trip; returns them with scores.
+_TAKE = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+if #top == 0 then return top end
+local members = {}
+for i = 1, #top, 2 do members[#members + 1] = top[i] end
+redis.call('ZREM', KEYS[1], unpack(members))
+redis.call('SADD', KEYS[2], unpack(members))
+return top
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One result row for :meth:`SweepState.record_many`."""
+
+    index: int
+    experiment_id: str
+    row: dict[str, Any]
+    status: str
+    final: bool = True
+    lease_token: str = ""
+    cost: float | None = None
+
+
+def observation(row: dict[str, Any]) -> str:
+    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
+
+    def as_dict(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else (value or {})
+
+    extra = as_dict(row.get("extra"))
+    return json.dumps(
+        {
+            "experiment_id": row.get("experiment_id"),
+            "index": row.get("index"),
+            # a partial (low-shot) run is a completed run at lower fidelity, to the model
+            "status": "completed" if row.get("status") == "partial" else row.get("status"),
+            "parameters": as_dict(row.get("parameters")),
+            "metrics": as_dict(row.get("metrics")),
+            "extra": {
+                k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra
+            },
+        },
+        default=str,
+    )
+
+
+class SweepState:
+    """Typed access to one deployment's sweep state in Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+        script = client.register_script
+        self._record, self._refresh, self._claim = script(_RECORD), script(_REFRESH_LEASE), script(_CLAIM)
+        self._orphan, self._release, self._transition = script(_ORPHAN), script(_RELEASE), script(_TRANSITION)
+        self._pause, self._note_task, self._resubmit = script(_PAUSE), script(_NOTE_TASK), script(_RESUBMIT)
+        self._lock, self._unlock, self._take = script(_LOCK), script(_UNLOCK), script(_TAKE)
+
+    @classmethod
+    def from_url(cls, url: str) -> SweepState:
+        return cls(connect(url))
+
+    def ping(self) -> bool:
+        """True if the server answers."""
+        try:
+            return bool(self._r.ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def key(sweep_id: str, part: str) -> str:
+        return keys.sweep(sweep_id, part)
+
+    def pending_key(self, sweep_id: str, queue: str) -> str:
+        return self.key(sweep_id, f"pending:{queue}")
+
+    def sweep_keys(self, sweep_id: str) -> list[str]:
+        return list(self._r.scan_iter(keys.sweep(sweep_id, "*")))
+
+    # -- sweep metadata ---------------------------------------------------------------------------
+
+    def meta(self, sweep_id: str) -> dict[str, str]:
+        return self._r.hgetall(self.key(sweep_id, "meta"))
+
+    def exists(self, sweep_id: str) -> bool:
+        return bool(self._r.exists(self.key(sweep_id, "meta")))
+
+    def state(self, sweep_id: str) -> str | None:
+        return self._r.hget(self.key(sweep_id, "meta"), "state")
+
+    def set_state(self, sweep_id: str, state: str, **fields: Any) -> None:
+        self._r.hset(
+            self.key(sweep_id, "meta"), mapping={"state": state, **{k: str(v) for k, v in fields.items()}}
+        )
+
+    def config_json(self, sweep_id: str) -> str | None:
+        return self._r.hget(self.key(sweep_id, "meta"), "config")
+
+    def event(self, sweep_id: str, level: str, message: str) -> None:
+        entry = json.dumps({"ts": time.time(), "level": level, "message": message})
+        pipe = self._r.pipeline()
+        pipe.lpush(self.key(sweep_id, "events"), entry)
+        pipe.ltrim(self.key(sweep_id, "events"), 0, 199)
+        pipe.execute()
+
+    def events(self, sweep_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self._r.lrange(self.key(sweep_id, "events"), 0, limit - 1)]
+
+    # -- worker side ------------------------------------------------------------------------------
+
+    def lease_key(self, sweep_id: str, index: int) -> str:
+        return self.key(sweep_id, f"lease:{index}")
+
+    def is_terminal(self, sweep_id: str, index: int) -> bool:
+        return bool(self._r.hexists(self.key(sweep_id, "terminal"), index))
+
+    def queued_key(self, sweep_id: str, queue: str) -> str:
+        return self.key(sweep_id, f"queued:{queue}")
+
+    def claim(
+        self, sweep_id: str, queue: str, index: int, token: str, ttl_s: float, host: str
+    ) -> tuple[Claim, int]:
+        """Check and start an experiment in one round trip: ``("run", attempt)`` if this delivery
+        should run it, else ``(reason, 0)`` with reason ``unknown-sweep``, ``cancelled``,
+        ``already-done`` or ``leased`` (another delivery holds the lease)."""
+        return self.claim_many(sweep_id, queue, [index], token, ttl_s, host)[0]
+
+    def claim_many(
+        self, sweep_id: str, queue: str, indices: list[int], token: str, ttl_s: float, host: str
+    ) -> list[tuple[Claim, int]]:
+        """:meth:`claim` for each of ``indices`` (a batch message), in one round trip."""
+        running = json.dumps({"host": host, "since": time.time()})
+        calls = [
+            (
+                [
+                    self.key(sweep_id, "meta"),
+                    self.key(sweep_id, "terminal"),
+                    self.lease_key(sweep_id, index),
+                    self.queued_key(sweep_id, queue),
+                    self.key(sweep_id, "running"),
+                    self.key(sweep_id, "attempts"),
+                ],
+                [index, token, int(ttl_s * 1000), running],
+            )
+            for index in indices
+        ]
+        return [
+            (Claim(outcome.decode() if isinstance(outcome, bytes) else str(outcome)), int(attempt))
+            for outcome, attempt in self._run(self._claim, calls)
+        ]
+
+    def requeue_orphans(self, sweep_id: str, queue_of: Callable[[int], str]) -> int:
+        """Put experiments whose worker died back to pending, at once (see ``_ORPHAN``).
+
+        Celery would redeliver their messages only after the visibility timeout (half an hour by
+        default); when it does, the duplicate delivery finds them done or leased. Returns how many.
+        """
+        indices = [int(i) for i in self._r.hkeys(self.key(sweep_id, "running"))]
+        calls = [
+            (
+                [
+                    self.key(sweep_id, "running"),
+                    self.key(sweep_id, "terminal"),
+                    self.lease_key(sweep_id, i),
+                    self.pending_key(sweep_id, queue_of(i)),
+                ],
+                [i],
+            )
+            for i in indices
+        ]
+        return sum(int(n) for n in self._run(self._orphan, calls))
+
+    def requeue_queued(self, sweep_id: str) -> None:
+        """Give a previous coordinator's unstarted experiments back to the pending sets.
+
+        It may have died between marking them queued and sending them. Those that did reach
+        the broker run twice at most as *deliveries*: the worker's terminal check and lease
+        make the second one a no-op. They go first (score +inf): they were the best already.
+        """
+        for queue in RESOURCE_QUEUES:
+            queued_key = self.queued_key(sweep_id, queue)
+            members = list(self._r.smembers(queued_key))
+            if not members:
+                continue
+            terminal = self._r.hmget(self.key(sweep_id, "terminal"), members)
+            pipe = self._r.pipeline(transaction=True)
+            pipe.delete(queued_key)
+            unfinished = {str(m): float("inf") for m, t in zip(members, terminal, strict=True) if t is None}
+            if unfinished:
+                pipe.zadd(self.pending_key(sweep_id, queue), unfinished)
+            pipe.execute()
+
+    def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
+        """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
+        pipe = self._r.pipeline(transaction=False)
+        for sweep_id, index, token in leases:
+            self._refresh(
+                keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe
+            )
+        pipe.execute()
+
+    def record(
+        self,
+        sweep_id: str,
+        index: int,
+        experiment_id: str,
+        row: dict[str, Any],
+        *,
+        status: str,
+        final: bool,
+        lease_token: str = "",
+        cost: float | None = None,
+    ) -> bool:
+        """Hand a result row to Redis durably; ``final`` rows count once. Returns True if recorded."""
+        return self.record_many(
+            sweep_id, [Record(index, experiment_id, row, status, final, lease_token, cost)]
+        )[0]
+
+    def record_many(self, sweep_id: str, records: list[Record]) -> list[bool]:
+        """:meth:`record` for each of ``records``, in one round trip (each one atomic on its own)."""
+        calls = [
+            (
+                [
+                    self.key(sweep_id, "terminal"),
+                    self.key(sweep_id, "meta"),
+                    self.key(sweep_id, "results"),
+                    keys.DONE,
+                    self.key(sweep_id, "running"),
+                    self.lease_key(sweep_id, rec.index),
+                    self.key(sweep_id, "obs"),
+                ],
+                [
+                    rec.index,
+                    rec.status,
+                    rec.experiment_id,
+                    json.dumps(rec.row, default=str),
+                    rec.lease_token,
+                    rec.cost if rec.cost is not None else 0,
+                    "1" if rec.final else "0",
+                    observation(rec.row),
+                ],
+            )
+            for rec in records
+        ]
+        return [bool(done) for done in self._run(self._record, calls)]
+
+    def _run(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)``: one call directly (one round trip), more in a
+        pipeline (redis-py checks its scripts are loaded first: two round trips, whatever the count)."""
+        if len(calls) <= 1:
+            return [script(keys=k, args=a) for k, a in calls]
+        pipe = self._r.pipeline(transaction=False)
+        for k, a in calls:
+            script(keys=k, args=a, client=pipe)
+        return pipe.execute()
+
+    def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
+        """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees."""
+        if rows:
+            self._r.hset(
+                self.key(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows}
+            )
+
+    def release(self, sweep_id: str, index: int, token: str) -> None:
+        """Give an experiment back without a result (retry later, or the sweep paused)."""
+        self._release(
+            keys=[
+                self.key(sweep_id, "running"),
+                self.key(sweep_id, "attempts"),
+                self.lease_key(sweep_id, index),
+            ],
+            args=[index, token],
+        )
+
+    # -- registering and steering sweeps ------------------------------------------------------------
+
+    def register(self, sweep_id: str, meta: dict[str, Any]) -> None:
+        """Start a sweep afresh: drop whatever an earlier run of it left, then write its ``meta``."""
+        pipe = self._r.pipeline(transaction=True)
+        stale = self.sweep_keys(sweep_id)
+        if stale:
+            pipe.delete(*stale)
+        pipe.hset(self.key(sweep_id, "meta"), mapping=meta)
+        pipe.execute()
+
+    def serve(self, sweep_id: str) -> None:
+        """Ask the coordinators to serve the sweep."""
+        self._r.sadd(keys.SWEEPS, sweep_id)
+
+    def served(self) -> set[str]:
+        return set(self._r.smembers(keys.SWEEPS))
+
+    def sweep_ids(self) -> list[str]:
+        """Every sweep this broker knows, served or finished."""
+        return sorted({keys.sweep_of(k) for k in self._r.scan_iter(keys.sweep("*", "meta"))})
+
+    def transition(self, sweep_id: str, new: Lifecycle, *, allowed: frozenset[str], **fields: Any) -> bool:
+        """Set the state to ``new`` if it is one of ``allowed`` now (atomic); True if it changed."""
+        args = [new.value, json.dumps(sorted(allowed)), json.dumps({k: str(v) for k, v in fields.items()})]
+        return bool(self._transition(keys=[self.key(sweep_id, "meta")], args=args))
+
+    def counts(self, sweep_id: str) -> dict[str, int]:
+        """Experiments pending, queued and running now (beside the counters in ``meta``)."""
+        pipe = self._r.pipeline(transaction=False)
+        for q in RESOURCE_QUEUES:
+            pipe.zcard(self.pending_key(sweep_id, q))
+        for q in RESOURCE_QUEUES:
+            pipe.scard(self.queued_key(sweep_id, q))
+        pipe.hlen(self.key(sweep_id, "running"))
+        values = pipe.execute()
+        n = len(RESOURCE_QUEUES)
+        return {"pending": sum(values[:n]), "queued": sum(values[n : 2 * n]), "running": int(values[-1])}
+
+    def optimizer(self) -> OptimizerStore:
+        """What the optimizer reads and writes, on the same connection."""
+        from orchestrator.store.optimizer import OptimizerStore
+
+        return OptimizerStore(self._r)
+
+    def budget_ledger(self) -> BudgetLedger:
+        from orchestrator.store.budget import BudgetLedger
+
+        return BudgetLedger(self._r)
+
+    def raw_client(self) -> redis.Redis:
+        """A bytes client on the same server, for the Braket ledgers of :mod:`orchestrator.store`."""
+        return bytes_client(self._r)
+
+    # -- what a worker does around a run --------------------------------------------------------------
+
+    def pause_on_resource(self, sweep_id: str, queue: str, index: int, token: str, reason: str) -> bool:
+        """Give the experiment back (first in line) and pause the sweep, announcing it once.
+
+        Returns True if this call paused the sweep (others that hit the same limit only give
+        their experiment back).
+        """
+        paused = bool(
+            self._pause(
+                keys=[
+                    self.key(sweep_id, "running"),
+                    self.key(sweep_id, "attempts"),
+                    self.lease_key(sweep_id, index),
+                    self.pending_key(sweep_id, queue),
+                    self.key(sweep_id, "meta"),
+                ],
+                args=[index, token, reason],
+            )
+        )
+        if paused:
+            self.event(sweep_id, "alert", f"sweep paused: {reason}")
+        return paused
+
+    def report_curve(self, sweep_id: str, experiment_id: str, curve: list[float]) -> bool:
+        """Keep a running experiment's intermediate values; True if the optimizer asked it to stop."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hset(self.key(sweep_id, "partials"), experiment_id, json.dumps(curve))
+        pipe.sismember(self.key(sweep_id, "stop"), experiment_id)
+        return bool(pipe.execute()[1])
+
+    def forget_curve(self, sweep_id: str, experiment_id: str) -> None:
+        self._r.hdel(self.key(sweep_id, "partials"), experiment_id)
+
+    def record_partial(
+        self, sweep_id: str, index: int, experiment_id: str, row: dict[str, Any], token: str
+    ) -> None:
+        """Keep a low-shot run's row (not final) and mark its stage done for the optimizer."""
+        self.record(sweep_id, index, experiment_id, row, status="partial", final=False, lease_token=token)
+        self._r.hset(
+            self.key(sweep_id, "stage"), index, "low_done"
+        )  # after the row: a crash reruns the stage
+
+    def quantum_attempt(self, sweep_id: str, index: int) -> int:
+        """The submission attempt of the experiment's next quantum task: 1 + its FAILED tasks."""
+        return int(self._r.hget(self.key(sweep_id, "qattempt"), index) or 0) + 1
+
+    def note_quantum_task(
+        self, sweep_id: str, index: int, task_arn: str, device: str, qattempt: int, host: str, token: str
+    ) -> None:
+        """Keep a submitted task's ARN (for status and cancel); its poll task owns the experiment now."""
+        task = json.dumps({"arn": task_arn, "device": device, "qattempt": qattempt})
+        running = json.dumps({"host": host, "since": time.time(), "task_arn": task_arn})
+        self._note_task(
+            keys=[
+                self.key(sweep_id, "tasks"),
+                self.key(sweep_id, "running"),
+                self.lease_key(sweep_id, index),
+            ],
+            args=[index, task, running, token],
+        )
+
+    def resubmit_quantum(self, sweep_id: str, queue: str, index: int, max_attempts: int) -> bool:
+        """Count a FAILED quantum task; if attempts remain, send the experiment back to pending
+        (first in line) for a new task with a new client token. Returns True if it was."""
+        return bool(
+            self._resubmit(
+                keys=[
+                    self.key(sweep_id, "qattempt"),
+                    self.key(sweep_id, "running"),
+                    self.pending_key(sweep_id, queue),
+                ],
+                args=[index, max_attempts],
+            )
+        )
+
+    # -- what a coordinator does ------------------------------------------------------------------------
+
+    def heartbeat_coordinator(self, token: str) -> None:
+        self._r.hset(keys.COORDINATORS, token, time.time())
+
+    def forget_coordinator(self, token: str, sweep_ids: list[str]) -> None:
+        """A coordinator stops: its locks go, so another may take its sweeps at once."""
+        for sweep_id in sweep_ids:
+            self._unlock(keys=[self.key(sweep_id, "coordinator")], args=[token])
+        self._r.hdel(keys.COORDINATORS, token)
+
+    def lock_sweep(self, sweep_id: str, token: str, ttl_s: int) -> bool:
+        """Take or keep the sweep's coordinator lock; False if another coordinator holds it."""
+        return bool(self._lock(keys=[self.key(sweep_id, "coordinator")], args=[token, ttl_s]))
+
+    def snapshot(
+        self, served: list[tuple[str, tuple[str, ...]]], fields: tuple[str, ...]
+    ) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """In one round trip: the sweeps to serve, and per ``(sweep, queues)`` of ``served`` its
+        ``meta`` ``fields``, ``n_terminal``, ``n_running`` and ``queued`` counts per queue."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.smembers(keys.SWEEPS)
+        for sweep_id, queues in served:
+            pipe.hmget(self.key(sweep_id, "meta"), fields)
+            pipe.hlen(self.key(sweep_id, "terminal"))
+            pipe.hlen(self.key(sweep_id, "running"))
+            for queue in queues:
+                pipe.scard(self.queued_key(sweep_id, queue))
+        replies = iter(pipe.execute())
+        members = set(next(replies))
+        snapshots: dict[str, dict[str, Any]] = {}
+        for sweep_id, queues in served:
+            meta: dict[str, Any] = {k: v for k, v in zip(fields, next(replies), strict=True) if v is not None}
+            meta["n_terminal"], meta["n_running"] = next(replies), next(replies)
+            meta["queued"] = {queue: next(replies) for queue in queues}
+            snapshots[sweep_id] = meta
+        return members, snapshots
+
+    def done_ids(self) -> set[str]:
+        """Experiment ids with a successful result in any sweep of this broker."""
+        return set(self._r.smembers(keys.DONE))
+
+    def add_pending(
+        self,
+        sweep_id: str,
+        by_queue: dict[str, dict[str, float]],
+        reused: list[int],
+        fill_cursor: int,
+        fill_done: bool,
+    ) -> None:
+        """Add a filled chunk: new experiments to the pending sets (scored), reused ones as terminal."""
+        pipe = self._r.pipeline(transaction=True)
+        for queue, members in by_queue.items():
+            items = list(members.items())
+            for lo in range(0, len(items), 10_000):
+                pipe.zadd(self.pending_key(sweep_id, queue), dict(items[lo : lo + 10_000]), nx=True)
+        for index in reused:
+            pipe.hsetnx(self.key(sweep_id, "terminal"), index, "reused")
+        meta_key = self.key(sweep_id, "meta")
+        pipe.hincrby(meta_key, "n_reused", len(reused))
+        pipe.hincrby(meta_key, "total", sum(len(m) for m in by_queue.values()) + len(reused))
+        pipe.hset(meta_key, mapping={"fill_cursor": fill_cursor, "fill_done": int(fill_done)})
+        pipe.execute()
+
+    def take(self, sweep_id: str, queue: str, n: int) -> list[tuple[str, float]]:
+        """Move the best ``n`` pending experiments to "queued", in one round trip; with their scores."""
+        if n <= 0:
+            return []
+        flat = self._take(
+            keys=[self.pending_key(sweep_id, queue), self.queued_key(sweep_id, queue)], args=[n]
+        )
+        return list(zip(flat[::2], map(float, flat[1::2]), strict=True))
+
+    def untake(self, sweep_id: str, queue: str, taken: list[tuple[str, float]]) -> None:
+        """Undo :meth:`take` (the publish failed)."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.srem(self.queued_key(sweep_id, queue), *[m for m, _ in taken])
+        pipe.zadd(self.pending_key(sweep_id, queue), dict(taken))
+        pipe.execute()
+
+    def added_points(self, sweep_id: str) -> dict[int, dict[str, Any]]:
+        """Refinement points the optimizer added: point -> parameters."""
+        return {int(k): json.loads(v) for k, v in self._r.hgetall(self.key(sweep_id, "added")).items()}
+
+    def stages(self, sweep_id: str, indices: list[int]) -> list[str | None]:
+        """The shots-as-a-budget stage of each experiment (None: not run at low shots yet)."""
+        return self._r.hmget(self.key(sweep_id, "stage"), indices) if indices else []
+
+    def open_results(self, sweep_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """Make sure the results stream's group exists; return rows read but never written (a
+        coordinator died between reading and writing them)."""
+        key = self.key(sweep_id, "results")
+        try:
+            self._r.xgroup_create(key, RESULTS_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:  # BUSYGROUP: it exists already (resume)
+            if "BUSYGROUP" not in str(exc):
+                raise
+        return self._rows(self._r.xreadgroup(RESULTS_GROUP, "coordinator", {key: "0"}, count=1_000_000)).get(
+            sweep_id, []
+        )
+
+    def read_results(
+        self, sweep_ids: list[str], count: int, block_ms: int | None = None
+    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """New result rows of the sweeps: sweep -> [(entry id, row)], blocking up to ``block_ms``."""
+        if not sweep_ids:
+            return {}
+        streams = {self.key(s, "results"): ">" for s in sweep_ids}
+        return self._rows(
+            self._r.xreadgroup(RESULTS_GROUP, "coordinator", streams, count=count, block=block_ms)
+        )
+
+    @staticmethod
+    def _rows(response: Any) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for key, entries in response or []:
+            rows = out.setdefault(keys.sweep_of(key), [])
+            rows.extend((entry_id, json.loads(fields["row"])) for entry_id, fields in entries if fields)
+        return out
+
+    def ack_results(self, sweep_id: str, entry_ids: list[str]) -> None:
+        """The rows are in Parquet: drop them from the stream."""
+        key = self.key(sweep_id, "results")
+        pipe = self._r.pipeline()
+        pipe.xack(key, RESULTS_GROUP, *entry_ids)
+        pipe.xdel(key, *entry_ids)
+        pipe.execute()
+
+    def results_backlog(self, sweep_id: str) -> int:
+        return int(self._r.xlen(self.key(sweep_id, "results")))
+
+    def stop_starting(self, sweep_id: str) -> tuple[int, int]:
+        """A cancelling sweep: drop its pending experiments; returns (running, terminal) counts."""
+        pipe = self._r.pipeline(transaction=True)
+        for queue in RESOURCE_QUEUES:
+            pipe.delete(self.pending_key(sweep_id, queue))
+        pipe.hset(self.key(sweep_id, "meta"), "fill_done", 1)
+        pipe.hlen(self.key(sweep_id, "running"))
+        pipe.hlen(self.key(sweep_id, "terminal"))
+        *_, running, terminal = pipe.execute()
+        return int(running), int(terminal)
+
+    def count_never_started(self, sweep_id: str, n: int) -> None:
+        self._r.hincrby(self.key(sweep_id, "meta"), "n_cancelled", n)
+
+    def close(self, sweep_id: str, final: Lifecycle) -> None:
+        """The sweep is over: final state, no longer served, lock released."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self.key(sweep_id, "meta"), mapping={"state": final.value, "finished_at": time.time()})
+        pipe.srem(keys.SWEEPS, sweep_id)
+        pipe.delete(self.key(sweep_id, "coordinator"))
+        pipe.execute()
+        self.event(sweep_id, "info", f"sweep {final.value}")
+
+    # -- workers registry -------------------------------------------------------------------------
+
+    def heartbeat_worker(self, hostname: str, queues: list[str], concurrency: int) -> None:
+        """Say the worker is alive, and forget the noted delivery tags it has acked since."""
+        key = self.held_key(hostname)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hset(
+            keys.WORKERS,
+            hostname,
+            json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}),
+        )
+        pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
+        old = pipe.execute()[1]
+        if old:
+            pipe = self._r.pipeline(transaction=False)
+            for tag in old:
+                pipe.hexists(keys.UNACKED, tag)
+            if acked := [tag for tag, held in zip(old, pipe.execute(), strict=True) if not held]:
+                self._r.zrem(key, *acked)
+
+    def held_key(self, hostname: str) -> str:
+        return keys.held(hostname)
+
+    def hold(self, hostname: str, tag: str) -> None:
+        """Note that a worker received the message ``tag`` (restored if the worker is lost)."""
+        self._r.zadd(self.held_key(hostname), {tag: time.time()})
+
+    def forget_worker(self, hostname: str) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hdel(keys.WORKERS, hostname)
+        pipe.delete(self.held_key(hostname))
+        pipe.execute()
+
+    def lost_workers(self, silent_s: float) -> dict[str, list[str]]:
+        """Workers silent for ``silent_s`` seconds, with the delivery tags they held."""
+        now = time.time()
+        lost = [host for host, info in self._workers().items() if now - info["seen"] > silent_s]
+        pipe = self._r.pipeline(transaction=False)
+        for host in lost:
+            pipe.zrange(self.held_key(host), 0, -1)
+        return dict(zip(lost, pipe.execute(), strict=True)) if lost else {}
+
+    def coordinator_alive(self, max_age_s: float = 10.0) -> bool:
+        """True if some coordinator's heartbeat (in ``coordinators``) is recent."""
+        now = time.time()
+        return any(now - float(ts) < max_age_s for ts in self._r.hgetall(keys.COORDINATORS).values())
+
+    def live_workers(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
+        now = time.time()
+        return {host: info for host, info in self._workers().items() if now - info["seen"] <= max_age_s}
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        """Every registered worker: hostname -> {queues, concurrency, seen}."""
+        return {host: json.loads(raw) for host, raw in self._r.hgetall(keys.WORKERS).items()}
+
+    def consumers(self, queue: str) -> int:
+        return sum(w["concurrency"] for w in self.live_workers().values() if queue in w["queues"])

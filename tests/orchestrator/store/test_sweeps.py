@@ -1,0 +1,278 @@
+"""Conformance of the store's atomic operations, each checked directly against a real Redis.
+
+Every other test reaches these through whole sweeps; here each operation is pinned down on its
+own: what it returns, what it changes, and that doing it twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from orchestrator.protocol import ACTIVE_STATES, Claim, Lifecycle
+from orchestrator.store import Record, SweepState, connect
+
+SID = "s1"
+Q = "local_cpu"
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    yield connect(redis_url)
+
+
+@pytest.fixture
+def state(client: redis.Redis) -> SweepState:
+    st = SweepState(client)
+    st.register(SID, {"state": Lifecycle.RUNNING.value, "total": 3})
+    st.serve(SID)
+    st.add_pending(SID, {Q: {"0": 3.0, "1": 2.0, "2": 1.0}}, reused=[], fill_cursor=3, fill_done=True)
+    return st
+
+
+def _row(index: int, status: str = "completed", **metrics: float) -> dict:
+    return {
+        "index": index,
+        "experiment_id": f"e{index}",
+        "status": status,
+        "metrics": metrics,
+        "parameters": {},
+    }
+
+
+def _claim(st: SweepState, index: int, token: str = "t1", ttl: float = 5.0) -> tuple[Claim, int]:
+    return st.claim(SID, Q, index, token, ttl, "host")
+
+
+# -- pending, take and untake -------------------------------------------------------------------
+
+
+def test_take_moves_the_best_pending_to_queued_and_untake_puts_them_back(
+    state: SweepState, client: redis.Redis
+) -> None:
+    taken = state.take(SID, Q, 2)
+    assert taken == [("0", 3.0), ("1", 2.0)]
+    assert client.smembers(f"orch:sweep:{SID}:queued:{Q}") == {"0", "1"}
+    assert client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1) == ["2"]
+    state.untake(SID, Q, taken)
+    assert client.scard(f"orch:sweep:{SID}:queued:{Q}") == 0
+    assert client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1, withscores=True) == [
+        ("2", 1.0),
+        ("1", 2.0),
+        ("0", 3.0),
+    ]
+    assert state.take(SID, Q, 0) == [], "a full window takes nothing"
+    assert state.take(SID, "braket_qpu", 5) == []
+
+
+def test_add_pending_counts_new_and_reused_once(state: SweepState, client: redis.Redis) -> None:
+    state.add_pending(SID, {Q: {"5": 1.0}}, reused=[7], fill_cursor=8, fill_done=True)
+    meta = state.meta(SID)
+    assert int(meta["total"]) == 3 + 3 + 2  # the fixture's 3, then 3 more + this chunk's 2
+    assert meta["n_reused"] == "1" and client.hget(f"orch:sweep:{SID}:terminal", 7) == "reused"
+
+
+# -- claim and lease ----------------------------------------------------------------------------
+
+
+def test_claim_runs_once_and_counts_attempts(state: SweepState, client: redis.Redis) -> None:
+    state.take(SID, Q, 3)
+    assert _claim(state, 0, "a") == (Claim.RUN, 1)
+    assert _claim(state, 0, "b") == (Claim.LEASED, 0), "a second delivery waits for the lease"
+    assert not client.sismember(f"orch:sweep:{SID}:queued:{Q}", "0"), "out of queued, into running"
+    assert json.loads(client.hget(f"orch:sweep:{SID}:running", 0))["host"] == "host"
+    client.delete(f"orch:sweep:{SID}:lease:0")  # the lease expired: a redelivery runs it again
+    assert _claim(state, 0, "b") == (Claim.RUN, 2)
+
+
+def test_claim_refuses_done_cancelled_and_unknown(state: SweepState) -> None:
+    assert _claim(state, 0) == (Claim.RUN, 1)
+    state.record(SID, 0, "e0", _row(0), status="completed", final=True, lease_token="t1")
+    assert _claim(state, 0) == (Claim.DONE, 0)
+    assert state.claim("nope", Q, 0, "t", 5, "h") == (Claim.UNKNOWN_SWEEP, 0)
+    assert state.transition(SID, Lifecycle.CANCELLING, allowed=ACTIVE_STATES)
+    assert _claim(state, 1) == (Claim.CANCELLED, 0)
+
+
+def test_claim_many_claims_each_on_its_own(state: SweepState) -> None:
+    assert _claim(state, 1, "other") == (Claim.RUN, 1)
+    assert state.claim_many(SID, Q, [0, 1, 2], "t", 5, "h") == [
+        (Claim.RUN, 1),
+        (Claim.LEASED, 0),
+        (Claim.RUN, 1),
+    ]
+
+
+def test_a_lease_lives_while_refreshed_and_only_by_its_holder(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0, "mine", ttl=0.3)
+    state.refresh_leases([(SID, 0, "someone-else")], 0.3)
+    state.refresh_leases([(SID, 0, "mine")], 10)
+    assert client.pttl(f"orch:sweep:{SID}:lease:0") > 5000
+    time.sleep(0.4)
+    assert _claim(state, 0, "late") == (Claim.LEASED, 0)
+
+
+# -- record -------------------------------------------------------------------------------------
+
+
+def test_record_is_exactly_once(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0, "t1")
+    first = state.record(
+        SID, 0, "e0", _row(0, score=1.0), status="completed", final=True, lease_token="t1", cost=0.5
+    )
+    again = state.record(
+        SID, 0, "e0", _row(0, score=9.0), status="completed", final=True, lease_token="t2", cost=0.5
+    )
+    assert (first, again) == (True, False)
+    meta = state.meta(SID)
+    assert meta["n_completed"] == "1" and float(meta["cost"]) == 0.5
+    assert client.xlen(f"orch:sweep:{SID}:results") == 1, "one row in the stream"
+    assert client.sismember("orch:done", "e0")
+    assert not client.hexists(f"orch:sweep:{SID}:running", 0)
+    assert not client.exists(f"orch:sweep:{SID}:lease:0"), "the holder's lease is released"
+    assert json.loads(client.hget(f"orch:sweep:{SID}:obs", 0))["metrics"] == {"score": 1.0}
+
+
+def test_record_many_keeps_each_row_atomic(state: SweepState) -> None:
+    records = [Record(i, f"e{i}", _row(i, "failed"), "failed") for i in (0, 1, 0)]
+    assert state.record_many(SID, records) == [True, True, False]
+    assert state.meta(SID)["n_failed"] == "2"
+    assert not state.sweep_keys("never")  # nothing written for another sweep
+
+
+def test_a_partial_row_is_kept_but_not_terminal(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0, "t1")
+    state.record_partial(SID, 0, "e0", _row(0, "partial", score=0.2), "t1")
+    assert not state.is_terminal(SID, 0)
+    assert client.hget(f"orch:sweep:{SID}:stage", 0) == "low_done"
+    assert client.xlen(f"orch:sweep:{SID}:results") == 1
+    assert json.loads(client.hget(f"orch:sweep:{SID}:obs", 0))["status"] == "completed", (
+        "a low-fidelity result"
+    )
+
+
+def test_a_foreign_lease_survives_a_record(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0, "holder")
+    state.record(SID, 0, "e0", _row(0), status="completed", final=True, lease_token="not-the-holder")
+    assert client.get(f"orch:sweep:{SID}:lease:0") == "holder"
+
+
+# -- release, orphans, queued -----------------------------------------------------------------------
+
+
+def test_release_gives_back_the_attempt_and_the_lease(state: SweepState, client: redis.Redis) -> None:
+    assert _claim(state, 0, "t1") == (Claim.RUN, 1)
+    state.release(SID, 0, "t1")
+    assert not client.exists(f"orch:sweep:{SID}:lease:0")
+    assert not client.hexists(f"orch:sweep:{SID}:running", 0)
+    assert _claim(state, 0, "t2") == (Claim.RUN, 1), "a release is not a lost delivery"
+
+
+def test_orphans_come_back_first_unless_done_leased_or_a_quantum_task(
+    state: SweepState, client: redis.Redis
+) -> None:
+    for index in (0, 1, 2):
+        state.take(SID, Q, 1)
+        _claim(state, index, f"t{index}")
+    client.delete(f"orch:sweep:{SID}:lease:0", f"orch:sweep:{SID}:lease:2")  # their workers died
+    state.note_quantum_task(SID, 2, "arn:task/2", "dev", 1, "host", "t2")  # polled, holds no lease
+    assert state.requeue_orphans(SID, lambda _: Q) == 1
+    assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") == float("inf")
+    assert client.hexists(f"orch:sweep:{SID}:running", 1), "leased: still running"
+    assert json.loads(client.hget(f"orch:sweep:{SID}:running", 2))["task_arn"] == "arn:task/2"
+    assert state.requeue_orphans(SID, lambda _: Q) == 0, "twice changes nothing"
+
+
+def test_requeue_queued_returns_unstarted_unfinished_work(state: SweepState, client: redis.Redis) -> None:
+    state.take(SID, Q, 3)
+    state.record(SID, 1, "e1", _row(1), status="completed", final=True)
+    state.requeue_queued(SID)
+    assert client.scard(f"orch:sweep:{SID}:queued:{Q}") == 0
+    assert set(client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1)) == {"0", "2"}
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+def test_transitions_apply_only_from_allowed_states(state: SweepState) -> None:
+    assert state.transition(SID, Lifecycle.PAUSED, allowed=frozenset({Lifecycle.RUNNING}), paused_reason="x")
+    assert not state.transition(SID, Lifecycle.PAUSED, allowed=frozenset({Lifecycle.RUNNING}))
+    assert state.meta(SID)["paused_reason"] == "x"
+    assert state.transition(SID, Lifecycle.CANCELLING, allowed=ACTIVE_STATES)
+    assert not state.transition(SID, Lifecycle.RUNNING, allowed=ACTIVE_STATES)
+    assert state.state(SID) == Lifecycle.CANCELLING
+
+
+def test_pause_on_resource_pauses_and_alerts_once(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0, "a")
+    _claim(state, 1, "b")
+    assert state.pause_on_resource(SID, Q, 0, "a", "budget")
+    assert not state.pause_on_resource(SID, Q, 1, "b", "budget")
+    assert state.state(SID) == Lifecycle.PAUSED
+    assert [e["message"] for e in state.events(SID)].count("sweep paused: budget") == 1
+    assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "1") == float("inf"), (
+        "both given back, first in line"
+    )
+    assert _claim(state, 0, "c") == (Claim.RUN, 1), "the attempt is returned"
+
+
+def test_stop_starting_and_close(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0)
+    assert state.stop_starting(SID) == (1, 0)
+    assert client.zcard(f"orch:sweep:{SID}:pending:{Q}") == 0
+    state.close(SID, Lifecycle.CANCELLED)
+    assert state.state(SID) == Lifecycle.CANCELLED and SID not in state.served()
+
+
+# -- quantum tasks ----------------------------------------------------------------------------------
+
+
+def test_a_failed_quantum_task_gets_a_new_attempt_until_the_limit(
+    state: SweepState, client: redis.Redis
+) -> None:
+    assert state.quantum_attempt(SID, 0) == 1
+    _claim(state, 0, "t")
+    state.note_quantum_task(SID, 0, "arn:1", "dev", 1, "host", "t")
+    assert not client.exists(f"orch:sweep:{SID}:lease:0"), "the poll task owns it now"
+    assert state.resubmit_quantum(SID, Q, 0, max_attempts=2)
+    assert state.quantum_attempt(SID, 0) == 2, "a new submission attempt, so a new client token"
+    assert not client.hexists(f"orch:sweep:{SID}:running", 0)
+    assert not state.resubmit_quantum(SID, Q, 0, max_attempts=2), "no third task"
+
+
+# -- coordinators and workers -------------------------------------------------------------------------
+
+
+def test_one_coordinator_holds_a_sweep(state: SweepState) -> None:
+    assert state.lock_sweep(SID, "c1", 5)
+    assert state.lock_sweep(SID, "c1", 5), "kept by its holder"
+    assert not state.lock_sweep(SID, "c2", 5)
+    state.heartbeat_coordinator("c1")
+    assert state.coordinator_alive()
+    state.forget_coordinator("c1", [SID])
+    assert state.lock_sweep(SID, "c2", 5) and not state.coordinator_alive()
+
+
+def test_results_stream_is_read_once_and_survives_a_reader_that_died(state: SweepState) -> None:
+    assert state.open_results(SID) == []
+    state.record(SID, 0, "e0", _row(0), status="completed", final=True)
+    rows = state.read_results([SID], 100)[SID]
+    assert [row["index"] for _, row in rows] == [0]
+    assert state.read_results([SID], 100) == {}, "read once"
+    # the reader died before writing Parquet: the next one finds the row again
+    assert [row["index"] for _, row in state.open_results(SID)] == [0]
+    state.ack_results(SID, [entry for entry, _ in rows])
+    assert state.open_results(SID) == [] and state.results_backlog(SID) == 0
+
+
+def test_worker_registry_and_lost_workers(state: SweepState) -> None:
+    state.heartbeat_worker("w1", [Q], 2)
+    state.hold("w1", "tag-1")
+    assert state.consumers(Q) == 2 and state.lost_workers(60) == {}
+    assert state.lost_workers(-1) == {"w1": ["tag-1"]}
+    state.forget_worker("w1")
+    assert state.live_workers() == {} and state.lost_workers(-1) == {}

