@@ -164,7 +164,9 @@ class ExperimentRunner:
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
         # sweep state, terminal check, lease and start in one round trip (see SweepState.claim)
-        outcome, attempt = st.claim(sweep_id, queue, index, token, self.settings.lease_ttl, host)
+        outcome, attempt = st.claim(
+            sweep_id, queue, index, token, self.settings.lease_ttl, host, low_shots=bool(exp.shot_fraction)
+        )
         if outcome == Claim.LEASED:
             # Another delivery is running it, or died less than a lease ago: look again later.
             raise task.retry(countdown=self.settings.lease_ttl, max_retries=None)
@@ -211,7 +213,13 @@ class ExperimentRunner:
         host = task.request.hostname or self.host
         token = f"{self.host}:{uuid.uuid4().hex}"
         claims = st.claim_many(
-            sweep_id, queue, [e.index for e in message.experiments], token, self.settings.lease_ttl, host
+            sweep_id,
+            queue,
+            [e.index for e in message.experiments],
+            token,
+            self.settings.lease_ttl,
+            host,
+            low_shots={e.index for e in message.experiments if e.shot_fraction},
         )
         claimed: list[tuple[Experiment, int]] = []
         for exp, (outcome, attempt) in zip(message.experiments, claims, strict=True):

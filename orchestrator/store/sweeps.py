@@ -53,17 +53,19 @@ return recorded
 
 # Everything a worker checks and marks before it runs an experiment, in one round trip (the
 # same steps, in the same order, as separate commands would take): sweep state, terminal
-# result, lease (SET NX PX), then out of "queued", into "running", one more attempt.
+# result, lease (SET NX PX), then out of "queued", into "running", one more attempt. A low-shot
+# stage (shots as a budget) is done once its stage is set: its row is not terminal, so a
+# redelivered low-shot message (a run longer than the visibility timeout) must not run it again.
 _CLAIM = """
-local meta, terminal, lease, queued, running, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local index, token, ttl_ms, running_json = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local meta, terminal, lease, queued, running, attempts, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local index, token, ttl_ms, running_json, low_shots = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local state = redis.call('HGET', meta, 'state')
 if not state then return {'unknown-sweep', 0} end
 if state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
   redis.call('SREM', queued, index)
   return {'cancelled', 0}
 end
-if redis.call('HEXISTS', terminal, index) == 1 then
+if redis.call('HEXISTS', terminal, index) == 1 or (low_shots == '1' and redis.call('HEXISTS', stage, index) == 1) then
   redis.call('SREM', queued, index)
   return {'already-done', 0}
 end
@@ -279,17 +281,37 @@ class SweepState:
         return self.key(sweep_id, f"queued:{queue}")
 
     def claim(
-        self, sweep_id: str, queue: str, index: int, token: str, ttl_s: float, host: str
+        self,
+        sweep_id: str,
+        queue: str,
+        index: int,
+        token: str,
+        ttl_s: float,
+        host: str,
+        *,
+        low_shots: bool = False,
     ) -> tuple[Claim, int]:
         """Check and start an experiment in one round trip: ``("run", attempt)`` if this delivery
         should run it, else ``(reason, 0)`` with reason ``unknown-sweep``, ``cancelled``,
-        ``already-done`` or ``leased`` (another delivery holds the lease)."""
-        return self.claim_many(sweep_id, queue, [index], token, ttl_s, host)[0]
+        ``already-done`` or ``leased`` (another delivery holds the lease). With ``low_shots``
+        (the low-shot stage of shots as a budget) a stage already run counts as done."""
+        return self.claim_many(
+            sweep_id, queue, [index], token, ttl_s, host, low_shots={index} if low_shots else None
+        )[0]
 
     def claim_many(
-        self, sweep_id: str, queue: str, indices: list[int], token: str, ttl_s: float, host: str
+        self,
+        sweep_id: str,
+        queue: str,
+        indices: list[int],
+        token: str,
+        ttl_s: float,
+        host: str,
+        *,
+        low_shots: set[int] | None = None,
     ) -> list[tuple[Claim, int]]:
         """:meth:`claim` for each of ``indices`` (a batch message), in one round trip."""
+        low_shots = low_shots or set()
         running = json.dumps({"host": host, "since": time.time()})
         calls = [
             (
@@ -300,8 +322,9 @@ class SweepState:
                     self.queued_key(sweep_id, queue),
                     self.key(sweep_id, "running"),
                     self.key(sweep_id, "attempts"),
+                    self.key(sweep_id, "stage"),
                 ],
-                [index, token, int(ttl_s * 1000), running],
+                [index, token, int(ttl_s * 1000), running, "1" if index in low_shots else "0"],
             )
             for index in indices
         ]
