@@ -284,5 +284,8 @@ def test_a_low_shot_stage_already_run_is_not_run_again(state: SweepState) -> Non
     assert state.claim(SID, Q, 0, "a", 5, "h", low_shots=True) == (Claim.RUN, 1)
     state.record_partial(SID, 0, "e0", _row(0, "partial"), "a")
     assert state.claim(SID, Q, 0, "b", 5, "h", low_shots=True) == (Claim.DONE, 0)
-    assert state.claim_many(SID, Q, [0, 1], "c", 5, "h", low_shots={0, 1}) == [(Claim.DONE, 0), (Claim.RUN, 1)]
+    assert state.claim_many(SID, Q, [0, 1], "c", 5, "h", low_shots={0, 1}) == [
+        (Claim.DONE, 0),
+        (Claim.RUN, 1),
+    ]
     assert state.claim(SID, Q, 0, "d", 5, "h") == (Claim.RUN, 2), "the full-shot run after promotion runs"
