@@ -33,6 +33,7 @@ def test_sigterm_to_flower_leaves_no_process(workdir: Path, redis_url: str) -> N
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # so that the test can find (and clean up) every descendant
     )
+    tree: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -49,11 +50,11 @@ def test_sigterm_to_flower_leaves_no_process(workdir: Path, redis_url: str) -> N
         _, alive = psutil.wait_procs(tree, timeout=10)
         assert not alive, f"left running after SIGTERM: {[p.cmdline() for p in alive]}"
     finally:
+        for process in tree:
+            if process.is_running():
+                process.kill()
         if proc.poll() is None:
             proc.kill()
-        for rest in psutil.Process().children(recursive=True):
-            if rest.pid != proc.pid and "flower" in " ".join(rest.cmdline()):
-                rest.kill()
 
 
 def test_status_with_nothing_run_starts_nothing(workdir: Path) -> None:
