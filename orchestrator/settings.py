@@ -41,6 +41,7 @@ NON_SETTING_ENV = frozenset(
 )
 
 logger = logging.getLogger(__name__)
+_warned: set[str] = set()  # unknown variables this process has already warned about
 
 
 class Settings(BaseSettings):
@@ -115,7 +116,12 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the file, the environment and ``overrides`` (None values ignored)."""
+    """Build settings from the file, the environment and ``overrides`` (None values ignored).
+
+    Unknown ``ORCHESTRATOR_*`` variables are warned about (the CLI refuses them earlier for
+    one-shot commands), so a typo is never silent for Python API users either.
+    """
+    check_environment(strict=False)
     path = Path(os.environ.get(SETTINGS_FILE_ENV, DEFAULT_SETTINGS_FILE))
     file_values: dict[str, Any] = {}
     if path.is_file():
@@ -171,6 +177,9 @@ def check_environment(*, strict: bool, environ: Mapping[str, str] | None = None)
         InputError: ``strict`` and some variable is unknown.
     """
     unknown = unknown_env(environ)
+    if not strict:  # warn once per process about each name, however often settings are loaded
+        unknown = {name: close for name, close in unknown.items() if name not in _warned}
+        _warned.update(unknown)
     if not unknown:
         return
     problems = "; ".join(

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from orchestrator import settings as settings_module
 from orchestrator.errors import InputError
-from orchestrator.settings import NON_SETTING_ENV, Settings, check_environment, unknown_env
+from orchestrator.settings import NON_SETTING_ENV, Settings, check_environment, load_settings, unknown_env
 from tests.conftest import ROOT, Worker, cli, write_sweep
 
 TYPO = {"ORCHESTRATOR_VISIBILTY_TIMEOUT": "5"}
@@ -68,6 +69,17 @@ def test_every_orchestrator_name_in_the_repository_is_known() -> None:
     named.discard("ORCHESTRATOR_QWERTY")  # this file's own example of a typo
     named -= set(TYPO)
     assert unknown_env(dict.fromkeys(named, "1")) == {}
+
+
+def test_python_api_warns_once_per_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(settings_module, "_warned", set())
+    monkeypatch.setenv("ORCHESTRATOR_VISIBILTY_TIMEOUT", "5")
+    for _ in range(3):
+        assert load_settings().visibility_timeout == 1800  # the typo has no effect...
+    warnings = [r.getMessage() for r in caplog.records if "UNKNOWN SETTING IGNORED" in r.getMessage()]
+    assert len(warnings) == 1 and "ORCHESTRATOR_VISIBILITY_TIMEOUT" in warnings[0]  # ...but is told
 
 
 @pytest.mark.parametrize("command", ["run", "submit"])
