@@ -75,7 +75,7 @@ def test_wheel_ships_every_package_and_nothing_else(tmp_path: Path) -> None:
     assert top_level == set(PACKAGES), "only the four packages: never tests, examples or benchmarks"
     missing = sorted(_package_files() - names)
     assert not missing, f"files of the packages missing from the wheel: {missing}"
-    assert "orchestrator/resources/prices.yaml" in names
+    assert "orchestrator/braket/prices.yaml" in names
 
 
 def test_installed_wheel_runs_a_sweep_outside_the_repo(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_installed_wheel_runs_a_sweep_outside_the_repo(tmp_path: Path) -> None:
         [
             venv / "bin" / "python",
             "-c",
-            "import orchestrator.config, workers.executors; print(orchestrator.__file__)",
+            "import orchestrator.config, orchestrator.braket.prices as p, workers.tasks; p.load_price_table(); print(orchestrator.__file__)",
         ],
         cwd=outside,
         env=env,
