@@ -1,10 +1,9 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    create .venv, install, run the quickstart sweep embedded (no services needed)
-#   make test   create .venv if missing, install, make sure a Redis is reachable, run pytest
+#   make test   create .venv if missing, install, run pytest (the suite starts and stops its own Redis)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 
 .PHONY: run test install lint bench clean
 
@@ -20,8 +19,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/orchestrator run examples/sweeps/quickstart.yaml
 
 test: $(VENV)/.installed
-	$(PY) -m deploy.ensure_redis $(TEST_REDIS_URL)
-	ORCHESTRATOR_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -26,6 +26,14 @@ broker_option = click.option(
     default=None,
     help="Redis URL shared with the workers (default: embedded private Redis).",
 )
+# worker, beat and flower serve a deployment's Redis: there is no embedded one to default to
+service_broker_option = click.option(
+    "--broker",
+    envvar="ORCHESTRATOR_BROKER_URL",
+    default=None,
+    help="Redis URL of the deployment, e.g. redis://host:6379/0 (required: here, in "
+    "ORCHESTRATOR_BROKER_URL or in the settings file).",
+)
 results_option = click.option(
     "--results-dir",
     type=click.Path(path_type=Path),
@@ -40,8 +48,24 @@ state_option = click.option(
 )
 
 
+# Long-running services only warn about an unknown ORCHESTRATOR_* variable; the rest refuse it.
+SERVICES = frozenset({"worker", "coordinator", "beat", "flower", "redis"})
+
+
+class _Command(click.Command):
+    """Checks the environment for mistyped settings once the arguments are parsed."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from orchestrator.settings import check_environment
+
+        check_environment(strict=self.name not in SERVICES)
+        return super().invoke(ctx)
+
+
 class _Cli(click.Group):
     """Turns our errors into clean messages and exit codes instead of tracebacks."""
+
+    command_class = _Command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -271,6 +295,17 @@ def status(
     execution_id: str | None, broker: str | None, results_dir: Path | None, state_dir: Path | None
 ) -> None:
     """Show a sweep's status (or list sweeps)."""
+    from orchestrator.embedded import EmbeddedRedis
+    from orchestrator.settings import load_settings
+
+    settings = load_settings(broker_url=broker, state_dir=state_dir)
+    if settings.embedded and not EmbeddedRedis(settings.state_dir).dir.exists():
+        # nothing ever ran here: answer without creating a state folder or starting a Redis
+        where = f"nothing has run with state folder {settings.state_dir}; pass --state-dir or --broker"
+        if execution_id is not None:
+            raise InputError(f"no sweep '{execution_id}': {where}", field="execution_id")
+        console.print(f"no sweeps ({where})")
+        return
     orch = _orchestrator(broker, results_dir, state_dir, start_workers=False)
     try:
         if execution_id is None:
@@ -330,7 +365,7 @@ main.command(name="cancel")(_control("cancel"))
 @click.option("--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--hostname", "-n", default=None, help="Worker node name (default: celery@hostname).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
-@broker_option
+@service_broker_option
 def worker(
     queues: str, concurrency: int | None, hostname: str | None, loglevel: str, broker: str | None
 ) -> None:
@@ -369,7 +404,7 @@ def worker(
 
 
 @main.command()
-@broker_option
+@service_broker_option
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def beat(broker: str | None, loglevel: str) -> None:
     """Run the periodic optimizer beat (exactly one per deployment; see README)."""
@@ -389,7 +424,7 @@ def beat(broker: str | None, loglevel: str) -> None:
 
 
 @main.command()
-@broker_option
+@service_broker_option
 @click.option("--address", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=5555, show_default=True)
 @click.option(
@@ -428,7 +463,10 @@ def flower(broker: str | None, address: str, port: int, basic_auth: str | None) 
         f"--basic-auth={basic_auth}",
         "--max-tasks=10000",
     ]
-    raise SystemExit(subprocess.call(cmd, env=env))
+    # exec, not a child: a signal sent to this process (SIGTERM from a supervisor) reaches Flower
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)
 
 
 @main.command(name="redis")

@@ -4,11 +4,18 @@ Precedence (lowest first): defaults -> settings file -> environment -> explicit 
 The file is ``$ORCHESTRATOR_SETTINGS_FILE`` or else ``./orchestrator.yaml`` if present.
 Every process (coordinator, workers, Flower) builds the same ``Settings`` so that, for example,
 the broker visibility timeout is one number everywhere.
+
+An ``ORCHESTRATOR_*`` variable that is neither a setting nor in ``NON_SETTING_ENV`` is a typo
+until proven otherwise (``ORCHESTRATOR_VISIBILTY_TIMEOUT=5`` would silently leave 1800):
+``check_environment`` names the closest setting.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,21 @@ from orchestrator.errors import InputError
 
 SETTINGS_FILE_ENV = "ORCHESTRATOR_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = "orchestrator.yaml"
+ENV_PREFIX = "ORCHESTRATOR_"
+
+#: ``ORCHESTRATOR_*`` variables that are legitimately not settings, and who reads or sets them.
+NON_SETTING_ENV = frozenset(
+    {
+        SETTINGS_FILE_ENV,  # this module: which settings file
+        "ORCHESTRATOR_FLOWER_AUTH",  # `orchestrator flower --basic-auth`
+        "ORCHESTRATOR_PARAMS_FILE",  # set by the command adapter for the project's command
+        "ORCHESTRATOR_SEED",  # set for a project's command: the repeat's seed
+        "ORCHESTRATOR_TEST_REDIS_URL",  # the test suite's opt-in Redis (tests/support/redis_db.py)
+    }
+)
+
+logger = logging.getLogger(__name__)
+_warned: set[str] = set()  # unknown variables this process has already warned about
 
 
 class Settings(BaseSettings):
@@ -94,7 +116,12 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the file, the environment and ``overrides`` (None values ignored)."""
+    """Build settings from the file, the environment and ``overrides`` (None values ignored).
+
+    Unknown ``ORCHESTRATOR_*`` variables are warned about (the CLI refuses them earlier for
+    one-shot commands), so a typo is never silent for Python API users either.
+    """
+    check_environment(strict=False)
     path = Path(os.environ.get(SETTINGS_FILE_ENV, DEFAULT_SETTINGS_FILE))
     file_values: dict[str, Any] = {}
     if path.is_file():
@@ -119,3 +146,49 @@ def load_settings(**overrides: Any) -> Settings:
             source=str(path) if field in file_values else "settings/environment",
             field=field,
         ) from exc
+
+
+def known_env_names() -> frozenset[str]:
+    """Every ``ORCHESTRATOR_*`` name this system reads: the settings and ``NON_SETTING_ENV``."""
+    return frozenset(ENV_PREFIX + name.upper() for name in Settings.model_fields) | NON_SETTING_ENV
+
+
+def unknown_env(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Unknown ``ORCHESTRATOR_*`` variables of ``environ``, each with the closest known name."""
+    environ = os.environ if environ is None else environ
+    known = known_env_names()
+    suffixes = [name.removeprefix(ENV_PREFIX) for name in known]  # the shared prefix is no evidence
+    unknown = {}
+    for name in sorted(environ):
+        upper = name.upper()  # pydantic-settings matches environment names case-insensitively
+        if upper.startswith(ENV_PREFIX) and upper not in known:
+            close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+            unknown[name] = ENV_PREFIX + close[0] if close else None
+    return unknown
+
+
+def check_environment(*, strict: bool, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse (``strict``) or loudly warn about unknown ``ORCHESTRATOR_*`` variables.
+
+    One-shot commands refuse, so a typo never runs a sweep with a default the user meant to
+    change; long-running services warn, so a deployment is not taken down by a stray variable.
+
+    Raises:
+        InputError: ``strict`` and some variable is unknown.
+    """
+    unknown = unknown_env(environ)
+    if not strict:  # warn once per process about each name, however often settings are loaded
+        unknown = {name: close for name, close in unknown.items() if name not in _warned}
+        _warned.update(unknown)
+    if not unknown:
+        return
+    problems = "; ".join(
+        f"{name} is not a setting" + (f" (did you mean {close}?)" if close else "")
+        for name, close in unknown.items()
+    )
+    if None in unknown.values():
+        settings = sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+        problems += f" (the settings: {', '.join(settings)})"
+    if strict:
+        raise InputError(f"{problems}. Fix the name or unset it", source="environment")
+    logger.warning("UNKNOWN SETTING IGNORED: %s. It has no effect; fix the name or unset it.", problems)

@@ -1,7 +1,7 @@
 """Shared fixtures: a real Redis, real worker processes, sweep files for test projects.
 
-Tests that cross a process use the Redis at ``ORCHESTRATOR_TEST_REDIS_URL`` (``make test`` makes
-sure one answers). A missing Redis is a failure, never a skip.
+Tests that cross a process use the session's own private Redis (``tests/support/redis_db.py``):
+a developer's Redis is never touched. A missing Redis is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -20,18 +20,38 @@ import pytest
 import redis
 import yaml
 
-from tests.support.redis_db import require_redis
+from tests.support.redis_db import OVERRIDE_ENV, SuiteRedis, require_redis, session_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-REDIS_URL = os.environ.get("ORCHESTRATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Forget the developer's ``ORCHESTRATOR_*`` variables and settings file for the session.
+
+    A ``ORCHESTRATOR_BROKER_URL`` inherited from the shell would send embedded-mode tests (and
+    the processes they start) to the developer's Redis.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("ORCHESTRATOR_") and n != OVERRIDE_ENV]:
+            patch.delenv(name)
+        patch.setenv("ORCHESTRATOR_SETTINGS_FILE", str(tmp_path_factory.mktemp("settings") / "none.yaml"))
+        yield
+
+
+@pytest.fixture(scope="session")
+def suite_redis() -> Iterator[SuiteRedis]:
+    """The session's own Redis, started on first use and stopped when the session ends."""
+    yield from session_redis()
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    client = require_redis(REDIS_URL)
+def redis_url(suite_redis: SuiteRedis) -> Iterator[str]:
+    """A database of the suite's Redis, empty at the start and end of the test."""
+    client = require_redis(suite_redis.process_url)
     client.flushdb()
-    yield REDIS_URL
+    yield suite_redis.process_url
     client.flushdb()
 
 

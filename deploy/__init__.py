@@ -1,1 +1,0 @@
-"""Deployment helpers (docker-compose, service start-up)."""
