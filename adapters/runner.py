@@ -277,6 +277,8 @@ def call_entry(
     func, meth_params = _method_of(target, method)
     ctor_params = _params_of(target)
     ctor_arg, meth_arg = _config_side(target, ctor_params, meth_params, method, config_arg)
+    if config_arg is None:
+        _explain_unadapted(target, _summary(ctor_params), _summary(meth_params), params)
     if ctor_arg is not None:
         ctor_values = dict(params)
     elif meth_arg is not None:
@@ -295,6 +297,22 @@ def call_entry(
     instance = target(*args, **kwargs)
     args, kwargs = _bind(f"{target.__name__}.{method}()", meth_params, meth_values, meth_arg)
     return getattr(instance, method)(*args, **kwargs)
+
+
+def _explain_unadapted(cls: type, ctor: dict[str, Any], meth: dict[str, Any], params: dict[str, Any]) -> None:
+    """A class whose one parameter (constructor or method) may take a mapping: say which option."""
+    if ctor["open"] or meth["open"]:
+        return
+    accepts = [n for n in ctor["accepts"] + meth["accepts"] if n != REPORT]
+    required = [n for n in ctor["required"] + meth["required"] if n != REPORT]
+    given = [k for k in params if k != REPORT]
+    hint = config_hint(accepts, required, given, "class")
+    if hint:
+        raise EntryError(
+            "signature",
+            f"{cls.__name__} does not fit the parameters (missing {accepts[0]}; unexpected "
+            f"{', '.join(given)}){hint}",
+        )
 
 
 def _with_report(params: list[inspect.Parameter], values: dict[str, Any], report: Any) -> dict[str, Any]:

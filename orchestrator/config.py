@@ -347,6 +347,9 @@ def _explain(err: dict[str, Any]) -> tuple[str, str]:
         return "required field is missing", "add it"
     if kind == "too_short":
         return msg, "give at least one entry"
+    if kind == "value_error":  # our validators' own text: "what is wrong; how to fix it"
+        what, _, fix = msg.removeprefix("Value error, ").partition("; ")
+        return what, fix or "fix the value"
     if kind == "finite_number":
         return f"{msg} (got {err.get('input')!r})", "give a finite number"
     return f"{msg} (got {err.get('input')!r})", "fix the value"
