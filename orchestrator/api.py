@@ -24,16 +24,11 @@ from orchestrator.results import ResultStore
 from orchestrator.scheduler import ExecutionStatus, Scheduler, SweepExecution
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store import SweepState
-from orchestrator.validation import ValidatedSweep, load, validate
+from orchestrator.validation import ValidatedSweep, validate
 
 log = logging.getLogger(__name__)
 
 SweepLike = SweepConfiguration | str | Path | dict[str, Any]
-
-
-def as_config(sweep: SweepLike) -> SweepConfiguration:
-    """The typed sweep (loaded and resolved only; :func:`validate` runs every check)."""
-    return load(sweep)[0]
 
 
 def check_broker(url: str) -> SweepState:

@@ -189,3 +189,36 @@ def test_config_arg_is_for_python_entries_only(study: Path) -> None:
     with pytest.raises(InputError) as caught:
         validate_sweep(_sweep(study, entry="python run.py {gamma}", kind="command", config_arg="cfg"))
     assert "config_arg applies to Python entries" in str(caught.value)
+
+
+def test_mapping_projects_through_a_real_worker(
+    study: Path, workdir: Path, redis_url: str, start_worker: Callable[..., object]
+) -> None:
+    from orchestrator import Orchestrator
+
+    start_worker("mapping", concurrency=2)
+    sweep = {
+        "name": "mapping-e2e",
+        "projects": [
+            {
+                "name": "fn",
+                "path": str(study),
+                "entry": "study:bare",
+                "config_arg": "cfg",
+                "metrics": METRICS,
+            },
+            {"name": "cls", "path": str(study), "entry": "study:Experiment", "metrics": METRICS},
+        ],
+        "parameters": {"gamma": [0.5, 1.0], "depth": [1, 2]},
+        "adaptive_sampling": False,
+    }
+    with Orchestrator(redis_url) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=120)
+        frame = orch.results(sid)
+    assert final.state == "completed" and len(frame) == 8, (final.counts, final.events)
+    assert (frame["status"] == "completed").all(), frame[["project_name", "error_message"]]
+    expected = -frame["param.gamma"] * frame["param.depth"]
+    assert (frame["metric.energy"] == expected).all() and (
+        frame["metric.steps"] == frame["param.depth"]
+    ).all()
