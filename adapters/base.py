@@ -94,11 +94,15 @@ class CompatibilityReport:
 
 @dataclass
 class EntrySignature:
-    """The parameters an entry accepts; ``open`` when it takes any name (``**kwargs``, a params dict)."""
+    """The parameters an entry accepts; ``open`` when it takes any name (``**kwargs``, a mapping).
+
+    ``mapping`` names the parameter that receives them all as one mapping, if any.
+    """
 
     accepts: list[str]
     required: list[str]
     open: bool = False
+    mapping: str | None = None
 
     def mismatch(self, given: Iterable[str]) -> tuple[list[str], list[str]]:
         """(missing, unexpected) parameter names for the ``given`` ones."""
@@ -328,7 +332,8 @@ class ProjectAdapter(ABC):
             report.add("entry found", False, str(exc))
             return report
         if parameters is not None and sig is not None:
-            missing, unexpected = sig.mismatch([*parameters, *self.spec.fixed])
+            given = [*parameters, *self.spec.fixed]
+            missing, unexpected = sig.mismatch(given)
             detail = "; ".join(
                 [f"missing: {', '.join(missing)}"] * bool(missing)
                 + [f"unexpected: {', '.join(unexpected)}"] * bool(unexpected)
@@ -336,7 +341,9 @@ class ProjectAdapter(ABC):
             report.add(
                 "signature",
                 not (missing or unexpected),
-                detail + "; align the sweep's parameters (or 'fixed') with the entry"
+                detail
+                + "; align the sweep's parameters (or 'fixed') with the entry"
+                + runner.config_hint(sig.accepts, sig.required, given, self.kind)
                 if detail
                 else f"accepts {', '.join(sig.accepts) or '**kwargs'}" + (" (open)" if sig.open else ""),
             )

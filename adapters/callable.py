@@ -44,6 +44,9 @@ class PythonEntryAdapter(ProjectAdapter):
     def _constructor(self) -> list[str] | None:
         return None
 
+    def _config_arg(self) -> str | None:
+        return self.spec.config_arg
+
     def _entry(self) -> str:
         if not self.spec.entry:
             raise ConfigurationError(
@@ -71,7 +74,12 @@ class PythonEntryAdapter(ProjectAdapter):
             target = self._load(entry)
             try:
                 return runner.call_entry(
-                    target, params, method=self._method(), constructor=self._constructor(), report=ctx.report
+                    target,
+                    params,
+                    method=self._method(),
+                    constructor=self._constructor(),
+                    report=ctx.report,
+                    config_arg=self._config_arg(),
                 )
             except runner.EntryError as exc:
                 raise self._entry_error(exc) from None
@@ -83,10 +91,10 @@ class PythonEntryAdapter(ProjectAdapter):
         else:
             with self._inline():
                 try:
-                    info = runner.describe(self._load(entry), self._method())
+                    info = runner.describe(self._load(entry), self._method(), self._config_arg())
                 except runner.EntryError as exc:
                     raise self._entry_error(exc) from None
-        return EntrySignature(info["accepts"], info["required"], info["open"])
+        return EntrySignature(info["accepts"], info["required"], info["open"], info.get("mapping"))
 
     # -- subprocess ------------------------------------------------------------------------------
 
@@ -104,6 +112,7 @@ class PythonEntryAdapter(ProjectAdapter):
                 "action": action,
                 "method": self._method(),
                 "constructor": self._constructor(),
+                "config_arg": self._config_arg(),
                 "reply": str(reply),
             }
             watcher = None
@@ -152,7 +161,7 @@ class PythonEntryAdapter(ProjectAdapter):
 
 
 class CallableAdapter(PythonEntryAdapter):
-    """``entry: module:function``, called with the parameters as keywords (or one ``params`` dict)."""
+    """``entry: module:function``, called with the parameters as keywords (or as one mapping)."""
 
     kind = "callable"
 
@@ -167,6 +176,10 @@ class ClassAdapter(PythonEntryAdapter):
 
     def _constructor(self) -> list[str] | None:
         return self.spec.class_.constructor if self.spec.class_ else None
+
+    def _config_arg(self) -> str | None:
+        own = self.spec.class_.config_arg if self.spec.class_ else None
+        return own or self.spec.config_arg
 
     def entry_text(self) -> str:
         return f"{self.spec.entry} -> .{self._method()}()"

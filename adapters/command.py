@@ -37,6 +37,15 @@ _EXCEPTION_LINE = re.compile(
 )
 
 
+def field_names(template: str) -> set[str]:
+    """The ``{name}`` placeholders of ``template``. Raises ``ValueError`` for unbalanced braces."""
+    names = set()
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is not None:
+            names.add(re.split(r"[.\[!:]", name)[0])
+    return names
+
+
 class CommandAdapter(ProjectAdapter):
     """``entry`` is a command template such as ``python run.py --gamma {gamma} --shots {shots}``."""
 
@@ -56,11 +65,7 @@ class CommandAdapter(ProjectAdapter):
 
     def placeholders(self) -> set[str]:
         """The parameter names the template uses (the special placeholders excluded)."""
-        names = set()
-        for _, name, _, _ in string.Formatter().parse(self.template()):
-            if name:
-                names.add(re.split(r"[.\[]", name)[0])
-        return names - set(SPECIAL)
+        return field_names(self.template()) - set(SPECIAL) - {""}
 
     def signature(self) -> EntrySignature:
         self._check_executable()

@@ -104,6 +104,11 @@ class EnvironmentManager:
         requirements = self.requirements_file(spec, root)
         return None if requirements is None else self.ensure(requirements, project=spec.name)
 
+    def is_ready(self, spec: ProjectSpec, root: Path) -> bool:
+        """Whether :meth:`for_project` would answer without building a virtualenv."""
+        requirements = self.requirements_file(spec, root)
+        return requirements is None or (self.envs_dir / self.key(requirements) / MARKER).is_file()
+
     def key(self, requirements: Path) -> str:
         """Hash of the file's content and the Python version: equal keys share one virtualenv."""
         digest = hashlib.sha256(requirements.read_bytes())

@@ -37,12 +37,47 @@ def detect_kind(spec: ProjectSpec, root: Path) -> str:
 
 
 def _defines_class(root: Path, module: str, name: str) -> bool:
+    tree = _module_tree(root, module)
+    return tree is not None and any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body)
+
+
+def _module_tree(root: Path, module: str) -> ast.Module | None:
     base = root.joinpath(*module.split("."))
     for file in (base.with_suffix(".py"), base / "__init__.py"):
         if file.is_file():
             try:
-                tree = ast.parse(file.read_text(), str(file))
-            except (SyntaxError, UnicodeDecodeError):
-                return False  # the import will report it, with the line
-            return any(isinstance(node, ast.ClassDef) and node.name == name for node in tree.body)
-    return False
+                return ast.parse(file.read_text(encoding="utf-8"), str(file))
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                return None  # the import will report it, with the line
+    return None
+
+
+def module_defines(root: Path, module: str, name: str) -> bool | None:
+    """Whether ``module`` (a file of the project folder) defines ``name``, read without importing.
+
+    ``None`` when the source cannot tell: no such file in the folder (an installed module),
+    unparsable, or names made at run time (``import *``, module ``__getattr__``).
+    """
+    tree = _module_tree(root, module)
+    if tree is None:
+        return None
+    defined: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                defined.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+    if "__getattr__" in defined or "globals" in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
+        return None
+    return name.split(".")[0] in defined
+
+
+def module_exists(root: Path, module: str) -> bool:
+    """Whether ``module`` is a file or package of the project folder."""
+    base = root.joinpath(*module.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()

@@ -17,8 +17,10 @@ import importlib
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,12 +102,40 @@ def _params_of(func: Any, drop_first: bool = False) -> list[inspect.Parameter]:
     return params[1:] if drop_first else params
 
 
-def _takes_params_dict(params: list[inspect.Parameter]) -> bool:
-    return (
-        len(params) == 1
-        and params[0].name == "params"
-        and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    )
+_MAPPING_NAMES = re.compile(
+    r"^(typing\.|t\.|collections\.abc\.|abc\.)?(dict|Dict|Mapping|MutableMapping)(\[.*\])?$"
+)
+
+
+def _is_mapping_annotation(annotation: Any) -> bool:
+    """``dict``, ``Mapping``, ``dict[str, Any]`` ... also as a string (``from __future__ import annotations``)."""
+    if annotation is inspect.Parameter.empty:
+        return False
+    if isinstance(annotation, str):
+        return bool(_MAPPING_NAMES.match(annotation.replace(" ", "")))
+    origin = typing.get_origin(annotation) or annotation
+    return isinstance(origin, type) and issubclass(origin, Mapping)
+
+
+def _named(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    return [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def mapping_param(params: list[inspect.Parameter], config_arg: str | None = None) -> str | None:
+    """The parameter that receives all parameters as one mapping, if any.
+
+    ``config_arg`` names it explicitly; otherwise it is the only parameter (``report`` aside) when
+    it is called ``params`` or annotated as a mapping (``dict``, ``Mapping``, ``dict[str, Any]``).
+    """
+    named = _named(params)
+    if config_arg is not None:
+        return config_arg if any(p.name == config_arg for p in named) else None
+    own = [p for p in named if p.name != REPORT]
+    if len(own) != 1 or own[0].kind is inspect.Parameter.KEYWORD_ONLY:
+        return None
+    if own[0].name == "params" or _is_mapping_annotation(own[0].annotation):
+        return own[0].name
+    return None
 
 
 def _method_of(cls: type, method: str) -> tuple[Any, list[inspect.Parameter]]:
@@ -120,34 +150,87 @@ def _method_of(cls: type, method: str) -> tuple[Any, list[inspect.Parameter]]:
     return getattr(cls, method), _params_of(getattr(cls, method), drop_first=not static)
 
 
-def _summary(params: list[inspect.Parameter]) -> dict[str, Any]:
-    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+def _summary(params: list[inspect.Parameter], config_arg: str | None = None) -> dict[str, Any]:
+    mapping = mapping_param(params, config_arg)
+    named = [p for p in _named(params) if p.name != mapping]
     return {
         "accepts": [p.name for p in named],
         "required": [p.name for p in named if p.default is p.empty],
-        "open": any(p.kind is p.VAR_KEYWORD for p in params) or _takes_params_dict(params),
+        "open": mapping is not None or any(p.kind is p.VAR_KEYWORD for p in params),
+        "mapping": mapping,
     }
 
 
-def describe(target: Any, method: str = "run") -> dict[str, Any]:
-    """Which parameters ``target`` accepts and requires; ``open`` when it takes any name."""
+def _config_side(
+    cls: type,
+    ctor: list[inspect.Parameter],
+    meth: list[inspect.Parameter],
+    method: str,
+    config_arg: str | None,
+) -> tuple[str | None, str | None]:
+    """``config_arg`` for (the constructor, the method): whichever declares it."""
+    if config_arg is None:
+        return None, None
+    if any(p.name == config_arg for p in _named(ctor)):
+        return config_arg, None
+    if any(p.name == config_arg for p in _named(meth)):
+        return None, config_arg
+    raise EntryError(
+        "signature",
+        f"neither {cls.__name__}() nor {cls.__name__}.{method}() has a parameter '{config_arg}'; "
+        f"set config_arg to the name of the parameter that takes the configuration mapping",
+    )
+
+
+def describe(target: Any, method: str = "run", config_arg: str | None = None) -> dict[str, Any]:
+    """Which parameters ``target`` accepts and requires; ``open`` when it takes any name.
+
+    ``mapping`` names the parameter that receives them all as one mapping (see :func:`mapping_param`).
+    """
     if inspect.isclass(target):
-        ctor = _summary(_params_of(target))
-        meth = _summary(_method_of(target, method)[1])
+        ctor_params, (_, meth_params) = _params_of(target), _method_of(target, method)
+        ctor_arg, meth_arg = _config_side(target, ctor_params, meth_params, method, config_arg)
+        ctor, meth = _summary(ctor_params, ctor_arg), _summary(meth_params, meth_arg)
         return {
             "kind": "class",
             "accepts": ctor["accepts"] + meth["accepts"],
             "required": ctor["required"] + meth["required"],
             "open": ctor["open"] or meth["open"],
+            "mapping": ctor["mapping"] or meth["mapping"],
         }
     if not callable(target):
         raise EntryError("lookup", f"'{target!r}' is not callable; point 'entry' at a function or class")
-    return {"kind": "callable", **_summary(_params_of(target))}
+    summary = _summary(_params_of(target), config_arg)
+    if config_arg is not None and summary["mapping"] is None:
+        raise EntryError(
+            "signature",
+            f"{getattr(target, '__name__', target)}() has no parameter '{config_arg}'; set config_arg "
+            f"to the name of the parameter that takes the configuration mapping",
+        )
+    return {"kind": "callable", **summary}
 
 
-def _bind(what: str, params: list[inspect.Parameter], values: dict[str, Any]) -> tuple[tuple, dict]:
-    if _takes_params_dict(params):
-        return (values,), {}
+def config_hint(accepts: list[str], required: list[str], given: Any, kind: str = "callable") -> str:
+    """How to adapt an entry whose only parameter cannot take the sweep's names: ``config_arg``."""
+    given = set(given)
+    if len(accepts) == 1 and accepts == required and accepts[0] not in given and given:
+        name = accepts[0]
+        option = f"class: {{config_arg: {name}}}" if kind == "class" else f"config_arg: {name}"
+        return f"; if '{name}' takes the whole configuration as one mapping, set {option} (or annotate it as dict)"
+    return ""
+
+
+def _bind(
+    what: str, params: list[inspect.Parameter], values: dict[str, Any], config_arg: str | None = None
+) -> tuple[tuple, dict]:
+    mapping = mapping_param(params, config_arg)
+    if mapping is not None:
+        extra = {REPORT: values[REPORT]} if REPORT in values and mapping != REPORT else {}
+        config = {k: v for k, v in values.items() if k not in extra}
+        param = next(p for p in params if p.name == mapping)
+        if param.kind is param.POSITIONAL_ONLY:
+            return (config,), extra
+        return (), {mapping: config, **extra}
     summary = _summary(params)
     missing = [n for n in summary["required"] if n not in values]
     unexpected = [] if summary["open"] else [n for n in values if n not in summary["accepts"]]
@@ -159,7 +242,8 @@ def _bind(what: str, params: list[inspect.Parameter], values: dict[str, Any]) ->
             "signature",
             f"{what} does not fit the parameters ({'; '.join(parts)}); "
             f"add the missing ones to the sweep's 'parameters' or the project's "
-            f"'fixed', and drop or rename the unexpected ones",
+            f"'fixed', and drop or rename the unexpected ones"
+            + config_hint(summary["accepts"], summary["required"], [v for v in values if v != REPORT]),
         )
     return (), values
 
@@ -171,22 +255,35 @@ def call_entry(
     method: str = "run",
     constructor: list[str] | None = None,
     report: Any = None,
+    config_arg: str | None = None,
 ) -> Any:
-    """Call a function with ``params`` (keywords, or one ``params`` dict), or build a class and call its method.
+    """Call a function with ``params`` (keywords, or one mapping), or build a class and call its method.
 
-    ``report`` is passed as the keyword ``report`` when the function (or method) declares it:
-    how a project hands over intermediate values without importing the orchestrator.
-    Exceptions raised by the project's code propagate unchanged; misfits raise ``EntryError``.
+    The parameters go as one mapping to the parameter ``config_arg`` names (of the function, the
+    constructor or the method), or to the only parameter when it is a mapping (see
+    :func:`mapping_param`). ``report`` is passed as the keyword ``report`` when the function (or
+    method) declares it: how a project hands over intermediate values without importing the
+    orchestrator. Exceptions raised by the project's code propagate unchanged; misfits raise
+    ``EntryError``.
     """
     if not inspect.isclass(target):
         own = _params_of(target)
+        if config_arg is not None:
+            describe(target, method, config_arg)  # explains a config_arg the function lacks
         args, kwargs = _bind(
-            f"{getattr(target, '__name__', target)}()", own, _with_report(own, params, report)
+            f"{getattr(target, '__name__', target)}()", own, _with_report(own, params, report), config_arg
         )
         return target(*args, **kwargs)
     func, meth_params = _method_of(target, method)
     ctor_params = _params_of(target)
-    if constructor is not None:
+    ctor_arg, meth_arg = _config_side(target, ctor_params, meth_params, method, config_arg)
+    if config_arg is None:
+        _explain_unadapted(target, _summary(ctor_params), _summary(meth_params), params)
+    if ctor_arg is not None:
+        ctor_values = dict(params)
+    elif meth_arg is not None:
+        ctor_values = {}
+    elif constructor is not None:
         ctor_values = {k: v for k, v in params.items() if k in constructor}
     else:
         meth, ctor = _summary(meth_params), _summary(ctor_params)
@@ -196,10 +293,26 @@ def call_entry(
             if k not in meth["accepts"] and (k in ctor["accepts"] or (ctor["open"] and not meth["open"]))
         }
     meth_values = _with_report(meth_params, {k: v for k, v in params.items() if k not in ctor_values}, report)
-    args, kwargs = _bind(f"{target.__name__}()", ctor_params, ctor_values)
+    args, kwargs = _bind(f"{target.__name__}()", ctor_params, ctor_values, ctor_arg)
     instance = target(*args, **kwargs)
-    args, kwargs = _bind(f"{target.__name__}.{method}()", meth_params, meth_values)
+    args, kwargs = _bind(f"{target.__name__}.{method}()", meth_params, meth_values, meth_arg)
     return getattr(instance, method)(*args, **kwargs)
+
+
+def _explain_unadapted(cls: type, ctor: dict[str, Any], meth: dict[str, Any], params: dict[str, Any]) -> None:
+    """A class whose one parameter (constructor or method) may take a mapping: say which option."""
+    if ctor["open"] or meth["open"]:
+        return
+    accepts = [n for n in ctor["accepts"] + meth["accepts"] if n != REPORT]
+    required = [n for n in ctor["required"] + meth["required"] if n != REPORT]
+    given = [k for k in params if k != REPORT]
+    hint = config_hint(accepts, required, given, "class")
+    if hint:
+        raise EntryError(
+            "signature",
+            f"{cls.__name__} does not fit the parameters (missing {accepts[0]}; unexpected "
+            f"{', '.join(given)}){hint}",
+        )
 
 
 def _with_report(params: list[inspect.Parameter], values: dict[str, Any], report: Any) -> dict[str, Any]:
@@ -276,7 +389,10 @@ def main() -> None:
     try:
         target = load_entry(request["entry"])
         if request.get("action") == "describe":
-            reply: dict[str, Any] = {"ok": True, "value": describe(target, request.get("method", "run"))}
+            reply: dict[str, Any] = {
+                "ok": True,
+                "value": describe(target, request.get("method", "run"), request.get("config_arg")),
+            }
         else:
             report = _file_report(request["progress"], request["stop"]) if request.get("progress") else None
             raw = call_entry(
@@ -285,6 +401,7 @@ def main() -> None:
                 method=request.get("method", "run"),
                 constructor=request.get("constructor"),
                 report=report,
+                config_arg=request.get("config_arg"),
             )
             reply = {"ok": True, "value": to_jsonable(raw)}  # json writes and reads NaN/Infinity
     except _Stopped:

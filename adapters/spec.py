@@ -10,6 +10,11 @@ being ignored. The per-kind options live in nested models (``class``, ``command`
       entry: "vqe:H2VQE"
       class: {method: energy, constructor: [bond_length, shots]}
       requirements: requirements.txt        # default: found in the folder; false: never
+    - {name: study, path: ../study, entry: "study:run", config_arg: cfg}     # run(cfg): one mapping
+    - name: outside                                                           # Experiment(config).run()
+      path: ../outside
+      entry: "experiment:Experiment"
+      class: {config_arg: config}
     - name: rep                                                               # command
       path: ../projects/repetition_code
       entry: python repetition.py --noise {noise} --csv {run_dir}/out.csv
@@ -20,6 +25,13 @@ being ignored. The per-kind options live in nested models (``class``, ``command`
       circuit: {build: "qaoa:build", analyze: "qaoa:analyze"}
       device: local:sv
       standardize: {fidelity: [approx_ratio], probabilities: [p_optimal]}
+
+An entry that takes its whole configuration as one mapping (``run(cfg)``, ``Experiment(config)``)
+gets the swept and fixed parameters as one ``dict`` through ``config_arg`` (``class.config_arg``
+for a class: the constructor's or the method's parameter, whichever has that name). Without the
+option a lone parameter named ``params`` or annotated as a mapping (``dict``, ``Mapping``,
+``dict[str, Any]``) gets it too. Nested results, such as a dataclass holding a dataclass, are read
+with dotted paths in ``metrics`` (``energy: result.energy.value``).
 """
 
 from __future__ import annotations
@@ -33,6 +45,9 @@ Resource = Literal["local_cpu", "braket_sim", "braket_qpu"]
 Kind = Literal["auto", "callable", "class", "command", "circuit"]
 
 
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,10 +59,13 @@ class ClassSpec(_Strict):
         method: the method called on the instance with the remaining parameters.
         constructor: the parameters passed to the constructor; ``None`` splits them by the
             signatures (names the method accepts go to the method, the rest to the constructor).
+        config_arg: the parameter of the constructor or of the method that takes all parameters
+            (swept and fixed) as one mapping, e.g. ``config`` for ``__init__(self, config)``.
     """
 
     method: str = "run"
     constructor: list[str] | None = None
+    config_arg: str | None = Field(None, pattern=_IDENTIFIER)
 
 
 class CommandSpec(_Strict):
@@ -183,6 +201,12 @@ class ProjectSpec(_Strict):
     fixed: dict[str, Any] = Field(
         default_factory=dict, description="parameters passed unchanged to every run"
     )
+    config_arg: str | None = Field(
+        None,
+        pattern=_IDENTIFIER,
+        description="the entry's parameter that takes all parameters as one mapping "
+        "(e.g. config for run(config)); detected when the only parameter is annotated as a dict",
+    )
     metrics: dict[str, str] = Field(default_factory=dict, description="output metric name -> field path")
     timeout: float | None = Field(None, gt=0, description="seconds before a run is stopped")
     class_: ClassSpec | None = Field(None, alias="class", description="options of a class project")
@@ -212,6 +236,13 @@ class ProjectSpec(_Strict):
             raise ValueError(f"give at most one of {options}: they configure different kinds of project")
         if self.kind != "auto" and options and options[0] != self.kind:
             raise ValueError(f"kind '{self.kind}' does not match the '{options[0]}' options; remove one")
+        if self.config_arg and (self.command or self.circuit or self.kind in ("command", "circuit")):
+            raise ValueError(
+                "config_arg applies to Python entries (module:function or module:Class); "
+                "command projects read parameters from placeholders, env or params_file"
+            )
+        if self.config_arg and self.class_ and self.class_.config_arg not in (None, self.config_arg):
+            raise ValueError("config_arg and class.config_arg differ; give one of them")
         if self.python and self.requirements:
             raise ValueError(
                 "give 'python' (an existing interpreter) or 'requirements' (a built one), not both"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
+from orchestrator.config import SweepConfiguration
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher, celery_app
 from orchestrator.errors import BrokerUnavailable, OrchestratorError
@@ -24,18 +24,11 @@ from orchestrator.results import ResultStore
 from orchestrator.scheduler import ExecutionStatus, Scheduler, SweepExecution
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store import SweepState
+from orchestrator.validation import ValidatedSweep, validate
 
 log = logging.getLogger(__name__)
 
 SweepLike = SweepConfiguration | str | Path | dict[str, Any]
-
-
-def as_config(sweep: SweepLike) -> SweepConfiguration:
-    if isinstance(sweep, SweepConfiguration):
-        return sweep
-    if isinstance(sweep, dict):
-        return validate_sweep(sweep)
-    return load_sweep(sweep)
 
 
 def check_broker(url: str) -> SweepState:
@@ -139,19 +132,17 @@ class Orchestrator:
 
     # -- the seed's operations ------------------------------------------------------------------
 
-    def submit(self, sweep: SweepLike) -> SweepExecution:
-        """Validate (paid devices included) and schedule a sweep; returns at once."""
-        from orchestrator.preflight import preflight
+    def submit(self, sweep: SweepLike | ValidatedSweep) -> SweepExecution:
+        """Validate (see :mod:`orchestrator.validation`) and schedule a sweep; returns at once.
 
-        config = as_config(sweep)
-        preflight(config, self.settings, source=str(sweep) if isinstance(sweep, (str, Path)) else "<sweep>")
-        return self.scheduler.schedule_sweep(config)
+        Raises:
+            InputError: bad input, naming the file, the field and the fix; nothing is written.
+        """
+        return self.scheduler.schedule_sweep(validate(sweep, self.settings).config)
 
     def estimate(self, sweep: SweepLike) -> Any:
-        """The sweep's cost estimate (``CostEstimate``), itemized per device."""
-        from orchestrator.preflight import preflight
-
-        return preflight(as_config(sweep), self.settings)
+        """Validate the sweep and return its cost estimate (``CostEstimate``), itemized per device."""
+        return validate(sweep, self.settings).estimate
 
     schedule_sweep = submit
 

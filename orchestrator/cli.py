@@ -121,17 +121,14 @@ def run(
     Without --broker everything runs here (private Redis, local workers). With --broker this
     process only coordinates: start workers anywhere with `orchestrator worker`.
     """
-    from orchestrator.config import load_sweep
-
-    config = load_sweep(sweep_file)
-    estimate = _estimate(config, sweep_file, broker, show=dry_run)
+    validated = _estimate(sweep_file, broker, show=dry_run)
     if dry_run:
-        print_plan(config)
+        print_plan(validated.config)
         return
-    _confirm(estimate, broker, yes)
+    _confirm(validated.estimate, broker, yes)
     orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
     try:
-        execution = orch.submit(config)
+        execution = orch.submit(validated)
         follow(orch, execution.execution_id, resumed=execution.resumed)
     finally:
         orch.close()
@@ -184,12 +181,12 @@ def submit(
     A coordinator must serve it: one is started in the background if none is alive.
     """
     from orchestrator.api import check_broker
-    from orchestrator.config import load_sweep
     from orchestrator.embedded import EmbeddedRedis
     from orchestrator.settings import load_settings
 
-    config = load_sweep(sweep_file)
-    _confirm(_estimate(config, sweep_file, broker, show=False), broker, yes)
+    validated = _estimate(sweep_file, broker, show=False)
+    config = validated.config
+    _confirm(validated.estimate, broker, yes)
     settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     if settings.broker_url:
@@ -543,6 +540,8 @@ def check(target: Path) -> None:
     """Check a project folder or a sweep file: entry, signature, environment, one dry run."""
     from adapters.check import check_target, render_report
 
+    if target.is_file():
+        _estimate(target, None, show=False)  # the sweep as `run` would see it: bad input exits 2
     reports, ok = check_target(str(target))
     for report in reports:
         console.print(render_report(report), highlight=False, markup=False)
@@ -553,16 +552,16 @@ def check(target: Path) -> None:
 @click.argument("sweep_file", type=click.Path(path_type=Path))
 def estimate(sweep_file: Path) -> None:
     """Validate SWEEP_FILE's devices and print its cost estimate, itemized per device."""
-    from orchestrator.config import load_sweep
-
-    _estimate(load_sweep(sweep_file), sweep_file, None, show=True)
+    _estimate(sweep_file, None, show=True)
 
 
-def _estimate(config: Any, sweep_file: Path, broker: str | None, *, show: bool) -> Any:
-    from orchestrator.preflight import preflight
+def _estimate(sweep_file: Path, broker: str | None, *, show: bool) -> Any:
+    """Validate the sweep file (:mod:`orchestrator.validation`) and show its cost estimate."""
     from orchestrator.settings import load_settings
+    from orchestrator.validation import validate
 
-    result = preflight(config, load_settings(broker_url=broker), source=str(sweep_file))
+    validated = validate(sweep_file, load_settings(broker_url=broker))
+    config, result = validated.config, validated.estimate
     if show:
         table = Table(
             "device",
@@ -589,7 +588,7 @@ def _estimate(config: Any, sweep_file: Path, broker: str | None, *, show: bool) 
         )
         for note in result.notes:
             console.print(f"note: {note}")
-    return result
+    return validated
 
 
 def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,7 +23,7 @@ from adapters.spec import ProjectSpec
 from orchestrator.errors import InputError
 from orchestrator.expressions import Expression
 from orchestrator.optimizer.config import OptimizerConfig
-from orchestrator.space import ParameterRange, ParameterSpace, coerce_range
+from orchestrator.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
 
 PROJECT_SETTINGS_FILE = "orchestrator-project.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -103,6 +105,13 @@ class SweepConfiguration(BaseModel):
             return timedelta(seconds=float(match.group(1)) * unit)
         return value
 
+    @field_validator("max_duration")
+    @classmethod
+    def _positive_duration(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() <= 0:
+            raise ValueError("max_duration must be positive, e.g. '90s', '30m', '2h'")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfiguration:
         names = [p.name for p in self.projects]
@@ -143,18 +152,8 @@ def load_sweep(path: str | Path) -> SweepConfiguration:
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise InputError("file not found; check the path", source=source)
-    text = path.read_text()
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(
-            f"malformed YAML: {getattr(exc, 'problem', exc)}; fix the syntax",
-            source=source,
-            line=mark.line + 1 if mark else None,
-        ) from None
+        raise InputError("file not found", source=source, fix="check the path")
+    root, data = read_yaml(path)
     if not isinstance(data, dict):
         raise InputError(
             "a sweep file must be a mapping with 'name', 'projects' and 'parameters'", source=source
@@ -162,6 +161,65 @@ def load_sweep(path: str | Path) -> SweepConfiguration:
     data = dict(data)
     data.setdefault("name", path.stem.replace(" ", "_"))
     return validate_sweep(data, source=source, root=root, base=path.parent)
+
+
+def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data of ``path``.
+
+    Raises:
+        InputError: the file cannot be read, is not UTF-8, is not YAML, or repeats a key
+            (YAML keeps the last silently, so a repeated parameter would vanish).
+    """
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the file ({exc.strerror})", source=source, fix="check the path and its permissions"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            source=source,
+            line=raw[: exc.start].count(b"\n") + 1,
+            fix="save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+        ) from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(
+            f"malformed YAML: {getattr(exc, 'problem', exc)}",
+            source=source,
+            line=mark.line + 1 if mark else None,
+            fix="fix the syntax",
+        ) from None
+    _no_repeated_keys(root, source)
+    return root, data
+
+
+def _no_repeated_keys(node: yaml.Node | None, source: str, path: str = "") -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            where = f"{path}.{name}" if path else name
+            if name in seen:
+                raise InputError(
+                    f"key '{name}' appears twice; YAML would keep only the last",
+                    source=source,
+                    field=where,
+                    line=key.start_mark.line + 1,
+                    fix="remove or rename one of them",
+                )
+            seen.add(name)
+            _no_repeated_keys(value, source, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _no_repeated_keys(item, source, f"{path}[{i}]")
 
 
 def validate_sweep(
@@ -180,9 +238,11 @@ def validate_sweep(
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         field = _field_path(loc)
+        message, fix = _explain(err)
         raise InputError(
-            _explain(err), source=source, field=field or None, line=_line_of(root, loc)
+            message, source=source, field=field or None, line=_line_of(root, loc), fix=fix
         ) from None
+    _check_consistency(config, source, root)
     space = config.space()
     if space.size == 0:
         raise InputError(
@@ -197,6 +257,45 @@ def validate_sweep(
             field="constraints.parameters",
         )
     return config
+
+
+def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node | None) -> None:
+    """What pydantic cannot see field by field: shadowed parameters, size, constraint evaluation."""
+    for i, project in enumerate(config.projects):
+        for name in project.fixed:
+            if name in config.parameters:
+                loc = ("projects", i, "fixed", name)
+                raise InputError(
+                    f"'{name}' is both swept (parameters.{name}) and fixed in project "
+                    f"'{project.name}'; one of the two would be silently ignored",
+                    source=source,
+                    field=_field_path(loc),
+                    line=_line_of(root, loc),
+                    fix=f"remove '{name}' from the project's 'fixed' or from 'parameters'",
+                )
+    size = math.prod(r.count() for r in config.parameters.values())
+    if size > MAX_SWEEP_POINTS:
+        raise InputError(
+            f"the parameter grid has {size:.3g} points, more than {MAX_SWEEP_POINTS:.0e}",
+            source=source,
+            field="parameters",
+            fix="use coarser ranges, or sampled parameters ({sample: sobol, n: ...})",
+        )
+    space = config.space()
+    sample = np.arange(min(space.size, 256), dtype=np.int64)
+    columns = space.columns(sample)
+    for i, text in enumerate(config.constraints.parameters):
+        try:
+            np.asarray(Expression(text).evaluate(columns), dtype=bool)
+        except (ArithmeticError, TypeError, ValueError) as exc:  # numpy's errors derive from these
+            loc = ("constraints", "parameters", i)
+            raise InputError(
+                f"constraint '{text}' cannot be evaluated on the parameters' values ({exc})",
+                source=source,
+                field=_field_path(loc),
+                line=_line_of(root, loc),
+                fix="compare numbers with numbers and strings with strings, and keep constants small",
+            ) from None
 
 
 _UNION_TAGS = {"values", "categorical", "linear", "log", "int", "sampled"}
@@ -218,10 +317,16 @@ def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | 
                 field=f"projects[{i}].path",
                 line=_line_of(root, ("projects", i, "path")),
             )
-        defaults: dict[str, Any] = {}
+        defaults: Any = {}
         settings_file = folder / PROJECT_SETTINGS_FILE
         if settings_file.is_file():
-            defaults = yaml.safe_load(settings_file.read_text()) or {}
+            defaults = read_yaml(settings_file)[1] or {}
+            if not isinstance(defaults, dict):
+                raise InputError(
+                    "project settings must be a mapping (entry, kind, metrics, ...)",
+                    source=str(settings_file),
+                    fix="write it as key: value lines",
+                )
         resolved.append({**defaults, **project, "path": str(folder)})
     return resolved
 
@@ -233,15 +338,21 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _explain(err: dict[str, Any]) -> str:
+def _explain(err: dict[str, Any]) -> tuple[str, str]:
+    """(what is wrong, how to fix it) for one pydantic error."""
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        return "unknown key; remove it or check its spelling against the config reference in README.md"
+        return "unknown key", "remove it or check its spelling against the config reference in README.md"
     if kind == "missing":
-        return "required field is missing; add it"
+        return "required field is missing", "add it"
     if kind == "too_short":
-        return f"{msg}; give at least one entry"
-    return f"{msg} (got {err.get('input')!r}); fix the value"
+        return msg, "give at least one entry"
+    if kind == "value_error":  # our validators' own text: "what is wrong; how to fix it"
+        what, _, fix = msg.removeprefix("Value error, ").partition("; ")
+        return what, fix or "fix the value"
+    if kind == "finite_number":
+        return f"{msg} (got {err.get('input')!r})", "give a finite number"
+    return f"{msg} (got {err.get('input')!r})", "fix the value"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

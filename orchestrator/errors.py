@@ -24,18 +24,25 @@ class InputError(OrchestratorError):
     """Bad user input (sweep file, settings, CLI flags). Exit code 2, nothing written.
 
     Args:
-        message: what is wrong and how to fix it.
+        message: what is wrong (and how to fix it, when ``fix`` is not given apart).
         source: the file (or other origin) the input came from.
-        field: dotted path of the offending field, when there is one.
+        field: dotted path of the offending field, when there is one (``projects[0].entry``).
         line: 1-based line in ``source``, when known.
+        fix: how to fix it, when kept apart from ``message`` (shown after it).
     """
 
     kind = "input"
 
     def __init__(
-        self, message: str, *, source: str | None = None, field: str | None = None, line: int | None = None
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        fix: str | None = None,
     ) -> None:
-        self.message, self.source, self.field, self.line = message, source, field, line
+        self.message, self.source, self.field, self.line, self.fix = message, source, field, line, fix
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -49,7 +56,19 @@ class InputError(OrchestratorError):
             if p
         ]
         prefix = ", ".join(parts)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        text = f"{self.message}; {self.fix}" if self.fix else self.message
+        return f"{prefix}: {text}" if prefix else text
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form, e.g. the body of an HTTP 422 answer."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "source": self.source,
+            "field": self.field,
+            "line": self.line,
+            "fix": self.fix,
+        }
 
 
 class BrokerUnavailable(InputError):

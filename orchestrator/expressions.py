@@ -3,25 +3,73 @@
 Parsed with :mod:`ast` and evaluated by walking the tree over numpy arrays, never with
 ``eval``: only names, numbers, strings, arithmetic, comparisons, ``and``/``or``/``not``,
 ``in`` with a literal list and a few math functions are allowed.
+
+Like simpleeval, powers and repeated strings are bounded: ``9 ** 9 ** 9 ** 9`` would take
+Python's big integers hours, and ``"a" * 10 ** 9`` a gigabyte. Constant parts are folded when
+the expression is parsed, so such an expression is refused at load time, naming the fix.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+MAX_POWER = 4_000_000  # simpleeval's bound on a base or an exponent
+# simpleeval's bound alone still lets 3999999 ** 3999999 run for minutes: bound the result too
+MAX_INT_BITS = 4096
+MAX_TEXT_LENGTH = 1000
+MAX_STRING_LENGTH = 100_000  # simpleeval's bound on a string built by + or *
+
+
+class ExpressionTooLarge(ValueError):
+    """An operation whose result would be too large to compute (refused, never attempted)."""
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _safe_pow(a: Any, b: Any) -> Any:
+    # numpy arrays overflow to inf (floats) or wrap (ints) at once; only Python numbers hang
+    if not (_is_array(a) or _is_array(b)):
+        if abs(a) > MAX_POWER or abs(b) > MAX_POWER:
+            raise ExpressionTooLarge(
+                f"power {a!r} ** {b!r} is too large (base and exponent are limited to {MAX_POWER:,})"
+            )
+        if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+            if b * math.log2(abs(a)) > MAX_INT_BITS:
+                raise ExpressionTooLarge(f"power {a!r} ** {b!r} is too large (over {MAX_INT_BITS} bits)")
+    return operator.pow(a, b)
+
+
+def _safe_mul(a: Any, b: Any) -> Any:
+    for text, times in ((a, b), (b, a)):
+        if isinstance(text, str) and not _is_array(times) and len(text) * abs(int(times)) > MAX_STRING_LENGTH:
+            raise ExpressionTooLarge(f"repeating a string {times!r} times is too large")
+        if _is_array(times) and isinstance(text, str):
+            raise ExpressionTooLarge("a string cannot be repeated by a parameter's values")
+    return operator.mul(a, b)
+
+
+def _safe_add(a: Any, b: Any) -> Any:
+    if isinstance(a, str) and isinstance(b, str) and len(a) + len(b) > MAX_STRING_LENGTH:
+        raise ExpressionTooLarge("the joined string is too long")
+    return operator.add(a, b)
+
+
 _BINOPS = {
-    ast.Add: operator.add,
+    ast.Add: _safe_add,
     ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
+    ast.Mult: _safe_mul,
     ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+    ast.Pow: _safe_pow,
 }
 _CMPOPS = {
     ast.Lt: operator.lt,
@@ -47,12 +95,35 @@ class Expression:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        if len(text) > MAX_TEXT_LENGTH:  # deep nesting would exhaust the parser's recursion
+            raise ValueError(f"expression of {len(text)} characters is too long (at most {MAX_TEXT_LENGTH})")
         try:
             self._tree = ast.parse(text.strip(), mode="eval").body
+            self.names: set[str] = set()
+            self._check(self._tree)
+            self._fold(self._tree)
         except SyntaxError as exc:
             raise ValueError(f"'{text}' is not a valid expression ({exc.msg})") from None
-        self.names: set[str] = set()
-        self._check(self._tree)
+        except (RecursionError, MemoryError):
+            raise ValueError(f"'{text[:60]}...' is nested too deeply; simplify it") from None
+
+    def _fold(self, node: ast.AST) -> None:
+        """Compute every constant part now, so an oversized or failing one is refused at load time."""
+        if not isinstance(node, ast.expr):
+            return
+        literal = isinstance(node, (ast.Constant, ast.List, ast.Tuple, ast.Set))  # 'in' lists: their items
+        if not literal and not any(isinstance(n, ast.Name) for n in ast.walk(node)):
+            try:
+                self._eval(node, {})
+            except ExpressionTooLarge as exc:
+                raise ValueError(f"'{self.text}': {exc}; use a smaller constant") from None
+            except (ArithmeticError, TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"'{self.text}': its constant part cannot be computed ({exc}); fix it"
+                ) from None
+            return
+        for child in ast.iter_child_nodes(node):
+            self._fold(child)
 
     def _check(self, node: ast.AST) -> None:
         if isinstance(node, ast.Name):

@@ -19,10 +19,32 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from orchestrator.expressions import Expression
 
 Scalar = float | int | str | bool
+#: values one parameter may take: a grid is materialised per axis, so this bounds its memory
+MAX_AXIS_VALUES = 10_000_000
+#: points of a whole sweep (the product of its axes): beyond it indices would near int64's range
+MAX_SWEEP_POINTS = 10**15
 
 
 class _Range(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan bounds would make a grid of unknown size (and a traceback instead of a message)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def count(self) -> int:
+        """How many values the range gives, computed without building them."""
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _bounded(self) -> _Range:
+        try:
+            count = self.count()
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+            return self  # incomplete: the range's own validator explains it
+        if count > MAX_AXIS_VALUES:
+            raise ValueError(
+                f"this range gives {count:,} values, more than {MAX_AXIS_VALUES:,}; "
+                f"use a coarser step, fewer points, or sampled values ({{sample: sobol, n: ...}})"
+            )
+        return self
 
 
 class Values(_Range):
@@ -30,6 +52,9 @@ class Values(_Range):
 
     kind: Literal["values"] = "values"
     values: list[Scalar] = Field(min_length=1)
+
+    def count(self) -> int:
+        return len(self.values)
 
     def grid(self) -> np.ndarray:
         return _array(self.values)
@@ -40,6 +65,9 @@ class Categorical(_Range):
 
     kind: Literal["categorical"] = "categorical"
     choices: list[Scalar] = Field(min_length=1)
+
+    def count(self) -> int:
+        return len(self.choices)
 
     def grid(self) -> np.ndarray:
         return _array(self.choices)
@@ -62,11 +90,15 @@ class Linear(_Range):
             raise ValueError("'stop' must be >= 'start'")
         return self
 
+    def count(self) -> int:
+        if self.num is not None:
+            return self.num
+        return int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1  # type: ignore[operator]
+
     def grid(self) -> np.ndarray:
         if self.num is not None:
             return np.linspace(self.start, self.stop, self.num)
-        count = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1  # type: ignore[operator]
-        return self.start + self.step * np.arange(count)  # type: ignore[operator]
+        return self.start + self.step * np.arange(self.count())  # type: ignore[operator]
 
 
 class Log(_Range):
@@ -82,6 +114,9 @@ class Log(_Range):
         if self.stop < self.start:
             raise ValueError("'stop' must be >= 'start'")
         return self
+
+    def count(self) -> int:
+        return self.num
 
     def grid(self) -> np.ndarray:
         return np.geomspace(self.start, self.stop, self.num)
@@ -99,7 +134,12 @@ class IntRange(_Range):
     def _order(self) -> IntRange:
         if self.stop < self.start:
             raise ValueError("'stop' must be >= 'start'")
+        if max(abs(self.start), abs(self.stop)) >= 2**62:
+            raise ValueError("'start' and 'stop' must lie within +-2**62 (64-bit integers)")
         return self
+
+    def count(self) -> int:
+        return (self.stop - self.start) // self.step + 1
 
     def grid(self) -> np.ndarray:
         return np.arange(self.start, self.stop + 1, self.step, dtype=np.int64)
@@ -118,6 +158,9 @@ class Sampled(_Range):
     high: float
     n: int = Field(ge=1)
     integer: bool = False
+
+    def count(self) -> int:
+        return self.n
 
     @model_validator(mode="after")
     def _bounds(self) -> Sampled:
@@ -164,7 +207,7 @@ def coerce_range(value: Any) -> Any:
 def _array(values: Sequence[Scalar]) -> np.ndarray:
     if all(isinstance(v, bool) for v in values) or not all(isinstance(v, (int, float)) for v in values):
         return np.asarray(values, dtype=object)
-    if all(isinstance(v, int) for v in values):
+    if all(isinstance(v, int) and -(2**63) <= v < 2**63 for v in values):
         return np.asarray(values, dtype=np.int64)
     return np.asarray(values, dtype=float)
 

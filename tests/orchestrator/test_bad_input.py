@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
-from tests.conftest import FIXTURES, cli
+from orchestrator import Orchestrator
+from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.settings import load_settings
+from orchestrator.validation import validate
+from tests.conftest import FIXTURES, ROOT, cli, executions, write_sweep
 
 COUNTER = FIXTURES / "projects" / "counter"
 GOOD = f"""name: bad
@@ -57,20 +64,260 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_sweep_file(case: str, workdir: Path, redis_url: str) -> None:
-    text, expected = CASES[case]
+# Projects of the cases below, written next to the sweep file (PROJ in a case is their folder).
+PROJECT_FILES = {
+    "m.py": (
+        "def run(x, sleep=0.0):\n"
+        "    return {'y': x}\n\n"
+        "def cfg_run(cfg):\n"
+        "    return {'y': cfg['x']}\n\n"
+        "class Exp:\n"
+        "    def __init__(self, x):\n"
+        "        self.x = x\n\n"
+        "    def run(self):\n"
+        "        return {'y': self.x}\n"
+    ),
+    "tool.py": "import json, sys\nprint(json.dumps({'y': float(sys.argv[1])}))\n",
+}
+
+
+def _project(entry: str, extra: str = "") -> str:
+    return GOOD.replace(
+        f"path: {COUNTER}\n    entry: counter:run", f"path: PROJ\n    entry: {entry!r}{extra}"
+    )
+
+
+def _constraint(text: str) -> str:
+    return GOOD + f"constraints:\n  parameters: [{text!r}]\n"
+
+
+# Each class of bad input found by the fault-and-input campaign (issue 12), with siblings.
+CASES.update(
+    {
+        # entries that would fail every experiment
+        "entry_module_missing": (
+            _project("nosuch:run"),
+            ["projects[0].entry", "no module 'nosuch'", "fix 'entry'"],
+        ),
+        "entry_function_missing": (
+            _project("m:runn"),
+            ["projects[0].entry", "has no 'runn'", "did you mean run"],
+        ),
+        "entry_method_missing": (
+            _project("m:Exp", "\n    class: {method: go}"),
+            ["projects[0].class.method", "has no method 'go'", "set class.method"],
+        ),
+        "entry_unknown_keyword": (
+            _project("m:run", "\n    fixed: {shots: 10}"),
+            ["projects[0].entry", "unexpected shots", "drop or rename"],
+        ),
+        "entry_missing_parameter": (
+            _project("m:Exp").replace("x: {kind: int, start: 0, stop: 3}", "y: [1]"),
+            ["projects[0].entry", "missing x", "unexpected y"],
+        ),
+        "entry_takes_a_mapping_unannotated": (
+            _project("m:cfg_run"),
+            ["projects[0].entry", "missing cfg", "config_arg: cfg"],
+        ),
+        "config_arg_not_a_parameter": (
+            _project("m:cfg_run", "\n    config_arg: config"),
+            ["projects[0].config_arg", "no parameter 'config'"],
+        ),
+        # command templates
+        "command_unknown_placeholder": (
+            _project("python tool.py {x} {gamma}"),
+            ["projects[0].entry", "{gamma}", "neither a parameter", "{run_dir}"],
+        ),
+        "command_positional_placeholder": (_project("python tool.py {}"), ["projects[0].entry", "{}"]),
+        "command_unbalanced_brace": (
+            _project("python tool.py {x"),
+            ["projects[0].entry", "not a valid template", "{{"],
+        ),
+        "command_output_file_placeholder": (
+            _project("python tool.py {x}", "\n    command: {output_file: '{run_dir}/{name}.json'}"),
+            ["projects[0].command.output_file", "{name}"],
+        ),
+        "command_reserved_parameter": (
+            _project("python tool.py {x}").replace("  x: {kind: int", "  run_dir: [a]\n  x: {kind: int"),
+            ["projects[0].entry", "'run_dir'", "reserved"],
+        ),
+        "command_unbalanced_quote": (_project("python tool.py '{x}"), ["projects[0].entry", "quotes"]),
+        "command_not_found": (_project("nosuchtool {x}"), ["projects[0].entry", "not found"]),
+        # durations
+        "max_duration_negative": (GOOD + "max_duration: -5\n", ["max_duration", "must be positive"]),
+        "max_duration_zero": (GOOD + "max_duration: 0s\n", ["max_duration", "must be positive"]),
+        "max_duration_iso_negative": (GOOD + "max_duration: -PT5S\n", ["max_duration"]),
+        # fixed values shadowing swept ones, and keys YAML would drop
+        "fixed_shadows_parameter": (
+            GOOD.replace("entry: counter:run", "entry: counter:run\n    fixed: {x: 1}"),
+            ["projects[0].fixed.x", "both swept", "line 6", "remove 'x'"],
+        ),
+        "repeated_parameter": (
+            GOOD.replace("adaptive_sampling", "  x: [1]\nadaptive_sampling"),
+            ["parameters.x", "appears twice", "line 8"],
+        ),
+        "repeated_top_level_key": (
+            GOOD + "adaptive_sampling: true\n",
+            ["adaptive_sampling", "appears twice"],
+        ),
+        # expressions that would hang or blow up the loader
+        "constraint_tower_of_powers": (
+            _constraint("9 ** 9 ** 9 ** 9 > x"),
+            ["constraints.parameters", "too large"],
+        ),
+        "constraint_big_power": (
+            _constraint("3999999 ** 3999999 > x"),
+            ["constraints.parameters", "too large"],
+        ),
+        "constraint_string_repeat": (
+            _constraint("'a' * 10 ** 9 == 'b'"),
+            ["constraints.parameters", "too large"],
+        ),
+        "constraint_too_long": (
+            _constraint("x + " * 300 + "x > 0"),
+            ["constraints.parameters", "too long"],
+        ),
+        "constraint_division_by_zero": (
+            _constraint("x > 1 / 0"),
+            ["constraints.parameters", "cannot be computed"],
+        ),
+        "constraint_type_mismatch": (
+            _constraint("x < 'a'"),
+            ["constraints.parameters[0]", "cannot be evaluated"],
+        ),
+        "metric_constraint_tower": (
+            GOOD + "constraints:\n  metrics: ['y > 9 ** 9 ** 9']\n",
+            ["constraints.metrics", "too large"],
+        ),
+        # sizes
+        "range_too_many_values": (
+            GOOD.replace("stop: 3}", "stop: 1000000000000}"),
+            ["parameters.x", "more than 10,000,000"],
+        ),
+        "linear_tiny_step": (
+            GOOD.replace("{kind: int, start: 0, stop: 3}", "{start: 0, stop: 1, step: 1.0e-12}"),
+            ["parameters.x", "more than 10,000,000"],
+        ),
+        "range_infinite": (
+            GOOD.replace("{kind: int, start: 0, stop: 3}", "{start: 0, stop: .inf, num: 3}"),
+            ["parameters.x", "finite"],
+        ),
+        "grid_too_large": (
+            GOOD.replace(
+                "  x: {kind: int, start: 0, stop: 3}",
+                "\n".join(f"  {n}: {{kind: int, start: 0, stop: 9999}}" for n in "xabcd"),
+            ),
+            ["parameters", "points"],
+        ),
+        "int_range_beyond_64_bits": (
+            GOOD.replace(
+                "{kind: int, start: 0, stop: 3}",
+                "{kind: int, start: 99999999999999999990, stop: 99999999999999999999}",
+            ),
+            ["parameters.x", "2**62"],
+        ),
+        # paid device that no worker of its resource can reach
+        "managed_device_on_local_cpu": (
+            GOOD.replace(
+                f"path: {COUNTER}\n    entry: counter:run",
+                f"path: {ROOT / 'examples' / 'projects' / 'qaoa_maxcut'}\n"
+                "    device: arn:aws:braket:::device/quantum-simulator/amazon/sv1",
+            ),
+            ["projects[0].resource", "braket_sim"],
+        ),
+    }
+)
+
+
+def _write_case(case: str, workdir: Path) -> Path:
+    text, _ = CASES[case]
+    for name, source in PROJECT_FILES.items():
+        (workdir / "proj").mkdir(exist_ok=True)
+        (workdir / "proj" / name).write_text(source)
     sweep = workdir / "sweep.yaml"
-    sweep.write_text(text)
-    proc = cli("run", str(sweep), "--broker", redis_url, workdir=workdir)
+    sweep.write_text(text.replace("PROJ", str(workdir / "proj")))
+    return sweep
+
+
+def _assert_refused(
+    proc: subprocess.CompletedProcess,
+    expected: list[str],
+    workdir: Path,
+    redis_url: str,
+    source: str = "sweep.yaml",
+) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     message = " ".join(proc.stderr.split())
-    assert "sweep.yaml" in message
+    assert source in "".join(proc.stderr.split())  # the terminal may wrap a long path
     for fragment in expected:
         assert fragment in message, message
     assert "Traceback" not in proc.stderr
     assert redis.Redis.from_url(redis_url).dbsize() == 0, "no Redis keys"
     assert not (workdir / "results").exists(), "no result files"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_sweep_file(case: str, workdir: Path, redis_url: str) -> None:
+    sweep = _write_case(case, workdir)
+    proc = cli("run", str(sweep), "--broker", redis_url, workdir=workdir, timeout=60)
+    _assert_refused(proc, CASES[case][1], workdir, redis_url)
+
+
+@pytest.mark.parametrize("command", ["run", "submit", "check", "estimate"])
+def test_every_command_answers_alike(command: str, workdir: Path, redis_url: str) -> None:
+    sweep = _write_case("entry_function_missing", workdir)
+    broker = ["--broker", redis_url] if command in ("run", "submit") else []
+    proc = cli(command, str(sweep), *broker, workdir=workdir)
+    _assert_refused(proc, ["field 'projects[0].entry'", "has no 'runn'"], workdir, redis_url)
+    assert not (workdir / ".orchestrator").exists(), "no embedded Redis started for bad input"
+
+
+def test_non_utf8_sweep_file(workdir: Path, redis_url: str) -> None:
+    sweep = workdir / "sweep.yaml"
+    sweep.write_bytes(GOOD.replace("name: bad", "name: bad\n# caf\xe9").encode("latin-1"))
+    proc = cli("run", str(sweep), "--broker", redis_url, workdir=workdir)
+    _assert_refused(proc, ["not UTF-8", "byte 0xe9", "line 2", "save it as UTF-8"], workdir, redis_url)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"entry: caf\xe9:run\n", ["not UTF-8"]),
+        (b"entry: [oops\n", ["malformed YAML"]),
+        (b"- just\n- a list\n", ["must be a mapping"]),
+    ],
+    ids=["non-utf8", "malformed", "not-a-mapping"],
+)
+def test_bad_project_settings_file(
+    content: bytes, expected: list[str], workdir: Path, redis_url: str
+) -> None:
+    sweep = _write_case("entry_function_missing", workdir)
+    sweep.write_text(sweep.read_text().replace("    entry: 'm:runn'\n", ""))
+    (workdir / "proj" / "orchestrator-project.yaml").write_bytes(content)
+    proc = cli("run", str(sweep), "--broker", redis_url, workdir=workdir)
+    _assert_refused(proc, expected, workdir, redis_url, source="orchestrator-project.yaml")
+
+
+def test_python_api_raises_a_typed_error_and_writes_nothing(workdir: Path, redis_url: str) -> None:
+    sweep = yaml.safe_load(_write_case("command_unknown_placeholder", workdir).read_text())
+    with Orchestrator(redis_url, coordinate=False) as orch, pytest.raises(InputError) as caught:
+        orch.submit(sweep)
+    err = caught.value
+    assert isinstance(err, OrchestratorError)
+    body = err.to_dict()  # what a REST API answers with 422
+    assert body["field"] == "projects[0].entry" and body["source"] == "<sweep>"
+    assert "{gamma}" in body["message"] and "{run_dir}" in body["fix"]
+    assert json.loads(json.dumps(body)) == body
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
+    assert not (workdir / "results").exists()
+
+
+def test_validation_runs_no_experiment(workdir: Path, redis_url: str) -> None:
+    # an adaptive sweep with an objective: validation inspects the entry, it never calls it
+    sweep = write_sweep(workdir, points=20, adaptive_sampling=True, objectives=["y"], max_experiments=15)
+    validated = validate(sweep, load_settings())
+    assert validated.config.objectives[0].metric == "y"
+    assert executions(workdir) == {}, "the counter project ran during validation"
 
 
 def test_unreachable_broker(workdir: Path) -> None:

@@ -82,8 +82,8 @@ def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url:
         final = orch.wait(sid, timeout=120)
         frame = orch.results(sid)
     assert final.state == "completed"
-    # every execution is counted: the 16, and the preflight's dry run of one point (objective check)
-    assert sum(executions(workdir).values()) == 16 + 1 and final.counts["completed"] == 16 == len(frame)
+    # every execution is counted: the 16 and nothing else (validation never runs the project)
+    assert sum(executions(workdir).values()) == 16 and final.counts["completed"] == 16 == len(frame)
     assert final.counts["cancelled"] == 44 and final.counts["pending"] == 0
     assert any("max_experiments (16) ran" in e["message"] for e in final.events), final.events
     assert frame["metric.y"].min() == 0.0, sorted(frame["param.x"])

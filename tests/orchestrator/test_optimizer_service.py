@@ -142,7 +142,15 @@ def test_adaptive_sweep_through_a_worker_reports_best_and_regions(
     "change, field",
     [
         ({"optimizer": {"coverage_share": 1.5}}, "optimizer.coverage_share"),
-        ({"objectives": [{"metric": "fidelity"}]}, "objectives[0].metric"),
+        (  # checked against declared metrics: validation never runs a project to learn them
+            {
+                "objectives": [{"metric": "fidelity"}],
+                "projects": [
+                    {"name": "f", "path": ANALYTIC, "entry": "analytic:run", "metrics": {"score": "score"}}
+                ],
+            },
+            "objectives[0].metric",
+        ),
         ({"optimizer": {"startup_points": 500}}, "optimizer.startup_points"),
     ],
 )

@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from orchestrator import Orchestrator
+from orchestrator.config import load_sweep
+from orchestrator.errors import InputError
 from tests.conftest import FIXTURES, ROOT, cli
 
 EXAMPLES = ROOT / "examples" / "sweeps"
@@ -59,7 +61,12 @@ def test_broken_projects_fail_with_classified_errors_and_the_rest_complete(
     start_worker("broken", concurrency=2)
     expected = yaml.safe_load((FIXTURES / "broken_projects" / "expected.yaml").read_text())
     with Orchestrator(redis_url) as orch:
-        sid = orch.submit(FIXTURES / "broken_projects" / "sweep.yaml").execution_id
+        # validation refuses this sweep (missing module, wrong function, signature): schedule it
+        # past validation, as if the projects broke after submit, to test the workers' own answer
+        with pytest.raises(InputError, match="missing_module"):
+            orch.submit(FIXTURES / "broken_projects" / "sweep.yaml")
+        config = load_sweep(FIXTURES / "broken_projects" / "sweep.yaml")
+        sid = orch.scheduler.schedule_sweep(config).execution_id
         final = orch.wait(sid, timeout=300)
         frame = orch.results(sid)
     assert final.state == "completed" and len(frame) == 16

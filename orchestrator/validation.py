@@ -1,0 +1,344 @@
+"""The one validation pipeline: every way in (``run``, ``submit``, ``check``, ``estimate``, the
+Python API, later a REST API) calls :func:`validate`, so bad input gets the same answer everywhere.
+
+The stages run in a fixed order, and each raises :class:`~orchestrator.errors.InputError` (file,
+field path, fix; exit code 2 from the CLI, HTTP 422 from a REST API via ``to_dict()``):
+
+1. **load**: a file (UTF-8 YAML, no repeated keys) or a dict, typed by the config models;
+2. **resolve**: project paths against the sweep file's folder, project defaults layered in;
+3. **projects**: import each entry and inspect it (never run it): the parameters must bind to
+   its signature, a command template may only name parameters and documented placeholders;
+4. **space**: sizes, constraints evaluable, enough points for the adaptive start;
+5. **devices and cost**: managed Braket devices accept the circuits (a circuit is *built*, not
+   run), the budget covers a task, and every experiment is priced.
+
+Nothing is written to Redis or to the results folder before all five have passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.spec import ProjectSpec, is_managed
+from orchestrator.braket.estimate import CostEstimate, estimate_cost
+from orchestrator.braket.prices import load_price_table
+from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
+from orchestrator.errors import ExperimentError, InputError, OrchestratorError
+from orchestrator.models import Experiment
+from orchestrator.plan import SweepPlan
+from orchestrator.settings import Settings
+
+SweepInput = SweepConfiguration | str | Path | dict[str, Any]
+MAX_PRICED = 200_000  # experiments priced one by one; above it the rest is extrapolated
+SAMPLED_POINTS = 32  # circuits built and validated per paid project before anything runs
+
+
+@dataclass(frozen=True)
+class ValidatedSweep:
+    """A sweep that passed every stage, with its cost estimate: safe to schedule."""
+
+    config: SweepConfiguration
+    estimate: CostEstimate
+    source: str
+
+
+def validate(
+    sweep: SweepInput | ValidatedSweep, settings: Settings, *, source: str | None = None
+) -> ValidatedSweep:
+    """Run the whole pipeline on ``sweep`` (a file, a dict or a typed configuration).
+
+    Raises:
+        InputError: the first problem found, naming the file, the field and the fix.
+    """
+    if isinstance(sweep, ValidatedSweep):
+        return sweep
+    config, source = load(sweep, source)
+    check_projects(config, source)
+    check_space(config, source)
+    estimate = check_devices_and_cost(config, settings, source)
+    return ValidatedSweep(config, estimate, source)
+
+
+# -- 1-2: load and resolve ---------------------------------------------------------------------------
+
+
+def load(sweep: SweepInput, source: str | None = None) -> tuple[SweepConfiguration, str]:
+    """The typed sweep and the name its errors cite (stages 1 and 2; see ``orchestrator.config``)."""
+    if isinstance(sweep, SweepConfiguration):
+        return sweep, source or "<sweep>"
+    if isinstance(sweep, dict):
+        return validate_sweep(sweep, source=source or "<sweep>"), source or "<sweep>"
+    return load_sweep(sweep), source or str(sweep)
+
+
+# -- 3: projects -------------------------------------------------------------------------------------
+
+
+def check_projects(config: SweepConfiguration, source: str) -> None:
+    """Each project's entry exists and accepts the sweep's parameters; no project code runs."""
+    for i, spec in enumerate(config.projects):
+        given = [*config.parameters, *spec.fixed]
+        try:
+            _check_project(spec, given, f"projects[{i}]", source)
+        except ExperimentError as exc:  # the adapters' own explanation, with its fix
+            raise InputError(str(exc), source=source, field=_field_of(exc, f"projects[{i}]")) from None
+
+
+def _field_of(exc: Exception, prefix: str) -> str:
+    text = str(exc)
+    for hint, field in (
+        ("class.method", "class.method"),
+        ("config_arg", "config_arg"),
+        ("circuit.build", "circuit.build"),
+        ("'python'", "python"),
+        ("'requirements'", "requirements"),
+        ("'device'", "device"),
+    ):
+        if hint in text:
+            return f"{prefix}.{field}"
+    return f"{prefix}.entry"
+
+
+def _check_project(spec: ProjectSpec, given: list[str], prefix: str, source: str) -> None:
+    from adapters import adapt_project
+    from adapters.base import UnusableAdapter
+
+    adapter = adapt_project(spec.path, spec, device_runner=_never_run if is_managed(spec.device) else None)
+    if isinstance(adapter, UnusableAdapter):
+        raise adapter.error
+    if is_managed(spec.device) and spec.resource == "local_cpu":
+        raise InputError(
+            f"device {spec.device} is a managed Braket device, which local_cpu workers cannot reach",
+            source=source,
+            field=f"{prefix}.resource",
+            fix="set resource: braket_sim (managed simulators) or braket_qpu (QPUs)",
+        )
+    if adapter.kind == "command":
+        _check_command(adapter, given, prefix, source)
+        return
+    if adapter.kind in ("callable", "class") and not adapter.environments.is_ready(spec, adapter.root):
+        _check_entry_statically(spec, adapter.root, prefix, source)  # never build a virtualenv here
+        return
+    signature = adapter.signature()  # imports the entry (or its build/analyze), runs nothing
+    if signature is None:
+        return
+    missing, unexpected = signature.mismatch(given)
+    if missing or unexpected:
+        from adapters.runner import config_hint
+
+        parts = [f"missing {', '.join(missing)}"] * bool(missing)
+        parts += [f"unexpected {', '.join(unexpected)}"] * bool(unexpected)
+        raise InputError(
+            f"entry {adapter.entry_text()} does not fit the parameters ({'; '.join(parts)})",
+            source=source,
+            field=f"{prefix}.entry",
+            fix="add the missing ones to 'parameters' or the project's 'fixed', and drop or rename "
+            "the unexpected ones" + config_hint(signature.accepts, signature.required, given, adapter.kind),
+        )
+
+
+def _never_run(program: Any, shots: int, device: str) -> Any:
+    raise AssertionError("validation builds circuits, it never runs them")
+
+
+def _check_entry_statically(spec: ProjectSpec, root: Path, prefix: str, source: str) -> None:
+    """The entry of a project whose virtualenv is not built yet, read from its source."""
+    from adapters.kinds import module_defines
+
+    module, _, name = (spec.entry or "").partition(":")
+    if module_defines(root, module, name) is False:
+        raise InputError(
+            f"module '{module}' defines no '{name}'",
+            source=source,
+            field=f"{prefix}.entry",
+            fix="fix 'entry' (module:function or module:Class)",
+        )
+
+
+def _check_command(adapter: Any, given: list[str], prefix: str, source: str) -> None:
+    from adapters.command import SPECIAL, field_names
+
+    reserved = sorted(set(given) & set(SPECIAL))
+    if reserved:
+        raise InputError(
+            f"parameter '{reserved[0]}' has the name of a placeholder the command adapter fills itself",
+            source=source,
+            field=f"{prefix}.entry",
+            fix=f"rename the parameter: {', '.join('{' + s + '}' for s in SPECIAL)} are reserved",
+        )
+    known = set(given) | set(SPECIAL)
+    templates = [("entry", adapter.template())]
+    if adapter.options.output_file:
+        templates.append(("command.output_file", adapter.options.output_file))
+    for field, template in templates:
+        try:
+            names = field_names(template)
+        except ValueError as exc:
+            raise InputError(
+                f"'{template}' is not a valid template ({exc})",
+                source=source,
+                field=f"{prefix}.{field}",
+                fix="write literal braces as {{ and }}",
+            ) from None
+        unknown = sorted(names - known)
+        if unknown:
+            shown = "{" + unknown[0] + "}"
+            raise InputError(
+                f"{shown} is neither a parameter of the sweep nor a documented placeholder",
+                source=source,
+                field=f"{prefix}.{field}",
+                fix=f"use one of {', '.join('{' + n + '}' for n in sorted(known))}, or add "
+                f"'{unknown[0] or '(empty)'}' to 'parameters' or the project's 'fixed'",
+            )
+    try:
+        adapter.signature()  # the executable or script exists
+    except ValueError as exc:  # shlex: unbalanced quotes
+        raise InputError(
+            f"the command cannot be split into words ({exc})",
+            source=source,
+            field=f"{prefix}.entry",
+            fix="balance the quotes",
+        ) from None
+
+
+# -- 4: space ----------------------------------------------------------------------------------------
+
+
+def check_space(config: SweepConfiguration, source: str) -> None:
+    """What the optimizer needs: enough valid points, objectives some project declares.
+
+    Sizes and constraints were checked when loading (``orchestrator.config``). Objective names
+    are checked only against declared ``metrics``: learning them would mean running a project.
+    """
+    from orchestrator.optimizer.validation import validate_adaptive_sweep
+
+    validate_adaptive_sweep(config, produced_metrics=declared_metrics(config), source=source)
+
+
+def declared_metrics(config: SweepConfiguration) -> set[str] | None:
+    """The metric names every project declares, or ``None`` when some project's are known only by running it."""
+    known: set[str] = set()
+    for spec in config.projects:
+        if not spec.metrics:
+            return None
+        known |= set(spec.metrics)
+    return known
+
+
+# -- 5: devices and cost -----------------------------------------------------------------------------
+
+
+def check_devices_and_cost(config: SweepConfiguration, settings: Settings, source: str) -> CostEstimate:
+    """Validate paid devices against the sweep's circuits, then price every experiment."""
+    prices = load_price_table(settings.price_table)
+    paid = [i for i, p in enumerate(config.projects) if is_managed(p.device)]
+    if not paid:  # nothing to price: skip enumerating the sweep
+        return CostEstimate(currency=prices.currency, price_table=prices.version)
+    if not settings.braket_s3_bucket:
+        raise InputError(
+            "projects on managed Braket devices need an S3 bucket for results",
+            source=source,
+            field=f"projects[{paid[0]}].device",
+            fix="set ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
+        )
+    budget = config.budget_limit if config.budget_limit is not None else settings.default_budget
+    for i in paid:
+        check_braket_device(config, i, settings, budget, source)
+    return _estimate(config, prices)
+
+
+def check_braket_device(
+    config: SweepConfiguration, index: int, settings: Settings, budget: float | None, source: str
+) -> None:
+    """Build a spread of the project's circuits and validate each against its managed device.
+
+    The only place validation touches the Braket executor (kept behind this one function while
+    the Braket code moves into its own package).
+    """
+    from adapters import adapt_project
+    from adapters.circuit import CircuitAdapter
+    from orchestrator.braket.executor import BraketManagedExecutor
+    from orchestrator.store import connect
+
+    spec, field = config.projects[index], f"projects[{index}]"
+    adapter = adapt_project(spec.path, spec)
+    if not isinstance(adapter, CircuitAdapter):
+        raise InputError(
+            f"device {spec.device} runs circuit projects only",
+            source=source,
+            field=f"{field}.circuit",
+            fix="add a 'circuit' block (build, analyze)",
+        )
+    space = config.space()
+    # A spread of valid points (first, last, evenly between): widths and gates vary with parameters.
+    valid = np.concatenate(
+        [c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)]
+    )
+    sample = valid[np.unique(np.linspace(0, len(valid) - 1, min(len(valid), SAMPLED_POINTS)).astype(int))]
+    executor = BraketManagedExecutor(
+        connect("redis://127.0.0.1:6379/0", decode=False),  # never connected: validation reads no ledger
+        s3_bucket=str(settings.braket_s3_bucket),
+        prices=load_price_table(settings.price_table),
+    )
+    shots_name = adapter.options.shots_param
+    most_shots = int(np.max(space.columns(sample)[shots_name])) if shots_name in space.names else None
+    try:
+        for point in sample.tolist():
+            params = space.point(int(point))
+            if most_shots is not None:
+                params[shots_name] = most_shots
+            program, _ = adapter.build_program(params)
+            executor.validate(program, adapter.shots(params), str(spec.device), budget=budget)
+    except InputError as exc:
+        exc.source = source
+        exc.field = f"{field}.device" if exc.field in (None, "device") else exc.field
+        raise
+    except OrchestratorError as exc:
+        raise InputError(f"{exc}", source=source, field=f"{field}.device") from None
+
+
+def _estimate(config: SweepConfiguration, prices: Any) -> CostEstimate:
+    plan = SweepPlan(config, {p.name: "" for p in config.projects})
+    experiments = list(_experiments(plan, MAX_PRICED))
+    estimate = estimate_cost(experiments, prices=prices, shots_for=lambda e: _shots(plan, e))
+    if plan.space.size * plan.stride > MAX_PRICED and experiments:
+        scale = plan.space.size * plan.stride / len(experiments)
+        for line in estimate.lines.values():
+            for attr in ("tasks", "shots"):
+                setattr(line, attr, int(getattr(line, attr) * scale))
+            for attr in ("billed_seconds", "task_fees", "shot_fees", "time_fees"):
+                setattr(line, attr, getattr(line, attr) * scale)
+        estimate.notes.append(f"priced the first {len(experiments)} experiments and extrapolated")
+    return estimate
+
+
+def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
+    count = 0
+    for points in plan.space.iter_valid():
+        for index in plan.experiment_indices(points).tolist():
+            _, _, spec = plan.decompose(index)
+            yield Experiment(
+                sweep_id=plan.sweep_id,
+                experiment_id=str(index),
+                index=index,
+                project=spec.name,
+                parameters={},
+                resource=spec.resource,
+                device=spec.device if is_managed(spec.device) else None,
+            )
+            count += 1
+            if count >= limit:
+                return
+
+
+def _shots(plan: SweepPlan, experiment: Experiment) -> int:
+    point, _, spec = plan.decompose(experiment.index)
+    params = {**spec.fixed, **plan.space.point(point)}
+    options = spec.circuit
+    name = options.shots_param if options else "shots"
+    return int(params.get(name, options.default_shots if options else 1000))
