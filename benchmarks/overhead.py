@@ -36,6 +36,7 @@ import psutil
 import redis
 from harness import (
     CONCURRENCY,
+    FINISH_POLL,
     ROOT,
     WARMUP,
     CpuMeter,
@@ -94,7 +95,7 @@ def run_orchestrator(
         start = time.perf_counter()
         sweep_id = orch.submit(sweep("noop", n)).execution_id
         meta = f"orch:sweep:{sweep_id}:meta"
-        wait_until(lambda: client.hget(meta, "state") == "completed", worker, "sweep", poll=0.002)
+        wait_until(lambda: client.hget(meta, "state") == "completed", worker, "sweep", poll=FINISH_POLL)
         elapsed = time.perf_counter() - start
         spent = cpu.spent()
         frame = orch.results(sweep_id)

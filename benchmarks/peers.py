@@ -42,6 +42,7 @@ import psutil
 import redis
 from harness import (
     CONCURRENCY,
+    FINISH_POLL,
     ROOT,
     WARMUP,
     CpuMeter,
@@ -59,6 +60,8 @@ sys.path.insert(0, str(ROOT))
 
 PROJECTS = ROOT / "benchmarks" / "projects"
 TIMEOUT = 600  # seconds any one load may take before the run gives up (and cleans up)
+
+NOTES: list[str] = []  # what the table cannot show, printed under it
 
 Load = tuple[int, float]  # trials, ms of work each
 Timing = tuple[float, dict[str, float]]  # seconds, CPU seconds by role
@@ -85,6 +88,9 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
     from orchestrator.api import Orchestrator
 
     client = redis.Redis.from_url(url, decode_responses=True)
+    trace = workdir / "trace"
+    trace.mkdir(exist_ok=True)
+    os.environ["BENCH_TRACE"] = str(trace)  # the sleep project notes its runs (see _gaps)
     settings = [
         "--broker",
         url,
@@ -108,11 +114,18 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
         )
 
         def timed(config: dict[str, Any], what: str) -> tuple[float, str]:
-            start = time.perf_counter()
+            submitted, start = time.time(), time.perf_counter()
             sweep_id = orch.submit(config).execution_id
             meta = f"orch:sweep:{sweep_id}:meta"
-            wait_until(lambda: client.hget(meta, "state") == "completed", procs, what, TIMEOUT, poll=0.002)
-            return time.perf_counter() - start, sweep_id
+            wait_until(
+                lambda: client.hget(meta, "state") == "completed", procs, what, TIMEOUT, poll=FINISH_POLL
+            )
+            elapsed = time.perf_counter() - start
+            if config["projects"][0]["name"] == "sleep":
+                NOTES.append(
+                    _gaps(trace, submitted, submitted + elapsed, config["projects"][0]["fixed"]["ms"])
+                )
+            return elapsed, sweep_id
 
         # negative x: never the same experiment as a timed one (that would be reused, not run)
         timed(sweep("warmup", WARMUP, 0, start=-WARMUP), "warm-up sweep")
@@ -140,6 +153,28 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
             orch.close()
         stop(coordinator)
         stop(worker)
+
+
+def _gaps(trace: Path, submitted: float, finished: float, ms: float) -> str:
+    """Where the wall time of the short load went, per worker process, from the project's trace."""
+    runs = {
+        path.stem: sorted(tuple(map(float, line.split())) for line in path.read_text().splitlines())
+        for path in trace.glob("*.txt")
+    }
+    for path in trace.glob("*.txt"):
+        path.unlink()
+    gaps = sorted(b[0] - a[1] for r in runs.values() for a, b in zip(r, r[1:], strict=False))
+    work = sum(end - start for r in runs.values() for start, end in r) / len(runs)
+    lead = min(r[0][0] for r in runs.values()) - submitted
+    tail = finished - max(r[-1][1] for r in runs.values())
+    pct = lambda q: 1000 * gaps[min(len(gaps) - 1, int(q * len(gaps)))]  # noqa: E731
+    return (
+        f"ours, {ms:g}-ms load, per worker process ({len(runs)}): {work:.2f} s in the project "
+        f"(sleeping {ms:g} ms takes {1000 * work / (sum(map(len, runs.values())) / len(runs)):.2f}); "
+        f"submit to first run {lead:.2f} s; between runs {sum(gaps) / len(runs):.2f} s in all, "
+        f"median {pct(0.5):.2f} ms, p90 {pct(0.9):.2f} ms, p99 {pct(0.99):.2f} ms, max {1000 * gaps[-1]:.1f} ms; "
+        f"last run to Parquet {tail:.2f} s"
+    )
 
 
 # -- Optuna ----------------------------------------------------------------------------------------
@@ -218,7 +253,11 @@ def run_optuna(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
             client.rpush(f"bench:{study}:go", *[1] * CONCURRENCY)
             done = f"bench:{study}:done"
             wait_until(
-                lambda d=done: int(client.get(d) or 0) >= CONCURRENCY, procs, "Optuna", TIMEOUT, poll=0.002
+                lambda d=done: int(client.get(d) or 0) >= CONCURRENCY,
+                procs,
+                "Optuna",
+                TIMEOUT,
+                poll=FINISH_POLL,
             )
             timings.append((time.perf_counter() - start, cpu.spent()))
             told = len(optuna.load_study(study_name=study, storage=optuna_storage(url)).trials)
@@ -292,6 +331,8 @@ def report(results: dict[str, list[Timing]], loads: list[Load]) -> None:
 
     util_10ms = round(ideal / results["ours"][1][0], 3) if "ours" in results else None
     print(f"ideal time of the short load: {ideal:.2f} s")
+    for note in NOTES:
+        print(note)
     print(
         json.dumps(
             {
