@@ -440,7 +440,7 @@ class Coordinator:
         now = time.monotonic()
         for key, entries in response or []:
             sweep = self.sweeps[key.split(":")[2]]
-            by_queue: dict[str, int] = {}
+            by_queue: dict[str, list[float]] = {}  # queue -> [results, their run time]
             for entry_id, fields in entries:
                 if not fields:
                     continue
@@ -448,13 +448,14 @@ class Coordinator:
                     sweep.buffer_since = now
                 row = json.loads(fields["row"])
                 sweep.buffer.append((entry_id, row))
-                queue = row.get("resource") or ""
-                by_queue[queue] = by_queue.get(queue, 0) + 1
+                tally = by_queue.setdefault(row.get("resource") or "", [0, 0.0])
+                tally[0] += 1
+                tally[1] += float(row.get("execution_time") or 0.0)
                 got = True
-            sweep.new_results += sum(by_queue.values())
+            sweep.new_results += sum(int(n) for n, _ in by_queue.values())
             sweep.last_result = now
-            for queue, n in by_queue.items():
-                self.pacing.completed(queue, n, now)
+            for queue, (n, seconds) in by_queue.items():
+                self.pacing.completed(queue, int(n), now, seconds)
         return got
 
     def _write(self, sweep: _Sweep, force: bool = False) -> None:

@@ -14,6 +14,11 @@ without configuration:
   experiments (``benchmarks/overhead.py``); experiments longer than ``batch_seconds`` keep one
   message each, as Flower shows them. A batch never takes more than a consumer's share of half
   the window.
+
+"Work" is the experiments' own run time (``execution_time``), when the coordinator reports it,
+not the completion rate: the rate includes the per-message cost that batching is there to
+remove, so on a loaded machine 10-ms experiments completed at a third of their work rate,
+stayed one per message and kept paying that cost (``benchmarks/peers.py``).
 """
 
 from __future__ import annotations
@@ -43,20 +48,28 @@ class Pacing:
         self.min_window = min_window
         self.batch_seconds = settings.batch_seconds
         self.consumers: dict[str, int] = {}
-        self._completions: dict[str, deque[tuple[float, int]]] = {}
+        self._completions: dict[str, deque[tuple[float, int, float | None]]] = {}
 
-    def completed(self, queue: str, n: int, now: float) -> None:
-        self._completions.setdefault(queue, deque()).append((now, n))
+    def completed(self, queue: str, n: int, now: float, seconds: float | None = None) -> None:
+        """``n`` results from ``queue`` arrived at ``now``; ``seconds``: their summed run time."""
+        self._completions.setdefault(queue, deque()).append((now, n, seconds))
 
-    def rate(self, queue: str) -> float:
-        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds."""
-        log = self._completions.get(queue)
-        if not log:
-            return 0.0
+    def _recent(self, queue: str) -> deque[tuple[float, int, float | None]]:
+        log = self._completions.get(queue, deque())
         horizon = time.monotonic() - RATE_SPAN
         while log and log[0][0] < horizon:
             log.popleft()
-        return sum(n for _, n in log) / RATE_SPAN
+        return log
+
+    def rate(self, queue: str) -> float:
+        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds."""
+        return sum(n for _, n, _ in self._recent(queue)) / RATE_SPAN
+
+    def duration(self, queue: str) -> float | None:
+        """Mean run time of the recent experiments of ``queue`` (None when none reported one)."""
+        timed = [(n, seconds) for _, n, seconds in self._recent(queue) if seconds is not None]
+        count = sum(n for n, _ in timed)
+        return max(sum(s for _, s in timed) / count, 1e-6) if count else None
 
     def window(self, queue: str, sharing: int = 1) -> int:
         """Experiments one of ``sharing`` sweeps on ``queue`` may have published but not started."""
@@ -68,7 +81,8 @@ class Pacing:
     def batch(self, queue: str, sharing: int = 1) -> int:
         """Experiments per message on ``queue``."""
         consumers = max(1, self.consumers.get(queue, 0))
-        per_consumer = self.rate(queue) / consumers
+        duration = self.duration(queue)
+        per_consumer = 1 / duration if duration else self.rate(queue) / consumers
         return max(
             1,
             min(

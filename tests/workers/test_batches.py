@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from orchestrator.api import load_results
@@ -53,6 +54,20 @@ def test_batch_size_follows_the_completion_rate() -> None:
     pacing.completed("braket_sim", 4, now)  # 2/s: long experiments keep a message each
     assert pacing.batch("braket_sim") == 1
     assert Pacing(Settings(batch_seconds=0)).batch("local_cpu") == 1
+
+
+def test_batch_size_follows_the_run_time_when_reported() -> None:
+    pacing = Pacing(Settings(batch_seconds=0.05))
+    pacing.consumers = {"local_cpu": 2}
+    now = time.monotonic()
+    for _ in range(8):
+        # 80 results of 10 ms in the last 2 s: 20/s per consumer, a fifth of their work rate
+        # (the rest was per-message cost), which by the rate alone would give one per message
+        pacing.completed("local_cpu", 10, now, seconds=10 * 0.010)
+    assert pacing.duration("local_cpu") == pytest.approx(0.010)
+    assert pacing.batch("local_cpu") == 5, "0.05 s of 10-ms experiments"
+    pacing.completed("braket_sim", 2, now, seconds=2 * 30.0)
+    assert pacing.batch("braket_sim") == 1
 
 
 def _batches_received(workdir: Path) -> int:
