@@ -33,6 +33,7 @@ WINDOW_SECONDS = 0.5
 WINDOW_MAX = 1_000
 BATCH_MAX = 200
 RATE_SPAN = 2.0  # seconds of completions the rate is measured over
+RATE_MIN_SPAN = 0.5  # ... and at least this long, so that the first result is not a burst
 
 
 class Pacing:
@@ -49,9 +50,12 @@ class Pacing:
         self.batch_seconds = settings.batch_seconds
         self.consumers: dict[str, int] = {}
         self._completions: dict[str, deque[tuple[float, int, float | None]]] = {}
+        self._since: dict[str, float] = {}
 
     def completed(self, queue: str, n: int, now: float, seconds: float | None = None) -> None:
         """``n`` results from ``queue`` arrived at ``now``; ``seconds``: their summed run time."""
+        if not self._recent(queue):
+            self._since[queue] = now  # results start (again): the rate's span starts here
         self._completions.setdefault(queue, deque()).append((now, n, seconds))
 
     def _recent(self, queue: str) -> deque[tuple[float, int, float | None]]:
@@ -62,8 +66,14 @@ class Pacing:
         return log
 
     def rate(self, queue: str) -> float:
-        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds."""
-        return sum(n for _, n, _ in self._recent(queue)) / RATE_SPAN
+        """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds, or over the time
+        since results started if that is shorter (the first seconds of a sweep are not counted as
+        idle: they would hold the window, and the batches it caps, at a fraction of the flow)."""
+        recent = self._recent(queue)
+        if not recent:
+            return 0.0
+        span = min(RATE_SPAN, max(RATE_MIN_SPAN, time.monotonic() - self._since.get(queue, -math.inf)))
+        return sum(n for _, n, _ in recent) / span
 
     def duration(self, queue: str) -> float | None:
         """Mean run time of the recent experiments of ``queue`` (None when none reported one)."""

@@ -48,12 +48,22 @@ def test_batch_size_follows_the_completion_rate() -> None:
     pacing.consumers = {"local_cpu": 2}
     assert pacing.batch("local_cpu") == 1, "nothing measured yet: one experiment per message"
     now = time.monotonic()
-    for _ in range(8):
-        pacing.completed("local_cpu", 100, now)  # 800 results in the last 2 s: 200/s per consumer
+    for i in range(8):  # 800 results in the last 1.9 s: 210/s per consumer
+        pacing.completed("local_cpu", 100, now - 1.9 + 0.25 * i)
     assert pacing.batch("local_cpu") == 10
     pacing.completed("braket_sim", 4, now)  # 2/s: long experiments keep a message each
     assert pacing.batch("braket_sim") == 1
     assert Pacing(Settings(batch_seconds=0)).batch("local_cpu") == 1
+
+
+def test_rate_counts_from_the_first_result_not_over_a_span_that_was_empty() -> None:
+    pacing = Pacing(Settings())
+    now = time.monotonic()
+    pacing.completed("local_cpu", 50, now - 1.0)
+    pacing.completed("local_cpu", 50, now)
+    assert pacing.rate("local_cpu") == pytest.approx(100, rel=0.05), "100 results in the 1 s since the first"
+    pacing.completed("braket_sim", 1, now)
+    assert pacing.rate("braket_sim") == 2, "a first result alone is counted over half a second"
 
 
 def test_batch_size_follows_the_run_time_when_reported() -> None:
