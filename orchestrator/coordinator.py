@@ -320,7 +320,8 @@ class Coordinator:
         sent, room = False, min(self._room(sweep, meta), sweep.allowance)
         for queue in sweep.queues:
             pending_key = st.pending_key(sweep.sweep_id, queue)
-            free = min(room, self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue])
+            window = self.pacing.window(queue, self._sharing(queue), by_work=queue in sweep.batched)
+            free = min(room, window - meta["queued"][queue])
             if free <= 0:
                 continue
             # Marked queued *before* sending: a fast worker can start an experiment (and take it

@@ -81,15 +81,25 @@ class Pacing:
         count = sum(n for n, _ in timed)
         return max(sum(s for _, s in timed) / count, 1e-6) if count else None
 
-    def window(self, queue: str, sharing: int = 1) -> int:
-        """Experiments one of ``sharing`` sweeps on ``queue`` may have published but not started."""
+    def window(self, queue: str, sharing: int = 1, by_work: bool = False) -> int:
+        """Experiments one of ``sharing`` sweeps on ``queue`` may have published but not started.
+
+        With ``by_work`` (a queue whose messages may batch) it also covers ``WINDOW_SECONDS`` of
+        the consumers' work at the measured run time: the completion rate alone, slowed by the
+        per-message cost, would cap the batches that remove that cost.
+        """
         if self.fixed:
             return self.fixed
-        floor = max(2, self.min_window or 0, 2 * self.consumers.get(queue, 0))
-        return max(floor, min(WINDOW_MAX, math.ceil(self.rate(queue) * WINDOW_SECONDS / max(1, sharing))))
+        consumers = self.consumers.get(queue, 0)
+        floor = max(2, self.min_window or 0, 2 * consumers)
+        per_second = self.rate(queue)
+        duration = self.duration(queue) if by_work else None
+        if duration:
+            per_second = max(per_second, max(1, consumers) / duration)
+        return max(floor, min(WINDOW_MAX, math.ceil(per_second * WINDOW_SECONDS / max(1, sharing))))
 
     def batch(self, queue: str, sharing: int = 1) -> int:
-        """Experiments per message on ``queue``."""
+        """Experiments per message on ``queue`` (one whose messages may batch)."""
         consumers = max(1, self.consumers.get(queue, 0))
         duration = self.duration(queue)
         per_consumer = 1 / duration if duration else self.rate(queue) / consumers
@@ -98,6 +108,6 @@ class Pacing:
             min(
                 BATCH_MAX,
                 int(per_consumer * self.batch_seconds),
-                self.window(queue, sharing) // (2 * consumers),
+                self.window(queue, sharing, by_work=True) // (2 * consumers),
             ),
         )
