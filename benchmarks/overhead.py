@@ -10,8 +10,8 @@ prefetch 1, reject on worker lost), run one after the other so they do not compe
   submitted through the Python API, whose coordinator runs in this process, to a real
   ``orchestrator worker -c 2``. Timed from ``submit`` until the sweep is ``completed``, which the
   coordinator declares only once every result row is in the Parquet dataset (checked after).
-  Experiments this short travel several to a message (``batch_seconds``, measured from the
-  completion rate: a batch is about 50 ms of one worker's work); the same sweep with batching
+  Experiments this short travel several to a message (a batch is about ``batch_seconds`` of
+  one worker's work, measured from the experiments' run time); the same sweep with batching
   off (one message per experiment, what experiments longer than that get) is shown as well.
 
 Each side first runs a short warm-up (imports, connections, forked children) outside the timing.
