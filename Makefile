@@ -28,6 +28,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/peers.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/throttle.py
 	$(PY) benchmarks/optimizer.py

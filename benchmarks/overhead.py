@@ -10,8 +10,8 @@ prefetch 1, reject on worker lost), run one after the other so they do not compe
   submitted through the Python API, whose coordinator runs in this process, to a real
   ``orchestrator worker -c 2``. Timed from ``submit`` until the sweep is ``completed``, which the
   coordinator declares only once every result row is in the Parquet dataset (checked after).
-  Experiments this short travel several to a message (``batch_seconds``, measured from the
-  completion rate: a batch is about 50 ms of one worker's work); the same sweep with batching
+  Experiments this short travel several to a message (a batch is about ``batch_seconds`` of
+  one worker's work, measured from the experiments' run time); the same sweep with batching
   off (one message per experiment, what experiments longer than that get) is shown as well.
 
 Each side first runs a short warm-up (imports, connections, forked children) outside the timing.
@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,140 +34,23 @@ from typing import Any
 
 import psutil
 import redis
+from harness import (
+    CONCURRENCY,
+    FINISH_POLL,
+    ROOT,
+    WARMUP,
+    CpuMeter,
+    orchestrator_worker,
+    process_tree,
+    redis_process,
+    run_raw,
+    stop,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 NOOP_PROJECT = ROOT / "benchmarks" / "projects" / "noop"
-RAW_TASK = "bench.noop"
-RAW_QUEUE = "bench"
-RAW_COUNTER = "bench:raw:done"
-RAW_READY = "bench:raw:ready"
-CONCURRENCY = 2
-WARMUP = 50
-
-
-class CpuMeter:
-    """CPU seconds (user + system) spent during the timed window, per role.
-
-    ``driver`` is this process (the raw sender, or our coordinator thread, plus the polling of
-    both), ``workers`` the worker's main process and pool children, ``redis`` the server.
-    """
-
-    def __init__(self, client: redis.Redis, worker: subprocess.Popen[bytes]) -> None:
-        self.processes: dict[str, list[psutil.Process]] = {"driver": [psutil.Process()]}
-        main = psutil.Process(worker.pid)
-        self.processes["workers"] = [main, *main.children(recursive=True)]
-        try:
-            self.processes["redis"] = [psutil.Process(int(client.info("server")["process_id"]))]
-        except (psutil.Error, KeyError, ValueError):
-            self.processes["redis"] = []  # not on this machine, or not ours to look at
-        self.start = self._read()
-
-    def _read(self) -> dict[str, float]:
-        out = {}
-        for role, procs in self.processes.items():
-            total = 0.0
-            for proc in procs:
-                try:
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-                except psutil.Error:
-                    pass
-            out[role] = total
-        return out
-
-    def spent(self) -> dict[str, float]:
-        end = self._read()
-        return {role: end[role] - self.start[role] for role in end}
-
-
-# -- raw Celery ------------------------------------------------------------------------------------
-
-
-def raw_app(url: str) -> Any:
-    """A plain Celery app with our worker settings and one no-op task that counts itself."""
-    from celery import Celery
-    from celery.signals import worker_ready
-
-    app = Celery("bench", broker=url, set_as_current=False)
-    app.conf.update(
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
-        task_acks_late=True,
-        worker_prefetch_multiplier=1,
-        task_reject_on_worker_lost=True,
-        broker_transport_options={"visibility_timeout": 1800},
-        task_default_queue=RAW_QUEUE,
-        worker_hijack_root_logger=False,
-    )
-    counter = redis.Redis.from_url(url)  # connects lazily, in each pool child
-
-    @app.task(name=RAW_TASK)
-    def noop(x: int) -> None:
-        counter.incr(RAW_COUNTER)
-
-    @worker_ready.connect(weak=False)
-    def _ready(sender: Any = None, **_: Any) -> None:
-        counter.set(RAW_READY, 1)
-
-    return app
-
-
-def raw_worker(url: str, events: bool = False) -> None:
-    raw_app(url).worker_main(
-        [
-            "worker",
-            "-Q",
-            RAW_QUEUE,
-            "-c",
-            str(CONCURRENCY),
-            "-n",
-            "raw@%h",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            *(["-E"] if events else []),
-        ]
-    )
-
-
-def run_raw(url: str, n: int, workdir: Path, events: bool = False) -> tuple[float, dict[str, float]]:
-    client = redis.Redis.from_url(url)
-    worker = _spawn(
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--raw-worker",
-            "--redis",
-            url,
-            *(["--raw-events"] if events else []),
-        ],
-        workdir,
-        "raw-worker.log",
-    )
-    try:
-        _wait(lambda: client.exists(RAW_READY), worker, "raw Celery worker")
-        app = raw_app(url)
-
-        def send(count: int) -> None:
-            with app.producer_or_acquire() as producer:
-                for x in range(count):
-                    app.send_task(RAW_TASK, args=(x,), queue=RAW_QUEUE, producer=producer)
-
-        send(WARMUP)
-        _wait(lambda: int(client.get(RAW_COUNTER) or 0) >= WARMUP, worker, "raw warm-up")
-        client.set(RAW_COUNTER, 0)
-        cpu = CpuMeter(client, worker)
-        start = time.perf_counter()
-        send(n)
-        _wait(lambda: int(client.get(RAW_COUNTER) or 0) >= n, worker, "raw tasks", poll=0.002)
-        return time.perf_counter() - start, cpu.spent()
-    finally:
-        _stop(worker)
 
 
 # -- the orchestrator --------------------------------------------------------------------------------
@@ -189,29 +71,10 @@ def run_orchestrator(
     from orchestrator.api import Orchestrator
 
     client = redis.Redis.from_url(url, decode_responses=True)
-    worker = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "worker",
-            "--broker",
-            url,
-            "-c",
-            str(CONCURRENCY),
-            "-Q",
-            "local_cpu",
-            "-n",
-            "orch@%h",
-            "--loglevel",
-            "WARNING",
-        ],
-        workdir,
-        "orch-worker.log",
-    )
+    worker = orchestrator_worker(url, workdir)
     orch = None
     try:
-        _wait(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
+        wait_until(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
         overrides = {} if batch_seconds is None else {"batch_seconds": batch_seconds}
         # a results folder of its own: the same sweep's earlier results would be reused, not run
         tag = "batched" if batch_seconds is None else f"batch-{batch_seconds:g}"
@@ -219,12 +82,20 @@ def run_orchestrator(
             url, results_dir=workdir / f"results-{tag}", state_dir=workdir / "state", **overrides
         )
         warm = orch.submit(sweep("noop-warmup", WARMUP)).execution_id
-        _wait(lambda: client.hget(f"orch:sweep:{warm}:meta", "state") == "completed", worker, "warm-up sweep")
-        cpu = CpuMeter(client, worker)
+        wait_until(
+            lambda: client.hget(f"orch:sweep:{warm}:meta", "state") == "completed", worker, "warm-up sweep"
+        )
+        cpu = CpuMeter(
+            {
+                "driver": [psutil.Process()],
+                "workers": process_tree(worker.pid),
+                "redis": redis_process(client),
+            }
+        )
         start = time.perf_counter()
         sweep_id = orch.submit(sweep("noop", n)).execution_id
         meta = f"orch:sweep:{sweep_id}:meta"
-        _wait(lambda: client.hget(meta, "state") == "completed", worker, "sweep", poll=0.002)
+        wait_until(lambda: client.hget(meta, "state") == "completed", worker, "sweep", poll=FINISH_POLL)
         elapsed = time.perf_counter() - start
         spent = cpu.spent()
         frame = orch.results(sweep_id)
@@ -237,47 +108,7 @@ def run_orchestrator(
     finally:
         if orch is not None:
             orch.close()
-        _stop(worker)
-
-
-# -- processes -------------------------------------------------------------------------------------
-
-
-def _spawn(cmd: list[str], workdir: Path, log: str) -> subprocess.Popen[bytes]:
-    with open(workdir / log, "wb") as out:
-        return subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-            },
-        )
-
-
-def _wait(
-    ready: Any, proc: subprocess.Popen[bytes], what: str, timeout: float = 240, poll: float = 0.05
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None:
-            raise SystemExit(f"{what}: worker exited with code {proc.returncode}; see its log")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what}: not done after {timeout} s")
-        time.sleep(poll)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # warm shutdown of the worker; its pool children follow
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(worker)
 
 
 def main() -> None:
@@ -285,12 +116,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="experiments / tasks per set-up")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="Redis URL (its db is flushed)")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep its logs")
-    parser.add_argument("--raw-worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--raw-events", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.raw_worker:
-        raw_worker(args.redis, events=args.raw_events)
-        return
     # a SIGTERM (e.g. from `timeout`) still stops the workers through the finally blocks
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     client = redis.Redis.from_url(args.redis)
@@ -298,11 +124,11 @@ def main() -> None:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         client.flushdb()
-        raw_s, raw_cpu = run_raw(args.redis, args.n, workdir)
+        [(raw_s, raw_cpu)] = run_raw(args.redis, workdir, [(args.n, 0.0)])
         client.flushdb()
         # Our workers send task events (-E) so Flower can list experiments: the same for Celery,
         # as a second, like-for-like reference. The target is checked against the plain one.
-        events_s, events_cpu = run_raw(args.redis, args.n, workdir, events=True)
+        [(events_s, events_cpu)] = run_raw(args.redis, workdir, [(args.n, 0.0)], events=True)
         client.flushdb()
         ours_s, ours_cpu = run_orchestrator(args.redis, args.n, workdir)
         client.flushdb()

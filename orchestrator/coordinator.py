@@ -308,7 +308,8 @@ class Coordinator:
         st, plan = self.state, sweep.plan
         sent, room = False, min(self._room(sweep, meta), sweep.allowance)
         for queue in sweep.queues:
-            free = min(room, self.pacing.window(queue, self._sharing(queue)) - meta["queued"][queue])
+            window = self.pacing.window(queue, self._sharing(queue), by_work=queue in sweep.batched)
+            free = min(room, window - meta["queued"][queue])
             if free <= 0:
                 continue
             # Marked queued *before* sending: a fast worker can start an experiment (and take it
@@ -415,18 +416,19 @@ class Coordinator:
         now = time.monotonic()
         for sweep_id, rows in fresh.items():
             sweep = self.sweeps[sweep_id]
-            by_queue: dict[str, int] = {}
+            by_queue: dict[str, list[float]] = {}  # queue -> [results, their run time]
             for entry_id, row in rows:
                 if not sweep.buffer:
                     sweep.buffer_since = now
                 sweep.buffer.append((entry_id, row))
-                queue = row.get("resource") or ""
-                by_queue[queue] = by_queue.get(queue, 0) + 1
+                tally = by_queue.setdefault(row.get("resource") or "", [0, 0.0])
+                tally[0] += 1
+                tally[1] += float(row.get("execution_time") or 0.0)
                 got = True
-            sweep.new_results += sum(by_queue.values())
+            sweep.new_results += sum(int(n) for n, _ in by_queue.values())
             sweep.last_result = now
-            for queue, n in by_queue.items():
-                self.pacing.completed(queue, n, now)
+            for queue, (n, seconds) in by_queue.items():
+                self.pacing.completed(queue, int(n), now, seconds)
         return got
 
     def _write(self, sweep: _Sweep, force: bool = False) -> None:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from orchestrator.api import load_results
@@ -47,12 +48,36 @@ def test_batch_size_follows_the_completion_rate() -> None:
     pacing.consumers = {"local_cpu": 2}
     assert pacing.batch("local_cpu") == 1, "nothing measured yet: one experiment per message"
     now = time.monotonic()
-    for _ in range(8):
-        pacing.completed("local_cpu", 100, now)  # 800 results in the last 2 s: 200/s per consumer
+    for i in range(8):  # 800 results in the last 1.9 s: 210/s per consumer
+        pacing.completed("local_cpu", 100, now - 1.9 + 0.25 * i)
     assert pacing.batch("local_cpu") == 10
     pacing.completed("braket_sim", 4, now)  # 2/s: long experiments keep a message each
     assert pacing.batch("braket_sim") == 1
     assert Pacing(Settings(batch_seconds=0)).batch("local_cpu") == 1
+
+
+def test_rate_counts_from_the_first_result_not_over_a_span_that_was_empty() -> None:
+    pacing = Pacing(Settings())
+    now = time.monotonic()
+    pacing.completed("local_cpu", 50, now - 1.0)
+    pacing.completed("local_cpu", 50, now)
+    assert pacing.rate("local_cpu") == pytest.approx(100, rel=0.05), "100 results in the 1 s since the first"
+    pacing.completed("braket_sim", 1, now)
+    assert pacing.rate("braket_sim") == 2, "a first result alone is counted over half a second"
+
+
+def test_batch_size_follows_the_run_time_when_reported() -> None:
+    pacing = Pacing(Settings(batch_seconds=0.05))
+    pacing.consumers = {"local_cpu": 2}
+    now = time.monotonic()
+    for _ in range(8):
+        # 80 results of 10 ms in the last 2 s: 20/s per consumer, a fifth of their work rate
+        # (the rest was per-message cost), which by the rate alone would give one per message
+        pacing.completed("local_cpu", 10, now, seconds=10 * 0.010)
+    assert pacing.duration("local_cpu") == pytest.approx(0.010)
+    assert pacing.batch("local_cpu") == 5, "0.05 s of 10-ms experiments"
+    pacing.completed("braket_sim", 2, now, seconds=2 * 30.0)
+    assert pacing.batch("braket_sim") == 1
 
 
 def _batches_received(workdir: Path) -> int:

