@@ -1,8 +1,9 @@
-"""The adaptive optimizer: from results and pending points to a recommendation.
+"""The Gaussian-process optimizer (``optimizer.sampler: gp``): a thin layer over ``_gp``.
 
-One refit (``analyze_results``) is a pure function of its inputs plus a warm start for the kernel
-hyperparameters, and is seeded from the sweep's seed and the number of results: two beats that
-refit the same state by mistake compute the same scores.
+One refit (``analyze_results``) is a pure function of its inputs: it is seeded from the sweep's
+seed and the number of results, and the kernel fit starts from the hyperparameters that the
+previous recommendation carries. Two beats that refit the same state by mistake compute the
+same scores.
 
 Phases: until the startup design (``startup_points``, default max(6, varying parameters))
 is done or in flight, pending points are ordered by a space-filling design (a Latin hypercube
@@ -35,11 +36,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from orchestrator.optimizer._base import BaseOptimizer, RefitInputs, rank_scores
 from orchestrator.optimizer._gp.design import startup_order
 from orchestrator.optimizer._gp.encoding import SpaceEncoder
 from orchestrator.optimizer._gp.model import KernelParams
@@ -52,26 +55,40 @@ from orchestrator.optimizer._gp.observations import (
     encode_rows,
     noise_variance,
 )
-from orchestrator.optimizer._gp.planner import PlanSettings, plan_order
+from orchestrator.optimizer._gp.planner import Plan, PlanSettings, plan_order
 from orchestrator.optimizer._gp.refine import Region, promising_regions
 from orchestrator.optimizer._gp.state import FitSettings, ModelState, fit_state
-from orchestrator.optimizer._inputs import point_columns, to_rows
-from orchestrator.optimizer.early_stopping import median_rule_stops, optimistic_bound, stop_allowance
-from orchestrator.optimizer.recommendation import OptimizationRecommendation, ParameterRegion, plain
+from orchestrator.optimizer._inputs import point_columns
+from orchestrator.optimizer.early_stopping import StopCandidate, optimistic_bound
+from orchestrator.optimizer.recommendation import (
+    Coverage,
+    HeadPlan,
+    Incumbent,
+    KernelFit,
+    OptimizationRecommendation,
+    ParameterRegion,
+    plain,
+)
 from orchestrator.space import ParameterSpace
 
 if TYPE_CHECKING:  # orchestrator.config imports this package for OptimizerConfig
     from orchestrator.config import SweepConfiguration
 
-_RUN_STATUSES = {"completed", "failed", "early_stopped"}
+
+@dataclass(frozen=True)
+class _Model:
+    """One refit's fitted model and the kernel hyperparameters it ends with."""
+
+    state: ModelState | None
+    obs: Observations
+    kernels: Mapping[str, KernelFit]
 
 
-def _scores(length: int) -> np.ndarray:
-    """Scores for positions 0..length-1 of an order: (0, 1], higher first."""
-    return (length - np.arange(length)) / max(length, 1)
+def _finite(encoded: np.ndarray) -> np.ndarray:
+    return encoded[np.all(np.isfinite(encoded), axis=1)]
 
 
-class AdaptiveOptimizer:
+class GPOptimizer(BaseOptimizer):
     """Gaussian-process optimizer that re-orders a sweep's pending points.
 
     Args:
@@ -79,22 +96,16 @@ class AdaptiveOptimizer:
         space: its parameter space; built from ``config`` when omitted.
     """
 
+    name = "gp"
+
     def __init__(self, config: SweepConfiguration, space: ParameterSpace | None = None) -> None:
-        self.config = config
-        self.options = config.optimizer
-        self.space = space if space is not None else config.space()
+        super().__init__(config, space)
         self.encoder = SpaceEncoder(self.space.info)
         self._objectives = [
             (o.metric, -1.0 if o.goal == "maximize" else 1.0, o.weight) for o in config.objectives
         ]
         self._weights = np.asarray([o.weight for o in config.objectives], dtype=float)
         self._constraints = [SlackFunction(t) for t in config.constraints.metrics]
-        self._warm: dict[str, KernelParams] = {}
-        self._state: ModelState | None = None
-        self._curves: list[list[float]] = []
-        self._sweep_size = 0
-        self._already_stopped = 0
-        self._stopped_ids: set[str] = set()
         self.startup_points = self.options.startup_for(self.encoder.n_params)
 
     # -- encoding ------------------------------------------------------------------------------
@@ -117,37 +128,7 @@ class AdaptiveOptimizer:
         columns = self.encoder.decode(encoded[None])
         return {name: plain(values[0]) for name, values in columns.items()}
 
-    # -- startup design ------------------------------------------------------------------------
-
-    def initial_order(
-        self,
-        indices: np.ndarray,
-        n_startup: int | None = None,
-        *,
-        existing: np.ndarray | None = None,
-        added: Mapping[int, Mapping[str, Any]] | None = None,
-    ) -> np.ndarray:
-        """Space-filling scores for ``indices`` (aligned with it; higher runs sooner).
-
-        The first ``n_startup`` picks follow a scrambled Sobol design mapped to the nearest
-        points; the rest are ordered farthest-first from those and from ``existing`` (indices
-        already run or in flight).
-        """
-        indices = np.asarray(indices, dtype=np.int64)
-        U = self._encode(indices, added)
-        run = self._encode(np.asarray(existing if existing is not None else [], dtype=np.int64), added)
-        return self._startup_scores(
-            U, run[np.all(np.isfinite(run), axis=1)], self.startup_points if n_startup is None else n_startup
-        )
-
-    def _startup_scores(self, U: np.ndarray, existing: np.ndarray, n_startup: int) -> np.ndarray:
-        ok = np.flatnonzero(np.all(np.isfinite(U), axis=1))
-        scores = np.zeros(len(U))
-        if self.encoder.width == 0:
-            return _scores(len(U))  # no parameter varies: every point is the same, keep their order
-        order = startup_order(self.encoder, U[ok], existing, n_startup, seed=self.config.seed)
-        scores[ok[order]] = _scores(len(U))[: len(order)]
-        return scores
+    # -- the model -----------------------------------------------------------------------------
 
     def _model_ready(self, usable: int, in_flight: int) -> bool:
         """The startup design is covered once its runs are done or in flight.
@@ -158,6 +139,29 @@ class AdaptiveOptimizer:
         """
         startup = self.startup_points
         return usable >= max(3, (startup + 1) // 2) and usable + in_flight >= startup
+
+    def _fit(
+        self, rows: Sequence[Row], in_flight: int, previous: OptimizationRecommendation | None
+    ) -> _Model:
+        """Fit the models on ``rows``; the state is None until the startup design is covered."""
+        obs = build_observations(list(rows), self.encoder, self._objectives, self._constraints)
+        old = previous.kernels if previous is not None else {}
+        warm = {
+            k: KernelParams(np.asarray(v.length_scales), v.scale, v.noise, v.mean) for k, v in old.items()
+        }
+        state = None
+        if self._objectives and self.encoder.width and self._model_ready(int(obs.usable.sum()), in_flight):
+            rng = np.random.default_rng([self.config.seed, len(rows)])
+            scalarizer = Scalarizer.fit(
+                obs.values[obs.usable], self._weights, self.options.multi_objective, rng
+            )
+            o = self.options
+            settings = FitSettings(o.max_training_points, o.fit_points, o.output_warping)
+            state = fit_state(obs, scalarizer, settings, warm)  # updates warm with the new fits
+        kernels = {
+            k: KernelFit(tuple(p.length_scales.tolist()), p.scale, p.noise, p.mean) for k, p in warm.items()
+        }
+        return _Model(state, obs, kernels)
 
     # -- coverage ------------------------------------------------------------------------------
 
@@ -170,113 +174,62 @@ class AdaptiveOptimizer:
             for j in range(self.options.batch_size)
         ]
 
-    def _coverage(self, runs: int) -> dict[str, Any]:
+    def _coverage(self, runs: int) -> Coverage:
         filling = min(runs, self.startup_points) + self._reserved(runs)
-        return {
-            "target_share": self.options.coverage_share,
-            "startup_points": self.startup_points,
-            "runs": runs,
-            "space_filling_runs": filling,
-            "share": filling / runs if runs else 0.0,
-        }
+        return Coverage(self.options.coverage_share, self.startup_points, runs, filling)
 
     # -- the refit -----------------------------------------------------------------------------
 
-    def analyze_results(
-        self,
-        results: Any,
-        pending: np.ndarray,
-        in_flight: np.ndarray | None = None,
-        *,
-        added: Mapping[int, Mapping[str, Any]] | None = None,
-        partials: Mapping[str, Sequence[float]] | None = None,
-        previous: OptimizationRecommendation | None = None,
-        sweep_size: int | None = None,
-    ) -> OptimizationRecommendation:
-        """Refit on ``results`` and score the ``pending`` points.
-
-        Args:
-            results: the sweep's results so far (``ExperimentResult`` list, dicts or a DataFrame).
-            pending: point indices waiting to run (duplicates are fine).
-            in_flight: point indices queued or running; they are fantasized, never re-picked.
-            added: parameters of added points (indices from ``space.size`` on).
-            partials: intermediate values of running experiments, by experiment id (median rule).
-            previous: the last recommendation, to say what changed.
-            sweep_size: experiments in the sweep, for ``max_stopped_share``; default: results +
-                pending + in flight (an overcount when a low-shot run waits for its full run).
-
-        Returns:
-            The recommendation; its scores cover every pending index.
-        """
+    def _analyze(self, inputs: RefitInputs) -> OptimizationRecommendation:
         # One BLAS thread: a refit shares its machine with the coordinator or a worker, and on
         # two cores BLAS threads made the 500 x 10,000 refit 1.5x slower (benchmarks/optimizer.py).
         with threadpool_limits(1):
-            return self._analyze(results, pending, in_flight, added, partials, previous, sweep_size)
+            return self._refit(inputs)
 
-    def _analyze(
-        self,
-        results: Any,
-        pending: np.ndarray,
-        in_flight: np.ndarray | None,
-        added: Mapping[int, Mapping[str, Any]] | None,
-        partials: Mapping[str, Sequence[float]] | None,
-        previous: OptimizationRecommendation | None,
-        sweep_size: int | None,
-    ) -> OptimizationRecommendation:
-        rows = to_rows(results, self.space.names)
-        pending = np.unique(np.asarray(pending, dtype=np.int64))
-        in_flight = np.asarray(in_flight if in_flight is not None else [], dtype=np.int64)
-        U = self._encode(pending, added)
-        flight = self._encode(in_flight, added)
-        flight = flight[np.all(np.isfinite(flight), axis=1)]
-        run_rows = [r for r in rows if r.status in _RUN_STATUSES]
-        run = encode_rows(self.encoder, run_rows)
-        run = run[np.all(np.isfinite(run), axis=1)]
-        runs = len(run_rows) + len(in_flight)
-        obs = build_observations(rows, self.encoder, self._objectives, self._constraints)
-        rng = np.random.default_rng([self.config.seed, len(rows)])
-        scalarizer = Scalarizer.fit(obs.values[obs.usable], self._weights, self.options.multi_objective, rng)
-        state = None
-        if (
-            self._objectives
-            and self.encoder.width
-            and self._model_ready(int(obs.usable.sum()), len(in_flight))
-        ):
-            state = fit_state(
-                obs,
-                scalarizer,
-                FitSettings(
-                    self.options.max_training_points, self.options.fit_points, self.options.output_warping
-                ),
-                self._warm,
+    def _refit(self, inputs: RefitInputs) -> OptimizationRecommendation:
+        U = self._encode(inputs.pending, inputs.added)
+        flight = _finite(self._encode(inputs.in_flight, inputs.added))
+        run = _finite(encode_rows(self.encoder, inputs.run_rows))
+        model = self._fit(inputs.rows, len(inputs.in_flight), inputs.previous)
+        low_shot, promote = self._low_shot_candidates(model)
+        stops, spared = self._early_stops(inputs, low_shot)
+        common: dict[str, Any] = {
+            "early_stops": stops,
+            "promote_to_full_shots": (*promote, *spared),
+            "sampler": self.name,
+            "coverage": self._coverage(inputs.runs),
+            "kernels": model.kernels,
+        }
+        if model.state is None:
+            scores = self._startup_scores(U, np.vstack([run, flight]))
+            rec = OptimizationRecommendation(
+                priority_adjustments=dict(zip(inputs.pending.tolist(), scores.tolist(), strict=True)),
+                phase="startup" if self._objectives else "space_filling",
+                **common,
             )
-        self._state = state
-        self._curves = [list(r.extra.get("intermediate") or []) for r in rows if r.status == "completed"]
-        self._sweep_size = sweep_size if sweep_size is not None else len(rows) + len(pending) + len(in_flight)
-        self._already_stopped = sum(r.status == "early_stopped" for r in rows)
-
-        rec = OptimizationRecommendation(priority_adjustments={}, coverage=self._coverage(runs))
-        if state is None:
-            scores = self._startup_scores(U, np.vstack([run, flight]), self.startup_points)
-            rec.priority_adjustments = dict(zip(pending.tolist(), scores.tolist(), strict=True))
-            rec.phase = "startup" if self._objectives else "space_filling"
         else:
-            self._plan(rec, state, obs, pending, U, flight, run, runs)
-        self._early_stops(rec, rows, obs, pending, in_flight, partials)
-        rec.summary = self._summary(rec, rows, obs, previous)
-        return rec
+            rec = self._model_recommendation(inputs, model.state, model.obs, U, flight, run, common)
+        return replace(rec, summary=self._summary(rec, inputs, model.obs))
+
+    def _startup_scores(self, U: np.ndarray, existing: np.ndarray) -> np.ndarray:
+        ok = np.flatnonzero(np.all(np.isfinite(U), axis=1))
+        scores = np.zeros(len(U))
+        if self.encoder.width == 0:
+            return rank_scores(len(U))  # no parameter varies: every point is the same, keep their order
+        order = startup_order(self.encoder, U[ok], existing, self.startup_points, seed=self.config.seed)
+        scores[ok[order]] = rank_scores(len(U))[: len(order)]
+        return scores
 
     def _plan(
         self,
-        rec: OptimizationRecommendation,
         state: ModelState,
         obs: Observations,
-        pending: np.ndarray,
         U: np.ndarray,
+        ok: np.ndarray,
         flight: np.ndarray,
         run: np.ndarray,
         runs: int,
-    ) -> None:
+    ) -> Plan:
         o = self.options
         regions = promising_regions(
             state.post,
@@ -287,7 +240,6 @@ class AdaptiveOptimizer:
             count=o.region_count,
             width=o.region_width,
         )
-        ok = np.flatnonzero(np.all(np.isfinite(U), axis=1) & self._valid(U))
         # Whole-box searches of the acquisition find what the fixed candidates miss while results
         # are few; with more results than the kernel is fitted on, each costs O(n) per step and
         # the candidates plus the local boxes around the regions cover the space.
@@ -302,7 +254,7 @@ class AdaptiveOptimizer:
             global_starts=4 if len(obs.rows) <= o.fit_points else 0,
             seed=self.config.seed + runs,
         )
-        plan = plan_order(
+        return plan_order(
             state.post,
             state.acquisition(o.acquisition, o.ucb_beta),
             U[ok],
@@ -314,33 +266,47 @@ class AdaptiveOptimizer:
             regions,
             self._valid,
         )
+
+    def _model_recommendation(
+        self,
+        inputs: RefitInputs,
+        state: ModelState,
+        obs: Observations,
+        U: np.ndarray,
+        flight: np.ndarray,
+        run: np.ndarray,
+        common: dict[str, Any],
+    ) -> OptimizationRecommendation:
+        pending = inputs.pending
+        ok = np.flatnonzero(np.all(np.isfinite(U), axis=1) & self._valid(U))
+        plan = self._plan(state, obs, U, ok, flight, run, inputs.runs)
         total = len(pending) + sum(p.kind == "refinement" for p in plan.picks)
-        scores = _scores(total)
-        position = 0
+        scores = iter(rank_scores(total).tolist())
         priorities: dict[int, float] = {}
-        for pick in plan.picks:
+        refinements: list[tuple[dict[str, Any], float]] = []
+        for pick in plan.picks:  # the head, in order
             if pick.kind == "refinement":
-                rec.refinement_points.append(self._decode_point(pick.point))
-                rec.refinement_scores.append(float(scores[position]))
+                refinements.append((self._decode_point(pick.point), next(scores)))
             else:
-                priorities[int(pending[ok[pick.candidate]])] = float(scores[position])
-            position += 1
-        for pos in plan.order:
+                priorities[int(pending[ok[pick.candidate]])] = next(scores)
+        for pos in plan.order:  # then the rest of the valid candidates
             index = int(pending[ok[pos]])
             if index not in priorities:
-                priorities[index] = float(scores[position])
-                position += 1
-        for index in pending[np.setdiff1d(np.arange(len(pending)), ok)]:
-            priorities[int(index)] = float(scores[position]) if position < total else 0.0
-            position += 1
-        rec.priority_adjustments = priorities
-        rec.phase = "model"
-        rec.confidence_level = state.confidence
-        rec.promising_regions = [self._region(r, state) for r in plan.regions]
-        rec.incumbent = self._incumbent(state, obs)
+                priorities[index] = next(scores)
+        for index in pending[np.setdiff1d(np.arange(len(pending)), ok)]:  # invalid points last
+            priorities[int(index)] = next(scores, 0.0)
         kinds = [p.kind for p in plan.picks]
-        rec.resource_reallocation["head"] = {k: kinds.count(k) for k in ("model", "coverage", "refinement")}
-        rec.resource_reallocation["batch_strategy"] = o.batch_strategy
+        return OptimizationRecommendation(
+            priority_adjustments=priorities,
+            refinement_points=tuple(p for p, _ in refinements),
+            refinement_scores=tuple(s for _, s in refinements),
+            phase="model",
+            confidence_level=state.confidence,
+            promising_regions=tuple(self._region(r, state) for r in plan.regions),
+            incumbent=self._incumbent(state, obs),
+            head=HeadPlan(kinds.count("model"), kinds.count("coverage"), kinds.count("refinement")),
+            **common,
+        )
 
     def _objective_units(self, state: ModelState, value: float) -> float:
         target = float(state.from_standard(np.asarray(value)))
@@ -361,25 +327,22 @@ class AdaptiveOptimizer:
             region.kind,
         )
 
-    def _incumbent(self, state: ModelState, obs: Observations) -> dict[str, Any] | None:
+    def _incumbent(self, state: ModelState, obs: Observations) -> Incumbent | None:
         if state.incumbent is None or state.best is None:
             return None
         row = obs.rows[state.incumbent]
-        return plain(
-            {
-                "experiment_id": row.experiment_id,
-                "index": row.index,
-                "parameters": dict(row.parameters),
-                "metrics": {m: row.metrics.get(m) for m, _, _ in self._objectives},
-                "value": self._objective_units(state, state.best),
-            }
+        return Incumbent(
+            row.experiment_id,
+            row.index,
+            plain(dict(row.parameters)),
+            plain({m: row.metrics.get(m) for m, _, _ in self._objectives}),
+            float(self._objective_units(state, state.best)),
         )
 
-    # -- early stopping ------------------------------------------------------------------------
+    # -- shots as fidelity ---------------------------------------------------------------------
 
-    def _promotion_margin(self, row: Row) -> float | None:
+    def _promotion_margin(self, state: ModelState | None, row: Row) -> float | None:
         """Optimistic bound minus incumbent (standardized); > 0 means do not promote."""
-        state = self._state
         if state is None or state.best is None or not self._objectives:
             return None
         x = encode_rows(self.encoder, [row])
@@ -396,157 +359,80 @@ class AdaptiveOptimizer:
         mean, var = state.post.predict(x)
         bound = optimistic_bound(
             float(mean[0]),
-            float(var[0]),
+            float(var[0]),  # type: ignore[index]
             observed,
-            noise,  # type: ignore[index]
+            noise,
             beta=self.options.early_stopping.promotion_beta,
         )
         return bound - state.best
 
-    def _early_stops(
-        self,
-        rec: OptimizationRecommendation,
-        rows: list[Row],
-        obs: Observations,
-        pending: np.ndarray,
-        in_flight: np.ndarray,
-        partials: Mapping[str, Sequence[float]] | None,
-    ) -> None:
+    def _low_shot_candidates(self, model: _Model) -> tuple[list[StopCandidate], list[str]]:
+        """Low-shot runs without a full-shot result: stop candidates, and those to promote."""
         es = self.options.early_stopping
-        if es.low_fidelity_share is not None:
-            rec.resource_reallocation["low_fidelity_share"] = es.low_fidelity_share
-        if not es.enabled:
-            return
-        sign = self._objectives[0][1] if self._objectives else 1.0
-        stops: list[tuple[float, str, str]] = []  # (margin, id, reason)
-        if es.median_rule and partials:
-            for eid, curve in partials.items():
-                if median_rule_stops(
-                    curve, self._curves, sign=sign, grace_steps=es.grace_steps, min_completed=es.min_completed
-                ):
-                    stops.append((0.0, str(eid), "median"))
+        if not es.enabled or es.low_fidelity_share is None:
+            return [], []
+        obs = model.obs
+        full = {tuple(np.round(x, 9)) for x, r in zip(obs.X, obs.rows, strict=True) if r.fidelity >= 1.0}
+        candidates: list[StopCandidate] = []
         promote: list[str] = []
-        if es.low_fidelity_share is not None:
-            full = {tuple(np.round(x, 9)) for x, r in zip(obs.X, obs.rows, strict=True) if r.fidelity >= 1.0}
-            for x, row in zip(obs.X, obs.rows, strict=True):
-                if row.status != "completed" or row.fidelity >= 1.0 or tuple(np.round(x, 9)) in full:
-                    continue
-                margin = self._promotion_margin(row)
-                if margin is not None and margin > 0:
-                    stops.append((margin, row.experiment_id, "not promoted"))
-                else:
-                    promote.append(row.experiment_id)
-        allowance = stop_allowance(es.max_stopped_share, self._sweep_size, self._already_stopped)
-        stops.sort(key=lambda s: -s[0])
-        for _, eid, reason in stops[allowance:]:
-            if reason == "not promoted":
-                promote.append(eid)  # over the share: it must run at full shots after all
-        rec.early_stop_candidates = [eid for _, eid, _ in stops[:allowance]]
-        rec.resource_reallocation["promote_to_full_shots"] = promote
-        rec.resource_reallocation["stop_reasons"] = {eid: reason for _, eid, reason in stops[:allowance]}
+        for x, row in zip(obs.X, obs.rows, strict=True):
+            if row.status != "completed" or row.fidelity >= 1.0 or tuple(np.round(x, 9)) in full:
+                continue
+            margin = self._promotion_margin(model.state, row)
+            if margin is not None and margin > 0:
+                candidates.append(StopCandidate(row.experiment_id, "not promoted", margin, low_shot=True))
+            else:
+                promote.append(row.experiment_id)
+        return candidates, promote
 
-    def should_early_stop(
-        self,
-        experiment_params: Mapping[str, Any],
-        partial_results: Sequence[float] | Mapping[str, Any],
-        *,
-        experiment_id: str | None = None,
-        history: Sequence[Sequence[float]] | None = None,
-        sweep_size: int | None = None,
-        stopped: int | None = None,
+    def _stops_low_shot_run(
+        self, experiment_params: Mapping[str, Any], metrics: Mapping[str, Any], rows: Sequence[Row]
     ) -> bool:
-        """Decide whether to stop one experiment now.
-
-        Args:
-            experiment_params: its parameters.
-            partial_results: a list of intermediate values (median rule), or the metrics of its
-                low-shot run (shots as fidelity; may carry ``shot_fraction`` (share of the full
-                shots, default ``low_fidelity_share``), ``shots`` and ``<metric>_variance``).
-            experiment_id: recorded so that the stopped share counts it once.
-            history: completed curves for the median rule; default: those of the last refit.
-            sweep_size: experiments in the sweep; default: as counted at the last refit.
-            stopped: experiments stopped so far; default: counted from the last refit on.
-
-        Returns:
-            True to stop. Always False when early stopping is off, before the model exists
-            (shots rule), or when the stopped share is reached.
-        """
-        es = self.options.early_stopping
-        if not es.enabled:
-            return False
-        if experiment_id is not None and experiment_id in self._stopped_ids:
-            return True
-        count = stopped if stopped is not None else self._already_stopped + len(self._stopped_ids)
-        if stop_allowance(es.max_stopped_share, sweep_size or self._sweep_size, count) <= 0:
-            return False
-        if isinstance(partial_results, Mapping):
-            metrics = {
-                k: float(v)
-                for k, v in partial_results.items()
-                if isinstance(v, (int, float)) and k not in ("shot_fraction", "shots")
-            }
-            share = partial_results.get("shot_fraction", es.low_fidelity_share or 1.0)
-            row = Row(
-                experiment_id or "",
-                -1,
-                "completed",
-                dict(experiment_params),
-                metrics,
-                {"shot_fraction": share, "shots": partial_results.get("shots")},
-            )
-            margin = self._promotion_margin(row)
-            decision = margin is not None and margin > 0
-        else:
-            if not es.median_rule:
-                return False
-            sign = self._objectives[0][1] if self._objectives else 1.0
-            decision = median_rule_stops(
-                partial_results,
-                history if history is not None else self._curves,
-                sign=sign,
-                grace_steps=es.grace_steps,
-                min_completed=es.min_completed,
-            )
-        if decision and experiment_id is not None:
-            self._stopped_ids.add(experiment_id)
-        return decision
+        values = {
+            k: float(v)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and k not in ("shot_fraction", "shots")
+        }
+        share = metrics.get("shot_fraction", self.options.early_stopping.low_fidelity_share or 1.0)
+        row = Row(
+            "",
+            -1,
+            "completed",
+            dict(experiment_params),
+            values,
+            {"shot_fraction": share, "shots": metrics.get("shots")},
+        )
+        with threadpool_limits(1):
+            margin = self._promotion_margin(self._fit(rows, 0, None).state, row)
+        return margin is not None and margin > 0
 
     # -- reporting -----------------------------------------------------------------------------
 
-    def _summary(
-        self,
-        rec: OptimizationRecommendation,
-        rows: list[Row],
-        obs: Observations,
-        previous: OptimizationRecommendation | None,
-    ) -> str:
-        parts = [f"{len(rows)} results, {int(obs.usable.sum())} usable by the model"]
+    def _summary(self, rec: OptimizationRecommendation, inputs: RefitInputs, obs: Observations) -> str:
+        parts = [f"{len(inputs.rows)} results, {int(obs.usable.sum())} usable by the model"]
         if rec.phase != "model":
             parts.append(f"{rec.phase} order ({self.startup_points} startup points)")
         else:
-            head = rec.resource_reallocation.get("head", {})
+            head = rec.head or HeadPlan()
             parts.append(
-                f"head: {head.get('model', 0)} model, {head.get('coverage', 0)} coverage, "
-                f"{head.get('refinement', 0)} refinement picks"
+                f"head: {head.model} model, {head.coverage} coverage, {head.refinement} refinement picks"
             )
             if rec.incumbent is not None:
-                parts.append(f"incumbent {rec.incumbent['value']:.6g} ({rec.incumbent['experiment_id']})")
+                parts.append(f"incumbent {rec.incumbent.value:.6g} ({rec.incumbent.experiment_id})")
             parts.append(f"confidence {rec.confidence_level:.2f}")
+        previous = inputs.previous
         if previous is not None:
             k = self.options.batch_size
             new = set(rec.top(k)) - set(previous.top(k))
             parts.append(f"{len(new)} of the top {k} are new since the last refit")
-            if (
-                previous.incumbent
-                and rec.incumbent
-                and previous.incumbent.get("value") != rec.incumbent["value"]
-            ):
-                parts.append(f"incumbent moved from {previous.incumbent['value']:.6g}")
-        if rec.early_stop_candidates:
-            parts.append(f"{len(rec.early_stop_candidates)} to stop early")
+            if previous.incumbent and rec.incumbent and previous.incumbent.value != rec.incumbent.value:
+                parts.append(f"incumbent moved from {previous.incumbent.value:.6g}")
+        if rec.early_stops:
+            parts.append(f"{len(rec.early_stops)} to stop early")
         cov = rec.coverage
-        parts.append(
-            f"coverage {cov['space_filling_runs']}/{cov['runs']} space-filling runs "
-            f"(target {cov['target_share']:.0%})"
-        )
+        if cov is not None:
+            parts.append(
+                f"coverage {cov.space_filling_runs}/{cov.runs} space-filling runs "
+                f"(target {cov.target_share:.0%})"
+            )
         return "; ".join(parts) + "."
