@@ -41,7 +41,7 @@ def test_adaptive_order_finds_the_optimum_far_sooner_than_random_order() -> None
     assert adaptive * 3 < random_position
 
 
-def test_initial_order_spreads_the_first_points() -> None:
+def test_the_startup_order_spreads_the_first_points() -> None:
     config = make_sweep(GRID, optimizer={"startup_points": 8})
     opt = GPOptimizer(config)
     indices = np.arange(opt.space.size)
