@@ -7,9 +7,13 @@ How often the model is refitted is a deployment matter and lives in the global s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: ``optimizer.sampler``: the Gaussian-process model, a random order, a Sobol order
+Sampler = Literal["gp", "random", "sobol"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
 
 
 class EarlyStoppingConfig(BaseModel):
@@ -47,6 +51,11 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    sampler: Sampler = Field(
+        "gp",
+        description="what orders pending experiments: the Gaussian-process model (gp), a seeded "
+        "random order (random), or a scrambled Sobol sequence mapped to the nearest points (sobol)",
+    )
     startup_points: int | None = Field(
         None,
         ge=1,
@@ -97,6 +106,23 @@ class OptimizerConfig(BaseModel):
     early_stopping: EarlyStoppingConfig = Field(
         default_factory=lambda: EarlyStoppingConfig.model_validate({})
     )
+
+    @model_validator(mode="after")
+    def _model_options_need_the_gp(self) -> OptimizerConfig:
+        # options that only a model can act on would be silently ignored by the other samplers
+        if self.sampler != "gp":
+            if self.refinement:
+                raise ValueError(
+                    f"optimizer.refinement needs a model, and sampler '{self.sampler}' has none; "
+                    "set optimizer.sampler: gp or remove optimizer.refinement"
+                )
+            if self.early_stopping.low_fidelity_share is not None:
+                raise ValueError(
+                    f"optimizer.early_stopping.low_fidelity_share needs a model to decide which "
+                    f"low-shot runs to promote, and sampler '{self.sampler}' has none; set "
+                    "optimizer.sampler: gp or remove low_fidelity_share"
+                )
+        return self
 
     def startup_for(self, n_parameters: int) -> int:
         """The startup design's size for a space with ``n_parameters`` varying parameters.

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 from orchestrator.config import SweepConfiguration
-from orchestrator.optimizer.optimizer import AdaptiveOptimizer
+from orchestrator.optimizer import create_optimizer
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
 from orchestrator.plan import SweepPlan
 from orchestrator.protocol import Lifecycle
@@ -28,21 +26,6 @@ from orchestrator.settings import Settings
 from orchestrator.store import SweepState
 
 log = logging.getLogger(__name__)
-
-# One optimizer per sweep and process, so that each refit starts its kernel fit from the last
-# one's hyperparameters (the sweep id is a hash of the configuration: the entry never goes stale).
-_CACHED = 16
-_optimizers: OrderedDict[str, AdaptiveOptimizer] = OrderedDict()
-_optimizers_lock = threading.Lock()
-
-
-def _optimizer(sweep_id: str, config: SweepConfiguration, plan: SweepPlan) -> AdaptiveOptimizer:
-    with _optimizers_lock:
-        opt = _optimizers.pop(sweep_id, None) or AdaptiveOptimizer(config, plan.space)
-        _optimizers[sweep_id] = opt
-        while len(_optimizers) > _CACHED:
-            _optimizers.popitem(last=False)
-        return opt
 
 
 def refit_all(state: SweepState, settings: Settings | None = None) -> int:
@@ -91,7 +74,9 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     # distinct experiments: a promoted low-shot run has a result and waits for its full run
     size = len(set(pending) | set(in_flight) | store.observed(sweep_id))
     started = time.perf_counter()
-    rec = _optimizer(sweep_id, config, plan).analyze_results(
+    # the previous recommendation carries the kernel fit this refit starts from, whichever
+    # process made it
+    rec = create_optimizer(config, plan.space).analyze_results(
         store.observations(sweep_id),
         plan.point_of(np.fromiter(pending, dtype=np.int64)),
         plan.point_of(np.asarray(in_flight, dtype=np.int64)),
@@ -144,7 +129,7 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
     for params, score in zip(
         rec.refinement_points, rec.refinement_scores or [1.0] * len(rec.refinement_points), strict=False
     ):
-        point = store.next_added_point(sweep_id, plan.space.size, params)
+        point = store.next_added_point(sweep_id, plan.space.size, dict(params))
         indices = plan.experiment_indices(np.asarray([point])).tolist()
         store.add_pending(sweep_id, [(plan.resource_of(i), i, float(score)) for i in indices])
         added += len(indices)
@@ -169,7 +154,7 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
             exp = plan.experiment(int(member), _added_params(state, sweep_id, plan, int(member)))
             if exp.experiment_id not in wanted or not store.withdraw(sweep_id, queue, member):
                 continue
-            reason = rec.resource_reallocation.get("stop_reasons", {}).get(exp.experiment_id, "optimizer")
+            reason = rec.stop_reason(exp.experiment_id)
             row = result_row(
                 ExperimentResult(
                     experiment_id=exp.experiment_id,
@@ -213,7 +198,6 @@ def decide_low_fidelity(
 
     store = state.optimizer()
     stop = set(rec.early_stop_candidates)
-    reasons = rec.resource_reallocation.get("stop_reasons", {})
     promoted = stopped = 0
     for index in low_done:
         seen = store.observation(sweep_id, index)
@@ -236,7 +220,7 @@ def decide_low_fidelity(
                     added=exp.added,
                     extra=seen["extra"],
                     error_message=f"stopped at {seen['extra'].get('shot_fraction', 0):.0%} of its shots "
-                    f"({reasons.get(seen.get('experiment_id'), 'cannot beat the incumbent')})",
+                    f"({rec.stop_reason(seen['experiment_id'], 'cannot beat the incumbent')})",
                 )
             )
             if state.record(sweep_id, index, exp.experiment_id, row, status="early_stopped", final=True):
