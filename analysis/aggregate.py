@@ -141,7 +141,7 @@ def _wilson(out: pd.DataFrame, frame: pd.DataFrame, by: list[str], probabilities
             column = f"metric.{name}"
             if column not in rows:
                 continue
-            valid = rows[[*by, column, shots_col]].dropna(subset=[column, shots_col])
+            valid = rows[list(dict.fromkeys([*by, column, shots_col]))].dropna(subset=[column, shots_col])
             valid = valid[(valid[column] >= 0) & (valid[column] <= 1)]
             if valid.empty:
                 continue

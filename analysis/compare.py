@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import t_interval
+from analysis.aggregate import aggregate, t_interval
 from analysis.dataset import SweepData
 from analysis.significance import Test, benjamini_hochberg, paired, two_sample
 
@@ -114,12 +114,13 @@ def cross_project(
     """The cross-project comparison of a sweep, BH-corrected over every metric and pair.
 
     Returns:
-        ``{"metrics": [...], "per_project": [rows], "pairs": [rows]}`` (rows as
-        :func:`compare_projects` gives them, ``per_project`` rows with a ``metric`` key);
-        empty lists with fewer than two projects.
+        ``{"metrics", "per_project", "pairs", "points"}``: ``pairs`` as :func:`compare_projects`
+        gives them (a paired test over the shared points), ``points`` one test per shared point
+        (:func:`point_tests`), each list BH-corrected over all its tests; empty lists with fewer
+        than two projects.
     """
     if data.completed.empty or data.completed["project_name"].nunique() < 2:
-        return {"metrics": [], "per_project": [], "pairs": []}
+        return {"metrics": [], "per_project": [], "pairs": [], "points": []}
     metrics = standardized_metrics(data)
     per_project, pairs = [], []
     for name in metrics:
@@ -132,11 +133,82 @@ def cross_project(
     if not table.empty:
         table["p_adjusted"] = benjamini_hochberg(table["p_value"])
         table["significant"] = table["p_adjusted"] < alpha
+    points = point_tests(data, metrics, confidence=confidence)
+    if not points.empty:
+        points["p_adjusted"] = benjamini_hochberg(points["p_value"])
+        points["significant"] = points["p_adjusted"] < alpha
     return {
         "metrics": metrics,
         "per_project": records(pd.concat(per_project, ignore_index=True)) if per_project else [],
         "pairs": records(table),
+        "points": records(points),
     }
+
+
+def point_tests(data: SweepData, metrics: Sequence[str], *, confidence: float = 0.95) -> pd.DataFrame:
+    """One test per (metric, pair of projects, shared point), from each side's mean and error.
+
+    Shot-estimated probabilities (Wilson rows) use a two-proportion z-test with Cohen's h;
+    metrics with repeats on both sides use Welch's t-test with Hedges' g; anything else (one run,
+    no known error) gets no p-value. ``parameters`` is the point.
+    """
+    from scipy import stats
+
+    keys = data.parameters
+    groups = aggregate(
+        data.completed,
+        keys,
+        [f"metric.{m}" for m in metrics],
+        confidence=confidence,
+        probabilities=data.probability_metrics,
+    )
+    rows = []
+    for metric, part in groups.groupby("metric", sort=True):
+        by_project = {p: g.set_index(keys) for p, g in part.groupby("project", sort=True)}
+        for a, b in itertools.combinations(sorted(by_project), 2):
+            shared = by_project[a].index.intersection(by_project[b].index)
+            for point in shared:
+                x, y = by_project[a].loc[point], by_project[b].loc[point]
+                row: dict[str, Any] = {
+                    "metric": metric,
+                    "a": a,
+                    "b": b,
+                    "parameters": dict(
+                        zip((k.removeprefix("param.") for k in keys), _tuple(point), strict=True)
+                    ),
+                    "mean_a": x["mean"],
+                    "mean_b": y["mean"],
+                    "mean_diff": x["mean"] - y["mean"],
+                    "test": None,
+                    "statistic": float("nan"),
+                    "p_value": float("nan"),
+                    "effect_size": float("nan"),
+                    "effect_size_kind": None,
+                }
+                if x["method"] == "wilson" and y["method"] == "wilson":
+                    se = np.hypot(x["stderr"], y["stderr"])
+                    row |= {"test": "two_proportion_z", "effect_size_kind": "cohens_h"}
+                    row["effect_size"] = 2 * (np.arcsin(np.sqrt(x["mean"])) - np.arcsin(np.sqrt(y["mean"])))
+                    if se > 0:
+                        row["statistic"] = row["mean_diff"] / se
+                        row["p_value"] = float(2 * stats.norm.sf(abs(row["statistic"])))
+                elif x["n"] > 1 and y["n"] > 1:
+                    res = stats.ttest_ind_from_stats(
+                        x["mean"], x["std"], x["n"], y["mean"], y["std"], y["n"], equal_var=False
+                    )
+                    pooled = np.sqrt(
+                        ((x["n"] - 1) * x["std"] ** 2 + (y["n"] - 1) * y["std"] ** 2) / (x["n"] + y["n"] - 2)
+                    )
+                    row |= {"test": "welch", "effect_size_kind": "hedges_g"}
+                    row["statistic"], row["p_value"] = float(res.statistic), float(res.pvalue)
+                    if pooled > 0:
+                        row["effect_size"] = row["mean_diff"] / pooled * (1 - 3 / (4 * (x["n"] + y["n"]) - 9))
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _tuple(value: Any) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -73,14 +73,21 @@ def expected_best_random(values: np.ndarray, runs: int, goal: str = "maximize") 
 
 
 def convergence(
-    frame: pd.DataFrame, objectives: list[dict[str, Any]], *, adaptive: bool, startup_points: int | None
+    frame: pd.DataFrame,
+    objectives: list[dict[str, Any]],
+    *,
+    adaptive: bool,
+    startup_points: int | None,
+    varied: int = 1,
 ) -> dict[str, Any]:
     """Best-so-far traces of each objective, with the random-order reference for adaptive sweeps.
 
     Returns:
         ``{metric: {"goal", "runs", "elapsed_seconds", "cumulative_cost", "best", "value",
         "random_order_best"}}`` with lists of equal length (``random_order_best`` empty for
-        non-adaptive sweeps, whose order is not chosen by a model).
+        non-adaptive sweeps, whose order is not chosen by a model). The startup design is the
+        pool, so beyond its size the reference stays at the pool's best: a conservative
+        estimate of random order.
     """
     out: dict[str, Any] = {}
     for objective in objectives:
@@ -89,8 +96,10 @@ def convergence(
         if trace.empty:
             continue
         random_best: list[float] = []
+        pool_size = 0
         if adaptive:
-            pool_size = startup_points or max(6, min(len(trace), 10))
+            pool_size = startup_points or max(6, varied)  # the optimizer's default startup design
+            pool_size = min(pool_size, len(trace))
             pool = trace["value"].to_numpy()[:pool_size]
             random_best = expected_best_random(pool, len(trace), goal).tolist()
         out[metric] = {
@@ -101,6 +110,6 @@ def convergence(
             "value": trace["value"].tolist(),
             "best": trace["best"].tolist(),
             "random_order_best": random_best,
-            "random_order_pool": len(random_best) and int(min(pool_size, len(trace))),
+            "random_order_pool": pool_size,
         }
     return out

@@ -88,14 +88,14 @@ def convergence(traces: dict[str, Any]) -> str | None:
     """Best-so-far against runs, wall time and cost; the random-order reference when known."""
     if not traces:
         return None
-    fig, axes = plt.subplots(len(traces), 3, figsize=(10, 2.6 * len(traces)), squeeze=False)
+    axes_spec = [("runs", "runs"), ("elapsed_seconds", "wall time (s)")]
+    if any(t["cumulative_cost"] and t["cumulative_cost"][-1] > 0 for t in traces.values()):
+        axes_spec.append(("cumulative_cost", "cost (USD)"))  # free sweeps: no cost axis
+    fig, axes = plt.subplots(
+        len(traces), len(axes_spec), figsize=(3.4 * len(axes_spec), 2.8 * len(traces)), squeeze=False
+    )
     for row, (metric, t) in zip(axes, traces.items(), strict=True):
-        for ax, xkey, label in zip(
-            row,
-            ("runs", "elapsed_seconds", "cumulative_cost"),
-            ("runs", "wall time (s)", "cost (USD)"),
-            strict=True,
-        ):
+        for ax, (xkey, label) in zip(row, axes_spec, strict=True):
             ax.plot(
                 t[xkey], t["value"], ".", ms=3, alpha=0.35, color="grey", rasterized=len(t["value"]) > _DENSE
             )
@@ -105,6 +105,7 @@ def convergence(traces: dict[str, Any]) -> str | None:
             ax.set_xlabel(label)
         row[0].set_ylabel(f"{metric} ({t['goal']})")
         row[0].legend(fontsize=7)
+    fig.tight_layout()
     fig.suptitle("convergence")
     return _svg(fig)
 

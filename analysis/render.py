@@ -9,6 +9,7 @@ from typing import Any
 from analysis import figures
 from analysis.report import SweepAnalysis
 
+_SEVERITY = {"violation": 0, "warn": 1, "ok": 2}  # validation tables show problems first
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
@@ -164,6 +165,28 @@ def to_html(result: SweepAnalysis) -> str:
                 "significant",
             ],
         ),
+        "<h3>Projects at each shared point (Benjamini-Hochberg corrected)</h3>"
+        if result.cross_project.get("points")
+        else "",
+        _table(
+            result.cross_project.get("points", []),
+            [
+                "metric",
+                "a",
+                "b",
+                "parameters",
+                "mean_a",
+                "mean_b",
+                "test",
+                "p_value",
+                "p_adjusted",
+                "effect_size",
+                "effect_size_kind",
+                "significant",
+            ],
+        )
+        if result.cross_project.get("points")
+        else "",
         "<h3>Each point against the best (Benjamini-Hochberg corrected)</h3>",
         _table(
             [c for c in result.comparisons if c["kind"] == "configuration"],
@@ -182,7 +205,7 @@ def to_html(result: SweepAnalysis) -> str:
         "<h2>Validation</h2>",
         f"<p>{html.escape(_fmt(result.validation.get('counts', {})))}</p>",
         _table(
-            result.validation.get("checks", []),
+            sorted(result.validation.get("checks", []), key=lambda c: _SEVERITY[c["status"]]),
             ["project", "parameters", "metric", "expected", "measured", "stderr", "z", "status", "reason"],
         ),
         _table(result.validation.get("rows", []), ["experiment_id", "project", "validation"]),
@@ -237,7 +260,7 @@ def to_markdown(result: SweepAnalysis) -> str:
             ),
             "## Validation\n",
             table(
-                result.validation.get("checks", []),
+                sorted(result.validation.get("checks", []), key=lambda c: _SEVERITY[c["status"]]),
                 ["project", "parameters", "metric", "expected", "measured", "status"],
             ),
         ]

@@ -134,6 +134,7 @@ def analyze(
             focus,
             adaptive=bool(config.get("adaptive_sampling")),
             startup_points=optimizer.get("startup_points"),
+            varied=len(data.varied),
         ),
         validation=validate(ok, groups, keys, data.validation_spec)
         if data.validation_spec
@@ -290,7 +291,7 @@ JSON_SCHEMA: dict[str, Any] = {
                 "properties": {"kind": {"enum": ["configuration", "projects"]}},
             },
         },
-        "cross_project": {"type": "object", "required": ["metrics", "per_project", "pairs"]},
+        "cross_project": {"type": "object", "required": ["metrics", "per_project", "pairs", "points"]},
         "sensitivity": {"type": "object", "required": ["indices", "length_scales"]},
         "pareto": {
             "type": "object",
