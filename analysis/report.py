@@ -111,7 +111,7 @@ def analyze(
         table = compare_configurations(
             ok, keys, objective["metric"], objective["goal"], test=test, alpha=alpha
         )  # type: ignore[arg-type]
-        if not table.empty:
+        if not table.empty and table["p_value"].notna().any():  # without repeats there is no test
             table.insert(0, "metric", objective["metric"])
             table.insert(0, "kind", "configuration")
             comparisons += _with_parameters(records(table), keys)

@@ -237,6 +237,8 @@ def sensitivity_analysis(
     for project, rows in ok.groupby("project_name", sort=True):
         varied = [k for k in data.varied if rows[k].nunique() > 1]
         numeric = [k for k in varied if pd.api.types.is_numeric_dtype(rows[k])]
+        if len(varied) < 2:  # one varied parameter explains all the variance: nothing to rank
+            continue
         for metric in metrics:
             if f"metric.{metric}" not in rows or rows[f"metric.{metric}"].notna().sum() < 3:
                 continue
