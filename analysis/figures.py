@@ -24,6 +24,15 @@ _MAX_PARAMS = 6
 _DENSE = 150
 
 
+def _binned(values: pd.Series, bins: int = 10) -> pd.Series:
+    """Values as they are when there are few; else the midpoints of quantile bins (for marginal
+    lines and heatmaps of sampled, continuous parameters)."""
+    if values.nunique() <= 25 or not pd.api.types.is_numeric_dtype(values):
+        return values
+    cut = pd.qcut(values, bins, duplicates="drop")
+    return cut.map(lambda i: i.mid).astype(float)
+
+
 def _svg(fig: Any) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
@@ -50,7 +59,7 @@ def metric_vs_parameters(groups: pd.DataFrame, metric: str, varied: list[str]) -
                 ax.errorbar(
                     part[param], part["mean"], yerr=[lower, upper], fmt="o", ms=3, alpha=0.45, label=project
                 )
-            marginal = part.groupby(param)["mean"].mean()
+            marginal = part["mean"].groupby(_binned(part[param])).mean()
             ax.plot(marginal.index, marginal.to_numpy(), "-", lw=1.5)
         ax.set_xlabel(param.removeprefix("param."))
     axes[0][0].set_ylabel(metric)
@@ -68,7 +77,7 @@ def heatmaps(groups: pd.DataFrame, metric: str, varied: list[str], limit: int = 
         return None
     fig, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.0), squeeze=False)
     for ax, (x, y) in zip(axes[0], pairs, strict=True):
-        table = data.pivot_table(index=y, columns=x, values="mean", aggfunc="mean")
+        table = data["mean"].groupby([_binned(data[y]), _binned(data[x])]).mean().unstack()
         image = ax.imshow(table.to_numpy(float), origin="lower", aspect="auto", cmap="viridis")
         ax.set_xticks(
             range(len(table.columns)), [f"{v:.3g}" if isinstance(v, float) else v for v in table.columns]

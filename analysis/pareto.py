@@ -74,8 +74,10 @@ def pareto_analysis(
         return empty
     names = [o["metric"] for o in objectives]
     goals = [o["goal"] for o in objectives]
-    table = groups[groups["metric"].isin(names)].pivot_table(
-        index=["project", *keys], columns="metric", values="mean", dropna=False
+    # set_index + unstack, not pivot_table: pivot_table(dropna=False) allocates the full
+    # cartesian product of every parameter's values.
+    table = (
+        groups[groups["metric"].isin(names)].set_index(["project", *keys, "metric"])["mean"].unstack("metric")
     )
     table = table.reindex(columns=names).dropna()
     if table.empty:

@@ -143,7 +143,7 @@ def surrogate_sensitivity(
     log_scaled: Sequence[str] = (),
     confidence: float = 0.95,
     n_base: int = 512,
-    max_points: int = 400,
+    max_points: int = 128,
     seed: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Sobol' indices of a GP surrogate's mean (SALib), and the GP's length scales.

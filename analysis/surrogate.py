@@ -37,28 +37,42 @@ class GaussianProcess:
     y_std: float
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0, restarts: int = 3) -> GaussianProcess:
+    def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0, restarts: int = 2) -> GaussianProcess:
         """Fit on inputs ``x`` (n x d, in [0, 1]) and outputs ``y`` (n)."""
         x, y = np.asarray(x, float), np.asarray(y, float)
         y_mean, y_std = y.mean(), y.std() or 1.0
         z = (y - y_mean) / y_std
         n, d = x.shape
 
-        def neg_log_posterior(theta: np.ndarray) -> float:
+        sq = (x[:, None, :] - x[None, :, :]) ** 2  # n x n x d squared differences, reused
+
+        def neg_log_posterior(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            """Negative log posterior and its exact gradient (numeric gradients cost 12x more)."""
             lengths, signal, noise = np.exp(theta[:d]), np.exp(theta[d]), np.exp(theta[d + 1])
-            k = signal * _matern52(x, x, lengths) + (noise + 1e-8) * np.eye(n)
+            scaled = sq / lengths**2
+            r = np.sqrt(scaled.sum(-1))
+            decay = np.exp(-_SQRT5 * r)
+            base = (1 + _SQRT5 * r + 5 / 3 * r**2) * decay
+            k = signal * base + (noise + 1e-8) * np.eye(n)
             try:
                 chol = linalg.cho_factor(k, lower=True)
             except linalg.LinAlgError:
-                return 1e10
+                return 1e10, np.zeros_like(theta)
             a = linalg.cho_solve(chol, z)
+            w = linalg.cho_solve(chol, np.eye(n)) - np.outer(a, a)
             nll = 0.5 * z @ a + np.log(np.diag(chol[0])).sum()
+            grad = np.empty_like(theta)
+            # dK/dlog(l_d) = signal * 5/3 * (1 + sqrt5 r) exp(-sqrt5 r) * (delta_d / l_d)^2
+            common = signal * 5 / 3 * (1 + _SQRT5 * r) * decay
+            grad[:d] = 0.5 * np.einsum("ij,ijk->k", w * common, scaled)
+            grad[d] = 0.5 * np.sum(w * signal * base)
+            grad[d + 1] = 0.5 * np.trace(w) * noise
             # weak log-normal priors keep length scales and noise away from degenerate fits
-            prior = (
-                0.5 * ((theta[:d] - np.log(0.5)) ** 2).sum() / 1.5**2
-                + 0.5 * (theta[d + 1] - np.log(1e-2)) ** 2 / 2**2
-            )
-            return float(nll + prior)
+            prior = 0.5 * ((theta[:d] - np.log(0.5)) ** 2).sum() / 1.5**2
+            prior += 0.5 * (theta[d + 1] - np.log(1e-2)) ** 2 / 2**2
+            grad[:d] += (theta[:d] - np.log(0.5)) / 1.5**2
+            grad[d + 1] += (theta[d + 1] - np.log(1e-2)) / 2**2
+            return float(nll + prior), grad
 
         rng = np.random.default_rng(seed)
         best = None
@@ -71,7 +85,7 @@ class GaussianProcess:
             (np.log(1e-6), np.log(1.0)),
         ]
         for start in starts:
-            res = optimize.minimize(neg_log_posterior, start, method="L-BFGS-B", bounds=bounds)
+            res = optimize.minimize(neg_log_posterior, start, jac=True, method="L-BFGS-B", bounds=bounds)
             if best is None or res.fun < best.fun:
                 best = res
         theta = best.x
