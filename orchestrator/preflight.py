@@ -13,19 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
-
 from adapters.spec import is_managed
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
 from orchestrator.config import SweepConfiguration
-from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.errors import InputError
 from orchestrator.models import Experiment
 from orchestrator.plan import SweepPlan
 from orchestrator.settings import Settings
 
-MAX_PRICED = 200_000
-SAMPLED_POINTS = 32  # circuits built and validated per paid project before anything runs  # experiments priced one by one; above it the rest is extrapolated
+MAX_PRICED = 200_000  # experiments priced one by one; above it the rest is extrapolated
 
 
 def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "<sweep>") -> CostEstimate:
@@ -45,7 +42,17 @@ def preflight(config: SweepConfiguration, settings: Settings, *, source: str = "
                 source=source,
                 field="projects[].device",
             )
-        _validate_devices(config, settings, paid, budget, source)
+        from orchestrator.braket.checks import check_paid_sweep
+
+        check_paid_sweep(
+            config.space(),
+            [(i, p) for i, p in enumerate(config.projects) if is_managed(p.device)],
+            bucket=str(settings.braket_s3_bucket),
+            prefix=settings.braket_s3_prefix,
+            budget=budget,
+            prices=prices,
+            source=source,
+        )
     if not paid:  # nothing to price: skip enumerating the sweep
         return CostEstimate(currency=prices.currency, price_table=prices.version)
     plan = SweepPlan(config, {p.name: "" for p in config.projects})
@@ -87,54 +94,6 @@ def _shots(plan: SweepPlan, experiment: Experiment) -> int:
     options = spec.circuit
     name = options.shots_param if options else "shots"
     return int(params.get(name, options.default_shots if options else 1000))
-
-
-def _validate_devices(
-    config: SweepConfiguration, settings: Settings, paid: list, budget: float | None, source: str
-) -> None:
-    from adapters import adapt_project
-    from adapters.circuit import CircuitAdapter
-    from orchestrator.braket.executor import BraketManagedExecutor
-
-    space = config.space()
-    # A spread of valid points (first, last, evenly between): widths and gates vary with parameters.
-    valid = np.concatenate(
-        [c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)]
-    )
-    sample = valid[np.unique(np.linspace(0, len(valid) - 1, min(len(valid), SAMPLED_POINTS)).astype(int))]
-    from orchestrator.store import connect
-
-    executor = BraketManagedExecutor(
-        connect("redis://127.0.0.1:6379/0", decode=False),  # never connected: validation reads no ledger
-        s3_bucket=str(settings.braket_s3_bucket),
-        prices=load_price_table(settings.price_table),
-    )
-    for i, spec in enumerate(config.projects):
-        if spec not in paid:
-            continue
-        field = f"projects[{i}]"
-        adapter = adapt_project(spec.path, spec)
-        if not isinstance(adapter, CircuitAdapter):
-            raise InputError(
-                f"device {spec.device} runs circuit projects only; add a 'circuit' block",
-                source=source,
-                field=f"{field}.circuit",
-            )
-        shots_name = adapter.options.shots_param
-        most_shots = int(np.max(space.columns(sample)[shots_name])) if shots_name in space.names else None
-        try:
-            for point in sample.tolist():
-                params = space.point(int(point))
-                if most_shots is not None:
-                    params[shots_name] = most_shots
-                program, _ = adapter.build_program(params)
-                executor.validate(program, adapter.shots(params), str(spec.device), budget=budget)
-        except InputError as exc:
-            exc.source = source
-            exc.field = f"{field}.device" if exc.field == "device" else (exc.field or f"{field}.device")
-            raise
-        except OrchestratorError as exc:
-            raise InputError(f"{exc}", source=source, field=f"{field}.device") from None
 
 
 def produced_metrics(config: SweepConfiguration) -> set[str] | None:
