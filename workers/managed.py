@@ -58,6 +58,7 @@ class ManagedRunner:
 
     def _make_executor(self, spec: ProjectSpec) -> BraketManagedExecutor:
         from orchestrator.braket.executor import BraketManagedExecutor
+        from orchestrator.braket.limits import configured_overrides, load_service_limits
         from orchestrator.braket.prices import load_price_table
 
         if not self.settings.braket_s3_bucket:
@@ -72,6 +73,8 @@ class ManagedRunner:
             s3_prefix=self.settings.braket_s3_prefix,
             failover=failover,
             prices=load_price_table(self.settings.price_table),
+            # Service Quotas where reachable, then what the deployment configured
+            limits=load_service_limits(overrides=configured_overrides()).limits,
         )
 
     def _adapter(self, spec: ProjectSpec) -> CircuitAdapter:

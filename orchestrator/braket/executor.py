@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from braket.aws import AwsDevice, AwsQuantumTask, AwsSession
@@ -403,20 +403,25 @@ class BraketManagedExecutor(IExperimentExecutor):
     def _enforce_time_bound(
         self, task_arn: str, meta: dict[str, Any], record: SubmissionRecord | None
     ) -> None:
-        """Cancel a simulator task that has existed longer than its reserved seconds.
+        """Cancel a simulator task that has been RUNNING longer than its reserved seconds.
 
-        A task cannot simulate for longer than it has existed, so cancelling it at the bound keeps
-        its bill within the reservation (to within one poll interval).
+        Queue time is not billed; simulation is, and a task cannot simulate for longer than it
+        has been running. It was first seen RUNNING at most one poll interval after it started,
+        so cancelling it at the bound keeps its bill within the reservation plus one poll interval.
         """
-        if record is None or self.prices.price_for(record.device).kind != "simulator":
+        if record is None or meta.get("status") != "RUNNING":
             return
-        created = meta.get("createdAt")
-        if not isinstance(created, datetime):
+        price = self.prices.price_for(record.device)
+        if price.kind != "simulator":
+            return
+        if record.running_since is None:
+            record.running_since = time.time()
+            self.store.save(record)
             return
         bound = self.limits.max_task_seconds
-        if record.estimated_cost and (per_minute := self.prices.price_for(record.device).per_minute):
-            bound = max(bound, record.estimated_cost / per_minute * 60.0)
-        if (datetime.now(UTC) - created).total_seconds() > bound and meta.get("status") != "CANCELLING":
+        if record.estimated_cost and price.per_minute:
+            bound = max(bound, record.estimated_cost / price.per_minute * 60.0)
+        if time.time() - record.running_since > bound:
             self.stats["cancelled_over_time"] += 1
             self.cancel(task_arn)
 

@@ -171,6 +171,30 @@ def load_service_limits(
     return ServiceLimitStatus(limits, source, notes=tuple(notes))
 
 
+LIMITS_ENV = "ORCHESTRATOR_BRAKET_LIMITS"
+
+
+def configured_overrides() -> dict[str, Any]:
+    """The service limits a deployment sets in ``$ORCHESTRATOR_BRAKET_LIMITS`` (JSON of
+    :class:`ServiceLimits` fields, e.g. ``{"create_task_rate": 10, "max_task_seconds": 120}``).
+
+    Raises:
+        InputError: not a JSON object.
+    """
+    import json
+
+    raw = os.environ.get(LIMITS_ENV)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", source=LIMITS_ENV) from None
+    if not isinstance(value, dict):
+        raise InputError("must be a JSON object of service limit fields", source=LIMITS_ENV)
+    return value
+
+
 def _quotas_client(region: str | None) -> Any:
     import boto3
     from botocore.config import Config

@@ -28,6 +28,7 @@ class SubmissionRecord:
         state: ``intent``, ``submitted``, ``settled`` (billed) or ``released`` (the task FAILED or
             was CANCELLED: never a result to reuse, and its attempt is never submitted again).
         cost: USD billed, once settled.
+        running_since: Unix time a poll first saw the task RUNNING (per-minute time bounds).
     """
 
     experiment_id: str
@@ -43,6 +44,7 @@ class SubmissionRecord:
     failover_reason: str | None = None
     state: str = "intent"
     cost: float | None = None
+    running_since: float | None = None
 
     @property
     def failed_over(self) -> bool:
