@@ -2,7 +2,7 @@
 
 The fake Braket service (real SDK over HTTP, results in moto's S3) injects 10 % 429s, 10 % 5xx,
 10 % lost CreateQuantumTask responses (the task exists, the caller hears a 500) and 10 % FAILED
-tasks. Two worker processes (2 pool processes each) take the paid queues; every 2-4 s one is
+tasks. Two worker processes (2 pool processes each) take the paid queues; every 6-10 s one is
 SIGKILLed and a new one started, for as long as the sweeps run (at most 5 minutes in all).
 
 Money is then checked three ways against the service's own record:
@@ -41,6 +41,10 @@ QAOA = ROOT / "examples" / "projects" / "qaoa_maxcut"
 IONQ = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 BOUND_S = 300.0
+# Seconds between SIGKILLs. A fresh worker needs a few seconds on a busy 2-core machine before its
+# first CreateQuantumTask (imports, GetDevice through injected 429s/5xx): killed every 2-4 s,
+# no worker ever submitted anything in 276 s here.
+KILL_EVERY_S = (6.0, 10.0)
 BUDGET = 100.0  # per sweep: 50 IonQ tasks of 100 shots are $415, so the QPU sweep meets it
 
 
@@ -63,7 +67,8 @@ def sweep(name: str, device: str, resource: str, n: int) -> dict:
 class Worker:
     def __init__(self, broker: str, name: str, folder: Path, env: dict[str, str]) -> None:
         cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", "braket_qpu,braket_sim"]
-        cmd += ["-c", "2", "-n", f"{name}@bench", "--loglevel", "WARNING", "--broker", broker]
+        self.name = f"{name}@bench"
+        cmd += ["-c", "2", "-n", self.name, "--loglevel", "WARNING", "--broker", broker]
         self.log = open(folder / f"worker-{name}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
@@ -98,7 +103,7 @@ def main() -> None:
     client.flushdb()
     rng = random.Random(args.seed)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, BraketTestEnv() as env:
+    with tempfile.TemporaryDirectory(prefix="paid-faults-") as tmp, BraketTestEnv() as env:
         folder = Path(tmp)
         os.chdir(folder)
         env.admin.faults(
@@ -131,7 +136,7 @@ def main() -> None:
                 orch.submit(sweep("qpu", IONQ, "braket_qpu", 50)).execution_id,
                 orch.submit(sweep("sim", SV1, "braket_sim", 50)).execution_id,
             ]
-            next_kill = time.monotonic() + rng.uniform(2, 4)
+            next_kill = time.monotonic() + rng.uniform(*KILL_EVERY_S)
             while time.monotonic() - started < BOUND_S - 30:
                 states = [orch.status(s) for s in ids]
                 if all(
@@ -140,12 +145,14 @@ def main() -> None:
                     for s in states
                 ):
                     break
-                if time.monotonic() >= next_kill:
-                    victim = rng.choice(sorted(workers))
+                # kill only a worker that is up (a worker takes seconds to start on a busy machine)
+                ready = sorted(n for n, w in workers.items() if client.hexists("orch:workers", w.name))
+                if time.monotonic() >= next_kill and ready:
+                    victim = rng.choice(ready)
                     workers[victim].kill()
                     kills += 1
                     workers[victim] = Worker(args.redis, f"{victim}{kills}", folder, child)
-                    next_kill = time.monotonic() + rng.uniform(2, 4)
+                    next_kill = time.monotonic() + rng.uniform(*KILL_EVERY_S)
                 time.sleep(0.2)
             finals = {s: orch.status(s) for s in ids}
             frames = [orch.results(s) for s in ids]
