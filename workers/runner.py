@@ -301,7 +301,8 @@ class ExperimentRunner:
     ) -> Record:
         what = (
             "the worker preparing its quantum task was lost each time (killed, out of memory?) before "
-            "the task was submitted: none was created and nothing was paid; check the workers' logs"
+            "the task was submitted: no task of it is open and nothing was paid for it; check the "
+            "workers' logs"
             if managed
             else "the worker running it was lost each time (killed, out of memory?); check the "
             "project's memory use and the workers' logs"
