@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     price_table: Path | None = Field(
         None, description="your own price table (YAML), instead of the shipped one"
     )
+    preflight_seconds: float = Field(
+        60.0, gt=0, description="time allowed to build and check a paid sweep's circuits before it runs"
+    )
+    braket_limits: str | None = Field(
+        None, description="JSON overrides of the Braket service limits (rates, shots, max_task_seconds)"
+    )
 
     @field_validator("broker_url")
     @classmethod

@@ -174,10 +174,15 @@ class ExperimentRunner:
             if outcome == Claim.UNKNOWN_SWEEP:
                 log.warning("sweep %s unknown; dropping experiment %s", sweep_id, exp.experiment_id)
             return outcome.value
-        if attempt > self.settings.max_attempts:
-            st.record_many(sweep_id, [self._given_up(exp, attempt, host, token)])
+        managed = is_managed(self._device_of(sweep_id, exp.project))
+        if attempt > self.settings.max_attempts and not (
+            # Deliveries lost before a quantum task existed are what the count is for; once a task
+            # may exist it is found again by its token and polled to its end, never given up.
+            managed and self.managed.has_paid_work(self.project_spec(sweep_id, exp.project), exp)
+        ):
+            st.record_many(sweep_id, [self._given_up(exp, attempt, host, token, managed=managed)])
             return "failed"
-        if is_managed(self._device_of(sweep_id, exp.project)):
+        if managed:
             self.leases.hold(sweep_id, index, token)  # a slow submission must not look like a dead worker
             try:
                 return self.managed.submit(
@@ -232,12 +237,13 @@ class ExperimentRunner:
         flushed = time.monotonic()
         try:
             for exp, attempt in claimed:
-                if attempt > self.settings.max_attempts:
-                    records.append(self._given_up(exp, attempt, host, token))
-                    continue
                 if exp.shot_fraction or is_managed(self._device_of(sweep_id, exp.project)):
+                    # the single path owns the delivery count (and knows a paid task is never given up)
                     st.release(sweep_id, exp.index, token)
                     self._send_single(exp)
+                    continue
+                if attempt > self.settings.max_attempts:
+                    records.append(self._given_up(exp, attempt, host, token))
                     continue
                 result = self._run_claimed(exp, attempt, host, token, hold=False)
                 if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
@@ -298,13 +304,22 @@ class ExperimentRunner:
         st.record_many(sweep_id, [record])
         return result.status.value
 
-    def _given_up(self, exp: Experiment, attempt: int, host: str, token: str) -> Record:
+    def _given_up(
+        self, exp: Experiment, attempt: int, host: str, token: str, *, managed: bool = False
+    ) -> Record:
+        what = (
+            "the worker preparing its quantum task was lost each time (killed, out of memory?) before "
+            "the task was submitted: no task of it is open and nothing was paid for it; check the "
+            "workers' logs"
+            if managed
+            else "the worker running it was lost each time (killed, out of memory?); check the "
+            "project's memory use and the workers' logs"
+        )
         result = ExperimentResult(
             parameters=exp.parameters,
             status=ExperimentStatus.FAILED,
             error_class="resource",
-            error_message=f"gave up after {attempt - 1} deliveries: the worker running it was lost each "
-            f"time (killed, out of memory?); check the project's memory use and the workers' logs",
+            error_message=f"gave up after {attempt - 1} deliveries: {what}",
             **_bookkeeping(exp, attempt, host),
         )
         return Record(exp.index, exp.experiment_id, result_row(result), "failed", True, token)
