@@ -22,6 +22,7 @@ from orchestrator.store.connection import bytes_client, connect
 if TYPE_CHECKING:
     from orchestrator.store.budget import BudgetLedger
     from orchestrator.store.optimizer import OptimizerStore
+    from orchestrator.store.pruning import PruningStore
 
 HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
 RESULTS_GROUP = "writer"
@@ -507,6 +508,12 @@ class SweepState:
         from orchestrator.store.optimizer import OptimizerStore
 
         return OptimizerStore(self._r)
+
+    def pruning(self) -> PruningStore:
+        """Early stopping decided at each report (per-step values, the share cap), same connection."""
+        from orchestrator.store.pruning import PruningStore
+
+        return PruningStore(self._r)
 
     def budget_ledger(self) -> BudgetLedger:
         from orchestrator.store.budget import BudgetLedger
