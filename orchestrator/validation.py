@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from adapters.spec import ProjectSpec, is_managed
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
 from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
-from orchestrator.errors import ExperimentError, InputError, OrchestratorError
+from orchestrator.errors import ExperimentError, InputError
 from orchestrator.models import Experiment
 from orchestrator.plan import SweepPlan
 from orchestrator.settings import Settings
