@@ -179,19 +179,7 @@ class ManagedRunner:
 
         experiment = exp.model_copy(update={"device": spec.device})
         if outcome.completed:
-            try:
-                metrics = self._adapter(spec).analyze(outcome.result, exp.parameters)
-            except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
-                result = to_result(experiment, outcome, attempt=attempt)
-                result = result.model_copy(
-                    update={
-                        "status": ExperimentStatus.FAILED,
-                        "error_class": "configuration",
-                        "error_message": f"project '{spec.name}': analyze failed: {exc}",
-                    }
-                )
-            else:
-                result = to_result(experiment, outcome, metrics=metrics, attempt=attempt)
+            result = self._analyzed(spec, experiment, outcome, attempt)
         else:
             # FAILED, or CANCELLED by someone else: a new quantum task (a new clientToken) for the
             # next publish of this experiment, while attempts remain
@@ -228,6 +216,25 @@ class ManagedRunner:
         return result.status.value
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _analyzed(
+        self, spec: ProjectSpec, experiment: Experiment, outcome: Any, attempt: int
+    ) -> ExperimentResult:
+        """The row of a COMPLETED task: the project's metrics, or a failed row that keeps the paid result."""
+        from orchestrator.braket.results import to_result
+
+        try:
+            metrics = self._adapter(spec).analyze(outcome.result, experiment.parameters)
+        except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
+            result = to_result(experiment, outcome, attempt=attempt)
+            return result.model_copy(
+                update={
+                    "status": ExperimentStatus.FAILED,
+                    "error_class": "configuration",
+                    "error_message": f"project '{spec.name}': analyze failed: {exc}",
+                }
+            )
+        return to_result(experiment, outcome, metrics=metrics, attempt=attempt)
 
     def _record(
         self,
