@@ -116,7 +116,7 @@ def test_options_that_need_a_model_are_refused_without_one(options: dict[str, An
     }
     with pytest.raises(InputError) as err:
         validate_sweep(data, source="sweep.yaml")
-    assert field in err.value.message and "sampler: gp" in err.value.message
+    assert field in err.value.message and "sampler: gp" in str(err.value)
 
 
 def test_an_unknown_sampler_names_the_choices() -> None:
