@@ -295,7 +295,12 @@ class Coordinator:
             row["index"] = reused[row["experiment_id"]]
         elsewhere = [r for r in rows if r["sweep_id"] != sweep.sweep_id]
         for row in elsewhere:
-            row["sweep_id"] = sweep.sweep_id
+            # Paid for by the sweep it ran in: here it costs nothing, and says where it came from.
+            extra = json.loads(row["extra"]) if isinstance(row.get("extra"), str) and row["extra"] else {}
+            extra.update(reused_from=row["sweep_id"], original_cost=row.get("cost"))
+            row.update(
+                sweep_id=sweep.sweep_id, cost=0.0, extra=json.dumps(extra, sort_keys=True, default=str)
+            )
         if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
             self.store.write_rows(sweep.sweep_id, elsewhere, batch=batch)
         self.state.observe(sweep.sweep_id, rows)

@@ -57,14 +57,29 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
         f"({'embedded' if orch.embedded else redact_url(orch.settings.broker_url)})"
     )
+
+    def finished() -> bool:
+        st = orch.status(execution_id)
+        # a paused sweep (a budget reached, a user's `pause`) waits for a person: stop following
+        # once what was running has landed
+        return st.done or (st.state == "paused" and st.counts["running"] == 0)
+
     try:
         with progress:
-            orch.coordinator.run_until(lambda: orch.status(execution_id).done, on_tick=tick)
+            orch.coordinator.run_until(finished, on_tick=tick)
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
         raise SystemExit(130) from None
     final = orch.status(execution_id)
     print_status(orch, final)
+    if final.state == "paused":
+        console.print(
+            f"[bold]sweep paused[/]: {final.paused_reason or 'paused'}. Continue it with: orchestrator "
+            f"resume {execution_id} (after a budget pause, raise budget_limit in the sweep file and run "
+            f"it again instead: its completed experiments are reused)",
+            highlight=False,
+        )
+        raise SystemExit(1)
     if final.state != "completed" or (
         final.counts["failed"] and not (final.counts["completed"] + final.counts["reused"])
     ):

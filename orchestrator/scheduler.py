@@ -48,6 +48,7 @@ class ExecutionStatus(BaseModel):
     events: list[dict[str, Any]] = Field(default_factory=list)
     workers: int = 0
     optimizer: dict[str, Any] = Field(default_factory=dict)
+    paused_reason: str | None = Field(None, description="why a paused sweep is paused (a budget, a user)")
 
     @property
     def finished(self) -> int:
@@ -168,6 +169,9 @@ class Scheduler:
             events=self.state.events(execution_id, 10),
             workers=len(self.state.live_workers()),
             optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {},
+            paused_reason=(meta.get("paused_reason") or None)
+            if meta.get("state") == Lifecycle.PAUSED
+            else None,
         )
 
     def list_executions(self) -> list[str]:

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from orchestrator.expressions import Expression
+from orchestrator.identity import canonical
 
 Scalar = float | int | str | bool
 #: values one parameter may take: a grid is materialised per axis, so this bounds its memory
@@ -59,6 +60,11 @@ class Values(_Range):
     def grid(self) -> np.ndarray:
         return _array(self.values)
 
+    @model_validator(mode="after")
+    def _distinct(self) -> Values:
+        _refuse_repeated(self.values)
+        return self
+
 
 class Categorical(_Range):
     """Unordered choices: ``{choices: [ring, star]}``."""
@@ -71,6 +77,25 @@ class Categorical(_Range):
 
     def grid(self) -> np.ndarray:
         return _array(self.choices)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Categorical:
+        _refuse_repeated(self.choices)
+        return self
+
+
+def _refuse_repeated(values: Sequence[Scalar]) -> None:
+    """A value listed twice is the same experiment twice: it would share one result (and, on a
+    paid device, one quantum task billed to both rows). Repeats are what ``repeats:`` is for."""
+    seen: set[str] = set()
+    for value in values:
+        key = repr(canonical(value))
+        if key in seen:
+            raise ValueError(
+                f"{value!r} is listed more than once; list each value once "
+                f"(to run a point several times, set repeats: N)"
+            )
+        seen.add(key)
 
 
 class Linear(_Range):

@@ -34,6 +34,14 @@ CASES = {
         GOOD.replace("adaptive_sampling: false", "adaptive_sampling: maybe"),
         ["adaptive_sampling", "line 8", "fix the value"],
     ),
+    "value_listed_twice": (
+        GOOD.replace("{kind: int, start: 0, stop: 3}", "[1, 2, 1]"),
+        ["parameters.x", "listed more than once", "repeats: N"],
+    ),
+    "choice_listed_twice": (
+        GOOD.replace("{kind: int, start: 0, stop: 3}", "{choices: [ring, star, ring]}"),
+        ["parameters.x", "listed more than once"],
+    ),
     "empty_range": (
         GOOD.replace("{kind: int, start: 0, stop: 3}", "{values: []}"),
         ["parameters.x", "at least one"],

@@ -87,3 +87,33 @@ def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url:
     assert final.counts["cancelled"] == 44 and final.counts["pending"] == 0
     assert any("max_experiments (16) ran" in e["message"] for e in final.events), final.events
     assert frame["metric.y"].min() == 0.0, sorted(frame["param.x"])
+
+
+def test_run_stops_following_a_paused_sweep_and_says_how_to_resume(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import child_env, cli
+
+    start_worker("w1", concurrency=1)
+    sweep = write_sweep(workdir, name="pausable", points=30, sleep=0.2)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not executions(workdir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+    assert cli("pause", sweep_id, "--broker", redis_url, workdir=workdir).returncode == 0
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 1, out
+    said = " ".join(out.split())  # the console wraps long lines
+    assert "sweep paused: paused by user" in said and f"orchestrator resume {sweep_id}" in said, out
+    assert sum(executions(workdir).values()) < 30, "it did not wait for the rest"

@@ -52,3 +52,22 @@ def test_rerun_reuses_completed_experiments(workdir: Path, redis_url: str, start
     sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
     frame = load_results(sweep_id)
     assert len(frame) == 6 and (frame["status"] == "completed").all()
+
+
+def test_results_reused_from_another_sweep_cost_nothing_there(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
+    import json
+
+    start_worker()
+    first = cli("run", str(write_sweep(workdir, name="a", points=4)), "--broker", redis_url, workdir=workdir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = cli("run", str(write_sweep(workdir, name="b", points=6)), "--broker", redis_url, workdir=workdir)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert sum(executions(workdir).values()) == 6, "the 4 shared points ran once"
+    a_id, b_id = (next(Path("results").glob(f"sweep={n}-*")).name.removeprefix("sweep=") for n in "ab")
+    frame = load_results(b_id)
+    reused = frame[frame["param.x"] < 4]
+    assert len(frame) == 6 and len(reused) == 4
+    assert (reused["cost"] == 0.0).all(), "paid for by the sweep it ran in"
+    assert {json.loads(e)["reused_from"] for e in reused["extra"]} == {a_id}
