@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     price_table: Path | None = Field(
         None, description="your own price table (YAML), instead of the shipped one"
     )
+    braket_probe_seconds: float = Field(
+        10.0, gt=0, description="while Braket is unreachable from a worker, how often it checks again"
+    )
     preflight_seconds: float = Field(
         60.0, gt=0, description="time allowed to build and check a paid sweep's circuits before it runs"
     )

@@ -10,12 +10,15 @@ instead of paying for a second one.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from adapters import adapt_project
 from adapters.circuit import CircuitAdapter
 from adapters.spec import ProjectSpec
+from orchestrator.braket.retry import BraketUnreachable
 from orchestrator.dispatch import Dispatcher
 from orchestrator.errors import (
     ConfigurationError,
@@ -36,6 +39,44 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class BraketLink:
+    """While Braket is unreachable from this worker, it stops taking paid messages.
+
+    Deferring each message for a backoff kept paid work on a worker that could not submit it
+    (12 experiments took 5 minutes with one healthy worker beside it). Instead the experiment
+    goes back to pending for another worker, this worker stops consuming the queue, and a probe
+    (one cheap call every ``probe_seconds``) adds the queue back once Braket answers.
+    """
+
+    def __init__(self, app: Any, probe_seconds: float) -> None:
+        self.app, self.probe_seconds = app, probe_seconds
+        self._down: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def lost(self, hostname: str, queue: str, probe: Callable[[], bool]) -> None:
+        with self._lock:
+            if (hostname, queue) in self._down:
+                return
+            self._down.add((hostname, queue))
+        log.warning(
+            "Braket is unreachable from %s: it stops consuming %s until a probe answers", hostname, queue
+        )
+        self.app.control.cancel_consumer(queue, destination=[hostname], reply=False)
+        threading.Thread(
+            target=self._probe, args=(hostname, queue, probe), name="braket-probe", daemon=True
+        ).start()
+
+    def _probe(self, hostname: str, queue: str, probe: Callable[[], bool]) -> None:
+        while not probe():
+            time.sleep(self.probe_seconds)
+        self.app.control.add_consumer(
+            queue, exchange="orchestrator", routing_key=queue, destination=[hostname], reply=False
+        )
+        log.warning("Braket answers %s again: it consumes %s again", hostname, queue)
+        with self._lock:
+            self._down.discard((hostname, queue))
+
+
 class ManagedRunner:
     """Submits and polls the managed quantum tasks of a worker process."""
 
@@ -44,6 +85,7 @@ class ManagedRunner:
         self.settings = settings
         self._state = state  # the process's SweepState, made lazily after the fork
         self._executors: dict[str, BraketManagedExecutor] = {}
+        self.link = BraketLink(dispatcher.app, settings.braket_probe_seconds)
 
     @property
     def state(self) -> SweepState:
@@ -124,6 +166,14 @@ class ManagedRunner:
         except ResourceError as exc:
             st.pause_on_resource(sid, exp.resource, index, token, str(exc))
             return "paused"
+        except BraketUnreachable as exc:
+            st.give_back(sid, exp.resource, index, token)  # for a worker that reaches Braket
+            log.warning("submit of %s/%s given back: %s", sid, index, exc)
+            device = str(spec.device)
+            self.link.lost(
+                task.request.hostname or host, exp.resource, lambda: self.executor(spec).reachable(device)
+            )
+            return "given back"
         except TransientError as exc:
             st.release(sid, index, token)
             log.warning("submit of %s/%s deferred: %s", sid, index, exc)

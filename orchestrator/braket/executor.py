@@ -123,6 +123,18 @@ class BraketManagedExecutor(IExperimentExecutor):
             self._aws_device(device)
         return info
 
+    def reachable(self, device: str) -> bool:
+        """One cheap call (GetDevice, no retries): does Braket answer for ``device``'s region now?"""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            braket_session(device_region(device)).braket_client.get_device(deviceArn=device)
+        except ClientError:
+            return True  # it answered, if only to refuse
+        except (BotoCoreError, OSError):
+            return False
+        return True
+
     def validate(
         self, program: Program, shots: int, device: str, *, budget: float | None = None
     ) -> DeviceInfo:

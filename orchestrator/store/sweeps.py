@@ -129,6 +129,15 @@ redis.call('HSET', meta, 'state', 'paused', 'paused_reason', reason)
 return 1
 """
 
+# Give an experiment back (as _RELEASE), first in line, for another worker to take.
+_GIVE_BACK = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then redis.call('ZADD', KEYS[4], 'inf', ARGV[1]) end
+return 1
+"""
+
 # A quantum task was created: keep its ARN, mark it running with the ARN (so orphan requeue
 # leaves it to its poll task), and drop the submitting delivery's lease.
 _NOTE_TASK = """
@@ -224,6 +233,7 @@ class SweepState:
         self._orphan, self._release, self._transition = script(_ORPHAN), script(_RELEASE), script(_TRANSITION)
         self._pause, self._note_task, self._resubmit = script(_PAUSE), script(_NOTE_TASK), script(_RESUBMIT)
         self._lock, self._unlock, self._take = script(_LOCK), script(_UNLOCK), script(_TAKE)
+        self._give_back = script(_GIVE_BACK)
 
     @classmethod
     def from_url(cls, url: str) -> SweepState:
@@ -547,6 +557,20 @@ class SweepState:
         if paused:
             self.event(sweep_id, "alert", f"sweep paused: {reason}")
         return paused
+
+    def give_back(self, sweep_id: str, queue: str, index: int, token: str) -> None:
+        """Return an experiment this worker cannot run now to pending, first in line, for another
+        worker (its attempt is returned too; a finished one is never re-added)."""
+        self._give_back(
+            keys=[
+                self.key(sweep_id, "running"),
+                self.key(sweep_id, "attempts"),
+                self.lease_key(sweep_id, index),
+                self.pending_key(sweep_id, queue),
+                self.key(sweep_id, "terminal"),
+            ],
+            args=[index, token],
+        )
 
     def report_curve(self, sweep_id: str, experiment_id: str, curve: list[float]) -> bool:
         """Keep a running experiment's intermediate values; True if the optimizer asked it to stop."""

@@ -157,7 +157,11 @@ def test_braket_unreachable_paid_work_waits_and_retries_while_local_work_runs(
             waiting.state == "running" and waiting.counts["failed"] == 0 and waiting.counts["completed"] == 0
         )
         assert paid_env.admin.stats()["created_total"] == 0
-        assert "Braket unreachable (EndpointConnectionError)" in (workdir / "worker-cut-off.log").read_text()
+        log = (workdir / "worker-cut-off.log").read_text()
+        assert "Braket unreachable (EndpointConnectionError)" in log
+        # it gives the paid work back and stops taking it, instead of deferring each message in turn
+        assert "stops consuming braket_sim" in log
+        assert log.count("given back") <= 4, "each experiment tried at most once on a worker that cannot submit"
         start_worker("connected", concurrency=2, queues="braket_sim")  # Braket is reachable again
         final = orch.wait(paid, timeout=180)
         frame = orch.results(paid)

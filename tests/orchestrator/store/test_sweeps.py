@@ -301,3 +301,20 @@ def test_a_low_shot_stage_already_run_is_not_run_again(state: SweepState) -> Non
         (Claim.RUN, 1),
     ]
     assert state.claim(SID, Q, 0, "d", 5, "h") == (Claim.RUN, 2), "the full-shot run after promotion runs"
+
+
+def test_give_back_returns_the_experiment_first_in_line_unless_finished(
+    state: SweepState, client: redis.Redis
+) -> None:
+    state.take(SID, Q, 3)
+    assert _claim(state, 0, "a") == (Claim.RUN, 1)
+    state.give_back(SID, Q, 0, "a")
+    assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") == float("inf")
+    assert not client.exists(f"orch:sweep:{SID}:lease:0") and not client.hexists(
+        f"orch:sweep:{SID}:running", 0
+    )
+    assert _claim(state, 0, "b") == (Claim.RUN, 1), "not a lost delivery"
+    state.record(SID, 0, "e0", _row(0), status="completed", final=True, lease_token="b")
+    client.zrem(f"orch:sweep:{SID}:pending:{Q}", "0")
+    state.give_back(SID, Q, 0, "b")
+    assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") is None, "a finished one is never re-added"
