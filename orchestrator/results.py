@@ -13,11 +13,13 @@ import os
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from orchestrator.models import ExperimentResult
@@ -115,6 +117,62 @@ class ResultStore:
         frame = frame.drop_duplicates(subset=DEDUP_COLUMNS, keep="last")
         return frame.sort_values(["index", "attempt"], kind="stable").reset_index(drop=True)
 
+    def schema(self, sweep_id: str) -> pa.Schema:
+        """One schema for every file of the sweep (projects add their own ``param.*`` columns)."""
+        schemas = [pq.read_schema(p) for p in self.files(sweep_id)]
+        if not schemas:
+            return pa.schema([(name, pa.string()) for name in BASE_COLUMNS])
+        return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+
+    def stream(
+        self,
+        sweep_id: str,
+        *,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        batch_rows: int = 4096,
+    ) -> Iterator[pa.RecordBatch]:
+        """The sweep's rows in batches of at most ``batch_rows``, file by file, in :meth:`schema`.
+
+        Memory stays at one batch plus the keys seen (duplicates across files are dropped, as
+        :meth:`load` does), whatever the sweep's size. Rows come in file order, which is stable
+        while no file is added, so ``offset``/``limit`` page through a finished sweep.
+        """
+        schema = self.schema(sweep_id)
+        seen: set[tuple[Any, ...]] = set()
+        skip, left = offset, limit
+        for path in self.files(sweep_id):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                if left is not None and left <= 0:
+                    return
+                keys = zip(*(batch.column(c).to_pylist() for c in DEDUP_COLUMNS), strict=True)
+                mask = []
+                for key in keys:
+                    mask.append(key not in seen and (status is None or key[2] == status))
+                    seen.add(key)
+                batch = batch.filter(pa.array(mask, pa.bool_()))
+                if skip:
+                    dropped = min(skip, batch.num_rows)
+                    batch, skip = batch.slice(dropped), skip - dropped
+                if left is not None:
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                if batch.num_rows:
+                    yield _conform(batch, schema)
+
+    def failures(self, sweep_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest failed rows (error class, message, log tail), read column by column."""
+        columns = ["experiment_id", "error_class", "error_message", "log", "timestamp", "parameters"]
+        rows: list[dict[str, Any]] = []
+        for path in self.files(sweep_id):
+            names = set(pq.read_schema(path).names)
+            table = pq.read_table(path, columns=[c for c in [*columns, "status"] if c in names])
+            table = table.filter(pa.compute.equal(table["status"], "failed")).drop_columns(["status"])
+            rows.extend(table.to_pylist())
+        rows.sort(key=lambda r: str(r.get("timestamp")), reverse=True)
+        return rows[:limit]
+
     def successful(self) -> dict[str, str]:
         """experiment_id -> sweep_id of every completed experiment in the dataset."""
         out: dict[str, str] = {}
@@ -135,6 +193,18 @@ class ResultStore:
             hit = frame[frame["experiment_id"].isin(experiment_ids) & (frame["status"] == "completed")]
             rows.extend(hit.drop_duplicates(subset=["experiment_id"]).to_dict("records"))
         return rows
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` in ``schema``: its columns cast, the ones it lacks as nulls."""
+    columns = []
+    for field in schema:
+        index = batch.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            columns.append(batch.column(index).cast(field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -289,3 +289,27 @@ def test_a_low_shot_stage_already_run_is_not_run_again(state: SweepState) -> Non
         (Claim.RUN, 1),
     ]
     assert state.claim(SID, Q, 0, "d", 5, "h") == (Claim.RUN, 2), "the full-shot run after promotion runs"
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+def test_events_get_increasing_ids_and_a_resumed_reader_gets_only_the_ones_it_missed(
+    state: SweepState,
+) -> None:
+    ids = [state.event(SID, "info", f"step {i}") for i in range(3)]
+    assert ids == [1, 2, 3]
+    assert [e["message"] for e in state.events(SID)] == ["step 2", "step 1", "step 0"]  # newest first
+    assert [(e["id"], e["message"]) for e in state.events_after(SID, 1)] == [(2, "step 1"), (3, "step 2")]
+    assert state.events_after(SID, 3) == []
+    assert state.events_after("other", 0) == []
+
+
+def test_the_event_list_stays_capped_and_ids_keep_counting(state: SweepState, client: redis.Redis) -> None:
+    from orchestrator.store.sweeps import EVENTS_KEPT
+
+    for i in range(EVENTS_KEPT + 5):
+        state.event(SID, "info", f"e{i}")
+    assert client.llen(f"orch:sweep:{SID}:events") == EVENTS_KEPT
+    after = state.events_after(SID, 0)
+    assert after[0]["id"] == 6 and after[-1]["id"] == EVENTS_KEPT + 5
