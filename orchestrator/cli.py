@@ -507,7 +507,7 @@ def serve(
         coordinate=coordinate,
         workers=workers,
         flower_url=flower_url,
-        say=lambda text: console.print(text, highlight=False, markup=False),
+        say=click.echo,
     )
 
 

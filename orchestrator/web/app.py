@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from orchestrator.errors import BrokerUnavailable, InputError
 from orchestrator.store import STORE_ERRORS
 from orchestrator.web.auth import ApiRefusal
-from orchestrator.web.routes import router
+from orchestrator.web.routes import probes, router
 
 if TYPE_CHECKING:
     from orchestrator.api import Orchestrator
@@ -73,6 +73,7 @@ def create_app(orch: Orchestrator, config: ApiConfig) -> FastAPI:
     app.state.orch = orch
     app.state.config = config
     app.include_router(router, prefix="/api/v1")
+    app.include_router(probes, prefix="/api/v1")
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -47,6 +47,7 @@ def _guard_read(request: Request) -> None:
 
 
 router = APIRouter(dependencies=[Depends(_guard_read)])
+probes = APIRouter()  # open everywhere: a load balancer or healthcheck has no token, and learns only "ok"
 write = [Depends(check_token)]
 
 
@@ -314,6 +315,6 @@ def workers(request: Request) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/health", summary="Liveness, and whether the broker answers")
+@probes.get("/health", summary="Liveness, and whether the broker answers (no token needed)")
 def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "broker": _orch(request).state.ping()}
