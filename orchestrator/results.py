@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchestrator.models import ExperimentResult
@@ -135,23 +136,27 @@ class ResultStore:
     ) -> Iterator[pa.RecordBatch]:
         """The sweep's rows in batches of at most ``batch_rows``, file by file, in :meth:`schema`.
 
-        Memory stays at one batch plus the keys seen (duplicates across files are dropped, as
-        :meth:`load` does), whatever the sweep's size. Rows come in file order, which is stable
-        while no file is added, so ``offset``/``limit`` page through a finished sweep.
+        Memory stays at one batch plus 8 bytes per row seen (a 64-bit hash of each row's key, to
+        drop the duplicates a crash during compaction can leave, as :meth:`load` does), whatever
+        the sweep's size. Rows come in file order, which is stable while no file is added, so
+        ``offset``/``limit`` page through a finished sweep.
         """
         schema = self.schema(sweep_id)
-        seen: set[tuple[Any, ...]] = set()
+        seen: list[np.ndarray] = []
         skip, left = offset, limit
         for path in self.files(sweep_id):
             for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
                 if left is not None and left <= 0:
                     return
-                keys = zip(*(batch.column(c).to_pylist() for c in DEDUP_COLUMNS), strict=True)
-                mask = []
-                for key in keys:
-                    mask.append(key not in seen and (status is None or key[2] == status))
-                    seen.add(key)
-                batch = batch.filter(pa.array(mask, pa.bool_()))
+                hashes = _key_hashes(batch)
+                keep = np.zeros(len(hashes), dtype=bool)
+                keep[np.unique(hashes, return_index=True)[1]] = True  # first of each key in the batch
+                for earlier in seen:
+                    keep &= ~np.isin(hashes, earlier, assume_unique=False)
+                seen.append(np.unique(hashes))
+                if status is not None:
+                    keep &= np.asarray(batch.column("status").to_numpy(zero_copy_only=False) == status)
+                batch = batch.filter(pa.array(keep))
                 if skip:
                     dropped = min(skip, batch.num_rows)
                     batch, skip = batch.slice(dropped), skip - dropped
@@ -160,6 +165,8 @@ class ResultStore:
                     left -= batch.num_rows
                 if batch.num_rows:
                     yield _conform(batch, schema)
+            if len(seen) > 1:
+                seen = [np.unique(np.concatenate(seen))]  # one sorted array per file read
 
     def failures(self, sweep_id: str, limit: int = 200) -> list[dict[str, Any]]:
         """The newest failed rows (error class, message, log tail), read column by column."""
@@ -168,7 +175,7 @@ class ResultStore:
         for path in self.files(sweep_id):
             names = set(pq.read_schema(path).names)
             table = pq.read_table(path, columns=[c for c in [*columns, "status"] if c in names])
-            table = table.filter(pa.compute.equal(table["status"], "failed")).drop_columns(["status"])
+            table = table.filter(pc.equal(table["status"], "failed")).drop_columns(["status"])
             rows.extend(table.to_pylist())
         rows.sort(key=lambda r: str(r.get("timestamp")), reverse=True)
         return rows[:limit]
@@ -193,6 +200,13 @@ class ResultStore:
             hit = frame[frame["experiment_id"].isin(experiment_ids) & (frame["status"] == "completed")]
             rows.extend(hit.drop_duplicates(subset=["experiment_id"]).to_dict("records"))
         return rows
+
+
+def _key_hashes(batch: pa.RecordBatch) -> np.ndarray:
+    """A 64-bit hash of each row's deduplication key (experiment id, attempt, status)."""
+    parts = [pc.cast(batch.column(name), pa.string()) for name in DEDUP_COLUMNS]
+    joined = pc.fill_null(pc.binary_join_element_wise(*parts, "\x1f"), "")
+    return pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
