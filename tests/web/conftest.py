@@ -26,12 +26,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sweep_body(name: str = "api", points: int = 12, sleep: float = 0.0, **extra: Any) -> str:
+def sweep_body(
+    name: str = "api", points: int = 12, sleep: float = 0.0, fail_at: float | None = None, **extra: Any
+) -> str:
     """A sweep file's YAML, its project given relative to the project roots."""
+    parameters: dict[str, Any] = {"x": {"kind": "int", "start": 0, "stop": points - 1}, "sleep": [sleep]}
+    if fail_at is not None:
+        parameters["fail_at"] = [fail_at]
     sweep = {
         "name": name,
         "projects": [{"name": "counter", "path": "counter", "entry": "counter:run"}],
-        "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}, "sleep": [sleep]},
+        "parameters": parameters,
         "adaptive_sampling": False,
         **extra,
     }

@@ -7,7 +7,13 @@ const STATES = ["completed", "reused", "failed", "early_stopped", "cancelled", "
 const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const money = (v) => (v == null ? "—" : "$" + Number(v).toFixed(2));
-const num = (v, d = 4) => (v == null || Number.isNaN(v) ? "—" : Number(v).toPrecision(d));
+// significant digits, plain where readable (0.0123, 4,321), exponent only for the very large or small
+const num = (v, d = 4) => {
+  if (v == null || !Number.isFinite(Number(v))) return "—";
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return Number(v).toExponential(d - 2);
+  return Number(Number(v).toPrecision(d)).toLocaleString(undefined, { maximumSignificantDigits: d });
+};
 let current = null; // the live view's teardown
 
 // -- token: kept in this tab only (sessionStorage), sent as a bearer header ----------------------
@@ -118,7 +124,7 @@ async function sweepsView() {
       <td><a href="#/sweep/${encodeURIComponent(s.execution_id)}">${esc(s.name || s.execution_id)}</a>
           <div class="mono muted small">${esc(s.execution_id)}</div></td>
       <td><span class="pill ${esc(s.state)}">${esc(s.state)}</span></td>
-      <td>${stateBar(s.counts, s.total, true)}</td>
+      <td><div class="row">${stateBar(s.counts, s.total, true)}<span class="muted small">${s.total ? Math.floor((100 * s.finished) / s.total) : 0}%</span></div></td>
       <td class="num">${s.finished} / ${s.total}</td>
       <td class="num">${money(s.cost)}</td>
       <td class="muted small">${s.started_at ? new Date(s.started_at).toLocaleString() : "—"}</td>
@@ -208,7 +214,7 @@ function renderFailures(groups) {
 
 // a small SVG chart: points (x, y), an optional step line; axes with min/max labels
 function chart(points, { line = false, xLabel = "", yLabel = "" } = {}) {
-  const W = 560, H = 240, L = 52, B = 30, T = 10, R = 12;
+  const W = 560, H = 240, L = 56, B = 30, T = 24, R = 12;
   const good = points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]));
   if (!good.length) return `<div class="empty">No data yet.</div>`;
   const xs = good.map((p) => p[0]), ys = good.map((p) => p[1]);
@@ -223,11 +229,14 @@ function chart(points, { line = false, xLabel = "", yLabel = "" } = {}) {
   return `<svg class="chart" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${grid}
     <line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>
     ${body}<text x="${L}" y="${H - 10}">${num(x0, 3)}</text><text x="${W - R}" y="${H - 10}" text-anchor="end">${num(x1, 3)}</text>
-    <text x="${(W + L) / 2}" y="${H - 4}" text-anchor="middle">${esc(xLabel)}</text><text x="12" y="${T + 4}" >${esc(yLabel)}</text></svg>`;
+    <text x="${(W + L) / 2}" y="${H - 4}" text-anchor="middle">${esc(xLabel)}</text><text x="${L}" y="12" font-weight="600">${esc(yLabel)}</text></svg>`;
 }
 
+let chartRequest = 0;
 async function renderCharts(id, detail) {
+  const mine = ++chartRequest;
   const rows = await api(`/sweeps/${encodeURIComponent(id)}/results?format=json&status=completed&limit=5000`);
+  if (mine !== chartRequest) return; // a newer request is on its way: never draw older rows over it
   const metrics = [...new Set(rows.flatMap((r) => Object.keys(r).filter((k) => k.startsWith("metric.") && typeof r[k] === "number")))];
   const params = [...new Set(rows.flatMap((r) => Object.keys(r).filter((k) => k.startsWith("param.") && typeof r[k] === "number")))];
   const objective = detail.objectives?.[0];
