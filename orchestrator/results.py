@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -70,6 +71,9 @@ class ResultStore:
     def __init__(self, root: str | Path, compact_after_files: int = 16) -> None:
         self.root = Path(root)
         self.compact_after_files = compact_after_files
+        self._indexes: dict[str, tuple[Any, Any]] = {}  # sweep id -> (files' signature, row index)
+        self._failures: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        self._index_lock = threading.Lock()
 
     def sweep_dir(self, sweep_id: str) -> Path:
         return self.root / f"sweep={sweep_id}"
@@ -136,27 +140,26 @@ class ResultStore:
     ) -> Iterator[pa.RecordBatch]:
         """The sweep's rows in batches of at most ``batch_rows``, file by file, in :meth:`schema`.
 
-        Memory stays at one batch plus 8 bytes per row seen (a 64-bit hash of each row's key, to
-        drop the duplicates a crash during compaction can leave, as :meth:`load` does), whatever
-        the sweep's size. Rows come in file order, which is stable while no file is added, so
-        ``offset``/``limit`` page through a finished sweep.
+        Memory stays at one batch plus the sweep's row index (about 2 bytes a row: which rows
+        are duplicates a crash during compaction left, as :meth:`load` drops them, and each
+        row's status), whatever the sweep's size. Files wholly before ``offset`` are not read.
+        Rows come in file order, stable while no file is added, so ``offset``/``limit`` page
+        through a finished sweep.
         """
         schema = self.schema(sweep_id)
-        seen: list[np.ndarray] = []
         skip, left = offset, limit
-        for path in self.files(sweep_id):
+        for path, keep, codes, statuses in self._row_index(sweep_id):
+            if left is not None and left <= 0:
+                return
+            chosen = keep if status is None else keep & (codes == _code(statuses, status))
+            count = int(chosen.sum())
+            if skip >= count:
+                skip -= count
+                continue
+            at = 0
             for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-                if left is not None and left <= 0:
-                    return
-                hashes = _key_hashes(batch)
-                keep = np.zeros(len(hashes), dtype=bool)
-                keep[np.unique(hashes, return_index=True)[1]] = True  # first of each key in the batch
-                for earlier in seen:
-                    keep &= ~np.isin(hashes, earlier, assume_unique=False)
-                seen.append(np.unique(hashes))
-                if status is not None:
-                    keep &= np.asarray(batch.column("status").to_numpy(zero_copy_only=False) == status)
-                batch = batch.filter(pa.array(keep))
+                mask, at = chosen[at : at + batch.num_rows], at + batch.num_rows
+                batch = batch.filter(pa.array(mask))
                 if skip:
                     dropped = min(skip, batch.num_rows)
                     batch, skip = batch.slice(dropped), skip - dropped
@@ -165,19 +168,56 @@ class ResultStore:
                     left -= batch.num_rows
                 if batch.num_rows:
                     yield _conform(batch, schema)
-            if len(seen) > 1:
-                seen = [np.unique(np.concatenate(seen))]  # one sorted array per file read
+                if left is not None and left <= 0:
+                    return
+
+    def _row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
+        """Per file: which rows to keep (first of their key), status codes, status names.
+
+        Built from the key columns only, and kept while the sweep's files stay the same (a file
+        is never changed in place: batches and compactions are new files).
+        """
+        with self._index_lock:  # one build at a time: concurrent readers wait for it, not redo it
+            return self._build_row_index(sweep_id)
+
+    def _build_row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
+        files = self.files(sweep_id)
+        signature = tuple((p.name, p.stat().st_size) for p in files)
+        cached = self._indexes.get(sweep_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        seen: list[np.ndarray] = []
+        index = []
+        for path in files:
+            table = pq.read_table(path, columns=DEDUP_COLUMNS)
+            hashes = _key_hashes(table)
+            keep = np.zeros(len(hashes), dtype=bool)
+            keep[np.unique(hashes, return_index=True)[1]] = True  # first of each key in the file
+            for earlier in seen:
+                keep &= ~np.isin(hashes, earlier)
+            seen.append(np.unique(hashes))
+            encoded = pc.dictionary_encode(table["status"]).combine_chunks()
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int16)
+            index.append((path, keep, codes, encoded.dictionary.to_pylist()))
+        self._indexes[sweep_id] = (signature, index)
+        return index
 
     def failures(self, sweep_id: str, limit: int = 200) -> list[dict[str, Any]]:
         """The newest failed rows (error class, message, log tail), read column by column."""
         columns = ["experiment_id", "error_class", "error_message", "log", "timestamp", "parameters"]
+        files = self.files(sweep_id)
+        signature = tuple((p.name, p.stat().st_size) for p in files)
+        cached = self._failures.get(sweep_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1][:limit]
         rows: list[dict[str, Any]] = []
-        for path in self.files(sweep_id):
+        for path in files:
             names = set(pq.read_schema(path).names)
             table = pq.read_table(path, columns=[c for c in [*columns, "status"] if c in names])
             table = table.filter(pc.equal(table["status"], "failed")).drop_columns(["status"])
             rows.extend(table.to_pylist())
         rows.sort(key=lambda r: str(r.get("timestamp")), reverse=True)
+        self._failures[sweep_id] = (signature, rows[:1000])
         return rows[:limit]
 
     def successful(self) -> dict[str, str]:
@@ -202,9 +242,14 @@ class ResultStore:
         return rows
 
 
-def _key_hashes(batch: pa.RecordBatch) -> np.ndarray:
+def _code(statuses: list[str], status: str) -> int:
+    """The code of ``status`` in a file's status dictionary (-1: no row has it)."""
+    return statuses.index(status) if status in statuses else -1
+
+
+def _key_hashes(table: pa.Table) -> np.ndarray:
     """A 64-bit hash of each row's deduplication key (experiment id, attempt, status)."""
-    parts = [pc.cast(batch.column(name), pa.string()) for name in DEDUP_COLUMNS]
+    parts = [pc.cast(table.column(name), pa.string()) for name in DEDUP_COLUMNS]
     joined = pc.fill_null(pc.binary_join_element_wise(*parts, "\x1f"), "")
     return pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
 

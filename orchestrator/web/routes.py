@@ -74,6 +74,20 @@ def report_html(orch: Orchestrator, sweep_id: str) -> str | None:
 # -- status --------------------------------------------------------------------------------------
 
 
+SNAPSHOT_TTL_S = 0.25
+_snapshots: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def shared_progress(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
+    """:func:`progress_view`, computed at most every ``SNAPSHOT_TTL_S`` per sweep: a hundred SSE
+    subscribers of one sweep then cost the server one snapshot, not a hundred."""
+    now = time.monotonic()
+    cached = _snapshots.get(sweep_id)
+    if cached is None or now - cached[0] > SNAPSHOT_TTL_S:
+        cached = _snapshots[sweep_id] = (now, progress_view(orch, sweep_id))
+    return cached[1]
+
+
 def progress_view(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
     """What the progress bar needs: state, counts, ETA, cost and budget (cheap: Redis only)."""
     status = orch.status(sweep_id)
@@ -118,7 +132,7 @@ def sweep_status(sweep_id: str, request: Request) -> dict[str, Any]:
     _known(orch, sweep_id)
     view = progress_view(orch, sweep_id)
     failures: dict[str, list[dict[str, Any]]] = {}
-    for row in orch.store.failures(sweep_id):
+    for row in orch.store.failures(sweep_id) if view["counts"].get("failed") else []:
         failures.setdefault(row.get("error_class") or "unknown", []).append(row)
     view["failures"] = [
         {"error_class": cls, "count": len(rows), "examples": rows[:5]} for cls, rows in failures.items()
@@ -272,7 +286,7 @@ def events(
     stream = follow_sweep(
         after,
         lambda n: orch.state.events_after(sweep_id, n),
-        lambda: progress_view(orch, sweep_id),
+        lambda: shared_progress(orch, sweep_id),
         request.is_disconnected,
     )
     return StreamingResponse(

@@ -74,7 +74,13 @@ def encode(batches: Iterator[pa.RecordBatch], schema: pa.Schema, fmt: str) -> It
     writer: Any = (
         pacsv.CSVWriter(sink, schema)
         if fmt == "csv"
-        else pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema)
+        else pq.ParquetWriter(
+            # the system allocator gives each row group's buffers back at once; Arrow's default
+            # pool keeps them, which would grow the server by tens of MB per export
+            pa.PythonFile(sink, mode="w"),
+            schema,
+            memory_pool=pa.system_memory_pool(),
+        )
     )
     for batch in batches:
         writer.write_batch(batch)
