@@ -130,7 +130,7 @@ def list_sweeps(request: Request) -> list[dict[str, Any]]:
 def sweep_status(sweep_id: str, request: Request) -> dict[str, Any]:
     orch, config = _orch(request), _config(request)
     _known(orch, sweep_id)
-    view = progress_view(orch, sweep_id)
+    view = dict(shared_progress(orch, sweep_id))  # a copy: the snapshot is shared
     failures: dict[str, list[dict[str, Any]]] = {}
     for row in orch.store.failures(sweep_id) if view["counts"].get("failed") else []:
         failures.setdefault(row.get("error_class") or "unknown", []).append(row)
