@@ -125,11 +125,13 @@ class Progress:
 
     ``report(value)`` gives the next intermediate value of the objective ``metric``;
     ``report({"energy": e, ...})`` gives metrics, of which ``metric`` (or the first) makes the
-    curve. ``should_stop`` sees the curve after each value and may end the run (median rule).
+    curve. ``should_stop`` sees the curve after each value and may end the run (the sweep's
+    early-stopping ``rule``, named in the stopped row's message).
     """
 
     metric: str | None = None
     should_stop: Callable[[list[float]], bool] | None = None
+    rule: str = "median"
     curve: list[float] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -283,8 +285,8 @@ class ProjectAdapter(ABC):
             seconds = time.perf_counter() - started
             status, metrics = ExperimentStatus.EARLY_STOPPED, dict(ctx.report.metrics)
             error = (
-                f"stopped early after {len(ctx.report.curve)} reported values: worse than the median "
-                f"of completed runs at that step"
+                f"stopped early after {len(ctx.report.curve)} reported values by the {ctx.report.rule} "
+                f"rule: worse than its peers at that step"
             )
         if ctx.report.curve:
             ctx.extra["intermediate"] = list(ctx.report.curve)

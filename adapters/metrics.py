@@ -84,6 +84,15 @@ def standardize(
         cost: a cost already known (e.g. from a device executor), used when ``spec.cost`` gives none.
     """
     out = Standardized(dict(metrics), cost)
+    shots = _shots(params, out.metrics, spec.shots)
+    _fidelities(out, spec)
+    _probabilities(out, spec, shots)
+    _baselines(out, spec)
+    _cost(out, spec, shots, seconds)
+    return out
+
+
+def _fidelities(out: Standardized, spec: StandardizeSpec) -> None:
     m = out.metrics
     for name, scale in spec.fidelity.items():
         if name not in m:
@@ -92,7 +101,10 @@ def standardize(
         m[name] = m[name] / scale
         if not 0.0 <= m[name] <= 1.0:
             out.flag(name, f"fidelity outside [0, 1] after dividing by scale {scale:g}; kept as is", m[name])
-    shots = _shots(params, m, spec.shots)
+
+
+def _probabilities(out: Standardized, spec: StandardizeSpec, shots: float | None) -> None:
+    m = out.metrics
     for name in spec.probabilities:
         if name not in m:
             out.flag(name, "declared probability metric is missing from the output")
@@ -102,6 +114,10 @@ def standardize(
             out.flag(name, "probability outside [0, 1]; no interval computed", m[name])
         else:
             m[f"{name}_ci_low"], m[f"{name}_ci_high"] = wilson_interval(m[name], shots, spec.confidence)
+
+
+def _baselines(out: Standardized, spec: StandardizeSpec) -> None:
+    m = out.metrics
     for name, base in spec.baselines.items():
         reference = base.value if base.value is not None else m.get(base.metric or "")
         if name not in m or reference is None:
@@ -115,6 +131,10 @@ def standardize(
             out.flag(name, "baseline is 0: relative improvement undefined", 0.0)
         else:
             m[f"{name}_rel_improvement"] = relative_improvement(m[name], reference, base.goal)
+
+
+def _cost(out: Standardized, spec: StandardizeSpec, shots: float | None, seconds: float) -> None:
+    m = out.metrics
     if spec.cost is not None:
         if spec.cost.metric:
             out.cost = m.get(spec.cost.metric)
@@ -127,7 +147,6 @@ def standardize(
             m["cost_per_shot"] = out.cost / shots
         if seconds > 0:
             m["cost_per_second"] = out.cost / seconds
-    return out
 
 
 def _shots(params: dict[str, Any], metrics: dict[str, float], name: str) -> float | None:

@@ -1,47 +1,227 @@
-"""Cross-project comparison of a standardized metric (e.g. fidelity on a 0..1 scale)."""
+"""Cross-project comparison of a standardized metric, matched on shared parameter points.
+
+Two projects that answer the same question (GHZ fidelity on a simulator, a classical
+repetition-code model) are compared where both ran: the same values of the sweep's parameters.
+Each shared point is one matched pair (the mean over its repeats), so the test is paired; the
+p-values of every (metric, pair of projects) are corrected together with Benjamini-Hochberg.
+"""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from scipy import stats
+
+from analysis.aggregate import aggregate, t_interval
+from analysis.dataset import SweepData
+from analysis.significance import Test, benjamini_hochberg, paired, two_sample
 
 
-def compare_projects(frame: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-project statistics of ``metric`` and pairwise Welch t-tests between projects.
+def compare_projects(
+    frame: pd.DataFrame,
+    metric: str,
+    keys: Sequence[str] | None = None,
+    *,
+    test: Test = "welch",
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-project statistics of ``metric`` and pairwise tests between projects.
 
-    Returns ``(per_project, pairwise)``: per project the count, mean, standard deviation and
-    95 % confidence interval of the mean; per pair the mean difference and its p-value.
+    Args:
+        frame: result rows (only completed ones count).
+        metric: metric name without the ``metric.`` prefix.
+        keys: the columns that identify a parameter point (default: every ``param.*`` column).
+        test: ``welch`` (paired t on shared points) or ``mannwhitney`` (Wilcoxon on them).
+        alpha: false-discovery rate for ``significant``.
+        confidence: level of the per-project intervals.
+
+    Returns:
+        ``(per_project, pairwise)``. Per project: ``project``, ``n``, ``n_points``, ``mean``,
+        ``std``, ``ci_low``, ``ci_high``. Per pair ``a``/``b``: ``metric``, ``n_points``
+        (shared), ``mean_diff`` (a - b), ``test``, ``statistic``, ``p_value``,
+        ``p_adjusted`` (BH over the pairs), ``effect_size``, ``effect_size_kind``,
+        ``significant``.
     """
     column = f"metric.{metric}"
-    ok = frame[(frame["status"] == "completed") & frame.get(column, pd.Series(dtype=float)).notna()]
-    rows, samples = [], {}
-    for project, group in ok.groupby("project_name"):
+    if keys is None:
+        keys = [c for c in frame.columns if c.startswith("param.")]
+    keys = list(keys)
+    if column not in frame:
+        return pd.DataFrame(), pd.DataFrame()
+    ok = frame[(frame["status"] == "completed") & frame[column].notna()]
+    per_project, means = [], {}
+    for project, group in ok.groupby("project_name", sort=True):
         values = group[column].astype(float)
-        samples[project] = values
         n, mean, sd = len(values), values.mean(), values.std(ddof=1)
-        half = stats.t.ppf(0.975, n - 1) * sd / n**0.5 if n > 1 else float("nan")
-        rows.append(
+        low, high = t_interval(np.array([mean]), np.array([sd / np.sqrt(n)]), np.array([n]), confidence)
+        means[project] = group.groupby(keys, dropna=False)[column].mean() if keys else None
+        per_project.append(
             {
                 "project": project,
                 "n": n,
+                "n_points": len(means[project]) if keys else 1,
                 "mean": mean,
                 "std": sd,
-                "ci_low": mean - half,
-                "ci_high": mean + half,
+                "ci_low": float(low[0]),
+                "ci_high": float(high[0]),
             }
         )
     pairs = []
-    for a, b in itertools.combinations(sorted(samples), 2):
-        if len(samples[a]) > 1 and len(samples[b]) > 1:
-            test = stats.ttest_ind(samples[a], samples[b], equal_var=False)
-            pairs.append(
-                {
+    for a, b in itertools.combinations(sorted(means), 2):
+        row: dict[str, Any] = {"metric": metric, "a": a, "b": b}
+        shared = means[a].index.intersection(means[b].index) if keys else []
+        if len(shared) >= 2:
+            row |= paired(means[a].loc[shared].to_numpy(), means[b].loc[shared].to_numpy(), test)
+        else:
+            # One shared point (or none declared): compare the repeats there, unpaired.
+            sa, sb = (ok[ok["project_name"] == p] for p in (a, b))
+            if len(shared) == 1:
+                point = shared[0] if isinstance(shared[0], tuple) else (shared[0],)
+                sa, sb = (s[(s[keys] == point).all(axis=1)] for s in (sa, sb))
+            row |= two_sample(sa[column].to_numpy(float), sb[column].to_numpy(float), test)
+        row["n_points"] = len(shared)
+        pairs.append(row)
+    pairwise = pd.DataFrame(pairs)
+    if not pairwise.empty:
+        pairwise["p_adjusted"] = benjamini_hochberg(pairwise["p_value"])
+        pairwise["significant"] = pairwise["p_adjusted"] < alpha
+    return pd.DataFrame(per_project), pairwise
+
+
+def standardized_metrics(data: SweepData) -> list[str]:
+    """Metrics the projects declared standardized (fidelities, probabilities) that at least two
+    projects report; the objectives' metrics when nothing is declared."""
+    declared: set[str] = set()
+    for spec in data.standardized.values():
+        declared |= set(spec.get("fidelity") or {}) | set(spec.get("probabilities") or [])
+    ok = data.completed
+    candidates = sorted(declared) or [o["metric"] for o in data.objectives]
+    shared = []
+    for name in candidates:
+        column = f"metric.{name}"
+        if column in ok and ok.loc[ok[column].notna(), "project_name"].nunique() >= 2:
+            shared.append(name)
+    return shared
+
+
+def cross_project(
+    data: SweepData, *, test: Test = "welch", alpha: float = 0.05, confidence: float = 0.95
+) -> dict[str, Any]:
+    """The cross-project comparison of a sweep, BH-corrected over every metric and pair.
+
+    Returns:
+        ``{"metrics", "per_project", "pairs", "points"}``: ``pairs`` as :func:`compare_projects`
+        gives them (a paired test over the shared points), ``points`` one test per shared point
+        (:func:`point_tests`), each list BH-corrected over all its tests; empty lists with fewer
+        than two projects.
+    """
+    if data.completed.empty or data.completed["project_name"].nunique() < 2:
+        return {"metrics": [], "per_project": [], "pairs": [], "points": []}
+    metrics = standardized_metrics(data)
+    per_project, pairs = [], []
+    for name in metrics:
+        projects, pairwise = compare_projects(
+            data.completed, name, data.parameters, test=test, alpha=alpha, confidence=confidence
+        )
+        per_project.append(projects.assign(metric=name))
+        pairs.append(pairwise)
+    table = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame()
+    if not table.empty:
+        table["p_adjusted"] = benjamini_hochberg(table["p_value"])
+        table["significant"] = table["p_adjusted"] < alpha
+    points = point_tests(data, metrics, confidence=confidence)
+    if not points.empty:
+        points["p_adjusted"] = benjamini_hochberg(points["p_value"])
+        points["significant"] = points["p_adjusted"] < alpha
+    return {
+        "metrics": metrics,
+        "per_project": records(pd.concat(per_project, ignore_index=True)) if per_project else [],
+        "pairs": records(table),
+        "points": records(points),
+    }
+
+
+def point_tests(data: SweepData, metrics: Sequence[str], *, confidence: float = 0.95) -> pd.DataFrame:
+    """One test per (metric, pair of projects, shared point), from each side's mean and error.
+
+    Shot-estimated probabilities (Wilson rows) use a two-proportion z-test with Cohen's h;
+    metrics with repeats on both sides use Welch's t-test with Hedges' g; anything else (one run,
+    no known error) gets no p-value. ``parameters`` is the point.
+    """
+    from scipy import stats
+
+    keys = data.parameters
+    groups = aggregate(
+        data.completed,
+        keys,
+        [f"metric.{m}" for m in metrics],
+        confidence=confidence,
+        probabilities=data.probability_metrics,
+    )
+    rows = []
+    for metric, part in groups.groupby("metric", sort=True):
+        by_project = {p: g.set_index(keys) for p, g in part.groupby("project", sort=True)}
+        for a, b in itertools.combinations(sorted(by_project), 2):
+            shared = by_project[a].index.intersection(by_project[b].index)
+            for point in shared:
+                x, y = by_project[a].loc[point], by_project[b].loc[point]
+                row: dict[str, Any] = {
+                    "metric": metric,
                     "a": a,
                     "b": b,
-                    "mean_diff": samples[a].mean() - samples[b].mean(),
-                    "p_value": float(test.pvalue),
+                    "parameters": dict(
+                        zip((k.removeprefix("param.") for k in keys), _tuple(point), strict=True)
+                    ),
+                    "mean_a": x["mean"],
+                    "mean_b": y["mean"],
+                    "mean_diff": x["mean"] - y["mean"],
+                    "test": None,
+                    "statistic": float("nan"),
+                    "p_value": float("nan"),
+                    "effect_size": float("nan"),
+                    "effect_size_kind": None,
                 }
-            )
-    return pd.DataFrame(rows), pd.DataFrame(pairs)
+                if x["method"] == "wilson" and y["method"] == "wilson":
+                    se = np.hypot(x["stderr"], y["stderr"])
+                    row |= {"test": "two_proportion_z", "effect_size_kind": "cohens_h"}
+                    row["effect_size"] = 2 * (np.arcsin(np.sqrt(x["mean"])) - np.arcsin(np.sqrt(y["mean"])))
+                    if se > 0:
+                        row["statistic"] = row["mean_diff"] / se
+                        row["p_value"] = float(2 * stats.norm.sf(abs(row["statistic"])))
+                elif x["n"] > 1 and y["n"] > 1:
+                    res = stats.ttest_ind_from_stats(
+                        x["mean"], x["std"], x["n"], y["mean"], y["std"], y["n"], equal_var=False
+                    )
+                    pooled = np.sqrt(
+                        ((x["n"] - 1) * x["std"] ** 2 + (y["n"] - 1) * y["std"] ** 2) / (x["n"] + y["n"] - 2)
+                    )
+                    row |= {"test": "welch", "effect_size_kind": "hedges_g"}
+                    row["statistic"], row["p_value"] = float(res.statistic), float(res.pvalue)
+                    if pooled > 0:
+                        row["effect_size"] = row["mean_diff"] / pooled * (1 - 3 / (4 * (x["n"] + y["n"]) - 9))
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _tuple(value: Any) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-safe rows: NaN becomes None, numpy scalars become Python ones."""
+    if frame is None or frame.empty:
+        return []
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{k: _plain(v) for k, v in row.items()} for row in clean.to_dict("records")]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

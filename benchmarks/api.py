@@ -152,62 +152,68 @@ def _up(base: str) -> bool:
         return False
 
 
-def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepState, pid: int) -> dict:
-    status_lat: list[float] = []
-    page_lat: list[float] = []
-    errors: list[str] = []
-    stop_at = time.monotonic() + args.duration
-    received: list[set[int]] = [set() for _ in range(args.subscribers)]
-    connected = threading.Barrier(args.subscribers + 1, timeout=60)
+class Load:
+    """What the client and subscriber threads share: the deadline, latencies, errors, events seen."""
 
-    def client() -> None:
+    def __init__(self, base: str, sweep_id: str, subscribers: int) -> None:
+        self.base, self.sweep_id = base, sweep_id
+        self.stop_at = float("inf")
+        self.status: list[float] = []
+        self.page: list[float] = []
+        self.errors: list[str] = []
+        self.received: list[set[int]] = [set() for _ in range(subscribers)]
+        self.connected = threading.Barrier(subscribers + 1, timeout=60)
+
+    def client(self) -> None:
+        """Poll the status, then a 100-row page at a random offset, until the deadline."""
         session = requests.Session()
-        while time.monotonic() < stop_at:
+        while time.monotonic() < self.stop_at:
             for path, params, into in (
-                (f"/sweeps/{sweep_id}", None, status_lat),
+                (f"/sweeps/{self.sweep_id}", None, self.status),
                 (
-                    f"/sweeps/{sweep_id}/results",
+                    f"/sweeps/{self.sweep_id}/results",
                     {"limit": 100, "offset": random.randrange(ROWS - 100)},
-                    page_lat,
+                    self.page,
                 ),
             ):
                 t0 = time.perf_counter()
                 try:
-                    res = session.get(base + path, params=params, timeout=30)
-                    res.raise_for_status()
+                    session.get(self.base + path, params=params, timeout=30).raise_for_status()
                     into.append(time.perf_counter() - t0)
                 except requests.RequestException as exc:
-                    errors.append(type(exc).__name__)
+                    self.errors.append(type(exc).__name__)
 
-    def subscriber(i: int) -> None:
+    def subscriber(self, i: int) -> None:
+        """Follow the sweep's events, noting every id, until shortly after the deadline."""
         try:
-            with requests.get(
-                f"{base}/sweeps/{sweep_id}/events", stream=True, timeout=args.duration + 30
-            ) as res:
-                connected.wait()
+            url = f"{self.base}/sweeps/{self.sweep_id}/events"
+            with requests.get(url, stream=True, timeout=600) as res:
+                self.connected.wait()
                 for line in res.iter_lines(decode_unicode=True):
                     if line.startswith("id:"):
-                        received[i].add(int(line[3:]))
-                    if time.monotonic() > stop_at + 3:
+                        self.received[i].add(int(line[3:]))
+                    if time.monotonic() > self.stop_at + 3:
                         return
         except (requests.RequestException, threading.BrokenBarrierError) as exc:
-            errors.append(f"sse:{type(exc).__name__}")
+            self.errors.append(f"sse:{type(exc).__name__}")
 
+
+def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepState, pid: int) -> dict:
+    load = Load(base, sweep_id, args.subscribers)
     subscribers = [
-        threading.Thread(target=subscriber, args=(i,), daemon=True) for i in range(args.subscribers)
+        threading.Thread(target=load.subscriber, args=(i,), daemon=True) for i in range(args.subscribers)
     ]
     for thread in subscribers:
         thread.start()
-    connected.wait()
-    before = {e["id"] for e in state.events(sweep_id, 1000)}
+    load.connected.wait()
     meter = CpuMeter({"server": process_tree(pid)})
     started = time.monotonic()
-    stop_at = started + args.duration
-    clients = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
+    load.stop_at = started + args.duration
+    clients = [threading.Thread(target=load.client, daemon=True) for _ in range(args.clients)]
     for thread in clients:
         thread.start()
     sent: set[int] = set()
-    while time.monotonic() < stop_at - 1:
+    while time.monotonic() < load.stop_at - 1:
         sent.add(state.event(sweep_id, "info", "benchmark tick"))
         time.sleep(0.2)
     for thread in clients:
@@ -216,19 +222,19 @@ def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepSta
     wall = time.monotonic() - started
     for thread in subscribers:
         thread.join(timeout=10)
-    complete = sum(1 for got in received if sent <= got - before or sent <= got)
+    complete = sum(1 for got in load.received if sent <= got)
     print(
         f"{args.clients} clients, {args.subscribers} SSE subscribers, {wall:.0f} s, {ROWS} rows in the store"
     )
-    print(f"  status  (REST)        {percentiles(status_lat)}")
-    print(f"  100-row page (REST)   {percentiles(page_lat)}")
-    print(f"  errors {len(errors)}   server CPU {cpu:.1f} s ({100 * cpu / wall:.0f} % of one core)")
+    print(f"  status  (REST)        {percentiles(load.status)}")
+    print(f"  100-row page (REST)   {percentiles(load.page)}")
+    print(f"  errors {len(load.errors)}   server CPU {cpu:.1f} s ({100 * cpu / wall:.0f} % of one core)")
     print(f"  events sent {len(sent)}; subscribers that received every one: {complete}/{args.subscribers}")
-    ordered = sorted(status_lat)
+    ordered = sorted(load.status)
     return {
         "status_p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))] if ordered else None,
-        "page_p50_ms": 1000 * statistics.median(page_lat) if page_lat else None,
-        "errors": len(errors),
+        "page_p50_ms": 1000 * statistics.median(load.page) if load.page else None,
+        "errors": len(load.errors),
         "server_cpu_share": cpu / wall,
         "subscribers_complete": complete,
         "subscribers": args.subscribers,

@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.config import SweepConfiguration  # noqa: E402
-from orchestrator.optimizer import AdaptiveOptimizer  # noqa: E402
+from orchestrator.optimizer import GPOptimizer, OptimizationRecommendation  # noqa: E402
 
 BUDGETS = (20, 40, 60)
 WORKERS = 4
@@ -113,7 +113,7 @@ OURS = {
 def run_ours(problem: str, seed: int, n_candidates: int = 4096, workers: int = WORKERS) -> list[float]:
     fn, box, _, budget = PROBLEMS[problem]
     config = sweep(problem, box, n_candidates, seed, OURS)
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     space = opt.space
     names = space.names
     rng = np.random.default_rng(seed + 1000)
@@ -123,13 +123,18 @@ def run_ours(problem: str, seed: int, n_candidates: int = 4096, workers: int = W
     results: list[dict[str, Any]] = []
     values: list[float] = []
     clock = 0.0
+    last: list[OptimizationRecommendation] = []  # the previous refit's kernel fit warm-starts the next
 
     def params_of(index: int) -> dict[str, Any]:
         return added[index] if index in added else space.point(index)
 
     def start_best() -> None:
         flight = np.asarray([i for _, i in running], dtype=np.int64)
-        rec = opt.analyze_results(results, np.fromiter(pending, dtype=np.int64), flight, added=added)
+        previous = last[-1] if last else None
+        rec = opt.analyze_results(
+            results, np.fromiter(pending, dtype=np.int64), flight, added=added, previous=previous
+        )
+        last[:] = [rec]
         best_index, best_score = max(rec.priority_adjustments.items(), key=lambda kv: (kv[1], -kv[0]))
         for point, score in zip(rec.refinement_points, rec.refinement_scores, strict=True):
             if score > best_score:
@@ -226,7 +231,7 @@ def refit_time(n_results: int, n_pending: int, repeats: int = 3) -> list[float]:
     ]
     times = []
     for _ in range(repeats):
-        opt = AdaptiveOptimizer(config, space)
+        opt = GPOptimizer(config, space)
         t0 = time.perf_counter()
         opt.analyze_results(results, pending, in_flight)
         times.append(time.perf_counter() - t0)

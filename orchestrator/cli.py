@@ -580,6 +580,53 @@ def results(execution_id: str, fmt: str, output: Path | None, results_dir: Path 
 
 
 @main.command()
+@click.argument("execution_id")
+@click.option("--format", "fmt", type=click.Choice(["html", "json", "md"]), default="html", show_default=True)
+@click.option(
+    "--out",
+    "-o",
+    "output",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=None,
+    help="File to write, '-' for stdout (default: report.html / analysis.json / report.md in the sweep's results).",
+)
+@click.option(
+    "--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True
+)
+@click.option("--interval", type=click.Choice(["auto", "t", "bootstrap"]), default="auto", show_default=True)
+@click.option("--test", type=click.Choice(["welch", "mannwhitney"]), default="welch", show_default=True)
+@results_option
+def report(
+    execution_id: str,
+    fmt: str,
+    output: Path | None,
+    confidence: float,
+    interval: str,
+    test: str,
+    results_dir: Path | None,
+) -> None:
+    """Analyse a sweep's results and write a report (no broker needed: reads results only)."""
+    from analysis.publish import analyze_sweep, render, write_atomic
+    from orchestrator.settings import load_settings
+
+    root = results_dir or load_settings().results_dir
+    default = {"html": "report.html", "json": "analysis.json", "md": "report.md"}[fmt]
+    target = output or Path(root) / f"sweep={execution_id}" / default
+    if output is not None and str(output) != "-" and not os.access(output.parent, os.W_OK):
+        raise InputError(f"cannot write {output}: its folder is missing or not writable", field="--out")
+    result = analyze_sweep(root, execution_id, confidence=confidence, interval=interval, test=test)
+    text = render(result, fmt)  # type: ignore[arg-type]
+    if str(target) == "-":
+        click.echo(text)
+        return
+    try:
+        write_atomic(target, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror}", field="--out") from None
+    console.print(f"wrote {fmt} report of {execution_id} to {target}")
+
+
+@main.command()
 @click.argument("target", type=click.Path(path_type=Path))
 def check(target: Path) -> None:
     """Check a project folder or a sweep file: entry, signature, environment, one dry run."""

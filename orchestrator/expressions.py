@@ -126,42 +126,53 @@ class Expression:
             self._fold(child)
 
     def _check(self, node: ast.AST) -> None:
+        """Refuse anything but names, plain constants, arithmetic, comparisons, and/or/not and the
+        allowed functions; note the names used."""
         if isinstance(node, ast.Name):
             self.names.add(node.id)
         elif isinstance(node, ast.Constant):
             if not isinstance(node.value, (int, float, str, bool)):
                 raise ValueError(f"'{self.text}': constant {node.value!r} is not allowed")
-        elif isinstance(node, ast.BoolOp):
-            for value in node.values:
-                self._check(value)
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
-            self._check(node.operand)
-        elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            self._check(node.left)
-            self._check(node.right)
         elif isinstance(node, ast.Compare):
-            self._check(node.left)
-            for op, right in zip(node.ops, node.comparators, strict=True):
-                if isinstance(op, (ast.In, ast.NotIn)):
-                    if not isinstance(right, (ast.List, ast.Tuple, ast.Set)):
-                        raise ValueError(f"'{self.text}': 'in' needs a literal list, e.g. x in [1, 2]")
-                    for elt in right.elts:
-                        self._check(elt)
-                elif type(op) in _CMPOPS:
-                    self._check(right)
-                else:
-                    raise ValueError(f"'{self.text}': operator {type(op).__name__} is not allowed")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
-            if node.keywords:
-                raise ValueError(f"'{self.text}': keyword arguments are not allowed")
-            for arg in node.args:
-                self._check(arg)
+            self._check_compare(node)
+        elif self._allowed(node):
+            operands = node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
+            for child in operands:
+                if isinstance(child, ast.expr):
+                    self._check(child)
         else:
             allowed = ", ".join(sorted(_FUNCS))
             raise ValueError(
                 f"'{self.text}': {type(node).__name__} is not allowed "
                 f"(use names, numbers, arithmetic, comparisons, and/or/not, {allowed})"
             )
+
+    def _allowed(self, node: ast.AST) -> bool:
+        """An operator or call whose operands are then checked one by one."""
+        if isinstance(node, ast.BoolOp):
+            return True
+        if isinstance(node, ast.UnaryOp):
+            return isinstance(node.op, (ast.Not, ast.USub, ast.UAdd))
+        if isinstance(node, ast.BinOp):
+            return type(node.op) in _BINOPS
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
+            if node.keywords:
+                raise ValueError(f"'{self.text}': keyword arguments are not allowed")
+            return True
+        return False
+
+    def _check_compare(self, node: ast.Compare) -> None:
+        self._check(node.left)
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.In, ast.NotIn)):
+                if not isinstance(right, (ast.List, ast.Tuple, ast.Set)):
+                    raise ValueError(f"'{self.text}': 'in' needs a literal list, e.g. x in [1, 2]")
+                for elt in right.elts:
+                    self._check(elt)
+            elif type(op) in _CMPOPS:
+                self._check(right)
+            else:
+                raise ValueError(f"'{self.text}': operator {type(op).__name__} is not allowed")
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """Evaluate on scalars or equally long numpy arrays (element-wise)."""

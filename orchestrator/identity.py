@@ -39,10 +39,24 @@ def _digest(payload: Any, size: int = 16) -> str:
 
 
 def experiment_id(
-    project: str, code_version: str, parameters: dict[str, Any], repeat: int, resource: str
+    project: str,
+    code_version: str,
+    parameters: dict[str, Any],
+    repeat: int,
+    resource: str,
+    device: str | None = None,
 ) -> str:
-    """Same project code, parameters, repeat and resource -> same id, whatever the sweep."""
-    return _digest({"p": project, "v": code_version, "x": canonical(parameters), "r": repeat, "q": resource})
+    """Same project code, parameters, repeat, resource and device -> same id, whatever the sweep.
+
+    The device asked for is part of it: a result measured on one QPU is never reused for a sweep
+    that asks for another. (A failover's result keeps the id of the device asked for; its row
+    says which device ran it, in ``device``, and which was asked for, in ``extra.requested_device``.)
+    Projects without a device keep the ids they always had.
+    """
+    payload = {"p": project, "v": code_version, "x": canonical(parameters), "r": repeat, "q": resource}
+    if device:
+        payload["d"] = device
+    return _digest(payload)
 
 
 def reproducibility_hash(exp_id: str, seed: int) -> str:

@@ -65,7 +65,9 @@ class SweepPlan:
             params = self.added[point]
         else:
             params = self.space.point(point)
-        exp_id = experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource)
+        exp_id = experiment_id(
+            spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
+        )
         return Experiment(
             sweep_id=self.sweep_id,
             experiment_id=exp_id,
@@ -122,7 +124,9 @@ class SweepPlan:
             params = {name: _plain(cols[name][row]) for name in self.space.names}
             yield (
                 index,
-                experiment_id(spec.name, self.code_versions[spec.name], params, repeat, spec.resource),
+                experiment_id(
+                    spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
+                ),
             )
 
 

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed by CORS (comma-separated); none by default"
     )
     api_max_body: int = Field(1_000_000, gt=0, description="largest request body accepted (bytes)")
+    preflight_seconds: float = Field(
+        60.0, gt=0, description="time allowed to build and check a paid sweep's circuits before it runs"
+    )
+    braket_limits: str | None = Field(
+        None, description="JSON overrides of the Braket service limits (rates, shots, max_task_seconds)"
+    )
 
     @field_validator("broker_url")
     @classmethod

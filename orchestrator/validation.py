@@ -22,20 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from adapters.spec import ProjectSpec, is_managed
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
 from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
-from orchestrator.errors import ExperimentError, InputError, OrchestratorError
+from orchestrator.errors import ExperimentError, InputError
 from orchestrator.models import Experiment
 from orchestrator.plan import SweepPlan
 from orchestrator.settings import Settings
 
 SweepInput = SweepConfiguration | str | Path | dict[str, Any]
 MAX_PRICED = 200_000  # experiments priced one by one; above it the rest is extrapolated
-SAMPLED_POINTS = 32  # circuits built and validated per paid project before anything runs
 
 
 @dataclass(frozen=True)
@@ -246,60 +243,20 @@ def check_devices_and_cost(config: SweepConfiguration, settings: Settings, sourc
             field=f"projects[{paid[0]}].device",
             fix="set ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
         )
+    from orchestrator.braket.checks import check_paid_sweep
+
     budget = config.budget_limit if config.budget_limit is not None else settings.default_budget
-    for i in paid:
-        check_braket_device(config, i, settings, budget, source)
+    check_paid_sweep(
+        config.space(),
+        [(i, config.projects[i]) for i in paid],
+        bucket=str(settings.braket_s3_bucket),
+        prefix=settings.braket_s3_prefix,
+        budget=budget,
+        prices=prices,
+        source=source,
+        max_seconds=settings.preflight_seconds,
+    )
     return _estimate(config, prices)
-
-
-def check_braket_device(
-    config: SweepConfiguration, index: int, settings: Settings, budget: float | None, source: str
-) -> None:
-    """Build a spread of the project's circuits and validate each against its managed device.
-
-    The only place validation touches the Braket executor (kept behind this one function while
-    the Braket code moves into its own package).
-    """
-    from adapters import adapt_project
-    from adapters.circuit import CircuitAdapter
-    from orchestrator.braket.executor import BraketManagedExecutor
-    from orchestrator.store import connect
-
-    spec, field = config.projects[index], f"projects[{index}]"
-    adapter = adapt_project(spec.path, spec)
-    if not isinstance(adapter, CircuitAdapter):
-        raise InputError(
-            f"device {spec.device} runs circuit projects only",
-            source=source,
-            field=f"{field}.circuit",
-            fix="add a 'circuit' block (build, analyze)",
-        )
-    space = config.space()
-    # A spread of valid points (first, last, evenly between): widths and gates vary with parameters.
-    valid = np.concatenate(
-        [c for c, _ in zip(space.iter_valid(), range(16), strict=False)] or [np.zeros(0, int)]
-    )
-    sample = valid[np.unique(np.linspace(0, len(valid) - 1, min(len(valid), SAMPLED_POINTS)).astype(int))]
-    executor = BraketManagedExecutor(
-        connect("redis://127.0.0.1:6379/0", decode=False),  # never connected: validation reads no ledger
-        s3_bucket=str(settings.braket_s3_bucket),
-        prices=load_price_table(settings.price_table),
-    )
-    shots_name = adapter.options.shots_param
-    most_shots = int(np.max(space.columns(sample)[shots_name])) if shots_name in space.names else None
-    try:
-        for point in sample.tolist():
-            params = space.point(int(point))
-            if most_shots is not None:
-                params[shots_name] = most_shots
-            program, _ = adapter.build_program(params)
-            executor.validate(program, adapter.shots(params), str(spec.device), budget=budget)
-    except InputError as exc:
-        exc.source = source
-        exc.field = f"{field}.device" if exc.field in (None, "device") else exc.field
-        raise
-    except OrchestratorError as exc:
-        raise InputError(f"{exc}", source=source, field=f"{field}.device") from None
 
 
 def _estimate(config: SweepConfiguration, prices: Any) -> CostEstimate:

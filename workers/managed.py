@@ -58,6 +58,7 @@ class ManagedRunner:
 
     def _make_executor(self, spec: ProjectSpec) -> BraketManagedExecutor:
         from orchestrator.braket.executor import BraketManagedExecutor
+        from orchestrator.braket.limits import configured_overrides, load_service_limits
         from orchestrator.braket.prices import load_price_table
 
         if not self.settings.braket_s3_bucket:
@@ -72,6 +73,8 @@ class ManagedRunner:
             s3_prefix=self.settings.braket_s3_prefix,
             failover=failover,
             prices=load_price_table(self.settings.price_table),
+            # Service Quotas where reachable, then what the deployment configured
+            limits=load_service_limits(overrides=configured_overrides()).limits,
         )
 
     def _adapter(self, spec: ProjectSpec) -> CircuitAdapter:
@@ -82,6 +85,20 @@ class ManagedRunner:
                 f"which runs circuit projects only; give the project a 'circuit' block"
             )
         return adapter
+
+    def has_paid_work(self, spec: ProjectSpec, exp: Experiment) -> bool:
+        """True once a quantum task may exist for the experiment (noted, or an intent recorded
+        before CreateQuantumTask). Such an experiment is never given up on its delivery count:
+        its task is found again with the same token, polled to its end, recorded and settled."""
+        st = self.state
+        if st.quantum_task(exp.sweep_id, exp.index) is not None:
+            return True
+        try:
+            store = self.executor(spec).store
+        except OrchestratorError:
+            return False  # not configured for Braket: nothing can have been submitted
+        _, record = store.live(exp.experiment_id, st.quantum_attempt(exp.sweep_id, exp.index))
+        return record is not None
 
     # -- submit -----------------------------------------------------------------------------------
 
@@ -117,69 +134,73 @@ class ManagedRunner:
             return "failed"
         for alert in submission.alerts:
             st.event(sid, "alert", alert.message)
-        # The poll is scheduled before this message is acked, and the ARN kept for status/cancel.
-        poll = PollMessage(experiment=exp, task_arn=submission.task_arn, attempt=attempt)
-        self.dispatcher.send(Task.POLL, poll.kwargs(), exp.resource, countdown=self.settings.poll_interval)
-        st.note_quantum_task(sid, index, submission.task_arn, submission.device, qattempt, host, token)
+        # The poll is scheduled before this message is acked, and the ARN kept for status/cancel. A
+        # redelivery that finds the task already noted has its poll chain running: no second one.
+        noted = st.quantum_task(sid, index)
+        if not (submission.duplicate and noted and noted.get("arn") == submission.task_arn):
+            poll = PollMessage(experiment=exp, task_arn=submission.task_arn, attempt=attempt)
+            self.dispatcher.send(
+                Task.POLL, poll.kwargs(), exp.resource, countdown=self.settings.poll_interval
+            )
+        st.note_quantum_task(
+            sid, index, submission.task_arn, submission.device, submission.attempt, host, token
+        )
         return "submitted"
 
     # -- poll -------------------------------------------------------------------------------------
 
     def poll(self, task: Any, spec: ProjectSpec, message: PollMessage) -> str:
+        """One look at a quantum task. A task is polled to its end whatever became of its sweep:
+        a paid result is recorded, and its reservation and concurrency slot are settled (or given
+        back) in one step, on every path (completed, failed, cancelled)."""
         exp, task_arn, attempt = message.experiment, message.task_arn, message.attempt
         st, sid, index = self.state, exp.sweep_id, exp.index
         host = task.request.hostname or ""
-        if st.is_terminal(sid, index):
-            return "already-done"
         executor = self.executor(spec)
-        if st.state(sid) in STOPPED_STATES:
-            try:
+        stopping = st.state(sid) in STOPPED_STATES
+        if stopping:
+            try:  # idempotent; a task that already ended answers with its state
                 executor.cancel(task_arn)
             except OrchestratorError as exc:
                 log.warning("could not cancel %s: %s", task_arn, exc)
-            self._record(
-                exp,
-                attempt,
-                host,
-                "",
-                ExperimentStatus.CANCELLED,
-                error="sweep cancelled",
-                extra={"task_arn": task_arn},
-            )
-            return "cancelled"
+        # a cancelled task reaches CANCELLED within a second or two: look again soon
+        countdown = min(1.0, self.settings.poll_interval) if stopping else self.settings.poll_interval
         try:
-            outcome = executor.poll(task_arn)
+            outcome = executor.poll(task_arn)  # settles (or releases) a terminal task
         except TransientError:
-            raise task.retry(countdown=self.settings.poll_interval, max_retries=None) from None
+            raise task.retry(countdown=countdown, max_retries=None) from None
         if not outcome.terminal:
-            raise task.retry(countdown=self.settings.poll_interval, max_retries=None)
+            raise task.retry(countdown=countdown, max_retries=None)
         for alert in outcome.alerts:
             st.event(sid, "alert", alert.message)
+        if st.is_terminal(sid, index):
+            return "already-done"  # another poll of the same task recorded it
         from orchestrator.braket.results import to_result
 
         experiment = exp.model_copy(update={"device": spec.device})
         if outcome.completed:
-            try:
-                metrics = self._adapter(spec).analyze(outcome.result, exp.parameters)
-            except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
-                result = to_result(experiment, outcome, attempt=attempt)
-                result = result.model_copy(
-                    update={
-                        "status": ExperimentStatus.FAILED,
-                        "error_class": "configuration",
-                        "error_message": f"project '{spec.name}': analyze failed: {exc}",
-                    }
-                )
-            else:
-                result = to_result(experiment, outcome, metrics=metrics, attempt=attempt)
-        elif outcome.state == "FAILED" and st.resubmit_quantum(
-            sid, exp.resource, index, self.settings.max_attempts
-        ):
-            # a new quantum task (a new clientToken) for the next publish of this experiment
-            st.event(sid, "info", f"quantum task {task_arn} FAILED ({outcome.failure_reason}); resubmitting")
-            return "resubmit"
+            result = self._analyzed(spec, experiment, outcome, attempt)
         else:
+            # FAILED, or CANCELLED by someone else: a new quantum task (a new clientToken) for the
+            # next publish of this experiment, while attempts remain
+            again = (
+                False
+                if stopping
+                else st.resubmit_quantum(
+                    sid, exp.resource, index, self.settings.max_attempts, task_arn=task_arn
+                )
+            )
+            if again is None:
+                return "already-done"  # another poll of this task sent it back
+            if again:
+                reason = outcome.failure_reason or "no reason given"
+                st.event(sid, "info", f"quantum task {task_arn} {outcome.state} ({reason}); resubmitting")
+                return "resubmit"
             result = to_result(experiment, outcome, attempt=attempt)
+            if stopping and outcome.state == "CANCELLED":
+                result = result.model_copy(
+                    update={"error_message": "sweep cancelled: quantum task cancelled"}
+                )
         result = result.model_copy(
             update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash}
         )
@@ -195,6 +216,25 @@ class ManagedRunner:
         return result.status.value
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _analyzed(
+        self, spec: ProjectSpec, experiment: Experiment, outcome: Any, attempt: int
+    ) -> ExperimentResult:
+        """The row of a COMPLETED task: the project's metrics, or a failed row that keeps the paid result."""
+        from orchestrator.braket.results import to_result
+
+        try:
+            metrics = self._adapter(spec).analyze(outcome.result, experiment.parameters)
+        except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
+            result = to_result(experiment, outcome, attempt=attempt)
+            return result.model_copy(
+                update={
+                    "status": ExperimentStatus.FAILED,
+                    "error_class": "configuration",
+                    "error_message": f"project '{spec.name}': analyze failed: {exc}",
+                }
+            )
+        return to_result(experiment, outcome, metrics=metrics, attempt=attempt)
 
     def _record(
         self,

@@ -12,6 +12,7 @@ Exactly-once effects on top of Celery's at-least-once delivery:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -32,6 +34,8 @@ from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import Dispatcher
 from orchestrator.errors import ResourceError, TransientError
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
+from orchestrator.optimizer.config import EarlyStoppingConfig
+from orchestrator.optimizer.early_stopping import EarlyStoppingRule, shot_noise_variance, stopping_rule
 from orchestrator.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
@@ -40,9 +44,27 @@ from workers.managed import ManagedRunner
 
 log = logging.getLogger(__name__)
 
-REPORT_SECONDS = 0.5  # a running project's intermediate values reach Redis at most this often
+REPORT_SECONDS = 0.5  # a running curve is uploaded (for status and refits) at most this often
 RECORD_SECONDS = 0.05  # a batch writes its rows at least this often: what a killed worker can lose
 _CACHED = 256  # (sweep, project) entries kept per process before the caches start over
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """A sweep's early stopping, as the worker applies it at each report."""
+
+    metric: str  # the first objective: the curve's values and the low-shot rung's
+    sign: float  # 1 when lower is better
+    options: EarlyStoppingConfig
+    rule: EarlyStoppingRule | None  # None: reports are kept but never judged
+
+    @classmethod
+    def of(cls, config: SweepConfiguration) -> Pruning | None:
+        es = config.optimizer.early_stopping
+        if not (config.adaptive_sampling and es.enabled and config.objectives):
+            return None
+        first = config.objectives[0]
+        return cls(first.metric, -1.0 if first.goal == "maximize" else 1.0, es, stopping_rule(es))
 
 
 class LeaseKeeper:
@@ -104,7 +126,7 @@ class ExperimentRunner:
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
         self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
-        self._median_metric: dict[str, str | None] = {}  # sweep -> objective its median rule follows
+        self._pruning: dict[str, Pruning | None] = {}  # sweep -> its early stopping
 
     @property
     def state(self) -> SweepState:
@@ -124,11 +146,9 @@ class ExperimentRunner:
             config = SweepConfiguration.model_validate_json(config_json)
             if len(self._specs) > _CACHED:
                 self._specs.clear()
-                self._median_metric.clear()
+                self._pruning.clear()
             self._specs.update({(sweep_id, p.name): p for p in config.projects})
-            es = config.optimizer.early_stopping
-            median = config.adaptive_sampling and es.enabled and es.median_rule and config.objectives
-            self._median_metric[sweep_id] = config.objectives[0].metric if median else None
+            self._pruning[sweep_id] = Pruning.of(config)
             spec = self._specs.get((sweep_id, project))
             if spec is None:
                 raise LookupError(f"sweep {sweep_id} has no project '{project}'")
@@ -174,10 +194,15 @@ class ExperimentRunner:
             if outcome == Claim.UNKNOWN_SWEEP:
                 log.warning("sweep %s unknown; dropping experiment %s", sweep_id, exp.experiment_id)
             return outcome.value
-        if attempt > self.settings.max_attempts:
-            st.record_many(sweep_id, [self._given_up(exp, attempt, host, token)])
+        managed = is_managed(self._device_of(sweep_id, exp.project))
+        if attempt > self.settings.max_attempts and not (
+            # Deliveries lost before a quantum task existed are what the count is for; once a task
+            # may exist it is found again by its token and polled to its end, never given up.
+            managed and self.managed.has_paid_work(self.project_spec(sweep_id, exp.project), exp)
+        ):
+            st.record_many(sweep_id, [self._given_up(exp, attempt, host, token, managed=managed)])
             return "failed"
-        if is_managed(self._device_of(sweep_id, exp.project)):
+        if managed:
             self.leases.hold(sweep_id, index, token)  # a slow submission must not look like a dead worker
             try:
                 return self.managed.submit(
@@ -232,12 +257,13 @@ class ExperimentRunner:
         flushed = time.monotonic()
         try:
             for exp, attempt in claimed:
-                if attempt > self.settings.max_attempts:
-                    records.append(self._given_up(exp, attempt, host, token))
-                    continue
                 if exp.shot_fraction or is_managed(self._device_of(sweep_id, exp.project)):
+                    # the single path owns the delivery count (and knows a paid task is never given up)
                     st.release(sweep_id, exp.index, token)
                     self._send_single(exp)
+                    continue
+                if attempt > self.settings.max_attempts:
+                    records.append(self._given_up(exp, attempt, host, token))
                     continue
                 result = self._run_claimed(exp, attempt, host, token, hold=False)
                 if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
@@ -291,20 +317,34 @@ class ExperimentRunner:
         record = Record(
             exp.index, exp.experiment_id, result_row(result), result.status.value, True, token, result.cost
         )
-        if result.extra.get("intermediate") and self._median_metric.get(sweep_id):
+        pruning = self._pruning.get(sweep_id)
+        curve = result.extra.get("intermediate")
+        if curve and pruning is not None and pruning.rule is not None:
             st.forget_curve(sweep_id, exp.experiment_id)  # finished: no longer a partial
+            if result.status == ExperimentStatus.COMPLETED:  # the curve the next runs are judged by
+                entries = pruning.rule.completed_entries(curve, sign=pruning.sign)
+                st.pruning().add_completed(sweep_id, exp.experiment_id, entries)
         if defer:
             return record
         st.record_many(sweep_id, [record])
         return result.status.value
 
-    def _given_up(self, exp: Experiment, attempt: int, host: str, token: str) -> Record:
+    def _given_up(
+        self, exp: Experiment, attempt: int, host: str, token: str, *, managed: bool = False
+    ) -> Record:
+        what = (
+            "the worker preparing its quantum task was lost each time (killed, out of memory?) before "
+            "the task was submitted: no task of it is open and nothing was paid for it; check the "
+            "workers' logs"
+            if managed
+            else "the worker running it was lost each time (killed, out of memory?); check the "
+            "project's memory use and the workers' logs"
+        )
         result = ExperimentResult(
             parameters=exp.parameters,
             status=ExperimentStatus.FAILED,
             error_class="resource",
-            error_message=f"gave up after {attempt - 1} deliveries: the worker running it was lost each "
-            f"time (killed, out of memory?); check the project's memory use and the workers' logs",
+            error_message=f"gave up after {attempt - 1} deliveries: {what}",
             **_bookkeeping(exp, attempt, host),
         )
         return Record(exp.index, exp.experiment_id, result_row(result), "failed", True, token)
@@ -315,8 +355,55 @@ class ExperimentRunner:
         name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
         extra = {**result.extra, "shot_fraction": exp.shot_fraction, "shots": result.parameters.get(name)}
         result = result.model_copy(update={"status": ExperimentStatus.PARTIAL, "extra": extra})
-        self.state.record_partial(exp.sweep_id, exp.index, exp.experiment_id, result_row(result), token)
+        row = result_row(result)
+        self.state.record_partial(exp.sweep_id, exp.index, exp.experiment_id, row, token)
+        self._low_shot_rung(exp, result, row)
         return "partial"
+
+    def _low_shot_rung(self, exp: Experiment, result: ExperimentResult, row: dict[str, Any]) -> None:
+        """Shots as a budget: judge the low-shot run among its peers now, not at the next refit.
+
+        Once the rung holds ``min_completed`` low-shot runs, the best ``1/reduction_factor`` of
+        them go on to full shots and the rest stop (under the share cap); a run whose optimistic
+        bound cannot beat the incumbent the refit published stops at once.
+        """
+        pruning = self._pruning.get(exp.sweep_id)
+        value = result.metrics.get(pruning.metric) if pruning is not None else None
+        if pruning is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return  # the refit decides (it needs a model for what the rung cannot compare)
+        es, signed = pruning.options, pruning.sign * float(value)
+        variance = shot_noise_variance(result.metrics, result.extra, pruning.metric)
+        optimistic = None if variance is None else signed - es.promotion_beta * math.sqrt(variance)
+        store = self.state.pruning()
+        store.keep_low_shot_row(exp.sweep_id, exp.index, row)
+        promoted, stopped = store.low_shot_rung(
+            exp.sweep_id,
+            exp.resource,
+            exp.index,
+            value=signed,
+            optimistic=optimistic,
+            min_count=es.min_completed,
+            eta=es.reduction_factor,
+            max_share=es.max_stopped_share,
+        )
+        for index in stopped:
+            self._stop_low_shot(exp.sweep_id, index, es.reduction_factor)
+        if promoted or stopped:
+            log.info("sweep %s: low-shot rung promoted %s, stopped %s", exp.sweep_id, promoted, stopped)
+
+    def _stop_low_shot(self, sweep_id: str, index: int, eta: int) -> None:
+        """Write the stopped row of a low-shot run the rung stopped (it keeps its low-shot metrics)."""
+        row = self.state.pruning().low_shot_row(sweep_id, index)
+        if row is None:
+            return
+        share = json.loads(row.get("extra") or "{}").get("shot_fraction", 0)
+        row = {
+            **row,
+            "status": ExperimentStatus.EARLY_STOPPED.value,
+            "error_message": f"stopped at {share:.0%} of its shots (not in the best 1/{eta} of its rung)",
+        }
+        self.state.record(sweep_id, index, row["experiment_id"], row, status="early_stopped", final=True)
+        self.state.optimizer().set_stage(sweep_id, index, "stopped")
 
     def _device_of(self, sweep_id: str, project: str) -> str | None:
         try:
@@ -330,22 +417,40 @@ class ExperimentRunner:
         return self.managed.poll(task, self.project_spec(exp.sweep_id, exp.project), message)
 
     def _progress(self, sweep_id: str, experiment_id: str) -> Progress:
-        """The ``report`` a project gets: with the median rule on, its curve goes to the sweep's
-        ``partials`` hash (for the optimizer's refit) and the run ends when the optimizer put it
-        in the ``stop`` set; at most one round trip per ``REPORT_SECONDS``."""
-        metric = self._median_metric.get(sweep_id)
-        if metric is None:
+        """The ``report`` a project gets: each value is judged at once by the sweep's rule against
+        every worker's completed curves (one atomic round trip to the store, which also holds the
+        share cap), so a run stops at the report where the rule fires. The curve itself is
+        uploaded (for ``status`` and the refit, which may ask a run to stop too) at most every
+        ``REPORT_SECONDS``."""
+        pruning = self._pruning.get(sweep_id)
+        if pruning is None or pruning.rule is None:
             return Progress()
-        st, last = self.state, [-math.inf]
+        st, rule, last = self.state, pruning.rule, [-math.inf]
+        store = st.pruning()
 
         def should_stop(curve: list[float]) -> bool:
             now = time.monotonic()
-            if now - last[0] < REPORT_SECONDS:
+            if now - last[0] >= REPORT_SECONDS:
+                last[0] = now
+                if st.report_curve(sweep_id, experiment_id, curve):
+                    return True
+            query = rule.at_report(curve, sign=pruning.sign)
+            if query is None:
                 return False
-            last[0] = now
-            return st.report_curve(sweep_id, experiment_id, curve)
+            verdict = store.judge(
+                sweep_id,
+                experiment_id,
+                kind=query.kind,
+                key=query.key,
+                value=query.value,
+                min_count=query.min_count,
+                quantile=query.quantile,
+                eta=query.eta,
+                max_share=pruning.options.max_stopped_share,
+            )
+            return verdict == 1
 
-        return Progress(metric, should_stop)
+        return Progress(pruning.metric, should_stop, rule=rule.name)
 
     def _execute(
         self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress

@@ -172,7 +172,9 @@ class BraketManagedExecutor(IExperimentExecutor):
                 later with the *same* attempt (never a second paid task).
             ConfigurationError: credentials, permissions, or a request Braket rejects.
         """
-        record = self.store.get(experiment.experiment_id, attempt)
+        # A task that FAILED or was CANCELLED under this attempt is never the result: its attempt
+        # (and token) is spent, the next one is tried.
+        attempt, record = self.store.live(experiment.experiment_id, attempt)
         if record and record.task_arn:
             return Submission.from_record(record, duplicate=True)
         if not experiment.device:
@@ -213,8 +215,25 @@ class BraketManagedExecutor(IExperimentExecutor):
         return f"{device}: {problem}" if problem else None
 
     def _estimate(self, device: str, needs: Any, shots: int) -> float:
+        """The likely cost of a task (estimates); see :meth:`_bound` for what is reserved."""
         seconds = estimate_simulator_seconds(needs, shots) if "quantum-simulator" in device else None
         return self.prices.task_cost(device, shots, seconds)
+
+    def _bound(self, device: str, needs: Any, shots: int) -> float:
+        """What a task may cost at most: the amount reserved before it is submitted.
+
+        QPUs bill per task and shot, known before submission. Simulators bill per second of
+        simulation, known only afterwards: the reservation is the cost of
+        ``limits.max_task_seconds`` (or the estimated run time, if longer), and :meth:`poll`
+        cancels a task that runs longer than that, so the bill stays within what was reserved.
+        """
+        if self.prices.price_for(device).kind != "simulator":
+            return self.prices.task_cost(device, shots, None)
+        return self.prices.task_cost(device, shots, self.task_seconds_bound(needs, shots))
+
+    def task_seconds_bound(self, needs: Any, shots: int) -> float:
+        """Seconds a simulator task is allowed to run (and reserved for)."""
+        return max(self.limits.max_task_seconds, estimate_simulator_seconds(needs, shots))
 
     def _submit_to(
         self,
@@ -230,8 +249,7 @@ class BraketManagedExecutor(IExperimentExecutor):
         rid = f"{experiment.experiment_id}:{attempt}"
         previous = self.store.get(experiment.experiment_id, attempt)
         if previous and previous.device != device:  # failing over: give back what the other device held
-            self.budget.release(experiment.sweep_id, rid)
-            self.gate.release(previous.device, rid)
+            self.budget.release(experiment.sweep_id, rid, slot=self.gate.slot_key(previous.device))
         record = SubmissionRecord(
             experiment_id=experiment.experiment_id,
             sweep_id=experiment.sweep_id,
@@ -240,7 +258,7 @@ class BraketManagedExecutor(IExperimentExecutor):
             device=device,
             client_token=client_token(experiment.experiment_id, attempt, device),
             reservation_id=rid,
-            estimated_cost=self._estimate(device, needs, shots),
+            estimated_cost=self._bound(device, needs, shots),
             shots=shots,
             failover_reason="; ".join(reasons) or None,
         )
@@ -249,7 +267,7 @@ class BraketManagedExecutor(IExperimentExecutor):
             return self._run_locally(record, spec, inputs)
         reservation = self.budget.reserve(experiment.sweep_id, rid, record.estimated_cost)
         if not self.gate.acquire(device, rid):
-            self.budget.release(experiment.sweep_id, rid)
+            self.budget.release(experiment.sweep_id, rid, slot=self.gate.slot_key(device))
             raise TransientError(
                 f"concurrent task quota on {device} is full "
                 f"({self.limits.concurrency_for(device)}); retry later"
@@ -258,8 +276,7 @@ class BraketManagedExecutor(IExperimentExecutor):
             arn = self._create(device, spec, inputs, shots, record.client_token)
         except (DeviceUnavailable, ConfigurationError, InputError):
             # Definitely not created: nothing to pay for, nothing to hold.
-            self.budget.release(experiment.sweep_id, rid)
-            self.gate.release(device, rid)
+            self.budget.release(experiment.sweep_id, rid, slot=self.gate.slot_key(device))
             raise
         # Other errors (TransientError) keep the reservation: the task may exist, and the retry
         # with the same token will find it.
@@ -347,6 +364,7 @@ class BraketManagedExecutor(IExperimentExecutor):
         state, device = meta["status"], meta["deviceArn"]
         queue = (meta.get("queueInfo") or {}).get("position")
         if state not in TERMINAL:
+            self._enforce_time_bound(task_arn, meta, record)
             return PollOutcome(task_arn, state, device, record=record, queue_position=queue)
         if state != "COMPLETED":
             self._release(record, device)
@@ -359,8 +377,9 @@ class BraketManagedExecutor(IExperimentExecutor):
         billed = self._billed(device, result)
         alerts: tuple[BudgetAlert, ...] = ()
         if record and record.state != "settled":
-            alerts = self.budget.settle(record.sweep_id, record.reservation_id, billed.cost)
-            self.gate.release(device, record.reservation_id)
+            alerts = self.budget.settle(
+                record.sweep_id, record.reservation_id, billed.cost, slot=self.gate.slot_key(device)
+            )
             record.state, record.cost = "settled", billed.cost
             self.store.save(record)
         return PollOutcome(
@@ -375,11 +394,36 @@ class BraketManagedExecutor(IExperimentExecutor):
         return BilledUsage(shots=shots, duration_ms=duration_ms, cost=cost, price_table=self.prices.version)
 
     def _release(self, record: SubmissionRecord | None, device: str) -> None:
-        if record and record.state == "submitted":
-            self.budget.release(record.sweep_id, record.reservation_id)
-            self.gate.release(device, record.reservation_id)
+        """A task that ended without a bill (FAILED, CANCELLED): its money and slot go back, at once."""
+        if record and record.state in ("intent", "submitted"):
+            self.budget.release(record.sweep_id, record.reservation_id, slot=self.gate.slot_key(device))
             record.state = "released"
             self.store.save(record)
+
+    def _enforce_time_bound(
+        self, task_arn: str, meta: dict[str, Any], record: SubmissionRecord | None
+    ) -> None:
+        """Cancel a simulator task that has been RUNNING longer than its reserved seconds.
+
+        Queue time is not billed; simulation is, and a task cannot simulate for longer than it
+        has been running. It was first seen RUNNING at most one poll interval after it started,
+        so cancelling it at the bound keeps its bill within the reservation plus one poll interval.
+        """
+        if record is None or meta.get("status") != "RUNNING":
+            return
+        price = self.prices.price_for(record.device)
+        if price.kind != "simulator":
+            return
+        if record.running_since is None:
+            record.running_since = time.time()
+            self.store.save(record)
+            return
+        bound = self.limits.max_task_seconds
+        if record.estimated_cost and price.per_minute:
+            bound = max(bound, record.estimated_cost / price.per_minute * 60.0)
+        if time.time() - record.running_since > bound:
+            self.stats["cancelled_over_time"] += 1
+            self.cancel(task_arn)
 
     def cancel(self, task_arn: str) -> str:
         """Cancel a task (idempotent). Returns CANCELLING/CANCELLED, or the terminal state it already had."""

@@ -32,6 +32,9 @@ class ServiceLimits:
         concurrent_tasks: device ARN -> open tasks allowed. AWS documents 35-100 for SV1/DM1
             depending on the page; the low end is the default so that we never meet a 402.
         max_shots: device ARN -> shots per task cap on top of the device's own range.
+        max_task_seconds: seconds a task on a per-minute simulator (SV1, DM1) may run. Its cost is
+            what is reserved against the budget before submission, and a task still open after
+            it is cancelled: budgets on per-minute devices hold by this bound.
     """
 
     create_task_rate: float = 20.0
@@ -39,6 +42,7 @@ class ServiceLimits:
     api_rate: float = 140.0
     concurrent_tasks: Mapping[str, int] = field(default_factory=lambda: {SV1_ARN: 35, DM1_ARN: 35})
     max_shots: Mapping[str, int] = field(default_factory=lambda: {SV1_ARN: 100_000, DM1_ARN: 100_000})
+    max_task_seconds: float = 60.0
 
     def concurrency_for(self, device_arn: str) -> int | None:
         """Open tasks allowed on ``device_arn`` (None: not limited)."""
@@ -165,6 +169,30 @@ def load_service_limits(
             )
         limits, source = replace(limits, **overrides), "configured"
     return ServiceLimitStatus(limits, source, notes=tuple(notes))
+
+
+LIMITS_ENV = "ORCHESTRATOR_BRAKET_LIMITS"
+
+
+def configured_overrides() -> dict[str, Any]:
+    """The service limits a deployment sets in ``$ORCHESTRATOR_BRAKET_LIMITS`` (JSON of
+    :class:`ServiceLimits` fields, e.g. ``{"create_task_rate": 10, "max_task_seconds": 120}``).
+
+    Raises:
+        InputError: not a JSON object.
+    """
+    import json
+
+    raw = os.environ.get(LIMITS_ENV)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", source=LIMITS_ENV) from None
+    if not isinstance(value, dict):
+        raise InputError("must be a JSON object of service limit fields", source=LIMITS_ENV)
+    return value
 
 
 def _quotas_client(region: str | None) -> Any:

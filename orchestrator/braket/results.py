@@ -31,6 +31,8 @@ class Submission:
         failover_reason: why ``device`` differs from ``requested_device``, if it does.
         duplicate: this attempt had already been submitted; nothing new was created.
         alerts: budget thresholds the reservation crossed (show them in status).
+        attempt: the submission attempt used (later than asked when an earlier task under the asked
+            one FAILED or was CANCELLED).
     """
 
     task_arn: str
@@ -43,6 +45,7 @@ class Submission:
     failover_reason: str | None = None
     duplicate: bool = False
     alerts: tuple[BudgetAlert, ...] = ()
+    attempt: int = 1
 
     @property
     def failed_over(self) -> bool:
@@ -64,6 +67,7 @@ class Submission:
             failover_reason=record.failover_reason,
             duplicate=duplicate,
             alerts=alerts,
+            attempt=record.attempt,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,28 +1,51 @@
-"""The adaptive optimizer: a Gaussian-process model that re-orders pending experiments.
+"""Optimizers that order a sweep's pending experiments, behind one interface.
 
-The numerics live in the private package ``_gp``; this package is the thin public layer the
-coordinator calls (no Celery or Redis here; ``service`` applies it to a sweep in Redis).
-Imports are lazy: the sweep configuration needs ``OptimizerConfig`` only, and loading the
-numerics (scipy.optimize, scipy.linalg) costs time that workers and the CLI should not pay for it.
+* ``BaseOptimizer`` (``_base.py``): the role, like Optuna's ``BaseSampler``.
+* ``GPOptimizer`` (``sampler: gp``, the default): a Gaussian-process model; its numerics live in
+  the private package ``_gp``.
+* ``RandomOptimizer`` (``sampler: random``) and ``SobolOptimizer`` (``sampler: sobol``): model-free
+  orders.
+* ``create_optimizer`` builds the one a sweep chooses in ``optimizer.sampler``.
+
+No Celery or Redis here; ``service`` applies a recommendation to a sweep in Redis. Imports are
+lazy: the sweep configuration needs ``OptimizerConfig`` only, and loading the numerics
+(scipy.optimize, scipy.linalg) costs time that workers and the CLI should not pay for it.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.optimizer.config import EarlyStoppingConfig, OptimizerConfig
+from orchestrator.optimizer.config import SAMPLERS, EarlyStoppingConfig, OptimizerConfig
+
+if TYPE_CHECKING:
+    from orchestrator.config import SweepConfiguration
+    from orchestrator.optimizer._base import BaseOptimizer
+    from orchestrator.space import ParameterSpace
 
 _LAZY = {
-    "AdaptiveOptimizer": "orchestrator.optimizer.optimizer",
+    "BaseOptimizer": "orchestrator.optimizer._base",
+    "GPOptimizer": "orchestrator.optimizer._gp_optimizer",
+    "RandomOptimizer": "orchestrator.optimizer._space_filling",
+    "SobolOptimizer": "orchestrator.optimizer._space_filling",
     "OptimizationRecommendation": "orchestrator.optimizer.recommendation",
     "ParameterRegion": "orchestrator.optimizer.recommendation",
-    "median_rule_stops": "orchestrator.optimizer.early_stopping",
-    "promotion_stops": "orchestrator.optimizer.early_stopping",
+    "EarlyStoppingRule": "orchestrator.optimizer.early_stopping",
+    "MedianRule": "orchestrator.optimizer.early_stopping",
+    "stopping_rule": "orchestrator.optimizer.early_stopping",
     "validate_adaptive_sweep": "orchestrator.optimizer.validation",
 }
+# optimizer.sampler -> the class that implements it
+_SAMPLER_CLASSES = {"gp": "GPOptimizer", "random": "RandomOptimizer", "sobol": "SobolOptimizer"}
 
-__all__ = ["EarlyStoppingConfig", "OptimizerConfig", *_LAZY]
+__all__ = ["SAMPLERS", "EarlyStoppingConfig", "OptimizerConfig", "create_optimizer", *_LAZY]
+
+
+def create_optimizer(config: SweepConfiguration, space: ParameterSpace | None = None) -> BaseOptimizer:
+    """The optimizer the sweep chooses (``optimizer.sampler``), for ``config`` and its ``space``."""
+    cls = __getattr__(_SAMPLER_CLASSES[config.optimizer.sampler])
+    return cls(config, space)  # type: ignore[no-any-return]
 
 
 def __getattr__(name: str) -> Any:

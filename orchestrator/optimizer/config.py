@@ -7,9 +7,16 @@ How often the model is refitted is a deployment matter and lives in the global s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: ``optimizer.sampler``: the Gaussian-process model, a random order, a Sobol order
+Sampler = Literal["gp", "random", "sobol"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
+#: ``optimizer.early_stopping.rule``: how a running experiment's reported curve is judged
+StoppingRuleName = Literal["median", "percentile", "asha"]
+STOPPING_RULES: tuple[str, ...] = get_args(StoppingRuleName)
 
 
 class EarlyStoppingConfig(BaseModel):
@@ -20,14 +27,34 @@ class EarlyStoppingConfig(BaseModel):
     enabled: bool = False
     median_rule: bool = Field(
         True,
-        description="stop a run whose best intermediate value is worse than "
-        "the median of completed runs at the same step",
+        description="judge the curves that runs report (false: only shots as a budget stops runs)",
+    )
+    rule: StoppingRuleName = Field(
+        "median",
+        description="median: stop a run whose best value is worse than the median of completed "
+        "runs' running averages at its step; percentile: the same against the `percentile`-th "
+        "percentile; asha: successive-halving rungs at grace_steps * reduction_factor**k steps, "
+        "where a run goes on only in the best 1/reduction_factor of the runs that reached the rung",
+    )
+    percentile: float = Field(
+        50.0,
+        gt=0,
+        lt=100,
+        description="percentile rule: a run must be at least this good (lower: stricter; 50 is the median)",
+    )
+    reduction_factor: int = Field(
+        3, ge=2, description="asha (and shots as a budget): the share 1/reduction_factor of a rung goes on"
     )
     grace_steps: int = Field(
-        3, ge=0, description="intermediate values a run reports before it may be stopped"
+        3,
+        ge=0,
+        description="intermediate values a run reports before it may be stopped (asha: the first rung)",
     )
     min_completed: int = Field(
-        5, ge=1, description="completed runs with intermediate values the median needs"
+        5,
+        ge=1,
+        description="completed curves the median and percentile rules need at a step; "
+        "asha and shots as a budget: runs a rung needs before it decides",
     )
     low_fidelity_share: float | None = Field(
         None,
@@ -47,6 +74,11 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    sampler: Sampler = Field(
+        "gp",
+        description="what orders pending experiments: the Gaussian-process model (gp), a seeded "
+        "random order (random), or a scrambled Sobol sequence mapped to the nearest points (sobol)",
+    )
     startup_points: int | None = Field(
         None,
         ge=1,
@@ -97,6 +129,23 @@ class OptimizerConfig(BaseModel):
     early_stopping: EarlyStoppingConfig = Field(
         default_factory=lambda: EarlyStoppingConfig.model_validate({})
     )
+
+    @model_validator(mode="after")
+    def _model_options_need_the_gp(self) -> OptimizerConfig:
+        # options that only a model can act on would be silently ignored by the other samplers
+        if self.sampler != "gp":
+            if self.refinement:
+                raise ValueError(
+                    f"optimizer.refinement needs a model, and sampler '{self.sampler}' has none; "
+                    "set optimizer.sampler: gp or remove optimizer.refinement"
+                )
+            if self.early_stopping.low_fidelity_share is not None:
+                raise ValueError(
+                    f"optimizer.early_stopping.low_fidelity_share needs a model to decide which "
+                    f"low-shot runs to promote, and sampler '{self.sampler}' has none; set "
+                    "optimizer.sampler: gp or remove low_fidelity_share"
+                )
+        return self
 
     def startup_for(self, n_parameters: int) -> int:
         """The startup design's size for a space with ``n_parameters`` varying parameters.

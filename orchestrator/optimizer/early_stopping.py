@@ -1,66 +1,202 @@
-"""Early-stopping rules, as pure functions the optimizer applies.
+"""Early stopping: rules that judge a run from its intermediate values, and the share cap.
 
-* Median stopping (Golovin et al., "Google Vizier", 2017): a run that reports intermediate values
-  is stopped at step ``t`` when its best value so far is worse than the median, over completed
-  runs, of their running averages up to step ``t``.
+* A rule (``EarlyStoppingRule``) is a small strategy, chosen by ``optimizer.early_stopping.rule``:
+
+  - ``median`` (Golovin et al., "Google Vizier", 2017): a run is stopped at step ``t`` when its
+    best value so far is worse than the median, over completed runs, of their running averages
+    up to step ``t``;
+  - ``percentile``: the same against another percentile (25: a run must be in the best quarter);
+  - ``asha`` (Li et al., "Massively parallel hyperparameter tuning", 2020): rungs at
+    ``grace_steps * reduction_factor**k`` steps; a run reaching a rung goes on only while it is in
+    the best ``1/reduction_factor`` of every run that reached that rung, stopped or not.
+
+  The decision is made by the worker at each report, against every worker's data in Redis: the
+  rule says what to ask (``at_report``: a ``ReportQuery``) and what a completed curve leaves behind
+  (``completed_entries``), and the store answers in one atomic step (a per-step sorted set, so a
+  quantile or a rank is O(log n)). ``should_stop`` is the same rule over plain lists, for the
+  optimizer's ``should_early_stop`` and for tests.
 * Shots as fidelity: an experiment first runs at a share of its shots. It is promoted to full
-  shots only when an optimistic bound (posterior mean minus ``beta`` standard deviations, after
-  conditioning the GP on the low-shot value with its shot-noise variance) can still beat the
-  incumbent; otherwise it stops with its low-shot row.
-* Neither ever stops more than ``max_stopped_share`` of a sweep.
+  shots as soon as its rung (the low-shot runs) has ``min_completed`` members and it is in the
+  best ``1/reduction_factor`` of them, and stopped otherwise; and it is stopped when an
+  optimistic bound cannot beat the incumbent the refit publishes. ``optimistic_bound`` is that
+  bound's arithmetic.
+* Nothing ever stops more than ``max_stopped_share`` of a sweep: the store enforces the cap
+  atomically for every worker; ``select_stops`` applies it inside one refit.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from orchestrator.optimizer.config import EarlyStoppingConfig
+from orchestrator.optimizer.recommendation import EarlyStop
 
-def median_rule_stops(
-    curve: Sequence[float],
-    completed: Sequence[Sequence[float]],
-    *,
-    sign: float = 1.0,
-    grace_steps: int = 3,
-    min_completed: int = 5,
-) -> bool:
-    """True if the median rule stops a run with intermediate values ``curve``.
+
+def finite_values(curve: Sequence[float | None]) -> list[float]:
+    """The finite values of ``curve`` as floats (a report may hold None or NaN)."""
+    return [float(v) for v in curve if v is not None and math.isfinite(float(v))]
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What the store checks at one report (values signed: lower is better).
+
+    ``kind="quantile"``: stop when ``value`` is worse than the ``quantile`` of the completed
+    entries at ``key`` (at least ``min_count`` of them). ``kind="rung"``: add ``value`` to the rung
+    ``key``; once it holds ``min_count`` runs, stop unless fewer than ``max(1, n // eta)`` of them
+    are strictly better.
+    """
+
+    kind: Literal["quantile", "rung"]
+    key: str
+    value: float
+    min_count: int
+    quantile: float = 0.5
+    eta: int = 3
+
+
+class EarlyStoppingRule(ABC):
+    """Decides from intermediate values whether a running experiment should stop now."""
+
+    #: the ``optimizer.early_stopping.rule`` value, recorded as the reason on a stopped run's row
+    name: ClassVar[str]
+
+    @abstractmethod
+    def at_report(self, curve: Sequence[float], *, sign: float = 1.0) -> ReportQuery | None:
+        """What to ask the store after the run reported ``curve``; None: it cannot stop now."""
+
+    def completed_entries(self, curve: Sequence[float], *, sign: float = 1.0) -> dict[str, float]:
+        """What a completed run's curve adds to the store: key -> signed value."""
+        return {}
+
+    @abstractmethod
+    def should_stop(
+        self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
+    ) -> bool:
+        """True to stop the run (the same rule over plain lists).
+
+        Args:
+            curve: the running experiment's intermediate values so far, one per step.
+            completed: intermediate values of the sweep's completed experiments.
+            sign: 1 when lower values are better, -1 when higher are.
+        """
+
+
+def step_key(t: int) -> str:
+    return f"step:{t}"
+
+
+@dataclass(frozen=True)
+class PercentileRule(EarlyStoppingRule):
+    """Stop a run whose best value so far is worse than a percentile of the completed runs'
+    running averages at its step.
 
     Args:
-        curve: the running experiment's intermediate values so far.
-        completed: intermediate values of completed experiments of the same sweep.
-        sign: 1 when lower values are better, -1 when higher are.
+        percentile: 50 is the median; lower is stricter (a run must be in the best ``percentile`` %).
         grace_steps: values the run reports before it may be stopped.
-        min_completed: completed curves needed before the rule applies.
+        min_completed: completed curves reaching the step needed before the rule applies.
     """
-    values = [sign * float(v) for v in curve if v is not None and math.isfinite(float(v))]
-    t = len(values)
-    if t == 0 or t < grace_steps:
-        return False
-    curves = [[float(v) for v in c if v is not None and math.isfinite(float(v))] for c in completed]
-    curves = [c for c in curves if c]
-    if len(curves) < min_completed:
-        return False
-    running = [sign * float(np.mean(c[:t])) for c in curves]
-    return min(values) > float(np.median(running))
+
+    name: ClassVar[str] = "percentile"
+
+    percentile: float = 50.0
+    grace_steps: int = 3
+    min_completed: int = 5
+
+    def at_report(self, curve: Sequence[float], *, sign: float = 1.0) -> ReportQuery | None:
+        values = finite_values(curve)
+        t = len(values)
+        if t == 0 or t < self.grace_steps:
+            return None
+        best = min(sign * v for v in values)
+        return ReportQuery("quantile", step_key(t), best, self.min_completed, self.percentile / 100)
+
+    def completed_entries(self, curve: Sequence[float], *, sign: float = 1.0) -> dict[str, float]:
+        values = np.asarray(finite_values(curve)) * sign
+        running = np.cumsum(values) / np.arange(1, len(values) + 1)
+        return {step_key(t): float(v) for t, v in enumerate(running.tolist(), start=1)}
+
+    def should_stop(
+        self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
+    ) -> bool:
+        query = self.at_report(curve, sign=sign)
+        if query is None:
+            return False
+        peers = [e[query.key] for c in completed if query.key in (e := self.completed_entries(c, sign=sign))]
+        if len(peers) < query.min_count:
+            return False
+        return query.value > float(np.quantile(peers, query.quantile))
 
 
-def promotion_stops(
-    prior_mean: float, prior_var: float, observed: float, noise_var: float, best: float, *, beta: float = 2.0
-) -> bool:
-    """True if a low-fidelity result should not be promoted to full shots (minimization units).
+@dataclass(frozen=True)
+class MedianRule(PercentileRule):
+    """The percentile rule at the median: stop a run worse than half the completed ones at its step."""
+
+    name: ClassVar[str] = "median"
+
+    def __init__(self, grace_steps: int = 3, min_completed: int = 5) -> None:
+        super().__init__(50.0, grace_steps, min_completed)
+
+
+@dataclass(frozen=True)
+class AshaRule(EarlyStoppingRule):
+    """Asynchronous successive halving over reported steps.
 
     Args:
-        prior_mean: GP mean at the point before seeing the low-shot value.
-        prior_var: GP variance there.
-        observed: the low-shot value.
-        noise_var: its shot-noise variance.
-        best: the incumbent.
-        beta: width of the optimistic bound in standard deviations.
+        min_resource: the first rung's step; rung ``k`` is at ``min_resource * eta**k``.
+        eta: the reduction factor: the best ``1/eta`` of a rung go on.
+        min_peers: runs a rung needs before it stops anyone.
     """
-    return optimistic_bound(prior_mean, prior_var, observed, noise_var, beta=beta) > best
+
+    name: ClassVar[str] = "asha"
+
+    min_resource: int = 1
+    eta: int = 3
+    min_peers: int = 5
+
+    def rung_of(self, step: int) -> int | None:
+        """The rung at ``step`` (a count of reported values), or None between rungs."""
+        rung, at = 0, self.min_resource
+        while at < step:
+            rung, at = rung + 1, at * self.eta
+        return rung if at == step else None
+
+    def at_report(self, curve: Sequence[float], *, sign: float = 1.0) -> ReportQuery | None:
+        values = finite_values(curve)
+        rung = self.rung_of(len(values)) if values else None
+        if rung is None:
+            return None
+        return ReportQuery("rung", f"rung:{rung}", sign * values[-1], self.min_peers, eta=self.eta)
+
+    def should_stop(
+        self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
+    ) -> bool:
+        query = self.at_report(curve, sign=sign)
+        if query is None:
+            return False
+        t = len(finite_values(curve))
+        peers = [sign * c[t - 1] for c in (finite_values(c) for c in completed) if len(c) >= t]
+        if len(peers) + 1 < query.min_count:
+            return False
+        better = sum(p < query.value for p in peers)
+        return better >= max(1, (len(peers) + 1) // query.eta)
+
+
+def stopping_rule(options: EarlyStoppingConfig) -> EarlyStoppingRule | None:
+    """The sweep's rule for runs that report intermediate values; None when none applies."""
+    if not options.enabled or not options.median_rule:
+        return None
+    if options.rule == "asha":
+        return AshaRule(max(1, options.grace_steps), options.reduction_factor, options.min_completed)
+    if options.rule == "percentile":
+        return PercentileRule(options.percentile, options.grace_steps, options.min_completed)
+    return MedianRule(grace_steps=options.grace_steps, min_completed=options.min_completed)
 
 
 def optimistic_bound(
@@ -76,3 +212,38 @@ def optimistic_bound(
 def stop_allowance(max_share: float, sweep_size: int, already_stopped: int) -> int:
     """How many more experiments may be stopped without exceeding ``max_share`` of the sweep."""
     return max(0, int(math.floor(max_share * sweep_size + 1e-9)) - already_stopped)
+
+
+@dataclass(frozen=True)
+class StopCandidate:
+    """A run some rule would stop; ``margin`` ranks candidates (larger: surer) under the cap."""
+
+    experiment_id: str
+    reason: str
+    margin: float = 0.0
+    low_shot: bool = False  # a low-shot run: if the cap spares it, it is promoted instead
+
+
+def select_stops(
+    candidates: Sequence[StopCandidate], allowance: int
+) -> tuple[tuple[EarlyStop, ...], tuple[str, ...]]:
+    """Stop the surest ``allowance`` candidates; returns ``(stops, spared low-shot runs)``.
+
+    A low-shot run the cap spares must run at its full shots after all.
+    """
+    ranked = sorted(candidates, key=lambda c: -c.margin)
+    stops = tuple(EarlyStop(c.experiment_id, c.reason) for c in ranked[:allowance])
+    spared = tuple(c.experiment_id for c in ranked[allowance:] if c.low_shot)
+    return stops, spared
+
+
+def shot_noise_variance(metrics: Mapping[str, Any], extra: Mapping[str, Any], metric: str) -> float | None:
+    """The known noise variance of a low-shot ``metric``: reported (``<metric>_variance`` or
+    ``extra["variance"]``), or binomial for a share in 0..1 estimated from ``extra["shots"]``."""
+    value = metrics.get(f"{metric}_variance", (extra.get("variance") or {}).get(metric))
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return max(float(value), 0.0)
+    p, shots = metrics.get(metric), extra.get("shots")
+    if isinstance(p, (int, float)) and isinstance(shots, int) and shots > 0 and 0.0 <= p <= 1.0:
+        return max(p * (1.0 - p), 0.25 / shots) / shots
+    return None

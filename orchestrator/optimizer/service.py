@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 from orchestrator.config import SweepConfiguration
-from orchestrator.optimizer.optimizer import AdaptiveOptimizer
+from orchestrator.optimizer import create_optimizer
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
 from orchestrator.plan import SweepPlan
 from orchestrator.protocol import Lifecycle
@@ -28,21 +26,6 @@ from orchestrator.settings import Settings
 from orchestrator.store import SweepState
 
 log = logging.getLogger(__name__)
-
-# One optimizer per sweep and process, so that each refit starts its kernel fit from the last
-# one's hyperparameters (the sweep id is a hash of the configuration: the entry never goes stale).
-_CACHED = 16
-_optimizers: OrderedDict[str, AdaptiveOptimizer] = OrderedDict()
-_optimizers_lock = threading.Lock()
-
-
-def _optimizer(sweep_id: str, config: SweepConfiguration, plan: SweepPlan) -> AdaptiveOptimizer:
-    with _optimizers_lock:
-        opt = _optimizers.pop(sweep_id, None) or AdaptiveOptimizer(config, plan.space)
-        _optimizers[sweep_id] = opt
-        while len(_optimizers) > _CACHED:
-            _optimizers.popitem(last=False)
-        return opt
 
 
 def refit_all(state: SweepState, settings: Settings | None = None) -> int:
@@ -80,9 +63,8 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     config = SweepConfiguration.model_validate_json(meta["config"])
     plan = SweepPlan(config, json.loads(meta["code_versions"]))
     pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
-    low_done = store.in_stage(sweep_id, "low_done")
-    partials = store.curves(sweep_id)  # curves of running experiments that report (median rule)
-    if not pending and not low_done and not partials:
+    low_done = store.in_stage(sweep_id, "low_done") + store.in_stage(sweep_id, "stopping")
+    if not pending and not low_done:
         return None
     in_flight = store.in_flight(sweep_id)
     previous = (
@@ -91,12 +73,13 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     # distinct experiments: a promoted low-shot run has a result and waits for its full run
     size = len(set(pending) | set(in_flight) | store.observed(sweep_id))
     started = time.perf_counter()
-    rec = _optimizer(sweep_id, config, plan).analyze_results(
+    # the previous recommendation carries the kernel fit this refit starts from, whichever
+    # process made it. Running curves are not passed: workers judge them at each report.
+    rec = create_optimizer(config, plan.space).analyze_results(
         store.observations(sweep_id),
         plan.point_of(np.fromiter(pending, dtype=np.int64)),
         plan.point_of(np.asarray(in_flight, dtype=np.int64)),
         added=store.added(sweep_id),
-        partials=partials,
         previous=previous,
         sweep_size=size,
     )
@@ -105,9 +88,11 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
         add_points(state, sweep_id, plan, rec)
     if rec.early_stop_candidates:
         stop_early(state, sweep_id, plan, rec)
-        stop_running(state, sweep_id, [eid for eid in rec.early_stop_candidates if eid in partials])
-    # Low-shot runs wait for a model to judge them, unless nothing else is left to run.
-    if low_done and (rec.phase == "model" or not (pending or in_flight)):
+    if config.optimizer.early_stopping.low_fidelity_share:
+        publish_threshold(state, sweep_id, config, rec)
+    # Low-shot runs are judged by their rung as they finish (workers); what a rung never got
+    # enough peers to decide, the model decides once nothing else is left to run.
+    if low_done and not (pending or in_flight):
         decide_low_fidelity(state, sweep_id, plan, rec, low_done)
     record = rec.to_dict(include_priorities=False)
     record["refit_seconds"] = round(time.perf_counter() - started, 4)
@@ -144,7 +129,7 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
     for params, score in zip(
         rec.refinement_points, rec.refinement_scores or [1.0] * len(rec.refinement_points), strict=False
     ):
-        point = store.next_added_point(sweep_id, plan.space.size, params)
+        point = store.next_added_point(sweep_id, plan.space.size, dict(params))
         indices = plan.experiment_indices(np.asarray([point])).tolist()
         store.add_pending(sweep_id, [(plan.resource_of(i), i, float(score)) for i in indices])
         added += len(indices)
@@ -160,6 +145,7 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
 
     wanted = set(rec.early_stop_candidates)
     store = state.optimizer()
+    share = plan.config.optimizer.early_stopping.max_stopped_share
     promoted = {str(i) for i in store.in_stage(sweep_id, "full")}
     stopped = 0
     for queue, members in store.pending(sweep_id).items():
@@ -167,9 +153,13 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
             if member in promoted:  # decided already: it runs at full shots
                 continue
             exp = plan.experiment(int(member), _added_params(state, sweep_id, plan, int(member)))
-            if exp.experiment_id not in wanted or not store.withdraw(sweep_id, queue, member):
+            if exp.experiment_id not in wanted or not state.pruning().try_stop(
+                sweep_id, exp.experiment_id, share
+            ):
                 continue
-            reason = rec.resource_reallocation.get("stop_reasons", {}).get(exp.experiment_id, "optimizer")
+            if not store.withdraw(sweep_id, queue, member):
+                continue
+            reason = rec.stop_reason(exp.experiment_id)
             row = result_row(
                 ExperimentResult(
                     experiment_id=exp.experiment_id,
@@ -196,8 +186,23 @@ def stop_running(state: SweepState, sweep_id: str, experiment_ids: list[str]) ->
         return 0
     fresh = state.optimizer().stop_running(sweep_id, experiment_ids)
     if fresh:
-        state.event(sweep_id, "info", f"median rule: stopping {fresh} running experiment(s)")
+        state.event(sweep_id, "info", f"stopping {fresh} running experiment(s)")
     return int(fresh)
+
+
+def publish_threshold(
+    state: SweepState, sweep_id: str, config: SweepConfiguration, rec: OptimizationRecommendation
+) -> None:
+    """Publish the incumbent (signed: lower is better) for workers to compare low-shot runs with:
+    a run whose optimistic bound is worse cannot beat the best. One objective only (a weighted
+    or Pareto incumbent has no single value a low-shot run can be held to)."""
+    value = None
+    if len(config.objectives) == 1 and rec.incumbent is not None:
+        first = config.objectives[0]
+        metric = rec.incumbent.metrics.get(first.metric)
+        if isinstance(metric, (int, float)):
+            value = (-1.0 if first.goal == "maximize" else 1.0) * float(metric)
+    state.pruning().publish_threshold(sweep_id, value)
 
 
 def decide_low_fidelity(
@@ -211,16 +216,18 @@ def decide_low_fidelity(
     from orchestrator.models import ExperimentResult, ExperimentStatus
     from orchestrator.results import result_row
 
-    store = state.optimizer()
+    store, pruning = state.optimizer(), state.pruning()
+    share = plan.config.optimizer.early_stopping.max_stopped_share
     stop = set(rec.early_stop_candidates)
-    reasons = rec.resource_reallocation.get("stop_reasons", {})
+    stopping = set(store.in_stage(sweep_id, "stopping"))  # a rung stopped it; its worker died
     promoted = stopped = 0
     for index in low_done:
         seen = store.observation(sweep_id, index)
         if seen is None:
             continue
         exp = plan.experiment(index, _added_params(state, sweep_id, plan, index))
-        if seen.get("experiment_id") in stop:
+        eid = str(seen.get("experiment_id"))
+        if index in stopping or (eid in stop and pruning.try_stop(sweep_id, eid, share)):
             row = result_row(
                 ExperimentResult(
                     experiment_id=exp.experiment_id,
@@ -236,7 +243,7 @@ def decide_low_fidelity(
                     added=exp.added,
                     extra=seen["extra"],
                     error_message=f"stopped at {seen['extra'].get('shot_fraction', 0):.0%} of its shots "
-                    f"({reasons.get(seen.get('experiment_id'), 'cannot beat the incumbent')})",
+                    f"({rec.stop_reason(seen['experiment_id'], 'cannot beat the incumbent')})",
                 )
             )
             if state.record(sweep_id, index, exp.experiment_id, row, status="early_stopped", final=True):

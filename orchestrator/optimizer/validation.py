@@ -74,8 +74,8 @@ def validate_adaptive_sweep(
                     source=source,
                     field=f"constraints.metrics[{i}]",
                 )
-    if not config.adaptive_sampling:
-        return
+    if not config.adaptive_sampling or options.sampler != "gp":
+        return  # the checks below are about the GP's space-filling start
     space = space if space is not None else config.space()
     varying = sum(
         1

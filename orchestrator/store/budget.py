@@ -85,11 +85,14 @@ return {1, amount, 'reserved', out}
 """
 )
 
-# KEYS as _RESERVE. ARGV: reservation id, actual (micro-USD) or -1 to release, now, sweep name, thresholds
+# KEYS as _RESERVE, then optionally the device's slot set (KEYS[9]). ARGV: reservation id, actual
+# (micro-USD) or -1 to release, now, sweep name, thresholds. The slot goes in the same script as
+# the money: a task that ended never holds one without the other.
 _SETTLE = (
     _ALERTS
     + """
 local rid, actual, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+if KEYS[9] then redis.call('ZREM', KEYS[9], rid) end
 local thresholds = {}
 for th in string.gmatch(ARGV[5], '[^,]+') do table.insert(thresholds, tonumber(th)) end
 if redis.call('HEXISTS', KEYS[4], rid) == 1 then return {0, 'settled'} end
@@ -295,15 +298,21 @@ class BudgetLedger:
         alerts = _logged(BudgetAlert.from_json(a) for a in (res[3] if len(res) > 3 else []))
         return Reservation(reservation_id, int(res[1]) / MICRO, _text(res[2]), alerts)
 
-    def settle(self, sweep_id: str, reservation_id: str, actual: float) -> tuple[BudgetAlert, ...]:
+    def settle(
+        self, sweep_id: str, reservation_id: str, actual: float, *, slot: str | None = None
+    ) -> tuple[BudgetAlert, ...]:
         """Replace the reservation by the billed ``actual`` cost (idempotent).
 
         A settle without a reservation still records the spend (e.g. a task found after a crash).
+
+        Args:
+            slot: the concurrency slot set the task held (:meth:`ConcurrencyGate.slot_key`); freed
+                in the same atomic step.
         """
         if actual < 0:
             raise InputError(f"billed cost cannot be negative ({actual})", field="actual")
         res = self._settle(
-            keys=self._keys(sweep_id),
+            keys=self._keys(sweep_id) + ([slot] if slot else []),
             args=[
                 reservation_id,
                 to_micro(actual),
@@ -314,14 +323,17 @@ class BudgetLedger:
         )
         return _logged(BudgetAlert.from_json(a) for a in (res[2] if len(res) > 2 else []))
 
-    def release(self, sweep_id: str, reservation_id: str) -> bool:
+    def release(self, sweep_id: str, reservation_id: str, *, slot: str | None = None) -> bool:
         """Give a reservation back (task failed, cancelled, or never created). Idempotent.
+
+        Args:
+            slot: the concurrency slot set to free in the same atomic step (see :meth:`settle`).
 
         Returns:
             True when something was released.
         """
         res = self._settle(
-            keys=self._keys(sweep_id),
+            keys=self._keys(sweep_id) + ([slot] if slot else []),
             args=[
                 reservation_id,
                 -1,

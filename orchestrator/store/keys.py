@@ -19,7 +19,10 @@ All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
 * ``added``             hash point -> parameters of refinement points the optimizer added
 * ``stage``             hash index -> low_done | full | stopped (shots as a budget)
 * ``partials``          hash experiment id -> intermediate values of a running experiment
-* ``stop``              set of running experiment ids the median rule stops
+* ``stop``              set of running experiment ids a refit asked to stop
+* ``es:*``              early stopping decided at each report: per-step and per-rung sorted sets,
+                        the stopped set (the share cap), low-shot rows, the published threshold
+                        (documented in :mod:`orchestrator.store.pruning`)
 * ``optimizer:lock``    held while one process refits the sweep's model
 * ``optimizer:history`` list of the last refits' summaries (newest first)
 * ``tasks``             hash index -> JSON {arn, device, qattempt}: the sweep's quantum tasks

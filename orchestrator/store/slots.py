@@ -43,7 +43,9 @@ class ConcurrencyGate:
         self.client, self.limits, self.prefix, self.stale_after = client, limits, prefix, stale_after
         self._acquire = client.register_script(_ACQUIRE)
 
-    def _key(self, device_arn: str) -> str:
+    def slot_key(self, device_arn: str) -> str:
+        """The device's slot set, for :meth:`BudgetLedger.settle` / ``release`` to free a slot
+        atomically with the money."""
         return f"{self.prefix}limits:open:{device_arn}"
 
     def acquire(self, device_arn: str, member: str) -> bool:
@@ -52,12 +54,12 @@ class ConcurrencyGate:
         if cap is None:
             return True
         return bool(
-            self._acquire(keys=[self._key(device_arn)], args=[member, cap, time.time(), self.stale_after])
+            self._acquire(keys=[self.slot_key(device_arn)], args=[member, cap, time.time(), self.stale_after])
         )
 
     def release(self, device_arn: str, member: str) -> None:
         """Give the slot back (idempotent)."""
-        self.client.zrem(self._key(device_arn), member)
+        self.client.zrem(self.slot_key(device_arn), member)
 
     def in_flight(self, device_arn: str) -> int:
-        return int(self.client.zcard(self._key(device_arn)))
+        return int(self.client.zcard(self.slot_key(device_arn)))

@@ -25,8 +25,10 @@ class SubmissionRecord:
         shots: shots requested.
         task_arn: set once CreateQuantumTask answered (``local:...`` for a local failover).
         failover_reason: why ``device`` is not ``requested_device``.
-        state: ``intent``, ``submitted``, ``settled`` or ``released``.
+        state: ``intent``, ``submitted``, ``settled`` (billed) or ``released`` (the task FAILED or
+            was CANCELLED: never a result to reuse, and its attempt is never submitted again).
         cost: USD billed, once settled.
+        running_since: Unix time a poll first saw the task RUNNING (per-minute time bounds).
     """
 
     experiment_id: str
@@ -42,6 +44,7 @@ class SubmissionRecord:
     failover_reason: str | None = None
     state: str = "intent"
     cost: float | None = None
+    running_since: float | None = None
 
     @property
     def failed_over(self) -> bool:
@@ -64,6 +67,14 @@ class SubmissionStore:
     def get(self, experiment_id: str, attempt: int) -> SubmissionRecord | None:
         raw = self.client.get(self._attempt_key(experiment_id, attempt))
         return None if raw is None else SubmissionRecord(**json.loads(raw))
+
+    def live(self, experiment_id: str, attempt: int) -> tuple[int, SubmissionRecord | None]:
+        """The first attempt from ``attempt`` on whose task did not end FAILED or CANCELLED, with its
+        record (None: never submitted). Re-running a sweep starts its attempts at 1 again; a dead
+        task found under that attempt's token must not come back as its result."""
+        while (record := self.get(experiment_id, attempt)) is not None and record.state == "released":
+            attempt += 1
+        return attempt, record
 
     def by_task(self, task_arn: str) -> SubmissionRecord | None:
         key = self.client.get(f"{self.prefix}braket:task:{task_arn}")

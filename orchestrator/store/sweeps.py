@@ -22,6 +22,7 @@ from orchestrator.store.connection import bytes_client, connect
 if TYPE_CHECKING:
     from orchestrator.store.budget import BudgetLedger
     from orchestrator.store.optimizer import OptimizerStore
+    from orchestrator.store.pruning import PruningStore
 
 HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
 RESULTS_GROUP = "writer"
@@ -149,8 +150,15 @@ if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
-# A quantum task FAILED: count it; while attempts remain, back to pending for a new task.
+# A quantum task FAILED: count it; while attempts remain, back to pending for a new task. With a
+# task ARN (ARGV[3]), only while that task is the one noted for the experiment (KEYS[4]): two
+# polls of one FAILED task count it once.
 _RESUBMIT = """
+if ARGV[3] ~= '' then
+  local noted = redis.call('HGET', KEYS[4], ARGV[1])
+  if not noted or cjson.decode(noted)['arn'] ~= ARGV[3] then return -1 end
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
 local failed = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 if failed + 1 > tonumber(ARGV[2]) then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -523,6 +531,12 @@ class SweepState:
 
         return OptimizerStore(self._r)
 
+    def pruning(self) -> PruningStore:
+        """Early stopping decided at each report (per-step values, the share cap), same connection."""
+        from orchestrator.store.pruning import PruningStore
+
+        return PruningStore(self._r)
+
     def budget_ledger(self) -> BudgetLedger:
         from orchestrator.store.budget import BudgetLedger
 
@@ -594,19 +608,34 @@ class SweepState:
             args=[index, task, running, token],
         )
 
-    def resubmit_quantum(self, sweep_id: str, queue: str, index: int, max_attempts: int) -> bool:
+    def quantum_task(self, sweep_id: str, index: int) -> dict[str, Any] | None:
+        """The experiment's submitted quantum task ``{arn, device, qattempt}``, if one was noted."""
+        raw = self._r.hget(self.key(sweep_id, "tasks"), index)
+        return None if raw is None else json.loads(raw)
+
+    def resubmit_quantum(
+        self, sweep_id: str, queue: str, index: int, max_attempts: int, *, task_arn: str = ""
+    ) -> bool | None:
         """Count a FAILED quantum task; if attempts remain, send the experiment back to pending
-        (first in line) for a new task with a new client token. Returns True if it was."""
-        return bool(
+        (first in line) for a new task with a new client token.
+
+        Returns:
+            True if it was sent back, False if its attempts are used up (record the failure). With
+            ``task_arn``, only the first call for the task noted for the experiment counts it
+            (several polls of one task may end at once): later ones return None (nothing to do).
+        """
+        done = int(
             self._resubmit(
                 keys=[
                     self.key(sweep_id, "qattempt"),
                     self.key(sweep_id, "running"),
                     self.pending_key(sweep_id, queue),
+                    self.key(sweep_id, "tasks"),
                 ],
-                args=[index, max_attempts],
+                args=[index, max_attempts, task_arn],
             )
         )
+        return None if done < 0 else bool(done)
 
     # -- what a coordinator does ------------------------------------------------------------------------
 

@@ -67,8 +67,12 @@ def _known(orch: Orchestrator, sweep_id: str) -> None:
 
 
 def report_html(orch: Orchestrator, sweep_id: str) -> str | None:
-    """The sweep's HTML report, once ``analysis`` provides one (until then: None, a 404)."""
-    return None
+    """The sweep's HTML report from :mod:`analysis` (None while it has no results to analyse)."""
+    from analysis.publish import analyze_sweep, render  # matplotlib and SciPy: only when asked
+
+    if not orch.store.files(sweep_id):
+        return None
+    return render(analyze_sweep(orch.store.root, sweep_id), "html")
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -304,8 +308,8 @@ def report(sweep_id: str, request: Request) -> HTMLResponse:
     if html is None:
         raise ApiRefusal(
             404,
-            "reports are not available yet: this server has no analysis report to render "
-            "(results, status and events are)",
+            f"sweep '{sweep_id}' has no results to report on yet; the report covers the rows "
+            "written so far, so try again once some experiments have finished",
             code="no_report",
         )
     return HTMLResponse(html)

@@ -128,6 +128,8 @@ def test_experiment_identity_is_stable_and_sensitive() -> None:
     assert a != experiment_id("p", "git:abd", {"x": 0.3, "y": 1}, 0, "local_cpu")  # code version
     assert a != experiment_id("p", "git:abc", {"x": 0.3, "y": 1}, 1, "local_cpu")  # repeat
     assert a != experiment_id("p", "git:abc", {"x": 0.3, "y": 1}, 0, "braket_sim")  # resource
+    ionq = experiment_id("p", "git:abc", {"x": 0.3, "y": 1}, 0, "braket_qpu", "arn:.../ionq/Forte-1")
+    assert ionq != experiment_id("p", "git:abc", {"x": 0.3, "y": 1}, 0, "braket_qpu", "arn:.../iqm/Garnet")
 
 
 def test_plan_enumerates_projects_and_repeats() -> None:

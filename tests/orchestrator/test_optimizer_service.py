@@ -13,7 +13,8 @@ from orchestrator import Orchestrator
 from orchestrator.config import validate_sweep
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher
-from orchestrator.optimizer.service import refit_sweep
+from orchestrator.optimizer import GPOptimizer
+from orchestrator.optimizer.service import observations, refit_sweep
 from orchestrator.plan import SweepPlan
 from orchestrator.results import ResultStore
 from orchestrator.scheduler import Scheduler
@@ -37,12 +38,12 @@ def _sweep(**extra) -> dict:
 
 
 def _state_with_results(
-    redis_url: str, tmp_path: Path, n_results: int = 12
+    redis_url: str, tmp_path: Path, n_results: int = 12, **extra
 ) -> tuple[SweepState, str, SweepPlan]:
     """A registered, filled sweep (nothing published) with ``n_results`` finished experiments."""
     settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=1)
     state = SweepState(connect(redis_url))
-    config = validate_sweep(_sweep())
+    config = validate_sweep(_sweep(**extra))
     sid = Scheduler(state, ResultStore(settings.results_dir), settings).schedule_sweep(config).execution_id
     coordinator = Coordinator(
         state,
@@ -93,7 +94,26 @@ def test_refit_rescores_pending_and_records_history(redis_url: str, tmp_path: Pa
     assert any(abs(p["x"] - 0.7) <= 0.25 and abs(p["y"] - 0.2) <= 0.25 for p in best), best
     meta = json.loads(state.meta(sid)["optimizer"])
     assert meta["incumbent"] and meta["promising_regions"] and meta["summary"]
+    assert meta["sampler"] == "gp" and meta["kernels"]["objective"]["length_scales"]
     assert connect(redis_url).llen(state.key(sid, "optimizer:history")) == 1
+
+
+@pytest.mark.parametrize("sampler, phase", [("random", "random"), ("sobol", "space_filling")])
+def test_refit_uses_the_sampler_the_sweep_chooses(
+    sampler: str, phase: str, redis_url: str, tmp_path: Path
+) -> None:
+    state, sid, plan = _state_with_results(redis_url, tmp_path, optimizer={"sampler": sampler})
+    rec = refit_sweep(state, sid)
+    assert rec is not None and rec.sampler == sampler and rec.phase == phase
+    assert rec.incumbent is None and not rec.promising_regions, "no model behind these samplers"
+    # what landed in Redis is that sampler's order, not the GP's
+    after = connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, -1, withscores=True)
+    points = plan.point_of(np.asarray([int(m) for m, _ in after]))
+    assert after and [s for _, s in after] == [rec.priority_adjustments[int(p)] for p in points]
+    gp = GPOptimizer(plan.config, plan.space).analyze_results(observations(state, sid), points)
+    assert gp.phase == "model" and rec.top(5) != gp.top(5)
+    meta = json.loads(state.meta(sid)["optimizer"])
+    assert meta["sampler"] == sampler and meta["phase"] == phase
 
 
 def test_two_beats_at_once_do_not_corrupt_priorities(redis_url: str, tmp_path: Path) -> None:
@@ -152,6 +172,8 @@ def test_adaptive_sweep_through_a_worker_reports_best_and_regions(
             "objectives[0].metric",
         ),
         ({"optimizer": {"startup_points": 500}}, "optimizer.startup_points"),
+        ({"optimizer": {"sampler": "tpe"}}, "optimizer.sampler"),
+        ({"optimizer": {"sampler": "random", "refinement": True}}, "optimizer.refinement"),
     ],
 )
 def test_bad_optimizer_config_exits_2(change: dict, field: str, workdir: Path, redis_url: str) -> None:
@@ -199,7 +221,7 @@ def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(
 
 
 def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: str, tmp_path: Path) -> None:
-    from orchestrator.optimizer.recommendation import OptimizationRecommendation
+    from orchestrator.optimizer.recommendation import EarlyStop, OptimizationRecommendation
     from orchestrator.optimizer.service import decide_low_fidelity
 
     state, sid, plan = _state_with_results(redis_url, tmp_path, n_results=0)
@@ -226,7 +248,9 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
         )
         connect(redis_url).hset(state.key(sid, "stage"), index, "low_done")
     stop, promote = low
-    rec = OptimizationRecommendation(priority_adjustments={}, early_stop_candidates=[ids[stop]])
+    rec = OptimizationRecommendation(
+        priority_adjustments={}, early_stops=(EarlyStop(ids[stop], "not promoted"),)
+    )
     assert decide_low_fidelity(state, sid, plan, rec, low) == (1, 1)
     assert connect(redis_url).hget(state.key(sid, "terminal"), stop) == "early_stopped"
     kept = json.loads(connect(redis_url).hget(state.key(sid, "obs"), stop))
@@ -267,11 +291,44 @@ def test_median_rule_stops_running_experiments_that_report_a_poor_curve(
     assert len(frame) == 16 and frame["experiment_id"].is_unique, "one row per experiment"
     stopped = frame[frame["status"] == "early_stopped"]
     assert 1 <= len(stopped) <= 8, "the rule stopped some runs, never more than max_stopped_share"
+    lengths = []
     for _, row in stopped.iterrows():
         curve = json.loads(row["extra"])["intermediate"]
-        assert 3 <= len(curve) < 20, "stopped after its grace steps and before its end"
+        lengths.append(len(curve))
+        # decided at a report: after the grace steps; at the last report a stop saves nothing
+        assert 3 <= len(curve) <= 20, "stopped after its grace steps"
         assert row["metric.loss"] == pytest.approx(curve[-1]), "the partial row keeps the last reported loss"
+    assert min(lengths) < 20, f"the rule saved steps: stopped at {sorted(lengths)}"
     completed = frame[frame["status"] == "completed"]
     best_x = frame.loc[(frame["param.x"] - 0.7).abs().idxmin(), "param.x"]
     assert best_x in set(completed["param.x"]), "the best point is never stopped"
     assert (completed["extra"].map(lambda e: len(json.loads(e)["intermediate"])) == 20).all()
+
+
+def test_unknown_sampler_names_the_choices(workdir: Path, redis_url: str) -> None:
+    import yaml
+
+    path = workdir / "adaptive.yaml"
+    path.write_text(yaml.safe_dump(_sweep(optimizer={"sampler": "tpe"})))
+    proc = cli("check", str(path), workdir=workdir)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "'gp', 'random' or 'sobol'" in proc.stderr and "'tpe'" in proc.stderr
+
+
+def test_sweep_with_the_sobol_sampler_runs_end_to_end(workdir: Path, redis_url: str, start_worker) -> None:
+    start_worker("sobol", concurrency=2)
+    sweep = _sweep(optimizer={"sampler": "sobol", "early_stopping": {"enabled": True}})
+    sweep["projects"][0]["fixed"] = {"delay": 0.05}
+    sweep["parameters"] = {"x": {"start": 0, "stop": 1, "num": 5}, "y": {"start": 0, "stop": 1, "num": 5}}
+    with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
+        sid = orch.submit(sweep).execution_id
+        final = orch.wait(sid, timeout=240)
+        frame = orch.results(sid)
+        history = [
+            json.loads(v) for v in connect(redis_url).lrange(orch.state.key(sid, "optimizer:history"), 0, -1)
+        ]
+    assert final.state == "completed"
+    assert len(frame) == 25 and (frame["status"] == "completed").all()
+    assert history, "the optimizer refitted while the sweep ran"
+    assert {h["sampler"] for h in history} == {"sobol"} and {h["phase"] for h in history} == {"space_filling"}
+    assert final.optimizer["sampler"] == "sobol"

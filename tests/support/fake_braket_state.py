@@ -50,6 +50,7 @@ class Faults:
         create_rate: CreateQuantumTask quota in requests/s (None: unlimited); above it, 429.
         create_burst: quota burst (default 2x rate, as Braket's 20/s burst 40).
         fail_probability: chance a task ends FAILED instead of COMPLETED.
+        fail_next: the next this-many tasks to finish end FAILED (deterministic, for tests).
         queue_delay: seconds a task waits in QUEUED (devices may override).
         run_time: seconds a task spends RUNNING.
         billed_duration_ms: simulator duration reported in the result (None: measured).
@@ -64,6 +65,7 @@ class Faults:
     create_rate: float | None = None
     create_burst: float | None = None
     fail_probability: float = 0.0
+    fail_next: int = 0
     queue_delay: float = 0.05
     run_time: float = 0.0
     billed_duration_ms: int | None = None
@@ -85,6 +87,7 @@ class FakeTask:
     status: str = "QUEUED"
     ended: datetime | None = None
     failure_reason: str | None = None
+    duration_ms: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -125,6 +128,8 @@ class FakeBraket:
             self.requests: Counter[str] = Counter()
             self.errors: Counter[str] = Counter()
             self.create_times: list[float] = []
+            #: what the service bills, per COMPLETED task: {device, shots, duration_ms (simulators)}
+            self.billed: dict[str, dict[str, Any]] = {}
             self._rng = random.Random()
             self._bucket = (0.0, time.monotonic())
             self._schedule: list[tuple[float, int, str]] = []
@@ -172,6 +177,8 @@ class FakeBraket:
                 "errors": dict(self.errors),
                 "tasks": {arn: t.status for arn, t in self.tasks.items()},
                 "create_times": list(self.create_times),
+                "billed": dict(self.billed),
+                "tokens": {arn: t.token for arn, t in self.tasks.items()},
             }
 
     # -- Braket operations --------------------------------------------------------------------
@@ -387,7 +394,9 @@ class FakeBraket:
                     continue
                 if task.status != "RUNNING":
                     continue
-                fail = self._rng.random() < self.faults.fail_probability
+                fail = self._rng.random() < self.faults.fail_probability or self.faults.fail_next > 0
+                if self.faults.fail_next > 0:
+                    self.faults.fail_next -= 1
                 device = self.devices[task.device_arn]
                 billed_ms = self.faults.billed_duration_ms
             self._finish(task, device, fail, billed_ms)
@@ -406,6 +415,12 @@ class FakeBraket:
             else:
                 task.status, task.failure_reason = ("FAILED", reason) if reason else ("COMPLETED", None)
             task.ended = datetime.now(UTC)
+            if task.status == "COMPLETED":
+                self.billed[task.arn] = {
+                    "device": task.device_arn,
+                    "shots": task.shots,
+                    "duration_ms": task.duration_ms if device.device_type == "SIMULATOR" else None,
+                }
 
     def _simulate_and_upload(self, task: FakeTask, device: FakeDevice, billed_ms: int | None) -> None:
         from braket.default_simulator import DensityMatrixSimulator, StateVectorSimulator
@@ -429,6 +444,7 @@ class FakeBraket:
         )
         if device.device_type == "SIMULATOR":
             duration = billed_ms if billed_ms is not None else measured_ms
+            task.duration_ms = duration
             result.additionalMetadata.simulatorMetadata = SimulatorMetadata(executionDuration=duration)
         else:
             result.additionalMetadata.simulatorMetadata = None

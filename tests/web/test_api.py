@@ -79,6 +79,10 @@ def test_submit_follow_events_to_finished_and_read_csv_and_parquet(
     page = server.api("GET", f"/sweeps/{sweep_id}/results", params={"limit": 5, "offset": 10}).json()
     assert len(page) == 2
 
+    report = server.api("GET", f"/sweeps/{sweep_id}/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert sweep_id in report.text
+
     listed = server.api("GET", "/sweeps").json()
     assert [s["execution_id"] for s in listed] == [sweep_id] and listed[0]["finished"] == 12
     status = server.api("GET", f"/sweeps/{sweep_id}").json()

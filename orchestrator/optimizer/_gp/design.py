@@ -90,7 +90,7 @@ def maximin_picks(
 def startup_order(
     encoder: SpaceEncoder, candidates: np.ndarray, existing: np.ndarray, n_startup: int, *, seed: int
 ) -> np.ndarray:
-    """A permutation of the candidates: a Sobol-spread design first, the rest farthest-first."""
+    """A permutation of the candidates: the Latin-hypercube design first, the rest farthest-first."""
     m = len(candidates)
     targets = design_targets(encoder, n_startup, skip=len(existing), seed=seed)[:m]
     first = nearest_unused(targets, candidates)

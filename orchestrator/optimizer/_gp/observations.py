@@ -198,16 +198,3 @@ class Scalarizer:
         """Noise variance of the target given per-objective variances (linearized for ParEGO)."""
         scaled = np.atleast_2d(variances) * (self.weights / self.span) ** 2
         return scaled.sum(axis=1) if self.mode != "single" else scaled[:, 0]
-
-
-def pareto_front(values: np.ndarray) -> np.ndarray:
-    """Positions of the non-dominated rows of ``values`` (all minimized)."""
-    n = len(values)
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        if not keep[i]:
-            continue
-        dominated = np.all(values <= values[i], axis=1) & np.any(values < values[i], axis=1)
-        if dominated.any():
-            keep[i] = False
-    return np.flatnonzero(keep)

@@ -92,6 +92,150 @@ def _screen(
     return np.union1d(by_score, by_mean), score
 
 
+def _lie(post: Posterior, settings: PlanSettings) -> float | None:
+    """The constant liar's value, or None for the kriging believer (the posterior mean)."""
+    if settings.strategy != "constant_liar":
+        return None
+    return float({"best": np.min(post.y), "mean": np.mean(post.y), "worst": np.max(post.y)}[settings.liar])
+
+
+class _Planner:
+    """The greedy head of one plan: the posterior and the shortlist's moments as picks are made.
+
+    It lives for one ``plan_order`` call; each pick is fantasized before the next.
+    """
+
+    def __init__(
+        self,
+        post: Posterior,
+        acq: Acquisition,
+        candidates: np.ndarray,
+        in_flight: np.ndarray,
+        run: np.ndarray,
+        settings: PlanSettings,
+        encoder: SpaceEncoder,
+        regions: list[Region],
+        valid: Callable[[np.ndarray], np.ndarray],
+    ) -> None:
+        self.acq, self.candidates, self.settings = acq, candidates, settings
+        self.encoder, self.regions, self.valid = encoder, regions, valid
+        self.fantasize = settings.strategy != "none"
+        self.lie = _lie(post, settings)
+        if self.fantasize and len(in_flight):
+            post = self._believe(post, in_flight)
+        self.post = post
+        self.existing = np.vstack([run, in_flight]) if len(in_flight) else run
+        self.dupes = _duplicates(candidates, self.existing)
+        m = len(candidates)
+        if m > settings.shortlist:
+            self.short, self.screen_score = _screen(post, acq, candidates, settings.shortlist)
+        else:
+            self.short, self.screen_score = np.arange(m), np.zeros(m)
+        self.S = candidates[self.short]
+        self.mean_s, self.var_s, self.V = post.whitened(self.S)
+        self.pof_s = acq.feasibility.log_pof(self.S)
+        self.available = ~self.dupes
+        self.picks: list[Pick] = []
+        self.refinements_left = settings.refinements
+        if self.refinements_left > 0:
+            values = self.values()
+            self.half = half_widths(post, encoder, settings.region_width)
+            open_s = self.available[self.short]
+            self.regions = regions + explore_regions(
+                self.S[open_s], values[open_s], self.half, settings.explore_starts, regions
+            )
+
+    def _believe(self, post: Posterior, X: np.ndarray) -> Posterior:
+        """Condition on fantasized results at ``X``; the incumbent follows the best of them."""
+        y = _fantasy_values(post, X, self.lie)
+        if self.acq.best is not None:
+            self.acq.best = min(self.acq.best, float(np.min(y)))
+        return post.condition(X, y, np.full(len(X), post.params.noise))
+
+    def values(self) -> np.ndarray:
+        """The acquisition of the shortlist under the current fantasies."""
+        return self.acq.from_moments(self.mean_s, self.var_s, self.pof_s)
+
+    def _taken(self) -> np.ndarray:
+        points = [p.point[None] for p in self.picks]
+        return np.vstack([self.existing, *points]) if points else self.existing
+
+    def _coverage_pick(self) -> Pick | None:
+        pos = maximin_picks(self.candidates, self._taken(), 1, exclude=np.flatnonzero(~self.available))
+        return Pick("coverage", int(pos[0]), self.candidates[pos[0]], float("nan")) if len(pos) else None
+
+    def _model_pick(self, step: int) -> Pick | None:
+        """The best open shortlist point, or a refinement point when one scores higher."""
+        values = self.values()
+        open_s = self.available[self.short]
+        pick: Pick | None = None
+        best_s = int(np.argmax(np.where(open_s, values, -np.inf))) if open_s.any() else -1
+        if best_s >= 0 and np.isfinite(values[best_s]):
+            pick = Pick("model", int(self.short[best_s]), self.S[best_s], float(values[best_s]))
+        if self.refinements_left <= 0:
+            return pick
+        found = refinement_candidate(
+            self.acq,
+            self.post,
+            self.regions,
+            self.S[open_s],
+            values[open_s],
+            self.encoder,
+            self.valid,
+            self._taken(),
+            seed=self.settings.seed + step,
+            # later steps only refine around fantasies: local boxes do
+            global_starts=self.settings.global_starts if step == 0 else 0,
+        )
+        if found is None or (pick is not None and found[1] <= pick.value + 1e-9):
+            return pick
+        self.refinements_left -= 1
+        if not any(r.contains(found[0][None])[0] for r in self.regions):
+            # found by a whole-box search: report the box around it as a region
+            self.regions = [*self.regions, box(found[0], self.half, rank=len(self.regions), kind="explore")]
+        return Pick("refinement", -1, found[0], found[1])
+
+    def take(self, pick: Pick) -> None:
+        """Record ``pick``: it and its twins (same parameters, another index) leave the pool."""
+        self.picks.append(pick)
+        if pick.candidate >= 0:
+            self.available[pick.candidate] = False
+        if len(self.candidates):
+            self.available &= np.linalg.norm(self.candidates - pick.point, axis=1) > DUPLICATE_TOL
+
+    def believe_pick(self, pick: Pick) -> None:
+        """Fantasize ``pick``; the shortlist's moments follow by a rank-one update."""
+        post, x = self.post, pick.point[None]
+        y_b = _fantasy_values(post, x, self.lie)
+        mean_b_arr, var_b_arr, v_b_col = post.whitened(x)
+        v_b, mean_b, var_b = v_b_col[:, 0], float(mean_b_arr[0]), float(var_b_arr[0])
+        d_b = np.sqrt(var_b + post.params.noise)
+        row = (kernel_matrix(x, self.S, post.params)[0] - v_b @ self.V) / d_b
+        self.mean_s = self.mean_s + row * (y_b[0] - mean_b) / d_b
+        self.var_s = np.maximum(self.var_s - row * row, 1e-12)
+        self.V = np.vstack([self.V, row[None]])
+        self.post = post.condition(x, y_b, np.array([post.params.noise]))
+        if self.acq.best is not None:
+            self.acq.best = min(self.acq.best, float(y_b[0]))
+
+    def plan(self, kinds: Sequence[str]) -> Plan:
+        for step, kind in enumerate(kinds):
+            pick = self._coverage_pick() if kind == "coverage" else None
+            pick = pick or self._model_pick(step)
+            if pick is None:
+                break
+            self.take(pick)
+            if self.fantasize and step < len(kinds) - 1:
+                self.believe_pick(pick)
+        m = len(self.candidates)
+        # twins of a pick (same parameters, another index) rank with the duplicates of in-flight points
+        picked = np.zeros(m, dtype=bool)
+        picked[[p.candidate for p in self.picks if p.candidate >= 0]] = True
+        repeats = self.dupes | (~self.available & ~picked)
+        order = _order(m, self.picks, self.short, self.values(), self.screen_score, repeats)
+        return Plan(order, self.picks, self.regions)
+
+
 def plan_order(
     post: Posterior,
     acq: Acquisition,
@@ -105,97 +249,7 @@ def plan_order(
     valid: Callable[[np.ndarray], np.ndarray],
 ) -> Plan:
     """Order ``candidates``; ``kinds`` says for each head position "model" or "coverage"."""
-    m = len(candidates)
-    fantasize = settings.strategy != "none"
-    lie = None
-    if settings.strategy == "constant_liar":
-        lie = float({"best": np.min(post.y), "mean": np.mean(post.y), "worst": np.max(post.y)}[settings.liar])
-    if fantasize and len(in_flight):
-        y_f = _fantasy_values(post, in_flight, lie)
-        post = post.condition(in_flight, y_f, np.full(len(in_flight), post.params.noise))
-        if acq.best is not None:
-            acq.best = min(acq.best, float(np.min(y_f)))
-    existing = np.vstack([run, in_flight]) if len(in_flight) else run
-    dupes = _duplicates(candidates, existing)
-    if m > settings.shortlist:
-        short, screen_score = _screen(post, acq, candidates, settings.shortlist)
-    else:
-        short, screen_score = np.arange(m), np.zeros(m)
-    S = candidates[short]
-    mean_s, var_s, V = post.whitened(S)
-    pof_s = acq.feasibility.log_pof(S)
-    available = ~dupes
-    picked_points: list[np.ndarray] = []
-    picks: list[Pick] = []
-    refinements_left = settings.refinements
-    if refinements_left > 0:
-        values = acq.from_moments(mean_s, var_s, pof_s)
-        half = half_widths(post, encoder, settings.region_width)
-        open_s = available[short]
-        regions = regions + explore_regions(S[open_s], values[open_s], half, settings.explore_starts, regions)
-    for step, kind in enumerate(kinds):
-        values = acq.from_moments(mean_s, var_s, pof_s)
-        pick: Pick | None = None
-        if kind == "coverage":
-            covered = np.vstack([existing, *picked_points]) if picked_points else existing
-            pos = maximin_picks(candidates, covered, 1, exclude=np.flatnonzero(~available))
-            if len(pos):
-                pick = Pick("coverage", int(pos[0]), candidates[pos[0]], float("nan"))
-        if pick is None:
-            open_s = available[short]
-            best_s = int(np.argmax(np.where(open_s, values, -np.inf))) if open_s.any() else -1
-            if best_s >= 0 and np.isfinite(values[best_s]):
-                pick = Pick("model", int(short[best_s]), S[best_s], float(values[best_s]))
-            if refinements_left > 0:
-                taken = np.vstack([existing, *picked_points]) if picked_points else existing
-                found = refinement_candidate(
-                    acq,
-                    post,
-                    regions,
-                    S[open_s],
-                    values[open_s],
-                    encoder,
-                    valid,
-                    taken,
-                    seed=settings.seed + step,
-                    # later steps only refine around fantasies: local boxes do
-                    global_starts=settings.global_starts if step == 0 else 0,
-                )
-                if found is not None and (pick is None or found[1] > pick.value + 1e-9):
-                    pick = Pick("refinement", -1, found[0], found[1])
-                    refinements_left -= 1
-                    if not any(r.contains(found[0][None])[0] for r in regions):
-                        # found by a whole-box search: report the box around it as a region
-                        regions = [*regions, box(found[0], half, rank=len(regions), kind="explore")]
-        if pick is None:
-            break
-        picks.append(pick)
-        picked_points.append(pick.point[None])
-        if pick.candidate >= 0:
-            available[pick.candidate] = False
-        # the same parameters may sit at several positions (repeats, projects): one pick covers all
-        same = np.linalg.norm(candidates - pick.point, axis=1) <= DUPLICATE_TOL if m else np.zeros(0, bool)
-        available &= ~same
-        if not fantasize or step == len(kinds) - 1:
-            continue
-        x = pick.point[None]
-        y_b = _fantasy_values(post, x, lie)
-        mean_b_arr, var_b_arr, v_b_col = post.whitened(x)
-        v_b, mean_b, var_b = v_b_col[:, 0], float(mean_b_arr[0]), float(var_b_arr[0])
-        d_b = np.sqrt(var_b + post.params.noise)
-        row = (kernel_matrix(x, S, post.params)[0] - v_b @ V) / d_b
-        mean_s = mean_s + row * (y_b[0] - mean_b) / d_b
-        var_s = np.maximum(var_s - row * row, 1e-12)
-        V = np.vstack([V, row[None]])
-        post = post.condition(x, y_b, np.array([post.params.noise]))
-        if acq.best is not None:
-            acq.best = min(acq.best, float(y_b[0]))
-    final = acq.from_moments(mean_s, var_s, pof_s)
-    # twins of a pick (same parameters, another index) rank with the duplicates of in-flight points
-    picked = np.zeros(m, dtype=bool)
-    picked[[p.candidate for p in picks if p.candidate >= 0]] = True
-    repeats = dupes | (~available & ~picked)
-    return Plan(_order(m, picks, short, final, screen_score, repeats), picks, regions)
+    return _Planner(post, acq, candidates, in_flight, run, settings, encoder, regions, valid).plan(kinds)
 
 
 def _order(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.config import SweepConfiguration
-from orchestrator.optimizer import AdaptiveOptimizer
+from orchestrator.optimizer import BaseOptimizer
 
 
 def make_sweep(
@@ -45,14 +45,15 @@ def result(index: int, params: dict[str, Any], metrics: dict[str, float], **extr
 
 
 def run_adaptive(
-    opt: AdaptiveOptimizer, fn: Callable[[dict[str, Any]], float], stop: Callable[[int], bool], limit: int
+    opt: BaseOptimizer, fn: Callable[[dict[str, Any]], float], stop: Callable[[int], bool], limit: int
 ) -> list[int]:
     """Run points one at a time in the optimizer's order; returns the indices in run order."""
     pending = set(range(opt.space.size))
     results: list[dict[str, Any]] = []
     order: list[int] = []
+    rec = None
     while pending and len(order) < limit:
-        rec = opt.analyze_results(results, np.fromiter(pending, dtype=np.int64))
+        rec = opt.analyze_results(results, np.fromiter(pending, dtype=np.int64), previous=rec)
         index = rec.top(1)[0]
         pending.discard(index)
         params = opt.space.point(index)

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.optimizer import AdaptiveOptimizer
+from orchestrator.optimizer import GPOptimizer
+from orchestrator.optimizer.recommendation import Coverage
 from tests.orchestrator.optimizer.conftest import make_sweep, run_adaptive
 
 GRID = {"x": {"start": 0.0, "stop": 1.0, "num": 25}, "y": {"start": 0.0, "stop": 1.0, "num": 25}}
@@ -25,7 +26,7 @@ def test_adaptive_order_finds_the_optimum_far_sooner_than_random_order() -> None
         optimizer={"startup_points": 6, "coverage_share": 0.1},
         seed=3,
     )
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     values = {i: _fidelity(opt.space.point(i)) for i in range(opt.space.size)}
     best = max(values, key=values.get)  # type: ignore[arg-type]
 
@@ -40,11 +41,13 @@ def test_adaptive_order_finds_the_optimum_far_sooner_than_random_order() -> None
     assert adaptive * 3 < random_position
 
 
-def test_initial_order_spreads_the_first_points() -> None:
+def test_the_startup_order_spreads_the_first_points() -> None:
     config = make_sweep(GRID, optimizer={"startup_points": 8})
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     indices = np.arange(opt.space.size)
-    scores = opt.initial_order(indices)
+    rec = opt.analyze_results([], indices)
+    assert rec.phase == "startup"
+    scores = np.asarray([rec.priority_adjustments[i] for i in indices.tolist()])
     first = indices[np.argsort(-scores)[:8]]
     cols = opt.space.columns(first)
     pts = np.stack([cols["x"], cols["y"]], axis=1)
@@ -69,15 +72,15 @@ def test_two_refits_of_the_same_state_give_the_same_scores() -> None:
         for i in done
     ]
     pending = np.setdiff1d(np.arange(space.size), done)
-    a = AdaptiveOptimizer(config, space).analyze_results(results, pending, np.array([10]))
-    b = AdaptiveOptimizer(config, space).analyze_results(results, pending, np.array([10]))
+    a = GPOptimizer(config, space).analyze_results(results, pending, np.array([10]))
+    b = GPOptimizer(config, space).analyze_results(results, pending, np.array([10]))
     assert a.phase == "model"
     assert a.priority_adjustments == b.priority_adjustments
 
 
 def test_coverage_share_reserves_space_filling_picks() -> None:
     config = make_sweep(GRID, optimizer={"startup_points": 4, "coverage_share": 0.5, "batch_size": 8})
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     done = list(range(0, 625, 31))[:20]
     results = [
         {
@@ -91,12 +94,7 @@ def test_coverage_share_reserves_space_filling_picks() -> None:
     ]
     rec = opt.analyze_results(results, np.setdiff1d(np.arange(opt.space.size), done))
     # runs 21..28 of a 50% share, 4 of them the startup design: every other pick is space-filling
-    assert rec.resource_reallocation["head"]["coverage"] == 4
-    assert rec.coverage == {
-        "target_share": 0.5,
-        "startup_points": 4,
-        "runs": 20,
-        "space_filling_runs": 10,
-        "share": 0.5,
-    }
+    assert rec.head is not None and rec.head.coverage == 4
+    assert rec.coverage == Coverage(target_share=0.5, startup_points=4, runs=20, space_filling_runs=10)
+    assert rec.coverage.share == 0.5
     assert "coverage 10/20" in rec.summary

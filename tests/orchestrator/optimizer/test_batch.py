@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.optimizer import AdaptiveOptimizer
+from orchestrator.optimizer import GPOptimizer
 from tests.orchestrator.optimizer.conftest import make_sweep, result
 
 # "x" repeats values on purpose: different indices, same parameters (as repeats and projects are)
@@ -22,7 +22,7 @@ def _key(p: dict[str, Any]) -> tuple[float, float]:
     return (round(float(p["x"]), 9), round(float(p["y"]), 9))
 
 
-def _state(opt: AdaptiveOptimizer, done: list[int]) -> list[dict[str, Any]]:
+def _state(opt: GPOptimizer, done: list[int]) -> list[dict[str, Any]]:
     return [result(i, opt.space.point(i), {"value": _value(opt.space.point(i))}) for i in done]
 
 
@@ -30,7 +30,7 @@ def test_batch_never_duplicates_in_flight_points() -> None:
     config = make_sweep(
         PARAMS, optimizer={"startup_points": 5, "batch_size": 8, "refinement": True, "refinement_points": 3}
     )
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     size = opt.space.size
     done = [0, 20, 40, 60, 80, 100]
     # in flight: the two best-looking points of the current model, so a naive ranking would pick them
@@ -45,7 +45,7 @@ def test_batch_never_duplicates_in_flight_points() -> None:
     ]
     pending = np.union1d(pending, np.r_[in_flight, twins])
 
-    rec = opt.analyze_results(_state(opt, done), pending, in_flight)
+    rec = opt.analyze_results(_state(opt, done), pending, in_flight, previous=first)
 
     flying = {_key(opt.space.point(int(i))) for i in in_flight}
     scored = [(s, _key(opt.space.point(i))) for i, s in rec.priority_adjustments.items()]
@@ -63,7 +63,7 @@ def test_batch_never_duplicates_in_flight_points() -> None:
 
 def test_every_pending_index_gets_a_score() -> None:
     config = make_sweep(PARAMS, optimizer={"startup_points": 4, "candidate_shortlist": 20})
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     done = [1, 30, 61, 90]
     pending = np.setdiff1d(np.arange(opt.space.size), done)
     rec = opt.analyze_results(_state(opt, done), pending, np.array([5, 6]))

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.errors import InputError
 from orchestrator.optimizer import (
-    AdaptiveOptimizer,
+    GPOptimizer,
     OptimizationRecommendation,
     OptimizerConfig,
     validate_adaptive_sweep,
@@ -26,7 +26,7 @@ def _value(p: dict) -> float:
 
 def _recommendation() -> OptimizationRecommendation:
     config = make_sweep(PARAMS, optimizer={"startup_points": 4, "refinement": True})
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     done = [0, 9, 17, 25, 33, 41]
     results = [result(i, opt.space.point(i), {"value": _value(opt.space.point(i))}) for i in done]
     pending = np.setdiff1d(np.arange(opt.space.size), done)
@@ -63,8 +63,8 @@ def test_results_as_a_dataframe_give_the_same_scores() -> None:
         ]
     )
     pending = np.setdiff1d(np.arange(space.size), done)
-    a = AdaptiveOptimizer(config, space).analyze_results(rows, pending)
-    b = AdaptiveOptimizer(config, space).analyze_results(flat, pending)
+    a = GPOptimizer(config, space).analyze_results(rows, pending)
+    b = GPOptimizer(config, space).analyze_results(flat, pending)
     assert a.priority_adjustments == b.priority_adjustments
 
 
@@ -104,7 +104,7 @@ def test_objective_metric_no_project_produces_is_refused() -> None:
 
 def test_sweep_without_objectives_is_ordered_space_filling() -> None:
     config = make_sweep(PARAMS, objectives=[])
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     rec = opt.analyze_results([], np.arange(opt.space.size))
     assert rec.phase == "space_filling"
     assert len(rec.priority_adjustments) == opt.space.size

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.optimizer import AdaptiveOptimizer
+from orchestrator.optimizer import GPOptimizer
 from tests.orchestrator.optimizer.conftest import make_sweep, result
 
 PARAMS = {
@@ -36,7 +36,7 @@ def test_refinement_points_respect_bounds_constraints_and_regions() -> None:
         optimizer={"startup_points": 8, "refinement": True, "refinement_points": 4, "batch_size": 6},
         seed=5,
     )
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     space = opt.space
     valid = np.concatenate(list(space.iter_valid()))
     rng = np.random.default_rng(0)
@@ -61,17 +61,18 @@ def test_refinement_points_respect_bounds_constraints_and_regions() -> None:
         assert all(p != r["parameters"] for r in results)
     best = [r for r in rec.promising_regions if r.kind == "best"]
     assert best and best[0].rank == 0
-    incumbent = rec.incumbent["parameters"]  # type: ignore[index]
+    assert rec.incumbent is not None
+    incumbent = rec.incumbent.parameters
     for name, value in best[0].center.items():  # the best region is built around the incumbent
         assert value == incumbent[name] if isinstance(value, str) else math.isclose(value, incumbent[name])
 
 
 def test_refinement_is_off_by_default() -> None:
     config = make_sweep(PARAMS, optimizer={"startup_points": 8})
-    opt = AdaptiveOptimizer(config)
+    opt = GPOptimizer(config)
     done = np.arange(0, opt.space.size, 37)[:20]
     results = [
         result(int(i), opt.space.point(int(i)), {"value": _energy(opt.space.point(int(i)))}) for i in done
     ]
     rec = opt.analyze_results(results, np.setdiff1d(np.arange(opt.space.size), done))
-    assert rec.phase == "model" and rec.refinement_points == []
+    assert rec.phase == "model" and rec.refinement_points == ()

@@ -101,3 +101,28 @@ def test_negative_amounts_and_limits_are_input_errors(test_redis: TestRedis) -> 
         ledger.set_limit("s", -1)
     with pytest.raises(InputError):
         ledger.reserve("s", "e:1", -0.1)
+
+
+def test_settle_and_release_free_the_concurrency_slot_in_the_same_step(test_redis: TestRedis) -> None:
+    from orchestrator.store.slots import ConcurrencyGate
+
+    class TwoSlots:
+        def concurrency_for(self, device_arn: str) -> int:
+            return 2
+
+    ledger = BudgetLedger(test_redis.client, prefix=test_redis.prefix)
+    gate = ConcurrencyGate(test_redis.client, TwoSlots(), prefix=test_redis.prefix)
+    slot = gate.slot_key("sv1")
+    for rid in ("a:1", "b:1"):
+        ledger.reserve("s", rid, 0.075)
+        assert gate.acquire("sv1", rid)
+    assert gate.in_flight("sv1") == 2 and not gate.acquire("sv1", "c:1")
+    ledger.settle("s", "a:1", 0.01, slot=slot)
+    assert gate.in_flight("sv1") == 1
+    ledger.release("s", "b:1", slot=slot)
+    assert gate.in_flight("sv1") == 0
+    status = ledger.status("s")
+    assert status.reserved == 0 and status.spent == pytest.approx(0.01)
+    ledger.release("s", "b:1", slot=slot)  # idempotent
+    ledger.settle("s", "a:1", 0.01, slot=slot)
+    assert ledger.status("s").spent == pytest.approx(0.01) and gate.in_flight("sv1") == 0

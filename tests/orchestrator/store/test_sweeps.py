@@ -244,6 +244,18 @@ def test_a_failed_quantum_task_gets_a_new_attempt_until_the_limit(
     assert not state.resubmit_quantum(SID, Q, 0, max_attempts=2), "no third task"
 
 
+def test_polls_of_one_failed_task_count_it_once(state: SweepState) -> None:
+    _claim(state, 0, "t")
+    state.note_quantum_task(SID, 0, "arn:1", "dev", 1, "host", "t")
+    assert state.quantum_task(SID, 0) == {"arn": "arn:1", "device": "dev", "qattempt": 1}
+    assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:1") is True
+    assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:1") is None, "already handled"
+    assert state.quantum_attempt(SID, 0) == 2 and state.quantum_task(SID, 0) is None
+    state.note_quantum_task(SID, 0, "arn:2", "dev", 2, "host", "t")
+    assert state.resubmit_quantum(SID, Q, 0, max_attempts=2, task_arn="arn:2") is False, "attempts used up"
+    assert state.resubmit_quantum(SID, Q, 0, max_attempts=2, task_arn="arn:2") is None
+
+
 # -- coordinators and workers -------------------------------------------------------------------------
 
 

@@ -1,0 +1,121 @@
+"""A sweep's results as the analysis sees them: the Parquet rows plus the stored configuration.
+
+Reads ``results/sweep=<id>/`` (the Parquet partitions and ``sweep.json``) and nothing else, so it
+works on any copy of the results with no broker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchestrator.errors import InputError
+from orchestrator.results import ResultStore
+
+PARAM, METRIC = "param.", "metric."
+# Derived columns the adapters add next to a metric; they are not metrics of their own.
+_DERIVED_SUFFIXES = ("_ci_low", "_ci_high")
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """The rows of one sweep and its effective configuration (``sweep.json``; empty if missing).
+
+    Attributes:
+        sweep_id: the execution id.
+        frame: every stored row (all statuses), as :meth:`ResultStore.load` returns it.
+        effective: the stored ``sweep.json``: ``sweep`` (the configuration), ``code_versions``,
+            ``settings``.
+        path: the sweep's folder, where reports are written.
+    """
+
+    sweep_id: str
+    frame: pd.DataFrame
+    effective: dict[str, Any] = field(default_factory=dict)
+    path: Path = Path(".")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.effective.get("sweep") or {}
+
+    @cached_property
+    def completed(self) -> pd.DataFrame:
+        """The rows that count for statistics: completed runs."""
+        if self.frame.empty:
+            return self.frame
+        return self.frame[self.frame["status"] == "completed"]
+
+    @cached_property
+    def parameters(self) -> list[str]:
+        """Columns identifying a parameter point: the sweep's parameters (not per-project fixed
+        values, which would keep projects from sharing points), else every ``param.*`` column."""
+        present = [c for c in self.frame.columns if c.startswith(PARAM)]
+        declared = [f"{PARAM}{name}" for name in self.config.get("parameters", {})]
+        chosen = [c for c in declared if c in present]
+        return chosen or present
+
+    @cached_property
+    def varied(self) -> list[str]:
+        """The point columns that take more than one value among completed rows."""
+        ok = self.completed
+        return [c for c in self.parameters if c in ok and ok[c].nunique(dropna=True) > 1]
+
+    @cached_property
+    def metrics(self) -> list[str]:
+        """Numeric metric columns (``metric.*``), without the adapters' interval bounds."""
+        ok = self.completed
+        return [
+            c
+            for c in ok.columns
+            if c.startswith(METRIC)
+            and not c.endswith(_DERIVED_SUFFIXES)
+            and pd.api.types.is_numeric_dtype(ok[c])
+            and ok[c].notna().any()
+        ]
+
+    @property
+    def objectives(self) -> list[dict[str, Any]]:
+        """``[{"metric": name, "goal": "maximize"|"minimize"}]`` for objectives present in the data."""
+        names = set(self.metrics)
+        return [o for o in self.config.get("objectives", []) if f"{METRIC}{o['metric']}" in names]
+
+    @cached_property
+    def standardized(self) -> dict[str, dict[str, Any]]:
+        """Per project: the ``standardize`` declarations (``fidelity``, ``probabilities``, ``shots``)."""
+        return {p["name"]: p.get("standardize") or {} for p in self.config.get("projects", [])}
+
+    def probability_metrics(self, project: str) -> tuple[set[str], str]:
+        """A project's shot-estimated probability metrics and the name of its shot count."""
+        spec = self.standardized.get(project, {})
+        return set(spec.get("probabilities") or []), spec.get("shots") or "shots"
+
+    @property
+    def validation_spec(self) -> dict[str, Any]:
+        """The sweep file's ``validation:`` section (see :mod:`analysis.validation`), if any."""
+        return self.config.get("validation") or self.effective.get("validation") or {}
+
+
+def load_sweep_data(results_dir: str | Path, sweep_id: str) -> SweepData:
+    """Read a sweep's rows and stored configuration.
+
+    Raises:
+        InputError: no results for ``sweep_id`` under ``results_dir``.
+    """
+    store = ResultStore(results_dir)
+    folder = store.sweep_dir(sweep_id)
+    if not folder.is_dir():
+        known = sorted(p.name.removeprefix("sweep=") for p in Path(results_dir).glob("sweep=*"))
+        hint = f"known sweeps: {', '.join(known[:10])}" if known else "it holds no sweeps"
+        raise InputError(
+            f"no results for '{sweep_id}' under {results_dir} ({hint}); check the id "
+            "(`orchestrator status`) and --results-dir",
+            field="execution_id",
+        )
+    config_file = folder / "sweep.json"
+    effective = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    return SweepData(sweep_id, store.load(sweep_id), effective, folder)

@@ -1,0 +1,304 @@
+"""One sweep's analysis as one object, :class:`SweepAnalysis`, with a stable JSON form.
+
+``analyze(data)`` runs every step (aggregation, comparisons, sensitivity, Pareto, convergence,
+validation) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.render` turns the result
+into HTML or Markdown. The JSON form is documented in the README ("Analysis and reports") and in
+:data:`JSON_SCHEMA`; every top-level key is always present, empty when it does not apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.aggregate import aggregate
+from analysis.compare import cross_project, records
+from analysis.convergence import convergence
+from analysis.dataset import SweepData
+from analysis.pareto import pareto_analysis
+from analysis.sensitivity import sensitivity_analysis
+from analysis.significance import compare_configurations
+from analysis.validation import validate
+
+SCHEMA_VERSION = 1
+_PACKAGES = (
+    "quantum-orchestrator",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "SALib",
+    "matplotlib",
+    "amazon-braket-sdk",
+)
+
+
+@dataclass
+class SweepAnalysis:
+    """Everything the analysis concluded about one sweep. See :data:`JSON_SCHEMA`."""
+
+    sweep: dict[str, Any]
+    summary: dict[str, Any]
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    cross_project: dict[str, Any] = field(default_factory=dict)
+    sensitivity: dict[str, Any] = field(default_factory=dict)
+    pareto: dict[str, Any] = field(default_factory=dict)
+    convergence: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    reproducibility: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def groups_frame(self) -> pd.DataFrame:
+        """``groups`` as a DataFrame, parameters spread into ``param.*`` columns."""
+        if not self.groups:
+            return pd.DataFrame()
+        frame = pd.DataFrame(self.groups)
+        params = pd.DataFrame(list(frame.pop("parameters"))).add_prefix("param.")
+        return pd.concat([frame, params], axis=1)
+
+
+def analyze(
+    data: SweepData,
+    *,
+    confidence: float = 0.95,
+    interval: str = "auto",
+    test: str = "welch",
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> SweepAnalysis:
+    """Analyse a sweep's results.
+
+    Args:
+        data: the rows and stored configuration (:func:`analysis.dataset.load_sweep_data`).
+        confidence: level of every interval.
+        interval: ``auto`` (t, Wilson for declared probabilities), ``t`` or ``bootstrap``.
+        test: ``welch`` or ``mannwhitney`` for the comparisons.
+        alpha: false-discovery rate of the Benjamini-Hochberg correction.
+        seed: seed of the bootstraps, for reproducible reports.
+    """
+    ok = data.completed
+    keys = data.parameters
+    groups = aggregate(
+        ok,
+        keys,
+        data.metrics,
+        confidence=confidence,
+        method=interval,  # type: ignore[arg-type]
+        probabilities=data.probability_metrics,
+        seed=seed,
+    )
+    objectives = [{"metric": o["metric"], "goal": o["goal"]} for o in data.objectives]
+    focus = objectives or [
+        {"metric": m.removeprefix("metric."), "goal": "maximize"} for m in data.metrics[:3]
+    ]
+    comparisons: list[dict[str, Any]] = []
+    for objective in objectives:
+        table = compare_configurations(
+            ok, keys, objective["metric"], objective["goal"], test=test, alpha=alpha
+        )  # type: ignore[arg-type]
+        if not table.empty and table["p_value"].notna().any():  # without repeats there is no test
+            table.insert(0, "metric", objective["metric"])
+            table.insert(0, "kind", "configuration")
+            comparisons += _with_parameters(records(table), keys)
+    cross = cross_project(data, test=test, alpha=alpha, confidence=confidence)  # type: ignore[arg-type]
+    comparisons += [{"kind": "projects", **row} for row in cross["pairs"]]
+    config = data.config
+    optimizer = config.get("optimizer") or {}
+    return SweepAnalysis(
+        sweep=_sweep_section(data, objectives),
+        summary=_summary(data),
+        groups=_with_parameters(records(groups), keys),
+        comparisons=comparisons,
+        cross_project=cross,
+        sensitivity=sensitivity_analysis(
+            data, [f["metric"] for f in focus], confidence=confidence, seed=seed
+        ),
+        pareto=pareto_analysis(groups, keys, objectives),
+        convergence=convergence(
+            data.frame if not data.frame.empty else ok,
+            focus,
+            adaptive=bool(config.get("adaptive_sampling")),
+            startup_points=optimizer.get("startup_points"),
+            varied=len(data.varied),
+        ),
+        validation=validate(ok, groups, keys, data.validation_spec)
+        if data.validation_spec
+        else {"counts": {"ok": 0, "warn": 0, "violation": 0}, "checks": [], "rows": []},
+        reproducibility=_reproducibility(data),
+    )
+
+
+def _with_parameters(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """Move the ``param.*`` columns of each row into one ``parameters`` mapping."""
+    out = []
+    for row in rows:
+        params = {k.removeprefix("param."): row.pop(k) for k in keys if k in row}
+        out.append({**row, "parameters": params} if params or "parameters" not in row else row)
+    return out
+
+
+def _sweep_section(data: SweepData, objectives: list[dict[str, Any]]) -> dict[str, Any]:
+    config = data.config
+    return {
+        "id": data.sweep_id,
+        "name": config.get("name", data.sweep_id.rsplit("-", 1)[0]),
+        "projects": sorted(data.frame["project_name"].dropna().unique().tolist()) if len(data.frame) else [],
+        "parameters": [k.removeprefix("param.") for k in data.parameters],
+        "varied": [k.removeprefix("param.") for k in data.varied],
+        "metrics": [m.removeprefix("metric.") for m in data.metrics],
+        "objectives": objectives,
+        "adaptive_sampling": bool(config.get("adaptive_sampling", False)),
+        "cross_project_analysis": bool(config.get("cross_project_analysis", False)),
+        "repeats": config.get("repeats", 1),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _summary(data: SweepData) -> dict[str, Any]:
+    frame = data.frame
+    if frame.empty:
+        return {"rows": 0, "status_counts": {}, "failures": [], "cost": 0.0, "time": {}, "validation": {}}
+    failed = frame[frame["status"] == "failed"]
+    failures = []
+    for error_class, part in failed.groupby(failed["error_class"].fillna("unknown")):
+        failures.append(
+            {
+                "error_class": error_class,
+                "count": len(part),
+                "examples": [
+                    {
+                        "experiment_id": r["experiment_id"],
+                        "project": r["project_name"],
+                        "message": str(r["error_message"])[:300],
+                    }
+                    for _, r in part.head(3).iterrows()
+                ],
+            }
+        )
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    run_seconds = pd.to_numeric(frame["execution_time"], errors="coerce").fillna(0)
+    return {
+        "rows": len(frame),
+        "status_counts": {str(k): int(v) for k, v in frame["status"].value_counts().items()},
+        "projects": {str(k): int(v) for k, v in frame["project_name"].value_counts().items()},
+        "failures": failures,
+        "cost": float(pd.to_numeric(frame["cost"], errors="coerce").fillna(0).sum()),
+        "time": {
+            "first_result": stamps.min().isoformat(),
+            "last_result": stamps.max().isoformat(),
+            "wall_seconds": float(
+                (stamps.max() - stamps.min()).total_seconds()
+                + (run_seconds.iloc[0] if len(run_seconds) else 0)
+            ),
+            "run_seconds_total": float(run_seconds.sum()),
+        },
+    }
+
+
+def _reproducibility(data: SweepData) -> dict[str, Any]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    hashes = sorted(data.frame["reproducibility_hash"].dropna().astype(str)) if len(data.frame) else []
+    return {
+        "config": data.config,
+        "code_versions": data.effective.get("code_versions") or {},
+        "packages": versions,
+        "reproducibility_hashes": {
+            "count": len(set(hashes)),
+            "digest": hashlib.sha256("\n".join(hashes).encode()).hexdigest() if hashes else "",
+        },
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    return value
+
+
+#: JSON Schema (draft 2020-12) of :meth:`SweepAnalysis.to_dict`; tests validate reports against it.
+_GROUP = {
+    "type": "object",
+    "required": ["project", "parameters", "metric", "n", "mean", "stderr", "ci_low", "ci_high", "confidence"],
+    "properties": {
+        "project": {"type": "string"},
+        "parameters": {"type": "object"},
+        "metric": {"type": "string"},
+        "n": {"type": "integer", "minimum": 1},
+        "mean": {"type": ["number", "null"]},
+        "std": {"type": ["number", "null"]},
+        "stderr": {"type": ["number", "null"]},
+        "ci_low": {"type": ["number", "null"]},
+        "ci_high": {"type": ["number", "null"]},
+        "confidence": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "method": {"enum": ["t", "wilson", "bootstrap"]},
+    },
+}
+JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "orchestrator sweep analysis",
+    "type": "object",
+    "required": [
+        "schema_version",
+        "sweep",
+        "summary",
+        "groups",
+        "comparisons",
+        "cross_project",
+        "sensitivity",
+        "pareto",
+        "convergence",
+        "validation",
+        "reproducibility",
+    ],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "sweep": {"type": "object", "required": ["id", "name", "projects", "parameters", "objectives"]},
+        "summary": {"type": "object", "required": ["rows", "status_counts", "failures", "cost", "time"]},
+        "groups": {"type": "array", "items": _GROUP},
+        "comparisons": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind", "metric", "test", "p_value", "p_adjusted", "effect_size", "significant"],
+                "properties": {"kind": {"enum": ["configuration", "projects"]}},
+            },
+        },
+        "cross_project": {"type": "object", "required": ["metrics", "per_project", "pairs", "points"]},
+        "sensitivity": {"type": "object", "required": ["indices", "length_scales"]},
+        "pareto": {
+            "type": "object",
+            "required": ["objectives", "reference", "hypervolume", "front", "dominated"],
+        },
+        "convergence": {"type": "object"},
+        "validation": {"type": "object", "required": ["counts", "checks", "rows"]},
+        "reproducibility": {"type": "object", "required": ["config", "code_versions", "packages"]},
+    },
+}

@@ -1,0 +1,235 @@
+"""Early stopping decided by the worker at each report: the shared view every worker asks.
+
+Per sweep (see :mod:`orchestrator.store.keys`):
+
+* ``es:step:{t}`` / ``es:rung:{k}``  sorted sets of signed values (lower is better), member = an
+  experiment id: the completed curves' running averages at step ``t`` (median and percentile
+  rules), or every run's value when it reached rung ``k`` (ASHA). A quantile or a rank is
+  O(log n), so a report costs one round trip whatever the sweep's size.
+* ``es:stopped``   set of every experiment id stopped early, by any rule or path: the share cap.
+* ``es:lowrung``   sorted set of low-shot runs' signed values (shots as a budget, one rung).
+* ``es:lowrows``   hash index -> the low-shot run's row, to write its stopped row from any worker;
+  ``es:lowids`` hash index -> its experiment id (what the cap counts).
+* ``es:threshold`` the incumbent's signed value, published by the refit: a low-shot run whose
+  optimistic bound cannot beat it stops.
+
+Every decision that stops a run goes through one Lua script that checks ``max_stopped_share``
+against ``es:stopped`` and the sweep's ``total`` in the same step, so two workers deciding at
+the same moment never stop more than the cap together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import redis
+
+from orchestrator.store import keys
+
+# The cap, shared by every script below: stop ``eid`` unless the stopped set already holds
+# floor(share * total) others. Returns 1 (stopped now or before) or 2 (the cap refused).
+_CAP = """
+local function try_stop(stopped, meta, eid, share)
+  if redis.call('SISMEMBER', stopped, eid) == 1 then return 1 end
+  local total = tonumber(redis.call('HGET', meta, 'total') or '0')
+  local cap = math.floor(share * total + 1e-9)
+  if redis.call('SCARD', stopped) >= cap then return 2 end
+  redis.call('SADD', stopped, eid)
+  return 1
+end
+"""
+
+# One report. quantile: stop when the value is worse than the interpolated quantile (numpy's
+# "linear") of the completed entries at the step. rung: add the value to the rung, then stop
+# unless it is among the best max(1, n // eta). Returns 0 (go on), 1 (stop) or 2 (capped).
+_JUDGE = (
+    _CAP
+    + """
+local entries, stopped, meta = KEYS[1], KEYS[2], KEYS[3]
+local eid, kind, value, min_count, q, eta, share =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if redis.call('SISMEMBER', stopped, eid) == 1 then return 1 end
+if kind == 'rung' then redis.call('ZADD', entries, value, eid) end
+local n = redis.call('ZCARD', entries)
+if n < min_count or n == 0 then return 0 end
+if kind == 'rung' then
+  local better = redis.call('ZCOUNT', entries, '-inf', '(' .. ARGV[3])
+  if better < math.max(1, math.floor(n / eta)) then return 0 end
+else
+  local pos = q * (n - 1)
+  local lo = math.floor(pos)
+  local pair = redis.call('ZRANGE', entries, lo, lo + 1, 'WITHSCORES')
+  local threshold = tonumber(pair[2])
+  if pair[4] then threshold = threshold + (pos - lo) * (tonumber(pair[4]) - threshold) end
+  if value <= threshold then return 0 end
+end
+return try_stop(stopped, meta, eid, share)
+"""
+)
+
+# A low-shot run finished (shots as a budget): add it to the rung, then, once the rung holds
+# min_count runs, decide every run of it still waiting (stage low_done): promote the best
+# max(1, n // eta) and any the cap spares (stage full, first in line), stop the rest (stage
+# stopping; the caller writes their rows). A run whose optimistic value cannot beat the published
+# threshold stops at once. Returns {promoted indices, stopped indices}.
+_LOW_SHOT = (
+    _CAP
+    + """
+local rung, stopped, meta, stage, pending, threshold_key, ids =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local index, value, optimistic, min_count, eta, share =
+  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('ZADD', rung, value, index)
+local promoted, stops = {}, {}
+local function decide(member, stop)
+  if redis.call('HGET', stage, member) ~= 'low_done' then return end
+  if stop and try_stop(stopped, meta, redis.call('HGET', ids, member) or member, share) == 1 then
+    redis.call('HSET', stage, member, 'stopping')
+    table.insert(stops, member)
+  else
+    redis.call('HSET', stage, member, 'full')
+    redis.call('ZADD', pending, 2.0, member)
+    table.insert(promoted, member)
+  end
+end
+local threshold = tonumber(redis.call('GET', threshold_key) or '')
+if threshold and optimistic and optimistic > threshold then decide(index, true) end
+local n = redis.call('ZCARD', rung)
+if n >= min_count then
+  local keep = math.max(1, math.floor(n / eta))
+  local members = redis.call('ZRANGE', rung, 0, -1, 'WITHSCORES')
+  local kth = tonumber(members[2 * keep])
+  for i = 1, #members, 2 do decide(members[i], tonumber(members[i + 1]) > kth) end
+end
+return {promoted, stops}
+"""
+)
+
+_TRY_STOP = _CAP + "return try_stop(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))"
+
+
+class PruningStore:
+    """The early-stopping state of a deployment's sweeps (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+        self._judge = client.register_script(_JUDGE)
+        self._low_shot = client.register_script(_LOW_SHOT)
+        self._try_stop = client.register_script(_TRY_STOP)
+
+    @staticmethod
+    def _key(sweep_id: str, part: str) -> str:
+        return keys.sweep(sweep_id, f"es:{part}")
+
+    def judge(
+        self,
+        sweep_id: str,
+        experiment_id: str,
+        *,
+        kind: str,
+        key: str,
+        value: float,
+        min_count: int,
+        quantile: float = 0.5,
+        eta: int = 3,
+        max_share: float = 1.0,
+    ) -> int:
+        """Decide one report atomically (see ``ReportQuery``): 0 go on, 1 stop, 2 the cap refused."""
+        if not math.isfinite(value):
+            return 0
+        return int(
+            self._judge(
+                keys=[self._key(sweep_id, key), self._key(sweep_id, "stopped"), keys.sweep(sweep_id, "meta")],
+                args=[experiment_id, kind, repr(float(value)), min_count, quantile, eta, max_share],
+            )
+        )
+
+    def add_completed(self, sweep_id: str, experiment_id: str, entries: dict[str, float]) -> None:
+        """A completed run's curve: its value at each key (idempotent: one member per run)."""
+        if not entries:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for key, value in entries.items():
+            if math.isfinite(value):
+                pipe.zadd(self._key(sweep_id, key), {experiment_id: value})
+        pipe.execute()
+
+    def stopped(self, sweep_id: str) -> set[str]:
+        """Every experiment id stopped early so far, by any rule."""
+        return set(self._r.smembers(self._key(sweep_id, "stopped")))
+
+    def try_stop(self, sweep_id: str, experiment_id: str, max_share: float) -> bool:
+        """Count one more stop under the cap (a stop the refit decides); False if the cap refuses."""
+        stopped_key, meta = self._key(sweep_id, "stopped"), keys.sweep(sweep_id, "meta")
+        return self._try_stop(keys=[stopped_key, meta], args=[experiment_id, max_share]) == 1
+
+    # -- shots as a budget --------------------------------------------------------------------------
+
+    def keep_low_shot_row(self, sweep_id: str, index: int, row: dict[str, Any]) -> None:
+        """The low-shot run's row, so whichever worker stops it can write its stopped row."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self._key(sweep_id, "lowrows"), index, json.dumps(row, default=str))
+        pipe.hset(self._key(sweep_id, "lowids"), index, str(row.get("experiment_id")))
+        pipe.execute()
+
+    def low_shot_row(self, sweep_id: str, index: int) -> dict[str, Any] | None:
+        raw = self._r.hget(self._key(sweep_id, "lowrows"), index)
+        return json.loads(raw) if raw else None
+
+    def low_shot_rung(
+        self,
+        sweep_id: str,
+        queue: str,
+        index: int,
+        *,
+        value: float,
+        optimistic: float | None,
+        min_count: int,
+        eta: int,
+        max_share: float,
+    ) -> tuple[list[int], list[int]]:
+        """Add a finished low-shot run to its rung and decide the rung's waiting runs at once.
+
+        Args:
+            value: its signed objective (lower is better).
+            optimistic: its optimistic bound, compared with the published threshold (None: no
+                bound is known, only the rung decides).
+
+        Returns:
+            ``(promoted, stopped)`` indices: promoted runs are first in line at full shots;
+            stopped ones are at stage ``stopping`` and need their row (:meth:`low_shot_row`).
+        """
+        promoted, stops = self._low_shot(
+            keys=[
+                self._key(sweep_id, "lowrung"),
+                self._key(sweep_id, "stopped"),
+                keys.sweep(sweep_id, "meta"),
+                keys.sweep(sweep_id, "stage"),
+                keys.pending(sweep_id, queue),
+                self._key(sweep_id, "threshold"),
+                self._key(sweep_id, "lowids"),
+            ],
+            args=[
+                index,
+                repr(float(value)),
+                "none" if optimistic is None else repr(float(optimistic)),
+                min_count,
+                eta,
+                max_share,
+            ],
+        )
+        return [int(i) for i in promoted], [int(i) for i in stops]
+
+    def publish_threshold(self, sweep_id: str, value: float | None) -> None:
+        """The incumbent's signed value (the refit's "cannot beat the best" bound); None clears it."""
+        key = self._key(sweep_id, "threshold")
+        if value is None or not math.isfinite(value):
+            self._r.delete(key)
+        else:
+            self._r.set(key, repr(float(value)))
+
+    def threshold(self, sweep_id: str) -> float | None:
+        raw = self._r.get(self._key(sweep_id, "threshold"))
+        return float(raw) if raw else None

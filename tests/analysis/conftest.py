@@ -1,0 +1,70 @@
+"""Real sweeps, run once per test session, whose Parquet results the analysis tests read.
+
+Each runs embedded (a private Redis and local worker processes, through the public API), exactly
+as a user would, so the tests see the columns, dtypes and configuration a real sweep stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+NOISY = Path(__file__).parent / "projects" / "noisy"
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    results: Path
+    grid: str  # full grid a x b x c, 4 repeats, two objectives (y max, cost_like min)
+    adaptive: str  # Sobol-sampled a, b, c chosen by the optimizer, 40 runs
+    cross: str  # examples/sweeps/cross_project.yaml
+
+
+def _noisy(name: str, parameters: dict, **extra: object) -> dict:
+    return {
+        "name": name,
+        "projects": [{"name": "noisy", "path": str(NOISY), "entry": "noisy:run"}],
+        "parameters": parameters,
+        "objectives": [{"metric": "y", "goal": "maximize"}, {"metric": "cost_like", "goal": "minimize"}],
+        "seed": 3,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sweeps]:
+    from orchestrator import Orchestrator
+
+    base = tmp_path_factory.mktemp("analysis-sweeps")
+    grid = _noisy(
+        "grid",
+        {
+            "a": {"start": 0, "stop": 1, "num": 5},
+            "b": {"start": 0, "stop": 1, "num": 5},
+            "c": {"start": 0, "stop": 1, "num": 8},
+        },
+        repeats=4,
+        adaptive_sampling=False,
+    )
+    adaptive = _noisy(
+        "adaptive",
+        {
+            "a": {"sample": "sobol", "low": 0, "high": 1, "n": 256},
+            "b": {"sample": "sobol", "low": 0, "high": 1, "n": 256},
+            "c": {"sample": "sobol", "low": 0, "high": 1, "n": 256},
+        },
+        adaptive_sampling=True,
+        max_experiments=40,
+        objectives=[{"metric": "y", "goal": "maximize"}],
+    )
+    with Orchestrator(workers=2, results_dir=base / "results", state_dir=base / "state") as orch:
+        ids = [orch.run(sweep, timeout=600).execution_id for sweep in (grid, adaptive)]
+        ids.append(orch.run(ROOT / "examples" / "sweeps" / "cross_project.yaml", timeout=600).execution_id)
+        for sweep_id in ids:
+            assert orch.status(sweep_id).state == "completed"
+    yield Sweeps(base / "results", *ids)
