@@ -41,7 +41,7 @@ def test_a_running_sweep_updates_live_and_pauses_and_resumes_with_the_token(
         page = browser.new_page(viewport={"width": 1360, "height": 1100})
         page.goto(server.url + "/")
         expect(page.locator("main")).to_contain_text("No sweeps yet")
-        res = server.api("POST", "/sweeps", data=sweep_body("browser", points=80, sleep=0.3, fail_at=7))
+        res = server.api("POST", "/sweeps", data=sweep_body("browser", points=100, sleep=0.4, fail_at=7))
         sweep_id = res.json()["execution_id"]
         page.get_by_role("link", name="browser").click()  # the list refreshes by itself
         expect(page.locator("#sweep-id")).to_have_text(sweep_id)
@@ -64,7 +64,7 @@ def test_a_running_sweep_updates_live_and_pauses_and_resumes_with_the_token(
         page.locator("#resume").click()  # the token is remembered in this tab
         expect(page.locator("#state")).to_have_text("running", timeout=10_000)
         expect(page.locator("#state")).to_have_text("completed", timeout=90_000)
-        expect(page.locator("#finished")).to_have_text("80")
+        expect(page.locator("#finished")).to_have_text("100")
         expect(page.locator("#failures")).to_contain_text("diverged")
         assert page.evaluate("window.__sameDocument") is True
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
