@@ -49,7 +49,7 @@ state_option = click.option(
 
 
 # Long-running services only warn about an unknown ORCHESTRATOR_* variable; the rest refuse it.
-SERVICES = frozenset({"worker", "coordinator", "beat", "flower", "redis"})
+SERVICES = frozenset({"worker", "coordinator", "beat", "flower", "redis", "serve"})
 
 
 class _Command(click.Command):
@@ -464,6 +464,51 @@ def flower(broker: str | None, address: str, port: int, basic_auth: str | None) 
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, cmd, env)
+
+
+@main.command()
+@broker_option
+@results_option
+@state_option
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (another needs a token)."
+)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option(
+    "--coordinate/--no-coordinate",
+    default=None,
+    help="Also coordinate sweeps here (default: only when embedded; a deployment runs `coordinator`).",
+)
+@click.option("--workers", type=int, default=None, help="Embedded worker concurrency.")
+@click.option("--flower-url", default=None, help="Flower's address, linked from the dashboard.")
+def serve(
+    broker: str | None,
+    results_dir: Path | None,
+    state_dir: Path | None,
+    host: str,
+    port: int,
+    coordinate: bool | None,
+    workers: int | None,
+    flower_url: str | None,
+) -> None:
+    """Serve the REST API (/api/v1, docs at /docs) and the live dashboard (/).
+
+    State-changing calls need `Authorization: Bearer <token>` (ORCHESTRATOR_API_TOKEN, or a token
+    generated into the state folder). Binding beyond 127.0.0.1 requires ORCHESTRATOR_API_TOKEN.
+    """
+    from orchestrator.settings import load_settings
+    from orchestrator.web.server import serve as run_server
+
+    settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
+    run_server(
+        settings,
+        host=host,
+        port=port,
+        coordinate=coordinate,
+        workers=workers,
+        flower_url=flower_url,
+        say=click.echo,
+    )
 
 
 @main.command(name="redis")

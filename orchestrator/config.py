@@ -186,6 +186,11 @@ def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
             line=raw[: exc.start].count(b"\n") + 1,
             fix="save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
         ) from None
+    return parse_yaml(text, source)
+
+
+def parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree and data of YAML ``text`` (a file's, or a request body's), checked as files are."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchestrator.models import ExperimentResult
@@ -67,6 +71,9 @@ class ResultStore:
     def __init__(self, root: str | Path, compact_after_files: int = 16) -> None:
         self.root = Path(root)
         self.compact_after_files = compact_after_files
+        self._indexes: dict[str, tuple[Any, Any]] = {}  # sweep id -> (files' signature, row index)
+        self._failures: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        self._index_lock = threading.Lock()
 
     def sweep_dir(self, sweep_id: str) -> Path:
         return self.root / f"sweep={sweep_id}"
@@ -115,6 +122,104 @@ class ResultStore:
         frame = frame.drop_duplicates(subset=DEDUP_COLUMNS, keep="last")
         return frame.sort_values(["index", "attempt"], kind="stable").reset_index(drop=True)
 
+    def schema(self, sweep_id: str) -> pa.Schema:
+        """One schema for every file of the sweep (projects add their own ``param.*`` columns)."""
+        schemas = [pq.read_schema(p) for p in self.files(sweep_id)]
+        if not schemas:
+            return pa.schema([(name, pa.string()) for name in BASE_COLUMNS])
+        return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+
+    def stream(
+        self,
+        sweep_id: str,
+        *,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        batch_rows: int = 4096,
+    ) -> Iterator[pa.RecordBatch]:
+        """The sweep's rows in batches of at most ``batch_rows``, file by file, in :meth:`schema`.
+
+        Memory stays at one batch plus the sweep's row index (about 2 bytes a row: which rows
+        are duplicates a crash during compaction left, as :meth:`load` drops them, and each
+        row's status), whatever the sweep's size. Files wholly before ``offset`` are not read.
+        Rows come in file order, stable while no file is added, so ``offset``/``limit`` page
+        through a finished sweep.
+        """
+        schema = self.schema(sweep_id)
+        skip, left = offset, limit
+        for path, keep, codes, statuses in self._row_index(sweep_id):
+            if left is not None and left <= 0:
+                return
+            chosen = keep if status is None else keep & (codes == _code(statuses, status))
+            count = int(chosen.sum())
+            if skip >= count:
+                skip -= count
+                continue
+            at = 0
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                mask, at = chosen[at : at + batch.num_rows], at + batch.num_rows
+                batch = batch.filter(pa.array(mask))
+                if skip:
+                    dropped = min(skip, batch.num_rows)
+                    batch, skip = batch.slice(dropped), skip - dropped
+                if left is not None:
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                if batch.num_rows:
+                    yield _conform(batch, schema)
+                if left is not None and left <= 0:
+                    return
+
+    def _row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
+        """Per file: which rows to keep (first of their key), status codes, status names.
+
+        Built from the key columns only, and kept while the sweep's files stay the same (a file
+        is never changed in place: batches and compactions are new files).
+        """
+        with self._index_lock:  # one build at a time: concurrent readers wait for it, not redo it
+            return self._build_row_index(sweep_id)
+
+    def _build_row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
+        files = self.files(sweep_id)
+        signature = tuple((p.name, p.stat().st_size) for p in files)
+        cached = self._indexes.get(sweep_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        seen: list[np.ndarray] = []
+        index = []
+        for path in files:
+            table = pq.read_table(path, columns=DEDUP_COLUMNS)
+            hashes = _key_hashes(table)
+            keep = np.zeros(len(hashes), dtype=bool)
+            keep[np.unique(hashes, return_index=True)[1]] = True  # first of each key in the file
+            for earlier in seen:
+                keep &= ~np.isin(hashes, earlier)
+            seen.append(np.unique(hashes))
+            encoded = pc.dictionary_encode(table["status"]).combine_chunks()
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int16)
+            index.append((path, keep, codes, encoded.dictionary.to_pylist()))
+        self._indexes[sweep_id] = (signature, index)
+        return index
+
+    def failures(self, sweep_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest failed rows (error class, message, log tail), read column by column."""
+        columns = ["experiment_id", "error_class", "error_message", "log", "timestamp", "parameters"]
+        files = self.files(sweep_id)
+        signature = tuple((p.name, p.stat().st_size) for p in files)
+        cached = self._failures.get(sweep_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1][:limit]
+        rows: list[dict[str, Any]] = []
+        for path in files:
+            names = set(pq.read_schema(path).names)
+            table = pq.read_table(path, columns=[c for c in [*columns, "status"] if c in names])
+            table = table.filter(pc.equal(table["status"], "failed")).drop_columns(["status"])
+            rows.extend(table.to_pylist())
+        rows.sort(key=lambda r: str(r.get("timestamp")), reverse=True)
+        self._failures[sweep_id] = (signature, rows[:1000])
+        return rows[:limit]
+
     def successful(self) -> dict[str, str]:
         """experiment_id -> sweep_id of every completed experiment in the dataset."""
         out: dict[str, str] = {}
@@ -135,6 +240,30 @@ class ResultStore:
             hit = frame[frame["experiment_id"].isin(experiment_ids) & (frame["status"] == "completed")]
             rows.extend(hit.drop_duplicates(subset=["experiment_id"]).to_dict("records"))
         return rows
+
+
+def _code(statuses: list[str], status: str) -> int:
+    """The code of ``status`` in a file's status dictionary (-1: no row has it)."""
+    return statuses.index(status) if status in statuses else -1
+
+
+def _key_hashes(table: pa.Table) -> np.ndarray:
+    """A 64-bit hash of each row's deduplication key (experiment id, attempt, status)."""
+    parts = [pc.cast(table.column(name), pa.string()) for name in DEDUP_COLUMNS]
+    joined = pc.fill_null(pc.binary_join_element_wise(*parts, "\x1f"), "")
+    return pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` in ``schema``: its columns cast, the ones it lacks as nulls."""
+    columns = []
+    for field in schema:
+        index = batch.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            columns.append(batch.column(index).cast(field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

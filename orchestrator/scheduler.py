@@ -35,6 +35,7 @@ class SweepExecution(BaseModel):
 
 class ExecutionStatus(BaseModel):
     execution_id: str
+    name: str = ""
     state: str
     total: int | None = Field(None, description="experiments after constraints, once counted")
     planned: int
@@ -81,7 +82,7 @@ class Scheduler:
             effective = {
                 "sweep": config.model_dump(mode="json"),
                 "code_versions": plan.code_versions,
-                "settings": self.settings.model_dump(mode="json", exclude={"broker_url"}),
+                "settings": self.settings.model_dump(mode="json", exclude={"broker_url", "api_token"}),
                 "sweep_id": sweep_id,
             }
             st.register(
@@ -156,6 +157,7 @@ class Scheduler:
         budget = float(meta["budget"]) if meta.get("budget") else None
         return ExecutionStatus(
             execution_id=execution_id,
+            name=meta.get("name", ""),
             state=meta.get("state", "unknown"),
             total=total,
             planned=planned,

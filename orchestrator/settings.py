@@ -17,11 +17,11 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.errors import InputError
 
@@ -103,6 +103,19 @@ class Settings(BaseSettings):
     braket_probe_seconds: float = Field(
         10.0, gt=0, description="while Braket is unreachable from a worker, how often it checks again"
     )
+    # `orchestrator serve` (orchestrator.web): a submitted sweep runs code on every worker
+    api_token: SecretStr | None = Field(
+        None, description="bearer token of the REST API; generated into the state folder if unset"
+    )
+    project_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="folders a sweep submitted over HTTP may name projects in "
+        "(os.pathsep-separated in the environment); default: the folder `serve` starts in",
+    )
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS (comma-separated); none by default"
+    )
+    api_max_body: int = Field(1_000_000, gt=0, description="largest request body accepted (bytes)")
     preflight_seconds: float = Field(
         60.0, gt=0, description="time allowed to build and check a paid sweep's circuits before it runs"
     )
@@ -117,6 +130,20 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
             raise ValueError("must be a Redis URL such as redis://localhost:6379/0")
+        return value
+
+    @field_validator("project_roots", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part]
+        return value
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @property

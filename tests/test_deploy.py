@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_compose_services_map_to_cli_commands() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "worker-cpu", "worker-braket", "coordinator", "beat", "flower"} <= set(services)
+    assert {"redis", "worker-cpu", "worker-braket", "coordinator", "beat", "flower", "serve"} <= set(services)
     for name, service in services.items():
         if name == "redis":
             assert "--appendonly" in service["command"]
@@ -51,6 +51,7 @@ def test_every_cli_command_has_help() -> None:
         "flower",
         "redis",
         "estimate",
+        "serve",
     ]:
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, command

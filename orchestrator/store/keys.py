@@ -12,7 +12,8 @@ All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
 * ``lease:{index}``     held while an experiment runs; refreshed by a heartbeat
 * ``results``           stream of result rows, drained by the coordinator into Parquet
                         (consumer group ``writer``)
-* ``events``            list of alerts and notable events (newest first, capped)
+* ``events``            list of alerts and notable events (newest first, capped), each with an id
+* ``events:seq``        the last event id given (ids let an SSE client resume: Last-Event-ID)
 * ``coordinator``       the token of the coordinator serving the sweep (a lock with a TTL)
 * ``obs``               hash index -> compact finished result, what the optimizer reads
 * ``added``             hash point -> parameters of refinement points the optimizer added

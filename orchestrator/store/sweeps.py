@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
 RESULTS_GROUP = "writer"
+EVENTS_KEPT = 200  # per sweep, newest first
 
 # Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
 # later deliveries of the same experiment change nothing (no second row, no double count).
@@ -50,6 +51,17 @@ end
 redis.call('HDEL', running, index)
 if redis.call('GET', lease) == token then redis.call('DEL', lease) end
 return recorded
+"""
+
+# An event with the next id of its sweep: ids let a Server-Sent Events client resume after the
+# last one it saw (Last-Event-ID). The list stays newest first and capped.
+_EVENT = """
+local id = redis.call('INCR', KEYS[2])
+local entry = cjson.decode(ARGV[1])
+entry['id'] = id
+redis.call('LPUSH', KEYS[1], cjson.encode(entry))
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return id
 """
 
 # Everything a worker checks and marks before it runs an experiment, in one round trip (the
@@ -234,6 +246,7 @@ class SweepState:
         self._pause, self._note_task, self._resubmit = script(_PAUSE), script(_NOTE_TASK), script(_RESUBMIT)
         self._lock, self._unlock, self._take = script(_LOCK), script(_UNLOCK), script(_TAKE)
         self._give_back = script(_GIVE_BACK)
+        self._event = script(_EVENT)
 
     @classmethod
     def from_url(cls, url: str) -> SweepState:
@@ -277,15 +290,24 @@ class SweepState:
     def config_json(self, sweep_id: str) -> str | None:
         return self._r.hget(self.key(sweep_id, "meta"), "config")
 
-    def event(self, sweep_id: str, level: str, message: str) -> None:
+    def event(self, sweep_id: str, level: str, message: str) -> int:
+        """Note an event (newest first, capped at ``EVENTS_KEPT``); returns its id (1, 2, ...)."""
         entry = json.dumps({"ts": time.time(), "level": level, "message": message})
-        pipe = self._r.pipeline()
-        pipe.lpush(self.key(sweep_id, "events"), entry)
-        pipe.ltrim(self.key(sweep_id, "events"), 0, 199)
-        pipe.execute()
+        keys_ = [self.key(sweep_id, "events"), self.key(sweep_id, "events:seq")]
+        return int(self._event(keys=keys_, args=[entry, EVENTS_KEPT]))
 
     def events(self, sweep_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` events, newest first; each has ``id``, ``ts``, ``level``, ``message``."""
         return [json.loads(e) for e in self._r.lrange(self.key(sweep_id, "events"), 0, limit - 1)]
+
+    def events_after(self, sweep_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """Events with an id above ``after``, oldest first (what a resumed SSE stream missed).
+
+        Events older than the cap are gone: a client that was away for more than ``EVENTS_KEPT``
+        events gets the oldest kept one first and can tell from the gap in ids.
+        """
+        kept = self.events(sweep_id, EVENTS_KEPT)
+        return [e for e in reversed(kept) if e.get("id", 0) > after]
 
     # -- worker side ------------------------------------------------------------------------------
 

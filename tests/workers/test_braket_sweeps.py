@@ -161,7 +161,9 @@ def test_braket_unreachable_paid_work_waits_and_retries_while_local_work_runs(
         assert "Braket unreachable (EndpointConnectionError)" in log
         # it gives the paid work back and stops taking it, instead of deferring each message in turn
         assert "stops consuming braket_sim" in log
-        assert log.count("given back") <= 4, "each experiment tried at most once on a worker that cannot submit"
+        assert log.count("given back") <= 4, (
+            "each experiment tried at most once on a worker that cannot submit"
+        )
         start_worker("connected", concurrency=2, queues="braket_sim")  # Braket is reachable again
         final = orch.wait(paid, timeout=180)
         frame = orch.results(paid)

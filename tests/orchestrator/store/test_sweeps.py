@@ -318,3 +318,27 @@ def test_give_back_returns_the_experiment_first_in_line_unless_finished(
     client.zrem(f"orch:sweep:{SID}:pending:{Q}", "0")
     state.give_back(SID, Q, 0, "b")
     assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") is None, "a finished one is never re-added"
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+def test_events_get_increasing_ids_and_a_resumed_reader_gets_only_the_ones_it_missed(
+    state: SweepState,
+) -> None:
+    ids = [state.event(SID, "info", f"step {i}") for i in range(3)]
+    assert ids == [1, 2, 3]
+    assert [e["message"] for e in state.events(SID)] == ["step 2", "step 1", "step 0"]  # newest first
+    assert [(e["id"], e["message"]) for e in state.events_after(SID, 1)] == [(2, "step 1"), (3, "step 2")]
+    assert state.events_after(SID, 3) == []
+    assert state.events_after("other", 0) == []
+
+
+def test_the_event_list_stays_capped_and_ids_keep_counting(state: SweepState, client: redis.Redis) -> None:
+    from orchestrator.store.sweeps import EVENTS_KEPT
+
+    for i in range(EVENTS_KEPT + 5):
+        state.event(SID, "info", f"e{i}")
+    assert client.llen(f"orch:sweep:{SID}:events") == EVENTS_KEPT
+    after = state.events_after(SID, 0)
+    assert after[0]["id"] == 6 and after[-1]["id"] == EVENTS_KEPT + 5

@@ -1,0 +1,338 @@
+"""The REST endpoints, ``/api/v1``: each is a thin layer over the CLI's own service layer.
+
+Submit goes through :func:`~orchestrator.validation.validate` and
+:meth:`~orchestrator.api.Orchestrator.submit`; pause, resume, cancel and status through
+:class:`~orchestrator.scheduler.Scheduler`; results through
+:class:`~orchestrator.results.ResultStore`. Nothing here touches Redis keys.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator.config import parse_yaml, validate_sweep
+from orchestrator.errors import InputError
+from orchestrator.validation import validate
+from orchestrator.web.auth import ApiRefusal, check_project_roots, check_token
+from orchestrator.web.streams import MEDIA_TYPES, encode, follow_sweep
+
+if TYPE_CHECKING:
+    from orchestrator.api import Orchestrator
+    from orchestrator.web.app import ApiConfig
+
+BODY_SOURCE = "<request body>"
+# what the optimizer's summary shows; its per-point priorities are many and only for the coordinator
+OPTIMIZER_VIEW = (
+    "phase",
+    "confidence_level",
+    "summary",
+    "incumbent",
+    "promising_regions",
+    "refinement_points",
+    "coverage",
+    "created_at",
+)
+
+
+def _guard_read(request: Request) -> None:
+    """Reads go without the token only on a loopback-bound server."""
+    if not request.app.state.config.open_reads:
+        check_token(request)
+
+
+router = APIRouter(dependencies=[Depends(_guard_read)])
+probes = APIRouter()  # open everywhere: a load balancer or healthcheck has no token, and learns only "ok"
+write = [Depends(check_token)]
+
+
+def _orch(request: Request) -> Orchestrator:
+    return request.app.state.orch
+
+
+def _config(request: Request) -> ApiConfig:
+    return request.app.state.config
+
+
+def _known(orch: Orchestrator, sweep_id: str) -> None:
+    if not orch.state.exists(sweep_id):
+        raise ApiRefusal(
+            404, f"no sweep '{sweep_id}' on this broker; GET /api/v1/sweeps lists them", code="not_found"
+        )
+
+
+def report_html(orch: Orchestrator, sweep_id: str) -> str | None:
+    """The sweep's HTML report from :mod:`analysis` (None while it has no results to analyse)."""
+    from analysis.publish import analyze_sweep, render  # matplotlib and SciPy: only when asked
+
+    if not orch.store.files(sweep_id):
+        return None
+    return render(analyze_sweep(orch.store.root, sweep_id), "html")
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+SNAPSHOT_TTL_S = 0.25
+_snapshots: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def shared_progress(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
+    """:func:`progress_view`, computed at most every ``SNAPSHOT_TTL_S`` per sweep: a hundred SSE
+    subscribers of one sweep then cost the server one snapshot, not a hundred."""
+    now = time.monotonic()
+    cached = _snapshots.get(sweep_id)
+    if cached is None or now - cached[0] > SNAPSHOT_TTL_S:
+        cached = _snapshots[sweep_id] = (now, progress_view(orch, sweep_id))
+    return cached[1]
+
+
+def progress_view(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
+    """What the progress bar needs: state, counts, ETA, cost and budget (cheap: Redis only)."""
+    status = orch.status(sweep_id)
+    ledger = orch.state.budget_ledger().status(sweep_id)
+    view = status.model_dump(mode="json", exclude={"results_path", "optimizer"})
+    view["finished"], view["done"] = status.finished, status.done
+    view["optimizer"] = {k: status.optimizer[k] for k in OPTIMIZER_VIEW if k in status.optimizer}
+    view["budget"] = {
+        "limit": ledger.limit if ledger.limit is not None else status.budget,
+        "spent": ledger.spent,
+        "reserved": ledger.reserved,
+        "remaining": ledger.remaining,
+        "alerts": [alert.message() for alert in ledger.alerts],
+    }
+    return view
+
+
+@router.get("/sweeps", summary="List sweeps with state, progress and cost")
+def list_sweeps(request: Request) -> list[dict[str, Any]]:
+    orch = _orch(request)
+    out = []
+    for sweep_id in orch.scheduler.list_executions():
+        status = orch.status(sweep_id)
+        out.append(
+            {
+                "execution_id": sweep_id,
+                "name": status.name,
+                "state": status.state,
+                "finished": status.finished,
+                "total": status.total if status.total is not None else status.planned,
+                "counts": status.counts,
+                "cost": status.cost,
+                "started_at": status.started_at,
+            }
+        )
+    return sorted(out, key=lambda s: str(s["started_at"]), reverse=True)
+
+
+@router.get("/sweeps/{sweep_id}", summary="A sweep's status, budget, failures and optimizer view")
+def sweep_status(sweep_id: str, request: Request) -> dict[str, Any]:
+    orch, config = _orch(request), _config(request)
+    _known(orch, sweep_id)
+    view = dict(shared_progress(orch, sweep_id))  # a copy: the snapshot is shared
+    failures: dict[str, list[dict[str, Any]]] = {}
+    for row in orch.store.failures(sweep_id) if view["counts"].get("failed") else []:
+        failures.setdefault(row.get("error_class") or "unknown", []).append(row)
+    view["failures"] = [
+        {"error_class": cls, "count": len(rows), "examples": rows[:5]} for cls, rows in failures.items()
+    ]
+    sweep = json.loads(orch.state.config_json(sweep_id) or "{}")
+    view["objectives"] = [{"metric": o["metric"], "goal": o["goal"]} for o in sweep.get("objectives", [])]
+    view["parameters"] = sorted(sweep.get("parameters", {}))
+    view["links"] = {
+        "results": f"/api/v1/sweeps/{sweep_id}/results",
+        "events": f"/api/v1/sweeps/{sweep_id}/events",
+        "report": f"/api/v1/sweeps/{sweep_id}/report",
+        "flower": config.flower_url,
+    }
+    return view
+
+
+# -- submit and control ---------------------------------------------------------------------------
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` (a missing length is no way round)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiRefusal(413, f"the body is larger than {limit} bytes (api_max_body)", code="too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ApiRefusal(413, f"the body is larger than {limit} bytes (api_max_body)", code="too_large")
+    return bytes(body)
+
+
+def _parse_sweep(body: bytes, config: ApiConfig, settings: Any) -> Any:
+    """Validate a sweep body as the CLI validates a sweep file; raise before anything is written."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("the body is not UTF-8 text", source=BODY_SOURCE, fix="send UTF-8") from None
+    root, data = parse_yaml(text, BODY_SOURCE)  # JSON is YAML: one parser, the same messages
+    if not isinstance(data, dict):
+        raise InputError(
+            "a sweep file must be a mapping with 'name', 'projects' and 'parameters'", source=BODY_SOURCE
+        )
+    check_project_roots(data, config.project_roots)
+    sweep = validate_sweep(data, source=BODY_SOURCE, root=root, base=config.project_roots[0])
+    return validate(sweep, settings, source=BODY_SOURCE)
+
+
+@router.post(
+    "/sweeps",
+    status_code=201,
+    dependencies=write,
+    summary="Submit a sweep (YAML or JSON body, the sweep-file format); ?dry_run=true plans only",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-yaml": {"schema": {"type": "string"}}, "application/json": {}},
+        }
+    },
+)
+async def submit(request: Request, dry_run: bool = False) -> Any:
+    orch, config = _orch(request), _config(request)
+    body = await _read_body(request, config.max_body)
+    validated = await run_in_threadpool(_parse_sweep, body, config, orch.settings)
+    if dry_run:
+        sweep = validated.config
+        space = sweep.space()
+        return JSONResponse(
+            {
+                "execution_id": sweep.sweep_id,
+                "name": sweep.name,
+                "projects": [p.name for p in sweep.projects],
+                "points": space.size,
+                "repeats": sweep.repeats,
+                "planned": space.size * sweep.repeats * len(sweep.projects),
+                "estimate": {
+                    "total": validated.estimate.total,
+                    "currency": validated.estimate.currency,
+                    "devices": validated.estimate.rows(),
+                    "notes": validated.estimate.notes,
+                },
+            },
+            status_code=200,
+        )
+    execution = await run_in_threadpool(orch.submit, validated)
+    return execution.model_dump(mode="json", exclude={"results_path"})
+
+
+def _control(action: str, summary: str) -> None:
+    def endpoint(sweep_id: str, request: Request) -> dict[str, Any]:
+        orch = _orch(request)
+        _known(orch, sweep_id)
+        changed = getattr(orch, action)(sweep_id)
+        return {
+            "execution_id": sweep_id,
+            "action": action,
+            "changed": changed,
+            "state": orch.status(sweep_id).state,
+        }
+
+    endpoint.__name__ = action
+    router.post(f"/sweeps/{{sweep_id}}/{action}", dependencies=write, summary=summary)(endpoint)
+
+
+_control("pause", "Stop publishing new experiments (running ones finish)")
+_control("resume", "Resume a paused sweep")
+_control("cancel", "Cancel: pending experiments are dropped, results kept")
+
+
+# -- results, events, report ----------------------------------------------------------------------
+
+
+@router.get(
+    "/sweeps/{sweep_id}/results",
+    summary="The sweep's rows, streamed (json, csv or parquet)",
+    response_class=StreamingResponse,
+)
+def results(
+    sweep_id: str,
+    request: Request,
+    format: Literal["json", "csv", "parquet"] = "json",
+    status: str | None = None,
+    limit: Annotated[int | None, Query(ge=0)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    orch = _orch(request)
+    if not orch.store.files(sweep_id):
+        _known(orch, sweep_id)
+    schema = orch.store.schema(sweep_id)
+    batches = orch.store.stream(sweep_id, status=status, offset=offset, limit=limit)
+    return StreamingResponse(
+        encode(batches, schema, format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{sweep_id}.{format}"'},
+    )
+
+
+@router.get(
+    "/sweeps/{sweep_id}/events",
+    summary="Server-Sent Events: info, alert, progress, refit, finished; resumable with Last-Event-ID",
+    response_class=StreamingResponse,
+)
+def events(
+    sweep_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    orch = _orch(request)
+    _known(orch, sweep_id)
+    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    stream = follow_sweep(
+        after,
+        lambda n: orch.state.events_after(sweep_id, n),
+        lambda: shared_progress(orch, sweep_id),
+        request.is_disconnected,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/sweeps/{sweep_id}/report", summary="The sweep's HTML report", response_class=HTMLResponse)
+def report(sweep_id: str, request: Request) -> HTMLResponse:
+    orch = _orch(request)
+    _known(orch, sweep_id)
+    html = report_html(orch, sweep_id)
+    if html is None:
+        raise ApiRefusal(
+            404,
+            f"sweep '{sweep_id}' has no results to report on yet; the report covers the rows "
+            "written so far, so try again once some experiments have finished",
+            code="no_report",
+        )
+    return HTMLResponse(html)
+
+
+# -- deployment -------------------------------------------------------------------------------------
+
+
+@router.get("/workers", summary="Live workers: queues, concurrency, heartbeat age")
+def workers(request: Request) -> list[dict[str, Any]]:
+    now = time.time()
+    return [
+        {
+            "hostname": host,
+            "queues": info["queues"],
+            "concurrency": info["concurrency"],
+            "last_heartbeat": info["seen"],
+            "heartbeat_age_s": round(now - info["seen"], 1),
+        }
+        for host, info in sorted(_orch(request).state.live_workers().items())
+    ]
+
+
+@probes.get("/health", summary="Liveness, and whether the broker answers (no token needed)")
+def health(request: Request) -> dict[str, Any]:
+    return {"status": "ok", "broker": _orch(request).state.ping()}
