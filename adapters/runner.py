@@ -200,11 +200,18 @@ def describe(target: Any, method: str = "run", config_arg: str | None = None) ->
         }
     if not callable(target):
         raise EntryError("lookup", f"'{target!r}' is not callable; point 'entry' at a function or class")
-    summary = _summary(_params_of(target), config_arg)
+    return describe_function(_params_of(target), getattr(target, "__name__", str(target)), config_arg)
+
+
+def describe_function(
+    params: list[inspect.Parameter], name: str, config_arg: str | None = None
+) -> dict[str, Any]:
+    """:func:`describe` for a function given its parameters (read from its source or imported)."""
+    summary = _summary(params, config_arg)
     if config_arg is not None and summary["mapping"] is None:
         raise EntryError(
             "signature",
-            f"{getattr(target, '__name__', target)}() has no parameter '{config_arg}'; set config_arg "
+            f"{name}() has no parameter '{config_arg}'; set config_arg "
             f"to the name of the parameter that takes the configuration mapping",
         )
     return {"kind": "callable", **summary}

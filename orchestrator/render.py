@@ -57,12 +57,20 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         f"{'resuming' if resumed else 'running'} sweep [bold]{execution_id}[/] "
         f"({'embedded' if orch.embedded else redact_url(orch.settings.broker_url)})"
     )
+
+    def done() -> bool:
+        st = orch.status(execution_id)
+        if not st.done and any(st.counts[k] for k in ("pending", "queued", "running")):
+            orch.start_workers(execution_id)  # once, and only if something must run
+        return st.done
+
     try:
         with progress:
-            orch.coordinator.run_until(lambda: orch.status(execution_id).done, on_tick=tick)
+            orch.coordinator.run_until(done, on_tick=tick)
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
         raise SystemExit(130) from None
+    orch.stop_workers()  # their teardown takes seconds: overlap it with the summary
     final = orch.status(execution_id)
     print_status(orch, final)
     if final.state != "completed" or (
