@@ -101,7 +101,7 @@ def source_parameters(root: Path, module: str, name: str) -> list[inspect.Parame
         return None
     if not _imports_found(tree, root):
         return None  # let the import report what is missing, as it would in the worker
-    bound = [node for node, n in zip(tree.body, names) if name in n]
+    bound = [node for node, n in zip(tree.body, names, strict=True) if name in n]
     if len(bound) != 1 or not isinstance(bound[0], ast.FunctionDef) or bound[0].decorator_list:
         return None
     args = bound[0].args
@@ -109,11 +109,11 @@ def source_parameters(root: Path, module: str, name: str) -> list[inspect.Parame
     defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
     kinds = [inspect.Parameter.POSITIONAL_ONLY] * len(args.posonlyargs)
     kinds += [inspect.Parameter.POSITIONAL_OR_KEYWORD] * len(args.args)
-    params = [_parameter(a, k, d) for a, k, d in zip(positional, kinds, defaults)]
+    params = [_parameter(a, k, d) for a, k, d in zip(positional, kinds, defaults, strict=True)]
     if args.vararg is not None:
         params.append(_parameter(args.vararg, inspect.Parameter.VAR_POSITIONAL, None))
     params += [
-        _parameter(a, inspect.Parameter.KEYWORD_ONLY, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
+        _parameter(a, inspect.Parameter.KEYWORD_ONLY, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
     ]
     if args.kwarg is not None:
         params.append(_parameter(args.kwarg, inspect.Parameter.VAR_KEYWORD, None))

@@ -121,7 +121,7 @@ def main() -> None:
         o_first, o_whole = run_optuna()
         if first is None:
             raise SystemExit("the run wrote no Parquet file")
-        for key, value in zip(figures, (first, whole, reuse, o_first, o_whole)):
+        for key, value in zip(figures, (first, whole, reuse, o_first, o_whole), strict=True):
             figures[key].append(value)
         print(
             f"round {i + 1}: ours first {first:.2f} s, whole {whole:.2f} s, reuse-only {reuse:.2f} s; "
