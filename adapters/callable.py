@@ -80,6 +80,7 @@ class PythonEntryAdapter(ProjectAdapter):
                     constructor=self._constructor(),
                     report=ctx.report,
                     config_arg=self._config_arg(),
+                    seed=ctx.seed,
                 )
             except runner.EntryError as exc:
                 raise self._entry_error(exc) from None
@@ -135,6 +136,7 @@ class PythonEntryAdapter(ProjectAdapter):
             }
             watcher = None
             if ctx is not None:
+                request["seed"] = ctx.seed
                 watcher = _ProgressWatcher(Path(tmp), ctx.report)
                 request.update(progress=str(watcher.progress), stop=str(watcher.stop))
             try:

@@ -113,7 +113,8 @@ def source_parameters(root: Path, module: str, name: str) -> list[inspect.Parame
     if args.vararg is not None:
         params.append(_parameter(args.vararg, inspect.Parameter.VAR_POSITIONAL, None))
     params += [
-        _parameter(a, inspect.Parameter.KEYWORD_ONLY, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+        _parameter(a, inspect.Parameter.KEYWORD_ONLY, d)
+        for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
     ]
     if args.kwarg is not None:
         params.append(_parameter(args.kwarg, inspect.Parameter.VAR_KEYWORD, None))
