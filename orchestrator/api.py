@@ -60,6 +60,9 @@ class Orchestrator:
         broker_url: a Redis URL shared with the workers; ``None`` runs everything embedded.
         coordinate: run a coordinator in a background thread of this process.
         workers: embedded worker processes' concurrency (default: CPU count).
+        start_workers: start the embedded workers now; else at :meth:`start_workers`.
+        server, local_workers: an embedded Redis launched and workers started already (see
+            :func:`orchestrator.embedded.launch_early`), adopted and stopped by :meth:`close`.
         **settings: any :class:`~orchestrator.settings.Settings` field (e.g. ``results_dir``).
     """
 
@@ -71,17 +74,19 @@ class Orchestrator:
         workers: int | None = None,
         start_workers: bool = True,
         settings: Settings | None = None,
+        server: EmbeddedRedis | None = None,
+        local_workers: LocalWorkers | None = None,
         **overrides: Any,
     ) -> None:
         self.settings = settings or load_settings(broker_url=broker_url, **overrides)
         self._embedded: EmbeddedRedis | None = None
-        self._workers: LocalWorkers | None = None
+        self._workers: LocalWorkers | None = local_workers  # started already (see embedded.launch_for)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if self.settings.embedded:
             from orchestrator.embedded import EmbeddedRedis
 
-            self._embedded = EmbeddedRedis(self.settings.state_dir).start()
+            self._embedded = (server or EmbeddedRedis(self.settings.state_dir).launch()).wait_ready()
             self.settings = self.settings.model_copy(update={"broker_url": self._embedded.url})
         url = str(self.settings.broker_url)
         self.state = check_broker(url)
@@ -119,17 +124,10 @@ class Orchestrator:
         ).start()
 
     def _project_imports(self, execution_id: str) -> list[str]:
-        from adapters.kinds import external_imports
+        from orchestrator.embedded import project_imports
 
         raw = self.state.config_json(execution_id)
-        if not raw:
-            return []
-        modules: list[str] = []
-        for spec in SweepConfiguration.model_validate_json(raw).projects:
-            module, sep, _ = (spec.entry or "").strip().partition(":")
-            if sep and spec.command is None and spec.circuit is None:
-                modules += external_imports(Path(spec.path), module)
-        return list(dict.fromkeys(modules))
+        return project_imports(SweepConfiguration.model_validate_json(raw)) if raw else []
 
     def stop_workers(self) -> None:
         """Ask the embedded workers to stop without waiting (:meth:`close` waits for them)."""

@@ -126,8 +126,17 @@ def run(
         print_plan(validated.config)
         return
     _confirm(validated.estimate, broker, yes)
-    # embedded workers start once the coordinator finds an experiment to run (see `follow`)
-    orch = _orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=False)
+    from orchestrator.settings import load_settings
+
+    early: dict[str, Any] = {}
+    settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
+    if settings.embedded:  # Redis (and, on a first run, the workers) boot while we import the rest
+        from orchestrator.embedded import launch_early
+
+        concurrency = workers or settings.worker_concurrency or os.cpu_count() or 2
+        early["server"], early["local_workers"] = launch_early(validated.config, settings, concurrency)
+    # otherwise embedded workers start once the coordinator finds an experiment to run (see `follow`)
+    orch = _orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=False, **early)
     try:
         execution = orch.submit(validated)
         follow(orch, execution.execution_id, resumed=execution.resumed)

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import ping, shutdown
@@ -194,3 +195,39 @@ class LocalWorkers:
                 proc.kill()
                 proc.wait()
         self.processes.clear()
+
+
+def project_imports(config: Any) -> list[str]:
+    """The installed modules a sweep's Python entries import at their top level (to preload)."""
+    from adapters.kinds import external_imports
+
+    modules: list[str] = []
+    for spec in config.projects:
+        module, sep, _ = (spec.entry or "").strip().partition(":")
+        if sep and spec.command is None and spec.circuit is None:
+            modules += external_imports(Path(spec.path), module)
+    return list(dict.fromkeys(modules))
+
+
+def launch_early(config: Any, settings: Any, concurrency: int) -> tuple[EmbeddedRedis, LocalWorkers | None]:
+    """Launch the embedded Redis, and the workers too when the sweep surely has runs to make.
+
+    Called once the sweep is valid, before the coordinator's own (slower) imports: the Redis
+    and the workers boot meanwhile. Whether anything must run is known for sure only when
+    nothing can be reused: no results anywhere under the results folder and no state folder
+    (a first run); otherwise ``orchestrator run`` starts them when the coordinator finds its
+    first experiment to run.
+    """
+    server = EmbeddedRedis(settings.state_dir)
+    fresh = not server.dir.exists() and not any(Path(settings.results_dir).glob("sweep=*"))
+    server.launch()
+    if not fresh:
+        return server, None
+    workers = LocalWorkers(
+        server.url,
+        ["local_cpu", "braket_sim", "braket_qpu", "control"],
+        concurrency,
+        Path(settings.state_dir) / "logs",
+        preload=project_imports(config),
+    ).start()
+    return server, workers
