@@ -85,7 +85,8 @@ def test_rerunning_one_repeat_reproduces_its_numbers(isolation: str) -> None:
 def test_a_sweep_seeds_every_kind_of_project_and_reruns_identically(workdir: Path, redis_url: str) -> None:
     sweep = _sweep(workdir)
     for results in ("first", "second"):  # two fresh runs of the same sweep file
-        out = cli("run", str(sweep), "--workers", "2", "--results-dir", results, workdir=workdir)
+        args = ("--results-dir", results, "--state-dir", f"state-{results}")
+        out = cli("run", str(sweep), "--workers", "2", *args, workdir=workdir)
         assert out.returncode == 0, out.stdout + out.stderr
     sweep_id = next(Path(workdir / "first").glob("sweep=*")).name.removeprefix("sweep=")
     a, b = load_results(sweep_id, workdir / "first"), load_results(sweep_id, workdir / "second")
