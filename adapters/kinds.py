@@ -147,7 +147,14 @@ def _imports_found(tree: ast.Module, root: Path) -> bool:
             tops |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             tops.add(node.module.split(".")[0])
-    return all(module_exists(root, top) or importlib.util.find_spec(top) is not None for top in tops)
+    return all(module_exists(root, top) or _installed(top) for top in tops)
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # e.g. a module in sys.modules without a spec
+        return False
 
 
 def _calls_globals(tree: ast.Module) -> bool:
