@@ -80,7 +80,7 @@ class Orchestrator:
     ) -> None:
         self.settings = settings or load_settings(broker_url=broker_url, **overrides)
         self._embedded: EmbeddedRedis | None = None
-        self._workers: LocalWorkers | None = local_workers  # started already (see embedded.launch_for)
+        self._workers: LocalWorkers | None = local_workers  # started already (see embedded.launch_early)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if self.settings.embedded:
