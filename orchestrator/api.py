@@ -113,11 +113,11 @@ class Orchestrator:
         """
         if self._embedded is None or self._workers is not None:
             return
-        from orchestrator.embedded import LocalWorkers
+        from orchestrator.embedded import QUEUES, LocalWorkers
 
         self._workers = LocalWorkers(
             str(self.settings.broker_url),
-            ["local_cpu", "braket_sim", "braket_qpu", "control"],
+            QUEUES,
             self._concurrency,
             Path(self.settings.state_dir) / "logs",
             preload=self._project_imports(execution_id) if execution_id else None,

@@ -24,6 +24,8 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import ping, shutdown
 
 _PR_SET_PDEATHSIG = 1
+#: every queue: embedded workers serve whatever the sweep needs
+QUEUES = ["local_cpu", "braket_sim", "braket_qpu", "control"]
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -63,7 +65,7 @@ class EmbeddedRedis:
         return self.launch().wait_ready(timeout)
 
     def launch(self) -> EmbeddedRedis:
-        """Start ``redis-server`` without waiting for it: the caller validates meanwhile."""
+        """Start ``redis-server`` without waiting for it: the caller goes on meanwhile."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.socket.exists() and self._ping():  # a server of ours is up (another CLI call): share it
             return self
@@ -225,7 +227,7 @@ def launch_early(config: Any, settings: Any, concurrency: int) -> tuple[Embedded
         return server, None
     workers = LocalWorkers(
         server.url,
-        ["local_cpu", "braket_sim", "braket_qpu", "control"],
+        QUEUES,
         concurrency,
         Path(settings.state_dir) / "logs",
         preload=project_imports(config),
