@@ -181,7 +181,7 @@ class ManagedRunner:
         else:
             result = to_result(experiment, outcome, attempt=attempt)
         result = result.model_copy(
-            update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash}
+            update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash, "seed": exp.seed}
         )
         st.record(
             sid,
@@ -223,6 +223,7 @@ class ManagedRunner:
             resource=exp.resource,
             device=exp.device,
             reproducibility_hash=exp.reproducibility_hash,
+            seed=exp.seed,
             extra=extra or {},
         )
         self.state.record(
