@@ -32,6 +32,8 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/throttle.py
 	$(PY) benchmarks/optimizer.py
+	$(PY) benchmarks/startup.py
+	$(PY) benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .orchestrator results .pytest_cache

@@ -107,7 +107,7 @@ class EntrySignature:
     def mismatch(self, given: Iterable[str]) -> tuple[list[str], list[str]]:
         """(missing, unexpected) parameter names for the ``given`` ones."""
         given = set(given)
-        missing = [n for n in self.required if n not in given and n != runner.REPORT]
+        missing = [n for n in self.required if n not in given and n not in runner.SUPPLIED]
         unexpected = [] if self.open else sorted(given - set(self.accepts))
         return missing, unexpected
 
@@ -161,6 +161,7 @@ class RunContext:
     cost: float | None = None
     device: str | None = None
     report: Progress = field(default_factory=Progress)
+    seed: int | None = None  # passed to an entry that declares ``seed`` (see runner.call_entry)
 
 
 class ProjectAdapter(ABC):
@@ -246,7 +247,7 @@ class ProjectAdapter(ABC):
         return out
 
     def execute_with_parameters(
-        self, params: dict[str, Any], progress: Progress | None = None
+        self, params: dict[str, Any], progress: Progress | None = None, seed: int | None = None
     ) -> ExperimentResult:
         """Run and wrap the outcome in an ``ExperimentResult``; a failing project gives a FAILED result.
 
@@ -257,7 +258,7 @@ class ProjectAdapter(ABC):
         metrics it last reported.
         """
         merged = {**self.spec.fixed, **params}
-        ctx = RunContext(device=self.spec.device, report=progress or Progress())
+        ctx = RunContext(device=self.spec.device, report=progress or Progress(), seed=seed)
         ctx.extra["kind"] = self.kind
         started = time.perf_counter()
         metrics: dict[str, float] = {}

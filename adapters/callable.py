@@ -80,6 +80,7 @@ class PythonEntryAdapter(ProjectAdapter):
                     constructor=self._constructor(),
                     report=ctx.report,
                     config_arg=self._config_arg(),
+                    seed=ctx.seed,
                 )
             except runner.EntryError as exc:
                 raise self._entry_error(exc) from None
@@ -89,12 +90,30 @@ class PythonEntryAdapter(ProjectAdapter):
         if self.in_subprocess():
             info = self._via_runner("describe", {}, None, DESCRIBE_TIMEOUT)
         else:
-            with self._inline():
-                try:
-                    info = runner.describe(self._load(entry), self._method(), self._config_arg())
-                except runner.EntryError as exc:
-                    raise self._entry_error(exc) from None
+            info = self._signature_from_source(entry) or self._signature_by_import(entry)
         return EntrySignature(info["accepts"], info["required"], info["open"], info.get("mapping"))
+
+    def _signature_by_import(self, entry: str) -> dict[str, Any]:
+        with self._inline():
+            try:
+                return runner.describe(self._load(entry), self._method(), self._config_arg())
+            except runner.EntryError as exc:
+                raise self._entry_error(exc) from None
+
+    def _signature_from_source(self, entry: str) -> dict[str, Any] | None:
+        """A plain function's signature read from its file: no import, so none of its imports' cost."""
+        if self.kind != "callable":
+            return None
+        from adapters.kinds import source_parameters
+
+        module, _, name = entry.strip().partition(":")
+        params = source_parameters(self.root, module, name)
+        if params is None:
+            return None
+        try:
+            return runner.describe_function(params, name, self._config_arg())
+        except runner.EntryError as exc:
+            raise self._entry_error(exc) from None
 
     # -- subprocess ------------------------------------------------------------------------------
 
@@ -117,6 +136,7 @@ class PythonEntryAdapter(ProjectAdapter):
             }
             watcher = None
             if ctx is not None:
+                request["seed"] = ctx.seed
                 watcher = _ProgressWatcher(Path(tmp), ctx.report)
                 request.update(progress=str(watcher.progress), stop=str(watcher.stop))
             try:

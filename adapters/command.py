@@ -95,6 +95,8 @@ class CommandAdapter(ProjectAdapter):
                 variables.update({f"{opts.env_prefix}{k.upper()}": _text(v) for k, v in params.items()})
             if opts.params_file:
                 variables["ORCHESTRATOR_PARAMS_FILE"] = values["params_file"]
+            if ctx.seed is not None:
+                variables["ORCHESTRATOR_SEED"] = str(ctx.seed)
             cwd = self.root if opts.cwd == "project" else run_dir
             outcome = _run_process(argv, cwd=cwd, env=variables, timeout=self.spec.timeout, shell=opts.shell)
             ctx.log.section("stdout", outcome.stdout)

@@ -41,6 +41,10 @@ class EntryError(Exception):
 
 #: the keyword a project declares to report intermediate values: ``def run(x, report=None)``
 REPORT = "report"
+#: the run's seed, passed as ``seed`` to an entry that declares it (unless ``seed`` is swept)
+SEED = "seed"
+#: names the orchestrator supplies itself when an entry declares them: never "missing"
+SUPPLIED = (REPORT, SEED)
 
 
 def split_entry(entry: str) -> tuple[str, str]:
@@ -130,7 +134,7 @@ def mapping_param(params: list[inspect.Parameter], config_arg: str | None = None
     named = _named(params)
     if config_arg is not None:
         return config_arg if any(p.name == config_arg for p in named) else None
-    own = [p for p in named if p.name != REPORT]
+    own = [p for p in named if p.name not in SUPPLIED]
     if len(own) != 1 or own[0].kind is inspect.Parameter.KEYWORD_ONLY:
         return None
     if own[0].name == "params" or _is_mapping_annotation(own[0].annotation):
@@ -200,11 +204,18 @@ def describe(target: Any, method: str = "run", config_arg: str | None = None) ->
         }
     if not callable(target):
         raise EntryError("lookup", f"'{target!r}' is not callable; point 'entry' at a function or class")
-    summary = _summary(_params_of(target), config_arg)
+    return describe_function(_params_of(target), getattr(target, "__name__", str(target)), config_arg)
+
+
+def describe_function(
+    params: list[inspect.Parameter], name: str, config_arg: str | None = None
+) -> dict[str, Any]:
+    """:func:`describe` for a function given its parameters (read from its source or imported)."""
+    summary = _summary(params, config_arg)
     if config_arg is not None and summary["mapping"] is None:
         raise EntryError(
             "signature",
-            f"{getattr(target, '__name__', target)}() has no parameter '{config_arg}'; set config_arg "
+            f"{name}() has no parameter '{config_arg}'; set config_arg "
             f"to the name of the parameter that takes the configuration mapping",
         )
     return {"kind": "callable", **summary}
@@ -225,7 +236,7 @@ def _bind(
 ) -> tuple[tuple, dict]:
     mapping = mapping_param(params, config_arg)
     if mapping is not None:
-        extra = {REPORT: values[REPORT]} if REPORT in values and mapping != REPORT else {}
+        extra = {k: values[k] for k in SUPPLIED if k in values and k != mapping and _declares(params, k)}
         config = {k: v for k, v in values.items() if k not in extra}
         param = next(p for p in params if p.name == mapping)
         if param.kind is param.POSITIONAL_ONLY:
@@ -243,7 +254,7 @@ def _bind(
             f"{what} does not fit the parameters ({'; '.join(parts)}); "
             f"add the missing ones to the sweep's 'parameters' or the project's "
             f"'fixed', and drop or rename the unexpected ones"
-            + config_hint(summary["accepts"], summary["required"], [v for v in values if v != REPORT]),
+            + config_hint(summary["accepts"], summary["required"], [v for v in values if v not in SUPPLIED]),
         )
     return (), values
 
@@ -256,6 +267,7 @@ def call_entry(
     constructor: list[str] | None = None,
     report: Any = None,
     config_arg: str | None = None,
+    seed: int | None = None,
 ) -> Any:
     """Call a function with ``params`` (keywords, or one mapping), or build a class and call its method.
 
@@ -263,7 +275,8 @@ def call_entry(
     constructor or the method), or to the only parameter when it is a mapping (see
     :func:`mapping_param`). ``report`` is passed as the keyword ``report`` when the function (or
     method) declares it: how a project hands over intermediate values without importing the
-    orchestrator. Exceptions raised by the project's code propagate unchanged; misfits raise
+    orchestrator. ``seed`` goes alike to a declared ``seed`` (a swept or fixed ``seed`` wins).
+    Exceptions raised by the project's code propagate unchanged; misfits raise
     ``EntryError``.
     """
     if not inspect.isclass(target):
@@ -271,7 +284,7 @@ def call_entry(
         if config_arg is not None:
             describe(target, method, config_arg)  # explains a config_arg the function lacks
         args, kwargs = _bind(
-            f"{getattr(target, '__name__', target)}()", own, _with_report(own, params, report), config_arg
+            f"{getattr(target, '__name__', target)}()", own, _supplied(own, params, report, seed), config_arg
         )
         return target(*args, **kwargs)
     func, meth_params = _method_of(target, method)
@@ -292,7 +305,17 @@ def call_entry(
             for k, v in params.items()
             if k not in meth["accepts"] and (k in ctor["accepts"] or (ctor["open"] and not meth["open"]))
         }
-    meth_values = _with_report(meth_params, {k: v for k, v in params.items() if k not in ctor_values}, report)
+    if (
+        seed is not None
+        and SEED not in params
+        and _declares(ctor_params, SEED)
+        and not _declares(meth_params, SEED)
+    ):
+        ctor_values = {**ctor_values, SEED: seed}  # the constructor takes it: give it there
+        seed = None
+    meth_values = _supplied(
+        meth_params, {k: v for k, v in params.items() if k not in ctor_values}, report, seed
+    )
     args, kwargs = _bind(f"{target.__name__}()", ctor_params, ctor_values, ctor_arg)
     instance = target(*args, **kwargs)
     args, kwargs = _bind(f"{target.__name__}.{method}()", meth_params, meth_values, meth_arg)
@@ -303,9 +326,9 @@ def _explain_unadapted(cls: type, ctor: dict[str, Any], meth: dict[str, Any], pa
     """A class whose one parameter (constructor or method) may take a mapping: say which option."""
     if ctor["open"] or meth["open"]:
         return
-    accepts = [n for n in ctor["accepts"] + meth["accepts"] if n != REPORT]
-    required = [n for n in ctor["required"] + meth["required"] if n != REPORT]
-    given = [k for k in params if k != REPORT]
+    accepts = [n for n in ctor["accepts"] + meth["accepts"] if n not in SUPPLIED]
+    required = [n for n in ctor["required"] + meth["required"] if n not in SUPPLIED]
+    given = [k for k in params if k not in SUPPLIED]
     hint = config_hint(accepts, required, given, "class")
     if hint:
         raise EntryError(
@@ -315,10 +338,16 @@ def _explain_unadapted(cls: type, ctor: dict[str, Any], meth: dict[str, Any], pa
         )
 
 
-def _with_report(params: list[inspect.Parameter], values: dict[str, Any], report: Any) -> dict[str, Any]:
-    if report is None or REPORT in values or not any(p.name == REPORT for p in params):
-        return values
-    return {**values, REPORT: report}
+def _declares(params: list[inspect.Parameter], name: str) -> bool:
+    return any(p.name == name and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def _supplied(
+    params: list[inspect.Parameter], values: dict[str, Any], report: Any, seed: int | None
+) -> dict[str, Any]:
+    """``values`` plus ``report`` and ``seed`` where the entry declares them and nothing else set them."""
+    extra = {name: value for name, value in ((REPORT, report), (SEED, seed)) if value is not None}
+    return {**values, **{k: v for k, v in extra.items() if k not in values and _declares(params, k)}}
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -402,6 +431,7 @@ def main() -> None:
                 constructor=request.get("constructor"),
                 report=report,
                 config_arg=request.get("config_arg"),
+                seed=request.get("seed"),
             )
             reply = {"ok": True, "value": to_jsonable(raw)}  # json writes and reads NaN/Infinity
     except _Stopped:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +25,9 @@ from orchestrator.scheduler import ExecutionStatus, Scheduler, SweepExecution
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store import SweepState
 from orchestrator.validation import ValidatedSweep, validate
+
+if TYPE_CHECKING:
+    from orchestrator.embedded import EmbeddedRedis, LocalWorkers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ class Orchestrator:
         broker_url: a Redis URL shared with the workers; ``None`` runs everything embedded.
         coordinate: run a coordinator in a background thread of this process.
         workers: embedded worker processes' concurrency (default: CPU count).
+        start_workers: start the embedded workers now; else at :meth:`start_workers`.
+        server, local_workers: an embedded Redis launched and workers started already (see
+            :func:`orchestrator.embedded.launch_early`), adopted and stopped by :meth:`close`.
         **settings: any :class:`~orchestrator.settings.Settings` field (e.g. ``results_dir``).
     """
 
@@ -68,42 +74,65 @@ class Orchestrator:
         workers: int | None = None,
         start_workers: bool = True,
         settings: Settings | None = None,
+        server: EmbeddedRedis | None = None,
+        local_workers: LocalWorkers | None = None,
         **overrides: Any,
     ) -> None:
         self.settings = settings or load_settings(broker_url=broker_url, **overrides)
-        self._embedded = None
-        self._workers = None
+        self._embedded: EmbeddedRedis | None = None
+        self._workers: LocalWorkers | None = local_workers  # started already (see embedded.launch_early)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if self.settings.embedded:
             from orchestrator.embedded import EmbeddedRedis
 
-            self._embedded = EmbeddedRedis(self.settings.state_dir).start()
+            self._embedded = (server or EmbeddedRedis(self.settings.state_dir).launch()).wait_ready()
             self.settings = self.settings.model_copy(update={"broker_url": self._embedded.url})
         url = str(self.settings.broker_url)
         self.state = check_broker(url)
         self.store = ResultStore(self.settings.results_dir, self.settings.compact_after_files)
         self.scheduler = Scheduler(self.state, self.store, self.settings)
         self.app = celery_app(self.settings)  # the coordinator only sends: no tasks, no `workers` import
-        if self._embedded is not None and start_workers:
-            from orchestrator.embedded import LocalWorkers
-
-            concurrency = workers or self.settings.worker_concurrency or os.cpu_count() or 2
-            self._workers = LocalWorkers(
-                url,
-                ["local_cpu", "braket_sim", "braket_qpu", "control"],
-                concurrency,
-                Path(self.settings.state_dir) / "logs",
-            ).start()
-            self.window: int | None = 2 * concurrency
-        else:
-            self.window = None
+        self._concurrency = workers or self.settings.worker_concurrency or os.cpu_count() or 2
+        self.window = 2 * self._concurrency if self._embedded is not None else None
+        if start_workers:
+            self.start_workers()
         self.coordinator = self._make_coordinator()
         if self._embedded is not None:
             self.coordinator.on_outage = self._revive_broker
         if coordinate:
             self._thread = threading.Thread(target=self._coordinate, name="coordinator", daemon=True)
             self._thread.start()
+
+    def start_workers(self, execution_id: str | None = None) -> None:
+        """Start the embedded worker processes, once; nothing to do with a broker URL.
+
+        ``orchestrator run`` calls it only when its sweep has something to run (a rerun whose
+        results are all reused starts none), naming the sweep so that the workers import its
+        projects' modules before they fork.
+        """
+        if self._embedded is None or self._workers is not None:
+            return
+        from orchestrator.embedded import QUEUES, LocalWorkers
+
+        self._workers = LocalWorkers(
+            str(self.settings.broker_url),
+            QUEUES,
+            self._concurrency,
+            Path(self.settings.state_dir) / "logs",
+            preload=self._project_imports(execution_id) if execution_id else None,
+        ).start()
+
+    def _project_imports(self, execution_id: str) -> list[str]:
+        from orchestrator.embedded import project_imports
+
+        raw = self.state.config_json(execution_id)
+        return project_imports(SweepConfiguration.model_validate_json(raw)) if raw else []
+
+    def stop_workers(self) -> None:
+        """Ask the embedded workers to stop without waiting (:meth:`close` waits for them)."""
+        if self._workers is not None:
+            self._workers.signal_stop()
 
     def _revive_broker(self) -> None:
         """The private Redis died (killed, out of memory): start it again from its append-only file."""

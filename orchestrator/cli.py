@@ -126,7 +126,17 @@ def run(
         print_plan(validated.config)
         return
     _confirm(validated.estimate, broker, yes)
-    orch = _orchestrator(broker, results_dir, state_dir, workers=workers)
+    from orchestrator.settings import load_settings
+
+    early: dict[str, Any] = {}
+    settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
+    if settings.embedded:  # Redis (and, on a first run, the workers) boot while we import the rest
+        from orchestrator.embedded import launch_early
+
+        concurrency = workers or settings.worker_concurrency or os.cpu_count() or 2
+        early["server"], early["local_workers"] = launch_early(validated.config, settings, concurrency)
+    # otherwise embedded workers start once the coordinator finds an experiment to run (see `follow`)
+    orch = _orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=False, **early)
     try:
         execution = orch.submit(validated)
         follow(orch, execution.execution_id, resumed=execution.resumed)
@@ -363,8 +373,18 @@ main.command(name="cancel")(_control("cancel"))
 @click.option("--hostname", "-n", default=None, help="Worker node name (default: celery@hostname).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @service_broker_option
+@click.option(
+    "--preload",
+    default=None,
+    help="Comma-separated modules to import before forking the pool (the projects' slow imports).",
+)
 def worker(
-    queues: str, concurrency: int | None, hostname: str | None, loglevel: str, broker: str | None
+    queues: str,
+    concurrency: int | None,
+    hostname: str | None,
+    loglevel: str,
+    broker: str | None,
+    preload: str | None,
 ) -> None:
     """Start a Celery worker for the given queues on this machine."""
     from orchestrator.api import check_broker
@@ -382,6 +402,7 @@ def worker(
             field="--broker",
         )
     check_broker(settings.broker_url)
+    _preload([m for m in (preload or "").split(",") if m.strip()])
     app = create_app(settings)
     argv = [
         "worker",
@@ -398,6 +419,17 @@ def worker(
     if hostname:
         argv += ["-n", hostname]
     app.worker_main(argv)
+
+
+def _preload(modules: list[str]) -> None:
+    """Import ``modules`` in the worker's main process, so that its forked children share them."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name.strip())
+        except Exception as exc:  # noqa: BLE001 - a project's own run reports its import errors
+            logging.getLogger(__name__).info("preloading %s failed: %s", name, exc)
 
 
 @main.command()

@@ -18,11 +18,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import ping, shutdown
 
 _PR_SET_PDEATHSIG = 1
+#: every queue: embedded workers serve whatever the sweep needs
+QUEUES = ["local_cpu", "braket_sim", "braket_qpu", "control"]
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -58,8 +61,13 @@ class EmbeddedRedis:
         return ping(self.url, timeout=1)
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        """Launch the server (unless one of ours already answers) and wait until it is ready."""
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> EmbeddedRedis:
+        """Start ``redis-server`` without waiting for it: the caller goes on meanwhile."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self._ping():  # a server of ours is already up (another CLI call): share it
+        if self.socket.exists() and self._ping():  # a server of ours is up (another CLI call): share it
             return self
         self.socket.unlink(missing_ok=True)
         args = [
@@ -92,16 +100,25 @@ class EmbeddedRedis:
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 15.0) -> EmbeddedRedis:
+        """Return once the server answers: its socket exists and a PING (no retries) gets PONG.
+
+        Redis creates the socket only when it accepts connections, and answers ``LOADING`` while
+        it replays a large append-only file; both are polled every few milliseconds.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._ping():
+            if self.socket.exists() and self._ping():
                 return self
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 break
-            time.sleep(0.05)
+            time.sleep(0.005)
         raise OrchestratorError(f"the embedded Redis did not start; see {self.dir / 'redis.log'}")
 
     def stop(self) -> None:
+        """SHUTDOWN NOSAVE: every write is already in the append-only file; nothing to save."""
         if self.process is None:
             return
         shutdown(self.url)
@@ -113,7 +130,11 @@ class EmbeddedRedis:
 
 
 class LocalWorkers:
-    """Worker processes started with ``orchestrator worker`` against ``broker_url``."""
+    """Worker processes started with ``orchestrator worker`` against ``broker_url``.
+
+    ``preload`` names modules the worker imports before it forks its pool (the projects' own
+    imports, e.g. Braket's seconds-long one): paid once, not once per child on its first run.
+    """
 
     def __init__(
         self,
@@ -122,12 +143,14 @@ class LocalWorkers:
         concurrency: int,
         log_dir: Path,
         env: dict[str, str] | None = None,
+        preload: list[str] | None = None,
     ) -> None:
         self.broker_url = broker_url
         self.queues = queues
         self.concurrency = concurrency
         self.log_dir = log_dir
         self.env = env or {}
+        self.preload = preload or []
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> LocalWorkers:
@@ -149,15 +172,23 @@ class LocalWorkers:
             "--loglevel",
             "WARNING",
         ]
+        if self.preload:
+            cmd += ["--preload", ",".join(self.preload)]
         self.processes.append(
             subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         )
         return self
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask for a warm shutdown (running tasks finish) without waiting: Celery takes seconds to
+        tear its pool down, which the caller overlaps with its own work (the summary)."""
         for proc in self.processes:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # warm shutdown: finish the running task
+                proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Warm shutdown, waited for (killed after ``timeout``)."""
+        self.signal_stop()
         deadline = time.monotonic() + timeout
         for proc in self.processes:
             try:
@@ -166,3 +197,39 @@ class LocalWorkers:
                 proc.kill()
                 proc.wait()
         self.processes.clear()
+
+
+def project_imports(config: Any) -> list[str]:
+    """The installed modules a sweep's Python entries import at their top level (to preload)."""
+    from adapters.kinds import external_imports
+
+    modules: list[str] = []
+    for spec in config.projects:
+        module, sep, _ = (spec.entry or "").strip().partition(":")
+        if sep and spec.command is None and spec.circuit is None:
+            modules += external_imports(Path(spec.path), module)
+    return list(dict.fromkeys(modules))
+
+
+def launch_early(config: Any, settings: Any, concurrency: int) -> tuple[EmbeddedRedis, LocalWorkers | None]:
+    """Launch the embedded Redis, and the workers too when the sweep surely has runs to make.
+
+    Called once the sweep is valid, before the coordinator's own (slower) imports: the Redis
+    and the workers boot meanwhile. Whether anything must run is known for sure only when
+    nothing can be reused: no results anywhere under the results folder and no state folder
+    (a first run); otherwise ``orchestrator run`` starts them when the coordinator finds its
+    first experiment to run.
+    """
+    server = EmbeddedRedis(settings.state_dir)
+    fresh = not server.dir.exists() and not any(Path(settings.results_dir).glob("sweep=*"))
+    server.launch()
+    if not fresh:
+        return server, None
+    workers = LocalWorkers(
+        server.url,
+        QUEUES,
+        concurrency,
+        Path(settings.state_dir) / "logs",
+        preload=project_imports(config),
+    ).start()
+    return server, workers

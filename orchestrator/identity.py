@@ -59,6 +59,17 @@ def experiment_id(
     return _digest(payload)
 
 
+def experiment_seed(sweep_seed: int, project: str, parameters: dict[str, Any], repeat: int) -> int:
+    """The seed of one repeat of one point: the same whatever the code version, sweep or machine.
+
+    Derived from the sweep's ``seed``, so changing it draws new numbers for every run; each
+    repeat of a point gets its own, so repeats are independent samples. 31 bits: every
+    generator takes it (``random.seed``, ``numpy.random.seed``, ``default_rng``, C ``int``).
+    """
+    digest = _digest({"s": sweep_seed, "p": project, "x": canonical(parameters), "r": repeat})
+    return int(digest, 16) & 0x7FFFFFFF
+
+
 def reproducibility_hash(exp_id: str, seed: int) -> str:
     return _digest({"e": exp_id, "s": seed, "py": platform.python_version(), "pk": package_versions()})
 

@@ -51,6 +51,10 @@ class Experiment(BaseModel):
     resource: str = "local_cpu"
     device: str | None = None
     reproducibility_hash: str = ""
+    seed: int | None = Field(
+        None,
+        description="this repeat's seed, derived from the sweep's: passed to an entry that takes `seed`",
+    )
     added: bool = Field(False, description="a refinement point added by the optimizer")
     shot_fraction: float | None = Field(
         None, description="run at this share of its shots first (low fidelity)"
@@ -69,6 +73,7 @@ class ExperimentResult(BaseModel):
     status: ExperimentStatus = ExperimentStatus.COMPLETED
     error_message: str | None = None
     reproducibility_hash: str = ""
+    seed: int | None = Field(None, description="the seed the run was given (see Experiment.seed)")
     timestamp: datetime = Field(default_factory=utcnow)
     # orchestration context
     sweep_id: str = ""

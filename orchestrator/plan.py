@@ -14,7 +14,7 @@ import numpy as np
 
 from adapters.spec import ProjectSpec
 from orchestrator.config import SweepConfiguration
-from orchestrator.identity import code_version, experiment_id, reproducibility_hash
+from orchestrator.identity import code_version, experiment_id, experiment_seed, reproducibility_hash
 from orchestrator.models import Experiment
 
 
@@ -68,6 +68,7 @@ class SweepPlan:
         exp_id = experiment_id(
             spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
         )
+        seed = experiment_seed(self.config.seed, spec.name, params, repeat)
         return Experiment(
             sweep_id=self.sweep_id,
             experiment_id=exp_id,
@@ -77,7 +78,8 @@ class SweepPlan:
             repeat=repeat,
             resource=spec.resource,
             device=spec.device,
-            reproducibility_hash=reproducibility_hash(exp_id, self.config.seed + repeat),
+            reproducibility_hash=reproducibility_hash(exp_id, seed),
+            seed=seed,
             added=added,
         )
 

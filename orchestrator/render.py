@@ -60,6 +60,8 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
 
     def finished() -> bool:
         st = orch.status(execution_id)
+        if not st.done and any(st.counts[k] for k in ("pending", "queued", "running")):
+            orch.start_workers(execution_id)  # once, and only if something must run
         # a paused sweep (a budget reached, a user's `pause`) waits for a person: stop following
         # once what was running has landed
         return st.done or (st.state == "paused" and st.counts["running"] == 0)
@@ -70,6 +72,7 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
         raise SystemExit(130) from None
+    orch.stop_workers()  # their teardown takes seconds: overlap it with the summary
     final = orch.status(execution_id)
     print_status(orch, final)
     if final.state == "paused":

@@ -252,7 +252,7 @@ class ManagedRunner:
                     update={"error_message": "sweep cancelled: quantum task cancelled"}
                 )
         result = result.model_copy(
-            update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash}
+            update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash, "seed": exp.seed}
         )
         st.record(
             sid,
@@ -313,6 +313,7 @@ class ManagedRunner:
             resource=exp.resource,
             device=exp.device,
             reproducibility_hash=exp.reproducibility_hash,
+            seed=exp.seed,
             extra=extra or {},
         )
         self.state.record(

@@ -155,7 +155,12 @@ class ExperimentRunner:
         return spec
 
     def _run_adapter(
-        self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress
+        self,
+        sweep_id: str,
+        project: str,
+        parameters: dict[str, Any],
+        progress: Progress,
+        seed: int | None = None,
     ) -> ExperimentResult:
         """Run the project through its adapter, reused across experiments where that changes nothing.
 
@@ -165,10 +170,10 @@ class ExperimentRunner:
         """
         adapter = self._adapters.get((sweep_id, project))
         if adapter is not None:
-            return adapter.execute_with_parameters(parameters, progress)
+            return adapter.execute_with_parameters(parameters, progress, seed)
         spec = self.project_spec(sweep_id, project)
         adapter = adapt_project(spec.path, spec)
-        result = adapter.execute_with_parameters(parameters, progress)
+        result = adapter.execute_with_parameters(parameters, progress, seed)
         try:
             reusable = adapter.environment() is None  # resolved (and cached) by the run just made
         except Exception:  # noqa: BLE001 - a broken environment: start afresh next time
@@ -293,7 +298,11 @@ class ExperimentRunner:
             self.leases.hold(exp.sweep_id, exp.index, token)
         try:
             result = self._execute(
-                exp.sweep_id, exp.project, exp.parameters, self._progress(exp.sweep_id, exp.experiment_id)
+                exp.sweep_id,
+                exp.project,
+                exp.parameters,
+                self._progress(exp.sweep_id, exp.experiment_id),
+                exp.seed,
             )
         finally:
             if hold:
@@ -453,10 +462,15 @@ class ExperimentRunner:
         return Progress(pruning.metric, should_stop, rule=rule.name)
 
     def _execute(
-        self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress
+        self,
+        sweep_id: str,
+        project: str,
+        parameters: dict[str, Any],
+        progress: Progress,
+        seed: int | None = None,
     ) -> ExperimentResult:
         try:
-            return self._run_adapter(sweep_id, project, parameters, progress)
+            return self._run_adapter(sweep_id, project, parameters, progress, seed)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
             return ExperimentResult(
                 experiment_id="",
@@ -486,4 +500,5 @@ def _bookkeeping(exp: Experiment, attempt: int, host: str) -> dict[str, Any]:
         "worker_host": host,
         "resource": exp.resource,
         "reproducibility_hash": exp.reproducibility_hash,
+        "seed": exp.seed,
     }

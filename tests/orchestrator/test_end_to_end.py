@@ -8,7 +8,7 @@ from pathlib import Path
 from orchestrator.api import load_results
 from tests.conftest import cli, executions, write_sweep
 
-CONTENT = ["experiment_id", "project_name", "status", "param.x", "metric.y", "reproducibility_hash"]
+CONTENT = ["experiment_id", "project_name", "status", "param.x", "metric.y", "reproducibility_hash", "seed"]
 
 
 def _content(frame):
@@ -35,6 +35,7 @@ def test_embedded_and_distributed_give_identical_results(workdir: Path, redis_ur
     assert _content(a).equals(_content(b))
     # every row can be reproduced: its hash (id, seed, Python and key packages) travels with the message
     assert (a["reproducibility_hash"].str.len() == 16).all() and a["reproducibility_hash"].is_unique
+    assert a["seed"].notna().all() and a["seed"].is_unique  # the same seeds in both modes (CONTENT)
     assert sorted(a["metric.y"]) == sorted((x - 3.0) ** 2 for x in range(10))
     # every point ran once per mode
     assert set(executions(workdir).values()) == {2}
