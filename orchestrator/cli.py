@@ -561,23 +561,15 @@ def report(
     results_dir: Path | None,
 ) -> None:
     """Analyse a sweep's results and write a report (no broker needed: reads results only)."""
-    from analysis.publish import analyze_sweep, render, write_atomic
+    from analysis.publish import analyze_sweep, render, write_report
     from orchestrator.settings import load_settings
 
     root = results_dir or load_settings().results_dir
-    default = {"html": "report.html", "json": "analysis.json", "md": "report.md"}[fmt]
-    target = output or Path(root) / f"sweep={execution_id}" / default
-    if output is not None and str(output) != "-" and not os.access(output.parent, os.W_OK):
-        raise InputError(f"cannot write {output}: its folder is missing or not writable", field="--out")
-    result = analyze_sweep(root, execution_id, confidence=confidence, interval=interval, test=test)
-    text = render(result, fmt)  # type: ignore[arg-type]
-    if str(target) == "-":
-        click.echo(text)
+    options = {"confidence": confidence, "interval": interval, "test": test}
+    if output is not None and str(output) == "-":
+        click.echo(render(analyze_sweep(root, execution_id, **options), fmt))  # type: ignore[arg-type]
         return
-    try:
-        write_atomic(target, text)
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror}", field="--out") from None
+    target = write_report(root, execution_id, fmt, output, **options)  # type: ignore[arg-type]
     console.print(f"wrote {fmt} report of {execution_id} to {target}")
 
 

@@ -102,6 +102,8 @@ class Coordinator:
         self._outage_since: float | None = None
         self._failures = 0
         self._housekept = -math.inf
+        #: report threads of completed sweeps (see ``_report``)
+        self.reports: dict[str, threading.Thread] = {}
 
     # -- loop -------------------------------------------------------------------------------------
 
@@ -229,6 +231,15 @@ class Coordinator:
     def release(self) -> None:
         self.flush_all()
         self.state.forget_coordinator(self.token, list(self.sweeps))
+        self.wait_reports()
+
+    def wait_reports(self, sweep_id: str | None = None, timeout: float | None = None) -> None:
+        """Wait for the reports being written (of ``sweep_id``, or all), so none is lost on exit."""
+        for sid, thread in list(self.reports.items()):
+            if sweep_id in (None, sid):
+                thread.join(timeout)
+                if not thread.is_alive():
+                    self.reports.pop(sid, None)
 
     # -- per sweep --------------------------------------------------------------------------------
 
@@ -503,6 +514,23 @@ class Coordinator:
         self.state.close(sweep.sweep_id, final)
         self.sweeps.pop(sweep.sweep_id, None)
         log.info("sweep %s %s", sweep.sweep_id, final.value)
+        if final == Lifecycle.COMPLETED:
+            self._report(sweep.sweep_id)
+
+    def _report(self, sweep_id: str) -> None:
+        """Write the completed sweep's report and analysis (``analysis.on_sweep_completed``).
+
+        In a thread: a large sweep's report takes seconds and the other sweeps must not wait for
+        it. Not a daemon, and joined by :meth:`release`, so a process that exits right after the
+        sweep completes (``orchestrator run``) still writes it.
+        """
+        from analysis.publish import on_sweep_completed
+
+        thread = threading.Thread(
+            target=on_sweep_completed, args=(self.store.root, sweep_id), name=f"report-{sweep_id}"
+        )
+        thread.start()
+        self.reports[sweep_id] = thread
 
 
 __all__ = ["Coordinator"]

@@ -48,6 +48,16 @@ class ExecutionStatus(BaseModel):
     events: list[dict[str, Any]] = Field(default_factory=list)
     workers: int = 0
     optimizer: dict[str, Any] = Field(default_factory=dict)
+    report_path: str | None = Field(None, description="report.html, written when the sweep completes")
+    cross_project: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the cross-project comparison (per project, pairs and points with BH-corrected "
+        "p-values), when the sweep asks for it and has completed",
+    )
+    validation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="validation counts (ok, warn, violation) and the violations, once analysed",
+    )
 
     @property
     def finished(self) -> int:
@@ -168,7 +178,23 @@ class Scheduler:
             events=self.state.events(execution_id, 10),
             workers=len(self.state.live_workers()),
             optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {},
+            **(self._analysis(execution_id) if meta.get("state") in FINAL_STATES else {}),
         )
+
+    def _analysis(self, execution_id: str) -> dict[str, Any]:
+        """What the analysis stored when the sweep completed: report, cross-project, validation."""
+        report = self.store.report_path(execution_id)
+        stored = self.store.stored_analysis(execution_id) or {}
+        validation = stored.get("validation") or {}
+        violations = [c for c in validation.get("checks", []) if c.get("status") == "violation"]
+        violations += [
+            r for r in validation.get("rows", []) if str(r.get("validation")).startswith("violation")
+        ]
+        return {
+            "report_path": str(report) if report else None,
+            "cross_project": stored.get("cross_project") or {},
+            "validation": {"counts": validation["counts"], "violations": violations} if validation else {},
+        }
 
     def list_executions(self) -> list[str]:
         return self.state.sweep_ids()

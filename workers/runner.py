@@ -31,6 +31,7 @@ from adapters.spec import ProjectSpec, is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import Dispatcher
 from orchestrator.errors import ResourceError, TransientError
+from orchestrator.expectations import Expectation
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
 from orchestrator.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
 from orchestrator.results import result_row
@@ -100,11 +101,12 @@ class ExperimentRunner:
         self._state: SweepState | None = None
         self.host = socket.gethostname()
         self.dispatcher = Dispatcher(app)
-        self.managed = ManagedRunner(self.dispatcher, settings, lambda: self.state)
+        self.managed = ManagedRunner(self.dispatcher, settings, lambda: self.state, self.expectations)
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
         self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
         self._median_metric: dict[str, str | None] = {}  # sweep -> objective its median rule follows
+        self._expectations: dict[str, dict[str, Expectation]] = {}  # sweep -> its validation section
 
     @property
     def state(self) -> SweepState:
@@ -125,7 +127,9 @@ class ExperimentRunner:
             if len(self._specs) > _CACHED:
                 self._specs.clear()
                 self._median_metric.clear()
+                self._expectations.clear()
             self._specs.update({(sweep_id, p.name): p for p in config.projects})
+            self._expectations[sweep_id] = dict(config.validation)
             es = config.optimizer.early_stopping
             median = config.adaptive_sampling and es.enabled and es.median_rule and config.objectives
             self._median_metric[sweep_id] = config.objectives[0].metric if median else None
@@ -133,6 +137,15 @@ class ExperimentRunner:
             if spec is None:
                 raise LookupError(f"sweep {sweep_id} has no project '{project}'")
         return spec
+
+    def expectations(self, sweep_id: str) -> dict[str, Expectation]:
+        """The sweep's ``validation:`` section, which each result row is checked against."""
+        if sweep_id not in self._expectations:
+            try:
+                self.project_spec(sweep_id, "")  # loads (and caches) the sweep's configuration
+            except LookupError:
+                pass  # no project '': the configuration is cached now all the same
+        return self._expectations.get(sweep_id, {})
 
     def _run_adapter(
         self, sweep_id: str, project: str, parameters: dict[str, Any], progress: Progress
@@ -288,9 +301,8 @@ class ExperimentRunner:
             return "paused"
         if exp.shot_fraction and result.status == ExperimentStatus.COMPLETED:
             return self._record_low_fidelity(exp, result, token)
-        record = Record(
-            exp.index, exp.experiment_id, result_row(result), result.status.value, True, token, result.cost
-        )
+        row = result_row(result, self.expectations(sweep_id))
+        record = Record(exp.index, exp.experiment_id, row, result.status.value, True, token, result.cost)
         if result.extra.get("intermediate") and self._median_metric.get(sweep_id):
             st.forget_curve(sweep_id, exp.experiment_id)  # finished: no longer a partial
         if defer:
@@ -315,7 +327,8 @@ class ExperimentRunner:
         name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
         extra = {**result.extra, "shot_fraction": exp.shot_fraction, "shots": result.parameters.get(name)}
         result = result.model_copy(update={"status": ExperimentStatus.PARTIAL, "extra": extra})
-        self.state.record_partial(exp.sweep_id, exp.index, exp.experiment_id, result_row(result), token)
+        row = result_row(result, self.expectations(exp.sweep_id))
+        self.state.record_partial(exp.sweep_id, exp.index, exp.experiment_id, row, token)
         return "partial"
 
     def _device_of(self, sweep_id: str, project: str) -> str | None:
