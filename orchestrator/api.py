@@ -205,6 +205,9 @@ class Orchestrator:
         while True:
             status = self.status(execution_id)
             if status.done:
+                if self.coordinator.reports:  # this process writes its report: part of finishing
+                    self.coordinator.wait_reports(execution_id)
+                    status = self.status(execution_id)
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"sweep {execution_id} still {status.state} after {timeout} s")

@@ -573,6 +573,33 @@ def report(
     console.print(f"wrote {fmt} report of {execution_id} to {target}")
 
 
+@main.command(name="validate")
+@click.option("--json", "as_json", is_flag=True, help='Print {"checks": [...]} as JSON instead of a table.')
+def validate_physics(as_json: bool) -> None:
+    """Run the example projects against known physics (CHSH, GHZ, QAOA, H2); exit 0 only if all pass."""
+    import json
+
+    from orchestrator.physics import CONFIDENCE, run_suite
+
+    checks = []
+    for check in run_suite():
+        checks.append(check)
+        if not as_json:
+            verdict = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"
+            console.print(
+                f"{verdict} {check.name}: {check.measured:.5f} "
+                f"[{check.ci_low:.5f}, {check.ci_high:.5f}], reference {check.relation} {check.reference:.5f}"
+                f"  ({check.detail})",
+                highlight=False,
+            )
+    if as_json:
+        click.echo(json.dumps({"confidence": CONFIDENCE, "checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        passed = sum(c.passed for c in checks)
+        console.print(f"{passed} of {len(checks)} checks passed ({CONFIDENCE:.1%} intervals)")
+    sys.exit(0 if all(c.passed for c in checks) else 1)
+
+
 @main.command()
 @click.argument("target", type=click.Path(path_type=Path))
 def check(target: Path) -> None:

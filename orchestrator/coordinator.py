@@ -511,11 +511,12 @@ class Coordinator:
         return got
 
     def _close(self, sweep: _Sweep, final: Lifecycle) -> None:
+        if final == Lifecycle.COMPLETED:
+            # started first, so whoever sees the sweep completed here finds its report under way
+            self._report(sweep.sweep_id)
         self.state.close(sweep.sweep_id, final)
         self.sweeps.pop(sweep.sweep_id, None)
         log.info("sweep %s %s", sweep.sweep_id, final.value)
-        if final == Lifecycle.COMPLETED:
-            self._report(sweep.sweep_id)
 
     def _report(self, sweep_id: str) -> None:
         """Write the completed sweep's report and analysis (``analysis.on_sweep_completed``).

@@ -55,7 +55,7 @@ class Expectation(BaseModel):
             )
         low, high = self.bounds or (None, None)
         if low is not None and high is not None and low > high:
-            raise ValueError(f"bounds [{low}, {high}] are empty; write them as [low, high]")
+            raise ValueError(f"bounds [{low}, {high}] are empty; put the lower bound first")
         return self
 
 
