@@ -7,6 +7,7 @@ so the expected best after k random picks from them is exact order statistics, n
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,11 @@ def expected_best_random(values: np.ndarray, runs: int, goal: str = "maximize") 
     return out
 
 
+def finite(values: Any) -> list[float | None]:
+    """Plain floats for JSON: NaN and infinities become None."""
+    return [v if math.isfinite(v) else None for v in np.asarray(values, dtype=float).tolist()]
+
+
 def convergence(
     frame: pd.DataFrame,
     objectives: list[dict[str, Any]],
@@ -101,14 +107,14 @@ def convergence(
             pool_size = startup_points or max(6, varied)  # the optimizer's default startup design
             pool_size = min(pool_size, len(trace))
             pool = trace["value"].to_numpy()[:pool_size]
-            random_best = expected_best_random(pool, len(trace), goal).tolist()
+            random_best = finite(expected_best_random(pool, len(trace), goal))
         out[metric] = {
             "goal": goal,
-            "runs": trace["run"].tolist(),
-            "elapsed_seconds": trace["elapsed_seconds"].round(6).tolist(),
-            "cumulative_cost": trace["cumulative_cost"].tolist(),
-            "value": trace["value"].tolist(),
-            "best": trace["best"].tolist(),
+            "runs": trace["run"].astype(int).tolist(),
+            "elapsed_seconds": finite(trace["elapsed_seconds"].round(6)),
+            "cumulative_cost": finite(trace["cumulative_cost"]),
+            "value": finite(trace["value"]),
+            "best": finite(trace["best"]),
             "random_order_best": random_best,
             "random_order_pool": pool_size,
         }

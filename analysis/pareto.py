@@ -23,10 +23,16 @@ def pareto_mask(values: np.ndarray, goals: Sequence[str]) -> np.ndarray:
     """True for the non-dominated rows of ``values`` (n x m), each column maximised or minimised
     as ``goals`` says. Equal rows are all kept."""
     v = _minimized(values, goals)
-    keep = np.ones(len(v), dtype=bool)
-    for i in range(len(v)):
-        dominated_by = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
-        keep[i] = not dominated_by.any()
+    keep = np.zeros(len(v), dtype=bool)
+    # In lexicographic order a point can only be dominated by one before it, and if a dominated
+    # point dominates it so does a front point (dominance is transitive): so each point is
+    # compared with the front found so far only, O(n * front) instead of O(n^2).
+    front = np.empty((0, v.shape[1]))
+    for i in np.lexsort(v.T[::-1]):
+        if len(front) and np.any(np.all(front <= v[i], axis=1) & np.any(front < v[i], axis=1)):
+            continue
+        keep[i] = True
+        front = np.vstack([front, v[i]])
     return keep
 
 
@@ -100,11 +106,12 @@ def pareto_analysis(
     return {
         "objectives": [dict(o) for o in objectives],
         "reference": reference.tolist(),
-        "hypervolume": hypervolume(values[mask], reference, goals),
+        "hypervolume": _scalar(hypervolume(values[mask], reference, goals)),
         "front": [r for r, m in zip(rows, mask, strict=True) if m],
         "dominated": [r for r, m in zip(rows, mask, strict=True) if not m],
     }
 
 
 def _scalar(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and not np.isfinite(value) else value

@@ -81,18 +81,10 @@ def row_validation(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.Series:
     """Per-row verdict from the bounds and the adapters' flags: ``ok``, ``warn: ...`` or
     ``violation: ...`` (one string per row, aligned with ``frame``).
 
-    Rows keep the verdict the worker gave them as they landed (their ``validation`` column);
-    it is computed here only for rows without one (results written before the column existed).
+    The same verdict the worker wrote in each row's ``validation`` column as it landed (what
+    the optimizer saw), computed again from the section as the sweep states it now.
     """
-    spec = _plain_spec(spec)
-    stored = (
-        frame["validation"] if "validation" in frame else pd.Series(None, index=frame.index, dtype=object)
-    )
-    missing = stored.isna()
-    if not missing.any():
-        return stored.astype(object)
-    computed = _computed(frame.loc[missing], spec)
-    return stored.astype(object).where(~missing, computed)
+    return _computed(frame, _plain_spec(spec))
 
 
 def _plain_spec(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -31,6 +31,7 @@ import numpy as np
 from adapters.spec import is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
+from orchestrator.expectations import verdict
 from orchestrator.pacing import Pacing
 from orchestrator.plan import SweepPlan, priority
 from orchestrator.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle
@@ -305,8 +306,11 @@ class Coordinator:
         for row in rows:
             row["index"] = reused[row["experiment_id"]]
         elsewhere = [r for r in rows if r["sweep_id"] != sweep.sweep_id]
+        expectations = sweep.plan.config.validation
         for row in elsewhere:
             row["sweep_id"] = sweep.sweep_id
+            # checked against this sweep's validation section, not the one it ran under
+            row["validation"] = verdict(json.loads(row.get("metrics") or "{}"), _extra(row), expectations)
         if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
             self.store.write_rows(sweep.sweep_id, elsewhere, batch=batch)
         self.state.observe(sweep.sweep_id, rows)
@@ -532,6 +536,11 @@ class Coordinator:
         )
         thread.start()
         self.reports[sweep_id] = thread
+
+
+def _extra(row: dict[str, Any]) -> dict[str, Any]:
+    extra = row.get("extra")
+    return json.loads(extra) if isinstance(extra, str) and extra else {}
 
 
 __all__ = ["Coordinator"]
