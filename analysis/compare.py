@@ -9,7 +9,6 @@ p-values of every (metric, pair of projects) are corrected together with Benjami
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -212,27 +211,51 @@ def _tuple(value: Any) -> tuple:
     return value if isinstance(value, tuple) else (value,)
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-safe rows: NaN becomes None, numpy scalars become Python ones."""
+def records(frame: pd.DataFrame, parameters: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """JSON-safe rows: NaN becomes None, numpy scalars become Python ones.
+
+    Args:
+        frame: the table.
+        parameters: ``param.*`` columns gathered into one ``parameters`` mapping per row (their
+            prefix dropped), as the JSON form gives a point.
+    """
     if frame is None or frame.empty:
         return []
     # column by column: ``tolist`` gives Python scalars at C speed; only floats need NaN cleaned
-    columns = [_column(frame[c]) for c in frame.columns]
-    names = [str(c) for c in frame.columns]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    nested = [c for c in parameters if c in frame.columns]
+    flat = [c for c in frame.columns if c not in set(nested)]
+    names = [str(c) for c in flat]
+    rows = [
+        dict(zip(names, row, strict=True)) for row in zip(*(_column(frame[c]) for c in flat), strict=True)
+    ]
+    if parameters and "parameters" not in names:
+        keys = [str(c).removeprefix("param.") for c in nested]
+        points = zip(*(_column(frame[c]) for c in nested), strict=True) if nested else [()] * len(rows)
+        for row, point in zip(rows, points, strict=True):
+            row["parameters"] = dict(zip(keys, point, strict=True))
+    return rows
 
 
 def _column(series: pd.Series) -> list[Any]:
-    values = series.tolist()
     if series.dtype.kind == "f":
-        return [v if math.isfinite(v) else None for v in values]
+        return finite(series.to_numpy())
     if series.dtype.kind in "iub":
-        return values
-    return [None if _missing(v) else _plain(v) for v in values]
+        return series.tolist()
+    values = series.tolist()
+    missing = series.isna().to_numpy()
+    if missing.any():
+        values = [None if m else v for v, m in zip(values, missing, strict=True)]
+    if any(isinstance(v, np.generic | float) for v in values):  # most object columns hold strings
+        values = [_plain(v) for v in values]
+    return values
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value)
+def finite(values: Any) -> list[Any]:
+    """Plain floats for JSON: NaN and infinities become None (vectorised)."""
+    array = np.asarray(values, dtype=float)
+    out = array.astype(object)
+    out[~np.isfinite(array)] = None
+    return out.tolist()
 
 
 def _plain(value: Any) -> Any:

@@ -7,12 +7,13 @@ so the expected best after k random picks from them is exact order statistics, n
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import gammaln
+
+from analysis.compare import finite
 
 
 def best_so_far(frame: pd.DataFrame, metric: str, goal: str = "maximize") -> pd.DataFrame:
@@ -71,11 +72,6 @@ def expected_best_random(values: np.ndarray, runs: int, goal: str = "maximize") 
         log_w -= gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
         out[k - 1] = float(np.sum(np.exp(log_w) * v))
     return out
-
-
-def finite(values: Any) -> list[float | None]:
-    """Plain floats for JSON: NaN and infinities become None."""
-    return [v if math.isfinite(v) else None for v in np.asarray(values, dtype=float).tolist()]
 
 
 def convergence(

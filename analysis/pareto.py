@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.compare import records
+
 
 def _minimized(values: np.ndarray, goals: Sequence[str]) -> np.ndarray:
     signs = np.array([-1.0 if g == "maximize" else 1.0 for g in goals])
@@ -92,17 +94,17 @@ def pareto_analysis(
     mask = pareto_mask(values, goals)
     reference = np.where(np.array(goals) == "maximize", values.min(axis=0), values.max(axis=0))
 
-    def point(index: Any, row: np.ndarray) -> dict[str, Any]:
-        index = index if isinstance(index, tuple) else (index,)
-        return {
-            "project": index[0],
-            "parameters": {
-                k.removeprefix("param."): _scalar(v) for k, v in zip(keys, index[1:], strict=True)
-            },
-            "values": dict(zip(names, map(float, row), strict=True)),
+    # built column by column (see ``records``): a large sweep has tens of thousands of points
+    index = table.index.to_frame(index=False)
+    points = records(index, parameters=list(keys))
+    rows = [
+        {
+            "project": point["project"],
+            "parameters": point["parameters"],
+            "values": dict(zip(names, row, strict=True)),
         }
-
-    rows = [point(i, r) for i, r in zip(table.index, values, strict=True)]
+        for point, row in zip(points, values.tolist(), strict=True)
+    ]
     return {
         "objectives": [dict(o) for o in objectives],
         "reference": reference.tolist(),

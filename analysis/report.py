@@ -128,7 +128,7 @@ def analyze(
         if not table.empty and table["p_value"].notna().any():  # without repeats there is no test
             table.insert(0, "metric", objective["metric"])
             table.insert(0, "kind", "configuration")
-            comparisons += _with_parameters(records(table), keys)
+            comparisons += records(table, parameters=keys)
     cross = cross_project(data, test=test, alpha=alpha, confidence=confidence)  # type: ignore[arg-type]
     comparisons += [{"kind": "projects", **row} for row in cross["pairs"]]
     config = data.config
@@ -136,7 +136,7 @@ def analyze(
     return SweepAnalysis(
         sweep=_sweep_section(data, objectives),
         summary=_summary(data),
-        groups=_with_parameters(records(groups), keys),
+        groups=records(groups, parameters=keys),
         comparisons=comparisons,
         cross_project=cross,
         sensitivity=sensitivity_analysis(
@@ -155,15 +155,6 @@ def analyze(
         else {"counts": {"ok": 0, "warn": 0, "violation": 0}, "checks": [], "rows": []},
         reproducibility=_reproducibility(data),
     )
-
-
-def _with_parameters(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
-    """Move the ``param.*`` columns of each row into one ``parameters`` mapping."""
-    out = []
-    for row in rows:
-        params = {k.removeprefix("param."): row.pop(k) for k in keys if k in row}
-        out.append({**row, "parameters": params} if params or "parameters" not in row else row)
-    return out
 
 
 def _sweep_section(data: SweepData, objectives: list[dict[str, Any]]) -> dict[str, Any]:
