@@ -308,7 +308,7 @@ def status(
         if execution_id is None:
             table = Table("sweep", "state", "finished", "cost")
             for sid in orch.scheduler.list_executions():
-                st = orch.status(sid)
+                st = orch.scheduler.get_execution_status(sid, analysis=False)
                 table.add_row(
                     sid,
                     st.state,

@@ -535,6 +535,7 @@ class Coordinator:
             target=on_sweep_completed, args=(self.store.root, sweep_id), name=f"report-{sweep_id}"
         )
         thread.start()
+        self.reports = {sid: t for sid, t in self.reports.items() if t.is_alive()}  # a long-lived coordinator
         self.reports[sweep_id] = thread
 
 

@@ -142,7 +142,10 @@ class Scheduler:
             )
         return meta
 
-    def get_execution_status(self, execution_id: str) -> ExecutionStatus:
+    def get_execution_status(self, execution_id: str, *, analysis: bool = True) -> ExecutionStatus:
+        """The sweep's counts, cost and progress; once it is over, with ``analysis``, also what its
+        stored analysis says (report path, cross-project comparison, validation), read from
+        ``analysis.json`` (tens of MB for a large sweep, so a listing skips it)."""
         meta = self._require(execution_id)
         now = self.state.counts(execution_id)
         counts = {k: int(meta.get(f"n_{k}", 0)) for k in COUNTED}
@@ -178,7 +181,7 @@ class Scheduler:
             events=self.state.events(execution_id, 10),
             workers=len(self.state.live_workers()),
             optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {},
-            **(self._analysis(execution_id) if meta.get("state") in FINAL_STATES else {}),
+            **(self._analysis(execution_id) if analysis and meta.get("state") in FINAL_STATES else {}),
         )
 
     def _analysis(self, execution_id: str) -> dict[str, Any]:
