@@ -211,12 +211,51 @@ def _tuple(value: Any) -> tuple:
     return value if isinstance(value, tuple) else (value,)
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-safe rows: NaN becomes None, numpy scalars become Python ones."""
+def records(frame: pd.DataFrame, parameters: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """JSON-safe rows: NaN becomes None, numpy scalars become Python ones.
+
+    Args:
+        frame: the table.
+        parameters: ``param.*`` columns gathered into one ``parameters`` mapping per row (their
+            prefix dropped), as the JSON form gives a point.
+    """
     if frame is None or frame.empty:
         return []
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{k: _plain(v) for k, v in row.items()} for row in clean.to_dict("records")]
+    # column by column: ``tolist`` gives Python scalars at C speed; only floats need NaN cleaned
+    nested = [c for c in parameters if c in frame.columns]
+    flat = [c for c in frame.columns if c not in set(nested)]
+    names = [str(c) for c in flat]
+    rows = [
+        dict(zip(names, row, strict=True)) for row in zip(*(_column(frame[c]) for c in flat), strict=True)
+    ]
+    if parameters and "parameters" not in names:
+        keys = [str(c).removeprefix("param.") for c in nested]
+        points = zip(*(_column(frame[c]) for c in nested), strict=True) if nested else [()] * len(rows)
+        for row, point in zip(rows, points, strict=True):
+            row["parameters"] = dict(zip(keys, point, strict=True))
+    return rows
+
+
+def _column(series: pd.Series) -> list[Any]:
+    if series.dtype.kind == "f":
+        return finite(series.to_numpy())
+    if series.dtype.kind in "iub":
+        return series.tolist()
+    values = series.tolist()
+    missing = series.isna().to_numpy()
+    if missing.any():
+        values = [None if m else v for v, m in zip(values, missing, strict=True)]
+    if any(isinstance(v, np.generic | float) for v in values):  # most object columns hold strings
+        values = [_plain(v) for v in values]
+    return values
+
+
+def finite(values: Any) -> list[Any]:
+    """Plain floats for JSON: NaN and infinities become None (vectorised)."""
+    array = np.asarray(values, dtype=float)
+    out = array.astype(object)
+    out[~np.isfinite(array)] = None
+    return out.tolist()
 
 
 def _plain(value: Any) -> Any:

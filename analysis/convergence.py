@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from analysis.compare import finite
+
 
 def best_so_far(frame: pd.DataFrame, metric: str, goal: str = "maximize") -> pd.DataFrame:
     """The running best of ``metric`` over completed runs in the order they finished.
@@ -101,14 +103,14 @@ def convergence(
             pool_size = startup_points or max(6, varied)  # the optimizer's default startup design
             pool_size = min(pool_size, len(trace))
             pool = trace["value"].to_numpy()[:pool_size]
-            random_best = expected_best_random(pool, len(trace), goal).tolist()
+            random_best = finite(expected_best_random(pool, len(trace), goal))
         out[metric] = {
             "goal": goal,
-            "runs": trace["run"].tolist(),
-            "elapsed_seconds": trace["elapsed_seconds"].round(6).tolist(),
-            "cumulative_cost": trace["cumulative_cost"].tolist(),
-            "value": trace["value"].tolist(),
-            "best": trace["best"].tolist(),
+            "runs": trace["run"].astype(int).tolist(),
+            "elapsed_seconds": finite(trace["elapsed_seconds"].round(6)),
+            "cumulative_cost": finite(trace["cumulative_cost"]),
+            "value": finite(trace["value"]),
+            "best": finite(trace["best"]),
             "random_order_best": random_best,
             "random_order_pool": pool_size,
         }

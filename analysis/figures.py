@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9})
 _MAX_PARAMS = 6
 _DENSE = 150
+_MAX_DOTS = 4_000  # points drawn per scatter: more add time and bytes, not information
 
 
 def _binned(values: pd.Series, bins: int = 10) -> pd.Series:
@@ -31,6 +32,11 @@ def _binned(values: pd.Series, bins: int = 10) -> pd.Series:
         return values
     cut = pd.qcut(values, bins, duplicates="drop")
     return cut.map(lambda i: i.mid).astype(float)
+
+
+def _thin(n: int) -> np.ndarray:
+    """Indices of at most ``_MAX_DOTS`` of ``n`` points, evenly spread, first and last kept."""
+    return np.unique(np.linspace(0, n - 1, min(n, _MAX_DOTS)).astype(int)) if n else np.array([], dtype=int)
 
 
 def _svg(fig: Any) -> str:
@@ -52,7 +58,8 @@ def metric_vs_parameters(groups: pd.DataFrame, metric: str, varied: list[str]) -
     for ax, param in zip(axes[0], params, strict=True):
         for project, part in data.groupby("project"):
             if len(part) > _DENSE:  # thousands of bars say nothing; dots, drawn as an inline bitmap
-                ax.plot(part[param], part["mean"], ".", ms=2, alpha=0.3, label=project, rasterized=True)
+                dots = part.iloc[_thin(len(part))]
+                ax.plot(dots[param], dots["mean"], ".", ms=2, alpha=0.3, label=project, rasterized=True)
             else:
                 lower = (part["mean"] - part["ci_low"]).clip(lower=0).fillna(0)
                 upper = (part["ci_high"] - part["mean"]).clip(lower=0).fillna(0)
@@ -98,22 +105,28 @@ def convergence(traces: dict[str, Any]) -> str | None:
     if not traces:
         return None
     axes_spec = [("runs", "runs"), ("elapsed_seconds", "wall time (s)")]
-    if any(t["cumulative_cost"] and t["cumulative_cost"][-1] > 0 for t in traces.values()):
+    if any(t["cumulative_cost"] and (t["cumulative_cost"][-1] or 0) > 0 for t in traces.values()):
         axes_spec.append(("cumulative_cost", "cost (USD)"))  # free sweeps: no cost axis
     fig, axes = plt.subplots(
         len(traces), len(axes_spec), figsize=(3.4 * len(axes_spec), 2.8 * len(traces)), squeeze=False
     )
     for row, (metric, t) in zip(axes, traces.items(), strict=True):
+        n = len(t["value"])
+        # what a figure can show: a sample of the runs, and the best-so-far line where it moves
+        sample = _thin(n)
+        best = np.asarray(t["best"], dtype=float)
+        moves = np.union1d(np.flatnonzero(np.r_[True, best[1:] != best[:-1]]), [n - 1]) if n else sample
         for ax, (xkey, label) in zip(row, axes_spec, strict=True):
-            ax.plot(
-                t[xkey], t["value"], ".", ms=3, alpha=0.35, color="grey", rasterized=len(t["value"]) > _DENSE
-            )
-            ax.step(t[xkey], t["best"], where="post", label="best so far")
+            x = np.asarray(t[xkey], dtype=float)
+            values = np.asarray(t["value"], dtype=float)
+            ax.plot(x[sample], values[sample], ".", ms=3, alpha=0.35, color="grey", rasterized=n > _DENSE)
+            ax.step(x[moves], best[moves], where="post", label="best so far")
             if t["random_order_best"] and xkey == "runs":
-                ax.plot(t["runs"], t["random_order_best"], "--", label="random order (expected)")
+                reference = np.asarray(t["random_order_best"], dtype=float)[sample]
+                ax.plot(x[sample], reference, "--", label="random order (expected)")
             ax.set_xlabel(label)
         row[0].set_ylabel(f"{metric} ({t['goal']})")
-        row[0].legend(fontsize=7)
+        row[0].legend(fontsize=7, loc="best" if n <= _DENSE else "lower right")
     fig.tight_layout()
     fig.suptitle("convergence")
     return _svg(fig)
@@ -161,7 +174,7 @@ def pareto(result: dict[str, Any]) -> str | None:
         return None
     a, b = (o["metric"] for o in result["objectives"][:2])
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    dominated = result["dominated"]
+    dominated = [result["dominated"][i] for i in _thin(len(result["dominated"]))]
     ax.plot(
         [p["values"][a] for p in dominated],
         [p["values"][b] for p in dominated],

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.compare import records
+
 
 def _minimized(values: np.ndarray, goals: Sequence[str]) -> np.ndarray:
     signs = np.array([-1.0 if g == "maximize" else 1.0 for g in goals])
@@ -23,10 +25,16 @@ def pareto_mask(values: np.ndarray, goals: Sequence[str]) -> np.ndarray:
     """True for the non-dominated rows of ``values`` (n x m), each column maximised or minimised
     as ``goals`` says. Equal rows are all kept."""
     v = _minimized(values, goals)
-    keep = np.ones(len(v), dtype=bool)
-    for i in range(len(v)):
-        dominated_by = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
-        keep[i] = not dominated_by.any()
+    keep = np.zeros(len(v), dtype=bool)
+    # In lexicographic order a point can only be dominated by one before it, and if a dominated
+    # point dominates it so does a front point (dominance is transitive): so each point is
+    # compared with the front found so far only, O(n * front) instead of O(n^2).
+    front = np.empty((0, v.shape[1]))
+    for i in np.lexsort(v.T[::-1]):
+        if len(front) and np.any(np.all(front <= v[i], axis=1) & np.any(front < v[i], axis=1)):
+            continue
+        keep[i] = True
+        front = np.vstack([front, v[i]])
     return keep
 
 
@@ -86,25 +94,26 @@ def pareto_analysis(
     mask = pareto_mask(values, goals)
     reference = np.where(np.array(goals) == "maximize", values.min(axis=0), values.max(axis=0))
 
-    def point(index: Any, row: np.ndarray) -> dict[str, Any]:
-        index = index if isinstance(index, tuple) else (index,)
-        return {
-            "project": index[0],
-            "parameters": {
-                k.removeprefix("param."): _scalar(v) for k, v in zip(keys, index[1:], strict=True)
-            },
-            "values": dict(zip(names, map(float, row), strict=True)),
+    # built column by column (see ``records``): a large sweep has tens of thousands of points
+    index = table.index.to_frame(index=False)
+    points = records(index, parameters=list(keys))
+    rows = [
+        {
+            "project": point["project"],
+            "parameters": point["parameters"],
+            "values": dict(zip(names, row, strict=True)),
         }
-
-    rows = [point(i, r) for i, r in zip(table.index, values, strict=True)]
+        for point, row in zip(points, values.tolist(), strict=True)
+    ]
     return {
         "objectives": [dict(o) for o in objectives],
         "reference": reference.tolist(),
-        "hypervolume": hypervolume(values[mask], reference, goals),
+        "hypervolume": _scalar(hypervolume(values[mask], reference, goals)),
         "front": [r for r, m in zip(rows, mask, strict=True) if m],
         "dominated": [r for r, m in zip(rows, mask, strict=True) if not m],
     }
 
 
 def _scalar(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and not np.isfinite(value) else value

@@ -6,7 +6,6 @@ a report and a failed write leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
@@ -15,11 +14,12 @@ from typing import Any, Literal
 
 from analysis.dataset import load_sweep_data
 from analysis.report import SweepAnalysis, analyze
+from orchestrator.errors import InputError
+from orchestrator.results import ANALYSIS_FILE, REPORT_FILE, ResultStore
 
 log = logging.getLogger(__name__)
 
 Format = Literal["html", "json", "md"]
-REPORT_FILE, ANALYSIS_FILE = "report.html", "analysis.json"
 
 
 def render(result: SweepAnalysis, fmt: Format) -> str:
@@ -44,6 +44,42 @@ def write_atomic(path: Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+DEFAULT_NAMES = {"html": REPORT_FILE, "json": ANALYSIS_FILE, "md": "report.md"}
+
+
+def write_report(
+    results_dir: str | Path,
+    sweep_id: str,
+    fmt: Format = "html",
+    output: str | Path | None = None,
+    **options: Any,
+) -> Path:
+    """Analyse a sweep and write its report: ``output``, or the default name in its results folder.
+
+    Raises:
+        InputError: an unknown format, no results for ``sweep_id``, or a path that cannot be
+            written (checked before the analysis runs; nothing is written then).
+    """
+    if fmt not in DEFAULT_NAMES:
+        raise InputError(f"unknown report format '{fmt}'", field="format", fix="use html, json or md")
+    target = (
+        Path(output) if output is not None else Path(results_dir) / f"sweep={sweep_id}" / DEFAULT_NAMES[fmt]
+    )
+    if output is not None and not os.access(target.parent, os.W_OK):
+        raise InputError(
+            f"cannot write {target}: its folder is missing or not writable",
+            field="--out",
+            fix="create the folder or choose another path",
+        )
+    text = render(analyze_sweep(results_dir, sweep_id, **options), fmt)
+    try:
+        return write_atomic(target, text)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {target}: {exc.strerror}", field="--out", fix="choose another path"
+        ) from None
 
 
 def analyze_sweep(results_dir: str | Path, sweep_id: str, **options: Any) -> SweepAnalysis:
@@ -77,8 +113,4 @@ def on_sweep_completed(results_dir: str | Path, sweep_id: str) -> Path | None:
 
 def stored_analysis(results_dir: str | Path, sweep_id: str) -> dict[str, Any] | None:
     """The ``analysis.json`` written when the sweep completed, if any (for ``status``)."""
-    path = Path(results_dir) / f"sweep={sweep_id}" / ANALYSIS_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return ResultStore(results_dir).stored_analysis(sweep_id)

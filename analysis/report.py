@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -58,10 +58,24 @@ class SweepAnalysis:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
+        # The bulky sections are built JSON-safe (``records``, ``finite``): walking their millions
+        # of values again would cost more than the analysis. The rest is walked to be sure.
+        return {
+            f.name: getattr(self, f.name)
+            if f.name in _SAFE_BY_CONSTRUCTION
+            else _json_safe(getattr(self, f.name))
+            for f in fields(self)
+        }
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    def to_json(self, indent: int | None = None) -> str:
+        """The JSON form; indented for a small sweep, compact for a large one (``indent`` None),
+        where indentation would triple the time (Python's C encoder does not indent)."""
+        document = self.to_dict()
+        if indent is None and len(self.groups) <= INDENT_UP_TO:
+            indent = 2
+        if indent is None:
+            return json.dumps(document, allow_nan=False, separators=(",", ":"))
+        return json.dumps(document, indent=indent, allow_nan=False)
 
     def groups_frame(self) -> pd.DataFrame:
         """``groups`` as a DataFrame, parameters spread into ``param.*`` columns."""
@@ -114,7 +128,7 @@ def analyze(
         if not table.empty and table["p_value"].notna().any():  # without repeats there is no test
             table.insert(0, "metric", objective["metric"])
             table.insert(0, "kind", "configuration")
-            comparisons += _with_parameters(records(table), keys)
+            comparisons += records(table, parameters=keys)
     cross = cross_project(data, test=test, alpha=alpha, confidence=confidence)  # type: ignore[arg-type]
     comparisons += [{"kind": "projects", **row} for row in cross["pairs"]]
     config = data.config
@@ -122,7 +136,7 @@ def analyze(
     return SweepAnalysis(
         sweep=_sweep_section(data, objectives),
         summary=_summary(data),
-        groups=_with_parameters(records(groups), keys),
+        groups=records(groups, parameters=keys),
         comparisons=comparisons,
         cross_project=cross,
         sensitivity=sensitivity_analysis(
@@ -141,15 +155,6 @@ def analyze(
         else {"counts": {"ok": 0, "warn": 0, "violation": 0}, "checks": [], "rows": []},
         reproducibility=_reproducibility(data),
     )
-
-
-def _with_parameters(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
-    """Move the ``param.*`` columns of each row into one ``parameters`` mapping."""
-    out = []
-    for row in rows:
-        params = {k.removeprefix("param."): row.pop(k) for k in keys if k in row}
-        out.append({**row, "parameters": params} if params or "parameters" not in row else row)
-    return out
 
 
 def _sweep_section(data: SweepData, objectives: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,17 +234,33 @@ def _reproducibility(data: SweepData) -> dict[str, Any]:
     }
 
 
+#: sections whose producers return only JSON-safe values (no NaN, no numpy scalars)
+_SAFE_BY_CONSTRUCTION = frozenset({"groups", "comparisons", "pareto", "convergence"})
+#: groups up to which the JSON form is indented
+INDENT_UP_TO = 2_000
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _json_safe(value: Any) -> Any:
+    # Exact type checks first: a large sweep's document holds millions of plain values, and
+    # this walk must not cost more than the analysis.
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): _json_safe(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
     return value
 
 

@@ -48,6 +48,9 @@ def check_spec(
     parameters = set(parameters)
     known = None if metrics is None else set(metrics)
     for metric, expectation in spec.items():
+        expectation = (
+            _plain_spec({metric: expectation})[metric] if isinstance(expectation, Mapping) else expectation
+        )
         where = f"validation.{metric}"
         if known is not None and metric not in known:
             raise InputError(f"unknown metric '{metric}'; the projects produce {sorted(known)}", field=where)
@@ -76,7 +79,20 @@ def check_spec(
 
 def row_validation(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.Series:
     """Per-row verdict from the bounds and the adapters' flags: ``ok``, ``warn: ...`` or
-    ``violation: ...`` (one string per row, aligned with ``frame``)."""
+    ``violation: ...`` (one string per row, aligned with ``frame``).
+
+    The same verdict the worker wrote in each row's ``validation`` column as it landed (what
+    the optimizer saw), computed again from the section as the sweep states it now.
+    """
+    return _computed(frame, _plain_spec(spec))
+
+
+def _plain_spec(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The section without its unset keys (a stored configuration spells them as null)."""
+    return {m: {k: v for k, v in dict(e).items() if v is not None} for m, e in spec.items()}
+
+
+def _computed(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.Series:
     verdict = pd.Series("ok", index=frame.index, dtype=object)
     if "extra" in frame:
         for index, extra in frame["extra"].items():
@@ -125,6 +141,7 @@ def validate(
         ``measured``, ``stderr``, ``z``, ``status``, ``reason``); ``rows`` lists the runs whose
         verdict is not ``ok`` (``experiment_id``, ``project``, ``validation``).
     """
+    spec = _plain_spec(spec)
     checks = []
     for metric, expectation in spec.items():
         if "theory" not in expectation and "reference" not in expectation:

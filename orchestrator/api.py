@@ -195,11 +195,48 @@ class Orchestrator:
         """Rows written so far (partial while the sweep runs)."""
         return self.store.load(execution_id)
 
+    def violations(self, execution_id: str) -> pd.DataFrame:
+        """Rows whose ``validation`` verdict is a violation (a metric outside its bounds), so far."""
+        frame = self.results(execution_id)
+        if "validation" not in frame:
+            return frame.iloc[0:0]
+        return frame[frame["validation"].fillna("").astype(str).str.startswith("violation")]
+
+    def report(
+        self,
+        execution_id: str,
+        fmt: str = "html",
+        output: str | Path | None = None,
+        **options: Any,
+    ) -> Path:
+        """Analyse a sweep's results and write its report (no broker needed: results only).
+
+        Args:
+            execution_id: the sweep.
+            fmt: ``html`` (self-contained), ``json`` (the documented schema) or ``md``.
+            output: the file (default: ``report.html`` / ``analysis.json`` / ``report.md`` in
+                the sweep's results folder).
+            **options: for :func:`analysis.analyze` (``confidence``, ``interval``, ``test``).
+
+        Returns:
+            The path written.
+
+        Raises:
+            InputError: no results for ``execution_id``, an unknown format, or a path that
+                cannot be written; nothing is written then.
+        """
+        from analysis.publish import write_report
+
+        return write_report(self.settings.results_dir, execution_id, fmt, output, **options)
+
     def wait(self, execution_id: str, timeout: float | None = None, poll: float = 0.2) -> ExecutionStatus:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.status(execution_id)
             if status.done:
+                if self.coordinator.reports:  # this process writes its report: part of finishing
+                    self.coordinator.wait_reports(execution_id)
+                    status = self.status(execution_id)
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"sweep {execution_id} still {status.state} after {timeout} s")

@@ -318,7 +318,7 @@ def status(
         if execution_id is None:
             table = Table("sweep", "state", "finished", "cost")
             for sid in orch.scheduler.list_executions():
-                st = orch.status(sid)
+                st = orch.scheduler.get_execution_status(sid, analysis=False)
                 table.add_row(
                     sid,
                     st.state,
@@ -638,24 +638,43 @@ def report(
     results_dir: Path | None,
 ) -> None:
     """Analyse a sweep's results and write a report (no broker needed: reads results only)."""
-    from analysis.publish import analyze_sweep, render, write_atomic
+    from analysis.publish import analyze_sweep, render, write_report
     from orchestrator.settings import load_settings
 
     root = results_dir or load_settings().results_dir
-    default = {"html": "report.html", "json": "analysis.json", "md": "report.md"}[fmt]
-    target = output or Path(root) / f"sweep={execution_id}" / default
-    if output is not None and str(output) != "-" and not os.access(output.parent, os.W_OK):
-        raise InputError(f"cannot write {output}: its folder is missing or not writable", field="--out")
-    result = analyze_sweep(root, execution_id, confidence=confidence, interval=interval, test=test)
-    text = render(result, fmt)  # type: ignore[arg-type]
-    if str(target) == "-":
-        click.echo(text)
+    options = {"confidence": confidence, "interval": interval, "test": test}
+    if output is not None and str(output) == "-":
+        click.echo(render(analyze_sweep(root, execution_id, **options), fmt))  # type: ignore[arg-type]
         return
-    try:
-        write_atomic(target, text)
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror}", field="--out") from None
+    target = write_report(root, execution_id, fmt, output, **options)  # type: ignore[arg-type]
     console.print(f"wrote {fmt} report of {execution_id} to {target}")
+
+
+@main.command(name="validate")
+@click.option("--json", "as_json", is_flag=True, help='Print {"checks": [...]} as JSON instead of a table.')
+def validate_physics(as_json: bool) -> None:
+    """Run the example projects against known physics (CHSH, GHZ, QAOA, H2); exit 0 only if all pass."""
+    import json
+
+    from orchestrator.physics import CONFIDENCE, run_suite
+
+    checks = []
+    for check in run_suite():
+        checks.append(check)
+        if not as_json:
+            verdict = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"
+            console.print(
+                f"{verdict} {check.name}: {check.measured:.5f} "
+                f"[{check.ci_low:.5f}, {check.ci_high:.5f}], reference {check.relation} {check.reference:.5f}"
+                f"  ({check.detail})",
+                highlight=False,
+            )
+    if as_json:
+        click.echo(json.dumps({"confidence": CONFIDENCE, "checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        passed = sum(c.passed for c in checks)
+        console.print(f"{passed} of {len(checks)} checks passed ({CONFIDENCE:.1%} intervals)")
+    sys.exit(0 if all(c.passed for c in checks) else 1)
 
 
 @main.command()

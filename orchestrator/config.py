@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapters.spec import ProjectSpec
 from orchestrator.errors import InputError
+from orchestrator.expectations import Expectation
 from orchestrator.expressions import Expression
 from orchestrator.optimizer.config import OptimizerConfig
 from orchestrator.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
@@ -79,6 +80,9 @@ class SweepConfiguration(BaseModel):
     repeats: int = Field(1, ge=1)
     seed: int = 0
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    validation: dict[str, Expectation] = Field(
+        default_factory=dict, description="metric -> what it must be (see orchestrator.expectations)"
+    )
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -128,6 +132,19 @@ class SweepConfiguration(BaseModel):
             raise ValueError("cross_project_analysis needs at least two projects")
         return self
 
+    def theory_errors(self) -> list[tuple[str, str]]:
+        """``(field, problem)`` for each theory expression naming a name that is not a parameter."""
+        known = set(self.parameters)
+        return [
+            (
+                f"validation.{metric}.theory",
+                f"theory '{e.theory}' names {sorted(unknown)}, which are not parameters of the sweep; "
+                f"a theory is an expression over the parameters {sorted(known)}",
+            )
+            for metric, e in self.validation.items()
+            if e.theory is not None and (unknown := Expression(e.theory).names - known)
+        ]
+
     # -- derived -------------------------------------------------------------------------------
 
     def space(self) -> ParameterSpace:
@@ -135,7 +152,14 @@ class SweepConfiguration(BaseModel):
         return ParameterSpace(dict(self.parameters), constraints, seed=self.seed)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        # Fields added after sweep ids were first given out are left out at their defaults, so a
+        # sweep file written before them keeps its id (and its results).
+        if not data["validation"]:
+            del data["validation"]
+        if not data["optimizer"].get("fit_violations"):
+            data["optimizer"].pop("fit_violations", None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def sweep_id(self) -> str:
@@ -265,7 +289,12 @@ def validate_sweep(
 
 
 def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node | None) -> None:
-    """What pydantic cannot see field by field: shadowed parameters, size, constraint evaluation."""
+    """What pydantic cannot see field by field: shadowed parameters, size, constraint evaluation,
+    theory expressions over names that are not parameters."""
+    for field, problem in config.theory_errors():
+        what, _, fix = problem.partition("; ")
+        loc = tuple(field.split("."))
+        raise InputError(what, source=source, field=field, line=_line_of(root, loc), fix=fix)
     for i, project in enumerate(config.projects):
         for name in project.fixed:
             if name in config.parameters:

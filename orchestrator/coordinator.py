@@ -31,6 +31,7 @@ import numpy as np
 from adapters.spec import is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
+from orchestrator.expectations import verdict
 from orchestrator.pacing import Pacing
 from orchestrator.plan import SweepPlan, priority
 from orchestrator.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle
@@ -102,6 +103,8 @@ class Coordinator:
         self._outage_since: float | None = None
         self._failures = 0
         self._housekept = -math.inf
+        #: report threads of completed sweeps (see ``_report``)
+        self.reports: dict[str, threading.Thread] = {}
 
     # -- loop -------------------------------------------------------------------------------------
 
@@ -229,6 +232,15 @@ class Coordinator:
     def release(self) -> None:
         self.flush_all()
         self.state.forget_coordinator(self.token, list(self.sweeps))
+        self.wait_reports()
+
+    def wait_reports(self, sweep_id: str | None = None, timeout: float | None = None) -> None:
+        """Wait for the reports being written (of ``sweep_id``, or all), so none is lost on exit."""
+        for sid, thread in list(self.reports.items()):
+            if sweep_id in (None, sid):
+                thread.join(timeout)
+                if not thread.is_alive():
+                    self.reports.pop(sid, None)
 
     # -- per sweep --------------------------------------------------------------------------------
 
@@ -294,6 +306,7 @@ class Coordinator:
         for row in rows:
             row["index"] = reused[row["experiment_id"]]
         elsewhere = [r for r in rows if r["sweep_id"] != sweep.sweep_id]
+        expectations = sweep.plan.config.validation
         for row in elsewhere:
             # Paid for by the sweep it ran in: here it costs nothing, and says where it came from.
             extra = json.loads(row["extra"]) if isinstance(row.get("extra"), str) and row["extra"] else {}
@@ -301,6 +314,8 @@ class Coordinator:
             row.update(
                 sweep_id=sweep.sweep_id, cost=0.0, extra=json.dumps(extra, sort_keys=True, default=str)
             )
+            # checked against this sweep's validation section, not the one it ran under
+            row["validation"] = verdict(json.loads(row.get("metrics") or "{}"), _extra(row), expectations)
         if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
             self.store.write_rows(sweep.sweep_id, elsewhere, batch=batch)
         self.state.observe(sweep.sweep_id, rows)
@@ -505,9 +520,33 @@ class Coordinator:
         return got
 
     def _close(self, sweep: _Sweep, final: Lifecycle) -> None:
+        if final == Lifecycle.COMPLETED:
+            # started first, so whoever sees the sweep completed here finds its report under way
+            self._report(sweep.sweep_id)
         self.state.close(sweep.sweep_id, final)
         self.sweeps.pop(sweep.sweep_id, None)
         log.info("sweep %s %s", sweep.sweep_id, final.value)
+
+    def _report(self, sweep_id: str) -> None:
+        """Write the completed sweep's report and analysis (``analysis.on_sweep_completed``).
+
+        In a thread: a large sweep's report takes seconds and the other sweeps must not wait for
+        it. Not a daemon, and joined by :meth:`release`, so a process that exits right after the
+        sweep completes (``orchestrator run``) still writes it.
+        """
+        from analysis.publish import on_sweep_completed
+
+        thread = threading.Thread(
+            target=on_sweep_completed, args=(self.store.root, sweep_id), name=f"report-{sweep_id}"
+        )
+        thread.start()
+        self.reports = {sid: t for sid, t in self.reports.items() if t.is_alive()}  # a long-lived coordinator
+        self.reports[sweep_id] = thread
+
+
+def _extra(row: dict[str, Any]) -> dict[str, Any]:
+    extra = row.get("extra")
+    return json.loads(extra) if isinstance(extra, str) and extra else {}
 
 
 __all__ = ["Coordinator"]

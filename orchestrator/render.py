@@ -72,7 +72,10 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
         raise SystemExit(130) from None
-    orch.stop_workers()  # their teardown takes seconds: overlap it with the summary
+    orch.stop_workers()  # their teardown takes seconds: overlap it with the report and the summary
+    if orch.status(execution_id).state == "completed":
+        console.print("writing the report...")
+        orch.coordinator.wait_reports(execution_id)  # the report is part of the run, never lost on exit
     final = orch.status(execution_id)
     print_status(orch, final)
     if final.state == "paused":
@@ -157,15 +160,18 @@ def print_status(orch: Any, st: Any) -> None:
         ("ETA", f"{st.eta_seconds:.0f} s" if st.eta_seconds is not None else "-"),
         ("workers", st.workers),
         ("results", st.results_path),
+        ("report", st.report_path or "-"),
     ]:
         table.add_row(label, str(value))
     console.print(table)
     _print_optimizer(st.optimizer)
+    _print_cross_project(st.cross_project)
     alerts = [e for e in st.events if e["level"] == "alert"]
     for event in alerts[:5]:
         console.print(f"[yellow]alert:[/] {event['message']}")
     frame = orch.results(st.execution_id)
     _print_best(orch, st.execution_id, frame)
+    _print_validation(frame, st.validation)
     failed = frame[frame["status"] == "failed"] if not frame.empty else frame
     if len(failed):
         console.print(
@@ -173,3 +179,55 @@ def print_status(orch: Any, st: Any) -> None:
             f"{str(failed.iloc[0]['error_message'])[:300]}",
             highlight=False,
         )
+
+
+def _print_cross_project(comparison: dict[str, Any]) -> None:
+    """The cross-project comparison stored when the sweep completed, with BH-corrected p-values."""
+    if not comparison.get("pairs"):
+        return
+    table = Table(
+        "metric", "a", "b", "points", "mean a - b", "test", "p", "p (BH)", "effect", title="cross-project"
+    )
+    for pair in comparison["pairs"]:
+        table.add_row(
+            str(pair.get("metric")),
+            str(pair.get("a")),
+            str(pair.get("b")),
+            str(pair.get("shared", "")),
+            _num(pair.get("mean_diff")),
+            str(pair.get("test", "")),
+            _num(pair.get("p_value")),
+            _num(pair.get("p_adjusted")) + (" *" if pair.get("significant") else ""),
+            f"{_num(pair.get('effect_size'))} ({pair.get('effect_size_kind', '')})",
+        )
+    console.print(table)
+    points = comparison.get("points") or []
+    if points:
+        significant = sum(bool(p.get("significant")) for p in points)
+        console.print(f"  per shared point: {significant} of {len(points)} significant after BH correction")
+
+
+def _print_validation(frame: Any, stored: dict[str, Any]) -> None:
+    """Violations: per run as they land (the rows' ``validation`` column), per point once analysed."""
+    runs = frame["validation"].dropna().astype(str) if "validation" in frame else []
+    bad = [v for v in runs if v.startswith("violation")]
+    warned = sum(v.startswith("warn") for v in runs)
+    counts = stored.get("counts") or {}
+    if not (bad or warned or counts.get("violation") or counts.get("warn")):
+        return
+    console.print(
+        f"[bold]validation[/] runs: {len(bad)} violation(s), {warned} warning(s)"
+        + (f"; analysis: {counts}" if counts else ""),
+        highlight=False,
+    )
+    for text in bad[:3]:
+        console.print(f"  [red]{text}[/]", highlight=False)
+    for check in [v for v in stored.get("violations", []) if "z" in v][:3]:
+        console.print(
+            f"  [red]violation[/] {check.get('metric')} at {check.get('parameters')}: {check.get('reason')}",
+            highlight=False,
+        )
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else "-"

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from orchestrator.expectations import Expectation, verdict
 from orchestrator.models import ExperimentResult
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
+#: what the analysis writes next to a sweep's rows when it completes (see ``analysis.publish``)
+REPORT_FILE, ANALYSIS_FILE = "report.html", "analysis.json"
 BASE_COLUMNS = [
     "sweep_id",
     "experiment_id",
@@ -48,12 +51,18 @@ BASE_COLUMNS = [
     "parameters",
     "metrics",
     "log",
+    "validation",
 ]
 
 
-def result_row(result: ExperimentResult) -> dict[str, Any]:
-    """Flatten a result into one row: seed fields, ``param.*`` and ``metric.*`` columns."""
+def result_row(
+    result: ExperimentResult, expectations: Mapping[str, Expectation] | None = None
+) -> dict[str, Any]:
+    """Flatten a result into one row: seed fields, ``param.*`` and ``metric.*`` columns, and the
+    run's ``validation`` verdict against the sweep's ``expectations`` and its adapter's range
+    flags (``None`` for a run without metrics)."""
     row = result.model_dump(mode="json", exclude={"parameters", "metrics", "extra"})
+    row["validation"] = verdict(result.metrics, result.extra, expectations or {}) if result.metrics else None
     row["parameters"] = json.dumps(result.parameters, sort_keys=True)
     row["metrics"] = json.dumps(result.metrics, sort_keys=True)
     if result.extra:
@@ -108,6 +117,18 @@ class ResultStore:
         tmp.write_text(json.dumps(effective, indent=2, sort_keys=True, default=str))
         os.replace(tmp, path)
         return path
+
+    def report_path(self, sweep_id: str) -> Path | None:
+        """The sweep's ``report.html``, once written."""
+        path = self.sweep_dir(sweep_id) / REPORT_FILE
+        return path if path.is_file() else None
+
+    def stored_analysis(self, sweep_id: str) -> dict[str, Any] | None:
+        """The sweep's ``analysis.json`` (the documented JSON form), once written."""
+        try:
+            return json.loads((self.sweep_dir(sweep_id) / ANALYSIS_FILE).read_text())
+        except (OSError, ValueError):
+            return None
 
     def files(self, sweep_id: str | None = None) -> list[Path]:
         base = self.sweep_dir(sweep_id) if sweep_id else self.root

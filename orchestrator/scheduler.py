@@ -50,6 +50,16 @@ class ExecutionStatus(BaseModel):
     workers: int = 0
     optimizer: dict[str, Any] = Field(default_factory=dict)
     paused_reason: str | None = Field(None, description="why a paused sweep is paused (a budget, a user)")
+    report_path: str | None = Field(None, description="report.html, written when the sweep completes")
+    cross_project: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the cross-project comparison (per project, pairs and points with BH-corrected "
+        "p-values), when the sweep asks for it and has completed",
+    )
+    validation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="validation counts (ok, warn, violation) and the violations, once analysed",
+    )
 
     @property
     def finished(self) -> int:
@@ -134,7 +144,10 @@ class Scheduler:
             )
         return meta
 
-    def get_execution_status(self, execution_id: str) -> ExecutionStatus:
+    def get_execution_status(self, execution_id: str, *, analysis: bool = True) -> ExecutionStatus:
+        """The sweep's counts, cost and progress; once it is over, with ``analysis``, also what its
+        stored analysis says (report path, cross-project comparison, validation), read from
+        ``analysis.json`` (tens of MB for a large sweep, so a listing skips it)."""
         meta = self._require(execution_id)
         now = self.state.counts(execution_id)
         counts = {k: int(meta.get(f"n_{k}", 0)) for k in COUNTED}
@@ -174,7 +187,23 @@ class Scheduler:
             paused_reason=(meta.get("paused_reason") or None)
             if meta.get("state") == Lifecycle.PAUSED
             else None,
+            **(self._analysis(execution_id) if analysis and meta.get("state") in FINAL_STATES else {}),
         )
+
+    def _analysis(self, execution_id: str) -> dict[str, Any]:
+        """What the analysis stored when the sweep completed: report, cross-project, validation."""
+        report = self.store.report_path(execution_id)
+        stored = self.store.stored_analysis(execution_id) or {}
+        validation = stored.get("validation") or {}
+        violations = [c for c in validation.get("checks", []) if c.get("status") == "violation"]
+        violations += [
+            r for r in validation.get("rows", []) if str(r.get("validation")).startswith("violation")
+        ]
+        return {
+            "report_path": str(report) if report else None,
+            "cross_project": stored.get("cross_project") or {},
+            "validation": {"counts": validation["counts"], "violations": violations} if validation else {},
+        }
 
     def list_executions(self) -> list[str]:
         return self.state.sweep_ids()

@@ -215,6 +215,39 @@ def check_space(config: SweepConfiguration, source: str) -> None:
     from orchestrator.optimizer.validation import validate_adaptive_sweep
 
     validate_adaptive_sweep(config, produced_metrics=declared_metrics(config), source=source)
+    check_expectations(config, source)
+
+
+def check_expectations(config: SweepConfiguration, source: str) -> None:
+    """The ``validation:`` section names metrics the projects produce and, in its theories, only
+    parameters (metrics are checked when every project declares its own)."""
+    for field, problem in config.theory_errors():
+        what, _, fix = problem.partition("; ")
+        raise InputError(what, source=source, field=field, fix=fix)
+    known = produced_metrics(config)
+    for metric in config.validation:
+        if known is not None and metric not in known:
+            raise InputError(
+                f"unknown metric '{metric}': the projects produce {sorted(known)}",
+                source=source,
+                field=f"validation.{metric}",
+                fix="use one of those names, or declare the metric under the project's 'metrics'",
+            )
+
+
+def produced_metrics(config: SweepConfiguration) -> set[str] | None:
+    """The declared metrics and what the projects' ``standardize`` declarations add to them."""
+    known = declared_metrics(config)
+    if known is None:
+        return None
+    for spec in config.projects:
+        std = spec.standardize
+        known |= set(std.fidelity) | set(std.probabilities)
+        known |= {f"{p}_ci_{side}" for p in std.probabilities for side in ("low", "high")}
+        known |= {f"{m}_rel_improvement" for m in std.baselines}
+        if std.cost is not None:
+            known |= {"cost_per_shot", "cost_per_second"}
+    return known
 
 
 def declared_metrics(config: SweepConfiguration) -> set[str] | None:

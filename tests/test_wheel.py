@@ -113,4 +113,4 @@ def test_installed_wheel_runs_a_sweep_outside_the_repo(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     rows = pd.concat(pd.read_parquet(f) for f in (outside / "results").rglob("*.parquet"))
     assert len(rows) == 3 and set(rows["status"]) == {"completed"}, rows
-    assert rows["metric.fidelity"].between(0, 1).all()
+    assert rows["metric.p_correlated"].between(0, 1).all()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from adapters import adapt_project
@@ -27,6 +27,7 @@ from orchestrator.errors import (
     ResourceError,
     TransientError,
 )
+from orchestrator.expectations import Expectation
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
 from orchestrator.protocol import STOPPED_STATES, PollMessage, Task
 from orchestrator.results import result_row
@@ -80,10 +81,17 @@ class BraketLink:
 class ManagedRunner:
     """Submits and polls the managed quantum tasks of a worker process."""
 
-    def __init__(self, dispatcher: Dispatcher, settings: Settings, state: Callable[[], SweepState]) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        state: Callable[[], SweepState],
+        expectations: Callable[[str], Mapping[str, Expectation]] | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.settings = settings
         self._state = state  # the process's SweepState, made lazily after the fork
+        self._expectations = expectations or (lambda _sweep_id: {})  # each row's validation
         self._executors: dict[str, BraketManagedExecutor] = {}
         self.link = BraketLink(dispatcher.app, settings.braket_probe_seconds)
 
@@ -258,7 +266,7 @@ class ManagedRunner:
             sid,
             index,
             exp.experiment_id,
-            result_row(result),
+            result_row(result, self._expectations(sid)),
             status=result.status.value,
             final=True,
             cost=result.cost,

@@ -33,6 +33,7 @@ from adapters.spec import ProjectSpec, is_managed
 from orchestrator.config import SweepConfiguration
 from orchestrator.dispatch import Dispatcher
 from orchestrator.errors import ResourceError, TransientError
+from orchestrator.expectations import Expectation
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
 from orchestrator.optimizer.config import EarlyStoppingConfig
 from orchestrator.optimizer.early_stopping import EarlyStoppingRule, shot_noise_variance, stopping_rule
@@ -122,11 +123,12 @@ class ExperimentRunner:
         self._state: SweepState | None = None
         self.host = socket.gethostname()
         self.dispatcher = Dispatcher(app)
-        self.managed = ManagedRunner(self.dispatcher, settings, lambda: self.state)
+        self.managed = ManagedRunner(self.dispatcher, settings, lambda: self.state, self.expectations)
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
         self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
         self._pruning: dict[str, Pruning | None] = {}  # sweep -> its early stopping
+        self._expectations: dict[str, dict[str, Expectation]] = {}  # sweep -> its validation section
 
     @property
     def state(self) -> SweepState:
@@ -147,12 +149,23 @@ class ExperimentRunner:
             if len(self._specs) > _CACHED:
                 self._specs.clear()
                 self._pruning.clear()
+                self._expectations.clear()
             self._specs.update({(sweep_id, p.name): p for p in config.projects})
             self._pruning[sweep_id] = Pruning.of(config)
+            self._expectations[sweep_id] = dict(config.validation)
             spec = self._specs.get((sweep_id, project))
             if spec is None:
                 raise LookupError(f"sweep {sweep_id} has no project '{project}'")
         return spec
+
+    def expectations(self, sweep_id: str) -> dict[str, Expectation]:
+        """The sweep's ``validation:`` section, which each result row is checked against."""
+        if sweep_id not in self._expectations:
+            try:
+                self.project_spec(sweep_id, "")  # loads (and caches) the sweep's configuration
+            except LookupError:
+                pass  # no project '': the configuration is cached now all the same
+        return self._expectations.get(sweep_id, {})
 
     def _run_adapter(
         self,
@@ -323,9 +336,8 @@ class ExperimentRunner:
             return "paused"
         if exp.shot_fraction and result.status == ExperimentStatus.COMPLETED:
             return self._record_low_fidelity(exp, result, token)
-        record = Record(
-            exp.index, exp.experiment_id, result_row(result), result.status.value, True, token, result.cost
-        )
+        row = result_row(result, self.expectations(sweep_id))
+        record = Record(exp.index, exp.experiment_id, row, result.status.value, True, token, result.cost)
         pruning = self._pruning.get(sweep_id)
         curve = result.extra.get("intermediate")
         if curve and pruning is not None and pruning.rule is not None:
@@ -364,7 +376,7 @@ class ExperimentRunner:
         name = spec.circuit.shots_param if spec.circuit else spec.standardize.shots
         extra = {**result.extra, "shot_fraction": exp.shot_fraction, "shots": result.parameters.get(name)}
         result = result.model_copy(update={"status": ExperimentStatus.PARTIAL, "extra": extra})
-        row = result_row(result)
+        row = result_row(result, self.expectations(exp.sweep_id))
         self.state.record_partial(exp.sweep_id, exp.index, exp.experiment_id, row, token)
         self._low_shot_rung(exp, result, row)
         return "partial"

@@ -74,6 +74,11 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    fit_violations: bool = Field(
+        False,
+        description="fit runs whose validation verdict is a violation (a metric outside its "
+        "validation bounds); by default they are kept out of the model",
+    )
     sampler: Sampler = Field(
         "gp",
         description="what orders pending experiments: the Gaussian-process model (gp), a seeded "

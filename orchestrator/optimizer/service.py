@@ -76,7 +76,7 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     # the previous recommendation carries the kernel fit this refit starts from, whichever
     # process made it. Running curves are not passed: workers judge them at each report.
     rec = create_optimizer(config, plan.space).analyze_results(
-        store.observations(sweep_id),
+        store.observations(sweep_id, violations=config.optimizer.fit_violations),
         plan.point_of(np.fromiter(pending, dtype=np.int64)),
         plan.point_of(np.asarray(in_flight, dtype=np.int64)),
         added=store.added(sweep_id),

@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 
+from orchestrator.expectations import is_violation
 from orchestrator.protocol import RESOURCE_QUEUES
 from orchestrator.store import keys
 
@@ -40,9 +41,15 @@ class OptimizerStore:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def observations(self, sweep_id: str) -> list[dict[str, Any]]:
-        """The sweep's finished results in the optimizer's shape (the ``obs`` hash)."""
-        return [json.loads(v) for v in self._r.hvals(keys.sweep(sweep_id, "obs"))]
+    def observations(self, sweep_id: str, *, violations: bool = True) -> list[dict[str, Any]]:
+        """The sweep's finished results in the optimizer's shape (the ``obs`` hash).
+
+        Args:
+            violations: include the runs whose validation verdict is a violation (a metric
+                outside the bounds of the sweep's ``validation:`` section).
+        """
+        found = [json.loads(v) for v in self._r.hvals(keys.sweep(sweep_id, "obs"))]
+        return found if violations else [o for o in found if not is_violation(o.get("validation"))]
 
     def observation(self, sweep_id: str, index: int) -> dict[str, Any] | None:
         raw = self._r.hget(keys.sweep(sweep_id, "obs"), index)

@@ -227,6 +227,7 @@ def observation(row: dict[str, Any]) -> str:
             "status": "completed" if row.get("status") == "partial" else row.get("status"),
             "parameters": as_dict(row.get("parameters")),
             "metrics": as_dict(row.get("metrics")),
+            "validation": row.get("validation"),  # the optimizer may leave violations out
             "extra": {
                 k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra
             },

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,10 @@ class Sweeps:
     grid: str  # full grid a x b x c, 4 repeats, two objectives (y max, cost_like min)
     adaptive: str  # Sobol-sampled a, b, c chosen by the optimizer, 40 runs
     cross: str  # examples/sweeps/cross_project.yaml
+    checked: str  # adaptive, maximizing y with a validation bound y <= 2 that the best runs break
+    statuses: dict[str, Any]  # sweep id -> its ExecutionStatus once run (what the API's status shows)
+    printed: dict[str, str]  # sweep id -> what `orchestrator status` prints for it
+    violations: dict[str, Any]  # sweep id -> Orchestrator.violations(sweep id)
 
 
 def _noisy(name: str, parameters: dict, **extra: object) -> dict:
@@ -62,9 +67,33 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sweeps]:
         max_experiments=40,
         objectives=[{"metric": "y", "goal": "maximize"}],
     )
+    checked = _noisy(
+        "checked",
+        {
+            "a": {"start": 0, "stop": 1, "num": 9},
+            "b": {"start": 0, "stop": 1, "num": 9},
+            "c": [0.0],
+        },
+        adaptive_sampling=True,
+        max_experiments=30,
+        objectives=[{"metric": "y", "goal": "maximize"}],
+        validation={"y": {"bounds": [None, 2.0]}, "truth": {"bounds": [0, 2.5]}},
+        optimizer={"startup_points": 12},
+    )
+    from orchestrator.render import console, print_status
+
+    console.width = 400  # a wide terminal: no wrapped paths in what the tests read
+
     with Orchestrator(workers=2, results_dir=base / "results", state_dir=base / "state") as orch:
         ids = [orch.run(sweep, timeout=600).execution_id for sweep in (grid, adaptive)]
         ids.append(orch.run(ROOT / "examples" / "sweeps" / "cross_project.yaml", timeout=600).execution_id)
+        ids.append(orch.run(checked, timeout=600).execution_id)
+        statuses, printed, violations = {}, {}, {}
         for sweep_id in ids:
-            assert orch.status(sweep_id).state == "completed"
-    yield Sweeps(base / "results", *ids)
+            statuses[sweep_id] = orch.status(sweep_id)
+            assert statuses[sweep_id].state == "completed"
+            with console.capture() as captured:
+                print_status(orch, statuses[sweep_id])
+            printed[sweep_id] = captured.get()
+            violations[sweep_id] = orch.violations(sweep_id)
+    yield Sweeps(base / "results", *ids, statuses=statuses, printed=printed, violations=violations)

@@ -148,9 +148,13 @@ def test_validation_flags_violations_in_the_report(sweeps: Sweeps, tmp_path: Pat
     assert (y["status"] == "ok").mean() > 0.95 and (y["status"] == "violation").mean() < 0.03
     wrong = checks[checks["metric"] == "cost_like"]
     c = wrong["parameters"].map(lambda p: p["c"])
-    assert (wrong.loc[c == 1.0, "status"] == "violation").all() and (
-        wrong.loc[c == 0.0, "status"] == "ok"
-    ).mean() >= 0.92
+    # 20 standard errors off on average; an estimated stderr from 4 runs is sometimes 2x too big
+    far = wrong.loc[c == 1.0, "status"]
+    assert (
+        (far != "ok").all()
+        and (far == "violation").mean() >= 0.8
+        and (wrong.loc[c == 0.0, "status"] == "ok").mean() >= 0.92
+    )
     rows = result.validation["rows"]
     assert rows and all(r["validation"].startswith("violation: truth=") for r in rows)
     html = render(result, "html")

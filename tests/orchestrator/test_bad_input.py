@@ -65,6 +65,23 @@ CASES = {
         ),
         ["max_experiments", "startup_points=6", "raise max_experiments above 6"],
     ),
+    "validation_theory_unknown_parameter": (
+        GOOD + "validation:\n  y: {theory: '2 * z'}\n",
+        ["validation.y.theory", "line 10", "['z']", "not parameters of the sweep"],
+    ),
+    "validation_unknown_metric": (
+        GOOD.replace("    entry: counter:run\n", "    entry: counter:run\n    metrics: {y: y}\n")
+        + "validation:\n  yy: {bounds: [0, 1]}\n",
+        ["validation.yy", "unknown metric 'yy'", "['y']"],
+    ),
+    "validation_empty_bounds": (
+        GOOD + "validation:\n  y: {bounds: [1, 0]}\n",
+        ["validation.y", "are empty", "lower bound first"],
+    ),
+    "validation_unknown_key": (
+        GOOD + "validation:\n  y: {tolerence: 3}\n",
+        ["validation.y.tolerence", "unknown key"],
+    ),
     "unsafe_constraint": (
         GOOD + 'constraints:\n  parameters: [\'__import__("os").system("true")\']\n',
         ["constraints.parameters", "not allowed"],

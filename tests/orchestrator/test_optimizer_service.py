@@ -194,10 +194,10 @@ def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(
     start_worker("fid", concurrency=2)
     bell = str(FIXTURES.parent.parent / "examples" / "projects" / "bell")
     sweep = {
-        "name": "fidelity",
+        "name": "bell-shots",
         "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
         "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 24}, "shots": [400]},
-        "objectives": [{"metric": "fidelity", "goal": "maximize"}],
+        "objectives": [{"metric": "p_correlated", "goal": "maximize"}],
         "seed": 5,
         "optimizer": {
             "startup_points": 4,
@@ -216,7 +216,7 @@ def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(
     assert (full["param.shots"] == 400).all() and len(full) == final.counts["completed"]
     stopped = frame[frame["status"] == "early_stopped"]
     assert len(stopped) <= 12, "never more than max_stopped_share"
-    assert stopped["metric.fidelity"].notna().all(), "stopped experiments keep their partial metrics"
+    assert stopped["metric.p_correlated"].notna().all(), "stopped experiments keep their partial metrics"
     assert 0.0 in set(full["param.noise"]), "the best point (no noise) is never stopped"
 
 

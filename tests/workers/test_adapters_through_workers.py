@@ -33,8 +33,10 @@ def test_each_adapter_kind_lands_correct_metrics(workdir: Path, redis_url: str, 
         assert (frames[kind]["status"] == "completed").all(), frames[kind][["status", "error_message"]]
 
     bell = frames["callable"]
-    assert bell.loc[bell["param.noise"] == 0.0, "metric.fidelity"].eq(1.0).all()  # no noise, perfect pairs
-    noisy = bell.groupby("param.noise")["metric.fidelity"].mean()
+    assert (
+        bell.loc[bell["param.noise"] == 0.0, "metric.p_correlated"].eq(1.0).all()
+    )  # no noise, perfect pairs
+    noisy = bell.groupby("param.noise")["metric.p_correlated"].mean()
     assert noisy.iloc[-1] < noisy.iloc[0] - 0.1
 
     vqe = frames["class"]

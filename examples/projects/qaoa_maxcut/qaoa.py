@@ -21,6 +21,8 @@ GRAPHS: dict[str, list[tuple[int, int]]] = {
     "bowtie": [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4), (2, 4)],
     "k4": [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)],
     "ring5": [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)],
+    # 3-regular and triangle-free: p = 1 reaches 1/2 + 1/(3 sqrt 3) of the edges (Farhi et al. 2014)
+    "k33": [(i, j) for i in range(3) for j in range(3, 6)],
 }
 
 

@@ -137,6 +137,17 @@ def test_record_is_exactly_once(state: SweepState, client: redis.Redis) -> None:
     assert json.loads(client.hget(f"orch:sweep:{SID}:obs", 0))["metrics"] == {"score": 1.0}
 
 
+def test_observations_can_leave_validation_violations_out(state: SweepState) -> None:
+    verdicts = {0: "ok", 1: "violation: score=9 outside [null, 1]", 2: "warn: score: flagged"}
+    rows = [{**_row(i, score=float(i)), "validation": v} for i, v in verdicts.items()]
+    state.observe(SID, rows)
+    store = state.optimizer()
+    assert sorted(o["index"] for o in store.observations(SID)) == [0, 1, 2]
+    kept = store.observations(SID, violations=False)
+    assert sorted(o["index"] for o in kept) == [0, 2], "a warning is fitted, a violation is not"
+    assert {o["index"]: o["validation"] for o in kept} == {0: "ok", 2: "warn: score: flagged"}
+
+
 def test_record_many_keeps_each_row_atomic(state: SweepState) -> None:
     records = [Record(i, f"e{i}", _row(i, "failed"), "failed") for i in (0, 1, 0)]
     assert state.record_many(SID, records) == [True, True, False]
