@@ -54,7 +54,7 @@ first = []
 
 def objective(trial):
     out = run(trial.suggest_float("noise", 0.0, 0.2), trial.suggest_categorical("shots", [500, 2000]))
-    return out["fidelity"]
+    return out["p_correlated"]
 
 def note(study, trial):
     if not first:

@@ -103,7 +103,7 @@ def test_low_shot_rungs_promote_and_stop_without_a_refit(workdir: Path, redis_ur
         "name": "rungs",
         "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
         "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 12}, "shots": [400]},
-        "objectives": [{"metric": "fidelity", "goal": "maximize"}],
+        "objectives": [{"metric": "p_correlated", "goal": "maximize"}],
         "seed": 5,
         "optimizer": {
             "startup_points": 4,
