@@ -50,6 +50,10 @@ class ExecutionStatus(BaseModel):
     workers: int = 0
     optimizer: dict[str, Any] = Field(default_factory=dict)
     paused_reason: str | None = Field(None, description="why a paused sweep is paused (a budget, a user)")
+    early_stopping: dict[str, Any] = Field(
+        default_factory=dict,
+        description="runs each rule stopped and at which step; steps and shots saved (empty: none stopped)",
+    )
 
     @property
     def finished(self) -> int:
@@ -174,6 +178,9 @@ class Scheduler:
             paused_reason=(meta.get("paused_reason") or None)
             if meta.get("state") == Lifecycle.PAUSED
             else None,
+            early_stopping=self.state.pruning().summary(execution_id, total or planned)
+            if counts["early_stopped"]
+            else {},
         )
 
     def list_executions(self) -> list[str]:

@@ -227,7 +227,11 @@ def decide_low_fidelity(
             continue
         exp = plan.experiment(index, _added_params(state, sweep_id, plan, index))
         eid = str(seen.get("experiment_id"))
-        if index in stopping or (eid in stop and pruning.try_stop(sweep_id, eid, share)):
+        shots, fraction = seen["extra"].get("shots"), seen["extra"].get("shot_fraction") or 1.0
+        saved = shots / fraction - shots if isinstance(shots, (int, float)) else 0.0
+        if index in stopping or (
+            eid in stop and pruning.try_stop(sweep_id, eid, share, rule="refit", step=-1, shots_saved=saved)
+        ):
             row = result_row(
                 ExperimentResult(
                     experiment_id=exp.experiment_id,
