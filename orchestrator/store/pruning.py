@@ -239,7 +239,7 @@ class PruningStore:
         for member, step in stops:
             by_rule.setdefault(member.split("|", 1)[0], []).append(int(step))
         full = int(longest[0][1]) if longest else 0
-        rules = {}
+        rules: dict[str, dict[str, float]] = {}
         for rule, steps in sorted(by_rule.items()):
             at = sorted(s for s in steps if s >= 0)
             rules[rule] = {"stopped": len(steps)}
