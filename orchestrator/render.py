@@ -112,6 +112,30 @@ def _print_optimizer(info: dict[str, Any]) -> None:
         console.print(f"  last refit: {info['summary']}", highlight=False)
 
 
+def _print_early_stopping(info: dict[str, Any]) -> None:
+    """How many runs each rule stopped, where, and what that saved against running them all."""
+    if not info:
+        return
+    parts = []
+    for rule, r in info.get("rules", {}).items():
+        at = (
+            f" at step {r['step_median']:g} (min {r['step_min']}, max {r['step_max']})"
+            if "step_median" in r
+            else ""
+        )
+        parts.append(f"{rule} stopped {r['stopped']}{at}")
+    saved = []
+    if info.get("steps_saved"):
+        share = info.get("steps_saved_share")
+        saved.append(
+            f"{info['steps_saved']} steps saved"
+            + (f" ({share:.0%} of running all to step {info['full_steps']})" if share is not None else "")
+        )
+    if info.get("shots_saved"):
+        saved.append(f"{info['shots_saved']:.0f} shots saved")
+    console.print(f"[bold]early stopping[/] {'; '.join(parts + saved)}", highlight=False)
+
+
 def _print_best(orch: Any, execution_id: str, frame: Any) -> None:
     """The best points of each objective, from the results themselves."""
     from analysis import best_points
@@ -166,6 +190,7 @@ def print_status(orch: Any, st: Any) -> None:
     console.print(table)
     _print_optimizer(st.optimizer)
     _print_cross_project(st.cross_project)
+    _print_early_stopping(st.early_stopping)
     alerts = [e for e in st.events if e["level"] == "alert"]
     for event in alerts[:5]:
         console.print(f"[yellow]alert:[/] {event['message']}")

@@ -60,6 +60,10 @@ class ExecutionStatus(BaseModel):
         default_factory=dict,
         description="validation counts (ok, warn, violation) and the violations, once analysed",
     )
+    early_stopping: dict[str, Any] = Field(
+        default_factory=dict,
+        description="runs each rule stopped and at which step; steps and shots saved (empty: none stopped)",
+    )
 
     @property
     def finished(self) -> int:
@@ -188,6 +192,9 @@ class Scheduler:
             if meta.get("state") == Lifecycle.PAUSED
             else None,
             **(self._analysis(execution_id) if analysis and meta.get("state") in FINAL_STATES else {}),
+            early_stopping=self.state.pruning().summary(execution_id, total or planned)
+            if counts["early_stopped"]
+            else {},
         )
 
     def _analysis(self, execution_id: str) -> dict[str, Any]:

@@ -36,7 +36,12 @@ from orchestrator.errors import ResourceError, TransientError
 from orchestrator.expectations import Expectation
 from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
 from orchestrator.optimizer.config import EarlyStoppingConfig
-from orchestrator.optimizer.early_stopping import EarlyStoppingRule, shot_noise_variance, stopping_rule
+from orchestrator.optimizer.early_stopping import (
+    EarlyStoppingRule,
+    finite_values,
+    shot_noise_variance,
+    stopping_rule,
+)
 from orchestrator.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
@@ -344,7 +349,8 @@ class ExperimentRunner:
             st.forget_curve(sweep_id, exp.experiment_id)  # finished: no longer a partial
             if result.status == ExperimentStatus.COMPLETED:  # the curve the next runs are judged by
                 entries = pruning.rule.completed_entries(curve, sign=pruning.sign)
-                st.pruning().add_completed(sweep_id, exp.experiment_id, entries)
+                steps = len(finite_values(curve))
+                st.pruning().add_completed(sweep_id, exp.experiment_id, entries, steps)
         if defer:
             return record
         st.record_many(sweep_id, [record])
@@ -396,7 +402,9 @@ class ExperimentRunner:
         variance = shot_noise_variance(result.metrics, result.extra, pruning.metric)
         optimistic = None if variance is None else signed - es.promotion_beta * math.sqrt(variance)
         store = self.state.pruning()
-        store.keep_low_shot_row(exp.sweep_id, exp.index, row)
+        shots, fraction = result.extra.get("shots"), exp.shot_fraction or 1.0
+        saved = shots / fraction - shots if isinstance(shots, (int, float)) and fraction > 0 else 0.0
+        store.keep_low_shot_row(exp.sweep_id, exp.index, row, saved)
         promoted, stopped = store.low_shot_rung(
             exp.sweep_id,
             exp.resource,
@@ -453,7 +461,8 @@ class ExperimentRunner:
             now = time.monotonic()
             if now - last[0] >= REPORT_SECONDS:
                 last[0] = now
-                if st.report_curve(sweep_id, experiment_id, curve):
+                if st.report_curve(sweep_id, experiment_id, curve):  # the refit asked (it held the cap)
+                    store.try_stop(sweep_id, experiment_id, 1.0, rule="refit", step=len(finite_values(curve)))
                     return True
             query = rule.at_report(curve, sign=pruning.sign)
             if query is None:
@@ -468,6 +477,8 @@ class ExperimentRunner:
                 quantile=query.quantile,
                 eta=query.eta,
                 max_share=pruning.options.max_stopped_share,
+                rule=rule.name,
+                step=len(finite_values(curve)),
             )
             return verdict == 1
 

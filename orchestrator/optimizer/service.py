@@ -62,6 +62,9 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     meta = state.meta(sweep_id)
     config = SweepConfiguration.model_validate_json(meta["config"])
     plan = SweepPlan(config, json.loads(meta["code_versions"]))
+    seen = store.observations(sweep_id)
+    if pause_on_missing_objective(state, sweep_id, config, seen):
+        return None
     pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
     low_done = store.in_stage(sweep_id, "low_done") + store.in_stage(sweep_id, "stopping")
     if not pending and not low_done:
@@ -98,6 +101,40 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     record["refit_seconds"] = round(time.perf_counter() - started, 4)
     store.save_refit(sweep_id, record)
     return rec
+
+
+def missing_objectives(config: SweepConfiguration, observations: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Objectives no result produces, once every project has completed a run: metric -> the
+    metric names the results do report. Empty while some project has no completed run yet (the
+    metric names are learned from real results, never from a run in the caller)."""
+    done = [o for o in observations if o.get("status") == "completed"]
+    if not done or {p.name for p in config.projects} - {o.get("project") for o in done}:
+        return {}
+    reported = {name for o in done for name in o.get("metrics") or {}}
+    return {o.metric: reported for o in config.objectives if o.metric not in reported}
+
+
+def pause_on_missing_objective(
+    state: SweepState, sweep_id: str, config: SweepConfiguration, observations: list[dict[str, Any]]
+) -> bool:
+    """Pause the sweep with a configuration alert when an objective is a metric no result has:
+    the optimizer would steer by nothing, and every further run would be wasted. True if paused."""
+    missing = missing_objectives(config, observations)
+    if not missing:
+        return False
+    metric, reported = next(iter(missing.items()))
+    names = ", ".join(sorted(reported)) or "none"
+    field = f"objectives[{[o.metric for o in config.objectives].index(metric)}].metric"
+    reason = (
+        f"configuration: objective '{metric}' is in no result (the results report: {names}); fix: set "
+        f"{field} in the sweep file to a reported metric, or make the project return '{metric}', "
+        "then run the sweep file again (completed experiments are reused)"
+    )
+    if state.transition(
+        sweep_id, Lifecycle.PAUSED, allowed=frozenset({Lifecycle.RUNNING}), paused_reason=reason
+    ):
+        state.event(sweep_id, "alert", reason)
+    return True
 
 
 def update_priorities(
@@ -227,7 +264,11 @@ def decide_low_fidelity(
             continue
         exp = plan.experiment(index, _added_params(state, sweep_id, plan, index))
         eid = str(seen.get("experiment_id"))
-        if index in stopping or (eid in stop and pruning.try_stop(sweep_id, eid, share)):
+        shots, fraction = seen["extra"].get("shots"), seen["extra"].get("shot_fraction") or 1.0
+        saved = shots / fraction - shots if isinstance(shots, (int, float)) else 0.0
+        if index in stopping or (
+            eid in stop and pruning.try_stop(sweep_id, eid, share, rule="refit", step=-1, shots_saved=saved)
+        ):
             row = result_row(
                 ExperimentResult(
                     experiment_id=exp.experiment_id,

@@ -12,6 +12,13 @@ Per sweep (see :mod:`orchestrator.store.keys`):
   ``es:lowids`` hash index -> its experiment id (what the cap counts).
 * ``es:threshold`` the incumbent's signed value, published by the refit: a low-shot run whose
   optimistic bound cannot beat it stops.
+* ``es:at``       sorted set ``"{rule}|{experiment id}"`` -> the step a run was stopped at (0: before
+  it started; -1: no step, a low-shot run), written by the same script that counts the stop, so
+  ``status`` can say how many runs each rule stopped and where.
+* ``es:saved``    hash ``shots`` -> shots a stop saved (a low-shot run's full shots minus those it
+  ran); ``es:lowsaved`` hash index -> what stopping that low-shot run saves.
+* ``es:length``   sorted set experiment id -> steps of a completed curve: the longest is "the end"
+  the steps saved are counted against.
 
 Every decision that stops a run goes through one Lua script that checks ``max_stopped_share``
 against ``es:stopped`` and the sweep's ``total`` in the same step, so two workers deciding at
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from typing import Any
 
 import redis
@@ -29,14 +37,17 @@ import redis
 from orchestrator.store import keys
 
 # The cap, shared by every script below: stop ``eid`` unless the stopped set already holds
-# floor(share * total) others. Returns 1 (stopped now or before) or 2 (the cap refused).
+# floor(share * total) others. Returns 1 (stopped now or before) or 2 (the cap refused). A new stop
+# is recorded for ``status`` in the same step (``es:at``: which rule, at which step; ``es:saved``).
 _CAP = """
-local function try_stop(stopped, meta, eid, share)
+local function try_stop(stopped, meta, eid, share, at, saved, rule, step, shots)
   if redis.call('SISMEMBER', stopped, eid) == 1 then return 1 end
   local total = tonumber(redis.call('HGET', meta, 'total') or '0')
   local cap = math.floor(share * total + 1e-9)
   if redis.call('SCARD', stopped) >= cap then return 2 end
   redis.call('SADD', stopped, eid)
+  redis.call('ZADD', at, step, rule .. '|' .. eid)
+  if shots and shots > 0 then redis.call('HINCRBYFLOAT', saved, 'shots', shots) end
   return 1
 end
 """
@@ -47,9 +58,10 @@ end
 _JUDGE = (
     _CAP
     + """
-local entries, stopped, meta = KEYS[1], KEYS[2], KEYS[3]
+local entries, stopped, meta, at, saved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local eid, kind, value, min_count, q, eta, share =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local rule, step = ARGV[8], tonumber(ARGV[9])
 if redis.call('SISMEMBER', stopped, eid) == 1 then return 1 end
 if kind == 'rung' then redis.call('ZADD', entries, value, eid) end
 local n = redis.call('ZCARD', entries)
@@ -65,7 +77,7 @@ else
   if pair[4] then threshold = threshold + (pos - lo) * (tonumber(pair[4]) - threshold) end
   if value <= threshold then return 0 end
 end
-return try_stop(stopped, meta, eid, share)
+return try_stop(stopped, meta, eid, share, at, saved, rule, step, 0)
 """
 )
 
@@ -77,15 +89,17 @@ return try_stop(stopped, meta, eid, share)
 _LOW_SHOT = (
     _CAP
     + """
-local rung, stopped, meta, stage, pending, threshold_key, ids =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local rung, stopped, meta, stage, pending, threshold_key, ids, at, saved, lowsaved =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local index, value, optimistic, min_count, eta, share =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('ZADD', rung, value, index)
 local promoted, stops = {}, {}
 local function decide(member, stop)
   if redis.call('HGET', stage, member) ~= 'low_done' then return end
-  if stop and try_stop(stopped, meta, redis.call('HGET', ids, member) or member, share) == 1 then
+  local eid = redis.call('HGET', ids, member) or member
+  local shots = tonumber(redis.call('HGET', lowsaved, member) or '0')
+  if stop and try_stop(stopped, meta, eid, share, at, saved, 'shots', -1, shots) == 1 then
     redis.call('HSET', stage, member, 'stopping')
     table.insert(stops, member)
   else
@@ -107,7 +121,11 @@ return {promoted, stops}
 """
 )
 
-_TRY_STOP = _CAP + "return try_stop(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))"
+_TRY_STOP = (
+    _CAP
+    + "return try_stop(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), KEYS[3], KEYS[4], ARGV[3], "
+    + "tonumber(ARGV[4]), tonumber(ARGV[5]))"
+)
 
 
 class PruningStore:
@@ -135,22 +153,49 @@ class PruningStore:
         quantile: float = 0.5,
         eta: int = 3,
         max_share: float = 1.0,
+        rule: str = "rule",
+        step: int = 0,
     ) -> int:
-        """Decide one report atomically (see ``ReportQuery``): 0 go on, 1 stop, 2 the cap refused."""
+        """Decide one report atomically (see ``ReportQuery``): 0 go on, 1 stop, 2 the cap refused.
+
+        ``rule`` and ``step`` (the values reported so far) are recorded with a stop, for ``status``.
+        """
         if not math.isfinite(value):
             return 0
         return int(
             self._judge(
-                keys=[self._key(sweep_id, key), self._key(sweep_id, "stopped"), keys.sweep(sweep_id, "meta")],
-                args=[experiment_id, kind, repr(float(value)), min_count, quantile, eta, max_share],
+                keys=[self._key(sweep_id, key), *self._stop_keys(sweep_id)],
+                args=[
+                    experiment_id,
+                    kind,
+                    repr(float(value)),
+                    min_count,
+                    quantile,
+                    eta,
+                    max_share,
+                    rule,
+                    step,
+                ],
             )
         )
 
-    def add_completed(self, sweep_id: str, experiment_id: str, entries: dict[str, float]) -> None:
-        """A completed run's curve: its value at each key (idempotent: one member per run)."""
-        if not entries:
-            return
+    def _stop_keys(self, sweep_id: str) -> list[str]:
+        """What every stop touches: the stopped set, the sweep's meta, ``es:at`` and ``es:saved``."""
+        return [
+            self._key(sweep_id, "stopped"),
+            keys.sweep(sweep_id, "meta"),
+            self._key(sweep_id, "at"),
+            self._key(sweep_id, "saved"),
+        ]
+
+    def add_completed(
+        self, sweep_id: str, experiment_id: str, entries: dict[str, float], steps: int = 0
+    ) -> None:
+        """A completed run's curve: its value at each key and its ``steps`` (idempotent: one
+        member per run)."""
         pipe = self._r.pipeline(transaction=False)
+        if steps > 0:
+            pipe.zadd(self._key(sweep_id, "length"), {experiment_id: steps})
         for key, value in entries.items():
             if math.isfinite(value):
                 pipe.zadd(self._key(sweep_id, key), {experiment_id: value})
@@ -160,16 +205,67 @@ class PruningStore:
         """Every experiment id stopped early so far, by any rule."""
         return set(self._r.smembers(self._key(sweep_id, "stopped")))
 
-    def try_stop(self, sweep_id: str, experiment_id: str, max_share: float) -> bool:
-        """Count one more stop under the cap (a stop the refit decides); False if the cap refuses."""
-        stopped_key, meta = self._key(sweep_id, "stopped"), keys.sweep(sweep_id, "meta")
-        return self._try_stop(keys=[stopped_key, meta], args=[experiment_id, max_share]) == 1
+    def try_stop(
+        self,
+        sweep_id: str,
+        experiment_id: str,
+        max_share: float,
+        *,
+        rule: str = "refit",
+        step: int = 0,
+        shots_saved: float = 0.0,
+    ) -> bool:
+        """Count one more stop under the cap (a stop the refit decides); False if the cap refuses.
+
+        Args:
+            rule: recorded as what stopped it. step: the values it had reported (0: it never
+                started; -1: no steps, a low-shot run). shots_saved: its full shots minus those run.
+        """
+        args = [experiment_id, max_share, rule, step, repr(float(shots_saved))]
+        return self._try_stop(keys=self._stop_keys(sweep_id), args=args) == 1
+
+    def summary(self, sweep_id: str, total: int) -> dict[str, Any]:
+        """What early stopping did, for ``status``: per rule, how many runs it stopped and at which
+        step (median, min, max); the steps saved against running all ``total`` experiments to the
+        end (the longest completed curve), and the shots saved. Empty when nothing was stopped."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zrange(self._key(sweep_id, "at"), 0, -1, withscores=True)
+        pipe.zrange(self._key(sweep_id, "length"), -1, -1, withscores=True)
+        pipe.hget(self._key(sweep_id, "saved"), "shots")
+        stops, longest, shots = pipe.execute()
+        if not stops:
+            return {}
+        by_rule: dict[str, list[int]] = {}
+        for member, step in stops:
+            by_rule.setdefault(member.split("|", 1)[0], []).append(int(step))
+        full = int(longest[0][1]) if longest else 0
+        rules: dict[str, dict[str, float]] = {}
+        for rule, steps in sorted(by_rule.items()):
+            at = sorted(s for s in steps if s >= 0)
+            rules[rule] = {"stopped": len(steps)}
+            if at and full:
+                rules[rule] |= {
+                    "step_median": float(statistics.median(at)),
+                    "step_min": at[0],
+                    "step_max": at[-1],
+                }
+        saved = sum(max(full - s, 0) for steps in by_rule.values() for s in steps if s >= 0) if full else 0
+        out: dict[str, Any] = {"rules": rules, "full_steps": full, "steps_saved": saved}
+        if full and total:
+            out["steps_saved_share"] = saved / (full * total)
+        if shots:
+            out["shots_saved"] = float(shots)
+        return out
 
     # -- shots as a budget --------------------------------------------------------------------------
 
-    def keep_low_shot_row(self, sweep_id: str, index: int, row: dict[str, Any]) -> None:
-        """The low-shot run's row, so whichever worker stops it can write its stopped row."""
+    def keep_low_shot_row(
+        self, sweep_id: str, index: int, row: dict[str, Any], shots_saved: float = 0.0
+    ) -> None:
+        """The low-shot run's row, so whichever worker stops it can write its stopped row, and the
+        shots stopping it saves (its full shots minus those it ran)."""
         pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self._key(sweep_id, "lowsaved"), index, repr(float(shots_saved)))
         pipe.hset(self._key(sweep_id, "lowrows"), index, json.dumps(row, default=str))
         pipe.hset(self._key(sweep_id, "lowids"), index, str(row.get("experiment_id")))
         pipe.execute()
@@ -210,6 +306,9 @@ class PruningStore:
                 keys.pending(sweep_id, queue),
                 self._key(sweep_id, "threshold"),
                 self._key(sweep_id, "lowids"),
+                self._key(sweep_id, "at"),
+                self._key(sweep_id, "saved"),
+                self._key(sweep_id, "lowsaved"),
             ],
             args=[
                 index,

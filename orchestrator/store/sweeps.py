@@ -223,6 +223,7 @@ def observation(row: dict[str, Any]) -> str:
         {
             "experiment_id": row.get("experiment_id"),
             "index": row.get("index"),
+            "project": row.get("project_name"),
             # a partial (low-shot) run is a completed run at lower fidelity, to the model
             "status": "completed" if row.get("status") == "partial" else row.get("status"),
             "parameters": as_dict(row.get("parameters")),

@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestrator import Orchestrator
 from orchestrator.optimizer.early_stopping import MedianRule
 from orchestrator.store import SweepState, connect
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, cli
 
 CURVES = str(FIXTURES / "projects" / "curves")
 GRACE = 3
@@ -41,7 +41,7 @@ def _seed_good_curves(redis_url: str, sweep_id: str) -> None:
     store = SweepState(connect(redis_url)).pruning()
     for i in range(3):
         curve = [0.2 / step for step in range(1, 21)]  # loss of x = 0.7, the best point
-        store.add_completed(sweep_id, f"seed{i}", rule.completed_entries(curve))
+        store.add_completed(sweep_id, f"seed{i}", rule.completed_entries(curve), steps=len(curve))
 
 
 def _run(redis_url: str, start_worker, xs: list[float], share: float, workers: int):
@@ -53,13 +53,13 @@ def _run(redis_url: str, start_worker, xs: list[float], share: float, workers: i
         for w in range(workers):
             start_worker(f"prune{w}", concurrency=2)
         final = orch.wait(sid, timeout=240)
-        return final, orch.results(sid)
+        return sid, final, orch.results(sid)
 
 
 def test_runs_stop_at_the_report_where_the_rule_fires(workdir: Path, redis_url: str, start_worker) -> None:
     # 1-s runs of 20 reports, all worse than the seeded curves from the first step
     xs = [0.0, 0.1, 0.2, 0.3, 0.4, 1.0]
-    final, frame = _run(redis_url, start_worker, xs, share=1.0, workers=1)
+    sid, final, frame = _run(redis_url, start_worker, xs, share=1.0, workers=1)
     assert final.state == "completed"
     stopped = frame[frame["status"] == "early_stopped"]
     assert len(stopped) == len(xs), frame[["param.x", "status"]]
@@ -69,13 +69,23 @@ def test_runs_stop_at_the_report_where_the_rule_fires(workdir: Path, redis_url: 
         assert row["metric.loss"] == curve[-1], "a stopped run keeps its last reported metrics"
         assert "median rule" in row["error_message"]
 
+    # status: which rule stopped how many runs, at which step, and the steps that saved
+    summary = final.early_stopping
+    assert summary["rules"] == {"median": {"stopped": 6, "step_median": 3.0, "step_min": 3, "step_max": 3}}
+    assert summary["full_steps"] == 20 and summary["steps_saved"] == 6 * (20 - GRACE)
+    assert summary["steps_saved_share"] == (20 - GRACE) / 20
+    shown = cli("status", sid, workdir=workdir, ORCHESTRATOR_BROKER_URL=redis_url)
+    assert shown.returncode == 0, shown.stderr
+    line = " ".join(shown.stdout.split())
+    assert "early stopping median stopped 6 at step 3 (min 3, max 3); 102 steps saved (85% of running" in line
+
 
 def test_racing_workers_never_stop_more_than_max_stopped_share(
     workdir: Path, redis_url: str, start_worker
 ) -> None:
     xs = [round(0.02 * i, 2) for i in range(12)]  # 12 runs, every one worse than the seeded curves
     share = 0.25
-    final, frame = _run(redis_url, start_worker, xs, share=share, workers=2)  # 4 runs at a time
+    _, final, frame = _run(redis_url, start_worker, xs, share=share, workers=2)  # 4 runs at a time
     assert final.state == "completed"
     stopped = int((frame["status"] == "early_stopped").sum())
     assert stopped == math.floor(share * len(xs)), "the cap is reached, and never passed"
@@ -133,8 +143,6 @@ def test_low_shot_rungs_promote_and_stop_without_a_refit(workdir: Path, redis_ur
 
 def test_unknown_rule_exits_2_naming_the_choices(workdir: Path, redis_url: str) -> None:
     import yaml
-
-    from tests.conftest import cli
 
     sweep = _sweep([0.1, 0.2], share=0.5)
     sweep["optimizer"]["early_stopping"]["rule"] = "hyperband"

@@ -163,3 +163,65 @@ def test_published_threshold_stops_a_low_shot_run_that_cannot_beat_it(
     assert _low_shot(store, client, 1, -0.7, optimistic=-0.9) == ([], []), "may still beat it: waits"
     store.publish_threshold(SID, None)
     assert store.threshold(SID) is None
+
+
+def test_each_stop_is_recorded_with_its_rule_and_step_for_status(
+    store: PruningStore, client: redis.Redis
+) -> None:
+    rule = MedianRule(1, 1)
+    store.add_completed(SID, "c0", rule.completed_entries([0.0] * 8), steps=8)
+    for eid, curve in [("r0", [5.0] * 2), ("r1", [5.0] * 3), ("r2", [5.0] * 6)]:
+        q = rule.at_report(curve)
+        assert (
+            store.judge(
+                SID,
+                eid,
+                kind=q.kind,
+                key=q.key,
+                value=q.value,
+                min_count=1,
+                max_share=0.3,
+                rule="median",
+                step=len(curve),
+            )
+            == 1
+        )
+    q = rule.at_report([5.0])
+    assert (
+        store.judge(
+            SID,
+            "r3",
+            kind=q.kind,
+            key=q.key,
+            value=q.value,
+            min_count=1,
+            max_share=0.3,
+            rule="median",
+            step=1,
+        )
+        == 2
+    ), "the cap refused: not recorded"
+    assert store.try_stop(SID, "p0", 1.0, rule="refit", step=0), "a pending run, stopped before it started"
+    assert store.try_stop(SID, "p0", 1.0, rule="refit", step=5), "stopped before: recorded once"
+    client.hset(f"orch:sweep:{SID}:stage", 7, "low_done")
+    store.keep_low_shot_row(SID, 7, {"experiment_id": "e7"}, shots_saved=900.0)
+    store.low_shot_rung(SID, Q, 7, value=1.0, optimistic=1.0, min_count=99, eta=3, max_share=1.0)
+    store.publish_threshold(SID, 0.0)
+    client.hset(f"orch:sweep:{SID}:stage", 8, "low_done")
+    store.keep_low_shot_row(SID, 8, {"experiment_id": "e8"}, shots_saved=900.0)
+    store.low_shot_rung(SID, Q, 8, value=1.0, optimistic=0.5, min_count=99, eta=3, max_share=1.0)
+
+    summary = store.summary(SID, total=10)
+    assert summary["rules"] == {
+        "median": {"stopped": 3, "step_median": 3.0, "step_min": 2, "step_max": 6},
+        "refit": {"stopped": 1, "step_median": 0.0, "step_min": 0, "step_max": 0},
+        "shots": {"stopped": 1},
+    }
+    assert summary["full_steps"] == 8
+    assert summary["steps_saved"] == (8 - 2) + (8 - 3) + (8 - 6) + 8
+    assert summary["steps_saved_share"] == pytest.approx(21 / 80)
+    assert summary["shots_saved"] == 900.0, "only the low-shot run that stopped"
+
+
+def test_summary_is_empty_before_any_stop(store: PruningStore) -> None:
+    assert store.summary(SID, total=10) == {}
