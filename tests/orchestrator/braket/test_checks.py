@@ -14,7 +14,7 @@ from tests.support.fake_devices import IQM
 GHZ = ROOT / "tests" / "fixtures" / "projects" / "ghz_circuit"
 
 
-def _config(widths: list[int]) -> SweepConfiguration:
+def _config(widths: list[int], repeats: int = 1) -> SweepConfiguration:
     return SweepConfiguration.model_validate(
         {
             "name": "paid",
@@ -29,6 +29,7 @@ def _config(widths: list[int]) -> SweepConfiguration:
             ],
             "parameters": {"n": widths, "shots": [100, 200, 300, 400, 500, 600]},
             "adaptive_sampling": False,
+            "repeats": repeats,
         }
     )
 
@@ -40,7 +41,7 @@ def _check(config: SweepConfiguration, bucket: str, **kw) -> int:
 
 
 def test_one_too_wide_point_among_a_hundred_and_eight_is_refused(braket_env) -> None:
-    widths = [2 + i % 18 for i in range(17)] + [21] + [3]  # one 21-qubit point, 19 widths x 6 shots
+    widths = [2 + i % 18 for i in range(17)] + [21] + [19]  # one 21-qubit point, 19 widths x 6 shots
     with pytest.raises(InputError) as caught:
         _check(_config(widths), braket_env.bucket)
     assert "qubits" in caught.value.message and "'n': 21" in caught.value.message
@@ -48,7 +49,8 @@ def test_one_too_wide_point_among_a_hundred_and_eight_is_refused(braket_env) -> 
 
 
 def test_every_distinct_shape_is_validated_once(braket_env) -> None:
-    assert _check(_config([2, 3, 4, 2]), braket_env.bucket) == 3 * 6  # widths x shots; the repeat is free
+    # widths x shots; a second point of the same shape (here a repeat of each) is free
+    assert _check(_config([2, 3, 4], repeats=2), braket_env.bucket) == 3 * 6
 
 
 def test_a_missing_results_bucket_is_bad_input_before_anything_is_paid(braket_env) -> None:

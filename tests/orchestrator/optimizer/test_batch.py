@@ -10,8 +10,9 @@ import numpy as np
 from orchestrator.optimizer import GPOptimizer
 from tests.orchestrator.optimizer.conftest import make_sweep, result
 
-# "x" repeats values on purpose: different indices, same parameters (as repeats and projects are)
-PARAMS = {"x": [0.1, 0.1, 0.3, 0.5, 0.5, 0.7, 0.9], "y": {"start": 0.0, "stop": 1.0, "num": 15}}
+# A sweep lists each value once (a value listed twice is refused): the "twins" below, the same
+# parameters under another index, are what the optimizer's refinement points can coincide with.
+PARAMS = {"x": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.9], "y": {"start": 0.0, "stop": 1.0, "num": 15}}
 
 
 def _value(p: dict[str, Any]) -> float:
