@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import uvicorn
 
 from orchestrator.errors import InputError
@@ -78,6 +79,9 @@ def serve(
             flower_url=flower_url,
         )
         app = create_app(orch, config)
+        # A long-lived server streams large exports: Arrow's default pool (mimalloc) keeps freed
+        # buffers for a while, so RSS would jump by tens of MB per export; malloc gives them back.
+        pa.set_memory_pool(pa.system_memory_pool())
         shown = f"[{host}]" if ":" in host else host
         say(f"dashboard and API: http://{shown}:{port}/  (docs: /docs)")
         say(

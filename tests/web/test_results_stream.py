@@ -4,8 +4,9 @@ A synthetic 100,000-row Parquet dataset (ten files, as the result writer leaves 
 by a real ``orchestrator serve``. After one whole export as warm-up (imports, allocator pools:
 what an allocator keeps after the first export it reuses for the next), the server's resident
 memory, sampled every few milliseconds while it sends all 100,000 rows again, must stay within
-a quarter of what the rows take as JSON (about 28 MB); an answer built in memory would take
-that much and more, every time. The answer must also arrive in many chunks.
+half of what the rows take as JSON (about 28 MB); a JSON or CSV answer built in memory would
+take that much and more, every time. The answer must also arrive in many chunks, and a Parquet
+answer in one row group per batch read.
 """
 
 from __future__ import annotations
@@ -96,13 +97,18 @@ def test_a_100k_row_sweep_is_streamed_not_built_in_memory(big_server: Server, fm
     elif fmt == "csv":
         assert body.count(b"\n") == ROWS + 1
     else:
-        assert pq.read_table(io.BytesIO(body)).num_rows == ROWS
+        parquet = pq.ParquetFile(io.BytesIO(body))
+        assert parquet.metadata.num_rows == ROWS
+        # written batch by batch as the rows were read, not as one table at the end
+        assert parquet.metadata.num_row_groups >= FILES, parquet.metadata.num_row_groups
     print(
         f"{fmt}: {len(body) / 1e6:.1f} MB sent in {len(chunks)} chunks; server RSS rose by at most {grown / 1e6:.1f} MB"
     )
-    # Built in memory, the answer raised RSS by 118 MB (json), 42 MB (csv), 9.4 MB (parquet, compact)
-    # when measured; streamed, by a few MB of buffers and allocator noise (up to 7.5 MB seen in CI).
-    assert grown < as_json / (4 if fmt == "parquet" else 2), (grown, as_json)
+    # Built in memory, the answer raised RSS by 118 MB (json) and 42 MB (csv) when measured; streamed,
+    # by a few MB of buffers and allocator noise (up to 10.5 MB seen in CI). Parquet is compact: built
+    # whole it took 9.4 MB, within that noise, so its proof is the row groups above; the bound here
+    # only catches a gross regression such as going through a DataFrame.
+    assert grown < as_json / 2, (grown, as_json)
     assert len(chunks) >= 10, len(chunks)
 
 
