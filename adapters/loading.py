@@ -10,7 +10,9 @@ sources change.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import itertools
 import sys
 import threading
 import time
@@ -53,12 +55,21 @@ def _scan(root: Path) -> tuple[bool, set[str]]:
 
 def _is_under(module: ModuleType, root: Path) -> bool:
     files = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
-    for file in files:
-        if file:
-            with contextlib.suppress(ValueError, OSError):
-                Path(file).resolve().relative_to(root)
-                return True
+    return any(_file_under(file, root) for file in files if file)
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_under(file: str, root: Path) -> bool:
+    # cached: resolving every module's path on every run cost more than a no-op project's run
+    with contextlib.suppress(ValueError, OSError):
+        Path(file).resolve().relative_to(root)
+        return True
     return False
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
 
 
 def _installed(module: ModuleType) -> bool:
@@ -69,10 +80,25 @@ def _installed(module: ModuleType) -> bool:
     return any(str(Path(file).resolve()).startswith(str(Path(p).resolve())) for p in prefixes)
 
 
+def _added_since(count: int, last: str | None) -> list[str]:
+    """The modules imported since ``sys.modules`` had ``count`` entries, ``last`` the newest.
+
+    The dict keeps insertion order, so they are its newest entries unless one was removed
+    meanwhile (then all are returned, to be checked). Copying ``sys.modules`` into a set before
+    and after each run cost more than the rest of a short experiment's overhead.
+    """
+    extra = len(sys.modules) - count
+    if extra >= 0:
+        newest = list(itertools.islice(reversed(sys.modules), extra + 1))
+        if (newest[extra] if extra < len(newest) else None) == last:
+            return newest[:extra]
+    return list(sys.modules)
+
+
 @contextlib.contextmanager
 def project_imports(root: Path) -> Iterator[None]:
     """Make ``root`` the project whose modules ``import`` finds, for the duration of the block."""
-    root = root.resolve()
+    root = _resolved(root)
     key = str(root)
     with _lock:
         changed, local = _scan(root)
@@ -89,15 +115,15 @@ def project_imports(root: Path) -> Iterator[None]:
                 if name.split(".")[0] in local and not _is_under(mod, root) and not _installed(mod)
             }
         sys.modules.update(own)
-        before = set(sys.modules)
+        count, last = len(sys.modules), next(reversed(sys.modules), None)
         saved_path = list(sys.path)
         sys.path.insert(0, key)
         try:
             yield
         finally:
             sys.path[:] = saved_path
-            for name in (set(sys.modules) - before) | set(own):
+            for name in {*_added_since(count, last), *own}:
                 mod = sys.modules.get(name)
-                if mod is not None and _is_under(mod, root):
+                if mod is not None and (mod is own.get(name) or _is_under(mod, root)):
                     own[name] = sys.modules.pop(name)
             sys.modules.update(stashed)

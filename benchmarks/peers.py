@@ -166,14 +166,16 @@ def _gaps(trace: Path, submitted: float, finished: float, ms: float) -> str:
     gaps = sorted(b[0] - a[1] for r in runs.values() for a, b in zip(r, r[1:], strict=False))
     work = sum(end - start for r in runs.values() for start, end in r) / len(runs)
     lead = min(r[0][0] for r in runs.values()) - submitted
-    tail = finished - max(r[-1][1] for r in runs.values())
+    ends = [r[-1][1] for r in runs.values()]
+    tail = finished - max(ends)
     pct = lambda q: 1000 * gaps[min(len(gaps) - 1, int(q * len(gaps)))]  # noqa: E731
     return (
         f"ours, {ms:g}-ms load, per worker process ({len(runs)}): {work:.2f} s in the project "
         f"(sleeping {ms:g} ms takes {1000 * work / (sum(map(len, runs.values())) / len(runs)):.2f}); "
         f"submit to first run {lead:.2f} s; between runs {sum(gaps) / len(runs):.2f} s in all, "
         f"median {pct(0.5):.2f} ms, p90 {pct(0.9):.2f} ms, p99 {pct(0.99):.2f} ms, max {1000 * gaps[-1]:.1f} ms; "
-        f"last run to Parquet {tail:.2f} s"
+        f"last run to Parquet {tail:.2f} s; runs per process {'/'.join(str(len(r)) for r in runs.values())}, "
+        f"their last runs ending {max(ends) - min(ends):.2f} s apart"
     )
 
 

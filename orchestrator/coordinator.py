@@ -327,9 +327,31 @@ class Coordinator:
     def _publish(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         st, plan = self.state, sweep.plan
         sent, room = False, min(self._room(sweep, meta), sweep.allowance)
+        left = (
+            int(meta.get("total", 0)) - meta["n_terminal"] - meta["n_running"] - sum(meta["queued"].values())
+        )
         for queue in sweep.queues:
-            window = self.pacing.window(queue, self._sharing(queue), by_work=queue in sweep.batched)
-            free = min(room, window - meta["queued"][queue])
+            window = self.pacing.window(
+                queue, self._sharing(queue), by_work=queue in sweep.batched, sweep=sweep.sweep_id
+            )
+            batch = (
+                self.pacing.batch(queue, self._sharing(queue), sweep.sweep_id)
+                if queue in sweep.batched
+                else 1
+            )
+            # Near the end, smaller messages: the last whole batch would keep one consumer busy
+            # while the others sit idle (a tenth of the run time on 1,000 10-ms experiments).
+            consumers = max(1, self.pacing.consumers.get(queue, 0))
+            batch = max(1, min(batch, math.ceil(left / (2 * consumers))))
+            space = window - meta["queued"][queue]
+            if space < batch <= room:
+                # Wait for a whole message's worth: topping up the window as each result lands
+                # sends messages of one or two short experiments, each paying the per-message
+                # cost that batching removes. The window holds two batches per consumer, so
+                # the consumers never starve meanwhile.
+                continue
+            # whole batches only (a remainder would travel alone), unless the cap leaves less
+            free = min(room, space) if room < batch else space - space % batch
             if free <= 0:
                 continue
             # Marked queued *before* sending: a fast worker can start an experiment (and take it
@@ -346,7 +368,6 @@ class Coordinator:
             try:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
                     plan.added = st.added_points(sweep.sweep_id)
-                batch = self.pacing.batch(queue, self._sharing(queue)) if queue in sweep.batched else 1
                 self.dispatcher.publish(self._staged(sweep, plan.experiments(members)), batch)
             except BaseException:
                 st.untake(sweep.sweep_id, queue, top)
@@ -448,7 +469,7 @@ class Coordinator:
             sweep.new_results += sum(int(n) for n, _ in by_queue.values())
             sweep.last_result = now
             for queue, (n, seconds) in by_queue.items():
-                self.pacing.completed(queue, int(n), now, seconds)
+                self.pacing.completed(queue, int(n), now, seconds, sweep_id)
         return got
 
     def _write(self, sweep: _Sweep, force: bool = False) -> None:

@@ -15,6 +15,11 @@ without configuration:
   message each, as Flower shows them. A batch never takes more than a consumer's share of half
   the window.
 
+Run times and completion counts are also kept per sweep: how long experiments take is a property
+of the sweep, and a sweep that follows a no-op one on the same queue would otherwise start with
+batches of 200 10-ms experiments, 2 s of work a message, and leave one consumer idle for the last
+of them (utilization 0.74 in ``benchmarks/peers.py``).
+
 "Work" is the experiments' own run time (``execution_time``), when the coordinator reports it,
 not the completion rate: the rate includes the per-message cost that batching is there to
 remove, so on a loaded machine 10-ms experiments completed at a third of their work rate,
@@ -35,6 +40,8 @@ BATCH_MAX = 200
 RATE_SPAN = 2.0  # seconds of completions the rate is measured over
 RATE_MIN_SPAN = 0.5  # ... and at least this long, so that the first result is not a burst
 
+Completion = tuple[float, int, "float | None", "str | None"]  # when, results, their run time, sweep
+
 
 class Pacing:
     """Per-queue completion rates and consumer counts, and the window and batch they give.
@@ -49,40 +56,45 @@ class Pacing:
         self.min_window = min_window
         self.batch_seconds = settings.batch_seconds
         self.consumers: dict[str, int] = {}
-        self._completions: dict[str, deque[tuple[float, int, float | None]]] = {}
+        self._completions: dict[str, deque[Completion]] = {}
         self._since: dict[str, float] = {}
 
-    def completed(self, queue: str, n: int, now: float, seconds: float | None = None) -> None:
-        """``n`` results from ``queue`` arrived at ``now``; ``seconds``: their summed run time."""
+    def completed(
+        self, queue: str, n: int, now: float, seconds: float | None = None, sweep: str | None = None
+    ) -> None:
+        """``n`` results of ``sweep`` from ``queue`` arrived at ``now``; ``seconds``: their summed run time."""
         if not self._recent(queue):
             self._since[queue] = now  # results start (again): the rate's span starts here
-        self._completions.setdefault(queue, deque()).append((now, n, seconds))
+        self._completions.setdefault(queue, deque()).append((now, n, seconds, sweep))
 
-    def _recent(self, queue: str) -> deque[tuple[float, int, float | None]]:
+    def _recent(self, queue: str, sweep: str | None = None) -> list[Completion] | deque[Completion]:
         log = self._completions.get(queue, deque())
         horizon = time.monotonic() - RATE_SPAN
         while log and log[0][0] < horizon:
             log.popleft()
-        return log
+        return log if sweep is None else [c for c in log if c[3] == sweep]
 
-    def rate(self, queue: str) -> float:
+    def rate(self, queue: str, sweep: str | None = None) -> float:
         """Results per second from ``queue`` over the last ``RATE_SPAN`` seconds, or over the time
         since results started if that is shorter (the first seconds of a sweep are not counted as
-        idle: they would hold the window, and the batches it caps, at a fraction of the flow)."""
-        recent = self._recent(queue)
+        idle: they would hold the window, and the batches it caps, at a fraction of the flow).
+        With ``sweep``, only that sweep's results count."""
+        recent = self._recent(queue, sweep)
         if not recent:
             return 0.0
         span = min(RATE_SPAN, max(RATE_MIN_SPAN, time.monotonic() - self._since.get(queue, -math.inf)))
-        return sum(n for _, n, _ in recent) / span
+        return sum(c[1] for c in recent) / span
 
-    def duration(self, queue: str) -> float | None:
-        """Mean run time of the recent experiments of ``queue`` (None when none reported one)."""
-        timed = [(n, seconds) for _, n, seconds in self._recent(queue) if seconds is not None]
+    def duration(self, queue: str, sweep: str | None = None) -> float | None:
+        """Mean run time of the recent experiments of ``queue`` (of ``sweep``, when given; None
+        when none reported one)."""
+        timed = [(c[1], c[2]) for c in self._recent(queue, sweep) if c[2] is not None]
         count = sum(n for n, _ in timed)
         return max(sum(s for _, s in timed) / count, 1e-6) if count else None
 
-    def window(self, queue: str, sharing: int = 1, by_work: bool = False) -> int:
-        """Experiments one of ``sharing`` sweeps on ``queue`` may have published but not started.
+    def window(self, queue: str, sharing: int = 1, by_work: bool = False, sweep: str | None = None) -> int:
+        """Experiments one of ``sharing`` sweeps on ``queue`` (``sweep``, when given) may have
+        published but not started.
 
         With ``by_work`` (a queue whose messages may batch) it also covers ``WINDOW_SECONDS`` of
         the consumers' work at the measured run time: the completion rate alone, slowed by the
@@ -92,22 +104,26 @@ class Pacing:
             return self.fixed
         consumers = self.consumers.get(queue, 0)
         floor = max(2, self.min_window or 0, 2 * consumers)
-        per_second = self.rate(queue)
-        duration = self.duration(queue) if by_work else None
+        share = max(1, sharing)
+        per_second = self.rate(queue) / share
+        if sweep is not None:  # its own flow, not the one of the sweep before it on the queue
+            per_second = min(per_second, self.rate(queue, sweep))
+        duration = self.duration(queue, sweep) if by_work else None
         if duration:
-            per_second = max(per_second, max(1, consumers) / duration)
-        return max(floor, min(WINDOW_MAX, math.ceil(per_second * WINDOW_SECONDS / max(1, sharing))))
+            per_second = max(per_second, max(1, consumers) / duration / share)
+        return max(floor, min(WINDOW_MAX, math.ceil(per_second * WINDOW_SECONDS)))
 
-    def batch(self, queue: str, sharing: int = 1) -> int:
-        """Experiments per message on ``queue`` (one whose messages may batch)."""
+    def batch(self, queue: str, sharing: int = 1, sweep: str | None = None) -> int:
+        """Experiments per message on ``queue`` (one whose messages may batch), for ``sweep``'s
+        experiments when given: one each until that sweep's first results are in."""
         consumers = max(1, self.consumers.get(queue, 0))
-        duration = self.duration(queue)
-        per_consumer = 1 / duration if duration else self.rate(queue) / consumers
+        duration = self.duration(queue, sweep)
+        per_consumer = 1 / duration if duration else self.rate(queue, sweep) / consumers
         return max(
             1,
             min(
                 BATCH_MAX,
                 int(per_consumer * self.batch_seconds),
-                self.window(queue, sharing, by_work=True) // (2 * consumers),
+                self.window(queue, sharing, by_work=True, sweep=sweep) // (2 * consumers),
             ),
         )

@@ -51,7 +51,7 @@ from workers.managed import ManagedRunner
 log = logging.getLogger(__name__)
 
 REPORT_SECONDS = 0.5  # a running curve is uploaded (for status and refits) at most this often
-RECORD_SECONDS = 0.05  # a batch writes its rows at least this often: what a killed worker can lose
+RECORD_SECONDS = 0.25  # a batch writes its rows at least this often: what a killed worker can lose
 _CACHED = 256  # (sweep, project) entries kept per process before the caches start over
 
 

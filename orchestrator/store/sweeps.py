@@ -471,14 +471,28 @@ class SweepState:
         return [bool(done) for done in self._run(self._record, calls)]
 
     def _run(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
-        """Run ``script`` once per ``(keys, args)``: one call directly (one round trip), more in a
-        pipeline (redis-py checks its scripts are loaded first: two round trips, whatever the count)."""
+        """Run ``script`` once per ``(keys, args)`` in one round trip: one call directly, more as
+        EVALSHAs in a pipeline. redis-py's own pipeline asks ``SCRIPT EXISTS`` first, a second
+        round trip on every call of the hot path; here the script is loaded only when Redis
+        answers NOSCRIPT (a new or flushed server), which means that call did not run."""
         if len(calls) <= 1:
             return [script(keys=k, args=a) for k, a in calls]
+        results = self._evalsha(script, calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+        if missing:
+            script.sha = self._r.script_load(script.script)
+            for i, r in zip(missing, self._evalsha(script, [calls[i] for i in missing]), strict=True):
+                results[i] = r
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+    def _evalsha(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
         pipe = self._r.pipeline(transaction=False)
         for k, a in calls:
-            script(keys=k, args=a, client=pipe)
-        return pipe.execute()
+            pipe.evalsha(script.sha, len(k), *k, *a)
+        return list(pipe.execute(raise_on_error=False))
 
     def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
         """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees."""

@@ -80,6 +80,20 @@ def test_batch_size_follows_the_run_time_when_reported() -> None:
     assert pacing.batch("braket_sim") == 1
 
 
+def test_each_sweep_is_batched_by_its_own_run_time() -> None:
+    # a sweep that follows a no-op one on the same queue must not inherit its 200-a-message batches
+    pacing = Pacing(Settings(batch_seconds=0.1))
+    pacing.consumers = {"local_cpu": 2}
+    now = time.monotonic()
+    pacing.completed("local_cpu", 1000, now, seconds=1000 * 0.0005, sweep="noop")
+    assert pacing.batch("local_cpu", sweep="noop") == 200
+    assert pacing.batch("local_cpu", sweep="slow") == 1, "nothing of its own measured yet"
+    assert pacing.window("local_cpu", by_work=True, sweep="slow") == 4, "two messages per consumer"
+    pacing.completed("local_cpu", 10, now, seconds=10 * 0.010, sweep="slow")
+    assert pacing.batch("local_cpu", sweep="slow") == 10
+    assert pacing.window("local_cpu", by_work=True, sweep="slow") == 100  # 0.5 s of its work
+
+
 def _batches_received(workdir: Path) -> int:
     return sum(log.read_text(errors="replace").count(f"{BATCH}[") for log in workdir.glob("worker-*.log"))
 

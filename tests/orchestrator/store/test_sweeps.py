@@ -155,6 +155,17 @@ def test_record_many_keeps_each_row_atomic(state: SweepState) -> None:
     assert not state.sweep_keys("never")  # nothing written for another sweep
 
 
+def test_batched_scripts_survive_a_server_that_forgot_them(state: SweepState, client: redis.Redis) -> None:
+    # a restarted (or flushed) Redis has no scripts: the batch is run once, after loading them
+    client.script_flush()
+    assert state.claim_many(SID, Q, [0, 1], "t", 5, "h") == [(Claim.RUN, 1), (Claim.RUN, 1)]
+    client.script_flush()
+    records = [Record(i, f"e{i}", _row(i), "completed", lease_token="t") for i in (0, 1)]
+    assert state.record_many(SID, records) == [True, True]
+    assert state.meta(SID)["n_completed"] == "2"
+    assert state.record_many(SID, records) == [False, False]  # and still exactly once
+
+
 def test_a_partial_row_is_kept_but_not_terminal(state: SweepState, client: redis.Redis) -> None:
     _claim(state, 0, "t1")
     state.record_partial(SID, 0, "e0", _row(0, "partial", score=0.2), "t1")
