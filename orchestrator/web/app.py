@@ -8,11 +8,15 @@ broker is unreachable. A 500 says only that something failed: details go to the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+THREADS = 4 * (os.cpu_count() or 1)  # for blocking handlers (see _lifespan)
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,19 @@ def error_body(status: int, code: str, message: str, **extra: Any) -> JSONRespon
     )
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Blocking handlers (Redis, Parquet) run in anyio's thread pool, 40 threads by default. They
+    # hold the GIL for most of their time: 40 of them contending for it spent more CPU switching
+    # than answering, and status requests waited behind pages. A few threads per core serve more.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    yield
+
+
 def create_app(orch: Orchestrator, config: ApiConfig) -> FastAPI:
     """The FastAPI app over ``orch`` (the same service layer as the CLI and the Python API)."""
     app = FastAPI(
+        lifespan=_lifespan,
         title="quantum-orchestrator",
         version="1",
         description="Submit sweeps, watch them live, read their results. "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +83,9 @@ def serve(
         # A long-lived server streams large exports: Arrow's default pool (mimalloc) keeps freed
         # buffers for a while, so RSS would jump by tens of MB per export; malloc gives them back.
         pa.set_memory_pool(pa.system_memory_pool())
+        # The event loop answers cached status and SSE; handlers in threads build pages. With the
+        # default 5-ms switch interval a busy handler thread kept the loop waiting for the GIL.
+        sys.setswitchinterval(0.001)
         shown = f"[{host}]" if ":" in host else host
         say(f"dashboard and API: http://{shown}:{port}/  (docs: /docs)")
         say(
