@@ -555,14 +555,21 @@ class Coordinator:
         it. Not a daemon, and joined by :meth:`release`, so a process that exits right after the
         sweep completes (``orchestrator run``) still writes it.
         """
-        from analysis.publish import on_sweep_completed
-
+        if self.store.report_current(sweep_id):
+            log.info("sweep %s: its report is up to date", sweep_id)
+            return
         thread = threading.Thread(
-            target=on_sweep_completed, args=(self.store.root, sweep_id), name=f"report-{sweep_id}"
+            target=_write_report, args=(self.store.root, sweep_id), name=f"report-{sweep_id}"
         )
         thread.start()
         self.reports = {sid: t for sid, t in self.reports.items() if t.is_alive()}  # a long-lived coordinator
         self.reports[sweep_id] = thread
+
+
+def _write_report(results_dir: Any, sweep_id: str) -> None:
+    from analysis.publish import on_sweep_completed  # SciPy and matplotlib: in the thread, not the loop
+
+    on_sweep_completed(results_dir, sweep_id)
 
 
 def _extra(row: dict[str, Any]) -> dict[str, Any]:

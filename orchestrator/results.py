@@ -116,10 +116,26 @@ class ResultStore:
     def write_effective_config(self, sweep_id: str, effective: dict[str, Any]) -> Path:
         path = self.sweep_dir(sweep_id) / "sweep.json"
         path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(effective, indent=2, sort_keys=True, default=str)
+        if path.is_file() and path.read_text() == text:
+            return path  # unchanged: left as it is, so a report written after it stays current
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(effective, indent=2, sort_keys=True, default=str))
+        tmp.write_text(text)
         os.replace(tmp, path)
         return path
+
+    def report_current(self, sweep_id: str) -> bool:
+        """Whether the sweep's report and analysis were written after its last rows and config
+        (a rerun whose every result is reused changes neither: it need not draw them again)."""
+        folder = self.sweep_dir(sweep_id)
+        try:
+            written = min((folder / name).stat().st_mtime_ns for name in (REPORT_FILE, ANALYSIS_FILE))
+            inputs = [
+                p.stat().st_mtime_ns for p in [*self.files(sweep_id), folder / "sweep.json"] if p.exists()
+            ]
+        except OSError:
+            return False
+        return bool(inputs) and written >= max(inputs)
 
     def report_path(self, sweep_id: str) -> Path | None:
         """The sweep's ``report.html``, once written."""
