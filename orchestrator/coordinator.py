@@ -351,7 +351,7 @@ class Coordinator:
                 # the consumers never starve meanwhile.
                 continue
             # whole batches only (a remainder would travel alone), unless the cap leaves less
-            free = min(room, space) if room < batch else space - space % batch
+            free = min(room, space if room < batch else space - space % batch)
             if free <= 0:
                 continue
             # Marked queued *before* sending: a fast worker can start an experiment (and take it
@@ -443,7 +443,7 @@ class Coordinator:
 
     def _drain(self, block_ms: int) -> bool:
         if not self.sweeps:
-            time.sleep(block_ms / 1000)
+            self.state.wait_for_sweeps(block_ms / 1000)
             return False
         fresh = self.state.read_results(list(self.sweeps), self.settings.result_batch_size, block_ms or None)
         moved = self._take(fresh)

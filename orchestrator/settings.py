@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         description="experiments in flight per queue; default 2 x consumers, or 0.5 s of work for short ones",
     )
     batch_seconds: float = Field(
-        0.1,
+        0.25,
         ge=0,
         description="experiments of a few ms travel several to a message, "
         "about this much work each; 0: one per message",

@@ -36,6 +36,7 @@ Deployment-wide:
 * ``held:{hostname}``                 sorted set of delivery tags a worker received, by time: a
                                       lost worker's messages are restored at once
 * ``coordinators``                    hash token -> last heartbeat of each live coordinator
+* ``wake``                            list: a sweep was just served (wakes an idle coordinator)
 * ``budget:sweep:{id}``, ``budget:global``   budget ledgers (limit, reserved, spent, alerts)
 * ``throttle:{name}``                 token bucket shared by every worker (CreateQuantumTask)
 * ``limits:open:{device}``            open quantum tasks per device (concurrency slots)
@@ -52,6 +53,7 @@ SWEEPS = f"{PREFIX}sweeps"
 DONE = f"{PREFIX}done"
 WORKERS = f"{PREFIX}workers"
 COORDINATORS = f"{PREFIX}coordinators"
+WAKE = f"{PREFIX}wake"
 
 
 def sweep(sweep_id: str, part: str) -> str:

@@ -524,8 +524,18 @@ class SweepState:
         pipe.execute()
 
     def serve(self, sweep_id: str) -> None:
-        """Ask the coordinators to serve the sweep."""
-        self._r.sadd(keys.SWEEPS, sweep_id)
+        """Ask the coordinators to serve the sweep (and wake an idle one)."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.sadd(keys.SWEEPS, sweep_id)
+        pipe.rpush(keys.WAKE, sweep_id)
+        pipe.expire(keys.WAKE, 60)
+        pipe.execute()
+
+    def wait_for_sweeps(self, seconds: float) -> None:
+        """Block until a sweep is served (see :meth:`serve`) or ``seconds`` pass: an idle
+        coordinator then starts a new sweep at once instead of at its next poll."""
+        if seconds > 0:  # BLPOP's 0 would wait forever
+            self._r.blpop([keys.WAKE], timeout=seconds)
 
     def served(self) -> set[str]:
         return set(self._r.smembers(keys.SWEEPS))
