@@ -84,6 +84,7 @@ class ResultStore:
         self.compact_after_files = compact_after_files
         self._indexes: dict[str, tuple[Any, Any]] = {}  # sweep id -> (files' signature, row index)
         self._failures: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        self._schemas: dict[str, tuple[Any, pa.Schema]] = {}
         self._index_lock = threading.Lock()
         self._tables: OrderedDict[tuple[Path, int, int], pa.Table] = OrderedDict()  # see _paged
 
@@ -164,10 +165,17 @@ class ResultStore:
 
     def schema(self, sweep_id: str) -> pa.Schema:
         """One schema for every file of the sweep (projects add their own ``param.*`` columns)."""
-        schemas = [pq.read_schema(p) for p in self.files(sweep_id)]
+        files = self.files(sweep_id)
+        signature = tuple((p.name, p.stat().st_size) for p in files)
+        cached = self._schemas.get(sweep_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]  # read per page, ten files' footers cost more than the page itself
+        schemas = [pq.read_schema(p) for p in files]
         if not schemas:
             return pa.schema([(name, pa.string()) for name in BASE_COLUMNS])
-        return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+        schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+        self._schemas[sweep_id] = (signature, schema)
+        return schema
 
     def stream(
         self,
