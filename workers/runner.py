@@ -45,12 +45,13 @@ from orchestrator.optimizer.early_stopping import (
 from orchestrator.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
 from orchestrator.results import result_row
 from orchestrator.settings import Settings
-from orchestrator.store import Record, SweepState, connect
+from orchestrator.store import STORE_ERRORS, Record, SweepState, connect
 from workers.managed import ManagedRunner
 
 log = logging.getLogger(__name__)
 
 REPORT_SECONDS = 0.5  # a running curve is uploaded (for status and refits) at most this often
+RECORD_PATIENCE = 30.0  # seconds a batch waits for the broker to come back before giving up on recording
 RECORD_SECONDS = 0.25  # a batch writes its rows at least this often: what a killed worker can lose
 _CACHED = 256  # (sweep, project) entries kept per process before the caches start over
 
@@ -297,13 +298,35 @@ class ExperimentRunner:
                 if isinstance(record, Record):
                     records.append(record)
                 if time.monotonic() - flushed >= RECORD_SECONDS:
-                    st.record_many(sweep_id, records)
+                    self._record_durably(sweep_id, records)
                     records, flushed = [], time.monotonic()
         finally:
-            st.record_many(sweep_id, records)
-            for exp, _ in claimed:
-                self.leases.drop(sweep_id, exp.index)
+            try:
+                self._record_durably(sweep_id, records)
+            finally:
+                # Always: a lease kept alive for a batch that has ended would hold its experiments
+                # "running" for ever (no orphan requeue touches a leased experiment).
+                for exp, _ in claimed:
+                    self.leases.drop(sweep_id, exp.index)
         return f"batch of {len(message.experiments)}: {len(claimed)} run"
+
+    def _record_durably(self, sweep_id: str, records: list[Record]) -> None:
+        """Record finished rows, waiting out a broker outage of up to ``RECORD_PATIENCE`` seconds:
+        the runs are done, and a restarted Redis is back in a second or two. Each row counts
+        once however often this is tried (the record script checks the terminal hash)."""
+        deadline = time.monotonic() + RECORD_PATIENCE
+        delay = 0.1
+        while True:
+            try:
+                self.state.record_many(sweep_id, records)
+                return
+            except STORE_ERRORS:
+                if time.monotonic() + delay > deadline:
+                    raise
+                if delay == 0.1:  # once per outage, not per attempt
+                    log.warning("broker unreachable while recording %d result(s); retrying", len(records))
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     def _send_single(self, exp: Experiment, countdown: float = 0) -> None:
         self.dispatcher.send(Task.RUN, RunMessage(experiment=exp).kwargs(), exp.resource, countdown)

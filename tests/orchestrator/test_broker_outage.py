@@ -116,11 +116,18 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
 
-        for at in (15, 35):
+        for outage, at in enumerate((15, 35), start=1):
             _wait(f"{at} completed", lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at)
             killable_redis.kill()
             time.sleep(1.5)
             killable_redis.start()  # from its append-only file
+            # two outages, not one long one: the next kill waits for the coordinator to be back
+            _wait(
+                "the coordinator to reconnect",
+                lambda n=outage: (
+                    (workdir / "coordinator.log").read_text().count("broker reachable again") >= n
+                ),
+            )
         _wait("the sweep to complete", lambda: _meta(url, sweep_id).get("state") == "completed", timeout=240)
         assert coordinator.poll() is None, "the coordinator survived both outages"
     finally:
