@@ -174,6 +174,11 @@ class CpuMeter:
                 try:
                     times = proc.cpu_times()
                     total += times.user + times.system
+                    if role != "driver":
+                        # a child that exits and is waited for moves its time into its parent's
+                        # children_* (the coordinator's report process): counted there, not lost.
+                        # The driver reaps the peers' processes, which have roles of their own.
+                        total += times.children_user + times.children_system
                 except psutil.Error:
                     pass
             out[role] = total
