@@ -166,7 +166,7 @@ class ResultStore:
     def schema(self, sweep_id: str) -> pa.Schema:
         """One schema for every file of the sweep (projects add their own ``param.*`` columns)."""
         files = self.files(sweep_id)
-        signature = tuple((p.name, p.stat().st_size) for p in files)
+        signature = _signature(files)
         cached = self._schemas.get(sweep_id)
         if cached is not None and cached[0] == signature:
             return cached[1]  # read per page, ten files' footers cost more than the page itself
@@ -253,7 +253,7 @@ class ResultStore:
 
     def _build_row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
         files = self.files(sweep_id)
-        signature = tuple((p.name, p.stat().st_size) for p in files)
+        signature = _signature(files)
         cached = self._indexes.get(sweep_id)
         if cached is not None and cached[0] == signature:
             return cached[1]
@@ -277,7 +277,7 @@ class ResultStore:
         """The newest failed rows (error class, message, log tail), read column by column."""
         columns = ["experiment_id", "error_class", "error_message", "log", "timestamp", "parameters"]
         files = self.files(sweep_id)
-        signature = tuple((p.name, p.stat().st_size) for p in files)
+        signature = _signature(files)
         cached = self._failures.get(sweep_id)
         if cached is not None and cached[0] == signature:
             return cached[1][:limit]
@@ -316,6 +316,12 @@ class ResultStore:
 def _code(statuses: list[str], status: str) -> int:
     """The code of ``status`` in a file's status dictionary (-1: no row has it)."""
     return statuses.index(status) if status in statuses else -1
+
+
+def _signature(files: list[Path]) -> tuple[tuple[str, int], ...]:
+    """What the per-sweep caches (row index, schema, failures) are kept against: a file is never
+    changed in place, so names and sizes change exactly when the sweep's rows do."""
+    return tuple((p.name, p.stat().st_size) for p in files)
 
 
 def _key_hashes(table: pa.Table) -> np.ndarray:

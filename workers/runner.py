@@ -315,7 +315,7 @@ class ExperimentRunner:
         the runs are done, and a restarted Redis is back in a second or two. Each row counts
         once however often this is tried (the record script checks the terminal hash)."""
         deadline = time.monotonic() + RECORD_PATIENCE
-        delay = 0.1
+        delay, warned = 0.1, False
         while True:
             try:
                 self.state.record_many(sweep_id, records)
@@ -323,8 +323,9 @@ class ExperimentRunner:
             except STORE_ERRORS:
                 if time.monotonic() + delay > deadline:
                     raise
-                if delay == 0.1:  # once per outage, not per attempt
+                if not warned:  # once per outage, not per attempt
                     log.warning("broker unreachable while recording %d result(s); retrying", len(records))
+                    warned = True
                 time.sleep(delay)
                 delay = min(2.0, delay * 2)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -91,10 +92,15 @@ _snapshots: dict[str, tuple[float, dict[str, Any]]] = {}
 def shared_progress(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
     """:func:`progress_view`, computed at most every ``SNAPSHOT_TTL_S`` per sweep: a hundred SSE
     subscribers of one sweep then cost the server one snapshot, not a hundred."""
+    return _fresh(_snapshots, sweep_id, lambda: progress_view(orch, sweep_id))
+
+
+def _fresh(cache: dict[str, tuple[float, Any]], sweep_id: str, build: Callable[[], Any]) -> Any:
+    """``cache[sweep_id]``, built again once it is older than ``SNAPSHOT_TTL_S``."""
     now = time.monotonic()
-    cached = _snapshots.get(sweep_id)
+    cached = cache.get(sweep_id)
     if cached is None or now - cached[0] > SNAPSHOT_TTL_S:
-        cached = _snapshots[sweep_id] = (now, progress_view(orch, sweep_id))
+        cached = cache[sweep_id] = (now, build())
     return cached[1]
 
 
@@ -105,11 +111,8 @@ def shared_events(orch: Orchestrator, sweep_id: str, after: int) -> list[dict[st
     """The sweep's kept events with an id above ``after``, read (and decoded) at most every
     ``SNAPSHOT_TTL_S`` for all its subscribers: read per subscriber, a hundred of them kept the
     server busy decoding the same list and slowed every status request."""
-    now = time.monotonic()
-    cached = _event_lists.get(sweep_id)
-    if cached is None or now - cached[0] > SNAPSHOT_TTL_S:
-        cached = _event_lists[sweep_id] = (now, orch.state.events_after(sweep_id, 0))
-    return [e for e in cached[1] if e.get("id", 0) > after]
+    kept = _fresh(_event_lists, sweep_id, lambda: orch.state.events_after(sweep_id, 0))
+    return [e for e in kept if e.get("id", 0) > after]
 
 
 def progress_view(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
