@@ -36,7 +36,7 @@ from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
 from orchestrator.expectations import verdict
 from orchestrator.pacing import Pacing
 from orchestrator.plan import SweepPlan, priority
-from orchestrator.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle
+from orchestrator.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle, PollMessage, Task
 from orchestrator.results import ResultStore
 from orchestrator.settings import Settings
 from orchestrator.store import STORE_ERRORS, SweepState
@@ -53,6 +53,9 @@ PACE_SECONDS = 0.01
 REPORT_NICENESS = 19  # a completed sweep's report yields the CPU to experiments (see _write_report)
 HOUSEKEEPING_SECONDS = 1.0  # heartbeat, lock refresh and consumer count, not on every step
 LOCK_TTL = 15
+# A sweep with no result for this long has its messages accounted for, and again as often; what
+# two accounts in a row find missing is sent again (see _reconcile).
+RECONCILE_SECONDS = 5.0
 OUTAGE_BACKOFF_MAX = 2.0  # seconds between attempts while the broker is unreachable (a restart takes ~1.5 s)
 # Meta fields a step reads (HMGET): never the whole hash, which holds the config and optimizer state.
 _STEP_FIELDS = ("state", "fill_done", "fill_cursor", "total", "deadline", "final_state", "n_reused")
@@ -72,6 +75,8 @@ class _Sweep:
     queues: tuple[str, ...] = ()  # the resource queues its projects use
     batched: frozenset[str] = frozenset()  # those that may batch (no managed quantum task on them)
     allowance: float = math.inf  # experiments it may publish before the next refit lands (see _gated)
+    reconciled: float = field(default_factory=time.monotonic)
+    missing: frozenset[tuple[str, str]] = frozenset()  # what the last reconcile found without a message
 
 
 class Coordinator:
@@ -198,6 +203,7 @@ class Coordinator:
                 self._maybe_optimize(sweep)
         moved |= self._drain(block_ms if not moved else 0)
         for sweep_id in list(self.sweeps):
+            self._reconcile(self.sweeps[sweep_id])
             self._finish(self.sweeps[sweep_id], snapshots[sweep_id])
         return moved
 
@@ -520,20 +526,46 @@ class Coordinator:
             return
         if meta.get("fill_done") != "1" or state != Lifecycle.RUNNING:
             return
-        if (
-            meta["n_running"] == 0
-            and sum(meta["queued"].values())
-            and time.monotonic() - sweep.last_result > self.settings.visibility_timeout + 5
-        ):
-            # Published, never started, and nothing has moved for longer than a lost message takes
-            # to come back: send them again (a duplicate delivery finds them done or leased).
-            self.state.requeue_queued(sid)
-            sweep.last_result = time.monotonic()
-            st.event(sid, "alert", "re-sent experiments whose messages never started")
         if meta["n_terminal"] >= int(meta.get("total", 0)):
             self._drain_once(sweep)
             if st.results_backlog(sid) == 0 and not sweep.buffer:
                 self._close(sweep, Lifecycle.COMPLETED)
+
+    def _reconcile(self, sweep: _Sweep) -> None:
+        """Send again what a lost message left waiting for ever.
+
+        A worker killed between popping a message and noting it unacked loses it (see
+        :meth:`Dispatcher.in_flight`), as can a Redis restarted from a second-old AOF. Its
+        experiment would stay queued, or its quantum task unpolled (paid, and never recorded).
+        Once a sweep has had no result for ``RECONCILE_SECONDS``, what waits for a message is
+        compared with what the broker holds; what is missing twice in a row (a message popped
+        a moment ago is noted unacked within microseconds) goes back to pending, or has its poll
+        message sent again. A duplicate is harmless: the claim and the once-per-task settlement.
+        """
+        now = time.monotonic()
+        if now - max(sweep.last_result, sweep.reconciled) < RECONCILE_SECONDS:
+            return
+        sweep.reconciled, sid = now, sweep.sweep_id
+        waiting = self.state.awaiting(sid)
+        held = self.dispatcher.in_flight()
+        missing = frozenset(
+            {
+                (q, str(i))
+                for q, indices in waiting.queued.items()
+                for i in indices
+                if (sid, i) not in held.experiments
+            }
+            | {("poll", arn) for arn in waiting.polls if arn not in held.polls}
+        )
+        lost, sweep.missing = missing & sweep.missing, missing
+        for queue in RESOURCE_QUEUES:
+            indices = [int(i) for q, i in lost if q == queue]
+            if n := self.state.requeue_lost(sid, queue, indices):
+                self.state.event(sid, "alert", f"{n} experiment(s) whose message was lost back to pending")
+        for _, arn in sorted(k for k in lost if k[0] == "poll"):
+            poll = PollMessage.of(waiting.polls[arn])
+            self.dispatcher.send(Task.POLL, poll.kwargs(), poll.experiment.resource)
+            self.state.event(sid, "alert", f"the poll message of quantum task {arn} was lost: sent again")
 
     def _drain_once(self, sweep: _Sweep) -> bool:
         """Write every result row still in the sweep's stream; True if there were any."""

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -24,7 +25,7 @@ from kombu.exceptions import OperationalError
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.models import Experiment
-from orchestrator.protocol import QUEUES, BatchMessage, Queue, RunMessage, Task
+from orchestrator.protocol import QUEUES, RESOURCE_QUEUES, BatchMessage, Queue, RunMessage, Task
 from orchestrator.settings import Settings, load_settings
 
 #: what publishing raises while the broker is unreachable
@@ -101,6 +102,14 @@ def celery_app(settings: Settings | None = None, *, broker_url: str | None = Non
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The experiment messages the broker holds, queued or delivered and not yet acked."""
+
+    experiments: frozenset[tuple[str, int]]  # (sweep id, index) of every run and batch member
+    polls: frozenset[str]  # the quantum-task ARNs of poll messages
+
+
 class Dispatcher:
     """Sends experiment messages to the queue of their resource."""
 
@@ -128,8 +137,38 @@ class Dispatcher:
             for tag, raw in zip(tags, channel.client.hmget(channel.unacked_key, tags), strict=True):
                 if raw is not None:
                     channel.qos.restore_by_tag(tag)
-                    restored[_sweep_of(raw)] += 1
+                    restored[str(_message(raw, unacked=True)[1].get("sweep_id", ""))] += 1
         return restored
+
+    def in_flight(self) -> InFlight:
+        """Every experiment message the broker holds: in a resource queue, or delivered and unacked.
+
+        kombu's Redis transport pops a message (BRPOP) and notes it unacked in a second round
+        trip: a worker killed between the two loses the message, and nothing would ever send it
+        again. The coordinator compares this with what waits for a message (its reconcile step).
+        One MULTI reads the queues and the unacked hash together, so a message is never missed
+        while a restore moves it from one to the other.
+        """
+        with self.app.connection_for_write() as conn:
+            channel = conn.default_channel
+            pipe = channel.client.pipeline(transaction=True)
+            for queue in RESOURCE_QUEUES:
+                pipe.lrange(queue, 0, -1)
+            pipe.hvals(channel.unacked_key)
+            *queued, unacked = pipe.execute()
+        messages = [_message(raw) for raws in queued for raw in raws]
+        messages += [_message(raw, unacked=True) for raw in unacked]
+        experiments: set[tuple[str, int]] = set()
+        polls: set[str] = set()
+        for task, kwargs in messages:
+            if task == Task.POLL.value and "task_arn" in kwargs:
+                polls.add(str(kwargs["task_arn"]))
+            elif task == Task.RUN.value and "index" in kwargs:
+                experiments.add((str(kwargs.get("sweep_id", "")), int(kwargs["index"])))
+            elif task == Task.BATCH.value:
+                sweep_id = str(kwargs.get("sweep_id", ""))
+                experiments.update((sweep_id, int(e["index"])) for e in kwargs.get("experiments", ()))
+        return InFlight(frozenset(experiments), frozenset(polls))
 
     def publish(self, experiments: Iterable[Experiment], batch_size: int = 1) -> int:
         """Send the experiments, all of them in one Redis round trip where kombu can batch.
@@ -202,13 +241,15 @@ def _groups(experiments: Iterable[Experiment], size: int) -> Iterator[list[Exper
         yield group
 
 
-def _sweep_of(unacked: bytes | str) -> str:
-    """The sweep of a message in kombu's unacked hash (``[payload, exchange, routing_key]``)."""
+def _message(raw: bytes | str, *, unacked: bool = False) -> tuple[str, dict[str, Any]]:
+    """``(task name, keyword arguments)`` of a kombu message as Redis holds it, in a queue or in
+    the unacked hash (``[payload, exchange, routing_key]``); ``("", {})`` if it is not ours."""
     try:
-        payload = json.loads(unacked)[0]
+        payload = json.loads(raw)[0] if unacked else json.loads(raw)
         body = payload["body"]
         if payload["properties"].get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        return str(json.loads(body)[1].get("sweep_id", ""))
+        kwargs = json.loads(body)[1]
+        return str(payload["headers"].get("task", "")), kwargs if isinstance(kwargs, dict) else {}
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return ""
+        return "", {}

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     worker_lost_after: float = Field(
         30.0,
         gt=0,
-        description="seconds without a worker heartbeat (sent every 5 s) "
+        description="seconds without a worker heartbeat (sent every second; at least 3 are missed) "
         "before the messages it received are restored",
     )
     publish_window: int | None = Field(

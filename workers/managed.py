@@ -183,7 +183,7 @@ class ManagedRunner:
             )
             return "given back"
         except TransientError as exc:
-            st.release(sid, index, token)
+            st.release(sid, exp.resource, index, token)
             log.warning("submit of %s/%s deferred: %s", sid, index, exc)
             raise task.retry(countdown=backoff(task.request.retries), max_retries=None) from None
         except (InputError, OrchestratorError, Exception) as exc:  # noqa: BLE001 - recorded, never lost
@@ -194,14 +194,13 @@ class ManagedRunner:
             st.event(sid, "alert", alert.message)
         # The poll is scheduled before this message is acked, and the ARN kept for status/cancel. A
         # redelivery that finds the task already noted has its poll chain running: no second one.
+        # The poll message is kept with the task: a lost one is sent again by the coordinator.
         noted = st.quantum_task(sid, index)
+        poll = PollMessage(experiment=exp, task_arn=submission.task_arn, attempt=attempt).kwargs()
         if not (submission.duplicate and noted and noted.get("arn") == submission.task_arn):
-            poll = PollMessage(experiment=exp, task_arn=submission.task_arn, attempt=attempt)
-            self.dispatcher.send(
-                Task.POLL, poll.kwargs(), exp.resource, countdown=self.settings.poll_interval
-            )
+            self.dispatcher.send(Task.POLL, poll, exp.resource, countdown=self.settings.poll_interval)
         st.note_quantum_task(
-            sid, index, submission.task_arn, submission.device, submission.attempt, host, token
+            sid, index, submission.task_arn, submission.device, submission.attempt, host, token, poll
         )
         return "submitted"
 

@@ -244,7 +244,7 @@ class ExperimentRunner:
         if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
             retries = task.request.retries
             if retries < self.settings.max_retries:
-                st.release(sweep_id, index, token)
+                st.release(sweep_id, queue, index, token)
                 raise task.retry(countdown=self._backoff(retries), max_retries=None)
         return self._settle(exp, result, token)
 
@@ -283,7 +283,7 @@ class ExperimentRunner:
             for exp, attempt in claimed:
                 if exp.shot_fraction or is_managed(self._device_of(sweep_id, exp.project)):
                     # the single path owns the delivery count (and knows a paid task is never given up)
-                    st.release(sweep_id, exp.index, token)
+                    st.release(sweep_id, queue, exp.index, token)
                     self._send_single(exp)
                     continue
                 if attempt > self.settings.max_attempts:
@@ -291,7 +291,7 @@ class ExperimentRunner:
                     continue
                 result = self._run_claimed(exp, attempt, host, token, hold=False)
                 if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
-                    st.release(sweep_id, exp.index, token)
+                    st.release(sweep_id, queue, exp.index, token)
                     self._send_single(exp, countdown=self._backoff(0))
                     continue
                 record = self._settle(exp, result, token, defer=True)

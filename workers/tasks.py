@@ -16,7 +16,7 @@ from orchestrator.settings import Settings
 from workers.runner import ExperimentRunner
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 1.0
 EXIT_GRACE_SECONDS = 0.1  # see _exit_soon
 
 
@@ -81,7 +81,7 @@ class Presence:
         hostname = sender.hostname or socket.gethostname()
         queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
         concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
-        self.runner.state.heartbeat_worker(hostname, queues, concurrency)
+        self.runner.state.heartbeat_worker(hostname, queues, concurrency, HEARTBEAT_SECONDS)
         beat = threading.Thread(
             target=self._beat, args=(hostname, queues, concurrency), name="heartbeat", daemon=True
         )
@@ -91,7 +91,7 @@ class Presence:
         failing = False
         while not self.stop.wait(HEARTBEAT_SECONDS):
             try:
-                self.runner.state.heartbeat_worker(hostname, queues, concurrency)
+                self.runner.state.heartbeat_worker(hostname, queues, concurrency, HEARTBEAT_SECONDS)
             except Exception as exc:  # noqa: BLE001 - a broker outage must not end the heartbeat
                 if not failing:  # once per outage, not once per beat
                     log.warning("worker heartbeat failed (%s); retrying every %ss", exc, HEARTBEAT_SECONDS)

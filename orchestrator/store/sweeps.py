@@ -104,10 +104,12 @@ return 1
 """
 
 # An experiment given back without a result: not a lost delivery, so its attempt is returned too.
+# The message that retries it is on its way: it counts as queued (KEYS[4]) until that arrives.
 _RELEASE = """
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
 if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 """
 
@@ -175,6 +177,20 @@ redis.call('ZADD', KEYS[3], 'inf', ARGV[1])
 return 1
 """
 
+# Experiments marked queued whose message the broker no longer holds (ARGV): back to pending,
+# first in line, unless a worker took them meanwhile (out of "queued") or they finished.
+_REQUEUE_LOST = """
+local queued, pending, terminal = KEYS[1], KEYS[2], KEYS[3]
+local n = 0
+for _, index in ipairs(ARGV) do
+  if redis.call('SREM', queued, index) == 1 and redis.call('HEXISTS', terminal, index) == 0 then
+    redis.call('ZADD', pending, 'inf', index)
+    n = n + 1
+  end
+end
+return n
+"""
+
 # Take the coordinator lock, or keep it if this coordinator holds it.
 _LOCK = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
@@ -197,6 +213,15 @@ redis.call('ZREM', KEYS[1], unpack(members))
 redis.call('SADD', KEYS[2], unpack(members))
 return top
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    """What must have a message in the broker: experiments published and not started, by queue,
+    and the poll message (its keyword arguments) of every quantum task still running, by ARN."""
+
+    queued: dict[str, set[int]]
+    polls: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +272,7 @@ class SweepState:
         self._orphan, self._release, self._transition = script(_ORPHAN), script(_RELEASE), script(_TRANSITION)
         self._pause, self._note_task, self._resubmit = script(_PAUSE), script(_NOTE_TASK), script(_RESUBMIT)
         self._lock, self._unlock, self._take = script(_LOCK), script(_UNLOCK), script(_TAKE)
-        self._give_back = script(_GIVE_BACK)
+        self._give_back, self._requeue_lost = script(_GIVE_BACK), script(_REQUEUE_LOST)
         self._event = script(_EVENT)
 
     @classmethod
@@ -501,13 +526,18 @@ class SweepState:
                 self.key(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows}
             )
 
-    def release(self, sweep_id: str, index: int, token: str) -> None:
-        """Give an experiment back without a result (retry later, or the sweep paused)."""
+    def release(self, sweep_id: str, queue: str, index: int, token: str) -> None:
+        """Give an experiment back without a result, to a message that retries it (sent next).
+
+        Until that message starts, the experiment is queued: were it lost, the coordinator's
+        reconcile step finds a queued experiment without a message and puts it back to pending.
+        """
         self._release(
             keys=[
                 self.key(sweep_id, "running"),
                 self.key(sweep_id, "attempts"),
                 self.lease_key(sweep_id, index),
+                self.queued_key(sweep_id, queue),
             ],
             args=[index, token],
         )
@@ -644,10 +674,21 @@ class SweepState:
         return int(self._r.hget(self.key(sweep_id, "qattempt"), index) or 0) + 1
 
     def note_quantum_task(
-        self, sweep_id: str, index: int, task_arn: str, device: str, qattempt: int, host: str, token: str
+        self,
+        sweep_id: str,
+        index: int,
+        task_arn: str,
+        device: str,
+        qattempt: int,
+        host: str,
+        token: str,
+        poll: dict[str, Any] | None = None,
     ) -> None:
-        """Keep a submitted task's ARN (for status and cancel); its poll task owns the experiment now."""
-        task = json.dumps({"arn": task_arn, "device": device, "qattempt": qattempt})
+        """Keep a submitted task's ARN (for status and cancel); its poll task owns the experiment now.
+
+        ``poll`` is the poll message's keyword arguments: a lost poll message is sent again as it was.
+        """
+        task = json.dumps({"arn": task_arn, "device": device, "qattempt": qattempt, "poll": poll or {}})
         running = json.dumps({"host": host, "since": time.time(), "task_arn": task_arn})
         self._note_task(
             keys=[
@@ -659,7 +700,7 @@ class SweepState:
         )
 
     def quantum_task(self, sweep_id: str, index: int) -> dict[str, Any] | None:
-        """The experiment's submitted quantum task ``{arn, device, qattempt}``, if one was noted."""
+        """The experiment's submitted quantum task ``{arn, device, qattempt, poll}``, if one was noted."""
         raw = self._r.hget(self.key(sweep_id, "tasks"), index)
         return None if raw is None else json.loads(raw)
 
@@ -688,6 +729,35 @@ class SweepState:
         return None if done < 0 else bool(done)
 
     # -- what a coordinator does ------------------------------------------------------------------------
+
+    def awaiting(self, sweep_id: str) -> Awaiting:
+        """What must have a message in the broker now (see :class:`Awaiting`), in one round trip."""
+        pipe = self._r.pipeline(transaction=True)
+        for queue in RESOURCE_QUEUES:
+            pipe.smembers(self.queued_key(sweep_id, queue))
+        pipe.hgetall(self.key(sweep_id, "running"))
+        pipe.hgetall(self.key(sweep_id, "tasks"))
+        *queued, running, tasks = pipe.execute()
+        polls = {}
+        for index, raw in running.items():
+            arn = json.loads(raw).get("task_arn")
+            task = json.loads(tasks.get(index, "{}"))
+            if arn and task.get("arn") == arn and task.get("poll"):
+                polls[arn] = task["poll"]
+        return Awaiting(
+            {q: {int(i) for i in members} for q, members in zip(RESOURCE_QUEUES, queued, strict=True)}, polls
+        )
+
+    def requeue_lost(self, sweep_id: str, queue: str, indices: list[int]) -> int:
+        """Put experiments whose message was lost back to pending (see ``_REQUEUE_LOST``); how many."""
+        if not indices:
+            return 0
+        keys_ = [
+            self.queued_key(sweep_id, queue),
+            self.pending_key(sweep_id, queue),
+            self.key(sweep_id, "terminal"),
+        ]
+        return int(self._requeue_lost(keys=keys_, args=indices))
 
     def heartbeat_coordinator(self, token: str) -> None:
         self._r.hset(keys.COORDINATORS, token, time.time())
@@ -843,15 +913,13 @@ class SweepState:
 
     # -- workers registry -------------------------------------------------------------------------
 
-    def heartbeat_worker(self, hostname: str, queues: list[str], concurrency: int) -> None:
-        """Say the worker is alive, and forget the noted delivery tags it has acked since."""
+    def heartbeat_worker(self, hostname: str, queues: list[str], concurrency: int, every: float) -> None:
+        """Say the worker is alive (and beats ``every`` seconds), and forget the noted delivery tags
+        it has acked since."""
         key = self.held_key(hostname)
         pipe = self._r.pipeline(transaction=False)
-        pipe.hset(
-            keys.WORKERS,
-            hostname,
-            json.dumps({"queues": queues, "concurrency": concurrency, "seen": time.time()}),
-        )
+        info = {"queues": queues, "concurrency": concurrency, "seen": time.time(), "every": every}
+        pipe.hset(keys.WORKERS, hostname, json.dumps(info))
         pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
         old = pipe.execute()[1]
         if old:
@@ -875,9 +943,17 @@ class SweepState:
         pipe.execute()
 
     def lost_workers(self, silent_s: float) -> dict[str, list[str]]:
-        """Workers silent for ``silent_s`` seconds, with the delivery tags they held."""
+        """Workers silent for ``silent_s`` seconds, with the delivery tags they held.
+
+        Never fewer than three of the worker's own heartbeats: a live worker judged lost would
+        have its messages delivered a second time and drop out of the consumer count.
+        """
         now = time.time()
-        lost = [host for host, info in self._workers().items() if now - info["seen"] > silent_s]
+        lost = [
+            host
+            for host, info in self._workers().items()
+            if now - info["seen"] > max(silent_s, 3 * info.get("every", 5.0))
+        ]
         pipe = self._r.pipeline(transaction=False)
         for host in lost:
             pipe.zrange(self.held_key(host), 0, -1)

@@ -10,7 +10,7 @@ import redis
 
 from orchestrator.dispatch import Dispatcher, celery_app
 from orchestrator.models import Experiment
-from orchestrator.protocol import BatchMessage, RunMessage, Task
+from orchestrator.protocol import BatchMessage, PollMessage, RunMessage, Task
 
 
 def _experiment(index: int, sweep_id: str = "s", resource: str = "local_cpu") -> Experiment:
@@ -57,3 +57,19 @@ def test_restore_puts_a_lost_workers_unacked_message_back(redis_url: str) -> Non
         assert dispatcher.restore([tag, "unknown-tag"]) == {"lost": 1}
         assert client.llen("local_cpu") == 1 and not client.hexists("unacked", tag)
         assert dispatcher.restore([tag]) == {}, "restored once"
+
+
+def test_in_flight_names_every_message_queued_or_delivered_and_unacked(redis_url: str) -> None:
+    app = celery_app(broker_url=redis_url)
+    dispatcher = Dispatcher(app)
+    dispatcher.publish([_experiment(0), _experiment(1), _experiment(2)], batch_size=2)  # a batch, a run
+    poll = PollMessage(experiment=_experiment(3, resource="braket_qpu"), task_arn="arn:3")
+    dispatcher.send(Task.POLL, poll.kwargs(), "braket_qpu", countdown=30)
+    with app.connection_for_read() as conn:
+        conn.SimpleQueue("local_cpu", no_ack=False).get(timeout=5)  # delivered, never acked
+        held = dispatcher.in_flight()
+        assert held.experiments == {("s", 0), ("s", 1), ("s", 2)}
+        assert held.polls == {"arn:3"}
+        redis.Redis.from_url(redis_url).delete("unacked", "braket_qpu")  # both lost
+        assert dispatcher.in_flight().polls == frozenset()
+        assert len(dispatcher.in_flight().experiments) == 1

@@ -188,10 +188,43 @@ def test_a_foreign_lease_survives_a_record(state: SweepState, client: redis.Redi
 
 def test_release_gives_back_the_attempt_and_the_lease(state: SweepState, client: redis.Redis) -> None:
     assert _claim(state, 0, "t1") == (Claim.RUN, 1)
-    state.release(SID, 0, "t1")
+    state.release(SID, "local_cpu", 0, "t1")
     assert not client.exists(f"orch:sweep:{SID}:lease:0")
     assert not client.hexists(f"orch:sweep:{SID}:running", 0)
     assert _claim(state, 0, "t2") == (Claim.RUN, 1), "a release is not a lost delivery"
+
+
+def test_a_released_experiment_counts_as_queued_until_its_retry_starts(
+    state: SweepState, client: redis.Redis
+) -> None:
+    assert _claim(state, 0, "t1") == (Claim.RUN, 1)
+    state.release(SID, Q, 0, "t1")
+    assert state.awaiting(SID).queued[Q] == {0}, "its retry message is on its way"
+    assert _claim(state, 0, "t2") == (Claim.RUN, 1)
+    assert state.awaiting(SID).queued[Q] == set()
+
+
+def test_requeue_lost_returns_only_unstarted_unfinished_work(state: SweepState, client: redis.Redis) -> None:
+    state.take(SID, Q, 3)
+    assert _claim(state, 0) == (Claim.RUN, 1)  # its message arrived meanwhile: started, not lost
+    state.record(SID, 1, "e1", _row(1), status="completed", final=True)
+    assert state.requeue_lost(SID, Q, [0, 1, 2]) == 1
+    assert client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1, withscores=True) == [("2", float("inf"))]
+    assert client.scard(f"orch:sweep:{SID}:queued:{Q}") == 0
+    assert state.requeue_lost(SID, Q, [2]) == 0, "twice changes nothing"
+    assert state.requeue_lost(SID, Q, []) == 0
+
+
+def test_awaiting_names_the_poll_of_every_running_quantum_task(state: SweepState) -> None:
+    for index in (0, 1):
+        _claim(state, index, f"t{index}")
+    state.note_quantum_task(SID, 0, "arn:0", "dev", 1, "host", "t0", {"task_arn": "arn:0", "index": 0})
+    state.note_quantum_task(SID, 1, "arn:1", "dev", 1, "host", "t1", {"task_arn": "arn:1", "index": 1})
+    state.record(SID, 1, "e1", _row(1), status="completed", final=True)  # polled to its end
+    waiting = state.awaiting(SID)
+    assert waiting.polls == {"arn:0": {"task_arn": "arn:0", "index": 0}}
+    assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:0")
+    assert state.awaiting(SID).polls == {}, "a FAILED task sent back to pending has no poll to wait for"
 
 
 def test_orphans_come_back_first_unless_done_leased_or_a_quantum_task(
@@ -269,7 +302,7 @@ def test_a_failed_quantum_task_gets_a_new_attempt_until_the_limit(
 def test_polls_of_one_failed_task_count_it_once(state: SweepState) -> None:
     _claim(state, 0, "t")
     state.note_quantum_task(SID, 0, "arn:1", "dev", 1, "host", "t")
-    assert state.quantum_task(SID, 0) == {"arn": "arn:1", "device": "dev", "qattempt": 1}
+    assert state.quantum_task(SID, 0) == {"arn": "arn:1", "device": "dev", "qattempt": 1, "poll": {}}
     assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:1") is True
     assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:1") is None, "already handled"
     assert state.quantum_attempt(SID, 0) == 2 and state.quantum_task(SID, 0) is None
@@ -303,11 +336,20 @@ def test_results_stream_is_read_once_and_survives_a_reader_that_died(state: Swee
     assert state.open_results(SID) == [] and state.results_backlog(SID) == 0
 
 
-def test_worker_registry_and_lost_workers(state: SweepState) -> None:
-    state.heartbeat_worker("w1", [Q], 2)
+def _age_worker(client: redis.Redis, host: str, seconds: float) -> None:
+    info = json.loads(client.hget("orch:workers", host))
+    client.hset("orch:workers", host, json.dumps({**info, "seen": info["seen"] - seconds}))
+
+
+def test_worker_registry_and_lost_workers(state: SweepState, client: redis.Redis) -> None:
+    state.heartbeat_worker("w1", [Q], 2, every=1.0)
     state.hold("w1", "tag-1")
     assert state.consumers(Q) == 2 and state.lost_workers(60) == {}
-    assert state.lost_workers(-1) == {"w1": ["tag-1"]}
+    _age_worker(client, "w1", 2.0)
+    assert state.lost_workers(0.5) == {}, "never before three of its own heartbeats are missed"
+    _age_worker(client, "w1", 1.5)
+    assert state.lost_workers(0.5) == {"w1": ["tag-1"]}
+    assert state.lost_workers(60) == {}
     state.forget_worker("w1")
     assert state.live_workers() == {} and state.lost_workers(-1) == {}
 
