@@ -202,7 +202,7 @@ def submit(
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     if settings.broker_url:
         check_broker(url)
-    if settings.broker_url is None or not check_broker(url).coordinator_alive():
+    if settings.broker_url is None or not check_broker(url).registry.coordinator_alive():
         _spawn_coordinator(settings, broker)
     state = check_broker(url)
     from orchestrator.results import ResultStore

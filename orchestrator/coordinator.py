@@ -209,7 +209,7 @@ class Coordinator:
 
     def _housekeeping(self) -> None:
         self._housekept = time.monotonic()
-        self.state.heartbeat_coordinator(self.token)
+        self.state.registry.coordinator_beat(self.token)
         for sweep_id, sweep in list(self.sweeps.items()):
             if not self._lock(sweep_id):
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
@@ -218,7 +218,7 @@ class Coordinator:
                 self.state.event(
                     sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending"
                 )
-        for host, tags in self.state.lost_workers(self.settings.worker_lost_after).items():
+        for host, tags in self.state.registry.lost(self.settings.worker_lost_after).items():
             if restored := self.dispatcher.restore(tags):
                 log.warning("worker %s is lost: %d message(s) it held are requeued", host, restored.total())
                 for sweep_id, n in restored.items():
@@ -226,8 +226,8 @@ class Coordinator:
                         self.state.event(
                             sweep_id, "info", f"{n} message(s) held by lost worker {host} requeued"
                         )
-            self.state.forget_worker(host)
-        live = self.state.live_workers()
+            self.state.registry.forget(host)
+        live = self.state.registry.live()
         self.pacing.consumers = {
             queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
             for queue in RESOURCE_QUEUES
@@ -345,7 +345,7 @@ class Coordinator:
         for queue in sweep.queues:
             sharing, batched = self._sharing(queue), queue in sweep.batched
             window = self.pacing.window(queue, sharing, by_work=batched, sweep=sweep.sweep_id)
-            batch = self.pacing.batch(queue, sharing, sweep.sweep_id) if batched else 1
+            batch = self.pacing.batch(queue, sharing, sweep.sweep_id, window) if batched else 1
             # Near the end, smaller messages: the last whole batch would keep one consumer busy
             # while the others sit idle (a tenth of the run time on 1,000 10-ms experiments).
             consumers = max(1, self.pacing.consumers.get(queue, 0))

@@ -113,10 +113,13 @@ class Pacing:
             per_second = max(per_second, max(1, consumers) / duration / share)
         return max(floor, min(WINDOW_MAX, math.ceil(per_second * WINDOW_SECONDS)))
 
-    def batch(self, queue: str, sharing: int = 1, sweep: str | None = None) -> int:
+    def batch(self, queue: str, sharing: int = 1, sweep: str | None = None, window: int | None = None) -> int:
         """Experiments per message on ``queue`` (one whose messages may batch), for ``sweep``'s
-        experiments when given: one each until that sweep's first results are in."""
+        experiments when given: one each until that sweep's first results are in. Pass the
+        queue's ``window`` (by work) when it is already known."""
         consumers = max(1, self.consumers.get(queue, 0))
+        if window is None:
+            window = self.window(queue, sharing, by_work=True, sweep=sweep)
         duration = self.duration(queue, sweep)
         per_consumer = 1 / duration if duration else self.rate(queue, sweep) / consumers
         return max(
@@ -124,6 +127,6 @@ class Pacing:
             min(
                 BATCH_MAX,
                 int(per_consumer * self.batch_seconds),
-                self.window(queue, sharing, by_work=True, sweep=sweep) // (2 * consumers),
+                window // (2 * consumers),
             ),
         )

@@ -186,7 +186,7 @@ class Scheduler:
             started_at=datetime.fromtimestamp(started).astimezone(),
             results_path=str(self.store.sweep_dir(execution_id)),
             events=self.state.events(execution_id, 10),
-            workers=len(self.state.live_workers()),
+            workers=len(self.state.registry.live()),
             optimizer=json.loads(meta["optimizer"]) if meta.get("optimizer") else {},
             paused_reason=(meta.get("paused_reason") or None)
             if meta.get("state") == Lifecycle.PAUSED

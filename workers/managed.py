@@ -141,13 +141,13 @@ class ManagedRunner:
         before CreateQuantumTask). Such an experiment is never given up on its delivery count:
         its task is found again with the same token, polled to its end, recorded and settled."""
         st = self.state
-        if st.quantum_task(exp.sweep_id, exp.index) is not None:
+        if st.quantum.task(exp.sweep_id, exp.index) is not None:
             return True
         try:
             store = self.executor(spec).store
         except OrchestratorError:
             return False  # not configured for Braket: nothing can have been submitted
-        _, record = store.live(exp.experiment_id, st.quantum_attempt(exp.sweep_id, exp.index))
+        _, record = store.live(exp.experiment_id, st.quantum.attempt(exp.sweep_id, exp.index))
         return record is not None
 
     # -- submit -----------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class ManagedRunner:
         backoff: Callable[[int], float],
     ) -> str:
         st, sid, index = self.state, exp.sweep_id, exp.index
-        qattempt = st.quantum_attempt(sid, index)
+        qattempt = st.quantum.attempt(sid, index)
         exp = exp.model_copy(update={"device": spec.device})
         try:
             adapter = self._adapter(spec)
@@ -195,11 +195,11 @@ class ManagedRunner:
         # The poll is scheduled before this message is acked, and the ARN kept for status/cancel. A
         # redelivery that finds the task already noted has its poll chain running: no second one.
         # The poll message is kept with the task: a lost one is sent again by the coordinator.
-        noted = st.quantum_task(sid, index)
+        noted = st.quantum.task(sid, index)
         poll = PollMessage(experiment=exp, task_arn=submission.task_arn, attempt=attempt).kwargs()
         if not (submission.duplicate and noted and noted.get("arn") == submission.task_arn):
             self.dispatcher.send(Task.POLL, poll, exp.resource, countdown=self.settings.poll_interval)
-        st.note_quantum_task(
+        st.quantum.note(
             sid, index, submission.task_arn, submission.device, submission.attempt, host, token, poll
         )
         return "submitted"
@@ -243,7 +243,7 @@ class ManagedRunner:
             again = (
                 False
                 if stopping
-                else st.resubmit_quantum(
+                else st.quantum.resubmit(
                     sid, exp.resource, index, self.settings.max_attempts, task_arn=task_arn
                 )
             )

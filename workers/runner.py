@@ -173,7 +173,7 @@ class ExperimentRunner:
                 pass  # no project '': the configuration is cached now all the same
         return self._expectations.get(sweep_id, {})
 
-    def _run_adapter(
+    def _execute(
         self,
         sweep_id: str,
         project: str,
@@ -186,13 +186,24 @@ class ExperimentRunner:
         Building an adapter (kind detection, environment lookup) cost about as much as running a
         no-op project. Adapters keep no per-run state, but one with its own environment reports
         per run whether that environment was built for it, so only those without one are reused.
+        An adapter that raises (a bug, a project that cannot load) still leaves a failed row.
         """
-        adapter = self._adapters.get((sweep_id, project))
-        if adapter is not None:
-            return adapter.execute_with_parameters(parameters, progress, seed)
-        spec = self.project_spec(sweep_id, project)
-        adapter = adapt_project(spec.path, spec)
-        result = adapter.execute_with_parameters(parameters, progress, seed)
+        try:
+            adapter = self._adapters.get((sweep_id, project))
+            if adapter is not None:
+                return adapter.execute_with_parameters(parameters, progress, seed)
+            spec = self.project_spec(sweep_id, project)
+            adapter = adapt_project(spec.path, spec)
+            result = adapter.execute_with_parameters(parameters, progress, seed)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
+            return ExperimentResult(
+                experiment_id="",
+                project_name=project,
+                parameters=parameters,
+                status=ExperimentStatus.FAILED,
+                error_class="configuration",
+                error_message=f"project '{project}': {exc}",
+            )
         try:
             reusable = adapter.environment() is None  # resolved (and cached) by the run just made
         except Exception:  # noqa: BLE001 - a broken environment: start afresh next time
@@ -507,26 +518,6 @@ class ExperimentRunner:
             return verdict == 1
 
         return Progress(pruning.metric, should_stop, rule=rule.name)
-
-    def _execute(
-        self,
-        sweep_id: str,
-        project: str,
-        parameters: dict[str, Any],
-        progress: Progress,
-        seed: int | None = None,
-    ) -> ExperimentResult:
-        try:
-            return self._run_adapter(sweep_id, project, parameters, progress, seed)
-        except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
-            return ExperimentResult(
-                experiment_id="",
-                project_name=project,
-                parameters=parameters,
-                status=ExperimentStatus.FAILED,
-                error_class="configuration",
-                error_message=f"project '{project}': {exc}",
-            )
 
     def _backoff(self, retries: int) -> float:
         """Exponential backoff with full jitter, kept well below the visibility timeout."""

@@ -81,7 +81,7 @@ class Presence:
         hostname = sender.hostname or socket.gethostname()
         queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
         concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
-        self.runner.state.heartbeat_worker(hostname, queues, concurrency, HEARTBEAT_SECONDS)
+        self.runner.state.registry.beat(hostname, queues, concurrency, HEARTBEAT_SECONDS)
         beat = threading.Thread(
             target=self._beat, args=(hostname, queues, concurrency), name="heartbeat", daemon=True
         )
@@ -91,7 +91,7 @@ class Presence:
         failing = False
         while not self.stop.wait(HEARTBEAT_SECONDS):
             try:
-                self.runner.state.heartbeat_worker(hostname, queues, concurrency, HEARTBEAT_SECONDS)
+                self.runner.state.registry.beat(hostname, queues, concurrency, HEARTBEAT_SECONDS)
             except Exception as exc:  # noqa: BLE001 - a broker outage must not end the heartbeat
                 if not failing:  # once per outage, not once per beat
                     log.warning("worker heartbeat failed (%s); retrying every %ss", exc, HEARTBEAT_SECONDS)
@@ -103,16 +103,16 @@ class Presence:
 
     def note(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         # Note each message this worker holds: if the worker is lost, the coordinator puts the
-        # ones it never acked back at once (SweepState.lost_workers), not after the visibility
+        # ones it never acked back at once (Registry.lost), not after the visibility
         # timeout. ETA'd polls of quantum tasks may be held for minutes.
         if sender is None or sender.app is not self.app or request is None:
             return
         tag = getattr(request.message, "delivery_tag", None)
         if tag is not None:
-            self.runner.state.hold(sender.hostname, str(tag))
+            self.runner.state.registry.hold(sender.hostname, str(tag))
 
     def goodbye(self, sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not self.app:
             return
         self.stop.set()
-        self.runner.state.forget_worker(sender.hostname)
+        self.runner.state.registry.forget(sender.hostname)

@@ -1,8 +1,10 @@
 """The one door to Redis: every key, Lua script and Redis call of the system lives in this package.
 
 * :mod:`~orchestrator.store.keys`: the key layout, documented in one place;
-* :class:`SweepState` (:mod:`~orchestrator.store.sweeps`): sweeps, experiments, workers,
-  coordinators: claim, lease, record, release, requeue, restore;
+* :class:`SweepState` (:mod:`~orchestrator.store.sweeps`): sweeps and their experiments: claim,
+  lease, record, release, requeue, restore; its Lua scripts in :mod:`~orchestrator.store.scripts`;
+* :class:`Registry` (:mod:`~orchestrator.store.registry`, ``SweepState.registry``): the live
+  workers, the messages they hold, and the coordinators;
 * :class:`OptimizerStore` (:mod:`~orchestrator.store.optimizer`): what the optimizer reads and writes;
 * the Braket ledgers (:mod:`~orchestrator.store.budget`, ``throttle``, ``slots``, ``submissions``).
 
@@ -12,6 +14,16 @@ Conformance tests of every atomic operation run against a real Redis: ``tests/or
 from __future__ import annotations
 
 from orchestrator.store.connection import STORE_ERRORS, connect
-from orchestrator.store.sweeps import HOLD_GRACE_S, RESULTS_GROUP, Record, SweepState, observation
+from orchestrator.store.registry import HOLD_GRACE_S, Registry
+from orchestrator.store.sweeps import RESULTS_GROUP, Record, SweepState, observation
 
-__all__ = ["STORE_ERRORS", "HOLD_GRACE_S", "RESULTS_GROUP", "Record", "SweepState", "connect", "observation"]
+__all__ = [
+    "HOLD_GRACE_S",
+    "RESULTS_GROUP",
+    "STORE_ERRORS",
+    "Record",
+    "Registry",
+    "SweepState",
+    "connect",
+    "observation",
+]

@@ -17,202 +17,18 @@ import redis
 
 from orchestrator.protocol import RESOURCE_QUEUES, Claim, Lifecycle
 from orchestrator.store import keys
+from orchestrator.store import scripts as lua
 from orchestrator.store.connection import bytes_client, connect
+from orchestrator.store.quantum import QuantumTasks
+from orchestrator.store.registry import Registry
 
 if TYPE_CHECKING:
     from orchestrator.store.budget import BudgetLedger
     from orchestrator.store.optimizer import OptimizerStore
     from orchestrator.store.pruning import PruningStore
 
-HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
 RESULTS_GROUP = "writer"
 EVENTS_KEPT = 200  # per sweep, newest first
-
-# Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
-# later deliveries of the same experiment change nothing (no second row, no double count).
-_RECORD = """
-local terminal, meta, stream, done, running, lease, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local index, status, exp_id, payload, token, cost, final, summary = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local recorded = 0
-if final == '1' then
-  recorded = redis.call('HSETNX', terminal, index, status)
-else
-  recorded = 1
-end
-if recorded == 1 then
-  redis.call('XADD', stream, '*', 'row', payload)
-  if final == '1' then
-    redis.call('HINCRBY', meta, 'n_' .. status, 1)
-    if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
-    if status == 'completed' then redis.call('SADD', done, exp_id) end
-  end
-  redis.call('HSET', obs, index, summary)
-end
-redis.call('HDEL', running, index)
-if redis.call('GET', lease) == token then redis.call('DEL', lease) end
-return recorded
-"""
-
-# An event with the next id of its sweep: ids let a Server-Sent Events client resume after the
-# last one it saw (Last-Event-ID). The list stays newest first and capped.
-_EVENT = """
-local id = redis.call('INCR', KEYS[2])
-local entry = cjson.decode(ARGV[1])
-entry['id'] = id
-redis.call('LPUSH', KEYS[1], cjson.encode(entry))
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-return id
-"""
-
-# Everything a worker checks and marks before it runs an experiment, in one round trip (the
-# same steps, in the same order, as separate commands would take): sweep state, terminal
-# result, lease (SET NX PX), then out of "queued", into "running", one more attempt. A low-shot
-# stage (shots as a budget) is done once its stage is set: its row is not terminal, so a
-# redelivered low-shot message (a run longer than the visibility timeout) must not run it again.
-_CLAIM = """
-local meta, terminal, lease, queued, running, attempts, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local index, token, ttl_ms, running_json, low_shots = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local state = redis.call('HGET', meta, 'state')
-if not state then return {'unknown-sweep', 0} end
-if state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
-  redis.call('SREM', queued, index)
-  return {'cancelled', 0}
-end
-if redis.call('HEXISTS', terminal, index) == 1 or (low_shots == '1' and redis.call('HEXISTS', stage, index) == 1) then
-  redis.call('SREM', queued, index)
-  return {'already-done', 0}
-end
-if not redis.call('SET', lease, token, 'NX', 'PX', ttl_ms) then return {'leased', 0} end
-redis.call('SREM', queued, index)
-redis.call('HSET', running, index, running_json)
-return {'run', redis.call('HINCRBY', attempts, index, 1)}
-"""
-
-# An experiment marked running whose lease is gone: its worker died (a live one keeps the lease
-# alive). Back to pending, first in line, unless it finished meanwhile or is a managed quantum
-# task (those are polled and hold no lease; re-running one would submit it again).
-_ORPHAN = """
-local running, terminal, lease, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local index = ARGV[1]
-local info = redis.call('HGET', running, index)
-if not info or string.find(info, 'task_arn', 1, true) then return 0 end
-if redis.call('EXISTS', lease) == 1 then return 0 end
-redis.call('HDEL', running, index)
-if redis.call('HEXISTS', terminal, index) == 1 then return 0 end
-redis.call('ZADD', pending, 'inf', index)
-return 1
-"""
-
-# An experiment given back without a result: not a lost delivery, so its attempt is returned too.
-# The message that retries it is on its way: it counts as queued (KEYS[4]) until that arrives.
-_RELEASE = """
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
-if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
-redis.call('SADD', KEYS[4], ARGV[1])
-return 1
-"""
-
-_REFRESH_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-# A state change that only applies from the ``allowed`` states (ARGV[2], JSON), with extra fields.
-_TRANSITION = """
-local current = redis.call('HGET', KEYS[1], 'state')
-local ok = false
-for _, s in ipairs(cjson.decode(ARGV[2])) do if s == current then ok = true end end
-if not ok then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1])
-for k, v in pairs(cjson.decode(ARGV[3])) do redis.call('HSET', KEYS[1], k, v) end
-return 1
-"""
-
-# Give an experiment back (as _RELEASE), first in line, and pause a running sweep. Returns 1 if
-# this call paused it: many workers may hit one budget at once, the alert is written once.
-_PAUSE = """
-local running, attempts, lease, pending, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local index, token, reason = ARGV[1], ARGV[2], ARGV[3]
-redis.call('HDEL', running, index)
-redis.call('HINCRBY', attempts, index, -1)
-if redis.call('GET', lease) == token then redis.call('DEL', lease) end
-redis.call('ZADD', pending, 'inf', index)
-if redis.call('HGET', meta, 'state') ~= 'running' then return 0 end
-redis.call('HSET', meta, 'state', 'paused', 'paused_reason', reason)
-return 1
-"""
-
-# Give an experiment back (as _RELEASE), first in line, for another worker to take.
-_GIVE_BACK = """
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
-if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
-if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then redis.call('ZADD', KEYS[4], 'inf', ARGV[1]) end
-return 1
-"""
-
-# A quantum task was created: keep its ARN, mark it running with the ARN (so orphan requeue
-# leaves it to its poll task), and drop the submitting delivery's lease.
-_NOTE_TASK = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
-return 1
-"""
-
-# A quantum task FAILED: count it; while attempts remain, back to pending for a new task. With a
-# task ARN (ARGV[3]), only while that task is the one noted for the experiment (KEYS[4]): two
-# polls of one FAILED task count it once.
-_RESUBMIT = """
-if ARGV[3] ~= '' then
-  local noted = redis.call('HGET', KEYS[4], ARGV[1])
-  if not noted or cjson.decode(noted)['arn'] ~= ARGV[3] then return -1 end
-  redis.call('HDEL', KEYS[4], ARGV[1])
-end
-local failed = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-if failed + 1 > tonumber(ARGV[2]) then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], 'inf', ARGV[1])
-return 1
-"""
-
-# Experiments marked queued whose message the broker no longer holds (ARGV): back to pending,
-# first in line, unless a worker took them meanwhile (out of "queued") or they finished.
-_REQUEUE_LOST = """
-local queued, pending, terminal = KEYS[1], KEYS[2], KEYS[3]
-local n = 0
-for _, index in ipairs(ARGV) do
-  if redis.call('SREM', queued, index) == 1 and redis.call('HEXISTS', terminal, index) == 0 then
-    redis.call('ZADD', pending, 'inf', index)
-    n = n + 1
-  end
-end
-return n
-"""
-
-# Take the coordinator lock, or keep it if this coordinator holds it.
-_LOCK = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0
-"""
-
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# Move the best ``n`` pending experiments to "queued" in one round trip; returns them with scores.
-_TAKE = """
-local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-if #top == 0 then return top end
-local members = {}
-for i = 1, #top, 2 do members[#members + 1] = top[i] end
-redis.call('ZREM', KEYS[1], unpack(members))
-redis.call('SADD', KEYS[2], unpack(members))
-return top
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,12 +84,22 @@ class SweepState:
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
         script = client.register_script
-        self._record, self._refresh, self._claim = script(_RECORD), script(_REFRESH_LEASE), script(_CLAIM)
-        self._orphan, self._release, self._transition = script(_ORPHAN), script(_RELEASE), script(_TRANSITION)
-        self._pause, self._note_task, self._resubmit = script(_PAUSE), script(_NOTE_TASK), script(_RESUBMIT)
-        self._lock, self._unlock, self._take = script(_LOCK), script(_UNLOCK), script(_TAKE)
-        self._give_back, self._requeue_lost = script(_GIVE_BACK), script(_REQUEUE_LOST)
-        self._event = script(_EVENT)
+        self._record, self._refresh, self._claim = (
+            script(lua.RECORD),
+            script(lua.REFRESH_LEASE),
+            script(lua.CLAIM),
+        )
+        self._orphan, self._release, self._transition = (
+            script(lua.ORPHAN),
+            script(lua.RELEASE),
+            script(lua.TRANSITION),
+        )
+        self._pause = script(lua.PAUSE)
+        self._lock, self._unlock, self._take = script(lua.LOCK), script(lua.UNLOCK), script(lua.TAKE)
+        self._give_back, self._requeue_lost = script(lua.GIVE_BACK), script(lua.REQUEUE_LOST)
+        self._event = script(lua.EVENT)
+        self.registry = Registry(client)
+        self.quantum = QuantumTasks(client)
 
     @classmethod
     def from_url(cls, url: str) -> SweepState:
@@ -669,65 +495,6 @@ class SweepState:
             self.key(sweep_id, "stage"), index, "low_done"
         )  # after the row: a crash reruns the stage
 
-    def quantum_attempt(self, sweep_id: str, index: int) -> int:
-        """The submission attempt of the experiment's next quantum task: 1 + its FAILED tasks."""
-        return int(self._r.hget(self.key(sweep_id, "qattempt"), index) or 0) + 1
-
-    def note_quantum_task(
-        self,
-        sweep_id: str,
-        index: int,
-        task_arn: str,
-        device: str,
-        qattempt: int,
-        host: str,
-        token: str,
-        poll: dict[str, Any] | None = None,
-    ) -> None:
-        """Keep a submitted task's ARN (for status and cancel); its poll task owns the experiment now.
-
-        ``poll`` is the poll message's keyword arguments: a lost poll message is sent again as it was.
-        """
-        task = json.dumps({"arn": task_arn, "device": device, "qattempt": qattempt, "poll": poll or {}})
-        running = json.dumps({"host": host, "since": time.time(), "task_arn": task_arn})
-        self._note_task(
-            keys=[
-                self.key(sweep_id, "tasks"),
-                self.key(sweep_id, "running"),
-                self.lease_key(sweep_id, index),
-            ],
-            args=[index, task, running, token],
-        )
-
-    def quantum_task(self, sweep_id: str, index: int) -> dict[str, Any] | None:
-        """The experiment's submitted quantum task ``{arn, device, qattempt, poll}``, if one was noted."""
-        raw = self._r.hget(self.key(sweep_id, "tasks"), index)
-        return None if raw is None else json.loads(raw)
-
-    def resubmit_quantum(
-        self, sweep_id: str, queue: str, index: int, max_attempts: int, *, task_arn: str = ""
-    ) -> bool | None:
-        """Count a FAILED quantum task; if attempts remain, send the experiment back to pending
-        (first in line) for a new task with a new client token.
-
-        Returns:
-            True if it was sent back, False if its attempts are used up (record the failure). With
-            ``task_arn``, only the first call for the task noted for the experiment counts it
-            (several polls of one task may end at once): later ones return None (nothing to do).
-        """
-        done = int(
-            self._resubmit(
-                keys=[
-                    self.key(sweep_id, "qattempt"),
-                    self.key(sweep_id, "running"),
-                    self.pending_key(sweep_id, queue),
-                    self.key(sweep_id, "tasks"),
-                ],
-                args=[index, max_attempts, task_arn],
-            )
-        )
-        return None if done < 0 else bool(done)
-
     # -- what a coordinator does ------------------------------------------------------------------------
 
     def awaiting(self, sweep_id: str) -> Awaiting:
@@ -759,14 +526,11 @@ class SweepState:
         ]
         return int(self._requeue_lost(keys=keys_, args=indices))
 
-    def heartbeat_coordinator(self, token: str) -> None:
-        self._r.hset(keys.COORDINATORS, token, time.time())
-
     def forget_coordinator(self, token: str, sweep_ids: list[str]) -> None:
         """A coordinator stops: its locks go, so another may take its sweeps at once."""
         for sweep_id in sweep_ids:
             self._unlock(keys=[self.key(sweep_id, "coordinator")], args=[token])
-        self._r.hdel(keys.COORDINATORS, token)
+        self.registry.forget_coordinator(token)
 
     def lock_sweep(self, sweep_id: str, token: str, ttl_s: int) -> bool:
         """Take or keep the sweep's coordinator lock; False if another coordinator holds it."""
@@ -910,67 +674,3 @@ class SweepState:
         pipe.delete(self.key(sweep_id, "coordinator"))
         pipe.execute()
         self.event(sweep_id, "info", f"sweep {final.value}")
-
-    # -- workers registry -------------------------------------------------------------------------
-
-    def heartbeat_worker(self, hostname: str, queues: list[str], concurrency: int, every: float) -> None:
-        """Say the worker is alive (and beats ``every`` seconds), and forget the noted delivery tags
-        it has acked since."""
-        key = self.held_key(hostname)
-        pipe = self._r.pipeline(transaction=False)
-        info = {"queues": queues, "concurrency": concurrency, "seen": time.time(), "every": every}
-        pipe.hset(keys.WORKERS, hostname, json.dumps(info))
-        pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
-        old = pipe.execute()[1]
-        if old:
-            pipe = self._r.pipeline(transaction=False)
-            for tag in old:
-                pipe.hexists(keys.UNACKED, tag)
-            if acked := [tag for tag, held in zip(old, pipe.execute(), strict=True) if not held]:
-                self._r.zrem(key, *acked)
-
-    def held_key(self, hostname: str) -> str:
-        return keys.held(hostname)
-
-    def hold(self, hostname: str, tag: str) -> None:
-        """Note that a worker received the message ``tag`` (restored if the worker is lost)."""
-        self._r.zadd(self.held_key(hostname), {tag: time.time()})
-
-    def forget_worker(self, hostname: str) -> None:
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hdel(keys.WORKERS, hostname)
-        pipe.delete(self.held_key(hostname))
-        pipe.execute()
-
-    def lost_workers(self, silent_s: float) -> dict[str, list[str]]:
-        """Workers silent for ``silent_s`` seconds, with the delivery tags they held.
-
-        Never fewer than three of the worker's own heartbeats: a live worker judged lost would
-        have its messages delivered a second time and drop out of the consumer count.
-        """
-        now = time.time()
-        lost = [
-            host
-            for host, info in self._workers().items()
-            if now - info["seen"] > max(silent_s, 3 * info.get("every", 5.0))
-        ]
-        pipe = self._r.pipeline(transaction=False)
-        for host in lost:
-            pipe.zrange(self.held_key(host), 0, -1)
-        return dict(zip(lost, pipe.execute(), strict=True)) if lost else {}
-
-    def coordinator_alive(self, max_age_s: float = 10.0) -> bool:
-        """True if some coordinator's heartbeat (in ``coordinators``) is recent."""
-        now = time.time()
-        return any(now - float(ts) < max_age_s for ts in self._r.hgetall(keys.COORDINATORS).values())
-
-    def live_workers(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
-        now = time.time()
-        return {host: info for host, info in self._workers().items() if now - info["seen"] <= max_age_s}
-
-    def _workers(self) -> dict[str, dict[str, Any]]:
-        """Every registered worker: hostname -> {queues, concurrency, seen}."""
-        return {host: json.loads(raw) for host, raw in self._r.hgetall(keys.WORKERS).items()}
-
-    def consumers(self, queue: str) -> int:
-        return sum(w["concurrency"] for w in self.live_workers().values() if queue in w["queues"])

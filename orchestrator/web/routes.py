@@ -374,7 +374,7 @@ def workers(request: Request) -> list[dict[str, Any]]:
             "last_heartbeat": info["seen"],
             "heartbeat_age_s": round(now - info["seen"], 1),
         }
-        for host, info in sorted(_orch(request).state.live_workers().items())
+        for host, info in sorted(_orch(request).state.registry.live().items())
     ]
 
 

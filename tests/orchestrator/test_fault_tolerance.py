@@ -145,10 +145,10 @@ def test_a_heartbeat_forgets_the_noted_messages_its_worker_has_acked(redis_url: 
     long_ago = time.time() - HOLD_GRACE_S - 1
     client.zadd("orch:held:w", {"acked": long_ago, "unacked": long_ago, "fresh": time.time()})
     client.hset("unacked", "unacked", "[]")
-    state.heartbeat_worker("w", ["local_cpu"], 1, every=0.0)
+    state.registry.beat("w", ["local_cpu"], 1, every=0.0)
     assert set(client.zrange("orch:held:w", 0, -1)) == {"unacked", "fresh"}
-    assert state.lost_workers(60) == {}
-    assert state.lost_workers(-1) == {"w": ["unacked", "fresh"]}
+    assert state.registry.lost(60) == {}
+    assert state.registry.lost(-1) == {"w": ["unacked", "fresh"]}
 
 
 def test_sigkill_coordinator_then_resume_never_reruns_completed(

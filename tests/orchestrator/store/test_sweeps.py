@@ -218,12 +218,12 @@ def test_requeue_lost_returns_only_unstarted_unfinished_work(state: SweepState, 
 def test_awaiting_names_the_poll_of_every_running_quantum_task(state: SweepState) -> None:
     for index in (0, 1):
         _claim(state, index, f"t{index}")
-    state.note_quantum_task(SID, 0, "arn:0", "dev", 1, "host", "t0", {"task_arn": "arn:0", "index": 0})
-    state.note_quantum_task(SID, 1, "arn:1", "dev", 1, "host", "t1", {"task_arn": "arn:1", "index": 1})
+    state.quantum.note(SID, 0, "arn:0", "dev", 1, "host", "t0", {"task_arn": "arn:0", "index": 0})
+    state.quantum.note(SID, 1, "arn:1", "dev", 1, "host", "t1", {"task_arn": "arn:1", "index": 1})
     state.record(SID, 1, "e1", _row(1), status="completed", final=True)  # polled to its end
     waiting = state.awaiting(SID)
     assert waiting.polls == {"arn:0": {"task_arn": "arn:0", "index": 0}}
-    assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:0")
+    assert state.quantum.resubmit(SID, Q, 0, max_attempts=3, task_arn="arn:0")
     assert state.awaiting(SID).polls == {}, "a FAILED task sent back to pending has no poll to wait for"
 
 
@@ -234,7 +234,7 @@ def test_orphans_come_back_first_unless_done_leased_or_a_quantum_task(
         state.take(SID, Q, 1)
         _claim(state, index, f"t{index}")
     client.delete(f"orch:sweep:{SID}:lease:0", f"orch:sweep:{SID}:lease:2")  # their workers died
-    state.note_quantum_task(SID, 2, "arn:task/2", "dev", 1, "host", "t2")  # polled, holds no lease
+    state.quantum.note(SID, 2, "arn:task/2", "dev", 1, "host", "t2")  # polled, holds no lease
     assert state.requeue_orphans(SID, lambda _: Q) == 1
     assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") == float("inf")
     assert client.hexists(f"orch:sweep:{SID}:running", 1), "leased: still running"
@@ -289,26 +289,26 @@ def test_stop_starting_and_close(state: SweepState, client: redis.Redis) -> None
 def test_a_failed_quantum_task_gets_a_new_attempt_until_the_limit(
     state: SweepState, client: redis.Redis
 ) -> None:
-    assert state.quantum_attempt(SID, 0) == 1
+    assert state.quantum.attempt(SID, 0) == 1
     _claim(state, 0, "t")
-    state.note_quantum_task(SID, 0, "arn:1", "dev", 1, "host", "t")
+    state.quantum.note(SID, 0, "arn:1", "dev", 1, "host", "t")
     assert not client.exists(f"orch:sweep:{SID}:lease:0"), "the poll task owns it now"
-    assert state.resubmit_quantum(SID, Q, 0, max_attempts=2)
-    assert state.quantum_attempt(SID, 0) == 2, "a new submission attempt, so a new client token"
+    assert state.quantum.resubmit(SID, Q, 0, max_attempts=2)
+    assert state.quantum.attempt(SID, 0) == 2, "a new submission attempt, so a new client token"
     assert not client.hexists(f"orch:sweep:{SID}:running", 0)
-    assert not state.resubmit_quantum(SID, Q, 0, max_attempts=2), "no third task"
+    assert not state.quantum.resubmit(SID, Q, 0, max_attempts=2), "no third task"
 
 
 def test_polls_of_one_failed_task_count_it_once(state: SweepState) -> None:
     _claim(state, 0, "t")
-    state.note_quantum_task(SID, 0, "arn:1", "dev", 1, "host", "t")
-    assert state.quantum_task(SID, 0) == {"arn": "arn:1", "device": "dev", "qattempt": 1, "poll": {}}
-    assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:1") is True
-    assert state.resubmit_quantum(SID, Q, 0, max_attempts=3, task_arn="arn:1") is None, "already handled"
-    assert state.quantum_attempt(SID, 0) == 2 and state.quantum_task(SID, 0) is None
-    state.note_quantum_task(SID, 0, "arn:2", "dev", 2, "host", "t")
-    assert state.resubmit_quantum(SID, Q, 0, max_attempts=2, task_arn="arn:2") is False, "attempts used up"
-    assert state.resubmit_quantum(SID, Q, 0, max_attempts=2, task_arn="arn:2") is None
+    state.quantum.note(SID, 0, "arn:1", "dev", 1, "host", "t")
+    assert state.quantum.task(SID, 0) == {"arn": "arn:1", "device": "dev", "qattempt": 1, "poll": {}}
+    assert state.quantum.resubmit(SID, Q, 0, max_attempts=3, task_arn="arn:1") is True
+    assert state.quantum.resubmit(SID, Q, 0, max_attempts=3, task_arn="arn:1") is None, "already handled"
+    assert state.quantum.attempt(SID, 0) == 2 and state.quantum.task(SID, 0) is None
+    state.quantum.note(SID, 0, "arn:2", "dev", 2, "host", "t")
+    assert state.quantum.resubmit(SID, Q, 0, max_attempts=2, task_arn="arn:2") is False, "attempts used up"
+    assert state.quantum.resubmit(SID, Q, 0, max_attempts=2, task_arn="arn:2") is None
 
 
 # -- coordinators and workers -------------------------------------------------------------------------
@@ -318,10 +318,10 @@ def test_one_coordinator_holds_a_sweep(state: SweepState) -> None:
     assert state.lock_sweep(SID, "c1", 5)
     assert state.lock_sweep(SID, "c1", 5), "kept by its holder"
     assert not state.lock_sweep(SID, "c2", 5)
-    state.heartbeat_coordinator("c1")
-    assert state.coordinator_alive()
+    state.registry.coordinator_beat("c1")
+    assert state.registry.coordinator_alive()
     state.forget_coordinator("c1", [SID])
-    assert state.lock_sweep(SID, "c2", 5) and not state.coordinator_alive()
+    assert state.lock_sweep(SID, "c2", 5) and not state.registry.coordinator_alive()
 
 
 def test_results_stream_is_read_once_and_survives_a_reader_that_died(state: SweepState) -> None:
@@ -342,16 +342,16 @@ def _age_worker(client: redis.Redis, host: str, seconds: float) -> None:
 
 
 def test_worker_registry_and_lost_workers(state: SweepState, client: redis.Redis) -> None:
-    state.heartbeat_worker("w1", [Q], 2, every=1.0)
-    state.hold("w1", "tag-1")
-    assert state.consumers(Q) == 2 and state.lost_workers(60) == {}
+    state.registry.beat("w1", [Q], 2, every=1.0)
+    state.registry.hold("w1", "tag-1")
+    assert state.registry.consumers(Q) == 2 and state.registry.lost(60) == {}
     _age_worker(client, "w1", 2.0)
-    assert state.lost_workers(0.5) == {}, "never before three of its own heartbeats are missed"
+    assert state.registry.lost(0.5) == {}, "never before three of its own heartbeats are missed"
     _age_worker(client, "w1", 1.5)
-    assert state.lost_workers(0.5) == {"w1": ["tag-1"]}
-    assert state.lost_workers(60) == {}
-    state.forget_worker("w1")
-    assert state.live_workers() == {} and state.lost_workers(-1) == {}
+    assert state.registry.lost(0.5) == {"w1": ["tag-1"]}
+    assert state.registry.lost(60) == {}
+    state.registry.forget("w1")
+    assert state.registry.live() == {} and state.registry.lost(-1) == {}
 
 
 def test_a_low_shot_stage_already_run_is_not_run_again(state: SweepState) -> None:

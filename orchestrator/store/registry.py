@@ -1,0 +1,91 @@
+"""Who is alive in a deployment: workers (their queues, concurrency and the messages they hold)
+and coordinators, each by its heartbeat."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from orchestrator.store import keys
+
+HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
+
+
+class Registry:
+    """The deployment's workers and coordinators (``orch:workers``, ``orch:held:*``, ``orch:coordinators``)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+
+    # -- workers ----------------------------------------------------------------------------------
+
+    def beat(self, hostname: str, queues: list[str], concurrency: int, every: float) -> None:
+        """Say the worker is alive (and beats ``every`` seconds), and forget the noted delivery tags
+        it has acked since."""
+        key = keys.held(hostname)
+        pipe = self._r.pipeline(transaction=False)
+        info = {"queues": queues, "concurrency": concurrency, "seen": time.time(), "every": every}
+        pipe.hset(keys.WORKERS, hostname, json.dumps(info))
+        pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
+        old = pipe.execute()[1]
+        if old:
+            pipe = self._r.pipeline(transaction=False)
+            for tag in old:
+                pipe.hexists(keys.UNACKED, tag)
+            if acked := [tag for tag, held in zip(old, pipe.execute(), strict=True) if not held]:
+                self._r.zrem(key, *acked)
+
+    def hold(self, hostname: str, tag: str) -> None:
+        """Note that a worker received the message ``tag`` (restored if the worker is lost)."""
+        self._r.zadd(keys.held(hostname), {tag: time.time()})
+
+    def forget(self, hostname: str) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hdel(keys.WORKERS, hostname)
+        pipe.delete(keys.held(hostname))
+        pipe.execute()
+
+    def lost(self, silent_s: float) -> dict[str, list[str]]:
+        """Workers silent for ``silent_s`` seconds, with the delivery tags they held.
+
+        Never fewer than three of the worker's own heartbeats: a live worker judged lost would
+        have its messages delivered a second time and drop out of the consumer count.
+        """
+        now = time.time()
+        lost = [
+            host
+            for host, info in self._workers().items()
+            if now - info["seen"] > max(silent_s, 3 * info.get("every", 5.0))
+        ]
+        pipe = self._r.pipeline(transaction=False)
+        for host in lost:
+            pipe.zrange(keys.held(host), 0, -1)
+        return dict(zip(lost, pipe.execute(), strict=True)) if lost else {}
+
+    def live(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
+        """Workers heard from in the last ``max_age_s`` seconds: hostname -> {queues, concurrency, seen}."""
+        now = time.time()
+        return {host: info for host, info in self._workers().items() if now - info["seen"] <= max_age_s}
+
+    def consumers(self, queue: str) -> int:
+        """Worker processes consuming ``queue``."""
+        return sum(w["concurrency"] for w in self.live().values() if queue in w["queues"])
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        return {host: json.loads(raw) for host, raw in self._r.hgetall(keys.WORKERS).items()}
+
+    # -- coordinators -----------------------------------------------------------------------------
+
+    def coordinator_beat(self, token: str) -> None:
+        self._r.hset(keys.COORDINATORS, token, time.time())
+
+    def forget_coordinator(self, token: str) -> None:
+        self._r.hdel(keys.COORDINATORS, token)
+
+    def coordinator_alive(self, max_age_s: float = 10.0) -> bool:
+        """True if some coordinator's heartbeat is recent."""
+        now = time.time()
+        return any(now - float(ts) < max_age_s for ts in self._r.hgetall(keys.COORDINATORS).values())

@@ -1,0 +1,194 @@
+"""The Lua scripts of the sweep store: every multi-step change that must be atomic is one script.
+
+Each runs as one step on the server (no other client sees a half-done change), against the keys
+of :mod:`orchestrator.store.keys`. :class:`~orchestrator.store.sweeps.SweepState` is their only
+caller; ``tests/orchestrator/store`` tests each of them against a real Redis.
+"""
+
+from __future__ import annotations
+
+# Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
+# later deliveries of the same experiment change nothing (no second row, no double count).
+RECORD = """
+local terminal, meta, stream, done, running, lease, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local index, status, exp_id, payload, token, cost, final, summary = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local recorded = 0
+if final == '1' then
+  recorded = redis.call('HSETNX', terminal, index, status)
+else
+  recorded = 1
+end
+if recorded == 1 then
+  redis.call('XADD', stream, '*', 'row', payload)
+  if final == '1' then
+    redis.call('HINCRBY', meta, 'n_' .. status, 1)
+    if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
+    if status == 'completed' then redis.call('SADD', done, exp_id) end
+  end
+  redis.call('HSET', obs, index, summary)
+end
+redis.call('HDEL', running, index)
+if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+return recorded
+"""
+
+# An event with the next id of its sweep: ids let a Server-Sent Events client resume after the
+# last one it saw (Last-Event-ID). The list stays newest first and capped.
+EVENT = """
+local id = redis.call('INCR', KEYS[2])
+local entry = cjson.decode(ARGV[1])
+entry['id'] = id
+redis.call('LPUSH', KEYS[1], cjson.encode(entry))
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return id
+"""
+
+# Everything a worker checks and marks before it runs an experiment, in one round trip (the
+# same steps, in the same order, as separate commands would take): sweep state, terminal
+# result, lease (SET NX PX), then out of "queued", into "running", one more attempt. A low-shot
+# stage (shots as a budget) is done once its stage is set: its row is not terminal, so a
+# redelivered low-shot message (a run longer than the visibility timeout) must not run it again.
+CLAIM = """
+local meta, terminal, lease, queued, running, attempts, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local index, token, ttl_ms, running_json, low_shots = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local state = redis.call('HGET', meta, 'state')
+if not state then return {'unknown-sweep', 0} end
+if state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
+  redis.call('SREM', queued, index)
+  return {'cancelled', 0}
+end
+if redis.call('HEXISTS', terminal, index) == 1 or (low_shots == '1' and redis.call('HEXISTS', stage, index) == 1) then
+  redis.call('SREM', queued, index)
+  return {'already-done', 0}
+end
+if not redis.call('SET', lease, token, 'NX', 'PX', ttl_ms) then return {'leased', 0} end
+redis.call('SREM', queued, index)
+redis.call('HSET', running, index, running_json)
+return {'run', redis.call('HINCRBY', attempts, index, 1)}
+"""
+
+# An experiment marked running whose lease is gone: its worker died (a live one keeps the lease
+# alive). Back to pending, first in line, unless it finished meanwhile or is a managed quantum
+# task (those are polled and hold no lease; re-running one would submit it again).
+ORPHAN = """
+local running, terminal, lease, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local index = ARGV[1]
+local info = redis.call('HGET', running, index)
+if not info or string.find(info, 'task_arn', 1, true) then return 0 end
+if redis.call('EXISTS', lease) == 1 then return 0 end
+redis.call('HDEL', running, index)
+if redis.call('HEXISTS', terminal, index) == 1 then return 0 end
+redis.call('ZADD', pending, 'inf', index)
+return 1
+"""
+
+# An experiment given back without a result: not a lost delivery, so its attempt is returned too.
+# The message that retries it is on its way: it counts as queued (KEYS[4]) until that arrives.
+RELEASE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+redis.call('SADD', KEYS[4], ARGV[1])
+return 1
+"""
+
+REFRESH_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# A state change that only applies from the ``allowed`` states (ARGV[2], JSON), with extra fields.
+TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'state')
+local ok = false
+for _, s in ipairs(cjson.decode(ARGV[2])) do if s == current then ok = true end end
+if not ok then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+for k, v in pairs(cjson.decode(ARGV[3])) do redis.call('HSET', KEYS[1], k, v) end
+return 1
+"""
+
+# Give an experiment back (as _RELEASE), first in line, and pause a running sweep. Returns 1 if
+# this call paused it: many workers may hit one budget at once, the alert is written once.
+PAUSE = """
+local running, attempts, lease, pending, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local index, token, reason = ARGV[1], ARGV[2], ARGV[3]
+redis.call('HDEL', running, index)
+redis.call('HINCRBY', attempts, index, -1)
+if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+redis.call('ZADD', pending, 'inf', index)
+if redis.call('HGET', meta, 'state') ~= 'running' then return 0 end
+redis.call('HSET', meta, 'state', 'paused', 'paused_reason', reason)
+return 1
+"""
+
+# Give an experiment back (as _RELEASE), first in line, for another worker to take.
+GIVE_BACK = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then redis.call('ZADD', KEYS[4], 'inf', ARGV[1]) end
+return 1
+"""
+
+# A quantum task was created: keep its ARN, mark it running with the ARN (so orphan requeue
+# leaves it to its poll task), and drop the submitting delivery's lease.
+NOTE_TASK = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+# A quantum task FAILED: count it; while attempts remain, back to pending for a new task. With a
+# task ARN (ARGV[3]), only while that task is the one noted for the experiment (KEYS[4]): two
+# polls of one FAILED task count it once.
+RESUBMIT = """
+if ARGV[3] ~= '' then
+  local noted = redis.call('HGET', KEYS[4], ARGV[1])
+  if not noted or cjson.decode(noted)['arn'] ~= ARGV[3] then return -1 end
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
+local failed = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if failed + 1 > tonumber(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 'inf', ARGV[1])
+return 1
+"""
+
+# Experiments marked queued whose message the broker no longer holds (ARGV): back to pending,
+# first in line, unless a worker took them meanwhile (out of "queued") or they finished.
+REQUEUE_LOST = """
+local queued, pending, terminal = KEYS[1], KEYS[2], KEYS[3]
+local n = 0
+for _, index in ipairs(ARGV) do
+  if redis.call('SREM', queued, index) == 1 and redis.call('HEXISTS', terminal, index) == 0 then
+    redis.call('ZADD', pending, 'inf', index)
+    n = n + 1
+  end
+end
+return n
+"""
+
+# Take the coordinator lock, or keep it if this coordinator holds it.
+LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Move the best ``n`` pending experiments to "queued" in one round trip; returns them with scores.
+TAKE = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+if #top == 0 then return top end
+local members = {}
+for i = 1, #top, 2 do members[#members + 1] = top[i] end
+redis.call('ZREM', KEYS[1], unpack(members))
+redis.call('SADD', KEYS[2], unpack(members))
+return top
+"""
