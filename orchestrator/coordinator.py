@@ -76,7 +76,9 @@ class _Sweep:
     batched: frozenset[str] = frozenset()  # those that may batch (no managed quantum task on them)
     allowance: float = math.inf  # experiments it may publish before the next refit lands (see _gated)
     reconciled: float = field(default_factory=time.monotonic)
-    missing: frozenset[tuple[str, str]] = frozenset()  # what the last reconcile found without a message
+    # what the last reconcile found without a message: (queue, index) of experiments, poll ARNs
+    missing_runs: frozenset[tuple[str, int]] = frozenset()
+    missing_polls: frozenset[str] = frozenset()
 
 
 class Coordinator:
@@ -227,11 +229,7 @@ class Coordinator:
                             sweep_id, "info", f"{n} message(s) held by lost worker {host} requeued"
                         )
             self.state.registry.forget(host)
-        live = self.state.registry.live()
-        self.pacing.consumers = {
-            queue: sum(w["concurrency"] for w in live.values() if queue in w["queues"])
-            for queue in RESOURCE_QUEUES
-        }
+        self.pacing.consumers = self.state.registry.consumers(RESOURCE_QUEUES)
 
     def _snapshot(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """The sweeps to serve, and per served sweep its step fields, queued and terminal counts."""
@@ -548,21 +546,20 @@ class Coordinator:
         sweep.reconciled, sid = now, sweep.sweep_id
         waiting = self.state.awaiting(sid)
         held = self.dispatcher.in_flight()
-        missing = frozenset(
-            {
-                (q, str(i))
-                for q, indices in waiting.queued.items()
-                for i in indices
-                if (sid, i) not in held.experiments
-            }
-            | {("poll", arn) for arn in waiting.polls if arn not in held.polls}
+        runs = frozenset(
+            (queue, index)
+            for queue, indices in waiting.queued.items()
+            for index in indices
+            if (sid, index) not in held.experiments
         )
-        lost, sweep.missing = missing & sweep.missing, missing
+        polls = frozenset(arn for arn in waiting.polls if arn not in held.polls)
+        lost_runs, lost_polls = runs & sweep.missing_runs, polls & sweep.missing_polls
+        sweep.missing_runs, sweep.missing_polls = runs, polls
         for queue in RESOURCE_QUEUES:
-            indices = [int(i) for q, i in lost if q == queue]
+            indices = [index for q, index in lost_runs if q == queue]
             if n := self.state.requeue_lost(sid, queue, indices):
                 self.state.event(sid, "alert", f"{n} experiment(s) whose message was lost back to pending")
-        for _, arn in sorted(k for k in lost if k[0] == "poll"):
+        for arn in sorted(lost_polls):
             poll = PollMessage.of(waiting.polls[arn])
             self.dispatcher.send(Task.POLL, poll.kwargs(), poll.experiment.resource)
             self.state.event(sid, "alert", f"the poll message of quantum task {arn} was lost: sent again")

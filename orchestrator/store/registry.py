@@ -70,9 +70,10 @@ class Registry:
         now = time.time()
         return {host: info for host, info in self._workers().items() if now - info["seen"] <= max_age_s}
 
-    def consumers(self, queue: str) -> int:
-        """Worker processes consuming ``queue``."""
-        return sum(w["concurrency"] for w in self.live().values() if queue in w["queues"])
+    def consumers(self, queues: tuple[str, ...]) -> dict[str, int]:
+        """Live worker processes consuming each of ``queues`` (one read of the registry)."""
+        live = self.live().values()
+        return {queue: sum(w["concurrency"] for w in live if queue in w["queues"]) for queue in queues}
 
     def _workers(self) -> dict[str, dict[str, Any]]:
         return {host: json.loads(raw) for host, raw in self._r.hgetall(keys.WORKERS).items()}

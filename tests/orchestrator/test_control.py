@@ -7,15 +7,7 @@ from pathlib import Path
 
 from orchestrator import Orchestrator
 from tests.conftest import executions, write_sweep
-
-
-def _wait(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError
+from tests.support.waiting import wait_until
 
 
 def test_python_shell_submits_polls_and_reads_partial_results(
@@ -24,10 +16,10 @@ def test_python_shell_submits_polls_and_reads_partial_results(
     start_worker("w1", concurrency=2)
     with Orchestrator(redis_url, lease_ttl=2, visibility_timeout=8) as orch:
         execution = orch.submit(write_sweep(workdir, points=16, sleep=0.25))
-        _wait(lambda: orch.status(execution.execution_id).counts["completed"] >= 4)
+        wait_until(lambda: orch.status(execution.execution_id).counts["completed"] >= 4)
         status = orch.status(execution.execution_id)
         assert status.state == "running" and status.eta_seconds is not None
-        _wait(lambda: len(orch.results(execution.execution_id)) >= 2)  # partial rows while running
+        wait_until(lambda: len(orch.results(execution.execution_id)) >= 2)  # partial rows while running
         partial = orch.results(execution.execution_id)
         assert 2 <= len(partial) < 16 and (partial["status"] == "completed").all()
         final = orch.wait(execution.execution_id, timeout=120)
@@ -42,7 +34,7 @@ def test_pause_stops_publishing_within_a_window_resume_continues_cancel_keeps_re
     window = 2  # 2 x one consumer
     with Orchestrator(redis_url, publish_window=window, lease_ttl=2, visibility_timeout=8) as orch:
         sid = orch.submit(write_sweep(workdir, points=40, sleep=0.2)).execution_id
-        _wait(lambda: sum(executions(workdir).values()) >= 3)
+        wait_until(lambda: sum(executions(workdir).values()) >= 3)
         assert orch.pause(sid)
         at_pause = sum(executions(workdir).values())
         time.sleep(3.0)  # ample time for 15 more runs if publishing went on
@@ -53,7 +45,7 @@ def test_pause_stops_publishing_within_a_window_resume_continues_cancel_keeps_re
         assert orch.status(sid).state == "paused"
 
         assert orch.resume(sid)
-        _wait(lambda: sum(executions(workdir).values()) >= after + 4)
+        wait_until(lambda: sum(executions(workdir).values()) >= after + 4)
         assert orch.cancel(sid)
         final = orch.wait(sid, timeout=60)
     assert final.state == "cancelled"

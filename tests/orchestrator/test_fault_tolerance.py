@@ -14,15 +14,7 @@ import redis
 from orchestrator.api import load_results
 from orchestrator.embedded import EmbeddedRedis
 from tests.conftest import child_env, cli, executions, write_sweep
-
-
-def _wait(predicate, timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(what)
+from tests.support.waiting import wait_until
 
 
 def _sweep_id() -> str:
@@ -41,7 +33,7 @@ def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, s
         text=True,
     )
     # kill it while it holds experiments (running, unacked)
-    _wait(lambda: sum(executions(workdir).values()) >= 4, what="first executions")
+    wait_until(lambda: sum(executions(workdir).values()) >= 4, what="first executions")
     victim.kill()
     start_worker("rescuer")
     out, _ = coordinator.communicate(timeout=180)
@@ -70,7 +62,7 @@ def test_a_killed_workers_running_experiments_come_back_when_their_leases_expire
         stderr=subprocess.STDOUT,
         text=True,
     )
-    _wait(lambda: sum(executions(workdir).values()) >= 3, what="first executions")
+    wait_until(lambda: sum(executions(workdir).values()) >= 3, what="first executions")
     victim.kill()  # the main process too: nothing requeues its messages
     start_worker("rescuer", env=slow)
     out, _ = coordinator.communicate(timeout=180)
@@ -108,7 +100,7 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
         ).kwargs(),
     )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    _wait(
+    wait_until(
         lambda: client.hlen("unacked") == 1 and client.zcard(f"orch:held:{victim.name}") == 1,
         timeout=30,
         what="the worker holds the message",
@@ -124,7 +116,7 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
         text=True,
     )
     try:
-        _wait(lambda: client.llen("local_cpu") == 1, timeout=30, what="the message back in its queue")
+        wait_until(lambda: client.llen("local_cpu") == 1, timeout=30, what="the message back in its queue")
     finally:
         coordinator.terminate()
         out, _ = coordinator.communicate(timeout=30)
@@ -165,7 +157,7 @@ def test_sigkill_coordinator_then_resume_never_reruns_completed(
     )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     meta_key = next(iter(client.scan_iter("orch:sweep:*:meta")), None)
-    _wait(lambda: sum(executions(workdir).values()) >= 6, what="some executions")
+    wait_until(lambda: sum(executions(workdir).values()) >= 6, what="some executions")
     coordinator.send_signal(signal.SIGKILL)
     coordinator.wait()
     meta_key = next(iter(client.scan_iter("orch:sweep:*:meta")))
@@ -198,10 +190,10 @@ def test_killed_embedded_run_resumes_from_its_own_redis(workdir: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     sock = workdir / ".orchestrator" / "redis" / "redis.sock"
-    _wait(lambda: _completed(sock) >= 3, what="some completed experiments")
+    wait_until(lambda: _completed(sock) >= 3, what="some completed experiments")
     run.send_signal(signal.SIGKILL)
     run.wait()
-    _wait(lambda: not _answers(sock), timeout=15, what="the embedded Redis to die with its parent")
+    wait_until(lambda: not _answers(sock), timeout=15, what="the embedded Redis to die with its parent")
     time.sleep(1.0)  # let orphaned pool children (if any) finish
     sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
     server = EmbeddedRedis(workdir / ".orchestrator").start()  # what survived, read from the AOF

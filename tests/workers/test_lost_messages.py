@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -16,17 +15,9 @@ from orchestrator import Orchestrator
 from tests.conftest import executions, write_sweep
 from tests.support.braket_env import braket_env, braket_services  # noqa: F401 - fixtures
 from tests.support.fake_devices import IONQ
+from tests.support.waiting import wait_until
 from tests.workers.test_braket_faults import assert_money_adds_up, paid_env  # noqa: F401 - fixture
 from tests.workers.test_braket_sweeps import _sweep
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(what)
 
 
 def _events(client: redis.Redis, sweep_id: str) -> str:
@@ -40,7 +31,7 @@ def test_a_run_message_lost_on_its_way_to_a_worker_is_sent_again(
     sweep = yaml.safe_load(write_sweep(workdir, points=6, sleep=0.05).read_text())
     with Orchestrator(redis_url) as orch:
         sid = orch.submit(sweep).execution_id
-        _wait(lambda: client.llen("local_cpu") > 0, what="a published message")
+        wait_until(lambda: client.llen("local_cpu") > 0, what="a published message")
         lost = json.loads(client.rpop("local_cpu"))  # the next delivery, popped by a worker that died
         assert lost["headers"]["task"].startswith("orchestrator.run")
         start_worker("w")
@@ -69,7 +60,7 @@ def test_a_lost_poll_message_is_sent_again_and_the_paid_result_recorded(
             tasks = [json.loads(v) for v in client.hvals(running)]
             return len(tasks) == 2 and all("task_arn" in t for t in tasks)
 
-        _wait(both_polled, what="two submitted quantum tasks")
+        wait_until(both_polled, what="two submitted quantum tasks")
         time.sleep(0.5)  # the submit messages acked: only the two poll messages remain
         first.kill()
         client.delete("unacked", "unacked_index", "braket_qpu")  # both poll messages lost

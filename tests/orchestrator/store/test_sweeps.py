@@ -344,7 +344,8 @@ def _age_worker(client: redis.Redis, host: str, seconds: float) -> None:
 def test_worker_registry_and_lost_workers(state: SweepState, client: redis.Redis) -> None:
     state.registry.beat("w1", [Q], 2, every=1.0)
     state.registry.hold("w1", "tag-1")
-    assert state.registry.consumers(Q) == 2 and state.registry.lost(60) == {}
+    assert state.registry.consumers((Q, "braket_qpu")) == {Q: 2, "braket_qpu": 0}
+    assert state.registry.lost(60) == {}
     _age_worker(client, "w1", 2.0)
     assert state.registry.lost(0.5) == {}, "never before three of its own heartbeats are missed"
     _age_worker(client, "w1", 1.5)
