@@ -21,8 +21,8 @@ from adapters.base import (
 from adapters.circuit import CircuitAdapter, DeviceRunner
 from adapters.environment import Environment, EnvironmentManager
 from adapters.kinds import detect_kind
-from adapters.spec import ProjectSpec
-from orchestrator.errors import ConfigurationError
+from core.errors import ConfigurationError
+from core.project import ProjectSpec
 
 __all__ = [
     "Check",

@@ -25,8 +25,7 @@ from adapters.environment import Environment, EnvironmentManager
 from adapters.extraction import as_number, flatten, is_missing, resolve
 from adapters.loading import project_imports
 from adapters.metrics import standardize
-from adapters.spec import ProjectSpec
-from orchestrator.errors import (
+from core.errors import (
     ConfigurationError,
     ExperimentError,
     ResourceError,
@@ -34,8 +33,9 @@ from orchestrator.errors import (
     TransientError,
     classify,
 )
-from orchestrator.identity import code_version
-from orchestrator.models import ExperimentResult, ExperimentStatus
+from core.identity import code_version
+from core.models import ExperimentResult, ExperimentStatus
+from core.project import ProjectSpec
 
 StandardizedMetrics = dict[str, float]
 

@@ -28,7 +28,7 @@ from adapters.base import (
 )
 from adapters.capture import capture_inline
 from adapters.process import run_process
-from orchestrator.errors import ConfigurationError, ScientificError
+from core.errors import ConfigurationError, ScientificError
 
 RUNNER = Path(runner.__file__).resolve()
 #: seconds allowed to import a project and read its signature in a subprocess

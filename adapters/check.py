@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from adapters import adapt_project
 from adapters.base import CompatibilityReport
-from adapters.spec import ProjectSpec
-from orchestrator.config import PROJECT_SETTINGS_FILE, load_sweep
-from orchestrator.errors import InputError
+from core.config import PROJECT_SETTINGS_FILE, load_sweep
+from core.errors import InputError
+from core.project import ProjectSpec
 
 _LOG_LINES = 12
 

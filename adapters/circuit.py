@@ -22,8 +22,8 @@ from adapters import runner
 from adapters.base import ProjectAdapter, RunContext
 from adapters.capture import capture_inline
 from adapters.environment import Environment, EnvironmentManager
-from adapters.spec import CircuitSpec, ProjectSpec
-from orchestrator.errors import ConfigurationError, InputError
+from core.errors import ConfigurationError, InputError
+from core.project import CircuitSpec, ProjectSpec
 
 DeviceRunner = Callable[[Any, int, str], Any]
 LOCAL_DEVICES = ("local:sv", "local:dm")
@@ -138,7 +138,7 @@ class CircuitAdapter(ProjectAdapter):
                 program = program.make_bound_circuit(inputs)
             return self.device_runner(program, shots, self.device)
         # The one local-simulator path, shared with the Braket executors' local failover.
-        from orchestrator.braket.local import as_quantum_task_result, run_local
+        from adapters.simulator import as_quantum_task_result, run_local
 
         try:
             return as_quantum_task_result(run_local(program, shots, self.device, inputs=inputs or None))

@@ -27,8 +27,8 @@ from adapters.base import EntrySignature, ProjectAdapter, ProjectTimeout, RunCon
 from adapters.extraction import as_number
 from adapters.process import ProcessOutcome
 from adapters.process import run_process as _run_process
-from adapters.spec import CommandSpec
-from orchestrator.errors import ConfigurationError, ScientificError
+from core.errors import ConfigurationError, ScientificError
+from core.project import CommandSpec
 
 SPECIAL = ("run_dir", "project_dir", "params_file", "python")
 _PYTHONS = {"python", "python3", "{python}"}

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.process import run_process
-from adapters.spec import ProjectSpec
-from orchestrator.errors import ConfigurationError
+from core.errors import ConfigurationError
+from core.project import ProjectSpec
 
 STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
 MARKER = ".orchestrator-env.json"

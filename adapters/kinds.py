@@ -9,8 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-from adapters.spec import ProjectSpec
-from orchestrator.errors import ConfigurationError
+from core.errors import ConfigurationError
+from core.project import ProjectSpec
 
 _PYTHON_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 

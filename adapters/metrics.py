@@ -1,6 +1,6 @@
 """Metric standardization, so results of different projects can be compared.
 
-Declared per project under ``standardize`` (see :class:`adapters.spec.StandardizeSpec`). Values
+Declared per project under ``standardize`` (see :class:`core.project.StandardizeSpec`). Values
 that look wrong are flagged in the result's ``extra['flags']``, never clipped or dropped silently:
 a fidelity of 1.03 usually means a bug or a too-small shot count, and hiding it would bias every
 comparison built on it.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
-from adapters.spec import StandardizeSpec
+from core.project import StandardizeSpec
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.errors import InputError
-from orchestrator.results import ResultStore
+from core.errors import InputError
+from core.results import ResultStore
 
 PARAM, METRIC = "param.", "metric."
 # Derived columns the adapters add next to a metric; they are not metrics of their own.

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from analysis.dataset import load_sweep_data
 from analysis.report import SweepAnalysis, analyze
-from orchestrator.errors import InputError
-from orchestrator.results import ANALYSIS_FILE, REPORT_FILE, ResultStore
+from core.errors import InputError
+from core.results import ANALYSIS_FILE, REPORT_FILE, ResultStore
 
 log = logging.getLogger(__name__)
 

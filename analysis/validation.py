@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.errors import InputError
-from orchestrator.expressions import Expression
+from core.errors import InputError
+from core.expressions import Expression
 
 _KEYS = {"bounds", "theory", "tolerance", "reference", "reference_stderr"}
 

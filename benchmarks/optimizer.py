@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.config import SweepConfiguration  # noqa: E402
+from core.config import SweepConfiguration  # noqa: E402
 from orchestrator.optimizer import GPOptimizer, OptimizationRecommendation  # noqa: E402
 
 BUDGETS = (20, 40, 60)

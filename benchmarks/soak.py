@@ -50,8 +50,8 @@ from harness import ROOT, spawn, stop
 
 sys.path.insert(0, str(ROOT))
 
+from core.results import ResultStore  # noqa: E402
 from orchestrator.embedded import redis_server_binary  # noqa: E402
-from orchestrator.results import ResultStore  # noqa: E402
 
 WORKERS = 3
 CONCURRENCY = 2

@@ -46,9 +46,9 @@ def _worker(
     import redis
     from braket.circuits import Circuit
 
+    from core.errors import TransientError
+    from core.models import Experiment
     from orchestrator.braket import BraketManagedExecutor
-    from orchestrator.errors import TransientError
-    from orchestrator.models import Experiment
     from orchestrator.store.throttle import TokenBucket
 
     client = redis.Redis.from_url(redis_url)

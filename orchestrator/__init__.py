@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:  # lazy: importing the package must stay chea
 
         return getattr(api, name)
     if name in ("SweepConfiguration", "load_sweep"):
-        from orchestrator import config
+        from core import config
 
         return getattr(config, name)
     raise AttributeError(name)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from orchestrator.config import SweepConfiguration
+from core.config import SweepConfiguration
+from core.errors import BrokerUnavailable, OrchestratorError
+from core.results import ResultStore
+from core.settings import Settings, load_settings
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher, celery_app
-from orchestrator.errors import BrokerUnavailable, OrchestratorError
-from orchestrator.results import ResultStore
 from orchestrator.scheduler import ExecutionStatus, Scheduler, SweepExecution
-from orchestrator.settings import Settings, load_settings
 from orchestrator.store import SweepState
 from orchestrator.validation import ValidatedSweep, validate
 
@@ -63,7 +63,7 @@ class Orchestrator:
         start_workers: start the embedded workers now; else at :meth:`start_workers`.
         server, local_workers: an embedded Redis launched and workers started already (see
             :func:`orchestrator.embedded.launch_early`), adopted and stopped by :meth:`close`.
-        **settings: any :class:`~orchestrator.settings.Settings` field (e.g. ``results_dir``).
+        **settings: any :class:`~core.settings.Settings` field (e.g. ``results_dir``).
     """
 
     def __init__(

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.errors import InputError, OrchestratorError
+from core.errors import InputError, OrchestratorError
 from orchestrator.render import console, follow, print_plan, print_status
 
 err_console = Console(stderr=True)
@@ -56,7 +56,7 @@ class _Command(click.Command):
     """Checks the environment for mistyped settings once the arguments are parsed."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from orchestrator.settings import check_environment
+        from core.settings import check_environment
 
         check_environment(strict=self.name not in SERVICES)
         return super().invoke(ctx)
@@ -126,7 +126,7 @@ def run(
         print_plan(validated.config)
         return
     _confirm(validated.estimate, broker, yes)
-    from orchestrator.settings import load_settings
+    from core.settings import load_settings
 
     early: dict[str, Any] = {}
     settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
@@ -191,9 +191,9 @@ def submit(
 
     A coordinator must serve it: one is started in the background if none is alive.
     """
+    from core.settings import load_settings
     from orchestrator.api import check_broker
     from orchestrator.embedded import EmbeddedRedis
-    from orchestrator.settings import load_settings
 
     validated = _estimate(sweep_file, broker, show=False)
     config = validated.config
@@ -205,7 +205,7 @@ def submit(
     if settings.broker_url is None or not check_broker(url).registry.coordinator_alive():
         _spawn_coordinator(settings, broker)
     state = check_broker(url)
-    from orchestrator.results import ResultStore
+    from core.results import ResultStore
     from orchestrator.scheduler import Scheduler
 
     execution = Scheduler(
@@ -303,8 +303,8 @@ def status(
     execution_id: str | None, broker: str | None, results_dir: Path | None, state_dir: Path | None
 ) -> None:
     """Show a sweep's status (or list sweeps)."""
+    from core.settings import load_settings
     from orchestrator.embedded import EmbeddedRedis
-    from orchestrator.settings import load_settings
 
     settings = load_settings(broker_url=broker, state_dir=state_dir)
     if settings.embedded and not EmbeddedRedis(settings.state_dir).dir.exists():
@@ -388,8 +388,8 @@ def worker(
     preload: str | None,
 ) -> None:
     """Start a Celery worker for the given queues on this machine."""
+    from core.settings import load_settings
     from orchestrator.api import check_broker
-    from orchestrator.settings import load_settings
     from workers.app import QUEUES, create_app
 
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
@@ -438,8 +438,8 @@ def _preload(modules: list[str]) -> None:
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def beat(broker: str | None, loglevel: str) -> None:
     """Run the periodic optimizer beat (exactly one per deployment; see README)."""
+    from core.settings import load_settings
     from orchestrator.api import check_broker
-    from orchestrator.settings import load_settings
     from workers.app import create_app
 
     settings = load_settings(broker_url=broker)
@@ -465,8 +465,8 @@ def beat(broker: str | None, loglevel: str) -> None:
 )
 def flower(broker: str | None, address: str, port: int, basic_auth: str | None) -> None:
     """Start Flower on the same broker (secure by default: localhost and basic auth)."""
+    from core.settings import load_settings
     from orchestrator.api import check_broker
-    from orchestrator.settings import load_settings
 
     settings = load_settings(broker_url=broker)
     if settings.broker_url is None:
@@ -529,7 +529,7 @@ def serve(
     State-changing calls need `Authorization: Bearer <token>` (ORCHESTRATOR_API_TOKEN, or a token
     generated into the state folder). Binding beyond 127.0.0.1 requires ORCHESTRATOR_API_TOKEN.
     """
-    from orchestrator.settings import load_settings
+    from core.settings import load_settings
     from orchestrator.web.server import serve as run_server
 
     settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
@@ -640,7 +640,7 @@ def report(
 ) -> None:
     """Analyse a sweep's results and write a report (no broker needed: reads results only)."""
     from analysis.publish import analyze_sweep, render, write_report
-    from orchestrator.settings import load_settings
+    from core.settings import load_settings
 
     root = results_dir or load_settings().results_dir
     options = {"confidence": confidence, "interval": interval, "test": test}
@@ -701,7 +701,7 @@ def estimate(sweep_file: Path) -> None:
 
 def _estimate(sweep_file: Path, broker: str | None, *, show: bool) -> Any:
     """Validate the sweep file (:mod:`orchestrator.validation`) and show its cost estimate."""
-    from orchestrator.settings import load_settings
+    from core.settings import load_settings
     from orchestrator.validation import validate
 
     validated = validate(sweep_file, load_settings(broker_url=broker))
@@ -736,7 +736,7 @@ def _estimate(sweep_file: Path, broker: str | None, *, show: bool) -> Any:
 
 
 def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
-    from orchestrator.settings import load_settings
+    from core.settings import load_settings
 
     threshold = load_settings(broker_url=broker).confirm_above
     if yes or estimate.total <= threshold:

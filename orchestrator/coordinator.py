@@ -30,15 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from adapters.spec import is_managed
-from orchestrator.config import SweepConfiguration
+from core.config import SweepConfiguration
+from core.expectations import verdict
+from core.plan import SweepPlan, priority
+from core.project import is_managed
+from core.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle, PollMessage, Task
+from core.results import ResultStore
+from core.settings import Settings
 from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
-from orchestrator.expectations import verdict
 from orchestrator.pacing import Pacing
-from orchestrator.plan import SweepPlan, priority
-from orchestrator.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle, PollMessage, Task
-from orchestrator.results import ResultStore
-from orchestrator.settings import Settings
 from orchestrator.store import STORE_ERRORS, SweepState
 
 log = logging.getLogger(__name__)

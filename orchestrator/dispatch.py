@@ -3,8 +3,8 @@ that talks to Celery.
 
 The app is configured here once (serializer, queues, transport options) for every process:
 workers build theirs with :func:`workers.app.create_app`, which adds the tasks to this one.
-Messages are sent by task name (:class:`~orchestrator.protocol.Task`) and built from the
-models of :mod:`orchestrator.protocol`, so nothing here imports ``workers``.
+Messages are sent by task name (:class:`~core.protocol.Task`) and built from the
+models of :mod:`core.protocol`, so nothing here imports ``workers``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from kombu import Exchange
 from kombu import Queue as KombuQueue
 from kombu.exceptions import OperationalError
 
-from orchestrator.errors import ConfigurationError
-from orchestrator.models import Experiment
-from orchestrator.protocol import QUEUES, RESOURCE_QUEUES, BatchMessage, Queue, RunMessage, Task
-from orchestrator.settings import Settings, load_settings
+from core.errors import ConfigurationError
+from core.models import Experiment
+from core.protocol import QUEUES, RESOURCE_QUEUES, BatchMessage, Queue, RunMessage, Task
+from core.settings import Settings, load_settings
 
 #: what publishing raises while the broker is unreachable
 PUBLISH_ERRORS: tuple[type[Exception], ...] = (OperationalError,)

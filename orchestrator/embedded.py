@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import OrchestratorError
+from core.errors import OrchestratorError
 from orchestrator.store.connection import ping, shutdown
 
 _PR_SET_PDEATHSIG = 1

@@ -32,7 +32,7 @@ import math
 import time
 from collections import deque
 
-from orchestrator.settings import Settings
+from core.settings import Settings
 
 WINDOW_SECONDS = 0.5
 WINDOW_MAX = 1_000

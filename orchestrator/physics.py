@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from orchestrator.config import validate_sweep
-from orchestrator.errors import OrchestratorError
+from core.config import validate_sweep
+from core.errors import OrchestratorError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "projects"
 CONFIDENCE = 0.999

@@ -145,7 +145,7 @@ def _print_best(orch: Any, execution_id: str, frame: Any) -> None:
     raw = orch.state.config_json(execution_id)
     if not raw:
         return
-    from orchestrator.config import SweepConfiguration
+    from core.config import SweepConfiguration
 
     for objective in SweepConfiguration.model_validate_json(raw).objectives:
         best = best_points(frame, objective.metric, objective.goal, n=3)

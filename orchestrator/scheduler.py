@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from orchestrator.config import SweepConfiguration
-from orchestrator.errors import InputError
-from orchestrator.plan import SweepPlan
-from orchestrator.protocol import ACTIVE_STATES, FINAL_STATES, Lifecycle
-from orchestrator.results import ResultStore
-from orchestrator.settings import Settings
+from core.config import SweepConfiguration
+from core.errors import InputError
+from core.plan import SweepPlan
+from core.protocol import ACTIVE_STATES, FINAL_STATES, Lifecycle
+from core.results import ResultStore
+from core.settings import Settings
 from orchestrator.store import SweepState
 
 COUNTED = ("completed", "failed", "reused", "early_stopped", "cancelled")

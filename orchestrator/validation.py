@@ -1,7 +1,7 @@
 """The one validation pipeline: every way in (``run``, ``submit``, ``check``, ``estimate``, the
 Python API, later a REST API) calls :func:`validate`, so bad input gets the same answer everywhere.
 
-The stages run in a fixed order, and each raises :class:`~orchestrator.errors.InputError` (file,
+The stages run in a fixed order, and each raises :class:`~core.errors.InputError` (file,
 field path, fix; exit code 2 from the CLI, HTTP 422 from a REST API via ``to_dict()``):
 
 1. **load**: a file (UTF-8 YAML, no repeated keys) or a dict, typed by the config models;
@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.spec import ProjectSpec, is_managed
+from core.config import SweepConfiguration, load_sweep, validate_sweep
+from core.errors import ExperimentError, InputError
+from core.models import Experiment
+from core.plan import SweepPlan
+from core.project import ProjectSpec, is_managed
+from core.settings import Settings
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
-from orchestrator.config import SweepConfiguration, load_sweep, validate_sweep
-from orchestrator.errors import ExperimentError, InputError
-from orchestrator.models import Experiment
-from orchestrator.plan import SweepPlan
-from orchestrator.settings import Settings
 
 SweepInput = SweepConfiguration | str | Path | dict[str, Any]
 MAX_PRICED = 200_000  # experiments priced one by one; above it the rest is extrapolated
@@ -65,7 +65,7 @@ def validate(
 
 
 def load(sweep: SweepInput, source: str | None = None) -> tuple[SweepConfiguration, str]:
-    """The typed sweep and the name its errors cite (stages 1 and 2; see ``orchestrator.config``)."""
+    """The typed sweep and the name its errors cite (stages 1 and 2; see ``core.config``)."""
     if isinstance(sweep, SweepConfiguration):
         return sweep, source or "<sweep>"
     if isinstance(sweep, dict):
@@ -209,7 +209,7 @@ def _check_command(adapter: Any, given: list[str], prefix: str, source: str) -> 
 def check_space(config: SweepConfiguration, source: str) -> None:
     """What the optimizer needs: enough valid points, objectives some project declares.
 
-    Sizes and constraints were checked when loading (``orchestrator.config``). Objective names
+    Sizes and constraints were checked when loading (``core.config``). Objective names
     are checked only against declared ``metrics``: learning them would mean running a project.
     """
     from orchestrator.optimizer.validation import validate_adaptive_sweep

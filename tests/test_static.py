@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: the typed core: the wire, the one door to Redis, dispatch, coordination and the workers
 TYPED = [
-    "orchestrator/protocol.py",
-    "orchestrator/models.py",
+    "core/protocol.py",
+    "core/models.py",
     "orchestrator/store",
     "orchestrator/dispatch.py",
     "orchestrator/coordinator.py",

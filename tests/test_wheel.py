@@ -92,7 +92,7 @@ def test_installed_wheel_runs_a_sweep_outside_the_repo(tmp_path: Path) -> None:
         [
             venv / "bin" / "python",
             "-c",
-            "import orchestrator.config, orchestrator.braket.prices as p, workers.tasks; p.load_price_table(); print(orchestrator.__file__)",
+            "import core.config, orchestrator.braket.prices as p, workers.tasks; p.load_price_table(); print(orchestrator.__file__)",
         ],
         cwd=outside,
         env=env,

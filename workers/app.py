@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from celery import Celery
 
+from core.protocol import QUEUES
+from core.settings import Settings, load_settings
 from orchestrator.dispatch import celery_app
-from orchestrator.protocol import QUEUES
-from orchestrator.settings import Settings, load_settings
 from workers import tasks
 
 __all__ = ["QUEUES", "create_app"]

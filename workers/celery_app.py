@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator.errors import InputError
-from orchestrator.settings import Settings, check_environment, load_settings
+from core.errors import InputError
+from core.settings import Settings, check_environment, load_settings
 from workers.app import create_app
 
 

@@ -17,21 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from adapters import adapt_project
 from adapters.circuit import CircuitAdapter
-from adapters.spec import ProjectSpec
-from orchestrator.braket.retry import BraketUnreachable
-from orchestrator.dispatch import Dispatcher
-from orchestrator.errors import (
+from core.errors import (
     ConfigurationError,
     InputError,
     OrchestratorError,
     ResourceError,
     TransientError,
 )
-from orchestrator.expectations import Expectation
-from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
-from orchestrator.protocol import STOPPED_STATES, PollMessage, Task
-from orchestrator.results import result_row
-from orchestrator.settings import Settings
+from core.expectations import Expectation
+from core.models import Experiment, ExperimentResult, ExperimentStatus
+from core.project import ProjectSpec
+from core.protocol import STOPPED_STATES, PollMessage, Task
+from core.results import result_row
+from core.settings import Settings
+from orchestrator.braket.retry import BraketUnreachable
+from orchestrator.dispatch import Dispatcher
 from orchestrator.store import SweepState
 
 if TYPE_CHECKING:

@@ -29,22 +29,22 @@ from celery import Celery
 
 from adapters import ProjectAdapter, adapt_project
 from adapters.base import Progress
-from adapters.spec import ProjectSpec, is_managed
-from orchestrator.config import SweepConfiguration
+from core.config import SweepConfiguration
+from core.errors import ResourceError, TransientError
+from core.expectations import Expectation
+from core.models import Experiment, ExperimentResult, ExperimentStatus
+from core.optimizer_config import EarlyStoppingConfig
+from core.project import ProjectSpec, is_managed
+from core.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
+from core.results import result_row
+from core.settings import Settings
 from orchestrator.dispatch import Dispatcher
-from orchestrator.errors import ResourceError, TransientError
-from orchestrator.expectations import Expectation
-from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
-from orchestrator.optimizer.config import EarlyStoppingConfig
 from orchestrator.optimizer.early_stopping import (
     EarlyStoppingRule,
     finite_values,
     shot_noise_variance,
     stopping_rule,
 )
-from orchestrator.protocol import BatchMessage, Claim, PollMessage, RunMessage, Task
-from orchestrator.results import result_row
-from orchestrator.settings import Settings
 from orchestrator.store import STORE_ERRORS, Record, SweepState, connect
 from workers.managed import ManagedRunner
 

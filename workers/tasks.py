@@ -11,8 +11,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_received, worker_process_shutdown, worker_ready, worker_shutdown
 
-from orchestrator.protocol import BatchMessage, OptimizeMessage, PollMessage, RunMessage, Task
-from orchestrator.settings import Settings
+from core.protocol import BatchMessage, OptimizeMessage, PollMessage, RunMessage, Task
+from core.settings import Settings
 from workers.runner import ExperimentRunner
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ EXIT_GRACE_SECONDS = 0.1  # see _exit_soon
 
 
 def register(app: Celery, settings: Settings) -> None:
-    """Register the tasks of :class:`~orchestrator.protocol.Task` on ``app``; each rebuilds its message."""
+    """Register the tasks of :class:`~core.protocol.Task` on ``app``; each rebuilds its message."""
     runner = ExperimentRunner(app, settings)
 
     @app.task(name=Task.RUN.value, bind=True, max_retries=None, acks_late=True)

@@ -19,14 +19,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from braket.aws import AwsSession
 
+from adapters.simulator import LOCAL_DEVICE_QUBITS, LOCAL_DM, LOCAL_SV
+from core.errors import InputError
 from orchestrator.braket.aws import braket_session, device_region
 from orchestrator.braket.retry import RetryPolicy, error_code
-from orchestrator.errors import InputError
 
 SV1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
-LOCAL_SV = "local:sv"
-LOCAL_DM = "local:dm"
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -209,10 +208,6 @@ def _local(arn: str, name: str, qubits: int, noise: bool) -> DeviceInfo:
         shots_range=(0, 10_000_000),
         queue_depth=0,
     )
-
-
-# Practical limits on a laptop (DESIGN.md): ~25 qubits state vector, ~12 density matrix.
-LOCAL_DEVICE_QUBITS = {LOCAL_SV: 25, LOCAL_DM: 12}
 
 
 def local_device(name: str) -> DeviceInfo:

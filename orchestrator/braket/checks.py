@@ -15,12 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import InputError, OrchestratorError
+from core.errors import InputError, OrchestratorError
 
 if TYPE_CHECKING:
-    from adapters.spec import ProjectSpec
+    from core.project import ProjectSpec
+    from core.space import ParameterSpace
     from orchestrator.braket.prices import PriceTable
-    from orchestrator.space import ParameterSpace
 
 DEFAULT_SECONDS = 60.0
 SECONDS_ENV = "ORCHESTRATOR_PREFLIGHT_SECONDS"
@@ -113,9 +113,8 @@ def _check_circuits(
 ) -> int:
     from adapters import adapt_project
     from adapters.circuit import CircuitAdapter
-    from orchestrator.braket.devices import circuit_needs
+    from adapters.simulator import as_task_spec, circuit_needs
     from orchestrator.braket.executor import BraketManagedExecutor
-    from orchestrator.braket.programs import as_task_spec
     from orchestrator.store import connect
 
     # Validation reads no ledger: a client that is never connected.

@@ -10,103 +10,15 @@ QPU when it answers the question for less, unless the caller says the question n
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator.braket.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, DeviceInfo, local_device
+from adapters.simulator import LOCAL_DM, LOCAL_SV, CircuitNeeds, circuit_needs
+from core.errors import InputError, ResourceError
+from orchestrator.braket.catalog import DeviceCatalog, DeviceInfo, local_device
 from orchestrator.braket.prices import PriceTable, load_price_table
-from orchestrator.errors import InputError, ResourceError
-
-
-@dataclass(frozen=True)
-class CircuitNeeds:
-    """What a circuit asks of a device.
-
-    Attributes:
-        qubits: distinct qubits used (what a device with rewiring needs).
-        max_index: highest qubit index + 1 (what a device without rewiring needs).
-        gates: gate names, lower-case.
-        noise: noise channel names, lower-case (non-empty -> a noise simulator).
-        pairs: qubit pairs that interact in two-qubit gates.
-        gate_count: number of gate instructions.
-    """
-
-    qubits: int
-    max_index: int
-    gates: frozenset[str]
-    noise: frozenset[str]
-    pairs: frozenset[tuple[int, int]]
-    gate_count: int
-
-
-_QASM_REGISTER = re.compile(r"^\s*qubit\[(\d+)\]\s+\w+\s*;", re.M)
-_QASM_PHYSICAL = re.compile(r"\$(\d+)")
-_QASM_GATE = re.compile(
-    r"^\s*([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s+((?:\w+\[\d+\]|\$\d+)(?:\s*,\s*(?:\w+\[\d+\]|\$\d+))*)\s*;", re.M
-)
-_QASM_NOISE = re.compile(r"#pragma\s+braket\s+noise\s+(\w+)")
-_QASM_NOT_GATES = {"measure", "reset", "barrier", "bit", "qubit", "input", "output", "let", "include"}
-
-
-def circuit_needs(circuit: Any) -> CircuitNeeds:
-    """Read the needs of a Braket ``Circuit`` or an OpenQASM program (object with ``source``, or text)."""
-    from braket.circuits import Circuit, Noise
-
-    if isinstance(circuit, Circuit):
-        gates, noise, pairs, count = set(), set(), set(), 0
-        for ins in circuit.instructions:
-            name = ins.operator.name.lower()
-            if isinstance(ins.operator, Noise):
-                noise.add(name)
-                continue
-            gates.add(name)
-            count += 1
-            qubits = [int(q) for q in (*ins.control, *ins.target)]
-            if len(qubits) == 2:
-                pairs.add((min(qubits), max(qubits)))
-        indices = [int(q) for q in circuit.qubits]
-        return CircuitNeeds(
-            len(indices),
-            max(indices, default=-1) + 1,
-            frozenset(gates),
-            frozenset(noise),
-            frozenset(pairs),
-            count,
-        )
-    source = getattr(circuit, "source", circuit)
-    if not isinstance(source, str):
-        raise InputError(
-            f"cannot read a circuit from {type(circuit).__name__}; pass a braket Circuit or "
-            f"an OpenQASM program",
-            field="circuit",
-        )
-    return _qasm_needs(source)
-
-
-def _qasm_needs(source: str) -> CircuitNeeds:
-    declared = sum(int(n) for n in _QASM_REGISTER.findall(source))
-    physical = [int(n) for n in _QASM_PHYSICAL.findall(source)]
-    width = max(declared, max(physical, default=-1) + 1)
-    gates, pairs, count = set(), set(), 0
-    for name, operands in _QASM_GATE.findall(source):
-        if name.lower() in _QASM_NOT_GATES:
-            continue
-        gates.add(name.lower())
-        count += 1
-        qubits = [int(m) for m in re.findall(r"(?:\[|\$)(\d+)", operands)]
-        if len(qubits) == 2:
-            pairs.add((min(qubits), max(qubits)))
-    return CircuitNeeds(
-        width,
-        width,
-        frozenset(gates),
-        frozenset(n.lower() for n in _QASM_NOISE.findall(source)),
-        frozenset(pairs),
-        count,
-    )
 
 
 def estimate_simulator_seconds(needs: CircuitNeeds, shots: int) -> float:

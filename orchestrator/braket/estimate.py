@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from core.models import Experiment
 from orchestrator.braket.prices import PriceTable, load_price_table
-from orchestrator.models import Experiment
 
 DEFAULT_QPU_SHOTS = 1000
 DEFAULT_SIMULATOR_SHOTS = 1000

@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from braket.aws import AwsDevice, AwsQuantumTask, AwsSession
 
+from adapters.simulator import as_task_spec, circuit_needs, run_local
+from core.errors import ConfigurationError, InputError, TransientError
+from core.models import Experiment, ExperimentResult
 from orchestrator.braket.aws import braket_session, device_region
 from orchestrator.braket.catalog import DeviceCatalog, DeviceInfo
-from orchestrator.braket.devices import circuit_needs, estimate_simulator_seconds, incompatibility
+from orchestrator.braket.devices import estimate_simulator_seconds, incompatibility
 from orchestrator.braket.limits import ServiceLimits, enforce_shots
-from orchestrator.braket.local import run_local
 from orchestrator.braket.prices import PriceTable, load_price_table
-from orchestrator.braket.programs import CircuitSource, IExperimentExecutor, Program, as_task_spec, shots_of
+from orchestrator.braket.programs import CircuitSource, IExperimentExecutor, Program, shots_of
 from orchestrator.braket.results import (
     TERMINAL,
     BilledUsage,
@@ -41,8 +43,6 @@ from orchestrator.braket.results import (
 )
 from orchestrator.braket.retry import DeviceUnavailable, RetryPolicy, error_code
 from orchestrator.braket.submissions import client_token, install_token_handler, sending_token
-from orchestrator.errors import ConfigurationError, InputError, TransientError
-from orchestrator.models import Experiment, ExperimentResult
 from orchestrator.store.budget import BudgetAlert, BudgetLedger
 from orchestrator.store.slots import ConcurrencyGate
 from orchestrator.store.submissions import SubmissionRecord, SubmissionStore

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from core.errors import InputError
 from orchestrator.braket.catalog import DM1_ARN, SV1_ARN, DeviceInfo
-from orchestrator.errors import InputError
 
 if TYPE_CHECKING:
     import redis

@@ -12,73 +12,23 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from orchestrator.braket.catalog import LOCAL_DEVICE_QUBITS, LOCAL_DM, LOCAL_SV
-from orchestrator.braket.devices import circuit_needs
+from adapters.simulator import (
+    LOCAL_DM,
+    LOCAL_SV,
+    as_quantum_task_result,
+    as_task_spec,
+    circuit_needs,
+    run_local,
+)
+from core.errors import InputError, classify
+from core.models import Experiment, ExperimentResult, ExperimentStatus
 from orchestrator.braket.programs import (
     CircuitSource,
     IExperimentExecutor,
     Program,
-    as_task_spec,
     probability_metrics,
     shots_of,
-    to_openqasm,
 )
-from orchestrator.errors import InputError, classify
-from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
-
-
-def run_local(
-    program: Program,
-    shots: int,
-    device: str = LOCAL_SV,
-    *,
-    inputs: dict[str, float] | None = None,
-    noise_model: Any | None = None,
-) -> Any:
-    """Simulate ``program`` locally and return the schema ``GateModelTaskResult``.
-
-    Args:
-        program: a Circuit, OpenQASM text/program, or (one of those, inputs).
-        shots: shots (0: exact results, needs result types).
-        device: ``local:sv`` or ``local:dm``.
-        inputs: values of free parameters.
-        noise_model: a Braket ``NoiseModel`` applied to a Circuit (``local:dm`` only).
-
-    Raises:
-        InputError: unknown device, circuit too wide, noise on the state-vector simulator.
-    """
-    from braket.circuits import Circuit
-    from braket.default_simulator import DensityMatrixSimulator, StateVectorSimulator
-
-    if device not in (LOCAL_SV, LOCAL_DM):
-        raise InputError(f"unknown local device '{device}'; use local:sv or local:dm", field="device")
-    spec, inputs = as_task_spec(program, inputs)
-    if noise_model is not None:
-        if device != LOCAL_DM or not isinstance(spec, Circuit):
-            raise InputError("a noise model needs a Circuit on local:dm", field="noise_model")
-        spec = noise_model.apply(spec)
-    needs = circuit_needs(spec)
-    if needs.qubits > LOCAL_DEVICE_QUBITS[device]:
-        raise InputError(
-            f"{needs.qubits}-qubit circuit is too wide for {device} (at most "
-            f"{LOCAL_DEVICE_QUBITS[device]}); use SV1 or a smaller circuit",
-            field="device",
-        )
-    if needs.noise and device != LOCAL_DM:
-        raise InputError("the circuit has noise channels; run it on local:dm", field="device")
-    simulator = DensityMatrixSimulator() if device == LOCAL_DM else StateVectorSimulator()
-    return simulator.run(to_openqasm(spec, inputs), shots=shots)
-
-
-def as_quantum_task_result(raw: Any) -> Any:
-    """The SDK's ``GateModelQuantumTaskResult`` for a schema result (or its JSON)."""
-    from braket.task_result import GateModelTaskResult
-    from braket.tasks import GateModelQuantumTaskResult
-
-    if isinstance(raw, (str, bytes)):
-        raw = GateModelTaskResult.parse_raw(raw)
-    GateModelQuantumTaskResult.cast_result_types(raw)
-    return GateModelQuantumTaskResult.from_object(raw)
 
 
 class BraketLocalExecutor(IExperimentExecutor):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from orchestrator.errors import InputError
+from core.errors import InputError
 
 PRICE_TABLE_ENV = "ORCHESTRATOR_PRICE_TABLE"
 _SHIPPED = "prices.yaml"

@@ -11,14 +11,12 @@ from abc import ABC, abstractmethod
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from orchestrator.errors import InputError
-from orchestrator.models import Experiment, ExperimentResult
+from adapters.simulator import Program
+from core.errors import InputError
+from core.models import Experiment, ExperimentResult
 
 if TYPE_CHECKING:
     from braket.tasks import GateModelQuantumTaskResult
-
-#: what a circuit project's ``build`` may return: a Circuit, OpenQASM text or program, or (that, inputs)
-Program = Any
 
 
 class IExperimentExecutor(ABC):
@@ -46,41 +44,6 @@ class CircuitSource(Protocol):
 
     def analyze(self, result: GateModelQuantumTaskResult, parameters: dict[str, Any]) -> dict[str, float]:
         """Metrics from a finished task's result."""
-
-
-def as_task_spec(program: Program, inputs: dict[str, float] | None = None) -> tuple[Any, dict[str, float]]:
-    """Normalize what ``build`` returned into (Circuit | OpenQASM Program, inputs).
-
-    Raises:
-        InputError: the value is not a circuit or OpenQASM program.
-    """
-    from braket.circuits import Circuit
-    from braket.ir.openqasm import Program as OpenQASMProgram
-
-    inputs = dict(inputs or {})
-    if isinstance(program, tuple) and len(program) == 2 and isinstance(program[1], dict):
-        program, extra = program
-        inputs.update(extra)
-    if isinstance(program, str):
-        program = OpenQASMProgram(source=program)
-    if not isinstance(program, (Circuit, OpenQASMProgram)):
-        raise InputError(
-            f"a circuit project must build a braket Circuit or OpenQASM text, got {type(program).__name__}",
-            field="circuit.build",
-        )
-    return program, inputs
-
-
-def to_openqasm(program: Any, inputs: dict[str, float]) -> Any:
-    """The OpenQASM ``Program`` a device runs for (Circuit | Program, inputs)."""
-    from braket.circuits import Circuit
-    from braket.circuits.serialization import IRType
-    from braket.ir.openqasm import Program as OpenQASMProgram
-
-    if isinstance(program, Circuit):
-        program = program.to_ir(ir_type=IRType.OPENQASM)
-    merged = {**(program.inputs or {}), **inputs}
-    return OpenQASMProgram(source=program.source, inputs=merged or None)
 
 
 def probability_metrics(result: GateModelQuantumTaskResult) -> dict[str, float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
+from core.models import Experiment, ExperimentResult, ExperimentStatus
 from orchestrator.store.budget import BudgetAlert
 from orchestrator.store.submissions import SubmissionRecord
 
@@ -127,7 +127,7 @@ class PollOutcome:
 
 def local_outcome(task_arn: str, record: SubmissionRecord | None, result_json: str | None) -> PollOutcome:
     """The outcome of a task that failed over to the local simulator (result kept in Redis)."""
-    from orchestrator.braket.local import as_quantum_task_result
+    from adapters.simulator import as_quantum_task_result
 
     if result_json is None:
         return PollOutcome(

@@ -21,7 +21,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from orchestrator.errors import ConfigurationError, OrchestratorError, ResourceError, TransientError
+from core.errors import ConfigurationError, OrchestratorError, ResourceError, TransientError
 
 T = TypeVar("T")
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.optimizer.config import SAMPLERS, EarlyStoppingConfig, OptimizerConfig
+from core.optimizer_config import SAMPLERS, EarlyStoppingConfig, OptimizerConfig
 
 if TYPE_CHECKING:
-    from orchestrator.config import SweepConfiguration
+    from core.config import SweepConfiguration
+    from core.space import ParameterSpace
     from orchestrator.optimizer._base import BaseOptimizer
-    from orchestrator.space import ParameterSpace
 
 _LAZY = {
     "BaseOptimizer": "orchestrator.optimizer._base",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from core.space import ParameterSpace
 from orchestrator.optimizer._gp.observations import Row
 from orchestrator.optimizer._inputs import to_rows
 from orchestrator.optimizer.early_stopping import (
@@ -27,10 +28,9 @@ from orchestrator.optimizer.early_stopping import (
     stopping_rule,
 )
 from orchestrator.optimizer.recommendation import EarlyStop, OptimizationRecommendation
-from orchestrator.space import ParameterSpace
 
-if TYPE_CHECKING:  # orchestrator.config imports this package for OptimizerConfig
-    from orchestrator.config import SweepConfiguration
+if TYPE_CHECKING:  # core.config imports this package for OptimizerConfig
+    from core.config import SweepConfiguration
 
 #: statuses of results that took a run (they count towards coverage and the space already seen)
 RUN_STATUSES = frozenset({"completed", "failed", "early_stopped"})

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core.space import ParameterSpace
 from orchestrator.optimizer._base import BaseOptimizer, RefitInputs, rank_scores
 from orchestrator.optimizer._gp.design import startup_order
 from orchestrator.optimizer._gp.encoding import SpaceEncoder
@@ -69,10 +70,9 @@ from orchestrator.optimizer.recommendation import (
     ParameterRegion,
     plain,
 )
-from orchestrator.space import ParameterSpace
 
-if TYPE_CHECKING:  # orchestrator.config imports this package for OptimizerConfig
-    from orchestrator.config import SweepConfiguration
+if TYPE_CHECKING:  # core.config imports this package for OptimizerConfig
+    from core.config import SweepConfiguration
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.models import ExperimentResult
+from core.models import ExperimentResult
+from core.space import ParameterSpace
 from orchestrator.optimizer._gp.observations import Row
-from orchestrator.space import ParameterSpace
 
 _PARAM_PREFIXES = ("param.", "params.", "param_")
 _METRIC_PREFIXES = ("metric.", "metrics.", "metric_")

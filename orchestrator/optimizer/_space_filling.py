@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.stats import qmc
 
+from core.space import ParameterSpace
 from orchestrator.optimizer._base import BaseOptimizer, RefitInputs, rank_scores
 from orchestrator.optimizer._gp.design import min_distances, nearest_unused
 from orchestrator.optimizer._gp.encoding import SpaceEncoder
 from orchestrator.optimizer._gp.observations import encode_rows
 from orchestrator.optimizer._inputs import point_columns
 from orchestrator.optimizer.recommendation import OptimizationRecommendation, Phase
-from orchestrator.space import ParameterSpace
 
-if TYPE_CHECKING:  # orchestrator.config imports this package for OptimizerConfig
-    from orchestrator.config import SweepConfiguration
+if TYPE_CHECKING:  # core.config imports this package for OptimizerConfig
+    from core.config import SweepConfiguration
 
 
 class _OrderOptimizer(BaseOptimizer):
@@ -65,7 +65,7 @@ class RandomOptimizer(_OrderOptimizer):
     phase: Phase = "random"
 
     def _order(self, inputs: RefitInputs) -> np.ndarray:
-        from orchestrator.plan import priority  # the scramble adaptive sweeps start from
+        from core.plan import priority  # the scramble adaptive sweeps start from
 
         keys = priority(inputs.pending, True, self.config.seed)
         return np.argsort(-keys, kind="stable")

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from orchestrator.optimizer.config import EarlyStoppingConfig
+from core.optimizer_config import EarlyStoppingConfig
 from orchestrator.optimizer.recommendation import EarlyStop
 
 

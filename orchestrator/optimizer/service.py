@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.config import SweepConfiguration
+from core.config import SweepConfiguration
+from core.plan import SweepPlan
+from core.protocol import Lifecycle
+from core.settings import Settings
 from orchestrator.optimizer import create_optimizer
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
-from orchestrator.plan import SweepPlan
-from orchestrator.protocol import Lifecycle
-from orchestrator.settings import Settings
 from orchestrator.store import SweepState
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,8 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
 
 def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation) -> int:
     """Mark the recommended pending experiments early-stopped (they keep a row with that status)."""
-    from orchestrator.models import ExperimentResult, ExperimentStatus
-    from orchestrator.results import result_row
+    from core.models import ExperimentResult, ExperimentStatus
+    from core.results import result_row
 
     wanted = set(rec.early_stop_candidates)
     store = state.optimizer()
@@ -250,8 +250,8 @@ def decide_low_fidelity(
 
     Returns ``(promoted, stopped)``. The optimizer caps the stops at ``max_stopped_share``.
     """
-    from orchestrator.models import ExperimentResult, ExperimentStatus
-    from orchestrator.results import result_row
+    from core.models import ExperimentResult, ExperimentStatus
+    from core.results import result_row
 
     store, pruning = state.optimizer(), state.pruning()
     share = plan.config.optimizer.early_stopping.max_stopped_share

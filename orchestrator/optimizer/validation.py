@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from orchestrator.errors import InputError
-from orchestrator.expressions import Expression
-from orchestrator.space import ParameterSpace
+from core.errors import InputError
+from core.expressions import Expression
+from core.space import ParameterSpace
 
-if TYPE_CHECKING:  # orchestrator.config imports this package for OptimizerConfig
-    from orchestrator.config import SweepConfiguration
+if TYPE_CHECKING:  # core.config imports this package for OptimizerConfig
+    from core.config import SweepConfiguration
 
 
 def count_valid_points(space: ParameterSpace, limit: int) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from orchestrator.errors import InputError, ResourceError
+from core.errors import InputError, ResourceError
 
 logger = logging.getLogger(__name__)
 

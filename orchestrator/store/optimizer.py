@@ -15,8 +15,8 @@ from typing import Any
 
 import redis
 
-from orchestrator.expectations import is_violation
-from orchestrator.protocol import RESOURCE_QUEUES
+from core.expectations import is_violation
+from core.protocol import RESOURCE_QUEUES
 from orchestrator.store import keys
 
 HISTORY = 100  # refit summaries kept per sweep

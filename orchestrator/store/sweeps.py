@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from orchestrator.protocol import RESOURCE_QUEUES, Claim, Lifecycle
+from core.protocol import RESOURCE_QUEUES, Claim, Lifecycle
 from orchestrator.store import keys
 from orchestrator.store import scripts as lua
 from orchestrator.store.connection import bytes_client, connect

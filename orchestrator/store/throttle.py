@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
-from orchestrator.errors import InputError
+from core.errors import InputError
 
 # KEYS[1] bucket hash. ARGV: rate (tokens/s), burst (capacity), tokens requested, idle TTL (ms).
 # Returns {granted 0/1, wait_us until enough tokens, server time in us}.

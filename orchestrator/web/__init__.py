@@ -3,7 +3,7 @@
 * :mod:`~orchestrator.web.app`: the app factory, the one JSON error shape, the body-size limit;
 * :mod:`~orchestrator.web.routes`: the endpoints, over the same service layer as the CLI
   (:class:`~orchestrator.api.Orchestrator`, :func:`~orchestrator.validation.validate`,
-  :class:`~orchestrator.results.ResultStore`);
+  :class:`~core.results.ResultStore`);
 * :mod:`~orchestrator.web.auth`: the bearer token and the project roots;
 * :mod:`~orchestrator.web.streams`: Server-Sent Events and streamed result formats;
 * :mod:`~orchestrator.web.server`: binding rules and uvicorn;

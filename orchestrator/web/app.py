@@ -2,7 +2,7 @@
 
 Every error answers ``{"error": {"code", "message", "field", "fix", ...}}``: 401 without the
 token, 403 outside the project roots, 404 for an unknown id, 413 for an oversized body, 422 for
-bad input (the same :class:`~orchestrator.errors.InputError` the CLI prints), 503 when the
+bad input (the same :class:`~core.errors.InputError` the CLI prints), 503 when the
 broker is unreachable. A 500 says only that something failed: details go to the server log.
 """
 
@@ -23,7 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from orchestrator.errors import BrokerUnavailable, InputError
+from core.errors import BrokerUnavailable, InputError
 from orchestrator.store import STORE_ERRORS
 from orchestrator.web.auth import ApiRefusal
 from orchestrator.web.routes import probes, router

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
-from orchestrator.errors import OrchestratorError
+from core.errors import OrchestratorError
 
 TOKEN_FILE = "api-token"
 

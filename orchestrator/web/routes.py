@@ -3,7 +3,7 @@
 Submit goes through :func:`~orchestrator.validation.validate` and
 :meth:`~orchestrator.api.Orchestrator.submit`; pause, resume, cancel and status through
 :class:`~orchestrator.scheduler.Scheduler`; results through
-:class:`~orchestrator.results.ResultStore`. Nothing here touches Redis keys.
+:class:`~core.results.ResultStore`. Nothing here touches Redis keys.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.config import parse_yaml, validate_sweep
-from orchestrator.errors import InputError
-from orchestrator.results import PAGE_CACHED
+from core.config import parse_yaml, validate_sweep
+from core.errors import InputError
+from core.results import PAGE_CACHED
 from orchestrator.validation import validate
 from orchestrator.web.auth import ApiRefusal, check_project_roots, check_token
 from orchestrator.web.streams import MEDIA_TYPES, encode, follow_sweep

@@ -18,8 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import uvicorn
 
-from orchestrator.errors import InputError
-from orchestrator.settings import Settings
+from core.errors import InputError
+from core.settings import Settings
 from orchestrator.web.app import ApiConfig, create_app
 from orchestrator.web.auth import load_or_create_token
 

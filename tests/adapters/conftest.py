@@ -12,7 +12,7 @@ import pytest
 
 from adapters import ProjectAdapter, adapt_project
 from adapters.environment import STATE_DIR_ENV
-from adapters.spec import ProjectSpec
+from core.project import ProjectSpec
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from adapters import ProjectAdapter, adapt_project
-from adapters.spec import ProjectSpec
-from orchestrator.models import ExperimentResult, ExperimentStatus
+from core.models import ExperimentResult, ExperimentStatus
+from core.project import ProjectSpec
 
 SOURCE = """
 import json, sys

@@ -9,8 +9,8 @@ import yaml
 
 from adapters import adapt_project
 from adapters.check import check_target, render_report
-from orchestrator.config import load_sweep
-from orchestrator.models import ExperimentStatus
+from core.config import load_sweep
+from core.models import ExperimentStatus
 
 BROKEN = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "broken_projects"
 EXPECTED = yaml.safe_load((BROKEN / "expected.yaml").read_text())

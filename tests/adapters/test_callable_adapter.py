@@ -11,8 +11,8 @@ import pytest
 from adapters import ProjectAdapter, adapt_project
 from adapters.callable import CallableAdapter
 from adapters.capture import LOG_LIMIT
-from adapters.spec import ProjectSpec
-from orchestrator.models import ExperimentStatus
+from core.models import ExperimentStatus
+from core.project import ProjectSpec
 
 RETURNS = """
 import dataclasses

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from adapters.check import check_target, first_point, render_report
-from orchestrator.config import load_sweep
-from orchestrator.errors import InputError
+from core.config import load_sweep
+from core.errors import InputError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SWEEPS = ["qaoa_maxcut", "ghz_noise", "vqe_h2", "repetition_code", "cross_project"]

@@ -10,8 +10,8 @@ import pytest
 
 from adapters import ProjectAdapter, adapt_project
 from adapters.circuit import CircuitAdapter
-from adapters.spec import ProjectSpec
-from orchestrator.models import ExperimentStatus
+from core.models import ExperimentStatus
+from core.project import ProjectSpec
 
 CIRCUITS = '''
 from braket.circuits import Circuit, FreeParameter, Noise

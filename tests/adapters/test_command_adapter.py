@@ -11,7 +11,7 @@ import pytest
 
 from adapters import ProjectAdapter
 from adapters.command import CommandAdapter
-from orchestrator.models import ExperimentStatus
+from core.models import ExperimentStatus
 
 SCRIPT = """
 import csv, json, os, sys

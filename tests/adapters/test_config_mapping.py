@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from adapters import ProjectAdapter
-from orchestrator.config import validate_sweep
-from orchestrator.errors import InputError
-from orchestrator.models import ExperimentStatus
-from orchestrator.settings import load_settings
+from core.config import validate_sweep
+from core.errors import InputError
+from core.models import ExperimentStatus
+from core.settings import load_settings
 from orchestrator.validation import validate
 
 # A study written before the orchestrator existed: configuration in, a dataclass of dataclasses out.

@@ -13,9 +13,9 @@ import pytest
 
 from adapters import ProjectAdapter, adapt_project
 from adapters.environment import MARKER, EnvironmentManager
-from adapters.spec import ProjectSpec
-from orchestrator.errors import ConfigurationError
-from orchestrator.models import ExperimentStatus
+from core.errors import ConfigurationError
+from core.models import ExperimentStatus
+from core.project import ProjectSpec
 
 # `uncertainties` is small, pure Python, on PyPI, and not a dependency of the orchestrator.
 DEPENDENCY = "uncertainties"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters import adapt_project
-from orchestrator.config import load_sweep
-from orchestrator.models import ExperimentStatus
+from core.config import load_sweep
+from core.models import ExperimentStatus
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MINE = ["qaoa_maxcut", "ghz_noise", "vqe_h2", "repetition_code"]

@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 
 from adapters import ProjectAdapter
 from adapters.metrics import relative_improvement, standardize, stderr_over_repeats, wilson_interval, z_value
-from adapters.spec import StandardizeSpec
+from core.project import StandardizeSpec
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from adapters.spec import ProjectSpec
-from orchestrator.config import load_sweep
-from orchestrator.errors import InputError
+from core.config import load_sweep
+from core.errors import InputError
+from core.project import ProjectSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BROKEN = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "broken_projects"
@@ -118,7 +118,7 @@ def test_a_misspelt_key_in_a_sweep_names_file_line_and_field(tmp_path: Path) -> 
 
 
 def test_a_sweep_survives_the_json_trip_to_the_workers() -> None:
-    from orchestrator.config import SweepConfiguration
+    from core.config import SweepConfiguration
 
     config = load_sweep(EXAMPLES / "sweeps" / "vqe_h2.yaml")
     again = SweepConfiguration.model_validate_json(config.model_dump_json())

@@ -10,7 +10,7 @@ import pytest
 from adapters import adapt_project
 from adapters.kinds import external_imports, source_parameters
 from adapters.runner import describe, describe_function
-from adapters.spec import ProjectSpec
+from core.project import ProjectSpec
 
 MODULE = """
 from __future__ import annotations

@@ -242,7 +242,7 @@ def test_analysis_never_imports_the_broker_side() -> None:
 
 def test_validation_spec_errors_name_the_field() -> None:
     from analysis import check_spec
-    from orchestrator.errors import InputError
+    from core.errors import InputError
 
     with pytest.raises(InputError, match="validation.fidelty.*unknown metric 'fidelty'"):
         check_spec({"fidelty": {"bounds": [0, 1]}}, ["noise"], ["fidelity"])

@@ -10,9 +10,9 @@ import pytest
 import redis
 import yaml
 
+from core.errors import InputError, OrchestratorError
+from core.settings import load_settings
 from orchestrator import Orchestrator
-from orchestrator.errors import InputError, OrchestratorError
-from orchestrator.settings import load_settings
 from orchestrator.validation import validate
 from tests.conftest import FIXTURES, ROOT, cli, executions, write_sweep
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.config import load_sweep, validate_sweep
-from orchestrator.errors import InputError
-from orchestrator.expressions import Expression
-from orchestrator.identity import experiment_id
-from orchestrator.plan import SweepPlan
+from core.config import load_sweep, validate_sweep
+from core.errors import InputError
+from core.expressions import Expression
+from core.identity import experiment_id
+from core.plan import SweepPlan
 from tests.conftest import FIXTURES
 
 COUNTER = str(FIXTURES / "projects" / "counter")

@@ -8,9 +8,9 @@ import json
 
 import redis
 
+from core.models import Experiment
+from core.protocol import BatchMessage, PollMessage, RunMessage, Task
 from orchestrator.dispatch import Dispatcher, celery_app
-from orchestrator.models import Experiment
-from orchestrator.protocol import BatchMessage, PollMessage, RunMessage, Task
 
 
 def _experiment(index: int, sweep_id: str = "s", resource: str = "local_cpu") -> Experiment:

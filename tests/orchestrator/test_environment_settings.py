@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from orchestrator import settings as settings_module
-from orchestrator.errors import InputError
-from orchestrator.settings import NON_SETTING_ENV, Settings, check_environment, load_settings, unknown_env
+from core import settings as settings_module
+from core.errors import InputError
+from core.settings import NON_SETTING_ENV, Settings, check_environment, load_settings, unknown_env
 from tests.conftest import ROOT, Worker, cli, write_sweep
 
 TYPO = {"ORCHESTRATOR_VISIBILTY_TIMEOUT": "5"}

@@ -82,8 +82,8 @@ def test_messages_a_lost_worker_received_but_never_started_come_back_at_once(
     # A message held with an ETA (a retry's backoff, a quantum task's next poll) is received and
     # unacked but not running: no lease covers it, and Celery alone would restore it only after
     # the visibility timeout (600 s here). The coordinator restores what a silent worker noted.
-    from orchestrator.models import Experiment
-    from orchestrator.protocol import RunMessage, Task
+    from core.models import Experiment
+    from core.protocol import RunMessage, Task
     from workers.app import create_app
 
     slow = {"ORCHESTRATOR_VISIBILITY_TIMEOUT": "600", "ORCHESTRATOR_WORKER_LOST_AFTER": "4"}

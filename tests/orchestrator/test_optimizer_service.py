@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.config import validate_sweep
+from core.plan import SweepPlan
+from core.results import ResultStore
+from core.settings import load_settings
 from orchestrator import Orchestrator
-from orchestrator.config import validate_sweep
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher
 from orchestrator.optimizer import GPOptimizer
 from orchestrator.optimizer.service import observations, refit_sweep
-from orchestrator.plan import SweepPlan
-from orchestrator.results import ResultStore
 from orchestrator.scheduler import Scheduler
-from orchestrator.settings import load_settings
 from orchestrator.store import SweepState, connect
 from tests.conftest import FIXTURES, cli
 from workers.app import create_app

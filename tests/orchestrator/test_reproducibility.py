@@ -11,11 +11,11 @@ import yaml
 
 from adapters import adapt_project
 from adapters.runner import call_entry
-from adapters.spec import ProjectSpec
+from core.config import validate_sweep
+from core.identity import experiment_seed
+from core.plan import SweepPlan
+from core.project import ProjectSpec
 from orchestrator.api import load_results
-from orchestrator.config import validate_sweep
-from orchestrator.identity import experiment_seed
-from orchestrator.plan import SweepPlan
 from tests.conftest import FIXTURES, cli
 
 SEEDED = FIXTURES / "projects" / "seeded"

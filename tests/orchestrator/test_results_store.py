@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.models import ExperimentResult, ExperimentStatus
-from orchestrator.results import ResultStore, result_row
+from core.models import ExperimentResult, ExperimentStatus
+from core.results import ResultStore, result_row
 
 
 def _row(i: int, status: str = "completed", project: str = "p") -> dict:

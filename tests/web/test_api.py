@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import requests
 
-from orchestrator.results import ResultStore
+from core.results import ResultStore
 from tests.web.conftest import Server, sweep_body
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.config import load_sweep
+from core.errors import InputError
 from orchestrator import Orchestrator
-from orchestrator.config import load_sweep
-from orchestrator.errors import InputError
 from tests.conftest import FIXTURES, ROOT, cli
 
 EXAMPLES = ROOT / "examples" / "sweeps"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import redis
 
+from core.models import Experiment, ExperimentResult, ExperimentStatus
+from core.protocol import BatchMessage, Claim
+from core.settings import Settings
 from orchestrator.dispatch import celery_app
-from orchestrator.models import Experiment, ExperimentResult, ExperimentStatus
-from orchestrator.protocol import BatchMessage, Claim
-from orchestrator.settings import Settings
 from orchestrator.store import Record
 from workers import runner as runner_module
 from workers.runner import ExperimentRunner

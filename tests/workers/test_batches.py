@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.models import Experiment
+from core.settings import Settings
 from orchestrator.api import load_results
-from orchestrator.models import Experiment
 from orchestrator.pacing import Pacing
-from orchestrator.settings import Settings
 from tests.conftest import FIXTURES, child_env, cli, executions, write_sweep
 
 BATCH = "orchestrator.run_batch"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.space import ParameterInfo
+from core.space import ParameterInfo
 
 
 @dataclass(frozen=True)

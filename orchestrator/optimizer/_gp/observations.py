@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.expressions import Expression
+from core.expressions import Expression
 from orchestrator.optimizer._gp.encoding import SpaceEncoder
 
 _MODEL_STATUSES = {"completed", "early_stopped"}

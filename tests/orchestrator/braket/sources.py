@@ -6,7 +6,7 @@ from typing import Any
 
 from braket.circuits import Circuit, FreeParameter
 
-from orchestrator.models import Experiment
+from core.models import Experiment
 
 
 class BellSource:

@@ -10,9 +10,9 @@ from braket.circuits.gates import CNot, H
 from braket.circuits.noise_model import GateCriteria, NoiseModel
 from braket.circuits.noises import BitFlip, TwoQubitDepolarizing
 
+from core.errors import InputError
+from core.models import ExperimentStatus
 from orchestrator.braket import BraketLocalExecutor, BraketManagedExecutor, IExperimentExecutor, run_local
-from orchestrator.errors import InputError
-from orchestrator.models import ExperimentStatus
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import SV1

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from core.errors import TransientError
+from core.models import Experiment, ExperimentStatus
 from orchestrator.braket import BraketManagedExecutor, PollOutcome, RetryPolicy, Submission, to_result
 from orchestrator.braket.prices import load_price_table
-from orchestrator.errors import TransientError
-from orchestrator.models import Experiment, ExperimentStatus
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import IONQ, IQM, SV1

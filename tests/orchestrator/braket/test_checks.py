@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import SweepConfiguration
+from core.errors import InputError
 from orchestrator.braket.checks import check_paid_sweep
-from orchestrator.config import SweepConfiguration
-from orchestrator.errors import InputError
 from tests.conftest import ROOT
 from tests.support.fake_devices import IQM
 

@@ -8,9 +8,10 @@ from datetime import time as dtime
 import pytest
 from braket.circuits import Circuit
 
-from orchestrator.braket.catalog import LOCAL_DM, LOCAL_SV, DeviceCatalog, ExecutionWindow
-from orchestrator.braket.devices import circuit_needs, get_optimal_device
-from orchestrator.errors import InputError
+from adapters.simulator import LOCAL_DM, LOCAL_SV, circuit_needs
+from core.errors import InputError
+from orchestrator.braket.catalog import DeviceCatalog, ExecutionWindow
+from orchestrator.braket.devices import get_optimal_device
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import DM1, IONQ, IQM, SV1
 
@@ -115,7 +116,7 @@ def test_bad_budgets_are_input_errors(braket_env: BraketTestEnv) -> None:
 
 
 def test_no_qpu_available_is_a_resource_error_not_bad_input(braket_env: BraketTestEnv) -> None:
-    from orchestrator.errors import ResourceError
+    from core.errors import ResourceError
 
     for qpu in (IONQ, IQM):
         braket_env.admin.device(qpu, status="OFFLINE")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from core.errors import InputError
 from orchestrator.braket.catalog import DeviceCatalog, local_device
 from orchestrator.braket.limits import (
     ServiceLimits,
@@ -13,7 +14,6 @@ from orchestrator.braket.limits import (
     enforce_shots,
     load_service_limits,
 )
-from orchestrator.errors import InputError
 from orchestrator.store.slots import ConcurrencyGate
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import DM1, IONQ, SV1

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from braket.circuits import Circuit
 
+from core.errors import InputError, ResourceError
 from orchestrator.braket import BraketManagedExecutor, BraketUnreachable, DeviceUnavailable, to_result
 from orchestrator.braket.executor import LOCAL_TASK_PREFIX
-from orchestrator.errors import InputError, ResourceError
 from orchestrator.store.budget import BudgetExceeded
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv

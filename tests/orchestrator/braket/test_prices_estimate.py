@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
+from core.models import Experiment
 from orchestrator.braket.estimate import estimate_cost
 from orchestrator.braket.prices import PRICE_TABLE_ENV, load_price_table
-from orchestrator.errors import InputError
-from orchestrator.models import Experiment
 from tests.support.fake_devices import DM1, IONQ, IQM, SV1
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.config import SweepConfiguration
+from core.config import SweepConfiguration
 from orchestrator.optimizer import BaseOptimizer
 
 

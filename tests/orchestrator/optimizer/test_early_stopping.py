@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from core.optimizer_config import EarlyStoppingConfig
 from orchestrator.optimizer import GPOptimizer, MedianRule, RandomOptimizer, stopping_rule
-from orchestrator.optimizer.config import EarlyStoppingConfig
 from orchestrator.optimizer.early_stopping import StopCandidate, select_stops, stop_allowance
 from tests.orchestrator.optimizer.conftest import make_sweep, result
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator.errors import InputError
+from core.errors import InputError
 from orchestrator.optimizer import (
     GPOptimizer,
     OptimizationRecommendation,

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orchestrator.config import validate_sweep
-from orchestrator.errors import InputError
+from core.config import validate_sweep
+from core.errors import InputError
 from orchestrator.optimizer import (
     SAMPLERS,
     BaseOptimizer,

@@ -7,7 +7,7 @@ import multiprocessing as mp
 import pytest
 import redis
 
-from orchestrator.errors import InputError, ResourceError
+from core.errors import InputError, ResourceError
 from orchestrator.store.budget import BudgetExceeded, BudgetLedger
 from tests.support.redis_db import TestRedis
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import redis
 
+from core.protocol import Lifecycle
 from orchestrator.optimizer.early_stopping import AshaRule, MedianRule, PercentileRule
-from orchestrator.protocol import Lifecycle
 from orchestrator.store import SweepState, connect
 from orchestrator.store.pruning import PruningStore
 

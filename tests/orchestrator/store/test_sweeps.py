@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from orchestrator.protocol import ACTIVE_STATES, Claim, Lifecycle
+from core.protocol import ACTIVE_STATES, Claim, Lifecycle
 from orchestrator.store import Record, SweepState, connect
 
 SID = "s1"

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from orchestrator.errors import InputError
+from core.errors import InputError
 from orchestrator.store.throttle import TokenBucket, throttle_requests
 from tests.support.redis_db import TestRedis
 

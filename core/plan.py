@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adapters.spec import ProjectSpec
-from orchestrator.config import SweepConfiguration
-from orchestrator.identity import code_version, experiment_id, experiment_seed, reproducibility_hash
-from orchestrator.models import Experiment
+from core.config import SweepConfiguration
+from core.identity import code_version, experiment_id, experiment_seed, reproducibility_hash
+from core.models import Experiment
+from core.project import ProjectSpec
 
 
 @dataclass

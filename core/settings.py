@@ -23,7 +23,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from orchestrator.errors import InputError
+from core.errors import InputError
 
 SETTINGS_FILE_ENV = "ORCHESTRATOR_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = "orchestrator.yaml"

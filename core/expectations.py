@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from orchestrator.expressions import Expression
+from core.expressions import Expression
 
 OK, WARN, VIOLATION = "ok", "warn", "violation"
 

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestrator.expectations import Expectation, verdict
-from orchestrator.models import ExperimentResult
+from core.expectations import Expectation, verdict
+from core.models import ExperimentResult
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
 PAGE_CACHED = 10_000  # pages up to this many rows are read through the decoded-file cache ...

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.models import Experiment
+from core.models import Experiment
 
 
 class Queue(StrEnum):

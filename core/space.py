@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from orchestrator.expressions import Expression
-from orchestrator.identity import canonical
+from core.expressions import Expression
+from core.identity import canonical
 
 Scalar = float | int | str | bool
 #: values one parameter may take: a grid is materialised per axis, so this bounds its memory

@@ -1,6 +1,6 @@
 """The sweep file: ``SweepConfiguration`` and its YAML loader.
 
-Configuration is layered: global settings (see :mod:`orchestrator.settings`) -> project settings
+Configuration is layered: global settings (see :mod:`core.settings`) -> project settings
 (an optional ``orchestrator-project.yaml`` in the project folder gives defaults for its entry)
 -> the sweep file. Errors name the file, the line, the field path and the fix.
 """
@@ -19,12 +19,12 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from adapters.spec import ProjectSpec
-from orchestrator.errors import InputError
-from orchestrator.expectations import Expectation
-from orchestrator.expressions import Expression
-from orchestrator.optimizer.config import OptimizerConfig
-from orchestrator.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
+from core.errors import InputError
+from core.expectations import Expectation
+from core.expressions import Expression
+from core.optimizer_config import OptimizerConfig
+from core.project import ProjectSpec
+from core.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
 
 PROJECT_SETTINGS_FILE = "orchestrator-project.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -81,7 +81,7 @@ class SweepConfiguration(BaseModel):
     seed: int = 0
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     validation: dict[str, Expectation] = Field(
-        default_factory=dict, description="metric -> what it must be (see orchestrator.expectations)"
+        default_factory=dict, description="metric -> what it must be (see core.expectations)"
     )
 
     @field_validator("parameters", mode="before")
