@@ -53,7 +53,8 @@ def compare_projects(
     if column not in frame:
         return pd.DataFrame(), pd.DataFrame()
     ok = frame[(frame["status"] == "completed") & frame[column].notna()]
-    per_project, means = [], {}
+    per_project: list[dict[str, Any]] = []
+    means: dict[Any, Any] = {}  # project -> point means (a Series), or None without keys
     for project, group in ok.groupby("project_name", sort=True):
         values = group[column].astype(float)
         n, mean, sd = len(values), values.mean(), values.std(ddof=1)

@@ -77,7 +77,13 @@ def pareto_analysis(
         seen), ``hypervolume``, ``front`` and ``dominated`` (lists of ``{project, parameters,
         values}``); empty when there are fewer than two objectives.
     """
-    empty = {"objectives": [], "reference": [], "hypervolume": None, "front": [], "dominated": []}
+    empty: dict[str, Any] = {
+        "objectives": [],
+        "reference": [],
+        "hypervolume": None,
+        "front": [],
+        "dominated": [],
+    }
     if len(objectives) < 2 or groups.empty:
         return empty
     names = [o["metric"] for o in objectives]

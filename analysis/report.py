@@ -25,7 +25,7 @@ from analysis.convergence import convergence
 from analysis.dataset import SweepData
 from analysis.pareto import pareto_analysis
 from analysis.sensitivity import sensitivity_analysis
-from analysis.significance import compare_configurations
+from analysis.significance import Test, compare_configurations
 from analysis.validation import validate
 
 SCHEMA_VERSION = 1
@@ -91,7 +91,7 @@ def analyze(
     *,
     confidence: float = 0.95,
     interval: str = "auto",
-    test: str = "welch",
+    test: Test = "welch",
     alpha: float = 0.05,
     seed: int = 0,
 ) -> SweepAnalysis:
@@ -124,12 +124,12 @@ def analyze(
     for objective in objectives:
         table = compare_configurations(
             ok, keys, objective["metric"], objective["goal"], test=test, alpha=alpha
-        )  # type: ignore[arg-type]
+        )
         if not table.empty and table["p_value"].notna().any():  # without repeats there is no test
             table.insert(0, "metric", objective["metric"])
             table.insert(0, "kind", "configuration")
             comparisons += records(table, parameters=keys)
-    cross = cross_project(data, test=test, alpha=alpha, confidence=confidence)  # type: ignore[arg-type]
+    cross = cross_project(data, test=test, alpha=alpha, confidence=confidence)
     comparisons += [{"kind": "projects", **row} for row in cross["pairs"]]
     config = data.config
     optimizer = config.get("optimizer") or {}

@@ -37,28 +37,28 @@ def two_sample(a: Sequence[float], b: Sequence[float], test: Test = "welch") -> 
         ``test``, ``n_a``, ``n_b``, ``mean_diff`` (a - b), ``statistic``, ``p_value``,
         ``effect_size`` and ``effect_size_kind``; NaN statistics where a sample is too small.
     """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     out: dict[str, Any] = {
         "test": test,
-        "n_a": len(a),
-        "n_b": len(b),
-        "mean_diff": float(np.mean(a) - np.mean(b)) if len(a) and len(b) else float("nan"),
+        "n_a": len(x),
+        "n_b": len(y),
+        "mean_diff": float(np.mean(x) - np.mean(y)) if len(x) and len(y) else float("nan"),
         "statistic": float("nan"),
         "p_value": float("nan"),
     }
     if test == "welch":
         out["effect_size_kind"] = "hedges_g"
-        out["effect_size"] = hedges_g(a, b)
-        if len(a) > 1 and len(b) > 1 and (np.ptp(a) > 0 or np.ptp(b) > 0):
-            res = stats.ttest_ind(a, b, equal_var=False)
+        out["effect_size"] = hedges_g(x, y)
+        if len(x) > 1 and len(y) > 1 and (np.ptp(x) > 0 or np.ptp(y) > 0):
+            res = stats.ttest_ind(x, y, equal_var=False)
             out["statistic"], out["p_value"] = float(res.statistic), float(res.pvalue)
     elif test == "mannwhitney":
         out["effect_size_kind"] = "rank_biserial"
         out["effect_size"] = float("nan")
-        if len(a) and len(b):
-            res = stats.mannwhitneyu(a, b, alternative="two-sided")
+        if len(x) and len(y):
+            res = stats.mannwhitneyu(x, y, alternative="two-sided")
             out["statistic"], out["p_value"] = float(res.statistic), float(res.pvalue)
-            out["effect_size"] = float(2 * res.statistic / (len(a) * len(b)) - 1)
+            out["effect_size"] = float(2 * res.statistic / (len(x) * len(y)) - 1)
     else:
         raise ValueError(f"unknown test '{test}'; use welch or mannwhitney")
     return out
@@ -180,7 +180,7 @@ def _configurations_by_rank(
         if len(groups) < 2:
             continue
         means = {key: v.mean() for key, v in groups.items()}
-        best = (max if goal == "maximize" else min)(means, key=means.get)
+        best = (max if goal == "maximize" else min)(means, key=lambda k: means[k])
         best_t = best if isinstance(best, tuple) else (best,)
         for key, values in groups.items():
             if key != best:

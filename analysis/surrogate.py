@@ -92,6 +92,7 @@ class GaussianProcess:
                 res = optimize.minimize(neg_log_posterior, start, jac=True, method="L-BFGS-B", bounds=bounds)
                 if best is None or res.fun < best.fun:
                     best = res
+        assert best is not None  # starts is never empty
         theta = best.x
         lengths, signal, noise = np.exp(theta[:d]), float(np.exp(theta[d])), float(np.exp(theta[d + 1]))
         k = signal * _matern52(x, x, lengths) + (noise + 1e-8) * np.eye(n)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -293,7 +294,7 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
     theory expressions over names that are not parameters."""
     for field, problem in config.theory_errors():
         what, _, fix = problem.partition("; ")
-        loc = tuple(field.split("."))
+        loc: tuple[str | int, ...] = tuple(field.split("."))
         raise InputError(what, source=source, field=field, line=_line_of(root, loc), fix=fix)
     for i, project in enumerate(config.projects):
         for name in project.fixed:
@@ -372,7 +373,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _explain(err: dict[str, Any]) -> tuple[str, str]:
+def _explain(err: Mapping[str, Any]) -> tuple[str, str]:
     """(what is wrong, how to fix it) for one pydantic error."""
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":

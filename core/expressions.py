@@ -185,10 +185,10 @@ class Expression:
             return node.value
         if isinstance(node, ast.BoolOp):
             combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-            result = self._eval(node.values[0], env)
+            combined = self._eval(node.values[0], env)
             for value in node.values[1:]:
-                result = combine(result, self._eval(value, env))
-            return result
+                combined = combine(combined, self._eval(value, env))
+            return combined
         if isinstance(node, ast.UnaryOp):
             operand = self._eval(node.operand, env)
             if isinstance(node.op, ast.Not):

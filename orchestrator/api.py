@@ -27,6 +27,7 @@ from orchestrator.store import SweepState
 from orchestrator.validation import ValidatedSweep, validate
 
 if TYPE_CHECKING:
+    from analysis.publish import Format
     from orchestrator.embedded import EmbeddedRedis, LocalWorkers
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class Orchestrator:
     def report(
         self,
         execution_id: str,
-        fmt: str = "html",
+        fmt: Format = "html",
         output: str | Path | None = None,
         **options: Any,
     ) -> Path:

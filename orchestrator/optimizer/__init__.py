@@ -45,7 +45,7 @@ __all__ = ["SAMPLERS", "EarlyStoppingConfig", "OptimizerConfig", "create_optimiz
 def create_optimizer(config: SweepConfiguration, space: ParameterSpace | None = None) -> BaseOptimizer:
     """The optimizer the sweep chooses (``optimizer.sampler``), for ``config`` and its ``space``."""
     cls = __getattr__(_SAMPLER_CLASSES[config.optimizer.sampler])
-    return cls(config, space)  # type: ignore[no-any-return]
+    return cls(config, space)
 
 
 def __getattr__(name: str) -> Any:

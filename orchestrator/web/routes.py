@@ -127,7 +127,7 @@ def progress_view(orch: Orchestrator, sweep_id: str) -> dict[str, Any]:
         "spent": ledger.spent,
         "reserved": ledger.reserved,
         "remaining": ledger.remaining,
-        "alerts": [alert.message() for alert in ledger.alerts],
+        "alerts": [alert.message for alert in ledger.alerts],
     }
     return view
 
@@ -303,7 +303,7 @@ def results(
     status: str | None = None,
     limit: Annotated[int | None, Query(ge=0)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> StreamingResponse:
+) -> Response:
     orch = _orch(request)
     if not orch.store.files(sweep_id):
         _known(orch, sweep_id)
