@@ -41,6 +41,8 @@ Deployment-wide:
 * ``throttle:{name}``                 token bucket shared by every worker (CreateQuantumTask)
 * ``limits:open:{device}``            open quantum tasks per device (concurrency slots)
 * ``braket:attempt:{exp}:{n}``        the quantum task of a submission attempt (never paid twice)
+* ``code:{digest}``                   a project's code archive (:mod:`core.archive`), bytes
+* ``code:{digest}:users``             set of sweep ids using it (the last to let go deletes it)
 
 kombu's own keys (the queues, ``unacked``, ``unacked_index``) are not prefixed.
 """
@@ -80,3 +82,11 @@ def held(hostname: str) -> str:
 def sweep_of(key: str) -> str:
     """The sweep id in a per-sweep key."""
     return key.split(":")[2]
+
+
+def code(digest: str) -> str:
+    return f"{PREFIX}code:{digest}"
+
+
+def code_users(digest: str) -> str:
+    return f"{PREFIX}code:{digest}:users"

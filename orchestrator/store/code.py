@@ -1,0 +1,68 @@
+"""Projects' code archives in Redis: stored once per hash, kept while a sweep uses them.
+
+An archive (:mod:`core.archive`) is stored under its digest with the set of sweeps that use it.
+Storing and letting go are single Lua scripts, so a sweep that stores an archive while another
+lets go of it can never leave it deleted under a user: the last sweep to let go deletes it, and
+the results keep its name in every row. When the results live in an object store the archives
+go there instead (:class:`orchestrator.code.CodeShelf` picks), and only the users stay here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from orchestrator.store import keys
+from orchestrator.store.connection import bytes_client
+
+# KEYS: archive, users; ARGV: data ('' to keep the users only), sweep id. Returns 1 if stored now.
+_PUT = """
+local stored = 0
+if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[1])
+  stored = 1
+end
+redis.call('SADD', KEYS[2], ARGV[2])
+return stored
+"""
+# KEYS: archive, users; ARGV: sweep id. Returns 1 if the archive was deleted (no user left).
+_RELEASE = """
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('SCARD', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class CodeStore:
+    """Archives by digest, with the sweeps using each (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = bytes_client(client)  # archives are bytes; the rest of the store decodes
+        self._put = self._r.register_script(_PUT)
+        self._release = self._r.register_script(_RELEASE)
+
+    def put(self, digest: str, data: bytes | None, sweep_id: str) -> bool:
+        """Note that ``sweep_id`` uses ``digest``, storing ``data`` unless already there.
+
+        ``data=None`` records the user only (the bytes live in an object store). Returns whether
+        the bytes were stored by this call.
+        """
+        return bool(
+            self._put(keys=[keys.code(digest), keys.code_users(digest)], args=[data or b"", sweep_id])
+        )
+
+    def get(self, digest: str) -> bytes | None:
+        value = self._r.get(keys.code(digest))
+        return None if value is None else bytes(value)
+
+    def release(self, sweep_id: str, digests: Iterable[str]) -> list[str]:
+        """``sweep_id`` no longer uses ``digests``; returns those no sweep uses any more (deleted
+        here; the caller deletes their copies in an object store)."""
+        return [d for d in digests if self._release(keys=[keys.code(d), keys.code_users(d)], args=[sweep_id])]
+
+    def users(self, digest: str) -> set[str]:
+        return {m.decode() for m in self._r.smembers(keys.code_users(digest))}
