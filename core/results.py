@@ -140,7 +140,7 @@ class ResultStore:
             self.fs.delete_file(path)
         except OSError as exc:  # compaction deletes files: a store it cannot delete from is no store
             raise refusal(
-                self.root, f"delete the probe object {self._uri(path)} (remove it) from", exc
+                self.root, f"delete (so left behind) the probe object {self._uri(path)} in", exc
             ) from None
 
     def write_rows(self, sweep_id: str, rows: list[dict[str, Any]], batch: str | None = None) -> None:
@@ -219,9 +219,13 @@ class ResultStore:
         return bool(inputs) and min(report.mtime_ns, analysis.mtime_ns) >= max(inputs)
 
     def report_path(self, sweep_id: str) -> str | None:
-        """The location of the sweep's ``report.html``, once written."""
+        """The location of the sweep's ``report.html``, once written (``None`` too while S3 cannot
+        be reached: a sweep's status must not fail for want of its report)."""
         path = f"{self._folder(sweep_id)}/{REPORT_FILE}"
-        return self._uri(path) if self.fs.get_file_info(path).type == pafs.FileType.File else None
+        try:
+            return self._uri(path) if self.fs.get_file_info(path).type == pafs.FileType.File else None
+        except OSError:
+            return None
 
     def stored_analysis(self, sweep_id: str) -> dict[str, Any] | None:
         """The sweep's ``analysis.json`` (the documented JSON form), once written."""

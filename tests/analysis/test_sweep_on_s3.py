@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
@@ -11,7 +12,7 @@ from analysis import analyze_sweep, load_sweep_data, on_sweep_completed, stored_
 from analysis.publish import write_report
 from core.errors import InputError
 from core.results import ResultStore
-from tests.analysis.conftest import Sweeps
+from tests.analysis.conftest import NOISY, Sweeps
 from tests.support.s3 import S3
 
 
@@ -54,3 +55,26 @@ def test_the_report_of_a_sweep_on_s3_is_written_beside_its_rows(sweeps: Sweeps, 
     assert stored is not None and stored["cross_project"]["metrics"]
     assert write_report(uploaded, sweeps.cross, "md") == f"{uploaded}/sweep={sweeps.cross}/report.md"
     assert (store.read_text(sweeps.cross, "report.md") or "").startswith("#")
+
+
+def test_an_embedded_sweep_keeps_its_results_and_report_on_s3(s3: S3, tmp_path: Path) -> None:
+    from orchestrator import Orchestrator
+    from orchestrator.api import load_results
+
+    root = f"s3://{s3.bucket()}/lab/results"
+    sweep = {
+        "name": "on-s3",
+        "projects": [{"name": "noisy", "path": str(NOISY), "entry": "noisy:run"}],
+        "parameters": {"a": {"start": 0, "stop": 1, "num": 3}, "b": [0.0, 1.0], "c": [0.5]},
+        "repeats": 2,
+        "adaptive_sampling": False,
+        "objectives": [{"metric": "y", "goal": "maximize"}],
+    }
+    with Orchestrator(workers=1, results_dir=root, state_dir=tmp_path / "state") as orch:
+        status = orch.run(sweep, timeout=300)
+        assert (
+            status.counts["completed"] == 12 and status.results_path == f"{root}/sweep={status.execution_id}"
+        )
+        assert status.report_path == f"{root}/sweep={status.execution_id}/report.html"
+        assert orch.run(sweep, timeout=300).counts["reused"] == 12, "what S3 holds is found again"
+    assert len(load_results(status.execution_id, root)) == 12

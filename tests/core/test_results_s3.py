@@ -184,7 +184,7 @@ def test_credentials_that_may_only_read_are_refused_and_never_shown(
 ) -> None:
     bucket = s3.bucket()
     ResultStore(f"s3://{bucket}/team").write_rows("s", [_row(1)])
-    key_id, secret = s3.reader()
+    key_id, secret = s3.user("s3:Get*", "s3:List*")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     with s3.enforcing():  # moto checks IAM: the reader may list, not write
@@ -223,3 +223,17 @@ def test_uris_with_credentials_or_other_schemes_are_refused_without_echo(uri: st
     with pytest.raises(InputError) as caught:
         ResultStore(uri)
     assert caught.value.field == "results_dir" and SECRET not in str(caught.value)
+
+
+def test_credentials_that_may_write_but_not_delete_are_refused_naming_the_leftover(
+    s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3.bucket()
+    key_id, secret = s3.user("s3:Get*", "s3:List*", "s3:PutObject")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    with s3.enforcing(), pytest.raises(InputError) as caught:
+        ResultStore(f"s3://{bucket}/team").probe()
+    (left,) = [k for k in s3.keys(bucket) if ".probe-" in k]  # compaction could not clean up either
+    assert f"delete (so left behind) the probe object s3://{bucket}/{left}" in caught.value.message
+    assert "access denied" in caught.value.message and "s3:DeleteObject" in (caught.value.fix or "")

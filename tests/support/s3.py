@@ -60,12 +60,12 @@ class S3:
         listing = self.client().list_objects_v2(Bucket=bucket)
         return {o["Key"] for o in listing.get("Contents", [])}
 
-    def reader(self) -> tuple[str, str]:
-        """Credentials of a new IAM user that may read and list S3, and nothing else."""
+    def user(self, *actions: str) -> tuple[str, str]:
+        """Credentials of a new IAM user allowed these S3 actions (``s3:Get*``...), and no other."""
         iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION)
-        name = f"reader-{uuid.uuid4().hex[:8]}"
+        name = f"user-{uuid.uuid4().hex[:8]}"
         iam.create_user(UserName=name)
-        policy = {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}
+        policy = {"Effect": "Allow", "Action": list(actions), "Resource": "*"}
         iam.put_user_policy(
             UserName=name,
             PolicyName="read-only",
