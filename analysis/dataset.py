@@ -1,21 +1,21 @@
 """A sweep's results as the analysis sees them: the Parquet rows plus the stored configuration.
 
-Reads ``results/sweep=<id>/`` (the Parquet partitions and ``sweep.json``) and nothing else, so it
-works on any copy of the results with no broker.
+Reads ``results/sweep=<id>/`` (the Parquet partitions and ``sweep.json``, in a local folder or on
+S3) and nothing else, so it works on any copy of the results with no broker.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from core.errors import InputError
-from core.results import ResultStore
+from core.results import CONFIG_FILE, ResultStore
 
 PARAM, METRIC = "param.", "metric."
 # Derived columns the adapters add next to a metric; they are not metrics of their own.
@@ -31,13 +31,11 @@ class SweepData:
         frame: every stored row (all statuses), as :meth:`ResultStore.load` returns it.
         effective: the stored ``sweep.json``: ``sweep`` (the configuration), ``code_versions``,
             ``settings``.
-        path: the sweep's folder, where reports are written.
     """
 
     sweep_id: str
     frame: pd.DataFrame
     effective: dict[str, Any] = field(default_factory=dict)
-    path: Path = Path(".")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -100,22 +98,20 @@ class SweepData:
         return self.config.get("validation") or self.effective.get("validation") or {}
 
 
-def load_sweep_data(results_dir: str | Path, sweep_id: str) -> SweepData:
-    """Read a sweep's rows and stored configuration.
+def load_sweep_data(results_dir: str | os.PathLike[str], sweep_id: str) -> SweepData:
+    """Read a sweep's rows and stored configuration from a local folder or ``s3://bucket/prefix``.
 
     Raises:
         InputError: no results for ``sweep_id`` under ``results_dir``.
     """
     store = ResultStore(results_dir)
-    folder = store.sweep_dir(sweep_id)
-    if not folder.is_dir():
-        known = sorted(p.name.removeprefix("sweep=") for p in Path(results_dir).glob("sweep=*"))
+    known = store.sweeps()
+    if sweep_id not in known:
         hint = f"known sweeps: {', '.join(known[:10])}" if known else "it holds no sweeps"
         raise InputError(
-            f"no results for '{sweep_id}' under {results_dir} ({hint}); check the id "
+            f"no results for '{sweep_id}' under {store.root} ({hint}); check the id "
             "(`orchestrator status`) and --results-dir",
             field="execution_id",
         )
-    config_file = folder / "sweep.json"
-    effective = json.loads(config_file.read_text()) if config_file.is_file() else {}
-    return SweepData(sweep_id, store.load(sweep_id), effective, folder)
+    effective = json.loads(store.read_text(sweep_id, CONFIG_FILE) or "{}")
+    return SweepData(sweep_id, store.load(sweep_id), effective)

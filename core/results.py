@@ -1,13 +1,16 @@
-"""The Parquet result store: one dataset, partitioned ``sweep=<id>/project=<name>/``.
+"""The Parquet result store: one dataset, partitioned ``sweep=<id>/project=<name>/``, in a local
+folder or under ``s3://bucket/prefix`` (see :mod:`core.storage`).
 
-Batches are written atomically (temporary file, then ``os.replace``) and named after the first
-stream entry they hold, so re-writing a batch after a crash replaces it instead of duplicating it.
+Batches are written atomically (locally a temporary file, then a rename; on S3 one PUT) and named
+after the first stream entry they hold, so re-writing a batch after a crash replaces it instead of
+duplicating it.
 When a partition holds too many small files they are compacted into one. Readers drop exact
 duplicates (a crash between compaction and clean-up can briefly leave both).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -15,23 +18,26 @@ import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Mapping
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from core.expectations import Expectation, verdict
 from core.models import ExperimentResult
+from core.storage import S3, location, open_location, refusal
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
 PAGE_CACHED = 10_000  # pages up to this many rows are read through the decoded-file cache ...
 PAGE_CACHE_BYTES = 256 * 2**20  # ... which keeps at most this much (least recently used first out)
 #: what the analysis writes next to a sweep's rows when it completes (see ``analysis.publish``)
 REPORT_FILE, ANALYSIS_FILE = "report.html", "analysis.json"
+CONFIG_FILE = "sweep.json"  # the sweep's effective configuration, written when it is submitted
 BASE_COLUMNS = [
     "sweep_id",
     "experiment_id",
@@ -77,19 +83,65 @@ def result_row(
 
 
 class ResultStore:
-    """Reads and writes the Parquet dataset under ``root``."""
+    """Reads and writes the Parquet dataset under ``root``: a local folder or ``s3://bucket/prefix``.
 
-    def __init__(self, root: str | Path, compact_after_files: int = 16) -> None:
-        self.root = Path(root)
+    One code path over a ``pyarrow.fs`` filesystem (see :mod:`core.storage`). Places are given
+    back as location strings: a local path, or an ``s3://`` URI.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], compact_after_files: int = 16) -> None:
+        self.root = location(root)
+        self.fs, self._base = open_location(self.root)
+        self._local = isinstance(self.fs, pafs.LocalFileSystem)
         self.compact_after_files = compact_after_files
         self._indexes: dict[str, tuple[Any, Any]] = {}  # sweep id -> (files' signature, row index)
         self._failures: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
         self._schemas: dict[str, tuple[Any, pa.Schema]] = {}
         self._index_lock = threading.Lock()
-        self._tables: OrderedDict[tuple[Path, int, int], pa.Table] = OrderedDict()  # see _paged
+        self._tables: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()  # see _batches
 
-    def sweep_dir(self, sweep_id: str) -> Path:
-        return self.root / f"sweep={sweep_id}"
+    def _uri(self, path: str) -> str:
+        """A filesystem path as the user names it (the S3 filesystem's paths start at the bucket)."""
+        return path if self._local else S3 + path
+
+    def _folder(self, sweep_id: str) -> str:
+        return f"{self._base}/sweep={sweep_id}"
+
+    def sweep_dir(self, sweep_id: str) -> str:
+        """Where the sweep's rows and files are: a local folder or an ``s3://`` URI."""
+        return self._uri(self._folder(sweep_id))
+
+    def sweeps(self) -> list[str]:
+        """The ids of the sweeps with something stored."""
+        found = self.fs.get_file_info(pafs.FileSelector(self._base, allow_not_found=True))
+        return sorted(
+            i.base_name.removeprefix("sweep=")
+            for i in found
+            if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")
+        )
+
+    def probe(self) -> None:
+        """Check that the store can be written: write a small object and delete it again.
+
+        Creates the store's folder if missing (on S3, pyarrow keeps an empty ``prefix/`` marker in
+        its place), and leaves nothing else.
+
+        Raises:
+            InputError: the folder cannot be written, or on S3 the endpoint cannot be reached, the
+                bucket does not exist or the credentials may not write (or delete) there; the
+                message names ``results_dir``, what is wrong and the fix.
+        """
+        path = f"{self._base}/.probe-{uuid.uuid4().hex}"
+        try:
+            self._put(path, b"")
+        except OSError as exc:
+            raise refusal(self.root, "write a probe object to", exc) from None
+        try:
+            self.fs.delete_file(path)
+        except OSError as exc:  # compaction deletes files: a store it cannot delete from is no store
+            raise refusal(
+                self.root, f"delete (so left behind) the probe object {self._uri(path)} in", exc
+            ) from None
 
     def write_rows(self, sweep_id: str, rows: list[dict[str, Any]], batch: str | None = None) -> None:
         """Append ``rows`` (dicts from :func:`result_row`), one file per project partition."""
@@ -98,79 +150,133 @@ class ResultStore:
         for row in rows:
             by_project[row["project_name"]].append(row)
         for project, project_rows in by_project.items():
-            folder = self.sweep_dir(sweep_id) / f"project={project}"
-            folder.mkdir(parents=True, exist_ok=True)
-            frame = _frame(project_rows)
-            _atomic_write(frame, folder / f"part-{batch}.parquet")
-            parts = sorted(folder.glob("part-*.parquet"))
+            folder = f"{self._folder(sweep_id)}/project={project}"
+            self._put(f"{folder}/part-{batch}.parquet", _parquet(_frame(project_rows)))
+            parts = [i.path for i in self._parquet_files(folder) if i.base_name.startswith("part-")]
             if len(parts) >= self.compact_after_files:
                 self._compact(folder, parts)
 
-    def _compact(self, folder: Path, parts: list[Path]) -> None:
-        existing = sorted(folder.glob("compact-*.parquet"))
-        frames = [pq.read_table(p).to_pandas() for p in [*existing, *parts]]
+    def _compact(self, folder: str, parts: list[str]) -> None:
+        existing = [i.path for i in self._parquet_files(folder) if i.base_name.startswith("compact-")]
+        frames = [self._read(p) for p in [*existing, *parts]]
         merged = pd.concat(frames, ignore_index=True).drop_duplicates(subset=DEDUP_COLUMNS, keep="last")
-        _atomic_write(merged, folder / f"compact-{time.time_ns()}.parquet")
+        self._put(f"{folder}/compact-{time.time_ns()}.parquet", _parquet(merged))
         for path in [*existing, *parts]:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # another compaction took it first
+                self.fs.delete_file(path)
 
-    def write_effective_config(self, sweep_id: str, effective: dict[str, Any]) -> Path:
-        path = self.sweep_dir(sweep_id) / "sweep.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _put(self, path: str, data: bytes | pa.Buffer) -> None:
+        """Write a whole file atomically. An S3 PUT is; a local file is written under a temporary
+        name and renamed, so that a reader never sees half of it. An existing file is replaced."""
+        if not self._local:
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+            return
+        folder, _, name = path.rpartition("/")
+        self.fs.create_dir(folder)
+        tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:6]}.tmp"
+        try:
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(data)
+            self.fs.move(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.fs.delete_file(tmp)
+            raise
+
+    def read_text(self, sweep_id: str, name: str) -> str | None:
+        """The text of the sweep's file ``name`` (``sweep.json``, ``report.html``...), if present."""
+        try:
+            with self.fs.open_input_stream(f"{self._folder(sweep_id)}/{name}") as stream:
+                return stream.read().decode()
+        except FileNotFoundError:
+            return None
+
+    def write_text(self, sweep_id: str, name: str, text: str) -> str:
+        """Write (or replace) the sweep's file ``name`` atomically; returns its location."""
+        path = f"{self._folder(sweep_id)}/{name}"
+        self._put(path, text.encode())
+        return self._uri(path)
+
+    def write_effective_config(self, sweep_id: str, effective: dict[str, Any]) -> str:
+        """Store the sweep's ``sweep.json``; returns its location."""
         text = json.dumps(effective, indent=2, sort_keys=True, default=str)
-        if path.is_file() and path.read_text() == text:
-            return path  # unchanged: left as it is, so a report written after it stays current
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        return path
+        if self.read_text(sweep_id, CONFIG_FILE) == text:
+            # unchanged: left as it is, so a report written after it stays current
+            return self._uri(f"{self._folder(sweep_id)}/{CONFIG_FILE}")
+        return self.write_text(sweep_id, CONFIG_FILE, text)
 
     def report_current(self, sweep_id: str) -> bool:
         """Whether the sweep's report and analysis were written after its last rows and config
         (a rerun whose every result is reused changes neither: it need not draw them again)."""
-        folder = self.sweep_dir(sweep_id)
-        try:
-            written = min((folder / name).stat().st_mtime_ns for name in (REPORT_FILE, ANALYSIS_FILE))
-            inputs = [
-                p.stat().st_mtime_ns for p in [*self.files(sweep_id), folder / "sweep.json"] if p.exists()
-            ]
-        except OSError:
+        folder = self._folder(sweep_id)
+        report, analysis, config = self.fs.get_file_info(
+            [f"{folder}/{name}" for name in (REPORT_FILE, ANALYSIS_FILE, CONFIG_FILE)]
+        )
+        if report.type != pafs.FileType.File or analysis.type != pafs.FileType.File:
             return False
-        return bool(inputs) and written >= max(inputs)
+        inputs = [i.mtime_ns for i in [*self._listing(sweep_id), config] if i.type == pafs.FileType.File]
+        return bool(inputs) and min(report.mtime_ns, analysis.mtime_ns) >= max(inputs)
 
-    def report_path(self, sweep_id: str) -> Path | None:
-        """The sweep's ``report.html``, once written."""
-        path = self.sweep_dir(sweep_id) / REPORT_FILE
-        return path if path.is_file() else None
+    def report_path(self, sweep_id: str) -> str | None:
+        """The location of the sweep's ``report.html``, once written (``None`` too while S3 cannot
+        be reached: a sweep's status must not fail for want of its report)."""
+        path = f"{self._folder(sweep_id)}/{REPORT_FILE}"
+        try:
+            return self._uri(path) if self.fs.get_file_info(path).type == pafs.FileType.File else None
+        except OSError:
+            return None
 
     def stored_analysis(self, sweep_id: str) -> dict[str, Any] | None:
         """The sweep's ``analysis.json`` (the documented JSON form), once written."""
         try:
-            return json.loads((self.sweep_dir(sweep_id) / ANALYSIS_FILE).read_text())
+            return json.loads(self.read_text(sweep_id, ANALYSIS_FILE) or "")
         except (OSError, ValueError):
             return None
 
-    def files(self, sweep_id: str | None = None) -> list[Path]:
-        base = self.sweep_dir(sweep_id) if sweep_id else self.root
-        return sorted(base.glob("**/*.parquet")) if base.exists() else []
+    def files(self, sweep_id: str | None = None) -> list[PurePosixPath]:
+        """The Parquet files of a sweep (of every sweep: ``None``), as paths in :attr:`fs`."""
+        return [PurePosixPath(i.path) for i in self._listing(sweep_id)]
+
+    def _listing(self, sweep_id: str | None = None) -> list[pafs.FileInfo]:
+        return self._parquet_files(self._folder(sweep_id) if sweep_id else self._base)
+
+    def _parquet_files(self, folder: str) -> list[pafs.FileInfo]:
+        """The Parquet files under ``folder``, by path (one listing request on S3)."""
+        found = self.fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+        return sorted(
+            (i for i in found if i.type == pafs.FileType.File and i.extension == "parquet"),
+            key=lambda i: i.path,
+        )
+
+    def _read(self, path: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return self._table(path, columns).to_pandas()
+
+    def _table(self, path: str, columns: list[str] | None = None) -> pa.Table:
+        with self.fs.open_input_file(path) as source:
+            return pq.read_table(source, columns=columns)
 
     def load(self, sweep_id: str) -> pd.DataFrame:
         """All rows of a sweep as a DataFrame (empty frame with the base columns if none yet)."""
-        frames = [_read(p) for p in self.files(sweep_id)]
+        frames = [self._read(i.path) for i in self._listing(sweep_id)]
         if not frames:
             return pd.DataFrame(columns=BASE_COLUMNS)
         frame = pd.concat(frames, ignore_index=True)
         frame = frame.drop_duplicates(subset=DEDUP_COLUMNS, keep="last")
         return frame.sort_values(["index", "attempt"], kind="stable").reset_index(drop=True)
 
+    def _schema_of(self, path: str) -> pa.Schema:
+        with self.fs.open_input_file(path) as source:
+            return pq.read_schema(source)
+
     def schema(self, sweep_id: str) -> pa.Schema:
         """One schema for every file of the sweep (projects add their own ``param.*`` columns)."""
-        files = self.files(sweep_id)
+        files = self._listing(sweep_id)
         signature = _signature(files)
         cached = self._schemas.get(sweep_id)
         if cached is not None and cached[0] == signature:
             return cached[1]  # read per page, ten files' footers cost more than the page itself
-        schemas = [pq.read_schema(p) for p in files]
+        schemas = [self._schema_of(i.path) for i in files]
         if not schemas:
             return pa.schema([(name, pa.string()) for name in BASE_COLUMNS])
         schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
@@ -196,7 +302,7 @@ class ResultStore:
         """
         schema = self.schema(sweep_id)
         skip, left = offset, limit
-        for path, keep, codes, statuses in self._row_index(sweep_id):
+        for info, keep, codes, statuses in self._row_index(sweep_id):
             if left is not None and left <= 0:
                 return
             chosen = keep if status is None else keep & (codes == _code(statuses, status))
@@ -205,7 +311,7 @@ class ResultStore:
                 skip -= count
                 continue
             at = 0
-            for batch in self._batches(path, batch_rows, paged=limit is not None and limit <= PAGE_CACHED):
+            for batch in self._batches(info, batch_rows, paged=limit is not None and limit <= PAGE_CACHED):
                 mask, at = chosen[at : at + batch.num_rows], at + batch.num_rows
                 batch = batch.filter(pa.array(mask))
                 if skip:
@@ -219,21 +325,22 @@ class ResultStore:
                 if left is not None and left <= 0:
                     return
 
-    def _batches(self, path: Path, batch_rows: int, paged: bool) -> Iterator[pa.RecordBatch]:
+    def _batches(self, info: pafs.FileInfo, batch_rows: int, paged: bool) -> Iterator[pa.RecordBatch]:
         """A file's rows in batches: read as a stream, or, for a page, from a small cache of
         decoded files. A page is a few rows of one row group, but Parquet decodes the whole group:
         50 clients paging a 100,000-row sweep kept the API's CPU busy and its status slow."""
         if not paged:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+            with self.fs.open_input_file(info.path) as source:
+                # pre_buffer: a row group's columns in a few reads, not one request each on S3
+                yield from pq.ParquetFile(source, pre_buffer=True).iter_batches(batch_size=batch_rows)
             return
-        stat = path.stat()
-        key = (path, stat.st_mtime_ns, stat.st_size)
+        key = (info.path, info.mtime_ns or 0, info.size or 0)
         with self._index_lock:
             table = self._tables.get(key)
             if table is not None:
                 self._tables.move_to_end(key)
         if table is None:
-            table = pq.read_table(path)
+            table = self._table(info.path)
             with self._index_lock:
                 self._tables[key] = table
                 while (
@@ -242,7 +349,7 @@ class ResultStore:
                     self._tables.popitem(last=False)
         yield from table.to_batches(max_chunksize=batch_rows)
 
-    def _row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
+    def _row_index(self, sweep_id: str) -> list[tuple[pafs.FileInfo, np.ndarray, np.ndarray, list[str]]]:
         """Per file: which rows to keep (first of their key), status codes, status names.
 
         Built from the key columns only, and kept while the sweep's files stay the same (a file
@@ -251,16 +358,18 @@ class ResultStore:
         with self._index_lock:  # one build at a time: concurrent readers wait for it, not redo it
             return self._build_row_index(sweep_id)
 
-    def _build_row_index(self, sweep_id: str) -> list[tuple[Path, np.ndarray, np.ndarray, list[str]]]:
-        files = self.files(sweep_id)
+    def _build_row_index(
+        self, sweep_id: str
+    ) -> list[tuple[pafs.FileInfo, np.ndarray, np.ndarray, list[str]]]:
+        files = self._listing(sweep_id)
         signature = _signature(files)
         cached = self._indexes.get(sweep_id)
         if cached is not None and cached[0] == signature:
             return cached[1]
         seen: list[np.ndarray] = []
         index = []
-        for path in files:
-            table = pq.read_table(path, columns=DEDUP_COLUMNS)
+        for info in files:
+            table = self._table(info.path, columns=DEDUP_COLUMNS)
             hashes = _key_hashes(table)
             keep = np.zeros(len(hashes), dtype=bool)
             keep[np.unique(hashes, return_index=True)[1]] = True  # first of each key in the file
@@ -269,22 +378,24 @@ class ResultStore:
             seen.append(np.unique(hashes))
             encoded = pc.dictionary_encode(table["status"]).combine_chunks()
             codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int16)
-            index.append((path, keep, codes, encoded.dictionary.to_pylist()))
+            index.append((info, keep, codes, encoded.dictionary.to_pylist()))
         self._indexes[sweep_id] = (signature, index)
         return index
 
     def failures(self, sweep_id: str, limit: int = 200) -> list[dict[str, Any]]:
         """The newest failed rows (error class, message, log tail), read column by column."""
         columns = ["experiment_id", "error_class", "error_message", "log", "timestamp", "parameters"]
-        files = self.files(sweep_id)
+        files = self._listing(sweep_id)
         signature = _signature(files)
         cached = self._failures.get(sweep_id)
         if cached is not None and cached[0] == signature:
             return cached[1][:limit]
         rows: list[dict[str, Any]] = []
-        for path in files:
-            names = set(pq.read_schema(path).names)
-            table = pq.read_table(path, columns=[c for c in [*columns, "status"] if c in names])
+        for info in files:
+            with self.fs.open_input_file(info.path) as source:
+                parquet = pq.ParquetFile(source, pre_buffer=True)
+                names = set(parquet.schema_arrow.names)
+                table = parquet.read(columns=[c for c in [*columns, "status"] if c in names])
             table = table.filter(pc.equal(table["status"], "failed")).drop_columns(["status"])
             rows.extend(table.to_pylist())
         rows.sort(key=lambda r: str(r.get("timestamp")), reverse=True)
@@ -294,9 +405,8 @@ class ResultStore:
     def successful(self) -> dict[str, str]:
         """experiment_id -> sweep_id of every completed experiment in the dataset."""
         out: dict[str, str] = {}
-        for path in self.files():
-            table = pq.read_table(path, columns=["experiment_id", "status", "sweep_id"])
-            frame = table.to_pandas()
+        for info in self._listing():
+            frame = self._read(info.path, columns=["experiment_id", "status", "sweep_id"])
             for exp_id, sweep in frame.loc[
                 frame["status"] == "completed", ["experiment_id", "sweep_id"]
             ].values:
@@ -306,8 +416,8 @@ class ResultStore:
     def rows_for(self, experiment_ids: set[str]) -> list[dict[str, Any]]:
         """The completed rows of these experiments, wherever they are stored."""
         rows: list[dict[str, Any]] = []
-        for path in self.files():
-            frame = _read(path)
+        for info in self._listing():
+            frame = self._read(info.path)
             hit = frame[frame["experiment_id"].isin(experiment_ids) & (frame["status"] == "completed")]
             rows.extend(hit.drop_duplicates(subset=["experiment_id"]).to_dict("records"))
         return rows
@@ -318,10 +428,10 @@ def _code(statuses: list[str], status: str) -> int:
     return statuses.index(status) if status in statuses else -1
 
 
-def _signature(files: list[Path]) -> tuple[tuple[str, int], ...]:
+def _signature(files: list[pafs.FileInfo]) -> tuple[tuple[str, int | None], ...]:
     """What the per-sweep caches (row index, schema, failures) are kept against: a file is never
     changed in place, so names and sizes change exactly when the sweep's rows do."""
-    return tuple((p.name, p.stat().st_size) for p in files)
+    return tuple((i.path, i.size) for i in files)
 
 
 def _key_hashes(table: pa.Table) -> np.ndarray:
@@ -350,13 +460,9 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def _atomic_write(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-    os.replace(tmp, path)
-
-
-def _read(path: Path) -> pd.DataFrame:
-    frame = pq.read_table(path).to_pandas()
-    # Hive partition columns are also stored in the rows themselves; nothing to add.
-    return frame
+def _parquet(frame: pd.DataFrame) -> pa.Buffer:
+    """``frame`` as a whole Parquet file in memory: written in one piece, a failure half-way
+    through leaves nothing behind (pyarrow's S3 stream makes an object of what it has on close)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    return sink.getvalue()

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="forbid", frozen=True)
 
     broker_url: str | None = Field(None, description="redis://host:port/db; None = embedded private Redis")
-    results_dir: Path = Field(Path("results"), description="root of the Parquet dataset")
+    results_dir: str = Field(
+        "results", description="root of the Parquet dataset: a local folder or s3://bucket/prefix"
+    )
     state_dir: Path = Field(Path(".orchestrator"), description="embedded Redis data, virtualenvs, logs")
     default_budget: float | None = Field(None, ge=0, description="USD budget for sweeps that set none")
     aws_region: str = "us-east-1"
@@ -131,6 +133,12 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
             raise ValueError("must be a Redis URL such as redis://localhost:6379/0")
         return value
+
+    @field_validator("results_dir", mode="before")
+    @classmethod
+    def _location(cls, value: Any) -> Any:
+        # a string, not a Path, which would make s3://bucket/prefix into s3:/bucket/prefix
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @field_validator("project_roots", mode="before")
     @classmethod

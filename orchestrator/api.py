@@ -209,18 +209,18 @@ class Orchestrator:
         fmt: Format = "html",
         output: str | Path | None = None,
         **options: Any,
-    ) -> Path:
+    ) -> str:
         """Analyse a sweep's results and write its report (no broker needed: results only).
 
         Args:
             execution_id: the sweep.
             fmt: ``html`` (self-contained), ``json`` (the documented schema) or ``md``.
-            output: the file (default: ``report.html`` / ``analysis.json`` / ``report.md`` in
-                the sweep's results folder).
+            output: a local file (default: ``report.html`` / ``analysis.json`` / ``report.md``
+                beside the sweep's results, local or on S3).
             **options: for :func:`analysis.analyze` (``confidence``, ``interval``, ``test``).
 
         Returns:
-            The path written.
+            Where it was written: a local path or an ``s3://`` URI.
 
         Raises:
             InputError: no results for ``execution_id``, an unknown format, or a path that
@@ -267,6 +267,7 @@ class Orchestrator:
 
 
 def load_results(sweep_id: str, results_dir: str | Path | None = None) -> pd.DataFrame:
-    """Read a sweep's results from the Parquet dataset (no broker needed)."""
+    """Read a sweep's results from the Parquet dataset, a local folder or ``s3://bucket/prefix``
+    (no broker needed)."""
     root = results_dir or load_settings().results_dir
     return ResultStore(root).load(sweep_id)

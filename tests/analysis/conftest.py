@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.s3 import s3, s3_server  # noqa: F401 - pytest fixtures
 
 NOISY = Path(__file__).parent / "projects" / "noisy"
 

@@ -165,11 +165,12 @@ def test_on_sweep_completed_writes_once_and_never_raises(sweeps: Sweeps, tmp_pat
     copy = tmp_path / "results"
     shutil.copytree(sweeps.results / f"sweep={sweeps.cross}", copy / f"sweep={sweeps.cross}")
     first = on_sweep_completed(copy, sweeps.cross)
-    assert first == copy / f"sweep={sweeps.cross}" / "report.html" and first.is_file()
+    report = copy / f"sweep={sweeps.cross}" / "report.html"
+    assert first == str(report) and report.is_file()  # the location: a local path, or an s3:// URI
     assert on_sweep_completed(copy, sweeps.cross) == first  # twice: replaced, not duplicated
     stored = stored_analysis(copy, sweeps.cross)
     assert stored is not None and stored["cross_project"]["metrics"]
-    assert sorted(p.name for p in first.parent.iterdir() if p.is_file()) == [
+    assert sorted(p.name for p in report.parent.iterdir() if p.is_file()) == [
         "analysis.json",
         "report.html",
         "sweep.json",
