@@ -212,9 +212,9 @@ def check_space(config: SweepConfiguration, source: str) -> None:
     Sizes and constraints were checked when loading (``core.config``). Objective names
     are checked only against declared ``metrics``: learning them would mean running a project.
     """
-    from orchestrator.optimizer.validation import validate_adaptive_sweep
+    from orchestrator.optimizer.checks import check_adaptive_sweep
 
-    validate_adaptive_sweep(config, produced_metrics=declared_metrics(config), source=source)
+    check_adaptive_sweep(config, produced_metrics=declared_metrics(config), source=source)
     check_expectations(config, source)
 
 

@@ -1,4 +1,4 @@
-"""``orchestrator validate``: the example projects against physics known in closed form.
+"""Physics checks: the example projects against answers known in closed form (``orchestrator validate``).
 
 Each check runs an example project through its adapter, exactly as a worker would (the VQE in its
 own virtualenv), estimates a value with a confidence interval, and compares it with a value
