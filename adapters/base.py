@@ -25,6 +25,7 @@ from adapters.environment import Environment, EnvironmentManager
 from adapters.extraction import as_number, flatten, is_missing, resolve
 from adapters.loading import project_imports
 from adapters.metrics import standardize
+from adapters.process import ProcessOutcome
 from core.errors import (
     ConfigurationError,
     ExperimentError,
@@ -422,6 +423,23 @@ class ProjectAdapter(ABC):
 
     def entry_text(self) -> str:
         return self.spec.entry or ""
+
+    def _record_process(self, outcome: ProcessOutcome, ctx: RunContext | None, timeout: float | None) -> None:
+        """Keep what a project's process left in the run (its output, its interpreter), and raise
+        ``ProjectTimeout`` if it was killed at its ``timeout``. ``ctx`` is ``None`` outside a run."""
+        if ctx is not None:
+            ctx.log.section("stdout", outcome.stdout)
+            ctx.log.section("stderr", outcome.stderr)
+            env = self.environment()
+            if env is not None:
+                ctx.extra["environment"] = str(env.location or env.python)
+                ctx.extra["environment_built"] = env.built
+        if outcome.timed_out:
+            raise ProjectTimeout(
+                f"project '{self.spec.name}' did not finish within its timeout of {timeout:g} s and "
+                f"its process group was killed; raise 'timeout' if such points are expected to be "
+                f"slow, or exclude them with a constraint"
+            )
 
     def _traceback(self, exc: BaseException) -> str:
         # start at the project's first frame: the adapter's own frames only hide the cause

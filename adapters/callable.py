@@ -20,7 +20,6 @@ from adapters.base import (
     EntrySignature,
     Progress,
     ProjectAdapter,
-    ProjectTimeout,
     RunContext,
     StopRun,
     kind_from_names,
@@ -127,7 +126,7 @@ class PythonEntryAdapter(ProjectAdapter):
         name = self.spec.name
         with tempfile.TemporaryDirectory(prefix="orchestrator-run-") as tmp:
             reply = Path(tmp) / "reply.json"
-            request = {
+            request: dict[str, Any] = {
                 "root": str(self.root),
                 "entry": self._entry(),
                 "params": params,
@@ -153,18 +152,7 @@ class PythonEntryAdapter(ProjectAdapter):
             finally:
                 if watcher is not None:
                     watcher.close()
-            if ctx is not None:
-                ctx.log.section("stdout", outcome.stdout)
-                ctx.log.section("stderr", outcome.stderr)
-                if env is not None:
-                    ctx.extra["environment"] = str(env.location or env.python)
-                    ctx.extra["environment_built"] = env.built
-            if outcome.timed_out:
-                raise ProjectTimeout(
-                    f"project '{name}' did not finish within its timeout of {timeout:g} s and "
-                    f"was stopped; raise 'timeout' if such points are expected to be slow, or "
-                    f"exclude them with a constraint"
-                )
+            self._record_process(outcome, ctx, timeout)
             if not reply.is_file():
                 tail = outcome.stderr.strip()[-300:] or "no output"
                 raise ScientificError(

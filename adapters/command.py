@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from adapters.base import EntrySignature, ProjectAdapter, ProjectTimeout, RunContext, kind_from_names
+from adapters.base import EntrySignature, ProjectAdapter, RunContext, kind_from_names
 from adapters.extraction import as_number
 from adapters.process import ProcessOutcome
 from adapters.process import run_process as _run_process
@@ -147,19 +147,8 @@ class CommandAdapter(ProjectAdapter):
                 variables["ORCHESTRATOR_SEED"] = str(ctx.seed)
             cwd = self.root if opts.cwd == "project" else run_dir
             outcome = _run_process(argv, cwd=cwd, env=variables, timeout=self.spec.timeout, shell=opts.shell)
-            ctx.log.section("stdout", outcome.stdout)
-            ctx.log.section("stderr", outcome.stderr)
             ctx.extra["returncode"] = outcome.returncode
-            if env is not None:
-                ctx.extra["environment"] = str(env.location or env.python)
-                ctx.extra["environment_built"] = env.built
-            if outcome.timed_out:
-                raise ProjectTimeout(
-                    f"project '{name}': command did not finish within its timeout of "
-                    f"{self.spec.timeout:g} s and its process group was killed; raise "
-                    f"'timeout' if such points are expected to be slow, or exclude them "
-                    f"with a constraint"
-                )
+            self._record_process(outcome, ctx, self.spec.timeout)
             if outcome.returncode != 0:
                 raise self._exit_failure(outcome)
             if opts.regex:
