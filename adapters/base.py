@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -458,7 +458,7 @@ class ProjectAdapter(ABC):
     # -- in-process loading, shared by the Python-entry and circuit adapters --------------------
 
     @contextlib.contextmanager
-    def _inline(self):  # type: ignore[no-untyped-def]
+    def _inline(self) -> Iterator[None]:
         # cwd is the project folder, as when the researcher runs it by hand (relative data paths)
         with project_imports(self.root), contextlib.chdir(self.root):
             yield

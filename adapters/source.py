@@ -95,7 +95,7 @@ def source_parameters(root: Path, module: str, name: str) -> list[inspect.Parame
     args = bound[0].args
     positional = [*args.posonlyargs, *args.args]
     defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-    kinds = [inspect.Parameter.POSITIONAL_ONLY] * len(args.posonlyargs)
+    kinds: list[inspect._ParameterKind] = [inspect.Parameter.POSITIONAL_ONLY] * len(args.posonlyargs)
     kinds += [inspect.Parameter.POSITIONAL_OR_KEYWORD] * len(args.args)
     params = [_parameter(a, k, d) for a, k, d in zip(positional, kinds, defaults, strict=True)]
     if args.vararg is not None:
