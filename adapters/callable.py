@@ -86,10 +86,11 @@ class PythonEntryAdapter(ProjectAdapter):
                 raise self._entry_error(exc) from None
 
     def check_statically(self, parameters: list[str]) -> None:
+        """As for any entry; but while the project's virtualenv is not built, only whether its
+        module defines the entry, read from the source: validation never builds one."""
         if self.environments.is_ready(self.spec, self.root):
             super().check_statically(parameters)
             return
-        # never build a virtualenv to validate: read the entry from its source instead
         module, _, name = self._entry().partition(":")
         if module_defines(self.root, module, name) is False:
             raise InputError(

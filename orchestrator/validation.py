@@ -6,8 +6,9 @@ field path, fix; exit code 2 from the CLI, HTTP 422 from a REST API via ``to_dic
 
 1. **load**: a file (UTF-8 YAML, no repeated keys) or a dict, typed by the config models;
 2. **resolve**: project paths against the sweep file's folder, project defaults layered in;
-3. **projects**: import each entry and inspect it (never run it): the parameters must bind to
-   its signature, a command template may only name parameters and documented placeholders;
+3. **projects**: each adapter kind's static check, which inspects the entry and never runs it:
+   the parameters must bind to its signature, a command template may only name parameters and
+   documented placeholders;
 4. **space**: sizes, constraints evaluable, enough points for the adaptive start;
 5. **devices and cost**: managed Braket devices accept the circuits (a circuit is *built*, not
    run), the budget covers a task, and every experiment is priced.
