@@ -12,15 +12,15 @@ from pathlib import Path
 from adapters.base import (
     Check,
     CompatibilityReport,
+    DeviceRunner,
     EntrySignature,
     ProjectAdapter,
     ProjectTimeout,
     StandardizedMetrics,
     UnusableAdapter,
 )
-from adapters.circuit import CircuitAdapter, DeviceRunner
 from adapters.environment import Environment, EnvironmentManager
-from adapters.kinds import detect_kind
+from adapters.kinds import KINDS, detect_kind
 from core.errors import ConfigurationError
 from core.project import ProjectSpec
 
@@ -58,15 +58,9 @@ def adapt_project(
     Never raises for a misconfigured project: when the kind cannot be told (no entry), the
     adapter returned fails each run (and each check) with the reason.
     """
-    from adapters.callable import CallableAdapter, ClassAdapter
-    from adapters.command import CommandAdapter
-
     root = Path(project_path)
     try:
-        kind = detect_kind(spec, root)
+        adapter = KINDS[detect_kind(spec, root)]
     except ConfigurationError as exc:
         return UnusableAdapter(spec, root, exc)
-    if kind == "circuit":
-        return CircuitAdapter(spec, root, environments=environments, device_runner=device_runner)
-    adapter = {"callable": CallableAdapter, "class": ClassAdapter, "command": CommandAdapter}[kind]
-    return adapter(spec, root, environments=environments)
+    return adapter(spec, root, environments=environments, device_runner=device_runner)

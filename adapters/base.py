@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,9 +25,11 @@ from adapters.environment import Environment, EnvironmentManager
 from adapters.extraction import as_number, flatten, is_missing, resolve
 from adapters.loading import project_imports
 from adapters.metrics import standardize
+from adapters.process import ProcessOutcome
 from core.errors import (
     ConfigurationError,
     ExperimentError,
+    InputError,
     ResourceError,
     ScientificError,
     TransientError,
@@ -38,6 +40,8 @@ from core.models import ExperimentResult, ExperimentStatus
 from core.project import ProjectSpec
 
 StandardizedMetrics = dict[str, float]
+#: ``(program, shots, device) -> result``: runs a circuit on a managed device (see :mod:`adapters.circuit`)
+DeviceRunner = Callable[[Any, int, str], Any]
 
 _ERRORS: dict[str, type[ExperimentError]] = {
     cls.kind: cls for cls in (TransientError, ConfigurationError, ResourceError, ScientificError)
@@ -167,22 +171,46 @@ class RunContext:
 class ProjectAdapter(ABC):
     """Runs one existing project with a set of parameters, without changing its code.
 
+    Each kind of project is a subclass, listed in :data:`adapters.kinds.ADAPTERS`: it declares its
+    ``kind`` (the sweep file's ``kind:``), how a ``kind: auto`` project is told to be one
+    (``options_field``, :meth:`detects`), and provides ``_run``, ``signature`` and, where the
+    generic one does not fit, :meth:`check_statically`.
+
     Args:
         spec: the project's entry in the sweep file.
         root: the project folder.
         environments: finds or builds project interpreters (default: under the state folder).
+        device_runner: runs circuits on managed Braket devices (injected by the Braket worker);
+            used by the kinds that run circuits, accepted by all for a uniform constructor.
     """
 
     kind: ClassVar[str] = "?"
+    #: the ``ProjectSpec`` field of this kind's options block (``class_``), if it has one; a
+    #: project that gives the block is of this kind
+    options_field: ClassVar[str | None] = None
 
     def __init__(
-        self, spec: ProjectSpec, root: Path, *, environments: EnvironmentManager | None = None
+        self,
+        spec: ProjectSpec,
+        root: Path,
+        *,
+        environments: EnvironmentManager | None = None,
+        device_runner: DeviceRunner | None = None,
     ) -> None:
         self.spec = spec
         self.root = Path(root).resolve()
         self.environments = environments or EnvironmentManager()
+        self.device_runner = device_runner
 
     # -- what subclasses provide ------------------------------------------------------------------
+
+    @classmethod
+    def detects(cls, entry: str, root: Path) -> bool:
+        """Whether a ``kind: auto`` project with this ``entry`` and no options block is of this kind.
+
+        Asked in the order of :data:`adapters.kinds.ADAPTERS`; the first kind that says yes wins.
+        """
+        return False
 
     @abstractmethod
     def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
@@ -195,6 +223,35 @@ class ProjectAdapter(ABC):
             ExperimentError: the entry cannot be found.
         """
         return None
+
+    def check_statically(self, parameters: list[str]) -> None:
+        """Check, running none of the project's code, that a sweep can call it with ``parameters``.
+
+        The validation pipeline's project stage (``orchestrator/validation.py``). By default the
+        entry's signature must accept the parameters.
+
+        Args:
+            parameters: the sweep's parameter names and the project's ``fixed`` ones.
+
+        Raises:
+            InputError: the parameters do not fit; its ``field`` is the project's own
+                (``entry``, ``command.output_file``), without the ``projects[i].`` prefix.
+            ExperimentError: the entry cannot be found (the adapter's own explanation).
+        """
+        signature = self.signature()  # imports the entry at most, runs nothing
+        if signature is None:
+            return
+        missing, unexpected = signature.mismatch(parameters)
+        if missing or unexpected:
+            parts = [f"missing {', '.join(missing)}"] * bool(missing)
+            parts += [f"unexpected {', '.join(unexpected)}"] * bool(unexpected)
+            raise InputError(
+                f"entry {self.entry_text()} does not fit the parameters ({'; '.join(parts)})",
+                field="entry",
+                fix="add the missing ones to 'parameters' or the project's 'fixed', and drop or rename "
+                "the unexpected ones"
+                + runner.config_hint(signature.accepts, signature.required, parameters, self.kind),
+            )
 
     def environment(self) -> Environment | None:
         """The project's interpreter (built if needed), or ``None`` for the worker's own."""
@@ -367,6 +424,23 @@ class ProjectAdapter(ABC):
     def entry_text(self) -> str:
         return self.spec.entry or ""
 
+    def _record_process(self, outcome: ProcessOutcome, ctx: RunContext | None, timeout: float | None) -> None:
+        """Keep what a project's process left in the run (its output, its interpreter), and raise
+        ``ProjectTimeout`` if it was killed at its ``timeout``. ``ctx`` is ``None`` outside a run."""
+        if ctx is not None:
+            ctx.log.section("stdout", outcome.stdout)
+            ctx.log.section("stderr", outcome.stderr)
+            env = self.environment()
+            if env is not None:
+                ctx.extra["environment"] = str(env.location or env.python)
+                ctx.extra["environment_built"] = env.built
+        if outcome.timed_out:
+            raise ProjectTimeout(
+                f"project '{self.spec.name}' did not finish within its timeout of {timeout:g} s and "
+                f"its process group was killed; raise 'timeout' if such points are expected to be "
+                f"slow, or exclude them with a constraint"
+            )
+
     def _traceback(self, exc: BaseException) -> str:
         # start at the project's first frame: the adapter's own frames only hide the cause
         tb = exc.__traceback__
@@ -384,7 +458,7 @@ class ProjectAdapter(ABC):
     # -- in-process loading, shared by the Python-entry and circuit adapters --------------------
 
     @contextlib.contextmanager
-    def _inline(self):  # type: ignore[no-untyped-def]
+    def _inline(self) -> Iterator[None]:
         # cwd is the project folder, as when the researcher runs it by hand (relative data paths)
         with project_imports(self.root), contextlib.chdir(self.root):
             yield

@@ -20,7 +20,6 @@ from adapters.base import (
     EntrySignature,
     Progress,
     ProjectAdapter,
-    ProjectTimeout,
     RunContext,
     StopRun,
     kind_from_names,
@@ -28,7 +27,8 @@ from adapters.base import (
 )
 from adapters.capture import capture_inline
 from adapters.process import run_process
-from core.errors import ConfigurationError, ScientificError
+from adapters.source import defines_class, module_defines, python_entry, source_parameters
+from core.errors import ConfigurationError, InputError, ScientificError
 
 RUNNER = Path(runner.__file__).resolve()
 #: seconds allowed to import a project and read its signature in a subprocess
@@ -85,6 +85,20 @@ class PythonEntryAdapter(ProjectAdapter):
             except runner.EntryError as exc:
                 raise self._entry_error(exc) from None
 
+    def check_statically(self, parameters: list[str]) -> None:
+        """As for any entry; but while the project's virtualenv is not built, only whether its
+        module defines the entry, read from the source: validation never builds one."""
+        if self.environments.is_ready(self.spec, self.root):
+            super().check_statically(parameters)
+            return
+        module, _, name = self._entry().partition(":")
+        if module_defines(self.root, module, name) is False:
+            raise InputError(
+                f"module '{module}' defines no '{name}'",
+                field="entry",
+                fix="fix 'entry' (module:function or module:Class)",
+            )
+
     def signature(self) -> EntrySignature:
         entry = self._entry()
         if self.in_subprocess():
@@ -101,19 +115,8 @@ class PythonEntryAdapter(ProjectAdapter):
                 raise self._entry_error(exc) from None
 
     def _signature_from_source(self, entry: str) -> dict[str, Any] | None:
-        """A plain function's signature read from its file: no import, so none of its imports' cost."""
-        if self.kind != "callable":
-            return None
-        from adapters.kinds import source_parameters
-
-        module, _, name = entry.strip().partition(":")
-        params = source_parameters(self.root, module, name)
-        if params is None:
-            return None
-        try:
-            return runner.describe_function(params, name, self._config_arg())
-        except runner.EntryError as exc:
-            raise self._entry_error(exc) from None
+        """The signature read from the entry's file when that settles it (see ``CallableAdapter``)."""
+        return None
 
     # -- subprocess ------------------------------------------------------------------------------
 
@@ -124,7 +127,7 @@ class PythonEntryAdapter(ProjectAdapter):
         name = self.spec.name
         with tempfile.TemporaryDirectory(prefix="orchestrator-run-") as tmp:
             reply = Path(tmp) / "reply.json"
-            request = {
+            request: dict[str, Any] = {
                 "root": str(self.root),
                 "entry": self._entry(),
                 "params": params,
@@ -150,18 +153,7 @@ class PythonEntryAdapter(ProjectAdapter):
             finally:
                 if watcher is not None:
                     watcher.close()
-            if ctx is not None:
-                ctx.log.section("stdout", outcome.stdout)
-                ctx.log.section("stderr", outcome.stderr)
-                if env is not None:
-                    ctx.extra["environment"] = str(env.location or env.python)
-                    ctx.extra["environment_built"] = env.built
-            if outcome.timed_out:
-                raise ProjectTimeout(
-                    f"project '{name}' did not finish within its timeout of {timeout:g} s and "
-                    f"was stopped; raise 'timeout' if such points are expected to be slow, or "
-                    f"exclude them with a constraint"
-                )
+            self._record_process(outcome, ctx, timeout)
             if not reply.is_file():
                 tail = outcome.stderr.strip()[-300:] or "no output"
                 raise ScientificError(
@@ -185,11 +177,33 @@ class CallableAdapter(PythonEntryAdapter):
 
     kind = "callable"
 
+    @classmethod
+    def detects(cls, entry: str, root: Path) -> bool:
+        return python_entry(entry) is not None  # asked last: a module:name that is not a class
+
+    def _signature_from_source(self, entry: str) -> dict[str, Any] | None:
+        """A plain function's signature read from its file: no import, so none of its imports' cost."""
+        module, _, name = entry.strip().partition(":")
+        params = source_parameters(self.root, module, name)
+        if params is None:
+            return None
+        try:
+            return runner.describe_function(params, name, self._config_arg())
+        except runner.EntryError as exc:
+            raise self._entry_error(exc) from None
+
 
 class ClassAdapter(PythonEntryAdapter):
     """``entry: module:Class``: built with some parameters, then ``class.method`` called with the rest."""
 
     kind = "class"
+    options_field = "class_"
+
+    @classmethod
+    def detects(cls, entry: str, root: Path) -> bool:
+        # read from the source, not imported: a project with its own interpreter is told the same way
+        found = python_entry(entry)
+        return found is not None and defines_class(root, *found)
 
     def _method(self) -> str:
         return self.spec.class_.method if self.spec.class_ else "run"

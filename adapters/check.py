@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from adapters import adapt_project
 from adapters.base import CompatibilityReport
-from core.config import PROJECT_SETTINGS_FILE, load_sweep
+from core.config import PROJECT_SETTINGS_FILE, load_sweep, read_project_settings
 from core.errors import InputError
 from core.project import ProjectSpec
 
@@ -56,12 +55,7 @@ def project_from_folder(folder: Path) -> tuple[ProjectSpec, dict[str, Any]]:
             f"check_parameters) or check a sweep file that uses the project",
             source=str(folder),
         )
-    try:
-        data = yaml.safe_load(settings.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"malformed YAML ({exc}); fix the syntax", source=str(settings)) from None
-    if not isinstance(data, dict):
-        raise InputError("must be a mapping of project settings", source=str(settings))
+    data = read_project_settings(folder)  # read as a sweep file's projects read it
     data.setdefault("name", folder.resolve().name.replace(" ", "_"))
     data["path"] = str(folder.resolve())
     try:

@@ -14,18 +14,15 @@ the difference.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from adapters import runner
 from adapters.base import ProjectAdapter, RunContext
 from adapters.capture import capture_inline
-from adapters.environment import Environment, EnvironmentManager
+from adapters.environment import Environment
 from core.errors import ConfigurationError, InputError
-from core.project import CircuitSpec, ProjectSpec
+from core.project import CircuitSpec
 
-DeviceRunner = Callable[[Any, int, str], Any]
 LOCAL_DEVICES = ("local:sv", "local:dm")
 DEFAULT_DEVICE = "local:sv"
 
@@ -33,26 +30,13 @@ DEFAULT_DEVICE = "local:sv"
 class CircuitAdapter(ProjectAdapter):
     """``circuit: {build: module:func, analyze: module:func}``, run on ``spec.device``.
 
-    Args:
-        spec: the project's entry in the sweep file.
-        root: the project folder.
-        environments: unused by circuit projects (they run in the worker's interpreter, which
-            has the Braket SDK); accepted for a uniform constructor.
-        device_runner: runs a program on a managed device; see the module docstring.
+    Constructed as every adapter (:class:`~adapters.base.ProjectAdapter`); ``environments`` is
+    unused (circuit projects run in the worker's interpreter, which has the Braket SDK), and
+    ``device_runner`` runs a program on a managed device (see the module docstring).
     """
 
     kind = "circuit"
-
-    def __init__(
-        self,
-        spec: ProjectSpec,
-        root: Path,
-        *,
-        environments: EnvironmentManager | None = None,
-        device_runner: DeviceRunner | None = None,
-    ) -> None:
-        super().__init__(spec, root, environments=environments)
-        self.device_runner = device_runner
+    options_field = "circuit"  # detected by its options only: no entry to tell it by
 
     @property
     def options(self) -> CircuitSpec:

@@ -23,11 +23,12 @@ from typing import Any
 
 import yaml
 
-from adapters.base import EntrySignature, ProjectAdapter, ProjectTimeout, RunContext, kind_from_names
+from adapters.base import EntrySignature, ProjectAdapter, RunContext, kind_from_names
 from adapters.extraction import as_number
 from adapters.process import ProcessOutcome
 from adapters.process import run_process as _run_process
-from core.errors import ConfigurationError, ScientificError
+from adapters.source import python_entry
+from core.errors import ConfigurationError, InputError, ScientificError
 from core.project import CommandSpec
 
 SPECIAL = ("run_dir", "project_dir", "params_file", "python")
@@ -50,6 +51,11 @@ class CommandAdapter(ProjectAdapter):
     """``entry`` is a command template such as ``python run.py --gamma {gamma} --shots {shots}``."""
 
     kind = "command"
+    options_field = "command"
+
+    @classmethod
+    def detects(cls, entry: str, root: Path) -> bool:
+        return python_entry(entry) is None  # anything but module:name is a command template
 
     @property
     def options(self) -> CommandSpec:
@@ -66,6 +72,48 @@ class CommandAdapter(ProjectAdapter):
     def placeholders(self) -> set[str]:
         """The parameter names the template uses (the special placeholders excluded)."""
         return field_names(self.template()) - set(SPECIAL) - {""}
+
+    def check_statically(self, parameters: list[str]) -> None:
+        """The templates name only parameters and placeholders, and the executable exists.
+
+        Unlike a function's signature, a template need not use every parameter: the others
+        may reach the command through ``env`` or ``params_file``.
+        """
+        reserved = sorted(set(parameters) & set(SPECIAL))
+        if reserved:
+            raise InputError(
+                f"parameter '{reserved[0]}' has the name of a placeholder the command adapter fills itself",
+                field="entry",
+                fix=f"rename the parameter: {', '.join('{' + s + '}' for s in SPECIAL)} are reserved",
+            )
+        known = set(parameters) | set(SPECIAL)
+        templates = [("entry", self.template())]
+        if self.options.output_file:
+            templates.append(("command.output_file", self.options.output_file))
+        for field, template in templates:
+            try:
+                names = field_names(template)
+            except ValueError as exc:
+                raise InputError(
+                    f"'{template}' is not a valid template ({exc})",
+                    field=field,
+                    fix="write literal braces as {{ and }}",
+                ) from None
+            unknown = sorted(names - known)
+            if unknown:
+                shown = "{" + unknown[0] + "}"
+                raise InputError(
+                    f"{shown} is neither a parameter of the sweep nor a documented placeholder",
+                    field=field,
+                    fix=f"use one of {', '.join('{' + n + '}' for n in sorted(known))}, or add "
+                    f"'{unknown[0] or '(empty)'}' to 'parameters' or the project's 'fixed'",
+                )
+        try:
+            self._check_executable()
+        except ValueError as exc:  # shlex: unbalanced quotes
+            raise InputError(
+                f"the command cannot be split into words ({exc})", field="entry", fix="balance the quotes"
+            ) from None
 
     def signature(self) -> EntrySignature:
         self._check_executable()
@@ -99,19 +147,8 @@ class CommandAdapter(ProjectAdapter):
                 variables["ORCHESTRATOR_SEED"] = str(ctx.seed)
             cwd = self.root if opts.cwd == "project" else run_dir
             outcome = _run_process(argv, cwd=cwd, env=variables, timeout=self.spec.timeout, shell=opts.shell)
-            ctx.log.section("stdout", outcome.stdout)
-            ctx.log.section("stderr", outcome.stderr)
             ctx.extra["returncode"] = outcome.returncode
-            if env is not None:
-                ctx.extra["environment"] = str(env.location or env.python)
-                ctx.extra["environment_built"] = env.built
-            if outcome.timed_out:
-                raise ProjectTimeout(
-                    f"project '{name}': command did not finish within its timeout of "
-                    f"{self.spec.timeout:g} s and its process group was killed; raise "
-                    f"'timeout' if such points are expected to be slow, or exclude them "
-                    f"with a constraint"
-                )
+            self._record_process(outcome, ctx, self.spec.timeout)
             if outcome.returncode != 0:
                 raise self._exit_failure(outcome)
             if opts.regex:

@@ -8,42 +8,15 @@ comparison built on it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from core.intervals import wilson_interval
 from core.project import StandardizeSpec
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def z_value(confidence: float) -> float:
-    """Two-sided standard-normal quantile: 1.95996... for 0.95."""
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def wilson_interval(p: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a probability ``p`` estimated from ``n`` shots.
-
-    Unlike the normal interval it stays inside [0, 1] and does not collapse to zero width
-    when ``p`` is 0 or 1, which shot-estimated fidelities often are.
-    """
-    if n <= 0:
-        raise ValueError("the Wilson interval needs a positive shot count")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"probability {p} is outside [0, 1]")
-    z = z_value(confidence)
-    z2n = z * z / n
-    denom = 1 + z2n
-    center = (p + z2n / 2) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n)) / denom
-    # at p = 0 or 1 the bound is exactly 0 or 1; rounding would leave 1e-19 there
-    low = 0.0 if p == 0 else max(0.0, center - half)
-    high = 1.0 if p == 1 else min(1.0, center + half)
-    return low, high
 
 
 def relative_improvement(value: float, baseline: float, goal: str = "maximize") -> float:

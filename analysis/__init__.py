@@ -15,13 +15,13 @@ from analysis.aggregate import aggregate, bootstrap_interval, t_interval, wilson
 from analysis.compare import compare_projects, cross_project
 from analysis.convergence import best_so_far, convergence, expected_best_random
 from analysis.dataset import SweepData, load_sweep_data
+from analysis.expectations import check_results, check_spec, row_verdicts
 from analysis.pareto import hypervolume, pareto_analysis, pareto_mask
 from analysis.publish import analyze_sweep, on_sweep_completed, render, stored_analysis
 from analysis.report import JSON_SCHEMA, SweepAnalysis, analyze
 from analysis.sensitivity import grid_sensitivity, sensitivity_analysis, surrogate_sensitivity
 from analysis.significance import benjamini_hochberg, compare_configurations, paired, two_sample
 from analysis.statistics import best_points, summarize
-from analysis.validation import check_spec, row_validation, validate
 
 __all__ = [
     "JSON_SCHEMA",
@@ -34,6 +34,7 @@ __all__ = [
     "best_points",
     "best_so_far",
     "bootstrap_interval",
+    "check_results",
     "check_spec",
     "compare_configurations",
     "compare_projects",
@@ -48,13 +49,12 @@ __all__ = [
     "pareto_analysis",
     "pareto_mask",
     "render",
-    "row_validation",
+    "row_verdicts",
     "sensitivity_analysis",
     "stored_analysis",
     "summarize",
     "surrogate_sensitivity",
     "t_interval",
     "two_sample",
-    "validate",
     "wilson",
 ]

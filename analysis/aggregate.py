@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.intervals import wilson_interval
+
 Method = Literal["t", "wilson", "bootstrap"]
 COLUMNS = [
     "project",
@@ -40,11 +42,11 @@ def t_interval(mean: np.ndarray, stderr: np.ndarray, n: np.ndarray, confidence: 
 
 
 def wilson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (scipy's ``binomtest``)."""
-    if trials <= 0:
+    """Wilson score interval of a binomial proportion, ``successes`` of ``trials`` (NaN for none)."""
+    n = int(trials)
+    if n <= 0:
         return float("nan"), float("nan")
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    return wilson_interval(int(successes) / n, n, confidence)
 
 
 def bootstrap_interval(

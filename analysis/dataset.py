@@ -94,7 +94,7 @@ class SweepData:
 
     @property
     def validation_spec(self) -> dict[str, Any]:
-        """The sweep file's ``validation:`` section (see :mod:`analysis.validation`), if any."""
+        """The sweep file's ``validation:`` section (see :mod:`analysis.expectations`), if any."""
         return self.config.get("validation") or self.effective.get("validation") or {}
 
 

@@ -1,7 +1,7 @@
 """One sweep's analysis as one object, :class:`SweepAnalysis`, with a stable JSON form.
 
 ``analyze(data)`` runs every step (aggregation, comparisons, sensitivity, Pareto, convergence,
-validation) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.render` turns the result
+the checks against expectations) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.render` turns the result
 into HTML or Markdown. The JSON form is documented in the README ("Analysis and reports") and in
 :data:`JSON_SCHEMA`; every top-level key is always present, empty when it does not apply.
 """
@@ -23,10 +23,10 @@ from analysis.aggregate import aggregate
 from analysis.compare import cross_project, records
 from analysis.convergence import convergence
 from analysis.dataset import SweepData
+from analysis.expectations import check_results
 from analysis.pareto import pareto_analysis
 from analysis.sensitivity import sensitivity_analysis
 from analysis.significance import Test, compare_configurations
-from analysis.validation import validate
 
 SCHEMA_VERSION = 1
 _PACKAGES = (
@@ -150,7 +150,7 @@ def analyze(
             startup_points=optimizer.get("startup_points"),
             varied=len(data.varied),
         ),
-        validation=validate(ok, groups, keys, data.validation_spec)
+        validation=check_results(ok, groups, keys, data.validation_spec)
         if data.validation_spec
         else {"counts": {"ok": 0, "warn": 0, "violation": 0}, "checks": [], "rows": []},
         reproducibility=_reproducibility(data),

@@ -352,18 +352,27 @@ def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | 
                 field=f"projects[{i}].path",
                 line=_line_of(root, ("projects", i, "path")),
             )
-        defaults: Any = {}
-        settings_file = folder / PROJECT_SETTINGS_FILE
-        if settings_file.is_file():
-            defaults = read_yaml(settings_file)[1] or {}
-            if not isinstance(defaults, dict):
-                raise InputError(
-                    "project settings must be a mapping (entry, kind, metrics, ...)",
-                    source=str(settings_file),
-                    fix="write it as key: value lines",
-                )
-        resolved.append({**defaults, **project, "path": str(folder)})
+        resolved.append({**read_project_settings(folder), **project, "path": str(folder)})
     return resolved
+
+
+def read_project_settings(folder: Path) -> dict[str, Any]:
+    """The project settings in ``folder/orchestrator-project.yaml``; empty when it has none.
+
+    Raises:
+        InputError: the file is not UTF-8, not YAML, repeats a key or is not a mapping.
+    """
+    path = folder / PROJECT_SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    data = read_yaml(path)[1] or {}
+    if not isinstance(data, dict):
+        raise InputError(
+            "project settings must be a mapping (entry, kind, metrics, ...)",
+            source=str(path),
+            fix="write it as key: value lines",
+        )
+    return data
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

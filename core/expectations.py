@@ -9,7 +9,7 @@
 ``bounds`` hold for every run and are checked here, as each result lands (:func:`verdict`), so
 the row carries a ``validation`` column and the optimizer can leave violations out of its fit.
 ``theory`` and ``reference`` are statements about a point's *mean* (a tolerance in standard
-errors needs repeats or shots), so :mod:`analysis.validation` checks them over the aggregates.
+errors needs repeats or shots), so :mod:`analysis.expectations` checks them over the aggregates.
 """
 
 from __future__ import annotations

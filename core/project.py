@@ -42,6 +42,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Resource = Literal["local_cpu", "braket_sim", "braket_qpu"]
+#: the kinds a sweep file may name: a Literal, so that a misspelt kind is refused at load with
+#: the file, line and choices. Each has one adapter in the registry, ``adapters/kinds.py``
+#: (core imports no adapter; ``tests/adapters/test_kinds.py`` checks that the two agree).
 Kind = Literal["auto", "callable", "class", "command", "circuit"]
 
 

@@ -657,7 +657,7 @@ def validate_physics(as_json: bool) -> None:
     """Run the example projects against known physics (CHSH, GHZ, QAOA, H2); exit 0 only if all pass."""
     import json
 
-    from orchestrator.physics import CONFIDENCE, run_suite
+    from orchestrator.physics_checks import CONFIDENCE, run_suite
 
     checks = []
     for check in run_suite():

@@ -201,7 +201,7 @@ class LocalWorkers:
 
 def project_imports(config: Any) -> list[str]:
     """The installed modules a sweep's Python entries import at their top level (to preload)."""
-    from adapters.kinds import external_imports
+    from adapters.source import external_imports
 
     modules: list[str] = []
     for spec in config.projects:

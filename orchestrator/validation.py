@@ -6,8 +6,9 @@ field path, fix; exit code 2 from the CLI, HTTP 422 from a REST API via ``to_dic
 
 1. **load**: a file (UTF-8 YAML, no repeated keys) or a dict, typed by the config models;
 2. **resolve**: project paths against the sweep file's folder, project defaults layered in;
-3. **projects**: import each entry and inspect it (never run it): the parameters must bind to
-   its signature, a command template may only name parameters and documented placeholders;
+3. **projects**: each adapter kind's static check, which inspects the entry and never runs it:
+   the parameters must bind to its signature, a command template may only name parameters and
+   documented placeholders;
 4. **space**: sizes, constraints evaluable, enough points for the adaptive start;
 5. **devices and cost**: managed Braket devices accept the circuits (a circuit is *built*, not
    run), the budget covers a task, and every experiment is priced.
@@ -77,13 +78,20 @@ def load(sweep: SweepInput, source: str | None = None) -> tuple[SweepConfigurati
 
 
 def check_projects(config: SweepConfiguration, source: str) -> None:
-    """Each project's entry exists and accepts the sweep's parameters; no project code runs."""
+    """Each project's entry exists and accepts the sweep's parameters; no project code runs.
+
+    What "accepts" means is the adapter kind's own static check
+    (:meth:`~adapters.base.ProjectAdapter.check_statically`).
+    """
     for i, spec in enumerate(config.projects):
-        given = [*config.parameters, *spec.fixed]
+        prefix = f"projects[{i}]"
         try:
-            _check_project(spec, given, f"projects[{i}]", source)
+            _check_project(spec, [*config.parameters, *spec.fixed])
+        except InputError as exc:  # its field is the project's own: give it the project's place
+            field = f"{prefix}.{exc.field}" if exc.field else prefix
+            raise InputError(exc.message, source=source, field=field, fix=exc.fix) from None
         except ExperimentError as exc:  # the adapters' own explanation, with its fix
-            raise InputError(str(exc), source=source, field=_field_of(exc, f"projects[{i}]")) from None
+            raise InputError(str(exc), source=source, field=_field_of(exc, prefix)) from None
 
 
 def _field_of(exc: Exception, prefix: str) -> str:
@@ -101,106 +109,22 @@ def _field_of(exc: Exception, prefix: str) -> str:
     return f"{prefix}.entry"
 
 
-def _check_project(spec: ProjectSpec, given: list[str], prefix: str, source: str) -> None:
+def _check_project(spec: ProjectSpec, parameters: list[str]) -> None:
     from adapters import adapt_project
-    from adapters.base import UnusableAdapter
 
-    adapter = adapt_project(spec.path, spec, device_runner=_never_run if is_managed(spec.device) else None)
-    if isinstance(adapter, UnusableAdapter):
-        raise adapter.error
     if is_managed(spec.device) and spec.resource == "local_cpu":
         raise InputError(
             f"device {spec.device} is a managed Braket device, which local_cpu workers cannot reach",
-            source=source,
-            field=f"{prefix}.resource",
+            field="resource",
             fix="set resource: braket_sim (managed simulators) or braket_qpu (QPUs)",
         )
-    if adapter.kind == "command":
-        _check_command(adapter, given, prefix, source)
-        return
-    if adapter.kind in ("callable", "class") and not adapter.environments.is_ready(spec, adapter.root):
-        _check_entry_statically(spec, adapter.root, prefix, source)  # never build a virtualenv here
-        return
-    signature = adapter.signature()  # imports the entry (or its build/analyze), runs nothing
-    if signature is None:
-        return
-    missing, unexpected = signature.mismatch(given)
-    if missing or unexpected:
-        from adapters.runner import config_hint
-
-        parts = [f"missing {', '.join(missing)}"] * bool(missing)
-        parts += [f"unexpected {', '.join(unexpected)}"] * bool(unexpected)
-        raise InputError(
-            f"entry {adapter.entry_text()} does not fit the parameters ({'; '.join(parts)})",
-            source=source,
-            field=f"{prefix}.entry",
-            fix="add the missing ones to 'parameters' or the project's 'fixed', and drop or rename "
-            "the unexpected ones" + config_hint(signature.accepts, signature.required, given, adapter.kind),
-        )
+    # a managed device's circuits are built to check them, never run
+    adapter = adapt_project(spec.path, spec, device_runner=_never_run if is_managed(spec.device) else None)
+    adapter.check_statically(parameters)  # an unusable spec's adapter raises its reason here
 
 
 def _never_run(program: Any, shots: int, device: str) -> Any:
     raise AssertionError("validation builds circuits, it never runs them")
-
-
-def _check_entry_statically(spec: ProjectSpec, root: Path, prefix: str, source: str) -> None:
-    """The entry of a project whose virtualenv is not built yet, read from its source."""
-    from adapters.kinds import module_defines
-
-    module, _, name = (spec.entry or "").partition(":")
-    if module_defines(root, module, name) is False:
-        raise InputError(
-            f"module '{module}' defines no '{name}'",
-            source=source,
-            field=f"{prefix}.entry",
-            fix="fix 'entry' (module:function or module:Class)",
-        )
-
-
-def _check_command(adapter: Any, given: list[str], prefix: str, source: str) -> None:
-    from adapters.command import SPECIAL, field_names
-
-    reserved = sorted(set(given) & set(SPECIAL))
-    if reserved:
-        raise InputError(
-            f"parameter '{reserved[0]}' has the name of a placeholder the command adapter fills itself",
-            source=source,
-            field=f"{prefix}.entry",
-            fix=f"rename the parameter: {', '.join('{' + s + '}' for s in SPECIAL)} are reserved",
-        )
-    known = set(given) | set(SPECIAL)
-    templates = [("entry", adapter.template())]
-    if adapter.options.output_file:
-        templates.append(("command.output_file", adapter.options.output_file))
-    for field, template in templates:
-        try:
-            names = field_names(template)
-        except ValueError as exc:
-            raise InputError(
-                f"'{template}' is not a valid template ({exc})",
-                source=source,
-                field=f"{prefix}.{field}",
-                fix="write literal braces as {{ and }}",
-            ) from None
-        unknown = sorted(names - known)
-        if unknown:
-            shown = "{" + unknown[0] + "}"
-            raise InputError(
-                f"{shown} is neither a parameter of the sweep nor a documented placeholder",
-                source=source,
-                field=f"{prefix}.{field}",
-                fix=f"use one of {', '.join('{' + n + '}' for n in sorted(known))}, or add "
-                f"'{unknown[0] or '(empty)'}' to 'parameters' or the project's 'fixed'",
-            )
-    try:
-        adapter.signature()  # the executable or script exists
-    except ValueError as exc:  # shlex: unbalanced quotes
-        raise InputError(
-            f"the command cannot be split into words ({exc})",
-            source=source,
-            field=f"{prefix}.entry",
-            fix="balance the quotes",
-        ) from None
 
 
 # -- 4: space ----------------------------------------------------------------------------------------
@@ -212,9 +136,9 @@ def check_space(config: SweepConfiguration, source: str) -> None:
     Sizes and constraints were checked when loading (``core.config``). Objective names
     are checked only against declared ``metrics``: learning them would mean running a project.
     """
-    from orchestrator.optimizer.validation import validate_adaptive_sweep
+    from orchestrator.optimizer.checks import check_adaptive_sweep
 
-    validate_adaptive_sweep(config, produced_metrics=declared_metrics(config), source=source)
+    check_adaptive_sweep(config, produced_metrics=declared_metrics(config), source=source)
     check_expectations(config, source)
 
 

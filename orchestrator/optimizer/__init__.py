@@ -34,7 +34,7 @@ _LAZY = {
     "EarlyStoppingRule": "orchestrator.optimizer.early_stopping",
     "MedianRule": "orchestrator.optimizer.early_stopping",
     "stopping_rule": "orchestrator.optimizer.early_stopping",
-    "validate_adaptive_sweep": "orchestrator.optimizer.validation",
+    "check_adaptive_sweep": "orchestrator.optimizer.checks",
 }
 # optimizer.sampler -> the class that implements it
 _SAMPLER_CLASSES = {"gp": "GPOptimizer", "random": "RandomOptimizer", "sobol": "SobolOptimizer"}

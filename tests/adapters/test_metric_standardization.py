@@ -11,7 +11,8 @@ import pytest
 from scipy.stats import binomtest
 
 from adapters import ProjectAdapter
-from adapters.metrics import relative_improvement, standardize, stderr_over_repeats, wilson_interval, z_value
+from adapters.metrics import relative_improvement, standardize, stderr_over_repeats
+from core.intervals import wilson_interval, z_value
 from core.project import StandardizeSpec
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from adapters import adapt_project
-from adapters.kinds import external_imports, source_parameters
 from adapters.runner import describe, describe_function
+from adapters.source import external_imports, source_parameters
 from core.project import ProjectSpec
 
 MODULE = """

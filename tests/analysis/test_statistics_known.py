@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from adapters.metrics import wilson_interval
 from analysis import (
     aggregate,
     benjamini_hochberg,
@@ -23,6 +22,7 @@ from analysis import (
     wilson,
 )
 from analysis.convergence import best_so_far
+from core.intervals import wilson_interval
 
 
 def test_t_interval_matches_the_textbook_value() -> None:

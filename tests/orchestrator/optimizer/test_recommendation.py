@@ -13,7 +13,7 @@ from orchestrator.optimizer import (
     GPOptimizer,
     OptimizationRecommendation,
     OptimizerConfig,
-    validate_adaptive_sweep,
+    check_adaptive_sweep,
 )
 from tests.orchestrator.optimizer.conftest import make_sweep, result
 
@@ -71,12 +71,12 @@ def test_results_as_a_dataframe_give_the_same_scores() -> None:
 def test_adaptive_sweep_with_fewer_points_than_the_startup_design_is_refused() -> None:
     config = make_sweep({"x": [1, 2, 3]}, optimizer={"startup_points": 5})
     with pytest.raises(InputError) as err:
-        validate_adaptive_sweep(config, source="sweep.yaml")
+        check_adaptive_sweep(config, source="sweep.yaml")
     assert err.value.field == "optimizer.startup_points"
     assert "set optimizer.startup_points to 3 or less" in err.value.message
-    validate_adaptive_sweep(make_sweep({"x": [1, 2, 3]}, optimizer={"startup_points": 3}))
+    check_adaptive_sweep(make_sweep({"x": [1, 2, 3]}, optimizer={"startup_points": 3}))
     with pytest.raises(InputError, match=r"startup_points=6 \(the default"):
-        validate_adaptive_sweep(make_sweep({"x": [1, 2, 3]}))
+        check_adaptive_sweep(make_sweep({"x": [1, 2, 3]}))
 
 
 def test_coverage_share_outside_the_unit_interval_is_refused() -> None:
@@ -89,17 +89,17 @@ def test_coverage_share_outside_the_unit_interval_is_refused() -> None:
         }
     )
     with pytest.raises(InputError) as err:
-        validate_adaptive_sweep(bad)
+        check_adaptive_sweep(bad)
     assert err.value.field == "optimizer.coverage_share"
 
 
 def test_objective_metric_no_project_produces_is_refused() -> None:
     config = make_sweep(PARAMS, objectives=["fidelity"])
     with pytest.raises(InputError) as err:
-        validate_adaptive_sweep(config, produced_metrics={"p": ["energy"]})
+        check_adaptive_sweep(config, produced_metrics={"p": ["energy"]})
     assert err.value.field == "objectives[0].metric"
     assert "'fidelity'" in err.value.message
-    validate_adaptive_sweep(config, produced_metrics={"p": ["fidelity", "energy"]})
+    check_adaptive_sweep(config, produced_metrics={"p": ["fidelity", "energy"]})
 
 
 def test_sweep_without_objectives_is_ordered_space_filling() -> None:

@@ -1,4 +1,4 @@
-"""``orchestrator validate``: the example projects against physics known in closed form.
+"""Physics checks: the example projects against answers known in closed form (``orchestrator validate``).
 
 Each check runs an example project through its adapter, exactly as a worker would (the VQE in its
 own virtualenv), estimates a value with a confidence interval, and compares it with a value
@@ -123,7 +123,8 @@ def ghz_fidelity_exact(n_qubits: int, noise: float) -> float:
     errors is a stabilizer of the GHZ state: X on all qubits or on none, and an even number of
     Z's. Exact, and independent of any simulator.
     """
-    gates = [("h", (0,))] + [("cnot", (q, q + 1)) for q in range(n_qubits - 1)]
+    gates: list[tuple[str, tuple[int, ...]]] = [("h", (0,))]
+    gates += [("cnot", (q, q + 1)) for q in range(n_qubits - 1)]
     locations = []  # (gate index, qubit): one channel each
     for k, (_, qubits) in enumerate(gates):
         locations += [(k, q) for q in qubits]
@@ -137,9 +138,8 @@ def ghz_fidelity_exact(n_qubits: int, noise: float) -> float:
             probability *= weight[p]
             ex, ez = [0] * n_qubits, [0] * n_qubits
             ex[q], ez[q] = paulis[p]
-            for _, (c, t) in gates[
-                k + 1 :
-            ]:  # later gates are CNOTs: X spreads to the target, Z to the control
+            # the later gates are CNOTs: X spreads to the target, Z to the control
+            for _, (c, t) in gates[k + 1 :]:
                 ex[t] ^= ex[c]
                 ez[c] ^= ez[t]
             x = [a ^ b for a, b in zip(x, ex, strict=True)]

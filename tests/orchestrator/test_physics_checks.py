@@ -1,4 +1,4 @@
-"""``orchestrator validate``: the examples against known physics."""
+"""Physics checks (``orchestrator validate``): the examples against known physics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.physics import FARHI_P1, TSIRELSON, ghz_fidelity_exact
+from orchestrator.physics_checks import FARHI_P1, TSIRELSON, ghz_fidelity_exact
 from tests.conftest import cli
 
 

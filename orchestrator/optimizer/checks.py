@@ -1,4 +1,7 @@
-"""Submit-time checks of an adaptive sweep: each raises ``InputError`` (exit code 2) with the fix."""
+"""The optimizer's checks of an adaptive sweep, run by the validation pipeline before submit.
+
+Each raises ``InputError`` (exit code 2) with the fix.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def count_valid_points(space: ParameterSpace, limit: int) -> int:
     return found
 
 
-def validate_adaptive_sweep(
+def check_adaptive_sweep(
     config: SweepConfiguration,
     space: ParameterSpace | None = None,
     *,

@@ -1,4 +1,4 @@
-"""Scientific validation: results checked against what physics says they must be.
+"""Results checked against the sweep's expectations: what physics says each metric must be.
 
 A sweep file's ``validation:`` section states expectations per metric::
 
@@ -77,7 +77,7 @@ def check_spec(
             raise InputError("give either theory or reference, not both", field=where)
 
 
-def row_validation(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.Series:
+def row_verdicts(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.Series:
     """Per-row verdict from the bounds and the adapters' flags: ``ok``, ``warn: ...`` or
     ``violation: ...`` (one string per row, aligned with ``frame``).
 
@@ -124,7 +124,7 @@ def _flags(extra: Any) -> list[dict[str, Any]]:
     return list(extra.get("flags") or []) if isinstance(extra, dict) else []
 
 
-def validate(
+def check_results(
     frame: pd.DataFrame, groups: pd.DataFrame, keys: list[str], spec: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Check every point mean against its expectation and every run against its bounds.
@@ -177,7 +177,7 @@ def validate(
                     "reason": f"{source}: {z:.2f} standard errors away (tolerance {tolerance:g})",
                 }
             )
-    verdicts = row_validation(frame, spec) if len(frame) else pd.Series(dtype=object)
+    verdicts = row_verdicts(frame, spec) if len(frame) else pd.Series(dtype=object)
     flagged = frame.loc[verdicts.index[verdicts != "ok"]] if len(frame) else frame
     rows = [
         {"experiment_id": r["experiment_id"], "project": r["project_name"], "validation": verdicts[i]}
