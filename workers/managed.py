@@ -118,7 +118,7 @@ class ManagedRunner:
             )
         failover = {spec.device: list(spec.failover)} if spec.device and spec.failover else None
         return BraketManagedExecutor(
-            self.state.raw_client(),
+            self.state.braket_ledgers(),
             s3_bucket=self.settings.braket_s3_bucket,
             s3_prefix=self.settings.braket_s3_prefix,
             failover=failover,

@@ -14,6 +14,7 @@ from orchestrator.store.budget import BudgetAlert
 from orchestrator.store.submissions import SubmissionRecord
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+LOCAL_TASK_PREFIX = "local-task/"  # the ARNs of tasks that failed over to the local simulator
 
 
 @dataclass(frozen=True)
