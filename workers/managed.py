@@ -305,22 +305,16 @@ class ManagedRunner:
         error_class: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        result = ExperimentResult(
-            experiment_id=exp.experiment_id,
-            project_name=exp.project,
-            parameters=exp.parameters,
+        result = ExperimentResult.of(
+            exp,
             status=status,
             error_message=error,
             error_class=error_class,
-            sweep_id=exp.sweep_id,
-            index=exp.index,
-            repeat=exp.repeat,
             attempt=attempt,
             worker_host=host,
-            resource=exp.resource,
-            device=exp.device,
             reproducibility_hash=exp.reproducibility_hash,
             seed=exp.seed,
+            added=False,  # as this row has always been written; every other row carries exp.added
             extra=extra or {},
         )
         self.state.record(
