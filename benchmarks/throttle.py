@@ -49,14 +49,12 @@ def _worker(
     from core.errors import TransientError
     from core.models import Experiment
     from orchestrator.braket import BraketManagedExecutor
-    from orchestrator.store.throttle import TokenBucket
+    from orchestrator.store import BraketLedgers
 
-    client = redis.Redis.from_url(redis_url)
+    ledgers = BraketLedgers(redis.Redis.from_url(redis_url), prefix=prefix)
     # per-worker: a private bucket per worker, which is what Celery's rate_limit amounts to.
-    private = TokenBucket(client, f"worker-{index}", rate=QUOTA, burst=QUOTA, prefix=prefix)
-    ex = BraketManagedExecutor(
-        client, s3_bucket=bucket, prefix=prefix, throttle=private if mode == "per-worker" else None
-    )
+    private = ledgers.bucket(f"worker-{index}", rate=QUOTA, burst=QUOTA)
+    ex = BraketManagedExecutor(ledgers, s3_bucket=bucket, throttle=private if mode == "per-worker" else None)
     circuit = Circuit().h(0).cnot(0, 1)
     ex.connect(DEVICE)  # GetDevice and the HTTP pool, outside the measured window
     ready.set()

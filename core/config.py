@@ -25,6 +25,7 @@ from core.expectations import Expectation
 from core.expressions import Expression
 from core.optimizer_config import OptimizerConfig
 from core.project import ProjectSpec
+from core.settings import Budget
 from core.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
 
 PROJECT_SETTINGS_FILE = "orchestrator-project.yaml"
@@ -68,7 +69,7 @@ class SweepConfiguration(BaseModel):
     parameters: dict[str, ParameterRange] = Field(min_length=1)
     objectives: list[Objective] = Field(default_factory=list)
     constraints: Constraints = Field(default_factory=Constraints)
-    budget_limit: float | None = Field(None, ge=0, description="USD")
+    budget_limit: Budget | None = Field(None, description="USD")
     max_duration: timedelta | None = None
     max_experiments: int | None = Field(
         None,

@@ -87,3 +87,26 @@ class ExperimentResult(BaseModel):
     added: bool = False
     log: str = Field("", description="tail of the project's captured stdout/stderr/logging")
     extra: dict[str, Any] = Field(default_factory=dict, description="adapter-specific details (JSON-able)")
+
+    @classmethod
+    def of(cls, experiment: Experiment, **fields: Any) -> ExperimentResult:
+        """The result of a finished ``experiment``, with what it is filled in from it: id, project,
+        parameters, sweep, index, repeat, resource, device and whether the optimizer added it.
+
+        Args:
+            experiment: the experiment that ran (or was stopped, or failed before it ran).
+            fields: how it ran: status, metrics, cost, attempt, host, seed, reproducibility hash,
+                ...; one of the fields above given here replaces the experiment's.
+        """
+        identity: dict[str, Any] = {
+            "experiment_id": experiment.experiment_id,
+            "project_name": experiment.project,
+            "parameters": dict(experiment.parameters),
+            "sweep_id": experiment.sweep_id,
+            "index": experiment.index,
+            "repeat": experiment.repeat,
+            "resource": experiment.resource,
+            "device": experiment.device,
+            "added": experiment.added,
+        }
+        return cls(**(identity | fields))

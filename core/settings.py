@@ -17,13 +17,16 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import InputError
+
+if TYPE_CHECKING:
+    from core.config import SweepConfiguration
 
 SETTINGS_FILE_ENV = "ORCHESTRATOR_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = "orchestrator.yaml"
@@ -41,6 +44,11 @@ NON_SETTING_ENV = frozenset(
 )
 
 logger = logging.getLogger(__name__)
+
+#: A budget in USD, 0 or more: the rule of every budget field (the sweep file's ``budget_limit``,
+#: the settings' ``default_budget`` and ``global_budget``). Values that come from elsewhere meet it
+#: in the budget ledger (``orchestrator.store.budget.check_limit``), which enforces budgets.
+Budget = Annotated[float, Field(ge=0)]
 _warned: set[str] = set()  # unknown variables this process has already warned about
 
 
@@ -54,7 +62,7 @@ class Settings(BaseSettings):
         "results", description="root of the Parquet dataset: a local folder or s3://bucket/prefix"
     )
     state_dir: Path = Field(Path(".orchestrator"), description="embedded Redis data, virtualenvs, logs")
-    default_budget: float | None = Field(None, ge=0, description="USD budget for sweeps that set none")
+    default_budget: Budget | None = Field(None, description="USD budget for sweeps that set none")
     aws_region: str = "us-east-1"
 
     visibility_timeout: int = Field(
@@ -95,7 +103,7 @@ class Settings(BaseSettings):
     braket_s3_bucket: str | None = Field(None, description="bucket managed Braket tasks write results to")
     braket_s3_prefix: str = "orchestrator/tasks"
     poll_interval: float = Field(10.0, gt=0, description="seconds between polls of a queued quantum task")
-    global_budget: float | None = Field(None, ge=0, description="USD cap over all sweeps of this deployment")
+    global_budget: Budget | None = Field(None, description="USD cap over all sweeps of this deployment")
     confirm_above: float = Field(
         10.0, ge=0, description="ask before running a sweep estimated above this (USD)"
     )
@@ -157,6 +165,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.broker_url is None
+
+    def budget_for(self, config: SweepConfiguration) -> float | None:
+        """A sweep's USD budget: its own ``budget_limit``, else ``default_budget`` (None: no limit)."""
+        return config.budget_limit if config.budget_limit is not None else self.default_budget
 
 
 def load_settings(**overrides: Any) -> Settings:

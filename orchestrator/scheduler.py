@@ -92,7 +92,7 @@ class Scheduler:
             # A new sweep, or the same sweep file again after it ended: start over in Redis
             # (completed experiments are reused from the results).
             plan = SweepPlan.build(config)
-            budget = config.budget_limit if config.budget_limit is not None else self.settings.default_budget
+            budget = self.settings.budget_for(config)
             effective = {
                 "sweep": config.model_dump(mode="json"),
                 "code_versions": plan.code_versions,

@@ -202,13 +202,12 @@ def check_devices_and_cost(config: SweepConfiguration, settings: Settings, sourc
         )
     from orchestrator.braket.checks import check_paid_sweep
 
-    budget = config.budget_limit if config.budget_limit is not None else settings.default_budget
     check_paid_sweep(
         config.space(),
         [(i, config.projects[i]) for i in paid],
         bucket=str(settings.braket_s3_bucket),
         prefix=settings.braket_s3_prefix,
-        budget=budget,
+        budget=settings.budget_for(config),
         prices=prices,
         source=source,
         max_seconds=settings.preflight_seconds,

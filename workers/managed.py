@@ -118,7 +118,7 @@ class ManagedRunner:
             )
         failover = {spec.device: list(spec.failover)} if spec.device and spec.failover else None
         return BraketManagedExecutor(
-            self.state.raw_client(),
+            self.state.braket_ledgers(),
             s3_bucket=self.settings.braket_s3_bucket,
             s3_prefix=self.settings.braket_s3_prefix,
             failover=failover,
@@ -305,22 +305,16 @@ class ManagedRunner:
         error_class: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        result = ExperimentResult(
-            experiment_id=exp.experiment_id,
-            project_name=exp.project,
-            parameters=exp.parameters,
+        result = ExperimentResult.of(
+            exp,
             status=status,
             error_message=error,
             error_class=error_class,
-            sweep_id=exp.sweep_id,
-            index=exp.index,
-            repeat=exp.repeat,
             attempt=attempt,
             worker_host=host,
-            resource=exp.resource,
-            device=exp.device,
             reproducibility_hash=exp.reproducibility_hash,
             seed=exp.seed,
+            added=False,  # as this row has always been written; every other row carries exp.added
             extra=extra or {},
         )
         self.state.record(

@@ -11,7 +11,8 @@ The seed's resource-manager interfaces, as plain functions and classes:
 
 and the seed's ``IExperimentExecutor`` for managed devices, :class:`BraketManagedExecutor`
 (``submit`` then ``poll``). What Braket keeps in Redis (budgets, the shared token bucket,
-concurrency slots, submission records) lives in :mod:`orchestrator.store` with every other key.
+concurrency slots, submission records) lives in :mod:`orchestrator.store` with every other key;
+an executor is given it as :class:`BraketLedgers`.
 Names are imported lazily: the coordinator reads prices without loading the Braket SDK.
 """
 
@@ -21,6 +22,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
+    "BraketLedgers": "orchestrator.store.ledgers",
     "BudgetAlert": "orchestrator.store.budget",
     "BudgetExceeded": "orchestrator.store.budget",
     "BudgetLedger": "orchestrator.store.budget",

@@ -115,11 +115,11 @@ def _check_circuits(
     from adapters.circuit import CircuitAdapter
     from adapters.simulator import as_task_spec, circuit_needs
     from orchestrator.braket.executor import BraketManagedExecutor
-    from orchestrator.store import connect
+    from orchestrator.store import BraketLedgers, connect
 
-    # Validation reads no ledger: a client that is never connected.
+    # Validation reads no ledger: ledgers on a client that is never connected.
     executor = BraketManagedExecutor(
-        connect("redis://127.0.0.1:1/0", decode=False), s3_bucket="-", prices=prices
+        BraketLedgers(connect("redis://127.0.0.1:1/0", decode=False)), s3_bucket="-", prices=prices
     )
     deadline = time.monotonic() + max_seconds
     total = int(sum(len(c) for c in space.iter_valid()))

@@ -19,6 +19,7 @@ from adapters.simulator import LOCAL_DM, LOCAL_SV, CircuitNeeds, circuit_needs
 from core.errors import InputError, ResourceError
 from orchestrator.braket.catalog import DeviceCatalog, DeviceInfo, local_device
 from orchestrator.braket.prices import PriceTable, load_price_table
+from orchestrator.store.budget import check_limit
 
 
 def estimate_simulator_seconds(needs: CircuitNeeds, shots: int) -> float:
@@ -104,8 +105,7 @@ def get_optimal_device(
             cheapest feasible task (the message names the cheapest option and its price).
         ResourceError: ``require_qpu`` and no QPU is online and inside its window now.
     """
-    if budget is not None and budget < 0:
-        raise InputError(f"budget must be >= 0 USD, got {budget}", field="budget")
+    check_limit(budget, field="budget")
     if shots < 0:
         raise InputError(f"shots must be >= 0, got {shots}", field="shots")
     prices = prices or load_price_table()

@@ -18,7 +18,7 @@ from core.errors import InputError
 from orchestrator.braket.catalog import DM1_ARN, SV1_ARN, DeviceInfo
 
 if TYPE_CHECKING:
-    import redis
+    from orchestrator.store.ledgers import BraketLedgers
 
 
 @dataclass(frozen=True)
@@ -207,24 +207,20 @@ def _quotas_client(region: str | None) -> Any:
 
 def check_service_limits(
     *,
-    client: redis.Redis | None = None,
-    prefix: str = "orch:",
+    ledgers: BraketLedgers | None = None,
     status: ServiceLimitStatus | None = None,
     **load: Any,
 ) -> ServiceLimitStatus:
     """The seed's ``check_service_limits()``: the limits in force and current usage.
 
     Args:
-        client: Redis holding the concurrency gate (omit to skip usage).
-        prefix: the deployment's key prefix.
+        ledgers: the deployment's Braket ledgers, holding the concurrency slots (omit to skip usage).
         status: already-loaded limits (else :func:`load_service_limits` with ``load``).
     """
     status = status or load_service_limits(**load)
-    if client is None:
+    if ledgers is None:
         return status
-    from orchestrator.store.slots import ConcurrencyGate
-
-    gate = ConcurrencyGate(client, status.limits, prefix=prefix)
+    gate = ledgers.slots(status.limits)
     return replace(status, in_flight={arn: gate.in_flight(arn) for arn in status.limits.concurrent_tasks})
 
 

@@ -76,10 +76,9 @@ class BraketLocalExecutor(IExperimentExecutor):
             raise  # bad input is the caller's to report (exit 2), not a failed run
         except Exception as exc:  # noqa: BLE001 - classified and recorded on the result
             metrics, status, error, error_class = {}, ExperimentStatus.FAILED, str(exc), classify(exc)
-        return ExperimentResult(
-            experiment_id=experiment.experiment_id,
-            project_name=experiment.project,
-            parameters=params,
+        return ExperimentResult.of(
+            experiment,
+            parameters=params,  # what the run was given
             metrics=metrics,
             execution_time=time.perf_counter() - started,
             cost=0.0,
@@ -87,12 +86,7 @@ class BraketLocalExecutor(IExperimentExecutor):
             error_message=error,
             error_class=error_class,
             reproducibility_hash=experiment.reproducibility_hash,
-            sweep_id=experiment.sweep_id,
-            index=experiment.index,
-            repeat=experiment.repeat,
-            resource=experiment.resource,
             device=experiment.device or self.device,
-            added=experiment.added,
         )
 
     def estimate_duration(self, experiment: Experiment) -> timedelta:

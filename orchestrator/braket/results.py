@@ -6,7 +6,7 @@ object itself, which stays in the worker that fetched it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from core.models import Experiment, ExperimentResult, ExperimentStatus
@@ -14,6 +14,7 @@ from orchestrator.store.budget import BudgetAlert
 from orchestrator.store.submissions import SubmissionRecord
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+LOCAL_TASK_PREFIX = "local-task/"  # the ARNs of tasks that failed over to the local simulator
 
 
 @dataclass(frozen=True)
@@ -56,19 +57,9 @@ class Submission:
         cls, record: SubmissionRecord, *, duplicate: bool, alerts: tuple[BudgetAlert, ...] = ()
     ) -> Submission:
         assert record.task_arn is not None
-        return cls(
-            task_arn=record.task_arn,
-            device=record.device,
-            requested_device=record.requested_device,
-            client_token=record.client_token,
-            reservation_id=record.reservation_id,
-            estimated_cost=record.estimated_cost,
-            shots=record.shots,
-            failover_reason=record.failover_reason,
-            duplicate=duplicate,
-            alerts=alerts,
-            attempt=record.attempt,
-        )
+        # every field but these two is the record's own, under the same name
+        kept = {f.name: getattr(record, f.name) for f in fields(cls) if f.name not in ("duplicate", "alerts")}
+        return cls(**kept, duplicate=duplicate, alerts=alerts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,10 +172,8 @@ def to_result(
             f"quantum task {outcome.state}: {outcome.failure_reason or 'no reason given'}",
             "transient",
         )
-    return ExperimentResult(
-        experiment_id=experiment.experiment_id,
-        project_name=experiment.project,
-        parameters=dict(experiment.parameters),
+    return ExperimentResult.of(
+        experiment,
         metrics=metrics or {},
         execution_time=execution_time,
         cost=outcome.billed.cost if outcome.billed else 0.0,
@@ -192,12 +181,7 @@ def to_result(
         error_message=error,
         error_class=error_class,
         reproducibility_hash=experiment.reproducibility_hash,
-        sweep_id=experiment.sweep_id,
-        index=experiment.index,
-        repeat=experiment.repeat,
         attempt=attempt,
-        resource=experiment.resource,
         device=outcome.device or experiment.device,
-        added=experiment.added,
         extra=extra,
     )

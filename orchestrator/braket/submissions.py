@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-RECORD_TTL = 30 * 24 * 3600  # QPU queues can take days; results must still settle after that
-
 _TOKEN: ContextVar[str | None] = ContextVar("braket_client_token", default=None)
 
 

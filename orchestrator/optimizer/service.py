@@ -198,18 +198,8 @@ def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
                 continue
             reason = rec.stop_reason(exp.experiment_id)
             row = result_row(
-                ExperimentResult(
-                    experiment_id=exp.experiment_id,
-                    project_name=exp.project,
-                    parameters=exp.parameters,
-                    status=ExperimentStatus.EARLY_STOPPED,
-                    error_message=f"stopped early ({reason})",
-                    sweep_id=sweep_id,
-                    index=exp.index,
-                    repeat=exp.repeat,
-                    resource=exp.resource,
-                    device=exp.device,
-                    added=exp.added,
+                ExperimentResult.of(
+                    exp, status=ExperimentStatus.EARLY_STOPPED, error_message=f"stopped early ({reason})"
                 )
             )
             state.record(sweep_id, exp.index, exp.experiment_id, row, status="early_stopped", final=True)
@@ -270,18 +260,11 @@ def decide_low_fidelity(
             eid in stop and pruning.try_stop(sweep_id, eid, share, rule="refit", step=-1, shots_saved=saved)
         ):
             row = result_row(
-                ExperimentResult(
-                    experiment_id=exp.experiment_id,
-                    project_name=exp.project,
+                ExperimentResult.of(
+                    exp,
                     parameters=seen["parameters"],
                     metrics=seen["metrics"],
                     status=ExperimentStatus.EARLY_STOPPED,
-                    sweep_id=sweep_id,
-                    index=index,
-                    repeat=exp.repeat,
-                    resource=exp.resource,
-                    device=exp.device,
-                    added=exp.added,
                     extra=seen["extra"],
                     error_message=f"stopped at {seen['extra'].get('shot_fraction', 0):.0%} of its shots "
                     f"({rec.stop_reason(seen['experiment_id'], 'cannot beat the incumbent')})",

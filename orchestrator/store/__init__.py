@@ -6,7 +6,9 @@
 * :class:`Registry` (:mod:`~orchestrator.store.registry`, ``SweepState.registry``): the live
   workers, the messages they hold, and the coordinators;
 * :class:`OptimizerStore` (:mod:`~orchestrator.store.optimizer`): what the optimizer reads and writes;
-* the Braket ledgers (:mod:`~orchestrator.store.budget`, ``throttle``, ``slots``, ``submissions``).
+* :class:`BraketLedgers` (:mod:`~orchestrator.store.ledgers`, ``SweepState.braket_ledgers``): what
+  managed Braket work keeps, each part in its module: :mod:`~orchestrator.store.budget`,
+  ``throttle``, ``slots``, ``submissions``.
 
 Conformance tests of every atomic operation run against a real Redis: ``tests/orchestrator/store``.
 """
@@ -14,10 +16,12 @@ Conformance tests of every atomic operation run against a real Redis: ``tests/or
 from __future__ import annotations
 
 from orchestrator.store.connection import STORE_ERRORS, connect
+from orchestrator.store.ledgers import BraketLedgers
 from orchestrator.store.registry import HOLD_GRACE_S, Registry
 from orchestrator.store.sweeps import RESULTS_GROUP, Record, SweepState, observation
 
 __all__ = [
+    "BraketLedgers",
     "HOLD_GRACE_S",
     "RESULTS_GROUP",
     "STORE_ERRORS",

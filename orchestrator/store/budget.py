@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import redis
 
 from core.errors import InputError, ResourceError
+from orchestrator.store import keys
 
 logger = logging.getLogger(__name__)
 
@@ -209,17 +210,34 @@ class BudgetExceeded(ResourceError):
         self.scope, self.committed, self.limit, self.needed = scope, committed, limit, needed
 
 
+def check_limit(usd: float | None, *, field: str = "budget_limit") -> None:
+    """The budget rule for a value that did not come through a validated config field (those hold
+    it as ``ge=0``): None (no limit) or 0 USD or more.
+
+    Raises:
+        InputError: a negative budget, naming ``field``.
+    """
+    if usd is not None and usd < 0:
+        raise InputError(
+            f"budget must be >= 0 USD, got {usd}", field=field, fix="give 0 or more, or none for no limit"
+        )
+
+
 class BudgetLedger:
-    """Sweep and global budgets in Redis under ``{prefix}budget:...``.
+    """Sweep and global budgets in Redis under ``{prefix}budget:...`` (:func:`keys.budget`).
 
     Args:
         client: Redis shared by all workers and the coordinator.
-        prefix: the deployment's key prefix, e.g. ``orch:``.
+        prefix: the deployment's key prefix.
         thresholds: alert thresholds in percent of the limit.
     """
 
     def __init__(
-        self, client: redis.Redis, *, prefix: str = "orch:", thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = keys.PREFIX,
+        thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS,
     ) -> None:
         self.client, self.prefix, self.thresholds = client, prefix, tuple(sorted(thresholds))
         self._reserve = client.register_script(_RESERVE)
@@ -227,21 +245,26 @@ class BudgetLedger:
 
     # -- keys ---------------------------------------------------------------------------------
 
-    def _scope_key(self, sweep_id: str | None) -> str:
-        return f"{self.prefix}budget:global" if sweep_id is None else f"{self.prefix}budget:sweep:{sweep_id}"
+    def _key(self, sweep_id: str | None, part: str = "") -> str:
+        return keys.budget(sweep_id, part, prefix=self.prefix)
 
-    def _keys(self, sweep_id: str) -> list[str]:
-        sweep, glob = self._scope_key(sweep_id), self._scope_key(None)
+    def _keys(self, sweep_id: str, slot: str | None = None) -> list[str]:
+        """KEYS of the reserve and settle scripts (and the slot to free, for settle)."""
         return [
-            sweep,
-            glob,
-            f"{sweep}:reservations",
-            f"{sweep}:settled",
-            f"{sweep}:fired",
-            f"{sweep}:alerts",
-            f"{glob}:fired",
-            f"{glob}:alerts",
-        ]
+            self._key(sweep_id),
+            self._key(None),
+            self._key(sweep_id, "reservations"),
+            self._key(sweep_id, "settled"),
+            self._key(sweep_id, "fired"),
+            self._key(sweep_id, "alerts"),
+            self._key(None, "fired"),
+            self._key(None, "alerts"),
+        ] + ([slot] if slot else [])
+
+    def _args(self, sweep_id: str, reservation_id: str, micro: int) -> list[str | int]:
+        """ARGV of the reserve and settle scripts."""
+        now = f"{time.time():.3f}"
+        return [reservation_id, micro, now, f"sweep:{sweep_id}", ",".join(map(str, self.thresholds))]
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -251,14 +274,13 @@ class BudgetLedger:
         Raises:
             InputError: a negative limit.
         """
-        key = self._scope_key(sweep_id)
+        key = self._key(sweep_id)
         # A new limit re-arms the thresholds: 50 % of a raised budget is worth a new alert.
-        self.client.delete(f"{key}:fired")
+        self.client.delete(self._key(sweep_id, "fired"))
         if limit is None:
             self.client.hdel(key, "limit")
             return
-        if limit < 0:
-            raise InputError(f"budget must be >= 0 USD, got {limit}", field="budget_limit")
+        check_limit(limit)
         self.client.hset(key, "limit", to_micro(limit))
 
     # -- the money path -----------------------------------------------------------------------
@@ -273,14 +295,7 @@ class BudgetLedger:
         if amount < 0:
             raise InputError(f"cannot reserve a negative amount ({amount})", field="amount")
         res = self._reserve(
-            keys=self._keys(sweep_id),
-            args=[
-                reservation_id,
-                to_micro(amount),
-                f"{time.time():.3f}",
-                f"sweep:{sweep_id}",
-                ",".join(map(str, self.thresholds)),
-            ],
+            keys=self._keys(sweep_id), args=self._args(sweep_id, reservation_id, to_micro(amount))
         )
         if int(res[0]) == 0:
             committed, scope, limit = int(res[1]) / MICRO, _text(res[2]), int(res[3]) / MICRO
@@ -312,14 +327,7 @@ class BudgetLedger:
         if actual < 0:
             raise InputError(f"billed cost cannot be negative ({actual})", field="actual")
         res = self._settle(
-            keys=self._keys(sweep_id) + ([slot] if slot else []),
-            args=[
-                reservation_id,
-                to_micro(actual),
-                f"{time.time():.3f}",
-                f"sweep:{sweep_id}",
-                ",".join(map(str, self.thresholds)),
-            ],
+            keys=self._keys(sweep_id, slot), args=self._args(sweep_id, reservation_id, to_micro(actual))
         )
         return _logged(BudgetAlert.from_json(a) for a in (res[2] if len(res) > 2 else []))
 
@@ -332,16 +340,7 @@ class BudgetLedger:
         Returns:
             True when something was released.
         """
-        res = self._settle(
-            keys=self._keys(sweep_id) + ([slot] if slot else []),
-            args=[
-                reservation_id,
-                -1,
-                f"{time.time():.3f}",
-                f"sweep:{sweep_id}",
-                ",".join(map(str, self.thresholds)),
-            ],
-        )
+        res = self._settle(keys=self._keys(sweep_id, slot), args=self._args(sweep_id, reservation_id, -1))
         return int(res[0]) == 1
 
     # -- reading ------------------------------------------------------------------------------
@@ -349,10 +348,10 @@ class BudgetLedger:
     def status(self, sweep_id: str) -> BudgetStatus:
         """The sweep's and the global numbers, with every alert recorded so far."""
         pipe = self.client.pipeline(transaction=True)
-        pipe.hgetall(self._scope_key(sweep_id))
-        pipe.hgetall(self._scope_key(None))
-        pipe.lrange(f"{self._scope_key(sweep_id)}:alerts", 0, -1)
-        pipe.lrange(f"{self._scope_key(None)}:alerts", 0, -1)
+        pipe.hgetall(self._key(sweep_id))
+        pipe.hgetall(self._key(None))
+        pipe.lrange(self._key(sweep_id, "alerts"), 0, -1)
+        pipe.lrange(self._key(None, "alerts"), 0, -1)
         sweep, glob, sweep_alerts, global_alerts = pipe.execute()
         sweep, glob = _decode(sweep), _decode(glob)
         alerts = sorted(
@@ -371,7 +370,7 @@ class BudgetLedger:
 
     def reservation(self, sweep_id: str, reservation_id: str) -> float | None:
         """USD currently held under ``reservation_id`` (None if not held)."""
-        value = self.client.hget(f"{self._scope_key(sweep_id)}:reservations", reservation_id)
+        value = self.client.hget(self._key(sweep_id, "reservations"), reservation_id)
         return None if value is None else int(value) / MICRO
 
 

@@ -37,14 +37,20 @@ Deployment-wide:
                                       lost worker's messages are restored at once
 * ``coordinators``                    hash token -> last heartbeat of each live coordinator
 * ``wake``                            list: a sweep was just served (wakes an idle coordinator)
-* ``budget:sweep:{id}``, ``budget:global``   budget ledgers (limit, reserved, spent, alerts)
+* ``budget:sweep:{id}``, ``budget:global``   budget ledgers: hash {limit, reserved, spent}, with
+                                      ``:reservations`` and ``:settled`` (hashes by reservation id),
+                                      ``:fired`` (thresholds alerted) and ``:alerts`` (list)
 * ``throttle:{name}``                 token bucket shared by every worker (CreateQuantumTask)
 * ``limits:open:{device}``            open quantum tasks per device (concurrency slots)
 * ``braket:attempt:{exp}:{n}``        the quantum task of a submission attempt (never paid twice)
+* ``braket:task:{arn}``               -> the attempt key of the task
+* ``braket:sweep:{id}``               set of the sweep's task ARNs (for cancelling it)
+* ``braket:local:{arn}``              the result of a task that failed over to the local simulator
 * ``code:{digest}``                   a project's code archive (:mod:`core.archive`), bytes
 * ``code:{digest}:users``             set of sweep ids using it (the last to let go deletes it)
 
-kombu's own keys (the queues, ``unacked``, ``unacked_index``) are not prefixed.
+kombu's own keys (the queues, ``unacked``, ``unacked_index``) are not prefixed. The Braket ledgers'
+keys take the prefix as an argument (tests give each test its own); ``PREFIX`` is its one default.
 """
 
 from __future__ import annotations
@@ -90,3 +96,42 @@ def code(digest: str) -> str:
 
 def code_users(digest: str) -> str:
     return f"{PREFIX}code:{digest}:users"
+
+
+# -- the Braket ledgers (orchestrator.store.budget, slots, throttle, submissions) -------------------
+
+
+def budget(sweep_id: str | None, part: str = "", *, prefix: str = PREFIX) -> str:
+    """``budget:sweep:{id}`` (``budget:global`` when ``sweep_id`` is None), or one of its ``part``s."""
+    scope = f"{prefix}budget:global" if sweep_id is None else f"{prefix}budget:sweep:{sweep_id}"
+    return f"{scope}:{part}" if part else scope
+
+
+def open_tasks(device_arn: str, *, prefix: str = PREFIX) -> str:
+    """``limits:open:{device}``: the device's concurrency slots."""
+    return f"{prefix}limits:open:{device_arn}"
+
+
+def throttle(name: str, *, prefix: str = PREFIX) -> str:
+    """``throttle:{name}``: a token bucket."""
+    return f"{prefix}throttle:{name}"
+
+
+def submission(experiment_id: str, attempt: int, *, prefix: str = PREFIX) -> str:
+    """``braket:attempt:{exp}:{n}``: the submission record of one attempt."""
+    return f"{prefix}braket:attempt:{experiment_id}:{attempt}"
+
+
+def task_submission(task_arn: str, *, prefix: str = PREFIX) -> str:
+    """``braket:task:{arn}``: the key of the task's submission record."""
+    return f"{prefix}braket:task:{task_arn}"
+
+
+def sweep_tasks(sweep_id: str, *, prefix: str = PREFIX) -> str:
+    """``braket:sweep:{id}``: the sweep's task ARNs."""
+    return f"{prefix}braket:sweep:{sweep_id}"
+
+
+def local_result(task_arn: str, *, prefix: str = PREFIX) -> str:
+    """``braket:local:{arn}``: a local failover's result."""
+    return f"{prefix}braket:local:{task_arn}"

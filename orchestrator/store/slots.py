@@ -7,6 +7,8 @@ from typing import Protocol
 
 import redis
 
+from orchestrator.store import keys
+
 
 class Caps(Protocol):
     """What the gate needs of the service limits (:class:`orchestrator.braket.limits.ServiceLimits`)."""
@@ -37,7 +39,7 @@ class ConcurrencyGate:
         client: redis.Redis,
         limits: Caps,
         *,
-        prefix: str = "orch:",
+        prefix: str = keys.PREFIX,
         stale_after: float = 6 * 3600,
     ) -> None:
         self.client, self.limits, self.prefix, self.stale_after = client, limits, prefix, stale_after
@@ -46,7 +48,7 @@ class ConcurrencyGate:
     def slot_key(self, device_arn: str) -> str:
         """The device's slot set, for :meth:`BudgetLedger.settle` / ``release`` to free a slot
         atomically with the money."""
-        return f"{self.prefix}limits:open:{device_arn}"
+        return keys.open_tasks(device_arn, prefix=self.prefix)
 
     def acquire(self, device_arn: str, member: str) -> bool:
         """Hold a slot on ``device_arn`` for ``member``; False when the quota is used up."""

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 
 import redis
 
+from orchestrator.store import keys
+
 RECORD_TTL = 30 * 24 * 3600  # QPU queues can take days; results must still settle after that
 
 
@@ -58,14 +60,11 @@ class SubmissionStore:
     ``sweep:{sweep}`` (set of task ARNs, for cancelling a sweep), ``local:{arn}`` (local results).
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "orch:") -> None:
+    def __init__(self, client: redis.Redis, *, prefix: str = keys.PREFIX) -> None:
         self.client, self.prefix = client, prefix
 
-    def _attempt_key(self, experiment_id: str, attempt: int) -> str:
-        return f"{self.prefix}braket:attempt:{experiment_id}:{attempt}"
-
     def get(self, experiment_id: str, attempt: int) -> SubmissionRecord | None:
-        raw = self.client.get(self._attempt_key(experiment_id, attempt))
+        raw = self.client.get(keys.submission(experiment_id, attempt, prefix=self.prefix))
         return None if raw is None else SubmissionRecord(**json.loads(raw))
 
     def live(self, experiment_id: str, attempt: int) -> tuple[int, SubmissionRecord | None]:
@@ -77,30 +76,31 @@ class SubmissionStore:
         return attempt, record
 
     def by_task(self, task_arn: str) -> SubmissionRecord | None:
-        key = self.client.get(f"{self.prefix}braket:task:{task_arn}")
+        key = self.client.get(keys.task_submission(task_arn, prefix=self.prefix))
         raw = self.client.get(key) if key else None
         return None if raw is None else SubmissionRecord(**json.loads(raw))
 
     def save(self, record: SubmissionRecord) -> None:
-        key = self._attempt_key(record.experiment_id, record.attempt)
+        key = keys.submission(record.experiment_id, record.attempt, prefix=self.prefix)
         pipe = self.client.pipeline(transaction=True)
         pipe.set(key, json.dumps(asdict(record)), ex=RECORD_TTL)
         if record.task_arn:
-            pipe.set(f"{self.prefix}braket:task:{record.task_arn}", key, ex=RECORD_TTL)
-            pipe.sadd(f"{self.prefix}braket:sweep:{record.sweep_id}", record.task_arn)
-            pipe.expire(f"{self.prefix}braket:sweep:{record.sweep_id}", RECORD_TTL)
+            tasks = keys.sweep_tasks(record.sweep_id, prefix=self.prefix)
+            pipe.set(keys.task_submission(record.task_arn, prefix=self.prefix), key, ex=RECORD_TTL)
+            pipe.sadd(tasks, record.task_arn)
+            pipe.expire(tasks, RECORD_TTL)
         pipe.execute()
 
     def sweep_tasks(self, sweep_id: str) -> list[str]:
         """Task ARNs submitted for ``sweep_id``."""
         return sorted(
             m.decode() if isinstance(m, bytes) else m
-            for m in self.client.smembers(f"{self.prefix}braket:sweep:{sweep_id}")
+            for m in self.client.smembers(keys.sweep_tasks(sweep_id, prefix=self.prefix))
         )
 
     def save_local_result(self, task_arn: str, result_json: str) -> None:
-        self.client.set(f"{self.prefix}braket:local:{task_arn}", result_json, ex=RECORD_TTL)
+        self.client.set(keys.local_result(task_arn, prefix=self.prefix), result_json, ex=RECORD_TTL)
 
     def local_result(self, task_arn: str) -> str | None:
-        raw = self.client.get(f"{self.prefix}braket:local:{task_arn}")
+        raw = self.client.get(keys.local_result(task_arn, prefix=self.prefix))
         return raw.decode() if isinstance(raw, bytes) else raw

@@ -24,6 +24,7 @@ from orchestrator.store.registry import Registry
 
 if TYPE_CHECKING:
     from orchestrator.store.budget import BudgetLedger
+    from orchestrator.store.ledgers import BraketLedgers
     from orchestrator.store.optimizer import OptimizerStore
     from orchestrator.store.pruning import PruningStore
 
@@ -434,9 +435,12 @@ class SweepState:
 
         return BudgetLedger(self._r)
 
-    def raw_client(self) -> redis.Redis:
-        """A bytes client on the same server, for the Braket ledgers of :mod:`orchestrator.store`."""
-        return bytes_client(self._r)
+    def braket_ledgers(self) -> BraketLedgers:
+        """Budgets, submission records, concurrency slots and token buckets of managed Braket work,
+        on the same server (a bytes client: the ledgers decode themselves)."""
+        from orchestrator.store.ledgers import BraketLedgers
+
+        return BraketLedgers(bytes_client(self._r))
 
     # -- what a worker does around a run --------------------------------------------------------------
 

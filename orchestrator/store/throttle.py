@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from core.errors import InputError
+from orchestrator.store import keys
 
 # KEYS[1] bucket hash. ARGV: rate (tokens/s), burst (capacity), tokens requested, idle TTL (ms).
 # Returns {granted 0/1, wait_us until enough tokens, server time in us}.
@@ -74,7 +75,7 @@ class TokenBucket:
         burst: capacity; at most this many calls can happen back to back. Default: ``rate``
             (one second's worth), deliberately below Braket's burst of 2x so that network jitter
             between our grant and the service's count never pushes a call over.
-        prefix: key prefix shared by the deployment, e.g. ``orch:``.
+        prefix: key prefix shared by the deployment.
     """
 
     def __init__(
@@ -84,7 +85,7 @@ class TokenBucket:
         *,
         rate: float,
         burst: float | None = None,
-        prefix: str = "orch:",
+        prefix: str = keys.PREFIX,
     ) -> None:
         if rate <= 0:
             raise InputError(f"rate limit must be > 0 per second, got {rate}", field="rate_limit")
@@ -92,7 +93,7 @@ class TokenBucket:
         if burst < 1:
             raise InputError(f"burst must be >= 1, got {burst}", field="burst")
         self.client, self.name, self.rate, self.burst = client, name, float(rate), float(burst)
-        self.key = f"{prefix}throttle:{name}"
+        self.key = keys.throttle(name, prefix=prefix)
         self._script = client.register_script(_TAKE)
         # Keep the key a little longer than a full refill takes; after that it is equivalent to full.
         self._ttl_ms = int(max(60.0, 2 * self.burst / self.rate) * 1000)
@@ -137,7 +138,7 @@ def throttle_requests(
     client: redis.Redis,
     name: str = "CreateQuantumTask",
     burst: float | None = None,
-    prefix: str = "orch:",
+    prefix: str = keys.PREFIX,
     timeout: float | None = 30.0,
 ) -> bool:
     """The seed's ``throttle_requests(rate_limit) -> bool``: wait for a slot in the global bucket.

@@ -13,6 +13,7 @@ from braket.circuits.noises import BitFlip, TwoQubitDepolarizing
 from core.errors import InputError
 from core.models import ExperimentStatus
 from orchestrator.braket import BraketLocalExecutor, BraketManagedExecutor, IExperimentExecutor, run_local
+from orchestrator.store import BraketLedgers
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import SV1
@@ -24,7 +25,8 @@ def local_executor(env: BraketTestEnv, redis: TestRedis) -> IExperimentExecutor:
 
 
 def managed_executor(env: BraketTestEnv, redis: TestRedis) -> IExperimentExecutor:
-    return BraketManagedExecutor(redis.client, s3_bucket=env.bucket, prefix=redis.prefix, source=BellSource())
+    ledgers = BraketLedgers(redis.client, prefix=redis.prefix)
+    return BraketManagedExecutor(ledgers, s3_bucket=env.bucket, source=BellSource())
 
 
 @pytest.mark.parametrize(

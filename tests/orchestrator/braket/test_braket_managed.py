@@ -11,6 +11,7 @@ from core.errors import TransientError
 from core.models import Experiment, ExperimentStatus
 from orchestrator.braket import BraketManagedExecutor, PollOutcome, RetryPolicy, Submission, to_result
 from orchestrator.braket.prices import load_price_table
+from orchestrator.store import BraketLedgers
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import IONQ, IQM, SV1
@@ -18,7 +19,7 @@ from tests.support.redis_db import TestRedis
 
 
 def make(env: BraketTestEnv, redis: TestRedis, **kw: Any) -> BraketManagedExecutor:
-    return BraketManagedExecutor(redis.client, s3_bucket=env.bucket, prefix=redis.prefix, **kw)
+    return BraketManagedExecutor(BraketLedgers(redis.client, prefix=redis.prefix), s3_bucket=env.bucket, **kw)
 
 
 def submit_until_done(ex: BraketManagedExecutor, exp: Experiment, shots: int, attempt: int = 1) -> Submission:

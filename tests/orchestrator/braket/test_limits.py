@@ -14,6 +14,7 @@ from orchestrator.braket.limits import (
     enforce_shots,
     load_service_limits,
 )
+from orchestrator.store import BraketLedgers
 from orchestrator.store.slots import ConcurrencyGate
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import DM1, IONQ, SV1
@@ -95,8 +96,7 @@ def test_concurrency_gate_caps_open_tasks_and_is_idempotent(test_redis: TestRedi
     gate.release(SV1, "a:1")
     assert gate.acquire(SV1, "c:1") and gate.acquire(IONQ, "anything")  # QPUs: no cap
     status = check_service_limits(
-        client=test_redis.client,
-        prefix=test_redis.prefix,
+        ledgers=BraketLedgers(test_redis.client, prefix=test_redis.prefix),
         status=load_service_limits(query_api=False, overrides={"concurrent_tasks": {SV1: 2}}),
     )
     assert status.in_flight == {SV1: 2} and status.saturated == [SV1]

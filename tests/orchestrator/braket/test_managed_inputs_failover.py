@@ -10,6 +10,7 @@ from braket.circuits import Circuit
 from core.errors import InputError, ResourceError
 from orchestrator.braket import BraketManagedExecutor, BraketUnreachable, DeviceUnavailable, to_result
 from orchestrator.braket.executor import LOCAL_TASK_PREFIX
+from orchestrator.store import BraketLedgers
 from orchestrator.store.budget import BudgetExceeded
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
@@ -20,7 +21,8 @@ BELL = Circuit().h(0).cnot(0, 1)
 
 
 def make(env: BraketTestEnv, redis: TestRedis, **kw: object) -> BraketManagedExecutor:
-    return BraketManagedExecutor(redis.client, s3_bucket=env.bucket, prefix=redis.prefix, **kw)  # type: ignore[arg-type]
+    ledgers = BraketLedgers(redis.client, prefix=redis.prefix)
+    return BraketManagedExecutor(ledgers, s3_bucket=env.bucket, **kw)  # type: ignore[arg-type]
 
 
 def closed_window() -> list[dict[str, str]]:

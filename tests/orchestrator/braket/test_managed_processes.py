@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from orchestrator.braket import BraketManagedExecutor
+from orchestrator.store import BraketLedgers
 from orchestrator.store.budget import BudgetExceeded
 from tests.orchestrator.braket.sources import BellSource, experiment
 from tests.support.braket_env import BraketTestEnv
@@ -21,7 +22,7 @@ IQM_TASK = 0.30 + 100 * 0.00145
 
 
 def _submit_then_die(url: str, prefix: str, bucket: str) -> None:
-    ex = BraketManagedExecutor(redis.Redis.from_url(url), s3_bucket=bucket, prefix=prefix)
+    ex = BraketManagedExecutor(BraketLedgers(redis.Redis.from_url(url), prefix=prefix), s3_bucket=bucket)
     create = ex._create
 
     def create_and_die(*args: Any, **kwargs: Any) -> str:
@@ -44,7 +45,8 @@ def test_worker_killed_right_after_create_leaves_exactly_one_task(
     assert child.exitcode == -signal.SIGKILL
     assert braket_env.admin.stats()["created_total"] == 1
     # The message is redelivered to another worker: same experiment, same attempt.
-    ex = BraketManagedExecutor(test_redis.client, s3_bucket=braket_env.bucket, prefix=test_redis.prefix)
+    ledgers = BraketLedgers(test_redis.client, prefix=test_redis.prefix)
+    ex = BraketManagedExecutor(ledgers, s3_bucket=braket_env.bucket)
     sub = ex.submit(experiment("killed", IONQ, shots=10), BellSource().build({}), 10, attempt=1)
     stats = braket_env.admin.stats()
     assert stats["created_total"] == 1 and list(stats["tasks"]) == [sub.task_arn]
@@ -53,7 +55,7 @@ def test_worker_killed_right_after_create_leaves_exactly_one_task(
 
 
 def _race(url: str, prefix: str, bucket: str, worker: int, start: Any, out: Any) -> None:
-    ex = BraketManagedExecutor(redis.Redis.from_url(url), s3_bucket=bucket, prefix=prefix)
+    ex = BraketManagedExecutor(BraketLedgers(redis.Redis.from_url(url), prefix=prefix), s3_bucket=bucket)
     ex.catalog.get(IQM)
     start.wait(30)
     created = refused = 0
@@ -73,7 +75,7 @@ def test_four_workers_racing_a_budget_for_k_tasks_submit_at_most_k(
 ) -> None:
     allowed = 7
     ledger = BraketManagedExecutor(
-        test_redis.client, s3_bucket=braket_env.bucket, prefix=test_redis.prefix
+        BraketLedgers(test_redis.client, prefix=test_redis.prefix), s3_bucket=braket_env.bucket
     ).budget
     ledger.set_limit("race", allowed * IQM_TASK + 0.0001)
     # fork: the racers start with Braket's SDK already imported (a spawn costs seconds per process).
