@@ -35,10 +35,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
-from harness import ROOT, CpuMeter, PrivateRedis, _free_port, process_tree, spawn, stop, wait_until
+from harness import ROOT, CpuMeter, process_tree, spawn, stop, wait_until
 
 sys.path.insert(0, str(ROOT))
 from orchestrator.api import Orchestrator  # noqa: E402
+from orchestrator.redis_server import RedisServer, free_port  # noqa: E402
 from orchestrator.store import SweepState  # noqa: E402
 
 TOKEN = "benchmark-token"
@@ -90,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    redis_server = PrivateRedis(workdir)
+    redis_server = RedisServer().start()
     results = workdir / "results"
     sweep = {
         "name": "bench_api",
@@ -103,7 +104,7 @@ def main() -> None:
     orch = Orchestrator(redis_server.url, coordinate=False, results_dir=results)
     sweep_id = orch.submit(sweep).execution_id
     write_rows(results, sweep_id)
-    port = _free_port()
+    port = free_port()
     os.environ.update(
         ORCHESTRATOR_API_TOKEN=TOKEN, ORCHESTRATOR_PROJECT_ROOTS=str(ROOT / "benchmarks" / "projects")
     )
@@ -147,7 +148,7 @@ def main() -> None:
         stop(server)
         stop(coordinator)
         orch.close()
-        redis_server.close()
+        redis_server.stop()
     print(json.dumps(report))
 
 

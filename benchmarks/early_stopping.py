@@ -36,7 +36,9 @@ from typing import Any
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, PrivateRedis, spawn, stop, wait_until  # noqa: E402
+from harness import ROOT, orchestrator_worker, spawn, stop, wait_until  # noqa: E402
+
+from orchestrator.redis_server import RedisServer  # noqa: E402
 
 PROJECT = ROOT / "benchmarks" / "projects" / "curves"
 sys.path.insert(0, str(PROJECT))
@@ -89,15 +91,10 @@ def sweep(seconds: float, rule: str, family: str) -> dict[str, Any]:
 def run_ours(seconds: float, rule: str, family: str, in_flight: int, workdir: Path) -> dict[str, Any]:
     from orchestrator.api import Orchestrator
 
-    server = PrivateRedis(workdir)
+    server = RedisServer().start()
     client = redis.Redis.from_url(server.url, decode_responses=True)
     settings = ["--broker", server.url, "--results-dir", str(workdir / "results")]
-    worker = spawn(
-        [sys.executable, "-m", "orchestrator.cli", "worker", "--broker", server.url, "-c", str(in_flight)]
-        + ["-Q", "local_cpu", "-n", "orch@%h", "--loglevel", "WARNING"],
-        workdir,
-        "orch-worker.log",
-    )
+    worker = orchestrator_worker(server.url, workdir, concurrency=in_flight)
     coordinator = spawn(
         [sys.executable, "-m", "orchestrator.cli", "coordinator", *settings, "--state-dir", str(workdir)],
         workdir,
@@ -116,7 +113,7 @@ def run_ours(seconds: float, rule: str, family: str, in_flight: int, workdir: Pa
     finally:
         stop(coordinator)
         stop(worker)
-        server.close()
+        server.stop()
     steps = frame["extra"].map(lambda e: len(json.loads(e)["intermediate"]) if isinstance(e, str) else 0)
     done = frame[frame["status"] == "completed"]
     return {

@@ -46,7 +46,6 @@ from harness import (
     ROOT,
     WARMUP,
     CpuMeter,
-    PrivateRedis,
     orchestrator_worker,
     process_tree,
     redis_process,
@@ -55,6 +54,8 @@ from harness import (
     stop,
     wait_until,
 )
+
+from orchestrator.redis_server import RedisServer
 
 sys.path.insert(0, str(ROOT))
 
@@ -298,14 +299,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        server = PrivateRedis(workdir)
+        server = RedisServer().start()
         try:
             client = redis.Redis.from_url(server.url)
             for name in chosen:
                 client.flushall()
                 results[name] = systems[name](server.url, workdir, loads)
         finally:
-            server.close()
+            server.stop()
     report(results, loads)
 
 

