@@ -49,13 +49,15 @@ SMOKE_HELP = (
 )
 
 
-def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argparse.Namespace:
+def parse_args(
+    parser: argparse.ArgumentParser, smoke: dict[str, Any], argv: list[str] | None = None
+) -> argparse.Namespace:
     """Parse the command line, with ``--smoke``: then ``smoke`` gives the options' defaults (an
     option given explicitly still wins), so smoke mode runs the very code of a full run."""
     parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
-    if "--smoke" in sys.argv[1:]:
+    if "--smoke" in (sys.argv[1:] if argv is None else argv):
         parser.set_defaults(**smoke)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 # -- processes -------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ The last line is JSON: ``{"ours_per_s", "optuna_per_s", "celery_per_s", "ratio_v
 "ratio_vs_celery", "utilization_10ms"}`` (rates at the no-op load; targets: ratio_vs_optuna >= 4,
 utilization_10ms >= 0.9).
 
-Run: ``.venv/bin/python benchmarks/peers.py [--n 10000] [--n-short 1000] [--ms 10]``
-(needs the ``bench`` extra for Optuna).
+Run: ``.venv/bin/python benchmarks/peers.py [--n 10000] [--n-short 1000] [--ms 10] [--smoke]``
+(needs Optuna: the ``test`` and ``bench`` extras have it).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from harness import (
     WARMUP,
     CpuMeter,
     orchestrator_worker,
+    parse_args,
     process_tree,
     redis_process,
     run_raw,
@@ -285,7 +286,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep its logs")
     parser.add_argument("--optuna-worker", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"n": 200, "n_short": 40})
     if args.optuna_worker:
         url, study, n_trials, ms = args.optuna_worker
         optuna_worker(url, study, int(n_trials), float(ms))
