@@ -151,8 +151,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> None:
         report = run_load(base, sweep_id, args, orch.state, server.pid)
         report["python_api"] = python_api(orch, sweep_id, args.duration / 3, args.rows)
     finally:
-        stop(server)
-        stop(coordinator)
+        stop([server, coordinator])
         orch.close()
         redis_server.stop()
     print(json.dumps(report))

@@ -112,8 +112,7 @@ def run_ours(seconds: float, rule: str, family: str, in_flight: int, workdir: Pa
             wall = time.perf_counter() - start
             frame = orch.results(sweep_id)
     finally:
-        stop(coordinator)
-        stop(worker)
+        stop([coordinator, worker])
         server.stop()
     steps = frame["extra"].map(lambda e: len(json.loads(e)["intermediate"]) if isinstance(e, str) else 0)
     done = frame[frame["status"] == "completed"]

@@ -100,12 +100,17 @@ def wait_until(
         time.sleep(poll)
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Warm shutdown (SIGTERM); the whole session is killed if it is not gone after ``timeout``."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # a Celery worker's pool children follow its warm shutdown
+def stop(procs: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """Warm shutdown (SIGTERM) of each, all at once (a Celery worker takes seconds to stop its
+    pool); a whole session is killed if it is not gone after ``timeout``."""
+    procs = procs if isinstance(procs, list) else [procs]
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # a Celery worker's pool children follow its warm shutdown
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

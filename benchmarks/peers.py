@@ -153,8 +153,7 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
     finally:
         if orch is not None:
             orch.close()
-        stop(coordinator)
-        stop(worker)
+        stop([coordinator, worker])
 
 
 def _gaps(trace: Path, submitted: float, finished: float, ms: float) -> str:
@@ -268,8 +267,7 @@ def run_optuna(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
             if told != n:
                 raise SystemExit(f"Optuna: expected {n} trials in the study, found {told}")
         finally:
-            for proc in procs:
-                stop(proc)
+            stop(procs)
     return timings
 
 

