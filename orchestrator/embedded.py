@@ -19,9 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from orchestrator.redis_server import RedisServer, die_with_parent
+from orchestrator.redis_server import RedisServer, binary, die_with_parent
 from orchestrator.store.connection import ping
 
+#: for orchestrator/cli.py's ``redis`` command until it calls ``RedisServer(data_dir, port=port,
+#: bind=bind, aof="everysec").exec_foreground()`` (then: delete)
+redis_server_binary = binary
 #: every queue: embedded workers serve whatever the sweep needs
 QUEUES = ["local_cpu", "braket_sim", "braket_qpu", "control"]
 
