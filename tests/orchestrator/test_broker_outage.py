@@ -16,6 +16,7 @@ import redis
 from orchestrator.api import load_results
 from orchestrator.redis_server import RedisServer
 from tests.conftest import Worker, child_env, cli, write_sweep
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -34,15 +35,6 @@ def _meta(url: str, sweep_id: str) -> dict[str, str]:
         )
     except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
         return {}
-
-
-def _wait(what: str, check, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: RedisServer) -> None:
@@ -64,18 +56,21 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
         sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
 
         for outage, at in enumerate((15, 35), start=1):
-            _wait(f"{at} completed", lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at)
+            wait_until(
+                lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at, 120, f"{at} completed"
+            )
             killable_redis.kill()
             time.sleep(1.5)
             killable_redis.start()  # from its append-only file
             # two outages, not one long one: the next kill waits for the coordinator to be back
-            _wait(
-                "the coordinator to reconnect",
+            wait_until(
                 lambda n=outage: (
                     (workdir / "coordinator.log").read_text().count("broker reachable again") >= n
                 ),
+                120,
+                "the coordinator to reconnect",
             )
-        _wait("the sweep to complete", lambda: _meta(url, sweep_id).get("state") == "completed", timeout=240)
+        wait_until(lambda: _meta(url, sweep_id).get("state") == "completed", 240, "the sweep to complete")
         assert coordinator.poll() is None, "the coordinator survived both outages"
     finally:
         coordinator.send_signal(signal.SIGTERM)
@@ -111,7 +106,7 @@ def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Pa
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return 0
 
-    _wait("some completed experiments", lambda: completed() >= 8)
+    wait_until(lambda: completed() >= 8, 120, "some completed experiments")
     pid = redis.Redis(unix_socket_path=str(sock)).info("server")["process_id"]
     subprocess.run(["kill", "-9", str(pid)], check=True)
     out, _ = run.communicate(timeout=240)
