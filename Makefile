@@ -24,16 +24,14 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-# Benchmarks need Optuna (and PyTorch, for Optuna's GPSampler): installed only here.
+# Benchmarks need Optuna (in the test extra) and PyTorch (for Optuna's GPSampler): installed here.
+# Every script in benchmarks/ but the shared harness.py; `make bench BENCH_ARGS=--smoke` runs each
+# at its smallest size in seconds (what tests/test_benchmarks.py does).
+BENCHMARKS := $(filter-out benchmarks/harness.py,$(sort $(wildcard benchmarks/*.py)))
+
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/peers.py
-	$(PY) benchmarks/scale.py
-	$(PY) benchmarks/throttle.py
-	$(PY) benchmarks/optimizer.py
-	$(PY) benchmarks/startup.py
-	$(PY) benchmarks/soak.py
+	set -e; for script in $(BENCHMARKS); do echo "== $$script"; $(PY) $$script $(BENCH_ARGS); done
 
 clean:
 	rm -rf $(VENV) .orchestrator results .pytest_cache

@@ -13,7 +13,7 @@ on a small machine they compete with the server for CPU: read the figures as an 
 latency.
 
 The last line is JSON. Run: ``.venv/bin/python benchmarks/api.py [--duration 30] [--clients 50]
-[--subscribers 100]``
+[--subscribers 100] [--rows 100000] [--smoke]``
 """
 
 from __future__ import annotations
@@ -35,21 +35,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
-from harness import ROOT, CpuMeter, PrivateRedis, _free_port, process_tree, spawn, stop, wait_until
+from harness import ROOT, CpuMeter, parse_args, process_tree, spawn, stop, wait_until
 
 sys.path.insert(0, str(ROOT))
 from orchestrator.api import Orchestrator  # noqa: E402
+from orchestrator.redis_server import RedisServer, free_port  # noqa: E402
 from orchestrator.store import SweepState  # noqa: E402
 
 TOKEN = "benchmark-token"
-ROWS = 100_000
 
 
-def write_rows(results: Path, sweep_id: str, files: int = 10) -> None:
-    """``ROWS`` synthetic result rows in ``files`` Parquet files, as the result writer leaves them."""
+def write_rows(results: Path, sweep_id: str, rows: int, files: int = 10) -> None:
+    """``rows`` synthetic result rows in ``files`` Parquet files, as the result writer leaves them."""
     folder = results / f"sweep={sweep_id}" / "project=noop"
     folder.mkdir(parents=True, exist_ok=True)
-    per = ROWS // files
+    per = rows // files
     for f in range(files):
         index = np.arange(f * per, (f + 1) * per)
         pq.write_table(
@@ -87,23 +87,32 @@ def main() -> None:
     parser.add_argument(
         "--client-processes", type=int, default=5, help="processes the clients' threads are spread over"
     )
-    args = parser.parse_args()
+    parser.add_argument("--rows", type=int, default=100_000, help="result rows in the store")
+    args = parse_args(
+        parser,
+        smoke={"duration": 3.0, "clients": 4, "subscribers": 4, "client_processes": 2, "rows": 2_000},
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        measure(args, Path(tmp))
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    redis_server = PrivateRedis(workdir)
+
+def measure(args: argparse.Namespace, workdir: Path) -> None:
+    """Serve a sweep of ``args.rows`` results from ``workdir``, load it, print the figures."""
+    redis_server = RedisServer().start()
     results = workdir / "results"
+    folders = ["--results-dir", str(results), "--state-dir", str(workdir / "state")]
     sweep = {
         "name": "bench_api",
         "projects": [
             {"name": "noop", "path": str(ROOT / "benchmarks" / "projects" / "noop"), "entry": "noop:run"}
         ],
-        "parameters": {"x": {"kind": "int", "start": 0, "stop": ROWS - 1}},
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": args.rows - 1}},
         "adaptive_sampling": False,
     }
-    orch = Orchestrator(redis_server.url, coordinate=False, results_dir=results)
+    orch = Orchestrator(redis_server.url, coordinate=False, results_dir=results, state_dir=workdir / "state")
     sweep_id = orch.submit(sweep).execution_id
-    write_rows(results, sweep_id)
-    port = _free_port()
+    write_rows(results, sweep_id, args.rows)
+    port = free_port()
     os.environ.update(
         ORCHESTRATOR_API_TOKEN=TOKEN, ORCHESTRATOR_PROJECT_ROOTS=str(ROOT / "benchmarks" / "projects")
     )
@@ -116,8 +125,7 @@ def main() -> None:
             "coordinator",
             "--broker",
             redis_server.url,
-            "--results-dir",
-            str(results),
+            *folders,
         ],
         workdir,
         "coordinator.log",
@@ -132,8 +140,7 @@ def main() -> None:
             redis_server.url,
             "--port",
             str(port),
-            "--results-dir",
-            str(results),
+            *folders,
         ],
         workdir,
         "serve.log",
@@ -142,12 +149,11 @@ def main() -> None:
     try:
         wait_until(lambda: _up(base), server, "orchestrator serve", timeout=60)
         report = run_load(base, sweep_id, args, orch.state, server.pid)
-        report["python_api"] = python_api(orch, sweep_id, args.duration / 3)
+        report["python_api"] = python_api(orch, sweep_id, args.duration / 3, args.rows)
     finally:
-        stop(server)
-        stop(coordinator)
+        stop([server, coordinator])
         orch.close()
-        redis_server.close()
+        redis_server.stop()
     print(json.dumps(report))
 
 
@@ -161,8 +167,8 @@ def _up(base: str) -> bool:
 class Load:
     """What the client and subscriber threads share: the deadline, latencies, errors, events seen."""
 
-    def __init__(self, base: str, sweep_id: str, subscribers: int) -> None:
-        self.base, self.sweep_id = base, sweep_id
+    def __init__(self, base: str, sweep_id: str, subscribers: int, rows: int) -> None:
+        self.base, self.sweep_id, self.rows = base, sweep_id, rows
         self.stop_at = float("inf")
         self.status: list[float] = []
         self.page: list[float] = []
@@ -178,7 +184,7 @@ class Load:
                 (f"/sweeps/{self.sweep_id}", None, self.status),
                 (
                     f"/sweeps/{self.sweep_id}/results",
-                    {"limit": 100, "offset": random.randrange(ROWS - 100)},
+                    {"limit": 100, "offset": random.randrange(self.rows - 100)},
                     self.page,
                 ),
             ):
@@ -204,9 +210,11 @@ class Load:
             self.errors.append(f"sse:{type(exc).__name__}")
 
 
-def client_process(base: str, sweep_id: str, threads: int, duration: float, go: Any, out: Any) -> None:
+def client_process(
+    base: str, sweep_id: str, rows: int, threads: int, duration: float, go: Any, out: Any
+) -> None:
     """``threads`` clients in a process of their own, from ``go`` for ``duration`` seconds."""
-    load = Load(base, sweep_id, 0)
+    load = Load(base, sweep_id, 0, rows)
     go.wait()
     load.stop_at = time.monotonic() + duration
     clients = [threading.Thread(target=load.client, daemon=True) for _ in range(threads)]
@@ -218,7 +226,7 @@ def client_process(base: str, sweep_id: str, threads: int, duration: float, go: 
 
 
 def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepState, pid: int) -> dict:
-    load = Load(base, sweep_id, args.subscribers)
+    load = Load(base, sweep_id, args.subscribers, args.rows)
     # Clients in processes of their own, forked before any thread starts: 150 threads of one
     # process measured the driver's GIL (a status answered in 2 ms took 200 ms to be read).
     ctx = multiprocessing.get_context("fork")
@@ -226,7 +234,9 @@ def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepSta
     n = max(1, min(args.client_processes, args.clients))
     shares = [args.clients // n + (k < args.clients % n) for k in range(n)]
     procs = [
-        ctx.Process(target=client_process, args=(base, sweep_id, k, args.duration, go, out), daemon=True)
+        ctx.Process(
+            target=client_process, args=(base, sweep_id, args.rows, k, args.duration, go, out), daemon=True
+        )
         for k in shares
     ]
     for proc in procs:
@@ -258,7 +268,7 @@ def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepSta
         thread.join(timeout=10)
     complete = sum(1 for got in load.received if sent <= got)
     print(
-        f"{args.clients} clients, {args.subscribers} SSE subscribers, {wall:.0f} s, {ROWS} rows in the store"
+        f"{args.clients} clients, {args.subscribers} SSE subscribers, {wall:.0f} s, {args.rows} rows in the store"
     )
     print(f"  status  (REST)        {percentiles(load.status)}")
     print(f"  100-row page (REST)   {percentiles(load.page)}")
@@ -275,7 +285,7 @@ def run_load(base: str, sweep_id: str, args: argparse.Namespace, state: SweepSta
     }
 
 
-def python_api(orch: Orchestrator, sweep_id: str, seconds: float) -> dict:
+def python_api(orch: Orchestrator, sweep_id: str, seconds: float, rows: int) -> dict:
     """The same reads through the Python API, one after another in this process."""
     status_lat: list[float] = []
     page_lat: list[float] = []
@@ -285,7 +295,7 @@ def python_api(orch: Orchestrator, sweep_id: str, seconds: float) -> dict:
         orch.status(sweep_id)
         status_lat.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        offset = random.randrange(ROWS - 100)
+        offset = random.randrange(rows - 100)
         orch.results(sweep_id).iloc[offset : offset + 100]
         page_lat.append(time.perf_counter() - t0)
     print(f"  status  (Python API)  {percentiles(status_lat)}")

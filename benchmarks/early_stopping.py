@@ -21,6 +21,7 @@ averaged over the families).
 
     .venv/bin/python benchmarks/early_stopping.py                 # 4-s runs, as in the issue
     .venv/bin/python benchmarks/early_stopping.py --seconds 0.4   # quicker, for development
+    .venv/bin/python benchmarks/early_stopping.py --smoke         # does it still run? (seconds)
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from typing import Any
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, PrivateRedis, spawn, stop, wait_until  # noqa: E402
+from harness import ROOT, orchestrator_worker, parse_args, spawn, stop, wait_until  # noqa: E402
+
+from orchestrator.redis_server import RedisServer  # noqa: E402
 
 PROJECT = ROOT / "benchmarks" / "projects" / "curves"
 sys.path.insert(0, str(PROJECT))
@@ -89,15 +92,10 @@ def sweep(seconds: float, rule: str, family: str) -> dict[str, Any]:
 def run_ours(seconds: float, rule: str, family: str, in_flight: int, workdir: Path) -> dict[str, Any]:
     from orchestrator.api import Orchestrator
 
-    server = PrivateRedis(workdir)
+    server = RedisServer().start()
     client = redis.Redis.from_url(server.url, decode_responses=True)
     settings = ["--broker", server.url, "--results-dir", str(workdir / "results")]
-    worker = spawn(
-        [sys.executable, "-m", "orchestrator.cli", "worker", "--broker", server.url, "-c", str(in_flight)]
-        + ["-Q", "local_cpu", "-n", "orch@%h", "--loglevel", "WARNING"],
-        workdir,
-        "orch-worker.log",
-    )
+    worker = orchestrator_worker(server.url, workdir, concurrency=in_flight)
     coordinator = spawn(
         [sys.executable, "-m", "orchestrator.cli", "coordinator", *settings, "--state-dir", str(workdir)],
         workdir,
@@ -114,9 +112,8 @@ def run_ours(seconds: float, rule: str, family: str, in_flight: int, workdir: Pa
             wall = time.perf_counter() - start
             frame = orch.results(sweep_id)
     finally:
-        stop(coordinator)
-        stop(worker)
-        server.close()
+        stop([coordinator, worker])
+        server.stop()
     steps = frame["extra"].map(lambda e: len(json.loads(e)["intermediate"]) if isinstance(e, str) else 0)
     done = frame[frame["status"] == "completed"]
     return {
@@ -173,13 +170,17 @@ def main() -> None:
         "--rules", default="median", help="our rules to run, comma-separated (median,percentile,asha)"
     )
     parser.add_argument("--families", default="learning,shots", help="curve families (learning,shots)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--in-flight", default="1,4", help="runs in flight for ours, comma-separated (the JSON: the last)"
+    )
+    args = parse_args(parser, smoke={"seconds": 0.02, "in_flight": "4"})
     rules, families = args.rules.split(","), args.families.split(",")
+    in_flight_counts = [int(n) for n in args.in_flight.split(",")]
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for family in families:
         rows = results[family] = {}
         for rule in rules:
-            for in_flight in (1, 4):
+            for in_flight in in_flight_counts:
                 with tempfile.TemporaryDirectory(prefix="bench-es-") as tmp:
                     rows[f"ours {rule}, {in_flight} in flight"] = run_ours(
                         args.seconds, rule, family, in_flight, Path(tmp)
@@ -198,7 +199,7 @@ def main() -> None:
     def mean(name: str, key: str) -> float:
         return round(sum(results[f][name][key] for f in families) / len(families), 4)
 
-    ours = f"ours {rules[0]}, 4 in flight"
+    ours = f"ours {rules[0]}, {in_flight_counts[-1]} in flight"
     print(
         json.dumps(
             {

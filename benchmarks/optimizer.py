@@ -1,6 +1,6 @@
 """Benchmark of the adaptive optimizer: regret on Branin and Hartmann6, and refit time.
 
-Usage: ``python benchmarks/optimizer.py [--seeds 10] [--jobs 2]``
+Usage: ``python benchmarks/optimizer.py [--seeds 10] [--jobs 2] [--smoke]``
 
 * The sweep space is each function's box as a scrambled Sobol set of candidate points (a
   ``sample: sobol`` sweep parameter group), plus the refinement points the optimizer adds.
@@ -14,25 +14,24 @@ Usage: ``python benchmarks/optimizer.py [--seeds 10] [--jobs 2]``
 
 The last line printed is one JSON object: ``{"regret": {method: {"branin@20": r, "branin@40": r,
 "hartmann6@20": r, "hartmann6@60": r}}, "refit_s": {"500x10000": t, "5000x100000": t}}`` for the
-methods ours, random, gp and tpe (refit times: the best of 3 cold runs).
+methods ours, random, gp and tpe (refit times: the best of 3 cold runs). Optuna's ``GPSampler``
+needs PyTorch (the ``bench`` extra): without it the ``gp`` column is skipped, and said so.
 """
 
 from __future__ import annotations
 
 import argparse
 import heapq
+import importlib.util
 import json
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import parse_args
 from threadpoolctl import threadpool_limits
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import SweepConfiguration  # noqa: E402
 from orchestrator.optimizer import GPOptimizer, OptimizationRecommendation  # noqa: E402
@@ -78,7 +77,13 @@ PROBLEMS: dict[str, tuple[Callable[[np.ndarray], float], list[tuple[float, float
     "branin": (branin, [(-5.0, 10.0), (0.0, 15.0)], 0.397887, 40),
     "hartmann6": (hartmann6, [(0.0, 1.0)] * 6, -3.32237, 60),
 }
-REPORTED = {"branin": (20, 40), "hartmann6": (20, 60)}
+
+
+def checkpoints(problem: str, cap: int | None = None) -> tuple[int, ...]:
+    """Where regret is read for ``problem``: 20, 40, 60 up to its largest budget, or up to ``cap``
+    (which is then the last); the first and the last go into the JSON."""
+    largest = PROBLEMS[problem][3] if cap is None else min(cap, PROBLEMS[problem][3])
+    return tuple(sorted({b for b in BUDGETS if b < largest} | {largest}))
 
 
 def sweep(
@@ -110,8 +115,10 @@ OURS = {
 }
 
 
-def run_ours(problem: str, seed: int, n_candidates: int = 4096, workers: int = WORKERS) -> list[float]:
-    fn, box, _, budget = PROBLEMS[problem]
+def run_ours(
+    problem: str, seed: int, budget: int, n_candidates: int = 4096, workers: int = WORKERS
+) -> list[float]:
+    fn, box, _, _ = PROBLEMS[problem]
     config = sweep(problem, box, n_candidates, seed, OURS)
     opt = GPOptimizer(config)
     space = opt.space
@@ -164,8 +171,8 @@ def run_ours(problem: str, seed: int, n_candidates: int = 4096, workers: int = W
     return values
 
 
-def run_random(problem: str, seed: int, n_candidates: int = 4096) -> list[float]:
-    fn, box, _, budget = PROBLEMS[problem]
+def run_random(problem: str, seed: int, budget: int, n_candidates: int = 4096) -> list[float]:
+    fn, box, _, _ = PROBLEMS[problem]
     space = sweep(problem, box, n_candidates, seed, {}).space()
     order = np.random.default_rng(seed).permutation(space.size)[:budget]
     cols = space.columns(order)
@@ -173,11 +180,11 @@ def run_random(problem: str, seed: int, n_candidates: int = 4096) -> list[float]
     return [fn(x) for x in X]
 
 
-def run_optuna(problem: str, seed: int, sampler_name: str) -> list[float]:
+def run_optuna(problem: str, seed: int, budget: int, sampler_name: str) -> list[float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    fn, box, _, budget = PROBLEMS[problem]
+    fn, box, _, _ = PROBLEMS[problem]
     sampler = (
         optuna.samplers.GPSampler(seed=seed)
         if sampler_name == "gp"
@@ -191,17 +198,17 @@ def run_optuna(problem: str, seed: int, sampler_name: str) -> list[float]:
     return [float(t.value) for t in study.trials if t.value is not None]
 
 
-def _job(args: tuple[str, str, int]) -> tuple[str, str, int, list[float], float]:
-    method, problem, seed = args
+def _job(args: tuple[str, str, int, int]) -> tuple[str, str, int, list[float], float]:
+    method, problem, seed, budget = args
     t0 = time.perf_counter()
     # two jobs share the two cores: BLAS threads would only fight over them
     with threadpool_limits(1):
         if method == "ours":
-            values = run_ours(problem, seed)
+            values = run_ours(problem, seed, budget)
         elif method == "random":
-            values = run_random(problem, seed)
+            values = run_random(problem, seed, budget)
         else:
-            values = run_optuna(problem, seed, method)
+            values = run_optuna(problem, seed, budget, method)
     return method, problem, seed, values, time.perf_counter() - t0
 
 
@@ -252,11 +259,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default="ours,random,gp,tpe")
     parser.add_argument("--problems", default="branin,hartmann6")
     parser.add_argument("--no-timing", action="store_true")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="cap on every problem's budget (smoke: 14, past the GPSampler's 10 startup trials)",
+    )
+    parser.add_argument(
+        "--refit-sizes",
+        default="500x10000,5000x100000",
+        help="results x pending points of the refit timings, comma-separated",
+    )
+    args = parse_args(parser, smoke={"seeds": 1, "budget": 14, "refit_sizes": "50x1000"}, argv=argv)
     methods = args.methods.split(",")
+    if "gp" in methods and importlib.util.find_spec("torch") is None:
+        methods.remove("gp")
+        print(
+            "gp (Optuna's GPSampler): skipped, because torch is not installed "
+            "(the bench extra has it: pip install -e '.[bench]')"
+        )
     problems = args.problems.split(",")
+    budgets = {p: checkpoints(p, args.budget) for p in problems}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    jobs = [(m, p, s) for p in problems for m in methods for s in seeds]
+    jobs = [(m, p, s, budgets[p][-1]) for p in problems for m in methods for s in seeds]
     curves: dict[tuple[str, str], list[list[float]]] = {}
     seconds: dict[tuple[str, str], float] = {}
     t0 = time.perf_counter()
@@ -269,32 +294,27 @@ def main(argv: list[str] | None = None) -> int:
         f"simple regret, median over {args.seeds} seeds ({seeds.start}-{seeds.stop - 1}; {WORKERS} in flight for ours; "
         f"regret runs took {time.perf_counter() - t0:.0f} s)"
     )
-    header = (
-        f"{'method':<8}"
-        + "".join(f"{p + '@' + str(b):>14}" for p in problems for b in BUDGETS if b <= PROBLEMS[p][3])
-        + f"{'s/run':>8}"
-    )
-    print(header)
+    header = f"{'method':<8}" + "".join(f"{p + '@' + str(b):>14}" for p in problems for b in budgets[p])
+    print(header + f"{'s/run':>8}")
     for m in methods:
         line = f"{m:<8}"
         for p in problems:
             truth = PROBLEMS[p][2]
             runs = curves[(m, p)]
-            for b in BUDGETS:
-                if b > PROBLEMS[p][3]:
-                    continue
+            for b in budgets[p]:
                 r = float(np.median([min(v[:b]) - truth for v in runs]))
                 line += f"{r:>14.5f}"
-                if b in REPORTED[p]:
+                if b in (budgets[p][0], budgets[p][-1]):
                     regret[m][f"{p}@{b}"] = round(r, 6)
         per_run = sum(seconds[(m, p)] for p in problems) / (len(problems) * args.seeds)
         print(line + f"{per_run:>8.2f}")
     timing: dict[str, float] = {}
     if not args.no_timing:
         print("refit + re-score, cold (s): best / median of 3")
-        for n, m in ((500, 10_000), (5000, 100_000)):
+        for size in args.refit_sizes.split(","):
+            n, m = map(int, size.split("x"))
             times = refit_time(n, m)
-            timing[f"{n}x{m}"] = round(min(times), 3)
+            timing[size] = round(min(times), 3)
             print(f"  {n} results x {m} pending: {min(times):.3f} / {float(np.median(times)):.3f}")
     print(json.dumps({"regret": regret, "refit_s": timing}))
     return 0

@@ -1,7 +1,7 @@
 """Orchestrator overhead: N no-op experiments through the whole path vs N raw Celery no-op tasks.
 
-Both set-ups use the same Redis (db 12 of the system Redis, flushed first; nothing else is
-touched) and one worker of 2 prefork processes with the same Celery settings (JSON, acks_late,
+Both set-ups use the same Redis (a private one, started here on a free port, flushed between
+set-ups and stopped after) and one worker of 2 prefork processes with the same Celery settings (JSON, acks_late,
 prefetch 1, reject on worker lost), run one after the other so they do not compete for CPU:
 
 * ``celery``: a plain Celery app with one task that increments a Redis counter. Timed from the
@@ -17,7 +17,7 @@ prefetch 1, reject on worker lost), run one after the other so they do not compe
 Each side first runs a short warm-up (imports, connections, forked children) outside the timing.
 The last line is JSON: ``{"ratio": R, "orchestrator_per_s": X, "celery_per_s": Y}`` (target R >= 0.8).
 
-Run: ``.venv/bin/python benchmarks/overhead.py [--n 5000] [--redis redis://127.0.0.1:6379/12]``
+Run: ``.venv/bin/python benchmarks/overhead.py [--n 5000] [--smoke]``
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from harness import (
     WARMUP,
     CpuMeter,
     orchestrator_worker,
+    parse_args,
     process_tree,
     redis_process,
     run_raw,
@@ -48,7 +49,7 @@ from harness import (
     wait_until,
 )
 
-sys.path.insert(0, str(ROOT))
+from orchestrator.redis_server import RedisServer
 
 NOOP_PROJECT = ROOT / "benchmarks" / "projects" / "noop"
 
@@ -114,31 +115,32 @@ def run_orchestrator(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="experiments / tasks per set-up")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="Redis URL (its db is flushed)")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep its logs")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"n": 100})
     # a SIGTERM (e.g. from `timeout`) still stops the workers through the finally blocks
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    client = redis.Redis.from_url(args.redis)
+    server = RedisServer().start()
+    client = redis.Redis.from_url(server.url)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        client.flushdb()
-        [(raw_s, raw_cpu)] = run_raw(args.redis, workdir, [(args.n, 0.0)])
-        client.flushdb()
-        # Our workers send task events (-E) so Flower can list experiments: the same for Celery,
-        # as a second, like-for-like reference. The target is checked against the plain one.
-        [(events_s, events_cpu)] = run_raw(args.redis, workdir, [(args.n, 0.0)], events=True)
-        client.flushdb()
-        ours_s, ours_cpu = run_orchestrator(args.redis, args.n, workdir)
-        client.flushdb()
-        # For reference: the same with one message per experiment (batching off), what Flower
-        # shows task by task and what longer experiments always get.
-        single_s, single_cpu = run_orchestrator(args.redis, args.n, workdir, batch_seconds=0)
-        client.flushdb()
+        try:
+            [(raw_s, raw_cpu)] = run_raw(server.url, workdir, [(args.n, 0.0)])
+            client.flushdb()
+            # Our workers send task events (-E) so Flower can list experiments: the same for Celery,
+            # as a second, like-for-like reference. The target is checked against the plain one.
+            [(events_s, events_cpu)] = run_raw(server.url, workdir, [(args.n, 0.0)], events=True)
+            client.flushdb()
+            ours_s, ours_cpu = run_orchestrator(server.url, args.n, workdir)
+            client.flushdb()
+            # For reference: the same with one message per experiment (batching off), what Flower
+            # shows task by task and what longer experiments always get.
+            single_s, single_cpu = run_orchestrator(server.url, args.n, workdir, batch_seconds=0)
+        finally:
+            server.stop()
     raw_rate, ours_rate, events_rate = args.n / raw_s, args.n / ours_s, args.n / events_s
     print(
-        f"{args.n} no-op tasks, {CONCURRENCY} worker processes, {args.redis}, {os.cpu_count()} CPUs, "
+        f"{args.n} no-op tasks, {CONCURRENCY} worker processes, a private Redis, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(

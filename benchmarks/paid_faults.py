@@ -3,8 +3,10 @@
 The fake Braket service (real SDK over HTTP, results in moto's S3) injects 10 % 429s, 10 % 5xx,
 10 % lost CreateQuantumTask responses (the task exists, the caller hears a 500) and 10 % FAILED
 tasks. Two worker processes (2 pool processes each) take the paid queues; every 6-10 s one is
-SIGKILLed and a new one started, for the first 150 s; then the survivors finish (at most 5
-minutes in all; tasks still in flight at the bound count as lost and reserved).
+SIGKILLed and a new one started, for the first 150 s (``--storm``); then the survivors finish
+(at most 5 minutes in all, ``--bound``; tasks still in flight at the bound count as lost and
+reserved). Everything is private: a Redis started here (a free port, a temporary folder), the
+fake Braket service and moto's S3 on free ports; all stopped at the end.
 
 Money is then checked three ways against the service's own record:
 
@@ -18,7 +20,7 @@ Money is then checked three ways against the service's own record:
 The last line is JSON: ``{"experiments", "tasks_created", "double_paid", "paid_results_lost",
 "overspend_usd", "reserved_left_usd"}``; the target is 0 for the last four.
 
-Run: ``.venv/bin/python benchmarks/paid_faults.py [--redis redis://127.0.0.1:6379/13] [--seed 1]``
+Run: ``.venv/bin/python benchmarks/paid_faults.py [--seed 1] [--smoke]``
 """
 
 from __future__ import annotations
@@ -30,28 +32,26 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import ROOT, parse_args
 
-ROOT = Path(__file__).resolve().parents[1]
+from orchestrator.embedded import worker_command
+from orchestrator.redis_server import RedisServer
+
 QAOA = ROOT / "examples" / "projects" / "qaoa_maxcut"
 IONQ = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
-BOUND_S = 300.0
 # Seconds between SIGKILLs. A fresh worker needs a few seconds on a busy 2-core machine before its
 # first CreateQuantumTask (imports, GetDevice through injected 429s/5xx): killed every 2-4 s,
 # no worker ever submitted anything in 276 s here.
 KILL_EVERY_S = (6.0, 10.0)
-STORM_S = 150.0  # kills stop after this; the rest of the bound lets in-flight tasks end and settle
-BUDGET = 100.0  # per sweep: 50 IonQ tasks of 100 shots are $415, so the QPU sweep meets it
 
 
-def sweep(name: str, device: str, resource: str, n: int) -> dict:
+def sweep(name: str, device: str, resource: str, n: int, budget: float) -> dict:
     return {
         "name": name,
         "projects": [{"name": "qaoa", "path": str(QAOA), "device": device, "resource": resource}],
@@ -63,15 +63,14 @@ def sweep(name: str, device: str, resource: str, n: int) -> dict:
             "shots": [100],
         },
         "adaptive_sampling": False,
-        "budget_limit": BUDGET,
+        "budget_limit": budget,
     }
 
 
 class Worker:
     def __init__(self, broker: str, name: str, folder: Path, env: dict[str, str]) -> None:
-        cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", "braket_qpu,braket_sim"]
         self.name = f"{name}@bench"
-        cmd += ["-c", "2", "-n", self.name, "--loglevel", "WARNING", "--broker", broker]
+        cmd = worker_command(["braket_qpu", "braket_sim"], 2, self.name, broker=broker)
         self.log = open(folder / f"worker-{name}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
@@ -92,9 +91,16 @@ class Worker:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a Redis db this run may flush")
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--experiments", type=int, default=50, help="per sweep (one QPU, one SV1)")
+    parser.add_argument(
+        "--budget", type=float, default=100.0, help="$ per sweep: 50 IonQ tasks of 100 shots are $415"
+    )
+    parser.add_argument(
+        "--storm", type=float, default=150.0, help="seconds of kills; then in-flight tasks end and settle"
+    )
+    parser.add_argument("--bound", type=float, default=300.0, help="seconds for the whole run")
+    args = parse_args(parser, smoke={"experiments": 4, "budget": 20.0, "storm": 12.0, "bound": 90.0})
 
     import redis
 
@@ -104,8 +110,9 @@ def main() -> None:
     from orchestrator.store.submissions import SubmissionStore
     from tests.support.braket_env import BraketTestEnv
 
-    client = redis.Redis.from_url(args.redis)
-    client.flushdb()
+    server = RedisServer().start()
+    atexit.register(server.stop)
+    client = redis.Redis.from_url(server.url)
     rng = random.Random(args.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="paid-faults-") as tmp, BraketTestEnv() as env:
@@ -134,17 +141,17 @@ def main() -> None:
         os.environ.update(
             {k: child[k] for k in ("ORCHESTRATOR_BRAKET_S3_BUCKET", "ORCHESTRATOR_POLL_INTERVAL")}
         )
-        workers = {n: Worker(args.redis, n, folder, child) for n in ("a", "b")}
+        workers = {n: Worker(server.url, n, folder, child) for n in ("a", "b")}
         # never leave workers behind (an interrupted run's would take the next run's messages)
         atexit.register(lambda: [w.kill() for w in workers.values()])
         kills = 0
-        with Orchestrator(args.redis, worker_lost_after=3) as orch:
+        with Orchestrator(server.url, worker_lost_after=3) as orch:
             ids = [
-                orch.submit(sweep("qpu", IONQ, "braket_qpu", 50)).execution_id,
-                orch.submit(sweep("sim", SV1, "braket_sim", 50)).execution_id,
+                orch.submit(sweep("qpu", IONQ, "braket_qpu", args.experiments, args.budget)).execution_id,
+                orch.submit(sweep("sim", SV1, "braket_sim", args.experiments, args.budget)).execution_id,
             ]
             next_kill = time.monotonic() + rng.uniform(*KILL_EVERY_S)
-            while time.monotonic() - started < BOUND_S - 30:
+            while time.monotonic() - started < args.bound - 30:
                 states = [orch.status(s) for s in ids]
                 if all(
                     s.state in ("completed", "cancelled")
@@ -154,12 +161,12 @@ def main() -> None:
                     break
                 # kill only a worker that is up (a worker takes seconds to start on a busy machine)
                 ready = sorted(n for n, w in workers.items() if client.hexists("orch:workers", w.name))
-                storm = time.monotonic() - started < STORM_S  # then the survivors finish the work
+                storm = time.monotonic() - started < args.storm  # then the survivors finish the work
                 if storm and time.monotonic() >= next_kill and ready:
                     victim = rng.choice(ready)
                     workers[victim].kill()
                     kills += 1
-                    workers[victim] = Worker(args.redis, f"{victim}{kills}", folder, child)
+                    workers[victim] = Worker(server.url, f"{victim}{kills}", folder, child)
                     next_kill = time.monotonic() + rng.uniform(*KILL_EVERY_S)
                 time.sleep(0.2)
             finals = {s: orch.status(s) for s in ids}
@@ -186,9 +193,9 @@ def main() -> None:
         reserved = sum(ledger.status(s).reserved for s in ids)
         service_bill = sum(billed.values())
         parquet = float(sum(frame["cost"].fillna(0).sum() for frame in frames))
-        over_budget = sum(max(0.0, ledger.status(s).spent - BUDGET) for s in ids)
+        over_budget = sum(max(0.0, ledger.status(s).spent - args.budget) for s in ids)
         result = {
-            "experiments": 100,
+            "experiments": 2 * args.experiments,
             "tasks_created": stats["created_total"],
             "double_paid": sum(n - 1 for n in stats["created_per_token"].values())
             + sum(n - 1 for n in completed_per_exp.values()),

@@ -22,8 +22,8 @@ The last line is JSON: ``{"ours_per_s", "optuna_per_s", "celery_per_s", "ratio_v
 "ratio_vs_celery", "utilization_10ms"}`` (rates at the no-op load; targets: ratio_vs_optuna >= 4,
 utilization_10ms >= 0.9).
 
-Run: ``.venv/bin/python benchmarks/peers.py [--n 10000] [--n-short 1000] [--ms 10]``
-(needs the ``bench`` extra for Optuna).
+Run: ``.venv/bin/python benchmarks/peers.py [--n 10000] [--n-short 1000] [--ms 10] [--smoke]``
+(needs Optuna: the ``test`` and ``bench`` extras have it).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from harness import (
     ROOT,
     WARMUP,
     CpuMeter,
-    PrivateRedis,
     orchestrator_worker,
+    parse_args,
     process_tree,
     redis_process,
     run_raw,
@@ -55,6 +55,8 @@ from harness import (
     stop,
     wait_until,
 )
+
+from orchestrator.redis_server import RedisServer
 
 sys.path.insert(0, str(ROOT))
 
@@ -151,8 +153,7 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
     finally:
         if orch is not None:
             orch.close()
-        stop(coordinator)
-        stop(worker)
+        stop([coordinator, worker])
 
 
 def _gaps(trace: Path, submitted: float, finished: float, ms: float) -> str:
@@ -266,8 +267,7 @@ def run_optuna(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
             if told != n:
                 raise SystemExit(f"Optuna: expected {n} trials in the study, found {told}")
         finally:
-            for proc in procs:
-                stop(proc)
+            stop(procs)
     return timings
 
 
@@ -284,7 +284,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep its logs")
     parser.add_argument("--optuna-worker", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"n": 200, "n_short": 40})
     if args.optuna_worker:
         url, study, n_trials, ms = args.optuna_worker
         optuna_worker(url, study, int(n_trials), float(ms))
@@ -298,14 +298,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        server = PrivateRedis(workdir)
+        server = RedisServer().start()
         try:
             client = redis.Redis.from_url(server.url)
             for name in chosen:
                 client.flushall()
                 results[name] = systems[name](server.url, workdir, loads)
         finally:
-            server.close()
+            server.stop()
     report(results, loads)
 
 

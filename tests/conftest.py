@@ -20,6 +20,7 @@ import pytest
 import redis
 import yaml
 
+from orchestrator.embedded import worker_command
 from tests.support.redis_db import OVERRIDE_ENV, SuiteRedis, require_redis, session_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,22 +115,7 @@ class Worker:
         env: dict[str, str] | None = None,
     ) -> None:
         self.name = f"{name}@{os.uname().nodename}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "worker",
-            "--queues",
-            queues,
-            "-c",
-            str(concurrency),
-            "-n",
-            self.name,
-            "--loglevel",
-            "INFO",
-            "--broker",
-            broker,
-        ]
+        cmd = worker_command(queues.split(","), concurrency, self.name, broker=broker, loglevel="INFO")
         self.log = open(workdir / f"worker-{name}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,

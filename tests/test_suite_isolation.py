@@ -21,8 +21,8 @@ import psutil
 import pytest
 import redis
 
+from orchestrator.redis_server import RedisServer
 from tests.conftest import ROOT
-from tests.support.redis_db import PrivateRedis
 
 INNER_TEST = """
 import json, os, time
@@ -53,7 +53,7 @@ def test_inner(redis_url, test_redis, tmp_path):
 @pytest.fixture
 def developer_redis() -> Iterator[str]:
     """Stands for the Redis a developer keeps data in (its URL is what the shell exports)."""
-    server = PrivateRedis().start()
+    server = RedisServer().start()
     for db in (0, 9, 15):
         redis.Redis.from_url(f"{server.url}/{db}").set("precious", "data")
     yield server.url

