@@ -9,16 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.base import (
-    Check,
-    CompatibilityReport,
-    DeviceRunner,
-    EntrySignature,
-    ProjectAdapter,
-    ProjectTimeout,
-    StandardizedMetrics,
-    UnusableAdapter,
-)
+from adapters.base import DeviceRunner, ProjectAdapter, StandardizedMetrics, UnusableAdapter
+from adapters.contract import Check, CompatibilityReport, EntrySignature, ProjectTimeout
 from adapters.environment import Environment, EnvironmentManager
 from adapters.kinds import KINDS, detect_kind
 from core.errors import ConfigurationError

@@ -16,16 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters import runner
-from adapters.base import (
-    EntrySignature,
-    Progress,
-    ProjectAdapter,
-    RunContext,
-    StopRun,
-    kind_from_names,
-    project_failure,
-)
+from adapters.base import ProjectAdapter, kind_from_names, project_failure
 from adapters.capture import capture_inline
+from adapters.contract import EntrySignature, Progress, RunContext, StopRun
 from adapters.process import run_process
 from adapters.source import defines_class, module_defines, python_entry, source_parameters
 from core.errors import ConfigurationError, InputError, ScientificError

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters import adapt_project
-from adapters.base import CompatibilityReport
+from adapters.contract import CompatibilityReport
 from core.config import PROJECT_SETTINGS_FILE, load_sweep, read_project_settings
 from core.errors import InputError
 from core.project import ProjectSpec

@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from adapters import runner
-from adapters.base import ProjectAdapter, RunContext
+from adapters.base import ProjectAdapter
 from adapters.capture import capture_inline
+from adapters.contract import RunContext
 from adapters.environment import Environment
 from core.errors import ConfigurationError, InputError
 from core.project import CircuitSpec

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from adapters.base import EntrySignature, ProjectAdapter, RunContext, kind_from_names
+from adapters.base import ProjectAdapter, kind_from_names
+from adapters.contract import EntrySignature, RunContext
 from adapters.extraction import as_number
 from adapters.process import ProcessOutcome
 from adapters.process import run_process as _run_process

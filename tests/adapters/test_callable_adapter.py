@@ -340,7 +340,7 @@ REPORTING = (
 def test_a_project_reports_intermediate_values_through_report(
     isolation: str, make_project: Callable[..., Path], adapter_for: Callable[..., ProjectAdapter]
 ) -> None:
-    from adapters.base import Progress
+    from adapters.contract import Progress
 
     adapter = adapter_for(make_project("rep", {"rep.py": REPORTING}), entry="rep:run", isolation=isolation)
     assert adapter.signature().mismatch(["x"]) == ([], [])
