@@ -216,7 +216,7 @@ class Coordinator:
             if not self._lock(sweep_id):
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
                 continue
-            if orphans := self.state.requeue_orphans(sweep_id, sweep.plan.resource_of):
+            if orphans := self.state.pending.requeue_orphans(sweep_id, sweep.plan.resource_of):
                 self.state.event(
                     sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending"
                 )
@@ -241,7 +241,7 @@ class Coordinator:
 
     def release(self) -> None:
         self.flush_all()
-        self.state.forget_coordinator(self.token, list(self.sweeps))
+        self.state.registry.forget_coordinator(self.token, list(self.sweeps))
         self.wait_reports()
 
     def wait_reports(self, sweep_id: str | None = None, timeout: float | None = None) -> None:
@@ -255,7 +255,7 @@ class Coordinator:
     # -- per sweep --------------------------------------------------------------------------------
 
     def _lock(self, sweep_id: str) -> bool:
-        return self.state.lock_sweep(sweep_id, self.token, LOCK_TTL)
+        return self.state.registry.lock_sweep(sweep_id, self.token, LOCK_TTL)
 
     def _load(self, sweep_id: str) -> _Sweep:
         meta = self.state.meta(sweep_id)
@@ -266,10 +266,10 @@ class Coordinator:
         sweep = _Sweep(sweep_id, plan, queues=queues, batched=frozenset(queues) - managed)
         if self._gated(sweep):
             sweep.allowance = 0  # the first publish waits for the first refit: the startup design
-        self.state.requeue_queued(sweep_id)
+        self.state.pending.requeue_queued(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
         self.sweeps[sweep_id] = sweep
-        self._take({sweep_id: self.state.open_results(sweep_id)})
+        self._take({sweep_id: self.state.results.open(sweep_id)})
         return sweep
 
     def _fill(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
@@ -288,7 +288,7 @@ class Coordinator:
         by_queue: dict[str, dict[str, float]] = {}
         for index, score in zip(indices.tolist(), scores.tolist(), strict=True):
             by_queue.setdefault(project_queue[index % len(project_queue)], {})[str(index)] = score
-        self.state.add_pending(sweep.sweep_id, by_queue, list(reused.values()), end, end >= plan.space.size)
+        self.state.pending.add(sweep.sweep_id, by_queue, list(reused.values()), end, end >= plan.space.size)
         return True
 
     def _without_done(self, sweep: _Sweep, indices: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
@@ -328,7 +328,7 @@ class Coordinator:
             row["validation"] = verdict(json.loads(row.get("metrics") or "{}"), _extra(row), expectations)
         if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
             self.store.write_rows(sweep.sweep_id, elsewhere, batch=batch)
-        self.state.observe(sweep.sweep_id, rows)
+        self.state.optimizer().observe(sweep.sweep_id, rows)
         self.state.event(sweep.sweep_id, "info", f"reused {len(reused)} completed experiment(s)")
 
     def _sharing(self, queue: str) -> int:
@@ -362,8 +362,8 @@ class Coordinator:
             # Marked queued *before* sending: a fast worker can start an experiment (and take it
             # out of "queued") before the broker has even answered us, and marking it afterwards
             # would leave a stale entry that holds a window slot forever. A crash between the
-            # mark and the send is repaired when a coordinator loads the sweep (``requeue_queued``).
-            top = st.take(sweep.sweep_id, queue, free)
+            # mark and the send is repaired when a coordinator loads the sweep (``PendingSets.requeue_queued``).
+            top = st.pending.take(sweep.sweep_id, queue, free)
             if not top:
                 continue
             members = [m for m, _ in top]
@@ -372,10 +372,10 @@ class Coordinator:
             sweep.allowance -= len(members)
             try:
                 if max(int(m) for m in members) >= plan.space.size * plan.stride:  # optimizer-added points
-                    plan.added = st.added_points(sweep.sweep_id)
+                    plan.added = st.optimizer().added(sweep.sweep_id)
                 self.dispatcher.publish(self._staged(sweep, plan.experiments(members)), batch)
             except BaseException:
-                st.untake(sweep.sweep_id, queue, top)
+                st.pending.untake(sweep.sweep_id, queue, top)
                 raise
             sent = True
         return sent
@@ -398,7 +398,7 @@ class Coordinator:
         """Experiments not yet promoted run first at low shots, when the sweep asks for it."""
         if not sweep.plan.config.optimizer.early_stopping.low_fidelity_share or not experiments:
             return experiments
-        stages = self.state.stages(sweep.sweep_id, [e.index for e in experiments])
+        stages = self.state.optimizer().stages(sweep.sweep_id, [e.index for e in experiments])
         return [
             (sweep.plan.low_fidelity(exp) if stage is None else None) or exp
             for exp, stage in zip(experiments, stages, strict=True)
@@ -450,14 +450,14 @@ class Coordinator:
         if not self.sweeps:
             self.state.wait_for_sweeps(block_ms / 1000)
             return False
-        fresh = self.state.read_results(list(self.sweeps), self.settings.result_batch_size, block_ms or None)
+        fresh = self.state.results.read(list(self.sweeps), self.settings.result_batch_size, block_ms or None)
         moved = self._take(fresh)
         for sweep in self.sweeps.values():
             self._write(sweep)
         return moved
 
     def _take(self, fresh: dict[str, list[tuple[str, dict[str, Any]]]]) -> bool:
-        """Buffer result rows read from the sweeps' streams (``SweepState.read_results``)."""
+        """Buffer result rows read from the sweeps' streams (``ResultStream.read``)."""
         got = False
         now = time.monotonic()
         for sweep_id, rows in fresh.items():
@@ -490,7 +490,7 @@ class Coordinator:
         self.store.write_rows(
             sweep.sweep_id, [row for _, row in sweep.buffer], batch=ids[0].replace("-", "_")
         )
-        self.state.ack_results(sweep.sweep_id, ids)
+        self.state.results.ack(sweep.sweep_id, ids)
         sweep.buffer.clear()
 
     def _finish(self, sweep: _Sweep, meta: dict[str, Any]) -> None:
@@ -526,7 +526,7 @@ class Coordinator:
             return
         if meta["n_terminal"] >= int(meta.get("total", 0)):
             self._drain_once(sweep)
-            if st.results_backlog(sid) == 0 and not sweep.buffer:
+            if st.results.backlog(sid) == 0 and not sweep.buffer:
                 self._close(sweep, Lifecycle.COMPLETED)
 
     def _reconcile(self, sweep: _Sweep) -> None:
@@ -544,7 +544,7 @@ class Coordinator:
         if now - max(sweep.last_result, sweep.reconciled) < RECONCILE_SECONDS:
             return
         sweep.reconciled, sid = now, sweep.sweep_id
-        waiting = self.state.awaiting(sid)
+        waiting = self.state.pending.awaiting(sid)
         held = self.dispatcher.in_flight()
         runs = frozenset(
             (queue, index)
@@ -557,7 +557,7 @@ class Coordinator:
         sweep.missing_runs, sweep.missing_polls = runs, polls
         for queue in RESOURCE_QUEUES:
             indices = [index for q, index in lost_runs if q == queue]
-            if n := self.state.requeue_lost(sid, queue, indices):
+            if n := self.state.pending.requeue_lost(sid, queue, indices):
                 self.state.event(sid, "alert", f"{n} experiment(s) whose message was lost back to pending")
         for arn in sorted(lost_polls):
             poll = PollMessage.of(waiting.polls[arn])
@@ -566,7 +566,7 @@ class Coordinator:
 
     def _drain_once(self, sweep: _Sweep) -> bool:
         """Write every result row still in the sweep's stream; True if there were any."""
-        got = self._take(self.state.read_results([sweep.sweep_id], 1_000_000))
+        got = self._take(self.state.results.read([sweep.sweep_id], 1_000_000))
         self._write(sweep, force=True)
         return got
 

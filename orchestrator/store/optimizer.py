@@ -22,6 +22,31 @@ from orchestrator.store import keys
 HISTORY = 100  # refit summaries kept per sweep
 
 
+def observation(row: dict[str, Any]) -> str:
+    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
+
+    def as_dict(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else (value or {})
+
+    extra = as_dict(row.get("extra"))
+    return json.dumps(
+        {
+            "experiment_id": row.get("experiment_id"),
+            "index": row.get("index"),
+            "project": row.get("project_name"),
+            # a partial (low-shot) run is a completed run at lower fidelity, to the model
+            "status": "completed" if row.get("status") == "partial" else row.get("status"),
+            "parameters": as_dict(row.get("parameters")),
+            "metrics": as_dict(row.get("metrics")),
+            "validation": row.get("validation"),  # the optimizer may leave violations out
+            "extra": {
+                k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra
+            },
+        },
+        default=str,
+    )
+
+
 class OptimizerStore:
     """The optimizer's view of one deployment's sweeps."""
 
@@ -88,7 +113,19 @@ class OptimizerStore:
             pipe.smembers(keys.queued(sweep_id, queue))
         return [int(i) for members in pipe.execute() for i in members]
 
+    def stages(self, sweep_id: str, indices: list[int]) -> list[str | None]:
+        """The shots-as-a-budget stage of each experiment (None: not run at low shots yet)."""
+        return self._r.hmget(keys.sweep(sweep_id, "stage"), indices) if indices else []
+
     # -- writes -----------------------------------------------------------------------------------
+
+    def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
+        """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees; the
+        workers' rows come in with their record (``SweepState.record_many``)."""
+        if rows:
+            self._r.hset(
+                keys.sweep(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows}
+            )
 
     def rescore(self, sweep_id: str, queue: str, scores: dict[str, float]) -> int:
         """New scores for experiments still pending (never re-adds one); returns how many changed."""

@@ -1,5 +1,5 @@
 """Who is alive in a deployment: workers (their queues, concurrency and the messages they hold)
-and coordinators, each by its heartbeat."""
+and coordinators, each by its heartbeat, with the lock by which one coordinator serves a sweep."""
 
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ from typing import Any
 import redis
 
 from orchestrator.store import keys
+from orchestrator.store import scripts as lua
 
 HOLD_GRACE_S = 10.0  # a noted tag is checked against keys.UNACKED only after this long
 
 
 class Registry:
-    """The deployment's workers and coordinators (``orch:workers``, ``orch:held:*``, ``orch:coordinators``)."""
+    """The deployment's workers and coordinators (``orch:workers``, ``orch:held:*``,
+    ``orch:coordinators``, and each sweep's ``coordinator`` lock)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._lock, self._unlock = client.register_script(lua.LOCK), client.register_script(lua.UNLOCK)
 
     # -- workers ----------------------------------------------------------------------------------
 
@@ -83,7 +86,14 @@ class Registry:
     def coordinator_beat(self, token: str) -> None:
         self._r.hset(keys.COORDINATORS, token, time.time())
 
-    def forget_coordinator(self, token: str) -> None:
+    def lock_sweep(self, sweep_id: str, token: str, ttl_s: int) -> bool:
+        """Take or keep the sweep's coordinator lock; False if another coordinator holds it."""
+        return bool(self._lock(keys=[keys.sweep(sweep_id, "coordinator")], args=[token, ttl_s]))
+
+    def forget_coordinator(self, token: str, sweep_ids: list[str]) -> None:
+        """A coordinator stops: its locks of ``sweep_ids`` go, so another may take them at once."""
+        for sweep_id in sweep_ids:
+            self._unlock(keys=[keys.sweep(sweep_id, "coordinator")], args=[token])
         self._r.hdel(keys.COORDINATORS, token)
 
     def coordinator_alive(self, max_age_s: float = 10.0) -> bool:

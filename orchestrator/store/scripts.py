@@ -1,11 +1,49 @@
 """The Lua scripts of the sweep store: every multi-step change that must be atomic is one script.
 
 Each runs as one step on the server (no other client sees a half-done change), against the keys
-of :mod:`orchestrator.store.keys`. :class:`~orchestrator.store.sweeps.SweepState` is their only
-caller; ``tests/orchestrator/store`` tests each of them against a real Redis.
+of :mod:`orchestrator.store.keys`. The sweep store (:mod:`~orchestrator.store.sweeps` and the
+modules beside it) is their only caller, many calls at once through :func:`run_batched`;
+``tests/orchestrator/store`` tests each of them against a real Redis.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+#: a script's calls for :func:`run_batched`: (keys, args) each
+Calls = list[tuple[list[Any], list[Any]]]
+
+
+def run_batched(client: redis.Redis, script: Any, calls: Calls) -> list[Any]:
+    """Run ``script`` (registered on ``client``) once per ``(keys, args)`` in one round trip: one
+    call directly, more as EVALSHAs in a pipeline.
+
+    redis-py's own pipeline asks ``SCRIPT EXISTS`` first, a second round trip on every call of
+    the hot path; here the script is loaded only when Redis answers NOSCRIPT (a new or flushed
+    server), which means that call did not run.
+    """
+    if len(calls) <= 1:
+        return [script(keys=k, args=a) for k, a in calls]
+    results = _evalsha(client, script, calls)
+    missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+    if missing:
+        script.sha = client.script_load(script.script)
+        for i, r in zip(missing, _evalsha(client, script, [calls[i] for i in missing]), strict=True):
+            results[i] = r
+    for r in results:
+        if isinstance(r, Exception):
+            raise r
+    return results
+
+
+def _evalsha(client: redis.Redis, script: Any, calls: Calls) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for k, a in calls:
+        pipe.evalsha(script.sha, len(k), *k, *a)
+    return list(pipe.execute(raise_on_error=False))
+
 
 # Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
 # later deliveries of the same experiment change nothing (no second row, no double count).

@@ -1,15 +1,17 @@
-"""Sweep state in Redis: the operations on a deployment's sweeps, workers and coordinators.
+"""Sweep state in Redis: a deployment's sweeps, their lifecycle and events, and what a worker
+does with an experiment (claim, lease, record, release).
 
-Every key is named in :mod:`orchestrator.store.keys`; every multi-step change that must be
-atomic is one Lua script (``_RECORD``, ``_CLAIM``, ...). Callers ask for operations and never
-get the client.
+:class:`SweepState` is the way in: the pending sets, the result stream, the registry and the
+quantum tasks hang off it (``state.pending``, ``state.results``, ...), each in a module of its
+own. Every key is named in :mod:`orchestrator.store.keys`; every multi-step change that must be
+atomic is one Lua script (``RECORD``, ``CLAIM``, ...). Callers ask for operations and never get
+the client.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,26 +21,18 @@ from core.protocol import RESOURCE_QUEUES, Claim, Lifecycle
 from orchestrator.store import keys
 from orchestrator.store import scripts as lua
 from orchestrator.store.connection import bytes_client, connect
+from orchestrator.store.optimizer import OptimizerStore, observation
+from orchestrator.store.pending import PendingSets
 from orchestrator.store.quantum import QuantumTasks
 from orchestrator.store.registry import Registry
+from orchestrator.store.results import ResultStream
 
 if TYPE_CHECKING:
     from orchestrator.store.budget import BudgetLedger
     from orchestrator.store.ledgers import BraketLedgers
-    from orchestrator.store.optimizer import OptimizerStore
     from orchestrator.store.pruning import PruningStore
 
-RESULTS_GROUP = "writer"
 EVENTS_KEPT = 200  # per sweep, newest first
-
-
-@dataclass(frozen=True, slots=True)
-class Awaiting:
-    """What must have a message in the broker: experiments published and not started, by queue,
-    and the poll message (its keyword arguments) of every quantum task still running, by ARN."""
-
-    queued: dict[str, set[int]]
-    polls: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,31 +48,6 @@ class Record:
     cost: float | None = None
 
 
-def observation(row: dict[str, Any]) -> str:
-    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
-
-    def as_dict(value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else (value or {})
-
-    extra = as_dict(row.get("extra"))
-    return json.dumps(
-        {
-            "experiment_id": row.get("experiment_id"),
-            "index": row.get("index"),
-            "project": row.get("project_name"),
-            # a partial (low-shot) run is a completed run at lower fidelity, to the model
-            "status": "completed" if row.get("status") == "partial" else row.get("status"),
-            "parameters": as_dict(row.get("parameters")),
-            "metrics": as_dict(row.get("metrics")),
-            "validation": row.get("validation"),  # the optimizer may leave violations out
-            "extra": {
-                k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra
-            },
-        },
-        default=str,
-    )
-
-
 class SweepState:
     """Typed access to one deployment's sweep state in Redis."""
 
@@ -90,17 +59,13 @@ class SweepState:
             script(lua.REFRESH_LEASE),
             script(lua.CLAIM),
         )
-        self._orphan, self._release, self._transition = (
-            script(lua.ORPHAN),
-            script(lua.RELEASE),
-            script(lua.TRANSITION),
-        )
+        self._release, self._transition = script(lua.RELEASE), script(lua.TRANSITION)
         self._pause = script(lua.PAUSE)
-        self._lock, self._unlock, self._take = script(lua.LOCK), script(lua.UNLOCK), script(lua.TAKE)
-        self._give_back, self._requeue_lost = script(lua.GIVE_BACK), script(lua.REQUEUE_LOST)
-        self._event = script(lua.EVENT)
+        self._give_back, self._event = script(lua.GIVE_BACK), script(lua.EVENT)
         self.registry = Registry(client)
         self.quantum = QuantumTasks(client)
+        self.pending = PendingSets(client)
+        self.results = ResultStream(client)
 
     @classmethod
     def from_url(cls, url: str) -> SweepState:
@@ -119,8 +84,9 @@ class SweepState:
     def key(sweep_id: str, part: str) -> str:
         return keys.sweep(sweep_id, part)
 
-    def pending_key(self, sweep_id: str, queue: str) -> str:
-        return self.key(sweep_id, f"pending:{queue}")
+    @staticmethod
+    def pending_key(sweep_id: str, queue: str) -> str:
+        return keys.pending(sweep_id, queue)
 
     def sweep_keys(self, sweep_id: str) -> list[str]:
         return list(self._r.scan_iter(keys.sweep(sweep_id, "*")))
@@ -165,14 +131,8 @@ class SweepState:
 
     # -- worker side ------------------------------------------------------------------------------
 
-    def lease_key(self, sweep_id: str, index: int) -> str:
-        return self.key(sweep_id, f"lease:{index}")
-
     def is_terminal(self, sweep_id: str, index: int) -> bool:
         return bool(self._r.hexists(self.key(sweep_id, "terminal"), index))
-
-    def queued_key(self, sweep_id: str, queue: str) -> str:
-        return self.key(sweep_id, f"queued:{queue}")
 
     def claim(
         self,
@@ -212,8 +172,8 @@ class SweepState:
                 [
                     self.key(sweep_id, "meta"),
                     self.key(sweep_id, "terminal"),
-                    self.lease_key(sweep_id, index),
-                    self.queued_key(sweep_id, queue),
+                    keys.lease(sweep_id, index),
+                    keys.queued(sweep_id, queue),
                     self.key(sweep_id, "running"),
                     self.key(sweep_id, "attempts"),
                     self.key(sweep_id, "stage"),
@@ -224,57 +184,14 @@ class SweepState:
         ]
         return [
             (Claim(outcome.decode() if isinstance(outcome, bytes) else str(outcome)), int(attempt))
-            for outcome, attempt in self._run(self._claim, calls)
+            for outcome, attempt in lua.run_batched(self._r, self._claim, calls)
         ]
-
-    def requeue_orphans(self, sweep_id: str, queue_of: Callable[[int], str]) -> int:
-        """Put experiments whose worker died back to pending, at once (see ``_ORPHAN``).
-
-        Celery would redeliver their messages only after the visibility timeout (half an hour by
-        default); when it does, the duplicate delivery finds them done or leased. Returns how many.
-        """
-        indices = [int(i) for i in self._r.hkeys(self.key(sweep_id, "running"))]
-        calls = [
-            (
-                [
-                    self.key(sweep_id, "running"),
-                    self.key(sweep_id, "terminal"),
-                    self.lease_key(sweep_id, i),
-                    self.pending_key(sweep_id, queue_of(i)),
-                ],
-                [i],
-            )
-            for i in indices
-        ]
-        return sum(int(n) for n in self._run(self._orphan, calls))
-
-    def requeue_queued(self, sweep_id: str) -> None:
-        """Give a previous coordinator's unstarted experiments back to the pending sets.
-
-        It may have died between marking them queued and sending them. Those that did reach
-        the broker run twice at most as *deliveries*: the worker's terminal check and lease
-        make the second one a no-op. They go first (score +inf): they were the best already.
-        """
-        for queue in RESOURCE_QUEUES:
-            queued_key = self.queued_key(sweep_id, queue)
-            members = list(self._r.smembers(queued_key))
-            if not members:
-                continue
-            terminal = self._r.hmget(self.key(sweep_id, "terminal"), members)
-            pipe = self._r.pipeline(transaction=True)
-            pipe.delete(queued_key)
-            unfinished = {str(m): float("inf") for m, t in zip(members, terminal, strict=True) if t is None}
-            if unfinished:
-                pipe.zadd(self.pending_key(sweep_id, queue), unfinished)
-            pipe.execute()
 
     def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
         """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
         pipe = self._r.pipeline(transaction=False)
         for sweep_id, index, token in leases:
-            self._refresh(
-                keys=[self.lease_key(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe
-            )
+            self._refresh(keys=[keys.lease(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe)
         pipe.execute()
 
     def record(
@@ -304,7 +221,7 @@ class SweepState:
                     self.key(sweep_id, "results"),
                     keys.DONE,
                     self.key(sweep_id, "running"),
-                    self.lease_key(sweep_id, rec.index),
+                    keys.lease(sweep_id, rec.index),
                     self.key(sweep_id, "obs"),
                 ],
                 [
@@ -320,38 +237,7 @@ class SweepState:
             )
             for rec in records
         ]
-        return [bool(done) for done in self._run(self._record, calls)]
-
-    def _run(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
-        """Run ``script`` once per ``(keys, args)`` in one round trip: one call directly, more as
-        EVALSHAs in a pipeline. redis-py's own pipeline asks ``SCRIPT EXISTS`` first, a second
-        round trip on every call of the hot path; here the script is loaded only when Redis
-        answers NOSCRIPT (a new or flushed server), which means that call did not run."""
-        if len(calls) <= 1:
-            return [script(keys=k, args=a) for k, a in calls]
-        results = self._evalsha(script, calls)
-        missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
-        if missing:
-            script.sha = self._r.script_load(script.script)
-            for i, r in zip(missing, self._evalsha(script, [calls[i] for i in missing]), strict=True):
-                results[i] = r
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        return results
-
-    def _evalsha(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
-        pipe = self._r.pipeline(transaction=False)
-        for k, a in calls:
-            pipe.evalsha(script.sha, len(k), *k, *a)
-        return list(pipe.execute(raise_on_error=False))
-
-    def observe(self, sweep_id: str, rows: list[dict[str, Any]]) -> None:
-        """Add finished rows (e.g. reused from an earlier sweep) to what the optimizer sees."""
-        if rows:
-            self._r.hset(
-                self.key(sweep_id, "obs"), mapping={str(row["index"]): observation(row) for row in rows}
-            )
+        return [bool(done) for done in lua.run_batched(self._r, self._record, calls)]
 
     def release(self, sweep_id: str, queue: str, index: int, token: str) -> None:
         """Give an experiment back without a result, to a message that retries it (sent next).
@@ -363,8 +249,8 @@ class SweepState:
             keys=[
                 self.key(sweep_id, "running"),
                 self.key(sweep_id, "attempts"),
-                self.lease_key(sweep_id, index),
-                self.queued_key(sweep_id, queue),
+                keys.lease(sweep_id, index),
+                keys.queued(sweep_id, queue),
             ],
             args=[index, token],
         )
@@ -412,7 +298,7 @@ class SweepState:
         for q in RESOURCE_QUEUES:
             pipe.zcard(self.pending_key(sweep_id, q))
         for q in RESOURCE_QUEUES:
-            pipe.scard(self.queued_key(sweep_id, q))
+            pipe.scard(keys.queued(sweep_id, q))
         pipe.hlen(self.key(sweep_id, "running"))
         values = pipe.execute()
         n = len(RESOURCE_QUEUES)
@@ -420,8 +306,6 @@ class SweepState:
 
     def optimizer(self) -> OptimizerStore:
         """What the optimizer reads and writes, on the same connection."""
-        from orchestrator.store.optimizer import OptimizerStore
-
         return OptimizerStore(self._r)
 
     def pruning(self) -> PruningStore:
@@ -455,7 +339,7 @@ class SweepState:
                 keys=[
                     self.key(sweep_id, "running"),
                     self.key(sweep_id, "attempts"),
-                    self.lease_key(sweep_id, index),
+                    keys.lease(sweep_id, index),
                     self.pending_key(sweep_id, queue),
                     self.key(sweep_id, "meta"),
                 ],
@@ -473,7 +357,7 @@ class SweepState:
             keys=[
                 self.key(sweep_id, "running"),
                 self.key(sweep_id, "attempts"),
-                self.lease_key(sweep_id, index),
+                keys.lease(sweep_id, index),
                 self.pending_key(sweep_id, queue),
                 self.key(sweep_id, "terminal"),
             ],
@@ -501,45 +385,6 @@ class SweepState:
 
     # -- what a coordinator does ------------------------------------------------------------------------
 
-    def awaiting(self, sweep_id: str) -> Awaiting:
-        """What must have a message in the broker now (see :class:`Awaiting`), in one round trip."""
-        pipe = self._r.pipeline(transaction=True)
-        for queue in RESOURCE_QUEUES:
-            pipe.smembers(self.queued_key(sweep_id, queue))
-        pipe.hgetall(self.key(sweep_id, "running"))
-        pipe.hgetall(self.key(sweep_id, "tasks"))
-        *queued, running, tasks = pipe.execute()
-        polls = {}
-        for index, raw in running.items():
-            arn = json.loads(raw).get("task_arn")
-            task = json.loads(tasks.get(index, "{}"))
-            if arn and task.get("arn") == arn and task.get("poll"):
-                polls[arn] = task["poll"]
-        return Awaiting(
-            {q: {int(i) for i in members} for q, members in zip(RESOURCE_QUEUES, queued, strict=True)}, polls
-        )
-
-    def requeue_lost(self, sweep_id: str, queue: str, indices: list[int]) -> int:
-        """Put experiments whose message was lost back to pending (see ``_REQUEUE_LOST``); how many."""
-        if not indices:
-            return 0
-        keys_ = [
-            self.queued_key(sweep_id, queue),
-            self.pending_key(sweep_id, queue),
-            self.key(sweep_id, "terminal"),
-        ]
-        return int(self._requeue_lost(keys=keys_, args=indices))
-
-    def forget_coordinator(self, token: str, sweep_ids: list[str]) -> None:
-        """A coordinator stops: its locks go, so another may take its sweeps at once."""
-        for sweep_id in sweep_ids:
-            self._unlock(keys=[self.key(sweep_id, "coordinator")], args=[token])
-        self.registry.forget_coordinator(token)
-
-    def lock_sweep(self, sweep_id: str, token: str, ttl_s: int) -> bool:
-        """Take or keep the sweep's coordinator lock; False if another coordinator holds it."""
-        return bool(self._lock(keys=[self.key(sweep_id, "coordinator")], args=[token, ttl_s]))
-
     def snapshot(
         self, served: list[tuple[str, tuple[str, ...]]], fields: tuple[str, ...]
     ) -> tuple[set[str], dict[str, dict[str, Any]]]:
@@ -552,7 +397,7 @@ class SweepState:
             pipe.hlen(self.key(sweep_id, "terminal"))
             pipe.hlen(self.key(sweep_id, "running"))
             for queue in queues:
-                pipe.scard(self.queued_key(sweep_id, queue))
+                pipe.scard(keys.queued(sweep_id, queue))
         replies = iter(pipe.execute())
         members = set(next(replies))
         snapshots: dict[str, dict[str, Any]] = {}
@@ -566,95 +411,6 @@ class SweepState:
     def done_ids(self) -> set[str]:
         """Experiment ids with a successful result in any sweep of this broker."""
         return set(self._r.smembers(keys.DONE))
-
-    def add_pending(
-        self,
-        sweep_id: str,
-        by_queue: dict[str, dict[str, float]],
-        reused: list[int],
-        fill_cursor: int,
-        fill_done: bool,
-    ) -> None:
-        """Add a filled chunk: new experiments to the pending sets (scored), reused ones as terminal."""
-        pipe = self._r.pipeline(transaction=True)
-        for queue, members in by_queue.items():
-            items = list(members.items())
-            for lo in range(0, len(items), 10_000):
-                pipe.zadd(self.pending_key(sweep_id, queue), dict(items[lo : lo + 10_000]), nx=True)
-        for index in reused:
-            pipe.hsetnx(self.key(sweep_id, "terminal"), index, "reused")
-        meta_key = self.key(sweep_id, "meta")
-        pipe.hincrby(meta_key, "n_reused", len(reused))
-        pipe.hincrby(meta_key, "total", sum(len(m) for m in by_queue.values()) + len(reused))
-        pipe.hset(meta_key, mapping={"fill_cursor": fill_cursor, "fill_done": int(fill_done)})
-        pipe.execute()
-
-    def take(self, sweep_id: str, queue: str, n: int) -> list[tuple[str, float]]:
-        """Move the best ``n`` pending experiments to "queued", in one round trip; with their scores."""
-        if n <= 0:
-            return []
-        flat = self._take(
-            keys=[self.pending_key(sweep_id, queue), self.queued_key(sweep_id, queue)], args=[n]
-        )
-        return list(zip(flat[::2], map(float, flat[1::2]), strict=True))
-
-    def untake(self, sweep_id: str, queue: str, taken: list[tuple[str, float]]) -> None:
-        """Undo :meth:`take` (the publish failed)."""
-        pipe = self._r.pipeline(transaction=True)
-        pipe.srem(self.queued_key(sweep_id, queue), *[m for m, _ in taken])
-        pipe.zadd(self.pending_key(sweep_id, queue), dict(taken))
-        pipe.execute()
-
-    def added_points(self, sweep_id: str) -> dict[int, dict[str, Any]]:
-        """Refinement points the optimizer added: point -> parameters."""
-        return {int(k): json.loads(v) for k, v in self._r.hgetall(self.key(sweep_id, "added")).items()}
-
-    def stages(self, sweep_id: str, indices: list[int]) -> list[str | None]:
-        """The shots-as-a-budget stage of each experiment (None: not run at low shots yet)."""
-        return self._r.hmget(self.key(sweep_id, "stage"), indices) if indices else []
-
-    def open_results(self, sweep_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """Make sure the results stream's group exists; return rows read but never written (a
-        coordinator died between reading and writing them)."""
-        key = self.key(sweep_id, "results")
-        try:
-            self._r.xgroup_create(key, RESULTS_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:  # BUSYGROUP: it exists already (resume)
-            if "BUSYGROUP" not in str(exc):
-                raise
-        return self._rows(self._r.xreadgroup(RESULTS_GROUP, "coordinator", {key: "0"}, count=1_000_000)).get(
-            sweep_id, []
-        )
-
-    def read_results(
-        self, sweep_ids: list[str], count: int, block_ms: int | None = None
-    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """New result rows of the sweeps: sweep -> [(entry id, row)], blocking up to ``block_ms``."""
-        if not sweep_ids:
-            return {}
-        streams = {self.key(s, "results"): ">" for s in sweep_ids}
-        return self._rows(
-            self._r.xreadgroup(RESULTS_GROUP, "coordinator", streams, count=count, block=block_ms)
-        )
-
-    @staticmethod
-    def _rows(response: Any) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for key, entries in response or []:
-            rows = out.setdefault(keys.sweep_of(key), [])
-            rows.extend((entry_id, json.loads(fields["row"])) for entry_id, fields in entries if fields)
-        return out
-
-    def ack_results(self, sweep_id: str, entry_ids: list[str]) -> None:
-        """The rows are in Parquet: drop them from the stream."""
-        key = self.key(sweep_id, "results")
-        pipe = self._r.pipeline()
-        pipe.xack(key, RESULTS_GROUP, *entry_ids)
-        pipe.xdel(key, *entry_ids)
-        pipe.execute()
-
-    def results_backlog(self, sweep_id: str) -> int:
-        return int(self._r.xlen(self.key(sweep_id, "results")))
 
     def stop_starting(self, sweep_id: str) -> tuple[int, int]:
         """A cancelling sweep: drop its pending experiments; returns (running, terminal) counts."""

@@ -30,7 +30,7 @@ def state(client: redis.Redis) -> SweepState:
     st = SweepState(client)
     st.register(SID, {"state": Lifecycle.RUNNING.value, "total": 3})
     st.serve(SID)
-    st.add_pending(SID, {Q: {"0": 3.0, "1": 2.0, "2": 1.0}}, reused=[], fill_cursor=3, fill_done=True)
+    st.pending.add(SID, {Q: {"0": 3.0, "1": 2.0, "2": 1.0}}, reused=[], fill_cursor=3, fill_done=True)
     return st
 
 
@@ -54,23 +54,23 @@ def _claim(st: SweepState, index: int, token: str = "t1", ttl: float = 5.0) -> t
 def test_take_moves_the_best_pending_to_queued_and_untake_puts_them_back(
     state: SweepState, client: redis.Redis
 ) -> None:
-    taken = state.take(SID, Q, 2)
+    taken = state.pending.take(SID, Q, 2)
     assert taken == [("0", 3.0), ("1", 2.0)]
     assert client.smembers(f"orch:sweep:{SID}:queued:{Q}") == {"0", "1"}
     assert client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1) == ["2"]
-    state.untake(SID, Q, taken)
+    state.pending.untake(SID, Q, taken)
     assert client.scard(f"orch:sweep:{SID}:queued:{Q}") == 0
     assert client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1, withscores=True) == [
         ("2", 1.0),
         ("1", 2.0),
         ("0", 3.0),
     ]
-    assert state.take(SID, Q, 0) == [], "a full window takes nothing"
-    assert state.take(SID, "braket_qpu", 5) == []
+    assert state.pending.take(SID, Q, 0) == [], "a full window takes nothing"
+    assert state.pending.take(SID, "braket_qpu", 5) == []
 
 
 def test_add_pending_counts_new_and_reused_once(state: SweepState, client: redis.Redis) -> None:
-    state.add_pending(SID, {Q: {"5": 1.0}}, reused=[7], fill_cursor=8, fill_done=True)
+    state.pending.add(SID, {Q: {"5": 1.0}}, reused=[7], fill_cursor=8, fill_done=True)
     meta = state.meta(SID)
     assert int(meta["total"]) == 3 + 3 + 2  # the fixture's 3, then 3 more + this chunk's 2
     assert meta["n_reused"] == "1" and client.hget(f"orch:sweep:{SID}:terminal", 7) == "reused"
@@ -80,7 +80,7 @@ def test_add_pending_counts_new_and_reused_once(state: SweepState, client: redis
 
 
 def test_claim_runs_once_and_counts_attempts(state: SweepState, client: redis.Redis) -> None:
-    state.take(SID, Q, 3)
+    state.pending.take(SID, Q, 3)
     assert _claim(state, 0, "a") == (Claim.RUN, 1)
     assert _claim(state, 0, "b") == (Claim.LEASED, 0), "a second delivery waits for the lease"
     assert not client.sismember(f"orch:sweep:{SID}:queued:{Q}", "0"), "out of queued, into running"
@@ -140,7 +140,7 @@ def test_record_is_exactly_once(state: SweepState, client: redis.Redis) -> None:
 def test_observations_can_leave_validation_violations_out(state: SweepState) -> None:
     verdicts = {0: "ok", 1: "violation: score=9 outside [null, 1]", 2: "warn: score: flagged"}
     rows = [{**_row(i, score=float(i)), "validation": v} for i, v in verdicts.items()]
-    state.observe(SID, rows)
+    state.optimizer().observe(SID, rows)
     store = state.optimizer()
     assert sorted(o["index"] for o in store.observations(SID)) == [0, 1, 2]
     kept = store.observations(SID, violations=False)
@@ -199,20 +199,20 @@ def test_a_released_experiment_counts_as_queued_until_its_retry_starts(
 ) -> None:
     assert _claim(state, 0, "t1") == (Claim.RUN, 1)
     state.release(SID, Q, 0, "t1")
-    assert state.awaiting(SID).queued[Q] == {0}, "its retry message is on its way"
+    assert state.pending.awaiting(SID).queued[Q] == {0}, "its retry message is on its way"
     assert _claim(state, 0, "t2") == (Claim.RUN, 1)
-    assert state.awaiting(SID).queued[Q] == set()
+    assert state.pending.awaiting(SID).queued[Q] == set()
 
 
 def test_requeue_lost_returns_only_unstarted_unfinished_work(state: SweepState, client: redis.Redis) -> None:
-    state.take(SID, Q, 3)
+    state.pending.take(SID, Q, 3)
     assert _claim(state, 0) == (Claim.RUN, 1)  # its message arrived meanwhile: started, not lost
     state.record(SID, 1, "e1", _row(1), status="completed", final=True)
-    assert state.requeue_lost(SID, Q, [0, 1, 2]) == 1
+    assert state.pending.requeue_lost(SID, Q, [0, 1, 2]) == 1
     assert client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1, withscores=True) == [("2", float("inf"))]
     assert client.scard(f"orch:sweep:{SID}:queued:{Q}") == 0
-    assert state.requeue_lost(SID, Q, [2]) == 0, "twice changes nothing"
-    assert state.requeue_lost(SID, Q, []) == 0
+    assert state.pending.requeue_lost(SID, Q, [2]) == 0, "twice changes nothing"
+    assert state.pending.requeue_lost(SID, Q, []) == 0
 
 
 def test_awaiting_names_the_poll_of_every_running_quantum_task(state: SweepState) -> None:
@@ -221,31 +221,33 @@ def test_awaiting_names_the_poll_of_every_running_quantum_task(state: SweepState
     state.quantum.note(SID, 0, "arn:0", "dev", 1, "host", "t0", {"task_arn": "arn:0", "index": 0})
     state.quantum.note(SID, 1, "arn:1", "dev", 1, "host", "t1", {"task_arn": "arn:1", "index": 1})
     state.record(SID, 1, "e1", _row(1), status="completed", final=True)  # polled to its end
-    waiting = state.awaiting(SID)
+    waiting = state.pending.awaiting(SID)
     assert waiting.polls == {"arn:0": {"task_arn": "arn:0", "index": 0}}
     assert state.quantum.resubmit(SID, Q, 0, max_attempts=3, task_arn="arn:0")
-    assert state.awaiting(SID).polls == {}, "a FAILED task sent back to pending has no poll to wait for"
+    assert state.pending.awaiting(SID).polls == {}, (
+        "a FAILED task sent back to pending has no poll to wait for"
+    )
 
 
 def test_orphans_come_back_first_unless_done_leased_or_a_quantum_task(
     state: SweepState, client: redis.Redis
 ) -> None:
     for index in (0, 1, 2):
-        state.take(SID, Q, 1)
+        state.pending.take(SID, Q, 1)
         _claim(state, index, f"t{index}")
     client.delete(f"orch:sweep:{SID}:lease:0", f"orch:sweep:{SID}:lease:2")  # their workers died
     state.quantum.note(SID, 2, "arn:task/2", "dev", 1, "host", "t2")  # polled, holds no lease
-    assert state.requeue_orphans(SID, lambda _: Q) == 1
+    assert state.pending.requeue_orphans(SID, lambda _: Q) == 1
     assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") == float("inf")
     assert client.hexists(f"orch:sweep:{SID}:running", 1), "leased: still running"
     assert json.loads(client.hget(f"orch:sweep:{SID}:running", 2))["task_arn"] == "arn:task/2"
-    assert state.requeue_orphans(SID, lambda _: Q) == 0, "twice changes nothing"
+    assert state.pending.requeue_orphans(SID, lambda _: Q) == 0, "twice changes nothing"
 
 
 def test_requeue_queued_returns_unstarted_unfinished_work(state: SweepState, client: redis.Redis) -> None:
-    state.take(SID, Q, 3)
+    state.pending.take(SID, Q, 3)
     state.record(SID, 1, "e1", _row(1), status="completed", final=True)
-    state.requeue_queued(SID)
+    state.pending.requeue_queued(SID)
     assert client.scard(f"orch:sweep:{SID}:queued:{Q}") == 0
     assert set(client.zrange(f"orch:sweep:{SID}:pending:{Q}", 0, -1)) == {"0", "2"}
 
@@ -315,25 +317,25 @@ def test_polls_of_one_failed_task_count_it_once(state: SweepState) -> None:
 
 
 def test_one_coordinator_holds_a_sweep(state: SweepState) -> None:
-    assert state.lock_sweep(SID, "c1", 5)
-    assert state.lock_sweep(SID, "c1", 5), "kept by its holder"
-    assert not state.lock_sweep(SID, "c2", 5)
+    assert state.registry.lock_sweep(SID, "c1", 5)
+    assert state.registry.lock_sweep(SID, "c1", 5), "kept by its holder"
+    assert not state.registry.lock_sweep(SID, "c2", 5)
     state.registry.coordinator_beat("c1")
     assert state.registry.coordinator_alive()
-    state.forget_coordinator("c1", [SID])
-    assert state.lock_sweep(SID, "c2", 5) and not state.registry.coordinator_alive()
+    state.registry.forget_coordinator("c1", [SID])
+    assert state.registry.lock_sweep(SID, "c2", 5) and not state.registry.coordinator_alive()
 
 
 def test_results_stream_is_read_once_and_survives_a_reader_that_died(state: SweepState) -> None:
-    assert state.open_results(SID) == []
+    assert state.results.open(SID) == []
     state.record(SID, 0, "e0", _row(0), status="completed", final=True)
-    rows = state.read_results([SID], 100)[SID]
+    rows = state.results.read([SID], 100)[SID]
     assert [row["index"] for _, row in rows] == [0]
-    assert state.read_results([SID], 100) == {}, "read once"
+    assert state.results.read([SID], 100) == {}, "read once"
     # the reader died before writing Parquet: the next one finds the row again
-    assert [row["index"] for _, row in state.open_results(SID)] == [0]
-    state.ack_results(SID, [entry for entry, _ in rows])
-    assert state.open_results(SID) == [] and state.results_backlog(SID) == 0
+    assert [row["index"] for _, row in state.results.open(SID)] == [0]
+    state.results.ack(SID, [entry for entry, _ in rows])
+    assert state.results.open(SID) == [] and state.results.backlog(SID) == 0
 
 
 def _age_worker(client: redis.Redis, host: str, seconds: float) -> None:
@@ -371,7 +373,7 @@ def test_a_low_shot_stage_already_run_is_not_run_again(state: SweepState) -> Non
 def test_give_back_returns_the_experiment_first_in_line_unless_finished(
     state: SweepState, client: redis.Redis
 ) -> None:
-    state.take(SID, Q, 3)
+    state.pending.take(SID, Q, 3)
     assert _claim(state, 0, "a") == (Claim.RUN, 1)
     state.give_back(SID, Q, 0, "a")
     assert client.zscore(f"orch:sweep:{SID}:pending:{Q}", "0") == float("inf")
