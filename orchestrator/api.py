@@ -235,8 +235,8 @@ class Orchestrator:
         while True:
             status = self.status(execution_id)
             if status.done:
-                if self.coordinator.reports:  # this process writes its report: part of finishing
-                    self.coordinator.wait_reports(execution_id)
+                if self.coordinator.reports.threads:  # this process writes its report: part of finishing
+                    self.coordinator.reports.wait(execution_id)
                     status = self.status(execution_id)
                 return status
             if deadline is not None and time.monotonic() > deadline:

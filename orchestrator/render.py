@@ -75,7 +75,7 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
     orch.stop_workers()  # their teardown takes seconds: overlap it with the report and the summary
     if orch.status(execution_id).state == "completed":
         console.print("writing the report...")
-        orch.coordinator.wait_reports(execution_id)  # the report is part of the run, never lost on exit
+        orch.coordinator.reports.wait(execution_id)  # the report is part of the run, never lost on exit
     final = orch.status(execution_id)
     print_status(orch, final)
     if final.state == "paused":

@@ -8,13 +8,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-#: the typed core: the wire, the one door to Redis, dispatch, coordination and the workers
+#: the typed core: the wire, the one door to Redis, dispatch, coordination (the coordinator and
+#: its steps) and the workers
 TYPED = [
     "core/protocol.py",
     "core/models.py",
     "orchestrator/store",
     "orchestrator/dispatch.py",
     "orchestrator/coordinator.py",
+    "orchestrator/fill.py",
+    "orchestrator/reconcile.py",
+    "orchestrator/refits.py",
+    "orchestrator/reports.py",
     "orchestrator/scheduler.py",
     "workers",
 ]

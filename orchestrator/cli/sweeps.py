@@ -64,7 +64,7 @@ def run(
         early["server"], early["local_workers"] = launch_early(validated.config, settings, concurrency)
     # otherwise embedded workers start once the coordinator finds an experiment to run (see `follow`)
     orch = open_orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=False, **early)
-    orch.coordinator.report_inline = True  # this process ends with its sweep's report: draw it here
+    orch.coordinator.reports.inline = True  # this process ends with its sweep's report: draw it here
     try:
         execution = orch.submit(validated)
         follow(orch, execution.execution_id, resumed=execution.resumed)
