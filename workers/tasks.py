@@ -1,4 +1,5 @@
-"""Task registration on the factory-built app. The work itself lives in :mod:`workers.runner`."""
+"""Task registration on the factory-built app. The work itself lives in :mod:`workers.runner`
+(and :mod:`workers.batch`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from celery.signals import task_received, worker_process_shutdown, worker_ready,
 
 from core.protocol import BatchMessage, OptimizeMessage, PollMessage, RunMessage, Task
 from core.settings import Settings
+from workers import batch
 from workers.runner import ExperimentRunner
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,8 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=Task.BATCH.value, bind=True, max_retries=None, acks_late=True)
     def run_batch(self: Any, **kwargs: Any) -> str:
-        """Run several short experiments of a sweep, each exactly once (see ``ExperimentRunner.run_batch``)."""
-        return runner.run_batch(self, BatchMessage.of(kwargs))
+        """Run several short experiments of a sweep, each exactly once (see :mod:`workers.batch`)."""
+        return batch.run_batch(runner, self, BatchMessage.of(kwargs))
 
     @app.task(name=Task.POLL.value, bind=True, max_retries=None, acks_late=True)
     def poll_quantum_task(self: Any, **kwargs: Any) -> str:

@@ -1,6 +1,6 @@
 """A batch whose rows cannot be recorded (the broker is gone) still lets go of its leases.
 
-Unit test of :meth:`workers.runner.ExperimentRunner.run_batch` with its store stubbed: a lease
+Unit test of :func:`workers.batch.run_batch` with its store stubbed: a lease
 kept alive after the batch ended held its experiments "running" for ever (no orphan requeue
 touches a leased experiment), which froze a sweep through a Redis restart.
 """
@@ -18,7 +18,7 @@ from core.protocol import BatchMessage, Claim
 from core.settings import Settings
 from orchestrator.dispatch import celery_app
 from orchestrator.store import Record
-from workers import runner as runner_module
+from workers import batch
 from workers.runner import ExperimentRunner
 
 
@@ -41,8 +41,8 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> ExperimentRunner:
     settings = Settings(broker_url="redis://127.0.0.1:1/0")
     run = ExperimentRunner(celery_app(settings), settings)
     run._state = _DeadStore()  # type: ignore[assignment]
-    monkeypatch.setattr(runner_module, "RECORD_PATIENCE", 0.3)
-    monkeypatch.setattr(run, "_device_of", lambda *_: None)
+    monkeypatch.setattr(batch, "RECORD_PATIENCE", 0.3)
+    monkeypatch.setattr(run, "device_of", lambda *_: None)
     monkeypatch.setattr(run.leases, "hold", lambda s, i, t: run.leases._held.__setitem__((s, i), t))
 
     def finished(exp: Experiment, attempt: int, host: str, token: str, hold: bool = True) -> ExperimentResult:
@@ -54,10 +54,10 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> ExperimentRunner:
             metrics={"y": 1.0},
         )
 
-    monkeypatch.setattr(run, "_run_claimed", finished)
+    monkeypatch.setattr(run, "run_claimed", finished)
     monkeypatch.setattr(
         run,
-        "_settle",
+        "settle",
         lambda exp, result, token, defer=False: Record(exp.index, exp.experiment_id, {}, "completed"),
     )
     return run
@@ -70,6 +70,6 @@ def test_a_batch_that_cannot_record_drops_its_leases_and_fails(runner: Experimen
     )
     task = SimpleNamespace(request=SimpleNamespace(hostname="h"))
     with pytest.raises(redis.ConnectionError):
-        runner.run_batch(task, BatchMessage(sweep_id="s", queue="local_cpu", experiments=experiments))
+        batch.run_batch(runner, task, BatchMessage(sweep_id="s", queue="local_cpu", experiments=experiments))
     assert runner.leases._held == {}, "no lease outlives its batch"
     assert runner.state.record_calls > 1, "the rows were tried again while the broker was away"

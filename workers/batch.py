@@ -1,0 +1,109 @@
+"""What a worker does with a batch message (``Task.BATCH``): several short experiments of one
+sweep and queue, with one claim and one record round trip.
+
+The coordinator batches only experiments that take a few milliseconds, where Celery's
+per-message cost would dominate (see :mod:`orchestrator.pacing`). Each experiment keeps its
+exactly-once guarantees (:mod:`workers.runner`): claimed and leased on its own, recorded in
+chunks as the batch goes (a killed worker loses at most ``RECORD_SECONDS`` of work, which is run
+again on redelivery). Whatever needs the single path (a lease held elsewhere, a transient error
+to retry, a managed or low-shot run) is sent back as a message of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from core.errors import TransientError
+from core.models import Experiment, ExperimentStatus
+from core.project import is_managed
+from core.protocol import BatchMessage, Claim, RunMessage, Task
+from orchestrator.store import STORE_ERRORS, Record, SweepState
+from workers.runner import ExperimentRunner
+
+log = logging.getLogger(__name__)
+
+RECORD_PATIENCE = 30.0  # seconds a batch waits for the broker to come back before giving up on recording
+RECORD_SECONDS = 0.25  # a batch writes its rows at least this often: what a killed worker can lose
+
+
+def run_batch(runner: ExperimentRunner, task: Any, message: BatchMessage) -> str:
+    """Run a batch of short experiments through ``runner``'s steps: one message, one claim and
+    one record round trip; returns a summary for Celery's result."""
+    st, sweep_id, queue = runner.state, message.sweep_id, message.queue
+    host = task.request.hostname or runner.host
+    token = f"{runner.host}:{uuid.uuid4().hex}"
+    claims = st.claim_many(
+        sweep_id,
+        queue,
+        [e.index for e in message.experiments],
+        token,
+        runner.settings.lease_ttl,
+        host,
+        low_shots={e.index for e in message.experiments if e.shot_fraction},
+    )
+    claimed: list[tuple[Experiment, int]] = []
+    for exp, (outcome, attempt) in zip(message.experiments, claims, strict=True):
+        if outcome == Claim.RUN:
+            claimed.append((exp, attempt))
+            runner.leases.hold(sweep_id, exp.index, token)
+        elif outcome == Claim.LEASED:
+            _send_single(runner, exp, countdown=runner.settings.lease_ttl)
+    records: list[Record] = []
+    flushed = time.monotonic()
+    try:
+        for exp, attempt in claimed:
+            if exp.shot_fraction or is_managed(runner.device_of(sweep_id, exp.project)):
+                # the single path owns the delivery count (and knows a paid task is never given up)
+                st.release(sweep_id, queue, exp.index, token)
+                _send_single(runner, exp)
+                continue
+            if attempt > runner.settings.max_attempts:
+                records.append(runner.given_up(exp, attempt, host, token))
+                continue
+            result = runner.run_claimed(exp, attempt, host, token, hold=False)
+            if result.status == ExperimentStatus.FAILED and result.error_class == TransientError.kind:
+                st.release(sweep_id, queue, exp.index, token)
+                _send_single(runner, exp, countdown=runner.backoff(0))
+                continue
+            record = runner.settle(exp, result, token, defer=True)
+            if isinstance(record, Record):
+                records.append(record)
+            if time.monotonic() - flushed >= RECORD_SECONDS:
+                _record_durably(st, sweep_id, records)
+                records, flushed = [], time.monotonic()
+    finally:
+        try:
+            _record_durably(st, sweep_id, records)
+        finally:
+            # Always: a lease kept alive for a batch that has ended would hold its experiments
+            # "running" for ever (no orphan requeue touches a leased experiment).
+            for exp, _ in claimed:
+                runner.leases.drop(sweep_id, exp.index)
+    return f"batch of {len(message.experiments)}: {len(claimed)} run"
+
+
+def _record_durably(state: SweepState, sweep_id: str, records: list[Record]) -> None:
+    """Record finished rows, waiting out a broker outage of up to ``RECORD_PATIENCE`` seconds:
+    the runs are done, and a restarted Redis is back in a second or two. Each row counts
+    once however often this is tried (the record script checks the terminal hash)."""
+    deadline = time.monotonic() + RECORD_PATIENCE
+    delay, warned = 0.1, False
+    while True:
+        try:
+            state.record_many(sweep_id, records)
+            return
+        except STORE_ERRORS:
+            if time.monotonic() + delay > deadline:
+                raise
+            if not warned:  # once per outage, not per attempt
+                log.warning("broker unreachable while recording %d result(s); retrying", len(records))
+                warned = True
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+
+def _send_single(runner: ExperimentRunner, exp: Experiment, countdown: float = 0) -> None:
+    runner.dispatcher.send(Task.RUN, RunMessage(experiment=exp).kwargs(), exp.resource, countdown)
