@@ -1,8 +1,9 @@
 """The wire between the coordinator and the workers: queues, task names, messages, lifecycles.
 
 Everything that crosses a process is defined here once. The sender builds a frozen model and
-sends ``model.kwargs()``; the task rebuilds the same model with ``Model.of(kwargs)``. Keyword
-arguments stay flat so Flower shows a task's sweep, experiment and project by name. JSON only.
+sends ``model.kwargs()``; the task rebuilds the same model with ``Model.of(kwargs)``, and
+:func:`message_of` rebuilds any task's message read back from the broker. Keyword arguments
+stay flat so Flower shows a task's sweep, experiment and project by name. JSON only.
 This module imports neither Celery nor Redis: :mod:`orchestrator.dispatch` and
 :mod:`workers` both depend on it, and not on each other.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.models import Experiment
 
@@ -84,6 +85,10 @@ class RunMessage(_Message):
 
     experiment: Experiment
 
+    @property
+    def sweep_id(self) -> str:
+        return self.experiment.sweep_id
+
     def kwargs(self) -> dict[str, Any]:
         return self.experiment.model_dump(mode="json", exclude_defaults=True)
 
@@ -132,6 +137,10 @@ class PollMessage(_Message):
     task_arn: str
     attempt: int = 1  # the delivery attempt that submitted it
 
+    @property
+    def sweep_id(self) -> str:
+        return self.experiment.sweep_id
+
     def kwargs(self) -> dict[str, Any]:
         return {
             **self.experiment.model_dump(mode="json", exclude_defaults=True),
@@ -152,6 +161,35 @@ class OptimizeMessage(_Message):
     sweep_id: str | None = None
 
 
+Message = RunMessage | BatchMessage | PollMessage | OptimizeMessage
+_MODELS: dict[str, type[Message]] = {
+    Task.RUN: RunMessage,
+    Task.BATCH: BatchMessage,
+    Task.POLL: PollMessage,
+    Task.OPTIMIZE: OptimizeMessage,
+}
+
+
+def message_of(task: str, kwargs: Any) -> Message | None:
+    """The message a task's keyword arguments carry, read back from the broker.
+
+    Args:
+        task: the task name the message was sent to.
+        kwargs: its keyword arguments, as they travelled.
+
+    Returns:
+        The task's message model, or None if the task is not one of ours or the arguments do
+        not make its model.
+    """
+    model = _MODELS.get(task)
+    if model is None or not isinstance(kwargs, dict):
+        return None
+    try:
+        return model.of(kwargs)
+    except (ValidationError, KeyError, TypeError):
+        return None
+
+
 __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
@@ -161,9 +199,11 @@ __all__ = [
     "BatchMessage",
     "Claim",
     "Lifecycle",
+    "Message",
     "OptimizeMessage",
     "PollMessage",
     "Queue",
     "RunMessage",
     "Task",
+    "message_of",
 ]

@@ -3,29 +3,41 @@ that talks to Celery.
 
 The app is configured here once (serializer, queues, transport options) for every process:
 workers build theirs with :func:`workers.app.create_app`, which adds the tasks to this one.
-Messages are sent by task name (:class:`~core.protocol.Task`) and built from the
-models of :mod:`core.protocol`, so nothing here imports ``workers``.
+Messages are sent by task name (:class:`~core.protocol.Task`), built from the models of
+:mod:`core.protocol` and read back into them (:meth:`Dispatcher.in_flight`), so nothing here
+imports ``workers``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
 from kombu import Exchange
 from kombu import Queue as KombuQueue
-from kombu.exceptions import OperationalError
+from kombu.exceptions import KombuError, OperationalError
+from kombu.serialization import prepare_accept_content
+from kombu.utils.json import loads
 
 from core.errors import ConfigurationError
 from core.models import Experiment
-from core.protocol import QUEUES, RESOURCE_QUEUES, BatchMessage, Queue, RunMessage, Task
+from core.protocol import (
+    QUEUES,
+    RESOURCE_QUEUES,
+    BatchMessage,
+    Message,
+    PollMessage,
+    Queue,
+    RunMessage,
+    Task,
+    message_of,
+)
 from core.settings import Settings, load_settings
 
 #: what publishing raises while the broker is unreachable
@@ -116,6 +128,11 @@ class Dispatcher:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
+    @cached_property
+    def _accept(self) -> set[str]:
+        """The content types the app accepts (JSON only), as kombu's message class checks them."""
+        return prepare_accept_content(self.app.conf.accept_content)
+
     def send(self, task: Task, kwargs: dict[str, Any], queue: str, countdown: float | None = None) -> None:
         """Send one message of ``task`` (a worker re-sending a run or scheduling a poll)."""
         self.app.send_task(
@@ -137,7 +154,8 @@ class Dispatcher:
             for tag, raw in zip(tags, channel.client.hmget(channel.unacked_key, tags), strict=True):
                 if raw is not None:
                     channel.qos.restore_by_tag(tag)
-                    restored[str(_message(raw, unacked=True)[1].get("sweep_id", ""))] += 1
+                    message = self._decode(channel, raw, unacked=True)
+                    restored[(message.sweep_id if message else None) or ""] += 1
         return restored
 
     def in_flight(self) -> InFlight:
@@ -156,19 +174,33 @@ class Dispatcher:
                 pipe.lrange(queue, 0, -1)
             pipe.hvals(channel.unacked_key)
             *queued, unacked = pipe.execute()
-        messages = [_message(raw) for raws in queued for raw in raws]
-        messages += [_message(raw, unacked=True) for raw in unacked]
+            messages = [self._decode(channel, raw) for raws in queued for raw in raws]
+            messages += [self._decode(channel, raw, unacked=True) for raw in unacked]
         experiments: set[tuple[str, int]] = set()
         polls: set[str] = set()
-        for task, kwargs in messages:
-            if task == Task.POLL.value and "task_arn" in kwargs:
-                polls.add(str(kwargs["task_arn"]))
-            elif task == Task.RUN.value and "index" in kwargs:
-                experiments.add((str(kwargs.get("sweep_id", "")), int(kwargs["index"])))
-            elif task == Task.BATCH.value:
-                sweep_id = str(kwargs.get("sweep_id", ""))
-                experiments.update((sweep_id, int(e["index"])) for e in kwargs.get("experiments", ()))
+        for message in messages:
+            if isinstance(message, PollMessage):
+                polls.add(message.task_arn)
+            elif isinstance(message, RunMessage):
+                experiments.add((message.sweep_id, message.experiment.index))
+            elif isinstance(message, BatchMessage):
+                experiments.update((message.sweep_id, e.index) for e in message.experiments)
         return InFlight(frozenset(experiments), frozenset(polls))
+
+    def _decode(self, channel: Any, raw: bytes | str, *, unacked: bool = False) -> Message | None:
+        """The protocol message of a kombu message as Redis holds it: its payload in a queue,
+        ``[payload, exchange, routing_key]`` in the unacked hash. kombu's own message class
+        decodes the envelope (body encoding, compression, content type: JSON only, as the app
+        accepts); :func:`core.protocol.message_of` makes the model. None if it is not one of ours."""
+        try:
+            payload = loads(raw)
+            if unacked:
+                payload, _exchange, _routing_key = payload
+            envelope = channel.Message(payload, channel=channel, accept=self._accept)
+            _args, kwargs, _embed = envelope.decode()  # Celery's message protocol 2
+            return message_of(str(envelope.headers.get("task", "")), kwargs)
+        except (KombuError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return None
 
     def publish(self, experiments: Iterable[Experiment], batch_size: int = 1) -> int:
         """Send the experiments, all of them in one Redis round trip where kombu can batch.
@@ -239,17 +271,3 @@ def _groups(experiments: Iterable[Experiment], size: int) -> Iterator[list[Exper
         group.append(exp)
     if group:
         yield group
-
-
-def _message(raw: bytes | str, *, unacked: bool = False) -> tuple[str, dict[str, Any]]:
-    """``(task name, keyword arguments)`` of a kombu message as Redis holds it, in a queue or in
-    the unacked hash (``[payload, exchange, routing_key]``); ``("", {})`` if it is not ours."""
-    try:
-        payload = json.loads(raw)[0] if unacked else json.loads(raw)
-        body = payload["body"]
-        if payload["properties"].get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        kwargs = json.loads(body)[1]
-        return str(payload["headers"].get("task", "")), kwargs if isinstance(kwargs, dict) else {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return "", {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 
 import redis
 
@@ -73,3 +74,20 @@ def test_in_flight_names_every_message_queued_or_delivered_and_unacked(redis_url
         redis.Redis.from_url(redis_url).delete("unacked", "braket_qpu")  # both lost
         assert dispatcher.in_flight().polls == frozenset()
         assert len(dispatcher.in_flight().experiments) == 1
+
+
+def test_in_flight_reads_only_our_json_messages(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    dispatcher = Dispatcher(celery_app(broker_url=redis_url))
+    dispatcher.publish([_experiment(0)])
+    ours = json.loads(client.lindex("local_cpu", 0))
+    body = ((), RunMessage(experiment=_experiment(9, sweep_id="x")).kwargs(), {})
+    pickled = {  # the app accepts JSON only: a pickle in the shared Redis is never loaded
+        **ours,
+        "content-type": "application/x-python-serialize",
+        "content-encoding": "binary",
+        "body": base64.b64encode(pickle.dumps(body)).decode(),
+    }
+    foreign = {**ours, "headers": {**ours["headers"], "task": "someone.elses_task"}}
+    client.lpush("local_cpu", json.dumps(pickled), json.dumps(foreign), "not a message")
+    assert dispatcher.in_flight().experiments == {("s", 0)}
