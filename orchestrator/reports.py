@@ -11,7 +11,6 @@ import logging
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 from core.results import ResultStore
 
@@ -67,13 +66,13 @@ class Reports:
                     self.threads.pop(sid, None)
 
 
-def _write_report_inline(results_dir: Path, sweep_id: str) -> None:
+def _write_report_inline(results_dir: str, sweep_id: str) -> None:
     from analysis.publish import on_sweep_completed  # SciPy and matplotlib: in the thread, not the loop
 
     on_sweep_completed(results_dir, sweep_id)
 
 
-def _write_report(results_dir: Path, sweep_id: str) -> None:
+def _write_report(results_dir: str, sweep_id: str) -> None:
     """Write the report in a process of its own, at a lower priority, and wait for it.
 
     Drawing a large sweep's report takes seconds of CPU. In the coordinator's own process it held
