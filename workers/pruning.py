@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import Progress
+from adapters.contract import Progress
 from core.config import SweepConfiguration
 from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.optimizer_config import EarlyStoppingConfig

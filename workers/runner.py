@@ -21,7 +21,7 @@ from typing import Any
 from celery import Celery
 
 from adapters import ProjectAdapter, adapt_project
-from adapters.base import Progress
+from adapters.contract import Progress
 from core.config import SweepConfiguration
 from core.errors import ResourceError, TransientError
 from core.expectations import Expectation
