@@ -55,6 +55,9 @@ class Experiment(BaseModel):
         None,
         description="this repeat's seed, derived from the sweep's: passed to an entry that takes `seed`",
     )
+    code_version: str = Field(
+        "", description="the project's code: the archive workers run (sha256:...), or a git/content hash"
+    )
     added: bool = Field(False, description="a refinement point added by the optimizer")
     shot_fraction: float | None = Field(
         None, description="run at this share of its shots first (low fidelity)"
@@ -74,6 +77,7 @@ class ExperimentResult(BaseModel):
     error_message: str | None = None
     reproducibility_hash: str = ""
     seed: int | None = Field(None, description="the seed the run was given (see Experiment.seed)")
+    code_version: str = Field("", description="the code that produced the row (see Experiment.code_version)")
     timestamp: datetime = Field(default_factory=utcnow)
     # orchestration context
     sweep_id: str = ""
@@ -91,7 +95,8 @@ class ExperimentResult(BaseModel):
     @classmethod
     def of(cls, experiment: Experiment, **fields: Any) -> ExperimentResult:
         """The result of a finished ``experiment``, with what it is filled in from it: id, project,
-        parameters, sweep, index, repeat, resource, device and whether the optimizer added it.
+        parameters, sweep, index, repeat, resource, device, code version and whether the optimizer
+        added it.
 
         Args:
             experiment: the experiment that ran (or was stopped, or failed before it ran).
@@ -108,5 +113,6 @@ class ExperimentResult(BaseModel):
             "resource": experiment.resource,
             "device": experiment.device,
             "added": experiment.added,
+            "code_version": experiment.code_version,
         }
         return cls(**(identity | fields))

@@ -81,6 +81,7 @@ class SweepPlan:
             reproducibility_hash=reproducibility_hash(exp_id, seed),
             seed=seed,
             added=added,
+            code_version=self.code_versions[spec.name],
         )
 
     def experiments(self, indices: Sequence[int | str]) -> list[Experiment]:

@@ -230,6 +230,15 @@ class ProjectSpec(_Strict):
     check_parameters: dict[str, Any] = Field(
         default_factory=dict, description="parameters of the dry run when checking the bare project folder"
     )
+    code: Literal["shipped", "shared"] = Field(
+        "shipped",
+        description="shipped: the folder is packed at submit and every worker runs that archive; "
+        "shared: workers run the folder in place (it must exist at the same path on every worker)",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="gitignore-style patterns left out of the shipped archive, beside .gitignore's",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ProjectSpec:

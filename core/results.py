@@ -55,6 +55,7 @@ BASE_COLUMNS = [
     "device",
     "added",
     "reproducibility_hash",
+    "code_version",
     "timestamp",
     "parameters",
     "metrics",

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     )
     result_batch_size: int = Field(500, ge=1, description="results per Parquet write")
     compact_after_files: int = Field(16, ge=2, description="small files per partition before compaction")
+    code_max_bytes: int = Field(
+        50 * 2**20, gt=0, description="largest project folder shipped to workers (bytes of its files)"
+    )
+    code_cache_bytes: int = Field(
+        2 * 2**30, gt=0, description="a worker host's cache of unpacked code, pruned least recently used"
+    )
     optimizer_interval: float = Field(5.0, gt=0, description="seconds between optimizer refits")
     braket_s3_bucket: str | None = Field(None, description="bucket managed Braket tasks write results to")
     braket_s3_prefix: str = "orchestrator/tasks"

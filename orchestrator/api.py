@@ -168,7 +168,8 @@ class Orchestrator:
         Raises:
             InputError: bad input, naming the file, the field and the fix; nothing is written.
         """
-        return self.scheduler.schedule_sweep(validate(sweep, self.settings).config)
+        validated = validate(sweep, self.settings)
+        return self.scheduler.schedule_sweep(validated.config, validated.code)
 
     def estimate(self, sweep: SweepLike) -> Any:
         """Validate the sweep and return its cost estimate (``CostEstimate``), itemized per device."""

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.config import SweepConfiguration
 from core.plan import SweepPlan
 from core.project import is_managed
@@ -428,6 +429,10 @@ class Coordinator:
             # started first, so whoever sees the sweep completed here finds its report under way
             self.reports.start(sweep.sweep_id)
         self.state.close(sweep.sweep_id, final)
+        # nothing of it runs any more (no quantum task waits for its analysis): its archives go
+        # unless another sweep uses them; every row keeps their names
+        shipped = [v.removeprefix(ARCHIVE_PREFIX) for v in sweep.plan.code_versions.values()]
+        self.state.code().release(sweep.sweep_id, [d for d in shipped if len(d) == 64])
         self.sweeps.pop(sweep.sweep_id, None)
         log.info("sweep %s %s", sweep.sweep_id, final.value)
 

@@ -19,6 +19,7 @@ from core.plan import SweepPlan
 from core.protocol import ACTIVE_STATES, FINAL_STATES, Lifecycle
 from core.results import ResultStore
 from core.settings import Settings
+from orchestrator.code import SweepCode, pack_projects
 from orchestrator.store import SweepState
 
 COUNTED = ("completed", "failed", "reused", "early_stopped", "cancelled")
@@ -82,8 +83,12 @@ class Scheduler:
         self.store = store
         self.settings = settings
 
-    def schedule_sweep(self, config: SweepConfiguration) -> SweepExecution:
-        """Register ``config`` (or pick up where the same sweep stopped) and return its execution."""
+    def schedule_sweep(self, config: SweepConfiguration, code: SweepCode | None = None) -> SweepExecution:
+        """Register ``config`` (or pick up where the same sweep stopped) and return its execution.
+
+        ``code`` is what validation packed (packed here when not given). A sweep picked up
+        where it stopped keeps the code it started with.
+        """
         sweep_id = config.sweep_id
         st = self.state
         current = st.state(sweep_id)
@@ -91,7 +96,12 @@ class Scheduler:
         if not resumed:
             # A new sweep, or the same sweep file again after it ended: start over in Redis
             # (completed experiments are reused from the results).
-            plan = SweepPlan.build(config)
+            self.store.probe()  # the results store takes a write: before anything is written
+            code = code or pack_projects(config, self.settings, config.name)
+            plan = SweepPlan(config, code.versions)
+            shelf = st.code()
+            for archive in code.archives.values():  # stored before any worker can be sent there
+                shelf.put(archive.digest, archive.data, sweep_id)
             budget = self.settings.budget_for(config)
             effective = {
                 "sweep": config.model_dump(mode="json"),

@@ -11,9 +11,11 @@ field path, fix; exit code 2 from the CLI, HTTP 422 from a REST API via ``to_dic
    documented placeholders;
 4. **space**: sizes, constraints evaluable, enough points for the adaptive start;
 5. **devices and cost**: managed Braket devices accept the circuits (a circuit is *built*, not
-   run), the budget covers a task, and every experiment is priced.
+   run), the budget covers a task, and every experiment is priced;
+6. **code**: each project folder is packed into the archive its workers will run, within
+   ``code_max_bytes`` (:mod:`orchestrator.code`).
 
-Nothing is written to Redis or to the results folder before all five have passed.
+Nothing is written to Redis or to the results folder before all six have passed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from core.project import ProjectSpec, is_managed
 from core.settings import Settings
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
+from orchestrator.code import SweepCode, pack_projects
 
 SweepInput = SweepConfiguration | str | Path | dict[str, Any]
 MAX_PRICED = 200_000  # experiments priced one by one; above it the rest is extrapolated
@@ -43,6 +46,7 @@ class ValidatedSweep:
     config: SweepConfiguration
     estimate: CostEstimate
     source: str
+    code: SweepCode
 
 
 def validate(
@@ -59,7 +63,7 @@ def validate(
     check_projects(config, source)
     check_space(config, source)
     estimate = check_devices_and_cost(config, settings, source)
-    return ValidatedSweep(config, estimate, source)
+    return ValidatedSweep(config, estimate, source, pack_projects(config, settings, source))
 
 
 # -- 1-2: load and resolve ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import ROOT
 
-PACKAGES = ("orchestrator", "workers", "adapters", "analysis")
+PACKAGES = ("core", "orchestrator", "workers", "adapters", "analysis")
 NOT_SHIPPED = (".git", ".venv", "build", "dist", "results", ".orchestrator", "__pycache__", "*.egg-info")
 
 
@@ -72,7 +72,7 @@ def _fresh_venv(tmp_path: Path, wheel: Path) -> Path:
 def test_wheel_ships_every_package_and_nothing_else(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(_build_wheel(tmp_path)).namelist())
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
-    assert top_level == set(PACKAGES), "only the four packages: never tests, examples or benchmarks"
+    assert top_level == set(PACKAGES), "only the five packages: never tests, examples or benchmarks"
     missing = sorted(_package_files() - names)
     assert not missing, f"files of the packages missing from the wheel: {missing}"
     assert "orchestrator/braket/prices.yaml" in names
@@ -92,7 +92,7 @@ def test_installed_wheel_runs_a_sweep_outside_the_repo(tmp_path: Path) -> None:
         [
             venv / "bin" / "python",
             "-c",
-            "import core.config, orchestrator.braket.prices as p, workers.tasks; p.load_price_table(); print(orchestrator.__file__)",
+            "import core.config, orchestrator, orchestrator.braket.prices as p, workers.tasks; p.load_price_table(); print(orchestrator.__file__)",
         ],
         cwd=outside,
         env=env,

@@ -87,11 +87,13 @@ class ManagedRunner:
         settings: Settings,
         state: Callable[[], SweepState],
         expectations: Callable[[str], Mapping[str, Expectation]] | None = None,
+        runnable: Callable[[Experiment], ProjectSpec] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.settings = settings
         self._state = state  # the process's SweepState, made lazily after the fork
         self._expectations = expectations or (lambda _sweep_id: {})  # each row's validation
+        self._runnable = runnable  # the project as this host runs it (its shipped code, fetched)
         self._executors: dict[str, BraketManagedExecutor] = {}
         self.link = BraketLink(dispatcher.app, settings.braket_probe_seconds)
 
@@ -127,7 +129,14 @@ class ManagedRunner:
             limits=load_service_limits(overrides=configured_overrides()).limits,
         )
 
-    def _adapter(self, spec: ProjectSpec) -> CircuitAdapter:
+    def _adapter(self, spec: ProjectSpec, exp: Experiment) -> CircuitAdapter:
+        """The circuit project's adapter, on this host's copy of its code.
+
+        Raises:
+            TransientError: its code cannot be fetched now.
+        """
+        if self._runnable is not None:
+            spec = self._runnable(exp)
         adapter = adapt_project(spec.path, spec)
         if not isinstance(adapter, CircuitAdapter):
             raise ConfigurationError(
@@ -167,7 +176,7 @@ class ManagedRunner:
         qattempt = st.quantum.attempt(sid, index)
         exp = exp.model_copy(update={"device": spec.device})
         try:
-            adapter = self._adapter(spec)
+            adapter = self._adapter(spec, exp)
             program, inputs = adapter.build_program(exp.parameters)
             executor = self.executor(spec)
             submission = executor.submit(exp, program, adapter.shots(exp.parameters), qattempt, inputs=inputs)
@@ -236,7 +245,11 @@ class ManagedRunner:
 
         experiment = exp.model_copy(update={"device": spec.device})
         if outcome.completed:
-            result = self._analyzed(spec, experiment, outcome, attempt)
+            try:
+                result = self._analyzed(spec, experiment, outcome, attempt)
+            except TransientError as exc:
+                log.warning("analysis of %s waits for its project's code: %s", task_arn, exc)
+                raise task.retry(countdown=countdown, max_retries=None) from None
         else:
             # FAILED, or CANCELLED by someone else: a new quantum task (a new clientToken) for the
             # next publish of this experiment, while attempts remain
@@ -280,8 +293,17 @@ class ManagedRunner:
         """The row of a COMPLETED task: the project's metrics, or a failed row that keeps the paid result."""
         from orchestrator.braket.results import to_result
 
+        adapter: CircuitAdapter | Exception
         try:
-            metrics = self._adapter(spec).analyze(outcome.result, experiment.parameters)
+            adapter = self._adapter(spec, experiment)
+        except TransientError:
+            raise  # its code cannot be fetched now: the poll looks again (a second settle is a no-op)
+        except Exception as exc:  # noqa: BLE001 - the task is paid for: its row is kept below
+            adapter = exc
+        try:
+            if isinstance(adapter, Exception):
+                raise adapter
+            metrics = adapter.analyze(outcome.result, experiment.parameters)
         except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
             result = to_result(experiment, outcome, attempt=attempt)
             return result.model_copy(

@@ -16,22 +16,26 @@ import logging
 import random
 import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
 from adapters import ProjectAdapter, adapt_project
 from adapters.contract import Progress
+from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.config import SweepConfiguration
-from core.errors import ResourceError, TransientError
+from core.errors import ConfigurationError, ExperimentError, ResourceError, TransientError, classify
 from core.expectations import Expectation
 from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.project import ProjectSpec, is_managed
 from core.protocol import Claim, PollMessage
 from core.results import result_row
 from core.settings import Settings
+from orchestrator.code import runnable_spec
 from orchestrator.dispatch import Dispatcher
-from orchestrator.store import Record, SweepState, connect
+from orchestrator.store import STORE_ERRORS, Record, SweepState, connect
+from workers.code_cache import CodeCache
 from workers.leases import LeaseKeeper
 from workers.managed import ManagedRunner
 from workers.pruning import Pruning
@@ -56,10 +60,14 @@ class ExperimentRunner:
         self._state: SweepState | None = None
         self.host = socket.gethostname()
         self.dispatcher = Dispatcher(app)
-        self.managed = ManagedRunner(self.dispatcher, settings, lambda: self.state, self.expectations)
+        self.managed = ManagedRunner(
+            self.dispatcher, settings, lambda: self.state, self.expectations, runnable=self.runnable_spec
+        )
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
-        self._adapters: dict[tuple[str, str], ProjectAdapter] = {}
+        self._adapters: dict[tuple[str, str, str], ProjectAdapter] = {}  # (sweep, project, code)
+        self._runnable: dict[tuple[str, str, str], ProjectSpec] = {}
+        self._code: CodeCache | None = None
         self._pruning: dict[str, Pruning | None] = {}  # sweep -> its early stopping
         self._expectations: dict[str, dict[str, Expectation]] = {}  # sweep -> its validation section
 
@@ -100,26 +108,61 @@ class ExperimentRunner:
                 pass  # no project '': the configuration is cached now all the same
         return self._expectations.get(sweep_id, {})
 
-    def _execute(
-        self,
-        sweep_id: str,
-        project: str,
-        parameters: dict[str, Any],
-        progress: Progress,
-        seed: int | None = None,
-    ) -> ExperimentResult:
+    @property
+    def code(self) -> CodeCache:
+        """This host's cache of the sweeps' code (shared by the worker's processes)."""
+        if self._code is None:
+            root = Path(self.settings.state_dir) / "code"
+            self._code = CodeCache(root, self._fetch_code, max_bytes=self.settings.code_cache_bytes)
+        return self._code
+
+    def _fetch_code(self, digest: str) -> bytes:
+        try:
+            data = self.state.code().get(digest)
+        except STORE_ERRORS as exc:
+            raise TransientError(f"the code archive {digest[:12]} could not be fetched: {exc}") from exc
+        if data is None:
+            raise ConfigurationError(
+                f"the code archive {digest[:12]} is no longer stored (every sweep using it has ended); "
+                f"submit the sweep again"
+            )
+        return data
+
+    def runnable_spec(self, exp: Experiment) -> ProjectSpec:
+        """The project as this host runs it: from the archive ``exp.code_version`` names (fetched
+        once per host, checked, cached), or in place when its code is shared.
+
+        Raises:
+            TransientError: the archive cannot be fetched now (Redis unreachable).
+            ConfigurationError: the archive is gone or corrupt, or shared code is missing here.
+        """
+        spec = self.project_spec(exp.sweep_id, exp.project)
+        shipped = spec.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX)
+        folder = self.code.path(exp.code_version) if shipped else None
+        key = (exp.sweep_id, exp.project, str(folder))
+        runnable = self._runnable.get(key)
+        if runnable is None:
+            if len(self._runnable) > _CACHED:
+                self._runnable.clear()
+            runnable = self._runnable[key] = runnable_spec(spec, folder)
+        return runnable
+
+    def _execute(self, exp: Experiment, progress: Progress) -> ExperimentResult:
         """Run the project through its adapter, reused across experiments where that changes nothing.
 
         Building an adapter (kind detection, environment lookup) cost about as much as running a
         no-op project. Adapters keep no per-run state, but one with its own environment reports
         per run whether that environment was built for it, so only those without one are reused.
-        An adapter that raises (a bug, a project that cannot load) still leaves a failed row.
+        An adapter that raises (a bug, a project that cannot load) still leaves a failed row; one
+        whose code cannot be fetched now leaves a transient one (retried).
         """
+        project, parameters, seed = exp.project, exp.parameters, exp.seed
+        key = (exp.sweep_id, project, exp.code_version)
         try:
-            adapter = self._adapters.get((sweep_id, project))
+            spec = self.runnable_spec(exp)
+            adapter = self._adapters.get(key)
             if adapter is not None:
                 return adapter.execute_with_parameters(parameters, progress, seed)
-            spec = self.project_spec(sweep_id, project)
             adapter = adapt_project(spec.path, spec)
             result = adapter.execute_with_parameters(parameters, progress, seed)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
@@ -128,7 +171,7 @@ class ExperimentRunner:
                 project_name=project,
                 parameters=parameters,
                 status=ExperimentStatus.FAILED,
-                error_class="configuration",
+                error_class=classify(exc) if isinstance(exc, ExperimentError) else "configuration",
                 error_message=f"project '{project}': {exc}",
             )
         try:
@@ -138,7 +181,7 @@ class ExperimentRunner:
         if reusable:
             if len(self._adapters) > _CACHED:
                 self._adapters.clear()
-            self._adapters[(sweep_id, project)] = adapter
+            self._adapters[key] = adapter
         return result
 
     def run(self, task: Any, exp: Experiment) -> str:
@@ -195,7 +238,7 @@ class ExperimentRunner:
         if hold:
             self.leases.hold(exp.sweep_id, exp.index, token)
         try:
-            result = self._execute(exp.sweep_id, exp.project, exp.parameters, progress, exp.seed)
+            result = self._execute(exp, progress)
         finally:
             if hold:
                 self.leases.drop(exp.sweep_id, exp.index)
@@ -289,4 +332,5 @@ def _bookkeeping(exp: Experiment, attempt: int, host: str) -> dict[str, Any]:
         "resource": exp.resource,
         "reproducibility_hash": exp.reproducibility_hash,
         "seed": exp.seed,
+        "code_version": exp.code_version,
     }

@@ -3,8 +3,7 @@
 An archive (:mod:`core.archive`) is stored under its digest with the set of sweeps that use it.
 Storing and letting go are single Lua scripts, so a sweep that stores an archive while another
 lets go of it can never leave it deleted under a user: the last sweep to let go deletes it, and
-the results keep its name in every row. When the results live in an object store the archives
-go there instead (:class:`orchestrator.code.CodeShelf` picks), and only the users stay here.
+the results keep its name in every row.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from orchestrator.store.results import ResultStream
 
 if TYPE_CHECKING:
     from orchestrator.store.budget import BudgetLedger
+    from orchestrator.store.code import CodeStore
     from orchestrator.store.ledgers import BraketLedgers
     from orchestrator.store.pruning import PruningStore
 
@@ -313,6 +314,12 @@ class SweepState:
         from orchestrator.store.pruning import PruningStore
 
         return PruningStore(self._r)
+
+    def code(self) -> CodeStore:
+        """The projects' code archives, stored once per hash (see :mod:`orchestrator.store.code`)."""
+        from orchestrator.store.code import CodeStore
+
+        return CodeStore(self._r)
 
     def budget_ledger(self) -> BudgetLedger:
         from orchestrator.store.budget import BudgetLedger
