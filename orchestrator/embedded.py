@@ -19,12 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from orchestrator.redis_server import RedisServer, binary, die_with_parent
+from orchestrator.redis_server import RedisServer, die_with_parent
 from orchestrator.store.connection import ping
 
-#: for orchestrator/cli.py's ``redis`` command until it calls ``RedisServer(data_dir, port=port,
-#: bind=bind, aof="everysec").exec_foreground()`` (then: delete)
-redis_server_binary = binary
 #: every queue: embedded workers serve whatever the sweep needs
 QUEUES = ["local_cpu", "braket_sim", "braket_qpu", "control"]
 
@@ -146,7 +143,10 @@ def launch_early(config: Any, settings: Any, concurrency: int) -> tuple[Embedded
     first experiment to run.
     """
     server = EmbeddedRedis(settings.state_dir)
-    fresh = not server.dir.exists() and not any(Path(settings.results_dir).glob("sweep=*"))
+    # results in an object store are not listed here (a listing would import pyarrow before Redis
+    # starts): the workers may then start for a sweep whose results are all reused
+    local = not str(settings.results_dir).startswith("s3:")
+    fresh = not server.dir.exists() and not (local and any(Path(settings.results_dir).glob("sweep=*")))
     server.launch()
     if not fresh:
         return server, None

@@ -92,6 +92,17 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         raise SystemExit(1)
 
 
+def _print_workers(live: dict[str, dict[str, Any]]) -> None:
+    """The live workers: which machine, which queues, and the code versions each has cached."""
+    if not live:
+        return
+    table = Table("worker", "host", "queues", "processes", "code cached", title="workers")
+    for name, info in sorted(live.items()):
+        code = ", ".join(v.removeprefix("sha256:")[:12] for v in info.get("code", [])) or "-"
+        table.add_row(name, info.get("host", "?"), ",".join(info["queues"]), str(info["concurrency"]), code)
+    console.print(table)
+
+
 def _print_optimizer(info: dict[str, Any]) -> None:
     """What the optimizer believes and what its last refit changed."""
     if not info:
@@ -188,6 +199,7 @@ def print_status(orch: Any, st: Any) -> None:
     ]:
         table.add_row(label, str(value))
     console.print(table)
+    _print_workers(orch.state.registry.live())
     _print_optimizer(st.optimizer)
     _print_cross_project(st.cross_project)
     _print_early_stopping(st.early_stopping)

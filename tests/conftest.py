@@ -113,12 +113,15 @@ class Worker:
         concurrency: int = 2,
         queues: str = "local_cpu,braket_sim,braket_qpu,control",
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        wrap: list[str] | None = None,
     ) -> None:
         self.name = f"{name}@{os.uname().nodename}"
         cmd = worker_command(queues.split(","), concurrency, self.name, broker=broker, loglevel="INFO")
         self.log = open(workdir / f"worker-{name}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            cmd,
+            [*(wrap or []), *cmd],  # wrap: e.g. a mount namespace that hides folders (another "host")
+            cwd=cwd,
             env=child_env(workdir, **(env or {})),
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_received, worker_process_shutdown, worker_ready, worker_shutdown
 
+from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.protocol import BatchMessage, OptimizeMessage, PollMessage, RunMessage, Task
 from core.settings import Settings
 from workers import batch
@@ -83,7 +84,7 @@ class Presence:
         hostname = sender.hostname or socket.gethostname()
         queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
         concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
-        self.runner.state.registry.beat(hostname, queues, concurrency, HEARTBEAT_SECONDS)
+        self.runner.state.registry.beat(hostname, queues, concurrency, HEARTBEAT_SECONDS, **self.details())
         beat = threading.Thread(
             target=self._beat, args=(hostname, queues, concurrency), name="heartbeat", daemon=True
         )
@@ -93,7 +94,9 @@ class Presence:
         failing = False
         while not self.stop.wait(HEARTBEAT_SECONDS):
             try:
-                self.runner.state.registry.beat(hostname, queues, concurrency, HEARTBEAT_SECONDS)
+                self.runner.state.registry.beat(
+                    hostname, queues, concurrency, HEARTBEAT_SECONDS, **self.details()
+                )
             except Exception as exc:  # noqa: BLE001 - a broker outage must not end the heartbeat
                 if not failing:  # once per outage, not once per beat
                     log.warning("worker heartbeat failed (%s); retrying every %ss", exc, HEARTBEAT_SECONDS)
@@ -102,6 +105,14 @@ class Presence:
             if failing:
                 log.warning("worker heartbeat restored")
             failing = False
+
+    def details(self) -> dict[str, Any]:
+        """What the heartbeat tells besides liveness: the machine, and the code its cache holds."""
+        try:
+            cached = self.runner.code.cached()
+        except OSError:
+            cached = []
+        return {"host": socket.gethostname(), "code": [f"{ARCHIVE_PREFIX}{d}" for d in cached]}
 
     def note(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         # Note each message this worker holds: if the worker is lost, the coordinator puts the

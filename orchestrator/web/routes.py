@@ -363,12 +363,14 @@ def report(sweep_id: str, request: Request) -> HTMLResponse:
 # -- deployment -------------------------------------------------------------------------------------
 
 
-@router.get("/workers", summary="Live workers: queues, concurrency, heartbeat age")
+@router.get("/workers", summary="Live workers: machine, queues, concurrency, cached code, heartbeat age")
 def workers(request: Request) -> list[dict[str, Any]]:
     now = time.time()
     return [
         {
             "hostname": host,
+            "host": info.get("host", ""),
+            "code": info.get("code", []),
             "queues": info["queues"],
             "concurrency": info["concurrency"],
             "last_heartbeat": info["seen"],

@@ -138,10 +138,11 @@ async function sweepsView() {
 
 async function workersView() {
   const workers = await api("/workers");
-  const rows = workers.map((w) => `<tr><td class="mono">${esc(w.hostname)}</td><td>${w.queues.map((q) => `<span class="pill">${esc(q)}</span>`).join(" ")}</td>
-    <td class="num">${w.concurrency}</td><td class="num">${w.heartbeat_age_s.toFixed(1)} s</td></tr>`).join("");
+  const code = (w) => (w.code || []).map((v) => `<span class="pill mono" title="${esc(v)}">${esc(v.replace("sha256:", "").slice(0, 12))}</span>`).join(" ") || "-";
+  const rows = workers.map((w) => `<tr><td class="mono">${esc(w.hostname)}</td><td>${esc(w.host || "")}</td><td>${w.queues.map((q) => `<span class="pill">${esc(q)}</span>`).join(" ")}</td>
+    <td class="num">${w.concurrency}</td><td>${code(w)}</td><td class="num">${w.heartbeat_age_s.toFixed(1)} s</td></tr>`).join("");
   $("#view").innerHTML = `<div class="head"><h1>Workers</h1><span class="muted">${workers.length} alive (heartbeat within 20 s)</span></div>
-    <div class="card">${workers.length ? `<table><thead><tr><th>host</th><th>queues</th><th class="num">concurrency</th><th class="num">heartbeat age</th></tr></thead><tbody>${rows}</tbody></table>`
+    <div class="card">${workers.length ? `<table><thead><tr><th>worker</th><th>machine</th><th>queues</th><th class="num">concurrency</th><th>code cached</th><th class="num">heartbeat age</th></tr></thead><tbody>${rows}</tbody></table>`
       : `<div class="empty">No live workers. Start one with <code>orchestrator worker</code>.</div>`}</div>`;
 }
 
