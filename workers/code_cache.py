@@ -98,6 +98,7 @@ class CodeCache:
             try:
                 unpack(data, digest, staging)
                 os.replace(staging, folder)
+                log.info("code %s fetched (%d bytes) into %s", digest[:12], len(data), folder)
                 return
             except ArchiveMismatch as exc:
                 shutil.rmtree(staging, ignore_errors=True)
