@@ -9,7 +9,6 @@ by a killed worker, which is rebuilt.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -17,14 +16,14 @@ import platform
 import shutil
 import sys
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.process import run_process
 from core.errors import ConfigurationError
+from core.locks import host_lock
 from core.project import ProjectSpec
 
 STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
@@ -127,15 +126,8 @@ class EnvironmentManager:
             self._build(location, requirements, project)
         return Environment(python, location, built=True)
 
-    @contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        self.envs_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.envs_dir / f"{name}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _locked(self, name: str) -> AbstractContextManager[None]:
+        return host_lock(self.envs_dir / f"{name}.lock")
 
     def _build(self, location: Path, requirements: Path, project: str) -> None:
         if location.exists():

@@ -170,6 +170,13 @@ def start_worker(redis_url: str, workdir: Path) -> Iterator:
         worker.stop()
 
 
+def spawn_cli(*args: str, workdir: Path, **popen: Any) -> subprocess.Popen:
+    """``orchestrator ARGS`` started in ``workdir`` with the test's environment (not waited for)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", *args], cwd=workdir, env=child_env(workdir), **popen
+    )
+
+
 def cli(*args: str, workdir: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", *args],

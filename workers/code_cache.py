@@ -10,19 +10,19 @@ copies go, never one used in the last ``keep_recent_s``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from core.archive import MANIFEST, PREFIX, ArchiveMismatch, unpack, verify
 from core.errors import ConfigurationError
+from core.locks import host_lock
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +112,8 @@ class CodeCache:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
 
-    @contextmanager
-    def _locked(self, digest: str) -> Iterator[None]:
-        with open(self.root / f".{digest}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self, digest: str) -> AbstractContextManager[None]:
+        return host_lock(self.root / f".{digest}.lock")
 
 
 def _touch(folder: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import redis
 
 from orchestrator.api import load_results
 from orchestrator.redis_server import RedisServer
-from tests.conftest import Worker, child_env, cli, write_sweep
+from tests.conftest import Worker, cli, spawn_cli, write_sweep
 from tests.support.waiting import wait_until
 
 
@@ -42,10 +41,11 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
     sweep = write_sweep(workdir, name="outage", points=points, sleep=0.1)
     workers = [Worker(url, workdir, f"o{i}", concurrency=2).wait_ready() for i in range(2)]
     log = open(workdir / "coordinator.log", "wb")  # noqa: SIM115
-    coordinator = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", url],
-        cwd=workdir,
-        env=child_env(workdir),
+    coordinator = spawn_cli(
+        "coordinator",
+        "--broker",
+        url,
+        workdir=workdir,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -90,10 +90,12 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
 
 def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Path) -> None:
     sweep = write_sweep(workdir, name="embedded-outage", points=30, sleep=0.1)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
-        cwd=workdir,
-        env=child_env(workdir),
+    run = spawn_cli(
+        "run",
+        str(sweep),
+        "--workers",
+        "2",
+        workdir=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from orchestrator import Orchestrator
-from tests.conftest import executions, write_sweep
+from tests.conftest import executions, spawn_cli, write_sweep
 from tests.support.waiting import wait_until
 
 
@@ -85,16 +85,17 @@ def test_run_stops_following_a_paused_sweep_and_says_how_to_resume(
     workdir: Path, redis_url: str, start_worker
 ) -> None:
     import subprocess
-    import sys
 
-    from tests.conftest import child_env, cli
+    from tests.conftest import cli
 
     start_worker("w1", concurrency=1)
     sweep = write_sweep(workdir, name="pausable", points=30, sleep=0.2)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
-        cwd=workdir,
-        env=child_env(workdir),
+    run = spawn_cli(
+        "run",
+        str(sweep),
+        "--broker",
+        redis_url,
+        workdir=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -13,7 +13,7 @@ import redis
 
 from orchestrator.api import load_results
 from orchestrator.embedded import EmbeddedRedis
-from tests.conftest import child_env, cli, executions, write_sweep
+from tests.conftest import child_env, cli, executions, spawn_cli, write_sweep
 from tests.support.waiting import wait_until
 
 
@@ -24,10 +24,12 @@ def _sweep_id() -> str:
 def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, start_worker) -> None:
     sweep = write_sweep(workdir, points=16, sleep=0.4)
     victim = start_worker("victim")
-    coordinator = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
-        cwd=workdir,
-        env=child_env(workdir),
+    coordinator = spawn_cli(
+        "run",
+        str(sweep),
+        "--broker",
+        redis_url,
+        workdir=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -148,10 +150,12 @@ def test_sigkill_coordinator_then_resume_never_reruns_completed(
 ) -> None:
     sweep = write_sweep(workdir, points=20, sleep=0.3)
     start_worker("w1")
-    coordinator = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
-        cwd=workdir,
-        env=child_env(workdir),
+    coordinator = spawn_cli(
+        "run",
+        str(sweep),
+        "--broker",
+        redis_url,
+        workdir=workdir,
         stdout=open(workdir / "run.log", "w"),
         stderr=subprocess.STDOUT,
     )
@@ -182,10 +186,12 @@ def test_killed_embedded_run_resumes_from_its_own_redis(workdir: Path) -> None:
     """Embedded mode: SIGKILL `orchestrator run`; its Redis and workers die with it (no orphans),
     and `orchestrator resume` restarts the private Redis from its append-only file."""
     sweep = write_sweep(workdir, points=12, sleep=0.3)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--workers", "2"],
-        cwd=workdir,
-        env=child_env(workdir),
+    run = spawn_cli(
+        "run",
+        str(sweep),
+        "--workers",
+        "2",
+        workdir=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

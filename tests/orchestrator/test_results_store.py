@@ -1,4 +1,5 @@
-"""The Parquet store: atomic batches, compaction, idempotent re-writes, failed rows kept."""
+"""The Parquet store keeps failed rows (batches, compaction and re-writes: tests/core/test_results_s3.py,
+on a folder and on S3)."""
 
 from __future__ import annotations
 
@@ -23,24 +24,6 @@ def _row(i: int, status: str = "completed", project: str = "p") -> dict:
     return result_row(result)
 
 
-def test_batches_compact_into_few_files(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path, compact_after_files=4)
-    for batch in range(10):
-        store.write_rows("s", [_row(batch * 10 + i) for i in range(10)], batch=str(batch))
-    assert len(store.files("s")) < 4
-    frame = store.load("s")
-    assert len(frame) == 100 and frame["experiment_id"].is_unique
-    assert frame["metric.y"].sum() == sum(2.0 * i for i in range(100))
-    assert not list(tmp_path.glob("**/*.tmp"))
-
-
-def test_rewriting_a_batch_after_a_crash_does_not_duplicate(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
-    store.write_rows("s", [_row(1), _row(2)], batch="1-0")
-    store.write_rows("s", [_row(1), _row(2), _row(3)], batch="1-0")  # re-read after a crash, plus one more
-    assert sorted(store.load("s")["index"]) == [1, 2, 3]
-
-
 def test_failed_rows_are_kept_with_class_and_message(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     store.write_rows("s", [_row(1), _row(2, "failed")])
@@ -48,9 +31,3 @@ def test_failed_rows_are_kept_with_class_and_message(tmp_path: Path) -> None:
     assert frame.loc[2, "status"] == "failed" and frame.loc[2, "error_class"] == "scientific"
     assert frame.loc[2, "error_message"] == "diverged" and frame.loc[2, "param.x"] == 2
     assert store.successful() == {"e1": "s"}
-
-
-def test_partitioned_by_sweep_and_project(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
-    store.write_rows("s", [_row(1, project="a"), _row(2, project="b")])
-    assert {p.parent.name for p in store.files("s")} == {"project=a", "project=b"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,11 +15,6 @@ from orchestrator.store.pruning import PruningStore
 
 SID = "s1"
 Q = "local_cpu"
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    yield connect(redis_url)
 
 
 @pytest.fixture

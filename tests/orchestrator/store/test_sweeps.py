@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 
 from core.protocol import ACTIVE_STATES, Claim, Lifecycle
-from orchestrator.store import Record, SweepState, connect
+from orchestrator.store import Record, SweepState
 
 SID = "s1"
 Q = "local_cpu"
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    yield connect(redis_url)
 
 
 @pytest.fixture
