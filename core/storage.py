@@ -140,3 +140,28 @@ def _scrub(text: str) -> str:
         if secret := os.environ.get(name):
             text = text.replace(secret, "***")
     return text
+
+
+def write_object(uri: str, data: bytes) -> None:
+    """Write ``data`` as the whole object (or file) at ``uri``, replacing it (an S3 PUT is atomic)."""
+    fs, path = open_location(location(uri))
+    if isinstance(fs, pafs.LocalFileSystem):
+        fs.create_dir(path.rpartition("/")[0])
+    with fs.open_output_stream(path) as out:
+        out.write(data)
+
+
+def read_object(uri: str) -> bytes:
+    """The whole object (or file) at ``uri``."""
+    fs, path = open_location(location(uri))
+    with fs.open_input_stream(path) as stream:
+        return bytes(stream.read())
+
+
+def delete_object(uri: str) -> None:
+    """Delete the object at ``uri``; one already gone is not an error."""
+    fs, path = open_location(location(uri))
+    try:
+        fs.delete_file(path)
+    except FileNotFoundError:
+        pass

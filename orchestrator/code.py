@@ -15,15 +15,22 @@ at the same path on every worker.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.archive import Archive, pack
+from core.archive import PREFIX, Archive, pack
 from core.config import SweepConfiguration
-from core.errors import ConfigurationError, InputError
+from core.errors import ConfigurationError, InputError, TransientError
 from core.identity import code_version
 from core.project import ProjectSpec
 from core.settings import Settings
+from core.storage import S3, delete_object, read_object, write_object
+from orchestrator.store import STORE_ERRORS
+from orchestrator.store.code import CodeStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,57 @@ def pack_projects(config: SweepConfiguration, settings: Settings, source: str) -
         archives[spec.name] = archive
         versions[spec.name] = archive.code_version
     return SweepCode(versions, archives)
+
+
+def archive_uri(results_root: str, digest: str) -> str | None:
+    """Where an archive lives in the object store of ``results_root`` (None: a local results
+    folder, whose archives live in Redis, since other hosts cannot read that folder)."""
+    return f"{results_root}/code/{digest}.tar.gz" if results_root.startswith(S3) else None
+
+
+def store_code(shelf: CodeStore, code: SweepCode, sweep_id: str, results_root: str) -> None:
+    """Store a sweep's archives before any of its experiments is published: in the results' object
+    store when there is one (Redis then keeps a pointer), else in Redis itself."""
+    for archive in code.archives.values():
+        uri = archive_uri(results_root, archive.digest)
+        if uri is not None:
+            write_object(uri, archive.data)  # the same name, the same bytes: a second PUT is harmless
+        shelf.put(archive.digest, archive.data if uri is None else uri.encode(), sweep_id)
+
+
+def fetch_code(shelf: CodeStore, digest: str) -> bytes:
+    """An archive's bytes, from Redis or from the object store Redis points to.
+
+    Raises:
+        TransientError: Redis or the object store cannot be reached now.
+        ConfigurationError: the archive is no longer stored (every sweep using it has ended).
+    """
+    try:
+        data = shelf.get(digest)
+        if data is not None and data.startswith(S3.encode()):
+            data = read_object(data.decode())
+    except FileNotFoundError:
+        data = None
+    except STORE_ERRORS as exc:  # Redis, and the object store (OSError)
+        raise TransientError(f"the code archive {digest[:12]} could not be fetched: {exc}") from exc
+    if data is None:
+        raise ConfigurationError(
+            f"the code archive {digest[:12]} is no longer stored (every sweep using it has ended); "
+            f"submit the sweep again"
+        )
+    return data
+
+
+def release_code(shelf: CodeStore, sweep_id: str, versions: Iterable[str], results_root: str) -> None:
+    """A closed sweep lets go of its archives; those no other sweep uses are deleted (every row
+    keeps their names)."""
+    digests = [v.removeprefix(PREFIX) for v in versions if v.startswith(PREFIX)]
+    for digest in shelf.release(sweep_id, digests):
+        if (uri := archive_uri(results_root, digest)) is not None:
+            try:
+                delete_object(uri)
+            except OSError as exc:  # a leftover object costs storage, never a result
+                log.warning("could not delete the code archive %s: %s", uri, exc)
 
 
 def runnable_spec(spec: ProjectSpec, folder: Path | None) -> ProjectSpec:

@@ -27,13 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.config import SweepConfiguration
 from core.plan import SweepPlan
 from core.project import is_managed
 from core.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle
 from core.results import ResultStore
 from core.settings import Settings
+from orchestrator.code import release_code
 from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
 from orchestrator.fill import Filler
 from orchestrator.pacing import Pacing
@@ -430,9 +430,8 @@ class Coordinator:
             self.reports.start(sweep.sweep_id)
         self.state.close(sweep.sweep_id, final)
         # nothing of it runs any more (no quantum task waits for its analysis): its archives go
-        # unless another sweep uses them; every row keeps their names
-        shipped = [v.removeprefix(ARCHIVE_PREFIX) for v in sweep.plan.code_versions.values()]
-        self.state.code().release(sweep.sweep_id, [d for d in shipped if len(d) == 64])
+        # unless another sweep uses them
+        release_code(self.state.code(), sweep.sweep_id, sweep.plan.code_versions.values(), self.store.root)
         self.sweeps.pop(sweep.sweep_id, None)
         log.info("sweep %s %s", sweep.sweep_id, final.value)
 

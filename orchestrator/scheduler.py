@@ -19,7 +19,7 @@ from core.plan import SweepPlan
 from core.protocol import ACTIVE_STATES, FINAL_STATES, Lifecycle
 from core.results import ResultStore
 from core.settings import Settings
-from orchestrator.code import SweepCode, pack_projects
+from orchestrator.code import SweepCode, pack_projects, store_code
 from orchestrator.store import SweepState
 
 COUNTED = ("completed", "failed", "reused", "early_stopped", "cancelled")
@@ -99,9 +99,7 @@ class Scheduler:
             self.store.probe()  # the results store takes a write: before anything is written
             code = code or pack_projects(config, self.settings, config.name)
             plan = SweepPlan(config, code.versions)
-            shelf = st.code()
-            for archive in code.archives.values():  # stored before any worker can be sent there
-                shelf.put(archive.digest, archive.data, sweep_id)
+            store_code(st.code(), code, sweep_id, self.store.root)
             budget = self.settings.budget_for(config)
             effective = {
                 "sweep": config.model_dump(mode="json"),

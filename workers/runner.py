@@ -25,16 +25,16 @@ from adapters import ProjectAdapter, adapt_project
 from adapters.contract import Progress
 from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.config import SweepConfiguration
-from core.errors import ConfigurationError, ExperimentError, ResourceError, TransientError, classify
+from core.errors import ExperimentError, ResourceError, TransientError, classify
 from core.expectations import Expectation
 from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.project import ProjectSpec, is_managed
 from core.protocol import Claim, PollMessage
 from core.results import result_row
 from core.settings import Settings
-from orchestrator.code import runnable_spec
+from orchestrator.code import fetch_code, runnable_spec
 from orchestrator.dispatch import Dispatcher
-from orchestrator.store import STORE_ERRORS, Record, SweepState, connect
+from orchestrator.store import Record, SweepState, connect
 from workers.code_cache import CodeCache
 from workers.leases import LeaseKeeper
 from workers.managed import ManagedRunner
@@ -117,16 +117,7 @@ class ExperimentRunner:
         return self._code
 
     def _fetch_code(self, digest: str) -> bytes:
-        try:
-            data = self.state.code().get(digest)
-        except STORE_ERRORS as exc:
-            raise TransientError(f"the code archive {digest[:12]} could not be fetched: {exc}") from exc
-        if data is None:
-            raise ConfigurationError(
-                f"the code archive {digest[:12]} is no longer stored (every sweep using it has ended); "
-                f"submit the sweep again"
-            )
-        return data
+        return fetch_code(self.state.code(), digest)
 
     def runnable_spec(self, exp: Experiment) -> ProjectSpec:
         """The project as this host runs it: from the archive ``exp.code_version`` names (fetched
