@@ -91,13 +91,7 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
 def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Path) -> None:
     sweep = write_sweep(workdir, name="embedded-outage", points=30, sleep=0.1)
     run = spawn_cli(
-        "run",
-        str(sweep),
-        "--workers",
-        "2",
-        workdir=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        "run", str(sweep), "--workers", "2", workdir=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     sock = workdir / ".orchestrator" / "redis" / "redis.sock"
 
