@@ -23,7 +23,8 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import pathspec
@@ -67,17 +68,32 @@ class Entry:
 
 @dataclass(frozen=True)
 class Archive:
-    """A packed project folder.
+    """A packed project folder: its name at once, its bytes when asked for.
+
+    Naming costs a SHA-256 per file; compressing costs more (0.1 s for 5 MB), and is wasted when
+    the store holds the archive already, so :attr:`data` is built on first use, from the bytes
+    read when the folder was named (never from the folder again: it may have changed since).
 
     Attributes:
         digest: the SHA-256 of the normalized contents (hex): the archive's name.
-        data: the deterministic ``tar.gz`` bytes.
         entries: the files, in path order.
     """
 
     digest: str
-    data: bytes
     entries: tuple[Entry, ...]
+    contents: tuple[bytes, ...] = field(repr=False)
+
+    @cached_property
+    def data(self) -> bytes:
+        """The deterministic ``tar.gz`` bytes (no mtimes, owners or gzip timestamp)."""
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for entry, content in zip(self.entries, self.contents, strict=True):
+                info = tarfile.TarInfo(entry.path)
+                info.size, info.mode, info.mtime = entry.size, 0o755 if entry.executable else 0o644, 0
+                tar.addfile(info, io.BytesIO(content))
+        # level 1: source compresses nearly as well, and data that does not compress costs little
+        return gzip.compress(raw.getvalue(), compresslevel=1, mtime=0)
 
     @property
     def code_version(self) -> str:
@@ -134,22 +150,15 @@ def pack(folder: str | Path, exclude: Iterable[str] = ()) -> Archive:
     files = [folder] if folder.is_file() else project_files(folder, exclude)
     base = folder.parent if folder.is_file() else folder
     entries: list[Entry] = []
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
-            data = path.read_bytes()
-            executable = bool(path.stat().st_mode & stat.S_IXUSR)
-            entry = Entry(
-                path.relative_to(base).as_posix(), executable, len(data), hashlib.sha256(data).hexdigest()
-            )
-            entries.append(entry)
-            info = tarfile.TarInfo(entry.path)
-            info.size, info.mode, info.mtime = entry.size, 0o755 if executable else 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    compressed = io.BytesIO()
-    with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0, compresslevel=6) as gz:
-        gz.write(raw.getvalue())
-    return Archive(digest_of(entries), compressed.getvalue(), tuple(entries))
+    contents: list[bytes] = []
+    for path in files:
+        data = path.read_bytes()
+        executable = bool(path.stat().st_mode & stat.S_IXUSR)
+        entries.append(
+            Entry(path.relative_to(base).as_posix(), executable, len(data), hashlib.sha256(data).hexdigest())
+        )
+        contents.append(data)
+    return Archive(digest_of(entries), tuple(entries), tuple(contents))
 
 
 def unpack(data: bytes, digest: str, dest: Path) -> list[Entry]:

@@ -93,6 +93,8 @@ def store_code(shelf: CodeStore, code: SweepCode, sweep_id: str, results_root: s
     """Store a sweep's archives before any of its experiments is published: in the results' object
     store when there is one (Redis then keeps a pointer), else in Redis itself."""
     for archive in code.archives.values():
+        if shelf.put(archive.digest, None, sweep_id):
+            continue  # stored by an earlier submit, and kept now that this sweep uses it too
         uri = archive_uri(results_root, archive.digest)
         if uri is not None:
             write_object(uri, archive.data)  # the same name, the same bytes: a second PUT is harmless

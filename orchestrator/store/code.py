@@ -15,15 +15,14 @@ import redis
 from orchestrator.store import keys
 from orchestrator.store.connection import bytes_client
 
-# KEYS: archive, users; ARGV: data ('' to keep the users only), sweep id. Returns 1 if stored now.
+# KEYS: archive, users; ARGV: data ('' to note the user only), sweep id. Returns 1 if the
+# archive is stored once the call is done (by it or before it), 0 if it is missing.
 _PUT = """
-local stored = 0
-if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], ARGV[1])
-  stored = 1
-end
 redis.call('SADD', KEYS[2], ARGV[2])
-return stored
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if ARGV[1] == '' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
 """
 # KEYS: archive, users; ARGV: sweep id. Returns 1 if the archive was deleted (no user left).
 _RELEASE = """
@@ -47,8 +46,9 @@ class CodeStore:
     def put(self, digest: str, data: bytes | None, sweep_id: str) -> bool:
         """Note that ``sweep_id`` uses ``digest``, storing ``data`` unless already there.
 
-        ``data=None`` records the user only (the bytes live in an object store). Returns whether
-        the bytes were stored by this call.
+        ``data=None`` notes the user only. Returns whether the archive is stored now; once the
+        user is noted no other sweep's release can delete it, so a caller told ``False`` may
+        build the bytes and put them.
         """
         return bool(
             self._put(keys=[keys.code(digest), keys.code_users(digest)], args=[data or b"", sweep_id])
