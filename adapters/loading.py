@@ -34,6 +34,17 @@ def _source_stamp(root: Path) -> tuple[int, int]:
     return len(files), max((p.stat().st_mtime_ns for p in files), default=0)
 
 
+def forget(root: Path) -> None:
+    """Import ``root``'s modules afresh next time, whatever the last scan saw: its code is known
+    to be another version now (``code: shared``: the folder was edited in place)."""
+    key = str(_resolved(root))
+    with _lock:
+        _scans.pop(key, None)
+        _stamps.pop(key, None)
+        _parked.pop(key, None)
+        importlib.invalidate_caches()
+
+
 def _scan(root: Path) -> tuple[bool, set[str]]:
     """Whether ``root``'s sources changed since last seen, and its top-level module names.
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from celery import Celery
 
-from adapters import ProjectAdapter, adapt_project
+from adapters import ProjectAdapter, adapt_project, loading
 from adapters.contract import Progress
 from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.config import SweepConfiguration
@@ -154,6 +154,8 @@ class ExperimentRunner:
             adapter = self._adapters.get(key)
             if adapter is not None:
                 return adapter.execute_with_parameters(parameters, progress, seed)
+            if spec.code == "shared":  # edited in place: the last scan's modules may be the old code
+                loading.forget(Path(spec.path))
             adapter = adapt_project(spec.path, spec)
             result = adapter.execute_with_parameters(parameters, progress, seed)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row

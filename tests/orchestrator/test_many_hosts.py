@@ -258,3 +258,19 @@ def test_a_fetch_while_redis_is_down_is_transient(tmp_path: Path) -> None:
     runner = ExperimentRunner(create_app(settings), settings)
     with pytest.raises(TransientError, match="could not be fetched"):
         runner.code.path("sha256:" + "0" * 64)
+
+
+def test_shared_code_edited_in_place_is_imported_afresh_for_its_new_version(tmp_path: Path) -> None:
+    """A worker reuses a folder's scan for a second (scanning costs more than a no-op run): a
+    shared project edited within that second would run its old modules under the new code
+    version. The runner drops the scan when it builds the adapter of a new version."""
+    from adapters import adapt_project, loading
+    from core.project import ProjectSpec
+
+    _project(tmp_path)
+    spec = ProjectSpec(name="model", path=tmp_path / "model", entry="model:run", code="shared")
+    assert adapt_project(spec.path, spec).run({"x": 1})["version"] == 1
+    (tmp_path / "model" / "model.py").write_text(MODEL.format(version=7))
+    assert adapt_project(spec.path, spec).run({"x": 1})["version"] == 1  # the scan of a moment ago
+    loading.forget(spec.path)
+    assert adapt_project(spec.path, spec).run({"x": 1})["version"] == 7
