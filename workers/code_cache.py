@@ -26,6 +26,7 @@ from core.locks import host_lock
 
 log = logging.getLogger(__name__)
 
+TOUCH_EVERY_S = 30.0  # how often a process in use marks a copy as recently used
 Fetch = Callable[[str], bytes]  # digest -> archive bytes (raises TransientError when unreachable)
 
 
@@ -36,7 +37,8 @@ class CodeCache:
         root: the cache folder (``<state_dir>/code``).
         fetch: reads an archive's bytes from the store by digest.
         max_bytes: the cache's size past which least recently used copies are removed.
-        keep_recent_s: a copy used this recently is never removed (a run may be using it).
+        keep_recent_s: a copy used this recently is never removed (a run may be using it); longer
+            than ``TOUCH_EVERY_S``, since a process in use marks its copy only that often.
     """
 
     def __init__(
@@ -44,7 +46,7 @@ class CodeCache:
     ) -> None:
         self.root, self.fetch = Path(root), fetch
         self.max_bytes, self.keep_recent_s = max_bytes, keep_recent_s
-        self._checked: set[str] = set()  # digests this process has verified
+        self._checked: dict[str, float] = {}  # digest -> when this process last verified or touched it
 
     def path(self, code_version: str) -> Path:
         """The folder holding ``code_version``'s files, fetched and unpacked on first use.
@@ -55,8 +57,15 @@ class CodeCache:
         """
         digest = code_version.removeprefix(PREFIX)
         folder = self.root / digest
-        if digest in self._checked and folder.is_dir():
+        now = time.monotonic()
+        last = self._checked.get(digest)
+        # the hot path of every run: a copy used in the last TOUCH_EVERY_S is never pruned
+        # (keep_recent_s is longer), so it is neither stat'ed nor touched again until then
+        if last is not None and now - last < TOUCH_EVERY_S:
+            return folder
+        if last is not None and folder.is_dir():
             _touch(folder)
+            self._checked[digest] = now
             return folder
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked(digest):
@@ -65,7 +74,7 @@ class CodeCache:
                 shutil.rmtree(folder, ignore_errors=True)
             if not folder.is_dir():
                 self._install(digest, folder)
-            self._checked.add(digest)
+            self._checked[digest] = now
             _touch(folder)
         self.prune(keep=digest)
         return folder
@@ -89,7 +98,7 @@ class CodeCache:
             with self._locked(folder.name):
                 shutil.rmtree(folder, ignore_errors=True)
             total -= sizes[folder]
-            self._checked.discard(folder.name)
+            self._checked.pop(folder.name, None)
 
     def _install(self, digest: str, folder: Path) -> None:
         for attempt in (1, 2):

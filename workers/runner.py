@@ -127,15 +127,18 @@ class ExperimentRunner:
             TransientError: the archive cannot be fetched now (Redis unreachable).
             ConfigurationError: the archive is gone or corrupt, or shared code is missing here.
         """
+        key = (exp.sweep_id, exp.project, exp.code_version)
+        runnable = self._runnable.get(key)
+        if runnable is not None:
+            if runnable.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX):
+                self.code.path(exp.code_version)  # still there (fetched again if pruned), marked in use
+            return runnable
         spec = self.project_spec(exp.sweep_id, exp.project)
         shipped = spec.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX)
         folder = self.code.path(exp.code_version) if shipped else None
-        key = (exp.sweep_id, exp.project, str(folder))
-        runnable = self._runnable.get(key)
-        if runnable is None:
-            if len(self._runnable) > _CACHED:
-                self._runnable.clear()
-            runnable = self._runnable[key] = runnable_spec(spec, folder)
+        if len(self._runnable) > _CACHED:
+            self._runnable.clear()
+        runnable = self._runnable[key] = runnable_spec(spec, folder)
         return runnable
 
     def _execute(self, exp: Experiment, progress: Progress) -> ExperimentResult:
