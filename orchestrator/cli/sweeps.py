@@ -62,9 +62,11 @@ def run(
 
         concurrency = workers or settings.worker_concurrency or os.cpu_count() or 2
         early["server"], early["local_workers"] = launch_early(validated.config, settings, concurrency)
-    else:  # a shared deployment: the results store takes a write before anything reaches Redis
-        from core.results import ResultStore
+    else:  # a shared deployment: Redis answers, and the results store takes a write, before
+        from core.results import ResultStore  # anything is written to either
+        from orchestrator.api import check_broker
 
+        check_broker(settings.broker_url)
         ResultStore(settings.results_dir).probe()
     # otherwise embedded workers start once the coordinator finds an experiment to run (see `follow`)
     orch = open_orchestrator(broker, results_dir, state_dir, workers=workers, start_workers=False, **early)
