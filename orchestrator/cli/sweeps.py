@@ -57,7 +57,7 @@ def run(
 
     early: dict[str, Any] = {}
     settings = load_settings(broker_url=broker, results_dir=results_dir, state_dir=state_dir)
-    if settings.embedded:  # Redis (and, on a first run, the workers) boot while we import the rest
+    if settings.broker_url is None:  # embedded: Redis (and on a first run the workers) boot while we import
         from orchestrator.embedded import launch_early
 
         concurrency = workers or settings.worker_concurrency or os.cpu_count() or 2
