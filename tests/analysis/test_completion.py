@@ -61,6 +61,8 @@ def test_a_violation_does_not_steer_the_optimizer(sweeps: Sweeps) -> None:
     done = rows[rows["status"] == "completed"]
     incumbent = sweeps.statuses[sweeps.checked].optimizer["incumbent"]
     violating = set(done.loc[done["validation"].str.startswith("violation"), "experiment_id"])
-    # maximizing y: fitted, the violations (y > 2) would hold the best value seen
-    assert done["metric.y"].max() > 2.0 and incumbent["value"] <= 2.0
+    # maximizing y: fitted, the violations (y > 2) would hold the best value seen. The incumbent's
+    # own measured y is compared with the bound, not its "value": that is the model's posterior
+    # mean there, which smoothing may lift a little above a measured 2.0
+    assert done["metric.y"].max() > 2.0 and incumbent["metrics"]["y"] <= 2.0
     assert incumbent["experiment_id"] not in violating
