@@ -97,18 +97,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "coordinator",
-            "--broker",
-            server.url,
-            "--results-dir",
-            str(workdir / "results"),
-            "--state-dir",
-            str(workdir / "state"),
-        ]
+        cmd = [sys.executable, "-m", "orchestrator.cli", "coordinator", "--broker", server.url]
+        cmd += ["--results-dir", str(workdir / "results"), "--state-dir", str(workdir / "state")]
         with open(workdir / "coordinator.log", "wb") as log:
             proc = subprocess.Popen(
                 cmd,

@@ -95,13 +95,14 @@ class ExperimentResult(BaseModel):
     @classmethod
     def of(cls, experiment: Experiment, **fields: Any) -> ExperimentResult:
         """The result of a finished ``experiment``, with what it is filled in from it: id, project,
-        parameters, sweep, index, repeat, resource, device, code version and whether the optimizer
-        added it.
+        parameters, sweep, index, repeat, resource, device, code version, seed, reproducibility hash
+        and whether the optimizer added it (so that no path, a stop or a failure included, leaves
+        them out).
 
         Args:
             experiment: the experiment that ran (or was stopped, or failed before it ran).
-            fields: how it ran: status, metrics, cost, attempt, host, seed, reproducibility hash,
-                ...; one of the fields above given here replaces the experiment's.
+            fields: how it ran: status, metrics, cost, attempt, host, ...; one of the fields above
+                given here replaces the experiment's.
         """
         identity: dict[str, Any] = {
             "experiment_id": experiment.experiment_id,
@@ -114,5 +115,7 @@ class ExperimentResult(BaseModel):
             "device": experiment.device,
             "added": experiment.added,
             "code_version": experiment.code_version,
+            "seed": experiment.seed,
+            "reproducibility_hash": experiment.reproducibility_hash,
         }
         return cls(**(identity | fields))

@@ -1,4 +1,4 @@
-"""Physics checks: the example projects against answers known in closed form (``orchestrator validate``).
+"""Physics checks: the example projects against answers known in closed form (``orchestrator physics-check``).
 
 Each check runs an example project through its adapter, exactly as a worker would (the VQE in its
 own virtualenv), estimates a value with a confidence interval, and compares it with a value
@@ -75,7 +75,7 @@ def _project(folder: str, **spec: Any) -> Callable[[dict[str, Any]], dict[str, f
             "projects": [{"name": folder, "path": str(EXAMPLES / folder), **spec}],
             "parameters": {"unused": [0]},
         },
-        source="orchestrator validate",
+        source="orchestrator physics-check",
     )
     project = config.projects[0]
     adapter = adapt_project(project.path, project)

@@ -171,7 +171,9 @@ def start_worker(redis_url: str, workdir: Path) -> Iterator:
 
 
 def spawn_cli(*args: str, workdir: Path, **popen: Any) -> subprocess.Popen:
-    """``orchestrator ARGS`` started in ``workdir`` with the test's environment (not waited for)."""
+    """``orchestrator ARGS`` started in ``workdir`` with the test's environment (not waited for);
+    its output is one text pipe unless ``popen`` says otherwise."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, **popen}
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", *args], cwd=workdir, env=child_env(workdir), **popen
     )

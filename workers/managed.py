@@ -334,8 +334,6 @@ class ManagedRunner:
             error_class=error_class,
             attempt=attempt,
             worker_host=host,
-            reproducibility_hash=exp.reproducibility_hash,
-            seed=exp.seed,
             added=False,  # as this row has always been written; every other row carries exp.added
             extra=extra or {},
         )

@@ -85,7 +85,6 @@ class BraketLocalExecutor(IExperimentExecutor):
             status=status,
             error_message=error,
             error_class=error_class,
-            reproducibility_hash=experiment.reproducibility_hash,
             device=experiment.device or self.device,
         )
 

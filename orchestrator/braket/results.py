@@ -180,7 +180,6 @@ def to_result(
         status=status,
         error_message=error,
         error_class=error_class,
-        reproducibility_hash=experiment.reproducibility_hash,
         attempt=attempt,
         device=outcome.device or experiment.device,
         extra=extra,

@@ -1,13 +1,14 @@
 """The ``orchestrator`` command line. Exit codes: 0 done, 1 the run failed, 2 bad input.
 
 One module per group of commands: :mod:`~orchestrator.cli.sweeps` (run, submit, estimate,
-check, validate), :mod:`~orchestrator.cli.control` (status, pause, resume, cancel, results,
+check, physics-check), :mod:`~orchestrator.cli.control` (status, pause, resume, cancel, results,
 report) and :mod:`~orchestrator.cli.services` (worker, coordinator, beat, flower, redis, serve).
 Each command imports what it needs when it runs, so that ``orchestrator --help`` starts at once.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 from typing import Any
@@ -50,7 +51,7 @@ for _command in (
     sweeps.submit,
     sweeps.estimate,
     sweeps.check,
-    sweeps.validate_physics,
+    sweeps.physics_check,
     control.status,
     control.pause,
     control.resume,
@@ -65,5 +66,8 @@ for _command in (
     services.serve,
 ):
     main.add_command(_command)
+# `validate` was the old name of physics-check; "validation" now means input validation only
+main.add_command(copy.copy(sweeps.physics_check), name="validate")
+main.commands["validate"].hidden = True
 
 __all__ = ["main"]

@@ -182,18 +182,8 @@ def flower(broker: str | None, address: str, port: int, basic_auth: str | None) 
         )
     check_broker(settings.broker_url)
     env = {**os.environ, "ORCHESTRATOR_BROKER_URL": settings.broker_url}
-    cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.celery_app",
-        "flower",
-        f"--address={address}",
-        f"--port={port}",
-        f"--basic-auth={basic_auth}",
-        "--max-tasks=10000",
-    ]
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", "--max-tasks=10000"]
+    cmd += [f"--address={address}", f"--port={port}", f"--basic-auth={basic_auth}"]
     # exec, not a child: a signal sent to this process (SIGTERM from a supervisor) reaches Flower
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,5 +1,5 @@
 """Commands that take a sweep file or a project: ``run``, ``submit``, ``estimate``, ``check`` and
-``validate`` (the example projects against known physics).
+``physics-check`` (the example projects against known physics).
 
 The first four validate and price a sweep file the same way (``_estimate``), so bad input exits 2
 before anything starts.
@@ -122,18 +122,8 @@ def _spawn_coordinator(settings: Any, broker: str | None) -> None:
 
     logs = Path(settings.state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "orchestrator.cli",
-        "coordinator",
-        "--until-idle",
-        "30",
-        "--results-dir",
-        str(settings.results_dir),
-        "--state-dir",
-        str(settings.state_dir),
-    ]
+    cmd = [sys.executable, "-m", "orchestrator.cli", "coordinator", "--until-idle", "30"]
+    cmd += ["--results-dir", str(settings.results_dir), "--state-dir", str(settings.state_dir)]
     env = dict(os.environ)
     if broker:
         env["ORCHESTRATOR_BROKER_URL"] = broker
@@ -178,9 +168,9 @@ def check(target: Path) -> None:
     sys.exit(0 if ok else 1)
 
 
-@click.command(name="validate", cls=Command)
+@click.command(name="physics-check", cls=Command)
 @click.option("--json", "as_json", is_flag=True, help='Print {"checks": [...]} as JSON instead of a table.')
-def validate_physics(as_json: bool) -> None:
+def physics_check(as_json: bool) -> None:
     """Run the example projects against known physics (CHSH, GHZ, QAOA, H2); exit 0 only if all pass."""
     import json
 

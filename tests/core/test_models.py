@@ -24,4 +24,6 @@ def test_a_result_of_an_experiment_carries_what_it_is_and_how_it_ran() -> None:
     assert (result.repeat, result.resource, result.added) == (2, "braket_qpu", True)
     assert result.parameters == {"x": 1} and result.parameters is not exp.parameters
     assert (result.status, result.device, result.attempt) == (ExperimentStatus.FAILED, "other", 2)
-    assert (result.reproducibility_hash, result.seed) == ("", None), "how it ran is the caller's to say"
+    assert (result.reproducibility_hash, result.seed) == ("h", 3), (
+        "a stopped or failed row names its seed too"
+    )

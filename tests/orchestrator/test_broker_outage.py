@@ -90,9 +90,7 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
 
 def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Path) -> None:
     sweep = write_sweep(workdir, name="embedded-outage", points=30, sleep=0.1)
-    run = spawn_cli(
-        "run", str(sweep), "--workers", "2", workdir=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    run = spawn_cli("run", str(sweep), "--workers", "2", workdir=workdir)
     sock = workdir / ".orchestrator" / "redis" / "redis.sock"
 
     def completed() -> int:
@@ -106,7 +104,7 @@ def test_the_embedded_redis_killed_mid_run_is_restarted_from_its_aof(workdir: Pa
     pid = redis.Redis(unix_socket_path=str(sock)).info("server")["process_id"]
     subprocess.run(["kill", "-9", str(pid)], check=True)
     out, _ = run.communicate(timeout=240)
-    assert run.returncode == 0, out.decode()[-3000:]
+    assert run.returncode == 0, out[-3000:]
     sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
     ok = load_results(sweep_id).query("status == 'completed'")
     assert sorted(ok["param.x"]) == list(range(30)) and ok["experiment_id"].is_unique

@@ -84,22 +84,12 @@ def test_max_experiments_runs_that_many_then_completes(workdir: Path, redis_url:
 def test_run_stops_following_a_paused_sweep_and_says_how_to_resume(
     workdir: Path, redis_url: str, start_worker
 ) -> None:
-    import subprocess
 
     from tests.conftest import cli
 
     start_worker("w1", concurrency=1)
     sweep = write_sweep(workdir, name="pausable", points=30, sleep=0.2)
-    run = spawn_cli(
-        "run",
-        str(sweep),
-        "--broker",
-        redis_url,
-        workdir=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = spawn_cli("run", str(sweep), "--broker", redis_url, workdir=workdir)
     deadline = time.monotonic() + 60
     while not executions(workdir) and time.monotonic() < deadline:
         time.sleep(0.1)

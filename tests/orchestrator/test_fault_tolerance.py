@@ -24,16 +24,7 @@ def _sweep_id() -> str:
 def test_sigkill_worker_mid_sweep_loses_nothing(workdir: Path, redis_url: str, start_worker) -> None:
     sweep = write_sweep(workdir, points=16, sleep=0.4)
     victim = start_worker("victim")
-    coordinator = spawn_cli(
-        "run",
-        str(sweep),
-        "--broker",
-        redis_url,
-        workdir=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    coordinator = spawn_cli("run", str(sweep), "--broker", redis_url, workdir=workdir)
     # kill it while it holds experiments (running, unacked)
     wait_until(lambda: sum(executions(workdir).values()) >= 4, what="first executions")
     victim.kill()

@@ -62,25 +62,35 @@ def _state_with_results(
         else []
     )
     for index in members:
-        exp = plan.experiment(index)
-        connect(redis_url).zrem(state.pending_key(sid, "local_cpu"), index)
-        value = float(np.exp(-((exp.parameters["x"] - 0.7) ** 2 + (exp.parameters["y"] - 0.2) ** 2) / 0.05))
-        state.record(
+        p = plan.experiment(index).parameters
+        _record(
+            state,
             sid,
+            plan,
             index,
-            exp.experiment_id,
-            {
-                "index": index,
-                "experiment_id": exp.experiment_id,
-                "status": "completed",
-                "parameters": exp.parameters,
-                "metrics": {"score": value},
-            },
-            status="completed",
-            final=True,
+            "completed",
+            {"score": float(np.exp(-((p["x"] - 0.7) ** 2 + (p["y"] - 0.2) ** 2) / 0.05))},
         )
     state.set_state(sid, "running")
     return state, sid, plan
+
+
+def _record(
+    state: SweepState, sid: str, plan: SweepPlan, index: int, status: str, metrics: dict, **extra
+) -> str:
+    """Take ``index`` off the pending set and record it as a worker would; returns its experiment id."""
+    exp = plan.experiment(index)
+    state._r.zrem(state.pending_key(sid, "local_cpu"), index)
+    row = {"index": index, "experiment_id": exp.experiment_id, "status": status, "parameters": exp.parameters}
+    state.record(
+        sid,
+        index,
+        exp.experiment_id,
+        {**row, "metrics": metrics, **extra},
+        status=status,
+        final=status == "completed",
+    )
+    return exp.experiment_id
 
 
 def test_refit_rescores_pending_and_records_history(redis_url: str, tmp_path: Path) -> None:
@@ -228,23 +238,8 @@ def test_low_fidelity_decisions_stop_with_partial_metrics_or_promote(redis_url: 
     low = [int(m) for m in connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, 1)]
     ids = {}
     for index in low:
-        exp = plan.experiment(index)
-        ids[index] = exp.experiment_id
-        connect(redis_url).zrem(state.pending_key(sid, "local_cpu"), index)
-        state.record(
-            sid,
-            index,
-            exp.experiment_id,
-            {
-                "index": index,
-                "experiment_id": exp.experiment_id,
-                "status": "partial",
-                "parameters": exp.parameters,
-                "metrics": {"score": 0.1},
-                "extra": {"shot_fraction": 0.25},
-            },
-            status="partial",
-            final=False,
+        ids[index] = _record(
+            state, sid, plan, index, "partial", {"score": 0.1}, extra={"shot_fraction": 0.25}
         )
         connect(redis_url).hset(state.key(sid, "stage"), index, "low_done")
     stop, promote = low

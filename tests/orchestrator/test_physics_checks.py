@@ -1,4 +1,4 @@
-"""Physics checks (``orchestrator validate``): the examples against known physics."""
+"""Physics checks (``orchestrator physics-check``): the examples against known physics."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_the_references_are_the_published_values() -> None:
 
 
 def test_validate_passes_on_the_examples(workdir: Path) -> None:
-    done = cli("validate", "--json", workdir=workdir, timeout=900)
+    done = cli("physics-check", "--json", workdir=workdir, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     checks = json.loads(done.stdout)["checks"]
     names = " ".join(c["name"] for c in checks)

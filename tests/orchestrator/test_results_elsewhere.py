@@ -29,7 +29,9 @@ def test_a_sweep_on_s3_is_read_from_another_folder_whole_after_a_coordinator_kil
     c.mkdir()
     sweep = _project(a, points=12, sleep=0.3)
     digest = pack(a / "model").digest
-    first = spawn_cli("coordinator", "--broker", redis_url, "--results-dir", root, workdir=a)
+    first = spawn_cli(
+        "coordinator", "--broker", redis_url, "--results-dir", root, workdir=a, stdout=None, stderr=None
+    )
     worker = _other_host(redis_url, tmp_path, "host-b").wait_ready()
     replacement = None
     try:
@@ -49,7 +51,16 @@ def test_a_sweep_on_s3_is_read_from_another_folder_whole_after_a_coordinator_kil
                 time.sleep(0.1)
             first.send_signal(signal.SIGKILL)  # mid-sweep, with rows still to write
             first.wait()
-            replacement = spawn_cli("coordinator", "--broker", redis_url, "--results-dir", root, workdir=a)
+            replacement = spawn_cli(
+                "coordinator",
+                "--broker",
+                redis_url,
+                "--results-dir",
+                root,
+                workdir=a,
+                stdout=None,
+                stderr=None,
+            )
             final = orch.wait(sid, timeout=180)
         assert final.state == "completed" and final.counts["completed"] == 12, final
     finally:

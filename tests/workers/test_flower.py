@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
 from orchestrator import Orchestrator
-from tests.conftest import child_env, write_sweep
+from tests.conftest import spawn_cli, write_sweep
 
 
 def _free_port() -> int:
@@ -25,23 +24,16 @@ def test_flower_lists_workers_and_readable_experiment_tasks(
 ) -> None:
     worker = start_worker("flowered", concurrency=1)
     port = _free_port()
-    flower = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.celery_app",
-            "flower",
-            f"--port={port}",
-            "--address=127.0.0.1",
-            "--basic-auth=admin:secret",
-            "--max-tasks=1000",
-        ],
-        env=child_env(workdir, ORCHESTRATOR_BROKER_URL=redis_url),
+    flower = spawn_cli(
+        "flower",
+        "--broker",
+        redis_url,
+        "--port",
+        str(port),
+        "--basic-auth",
+        "admin:secret",
+        workdir=workdir,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=Path(__file__).resolve().parents[2],
     )
     auth = ("admin", "secret")
     base = f"http://127.0.0.1:{port}"
