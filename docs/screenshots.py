@@ -42,7 +42,9 @@ class Serve:
         env = {
             **os.environ,
             "ORCHESTRATOR_API_TOKEN": TOKEN,
-            "ORCHESTRATOR_PROJECT_ROOTS": os.pathsep.join([str(ROOT / "examples" / "projects"), str(ROOT / "tests")]),
+            "ORCHESTRATOR_PROJECT_ROOTS": os.pathsep.join(
+                [str(ROOT / "examples" / "projects"), str(ROOT / "tests")]
+            ),
         }
         self.log = open(folder / "serve.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -101,9 +103,9 @@ class Serve:
         self.log.close()
 
 
-def example(name: str, **changes: Any) -> dict[str, Any]:
+def example(file: str, **changes: Any) -> dict[str, Any]:
     """An example sweep with its project paths made absolute (the server's roots hold them)."""
-    sweep = yaml.safe_load((ROOT / "examples" / "sweeps" / f"{name}.yaml").read_text())
+    sweep = yaml.safe_load((ROOT / "examples" / "sweeps" / f"{file}.yaml").read_text())
     for project in sweep["projects"]:
         project["path"] = str((ROOT / "examples" / "sweeps" / project["path"]).resolve())
     return {**sweep, **changes}
@@ -193,7 +195,9 @@ def shoot_dashboard(serve: Serve, out: Path) -> list[Path]:
         expect(page.locator("table.compare")).to_be_visible(timeout=30_000)
         shots.append(out / "dashboard-compare.png")
         page.locator("main").screenshot(path=str(shots[-1]))
-        page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+        page.route(
+            "**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort()
+        )
         page.goto(f"{serve.url}/docs")
         expect(page.locator(".swagger-ui .info")).to_be_visible(timeout=30_000)
         shots.append(out / "dashboard-docs.png")

@@ -109,7 +109,7 @@ def test_parallel_coordinates_and_the_posterior_follow_a_running_adaptive_sweep(
     first_refit = posterior.get_attribute("data-refit-at")
     first_seen = int(posterior.get_attribute("data-observed") or 0)
     assert server.api("GET", f"/sweeps/{sweep_id}").json()["state"] == "running"
-    assert posterior.locator("circle.m-observed").count() == first_seen > 0
+    assert posterior.locator("svg.heat").first.locator("circle.m-observed").count() == first_seen > 0
 
     # a later refit redraws it in place, with more results on it
     expect(posterior).not_to_have_attribute("data-refit-at", first_refit or "", timeout=60_000)
@@ -121,7 +121,7 @@ def test_parallel_coordinates_and_the_posterior_follow_a_running_adaptive_sweep(
     lines = page.locator("#parallel svg.parallel polyline")
     expect(lines.first).to_be_attached(timeout=30_000)
     assert lines.count() >= first_seen
-    assert page.locator("#parallel svg text.label").all_inner_texts() == ["x", "y", "score"]
+    assert page.locator("#parallel svg text.label").all_text_contents() == ["x", "y", "score"]
 
 
 def test_a_budgeted_sweep_reads_n_of_max_n_and_the_rest_not_run(
