@@ -116,10 +116,16 @@ def curves_sweep() -> dict[str, Any]:
     return {
         "name": "learning_curves",
         "projects": [{"name": "curves", "path": str(CURVES), "entry": "curves:train"}],
-        "parameters": {"x": {"start": 0.0, "stop": 1.4, "num": 16}, "steps": [12], "pause": [0.05]},
+        "parameters": {
+            "x": [0.7, 0.6, 0.8, 0.65, 0.75, 0.5, 0.0, 1.4, 0.1, 1.3, 0.2, 1.2, 0.3, 1.1, 0.9, 0.4],
+            "steps": [12],
+            "pause": [0.05],
+        },
         "objectives": [{"metric": "loss", "goal": "minimize"}],
         "adaptive_sampling": False,
-        "optimizer": {"early_stopping": {"enabled": True, "rule": "median", "grace_steps": 3}},
+        "optimizer": {
+            "early_stopping": {"enabled": True, "rule": "median", "grace_steps": 3, "min_completed": 3}
+        },
         "seed": 1,
     }
 
@@ -149,6 +155,13 @@ def shoot_dashboard(serve: Serve, out: Path) -> list[Path]:
     from playwright.sync_api import expect
 
     adaptive = serve.submit(example("qaoa_adaptive"))
+    shots: list[Path] = []
+    with browser() as page:  # the belief while the sweep runs: results so far and the next picks
+        page.goto(f"{serve.url}/#/sweep/{adaptive}")
+        expect(page.locator("#posterior")).to_have_attribute("data-ready", "true", timeout=120_000)
+        page.wait_for_timeout(500)
+        shots.append(out / "dashboard-posterior-live.png")
+        shoot_card(page, "card-posterior", shots[-1])
     budgeted = serve.submit(example("qaoa_maxcut", max_experiments=10, name="qaoa_maxcut_budget"))
     grid = serve.submit(example("vqe_h2"))
     curves = serve.submit(curves_sweep())
@@ -160,7 +173,6 @@ def shoot_dashboard(serve: Serve, out: Path) -> list[Path]:
     serve.wait(cancelled, lambda s: s["counts"].get("completed", 0) >= 5)
     serve.cancel(cancelled)
     serve.wait(cancelled, lambda s: s["done"])
-    shots: list[Path] = []
     with browser() as page:
         page.goto(f"{serve.url}/#/sweep/{adaptive}")
         expect(page.locator("#posterior svg.heat").first).to_be_visible(timeout=60_000)

@@ -134,6 +134,9 @@ async function renderCharts(id) {
   $("#importance").innerHTML = bars((insights.importance || []).map((e) => ({ label: e.parameter, value: e.total, low: e.total_ci?.[0], high: e.total_ci?.[1] })))
     + (insights.importance?.length ? `<p class="muted small">Total Sobol' index of ${esc(metric)} (${esc(insights.importance[0].method || "")}): the share of its variance that involves the parameter.</p>` : "");
   const list = insights.curves || [];
+  // a sweep whose project reports no intermediate values has no such panel
+  $("#card-curves").hidden = !list.length;
+  $("#card-failures").className = `card span-${list.length ? 6 : 12}`;
   $("#curves").innerHTML = curves(list.map((c) => ({ values: c.values, stopped: c.status === "early_stopped" })))
     + (list.length ? `<div class="legend small"><span><i class="kept-line"></i>ran to the end <b>${list.filter((c) => c.status !== "early_stopped").length}</b></span><span><i class="stopped-line"></i>stopped early <b>${list.filter((c) => c.status === "early_stopped").length}</b></span></div>` : "");
 }
