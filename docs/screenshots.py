@@ -122,7 +122,7 @@ def curves_sweep() -> dict[str, Any]:
             "pause": [0.05],
         },
         "objectives": [{"metric": "loss", "goal": "minimize"}],
-        "adaptive_sampling": False,
+        "adaptive_sampling": True,  # early stopping is for adaptive sweeps
         "optimizer": {
             "early_stopping": {"enabled": True, "rule": "median", "grace_steps": 3, "min_completed": 3}
         },
@@ -186,10 +186,16 @@ def shoot_dashboard(serve: Serve, out: Path) -> list[Path]:
             ("card-slices", "slices"),
             ("card-best-trial", "best-trial"),
             ("card-importance", "importance"),
-            ("card-trials", "trials"),
         ]:
             shots.append(out / f"dashboard-{name}.png")
             shoot_card(page, card, shots[-1])
+        page.locator("#trial-filter").fill("approx_ratio > 0.9; gamma > 2")  # filtered, best first
+        page.locator("#trial-filter").press("Enter")
+        page.locator("#trials th", has_text="approx_ratio").first.click()
+        page.locator("#trials th", has_text="approx_ratio ▲").click()
+        expect(page.locator("#trials th", has_text="approx_ratio ▼")).to_be_visible()
+        shots.append(out / "dashboard-trials.png")
+        shoot_card(page, "card-trials", shots[-1])
         page.goto(f"{serve.url}/#/sweep/{curves}")
         expect(page.locator("#curves svg")).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1000)

@@ -55,6 +55,7 @@ def posterior_grid(
     *,
     size: int = 30,
     at: Mapping[str, Any] | None = None,
+    in_flight: int = 0,
 ) -> dict[str, Any] | None:
     """The posterior mean and standard deviation of the objective over ``x`` and ``y``.
 
@@ -65,6 +66,8 @@ def posterior_grid(
         x, y: two numeric, varied parameters.
         size: grid points per axis (at most ``MAX_SIZE``; fewer for a narrow integer range).
         at: values for the other parameters; default: the incumbent's.
+        in_flight: experiments running or queued (they count towards the startup design, as
+            in the refit).
 
     Returns:
         ``x``/``y`` (name, values, log), ``mean`` and ``std`` (rows follow ``y``), in the
@@ -92,7 +95,7 @@ def posterior_grid(
         raise InputError("x and y are the same parameter", field="y", fix="choose two different parameters")
     rows = to_rows(list(observations), optimizer.space.names)
     with threadpool_limits(1):  # small dense algebra: one BLAS thread (see _gp_optimizer)
-        model = optimizer._fit(rows, 0, previous)
+        model = optimizer._fit(rows, in_flight, previous)
         state = model.state
         if state is None:
             return None

@@ -57,7 +57,8 @@ def posterior_view(
             store = orch.state.optimizer()
             seen = store.observations(sweep_id, violations=config.optimizer.fit_violations)
             previous = OptimizationRecommendation.from_dict(refit)
-            grid = posterior_grid(config, seen, previous, x, y, size=size) or {}
+            flight = len(store.in_flight(sweep_id))
+            grid = posterior_grid(config, seen, previous, x, y, size=size, in_flight=flight) or {}
             if len(_grids) >= KEPT:
                 _grids.pop(next(iter(_grids)))
             _grids[key] = grid

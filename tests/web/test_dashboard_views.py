@@ -141,6 +141,28 @@ def test_a_budgeted_sweep_reads_n_of_max_n_and_the_rest_not_run(
     expect(page.locator(f"tr[data-id='{sweep_id}']")).to_contain_text("5 of max 5")
 
 
+def test_a_cancelled_sweep_reads_what_ran_and_the_rest_not_run(
+    server: Server, start_worker, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    start_worker("w1", concurrency=1)
+    sweep_id = server.api("POST", "/sweeps", data=sweep_body("cut", points=30, sleep=0.3)).json()[
+        "execution_id"
+    ]
+    deadline = time.monotonic() + 60
+    while server.api("GET", f"/sweeps/{sweep_id}").json()["counts"].get("completed", 0) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    server.api("POST", f"/sweeps/{sweep_id}/cancel")
+    status = wait_done(server, sweep_id)
+    ran = status["counts"]["completed"]
+    page.goto(f"{server.url}/#/sweep/{sweep_id}")
+    expect(page.locator("#progress-line")).to_have_text(f"{ran} of 30")
+    expect(page.locator("#progress-notes")).to_have_text(f"{30 - ran} of 30 not run (cancelled)")
+    expect(page.locator("#progress .bar .s-not_run")).to_have_count(1)
+
+
 def test_docs_render_with_the_network_blocked(server: Server, page: Any) -> None:
     from playwright.sync_api import expect
 
