@@ -21,7 +21,7 @@ async function route() {
     } else if (hash.startsWith("#/compare/")) {
       const ids = hash.slice(10).split(",").filter(Boolean).map(decodeURIComponent);
       await compareView(ids);
-      const timer = setInterval(() => compareView(ids).catch(() => {}), 5000);
+      const timer = setInterval(() => compareView(ids).catch(() => {}), 10000);
       current = () => clearInterval(timer);
     } else {
       const render = hash === "#/workers" ? workersView : sweepsView; // polled: lists are small

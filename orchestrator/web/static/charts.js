@@ -159,3 +159,22 @@ export function curves(list, { width = 560, height = 260, yLabel = "reported val
     <text class="label" x="${(L + width - R) / 2}" y="${height - 6}" text-anchor="middle">step</text>
     <text class="label" transform="translate(14 ${(T + height - B) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text></svg>`;
 }
+
+// several named lines [{name, points: [[x, y]]}] on shared axes, with a legend
+export function series(list, { xLabel = "", yLabel = "", width = 1160, height = 300 } = {}) {
+  const all = list.flatMap((s) => s.points).filter((p) => finite(p[0]) && finite(p[1]));
+  if (!all.length) return empty("No results to compare yet.");
+  const L = 62, R = 14, T = 14, B = 42;
+  const palette = ["#2f5bd3", "#d64545", "#1f9d55", "#d99a1e", "#a07cd8", "#3aa6a0"];
+  const xd = extent(all.map((p) => p[0])), yd = extent(all.map((p) => p[1]));
+  const sx = scale(xd, [L, width - R]), sy = scale(yd, [height - B, T]);
+  const yt = ticks(yd).map((v) => `<line class="grid" x1="${L}" x2="${width - R}" y1="${sy(v)}" y2="${sy(v)}"/><text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end">${num(v, 3)}</text>`).join("");
+  const xt = ticks(xd).map((v) => `<text x="${sx(v)}" y="${height - B + 16}" text-anchor="middle">${num(Math.round(v), 3)}</text>`).join("");
+  const lines = list.map((s, i) => `<path d="${s.points.map((p, k) => `${k ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("")}" fill="none" stroke="${palette[i % palette.length]}" stroke-width="2.2"><title>${esc(s.name)}</title></path>`).join("");
+  const legend = list.map((s, i) => `<span><i style="background:${palette[i % palette.length]}"></i>${esc(s.name)}</span>`).join("");
+  return `<svg class="chart" viewBox="0 0 ${width} ${height}" role="img">${yt}${lines}${xt}
+    <line class="axis" x1="${L}" x2="${width - R}" y1="${height - B}" y2="${height - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${height - B}"/>
+    <text class="label" x="${(L + width - R) / 2}" y="${height - 6}" text-anchor="middle">${esc(xLabel)}</text>
+    <text class="label" transform="translate(14 ${(T + height - B) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text></svg>
+    <div class="legend">${legend}</div>`;
+}

@@ -2,6 +2,7 @@
 import { $, api } from "./api.js";
 import { duration, esc, money, num, params } from "./format.js";
 import { progressLine, stateBar, tally } from "./progress.js";
+import { series } from "./charts.js";
 
 const chosen = new Set();
 
@@ -72,7 +73,23 @@ export async function compareView(ids) {
         <tr><th>runs, cost, time</th>${sweeps.map(col).join("")}</tr>
         <tr><th>failed</th>${sweeps.map((s) => `<td class="num-left">${num(s.failed)}</td>`).join("")}</tr>
         <tr><th>cost per run</th>${sweeps.map((s) => `<td>${s.runs ? money(s.cost / s.runs) : "—"}</td>`).join("")}</tr>
-      </tbody></table></div>`;
+      </tbody></table></div>
+    ${metrics.length ? `<div class="card"><h2>Best so far: ${esc(metrics[0].split("|")[0])}</h2><div id="compare-history"></div></div>` : ""}`;
+  if (metrics.length) await compareHistory(sweeps, metrics[0]);
+}
+
+// each sweep's best so far of one objective, against its completed trials
+async function compareHistory(sweeps, key) {
+  const [metric, goal] = key.split("|");
+  const column = "metric." + metric;
+  const lists = await Promise.all(sweeps.map((s) => api(`/sweeps/${encodeURIComponent(s.execution_id)}/results?format=json&status=completed&limit=5000`).catch(() => [])));
+  const lines = sweeps.map((s, i) => {
+    const rows = lists[i].filter((r) => typeof r[column] === "number").sort((a, b) => String(a.timestamp).localeCompare(String(b.timestamp)));
+    let best = null;
+    return { name: s.name, points: rows.map((r, k) => { const v = r[column]; best = best == null ? v : goal === "maximize" ? Math.max(best, v) : Math.min(best, v); return [k + 1, best]; }) };
+  });
+  const box = $("#compare-history");
+  if (box) box.innerHTML = series(lines, { xLabel: "completed trials", yLabel: `best ${metric} (${goal === "maximize" ? "max" : "min"})` });
 }
 
 export async function workersView() {
