@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 NEXT_PICKS = 8
 KEPT = 64  # grids kept (a few pairs of a few live sweeps)
 _grids: dict[tuple[Any, ...], dict[str, Any]] = {}
-_lock = threading.Lock()
+_locks: dict[str, threading.Lock] = {}  # per sweep: one sweep's refit does not wait for another's
 
 
 def posterior_view(
@@ -51,7 +51,7 @@ def posterior_view(
     if refit.get("phase") != "model":
         return {**view, "reason": "no model yet: the optimizer is still running its startup design"}
     key = (sweep_id, refit.get("created_at"), x, y, size)
-    with _lock:  # one computation per refit and pair, whoever asks
+    with _locks.setdefault(sweep_id, threading.Lock()):  # one computation per refit and pair
         grid = _grids.get(key)
         if grid is None:
             store = orch.state.optimizer()
