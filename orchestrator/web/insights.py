@@ -123,9 +123,8 @@ def importance(sweep_id: str, table: pa.Table, metric: str, log_scaled: list[str
                 )
         except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate fit: show nothing
             log.warning("importance of %s/%s failed: %s", sweep_id, metric, exc)
-        if len(varied) == 1 and not found:
-            found = [{"parameter": varied[0].removeprefix("param."), "total": 1.0, "first_order": 1.0}]
-    _importance.clear() if len(_importance) > 256 else None
+    if len(_importance) > 256:  # a long-running server: forget old sweeps' rankings
+        _importance.clear()
     _importance[key] = found
     return found
 

@@ -45,7 +45,8 @@ def posterior_view(
         "phase": refit.get("phase"),
     }
     if not config.adaptive_sampling or config.optimizer.sampler != "gp" or not config.objectives:
-        return {**view, "reason": "this sweep has no model: it is not adaptive with a GP and an objective"}
+        reason = "this sweep has no model: it is not adaptive with a GP and an objective"
+        return {**view, "reason": reason, "has_model": False}
     if x is None or y is None:
         return {**view, "reason": "the posterior view needs two numeric parameters that the sweep varies"}
     if refit.get("phase") != "model":

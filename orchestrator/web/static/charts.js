@@ -126,8 +126,8 @@ export function heatmap({ xs, ys, z, xLabel, yLabel, logX = false, logY = false,
 }
 
 // items [{label, value, low?, high?}], values in [0, 1]
-export function bars(items, { width = 560 } = {}) {
-  if (!items.length) return empty("Not enough results to rank the parameters yet.");
+export function bars(items, { width = 560, none = "Not enough results to rank the parameters yet." } = {}) {
+  if (!items.length) return empty(none);
   const row = 30, L = 120, R = 50, T = 8, height = T * 2 + row * items.length;
   const sx = (v) => L + Math.max(0, Math.min(1, v)) * (width - L - R);
   const body = items.map((it, i) => {

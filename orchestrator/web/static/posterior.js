@@ -20,6 +20,7 @@ export function posteriorPanel(root, sweepId) {
   };
   const draw = (v) => {
     root.dataset.ready = v.ready;
+    root.closest(".card").hidden = v.has_model === false; // a grid sweep has no belief to show
     root.dataset.refitAt = v.refit_at || "";
     const picker = (id, chosen) => `<select id="${id}" aria-label="${id}">${v.parameters.map((p) => `<option ${p === chosen ? "selected" : ""}>${esc(p)}</option>`).join("")}</select>`;
     const head = v.parameters.length >= 2

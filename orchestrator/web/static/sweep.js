@@ -96,10 +96,12 @@ function renderBest(insights) {
     <div class="best">
       <div class="kpis"><div><span>${esc(b.metric)} (${b.goal === "maximize" ? "max" : "min"})</span><b class="big" id="best-value">${num(b.value)}${b.stderr != null ? ` <small>± ${num(b.stderr, 2)}</small>` : ""}</b></div>
         <div><span>trial</span><b class="big">#${esc(b.index)}</b></div><div><span>completed trials</span><b class="big">${num(b.completed)}</b></div></div>
-      <table class="kv-table">${Object.entries(b.parameters).map(([k, v]) => `<tr><th>${esc(k)}</th><td class="num">${typeof v === "number" ? num(v) : esc(v)}</td></tr>`).join("")}</table>
+      <div class="best-tables">${kvTable("parameters", b.parameters)}${kvTable("its other metrics", Object.fromEntries(Object.entries(b.metrics || {}).filter(([k]) => k !== b.metric)))}</div>
       <div class="mono muted small">${esc(b.experiment_id)}</div>
     </div>`).join("") : `<div class="empty">No completed trial yet.</div>`;
 }
+
+const kvTable = (title, obj) => (Object.keys(obj).length ? `<table class="kv-table"><caption>${esc(title)}</caption>${Object.entries(obj).map(([k, v]) => `<tr><th>${esc(k)}</th><td class="num">${typeof v === "number" ? num(v) : esc(v)}</td></tr>`).join("")}</table>` : "");
 
 let chartSeq = 0;
 async function renderCharts(id) {
@@ -131,7 +133,8 @@ async function renderCharts(id) {
   let run = null;
   const curve = ordered.map((r, i) => { const v = r[column]; run = run == null ? v : goal === "maximize" ? Math.max(run, v) : Math.min(run, v); return [i + 1, run]; });
   $("#history").innerHTML = xy(curve, { line: true, xLabel: "completed trials", yLabel: `best ${metric} (${goal === "maximize" ? "max" : "min"})` });
-  $("#importance").innerHTML = bars((insights.importance || []).map((e) => ({ label: e.parameter, value: e.total, low: e.total_ci?.[0], high: e.total_ci?.[1] })))
+  const none = names.length < 2 ? "Importance ranks two or more varied parameters." : undefined;
+  $("#importance").innerHTML = bars((insights.importance || []).map((e) => ({ label: e.parameter, value: e.total, low: e.total_ci?.[0], high: e.total_ci?.[1] })), { none })
     + (insights.importance?.length ? `<p class="muted small">Total Sobol' index of ${esc(metric)} (${esc(insights.importance[0].method || "")}): the share of its variance that involves the parameter.</p>` : "");
   const list = insights.curves || [];
   // a sweep whose project reports no intermediate values has no such panel
