@@ -65,7 +65,7 @@ def test_insights_give_the_best_trial_and_compare_puts_sweeps_side_by_side(
     assert insights["metric"] == "y" and insights["parameters"] == ["x"]
     (best,) = insights["best"]
     assert (best["value"], best["parameters"], best["completed"]) == (0.0, {"x": 3}, 8)
-    assert insights["importance"] == []  # one varied parameter: nothing to rank
+    assert [e["parameter"] for e in insights["importance"]] == ["x"]
 
     side = server.api("GET", "/compare", params=[("ids", grid), ("ids", budget)]).json()
     assert [(s["execution_id"], s["runs"], s["max_experiments"]) for s in side] == [
