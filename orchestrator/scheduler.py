@@ -43,6 +43,7 @@ class ExecutionStatus(BaseModel):
     counts: dict[str, int]
     cost: float = 0.0
     budget: float | None = None
+    max_experiments: int | None = Field(None, description="the run budget: experiments that may run")
     eta_seconds: float | None = None
     elapsed_seconds: float = 0.0
     started_at: datetime | None = None
@@ -189,6 +190,7 @@ class Scheduler:
             counts=counts,
             cost=float(meta.get("cost", 0.0)),
             budget=budget,
+            max_experiments=int(meta["max_experiments"]) if meta.get("max_experiments") else None,
             eta_seconds=eta,
             elapsed_seconds=elapsed,
             started_at=datetime.fromtimestamp(started).astimezone(),

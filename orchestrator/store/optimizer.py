@@ -105,6 +105,14 @@ class OptimizerStore:
             pipe.zrange(keys.pending(sweep_id, queue), 0, -1)
         return dict(zip(RESOURCE_QUEUES, pipe.execute(), strict=True))
 
+    def top_pending(self, sweep_id: str, count: int) -> list[int]:
+        """The ``count`` pending experiments the optimizer ranks first, over every queue."""
+        pipe = self._r.pipeline(transaction=False)
+        for queue in RESOURCE_QUEUES:
+            pipe.zrevrange(keys.pending(sweep_id, queue), 0, count - 1, withscores=True)
+        ranked = sorted((pair for pairs in pipe.execute() for pair in pairs), key=lambda p: -p[1])
+        return [int(member) for member, _ in ranked[:count]]
+
     def in_flight(self, sweep_id: str) -> list[int]:
         """Experiments running, or published and not yet started."""
         pipe = self._r.pipeline(transaction=False)

@@ -26,6 +26,8 @@ from fastapi.staticfiles import StaticFiles
 from core.errors import BrokerUnavailable, InputError
 from orchestrator.store import STORE_ERRORS
 from orchestrator.web.auth import ApiRefusal
+from orchestrator.web.dashboard import dashboard
+from orchestrator.web.docs import install_docs
 from orchestrator.web.routes import probes, router
 
 if TYPE_CHECKING:
@@ -81,7 +83,7 @@ def create_app(orch: Orchestrator, config: ApiConfig) -> FastAPI:
         version="1",
         description="Submit sweeps, watch them live, read their results. "
         "State-changing calls need `Authorization: Bearer <token>`.",
-        docs_url="/docs",
+        docs_url=None,  # served offline by install_docs
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -89,6 +91,8 @@ def create_app(orch: Orchestrator, config: ApiConfig) -> FastAPI:
     app.state.config = config
     app.include_router(router, prefix="/api/v1")
     app.include_router(probes, prefix="/api/v1")
+    app.include_router(dashboard, prefix="/api/v1")
+    install_docs(app)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

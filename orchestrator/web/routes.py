@@ -145,6 +145,7 @@ def list_sweeps(request: Request) -> list[dict[str, Any]]:
                 "state": status.state,
                 "finished": status.finished,
                 "total": status.total if status.total is not None else status.planned,
+                "max_experiments": status.max_experiments,
                 "counts": status.counts,
                 "cost": status.cost,
                 "started_at": status.started_at,
