@@ -15,7 +15,6 @@ asymptote lies far below: such a run is not stopped until its curve shows where 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
