@@ -85,11 +85,11 @@ class EarlyStoppingConfig(BaseModel):
     )
     promotion_beta: float = Field(2.0, gt=0, description="width (in standard deviations) of that bound")
     max_stopped_share: float = Field(
-        0.9,
+        0.95,
         ge=0,
         le=1,
-        description="never stop more than this share of a sweep (a safety net: a working median "
-        "rule stops about two thirds of a sweep; `status` counts the stops the cap refused)",
+        description="never stop more than this share of a sweep (a safety net: a working rule stops "
+        "up to nine in ten runs of a noisy sweep; `status` counts the stops the cap refused)",
     )
 
 
