@@ -80,6 +80,19 @@ def test_too_few_completed_curves_never_stop(store: PruningStore) -> None:
     assert _judge(store, "bad", rule, [9.0]) == 1
 
 
+def test_before_curves_complete_a_run_is_judged_among_those_that_reached_its_step(
+    store: PruningStore,
+) -> None:
+    rule = MedianRule(1, 5, min_peers=3, curve_model=False)
+    for eid in ("p", "q"):
+        assert _judge(store, eid, rule, [0.0]) == 0
+        assert _judge(store, eid, rule, [0.0, 0.0]) == 0
+    assert _judge(store, "r", rule, [1.0]) == 1, "behind p and q, and worse than their median"
+    assert _judge(store, "s", rule, [1.0, 1.0]) == 0, "no run is past step 2: it may be the last"
+    assert _judge(store, "p", rule, [0.0, 0.0, 0.0]) == 0
+    assert _judge(store, "t", rule, [1.0, 1.0]) == 1, "p went on past step 2: judged among p, q, s, t"
+
+
 def test_adding_a_completed_curve_twice_counts_it_once(store: PruningStore, client: redis.Redis) -> None:
     rule = MedianRule(1, 1, curve_model=False)
     for _ in range(2):
