@@ -72,9 +72,10 @@ class EarlyStoppingConfig(BaseModel):
     )
     curve_model: bool = Field(
         True,
-        description="median and percentile: stop a run only when even the optimistic end of its "
-        "curve, fitted as a + b*exp(-t/tau), loses against its peers' at the same step (a slow "
-        "starter that would cross them goes on); a curve that is mostly noise is judged by the rule alone",
+        description="median and percentile: where a curve's shape shows, judge its end instead of "
+        "its current value: stop a run only when even the optimistic end of its curve, fitted as "
+        "a + b*exp(-t/tau), loses against its peers' at the same step (a slow starter that would "
+        "cross them goes on); a curve that is mostly noise is judged by its value alone",
     )
     low_fidelity_share: float | None = Field(
         None,

@@ -14,10 +14,11 @@
 
   The peers at step ``t`` are the completed curves once ``min_completed`` of them reach it; before
   that, every run that reached ``t`` (running, stopped or complete), once ``min_peers`` have (as
-  ASHA's rungs do). With ``curve_model`` on, the median and percentile rules stop a run only when,
-  in addition, the optimistic end of its curve (``curve_model.predict_end``) is worse than the same
-  quantile of its peers' optimistic ends at the same step: a slow starter that would cross its
-  peers goes on. No run is judged at or past the last step of the longest completed curve (before
+  ASHA's rungs do). With ``curve_model`` on, where the model sees a curve's shape
+  (``curve_model.predict_end``), the rules judge its end instead of its current value: a run stops
+  only when even the optimistic end of its curve is worse than the same quantile of its peers'
+  optimistic ends at the same step. A slow starter that would cross its peers goes on; a fast
+  starter levelling off above where they are heading stops, even while it leads. No run is judged at or past the last step of the longest completed curve (before
   one completes: of the furthest any other run reached), so a final report is never judged.
 
   The decision is made by the worker at each report, against every worker's data in Redis: the
@@ -61,7 +62,8 @@ class ReportQuery:
     ``kind="quantile"``: add ``entry`` (default ``value``) to the runs that reached ``step``; stop
     when ``value`` is worse than the ``quantile`` of the completed entries at ``key`` (at least
     ``min_count`` of them) or, before there are that many, of the runs that reached ``step`` (at
-    least ``min_peers``), and ``end`` is worse than the same quantile of those runs' ends.
+    least ``min_peers``). With an ``end``, it is judged instead, against the same quantile of the
+    ends of the runs that reached ``step`` (at least ``min_peers``).
     ``kind="rung"``: add ``value`` to the rung ``key``; once it holds ``min_count`` runs, stop
     unless fewer than ``max(1, n // eta)`` of them are strictly better. Neither stops a run at or
     past the longest completed curve's last step.
@@ -123,7 +125,8 @@ class PercentileRule(EarlyStoppingRule):
         min_completed: completed curves reaching the step before they alone are the peers.
         min_peers: runs that reached the step before a run is judged there, until then.
         compare: ``best`` or ``running_average``: what of a peer's curve is compared.
-        curve_model: also require the curve's optimistic end to lose (see the module docstring).
+        curve_model: judge a curve's optimistic end where the model sees its shape (see the
+            module docstring).
     """
 
     name: ClassVar[str] = "percentile"
@@ -181,16 +184,14 @@ class PercentileRule(EarlyStoppingRule):
         if query.step >= longest:
             return False  # never at or past the end of the longest completed curve
         peers = [c for c in completed if len(finite_values(c)) >= query.step]
-        if len(peers) < query.min_count:
-            return False
-        entries = [self.completed_entries(c, sign=sign)[query.key] for c in peers]
-        if query.value <= float(np.quantile(entries, query.quantile)):
+        if len(peers) < query.min_count or (query.end is not None and not math.isfinite(query.end)):
             return False
         if query.end is None:
-            return True
+            entries = [self.completed_entries(c, sign=sign)[query.key] for c in peers]
+            return query.value > float(np.quantile(entries, query.quantile))
         ends = [self._end([sign * v for v in finite_values(c)][: query.step]) for c in peers]
         known = [e for e in ends if e is not None and math.isfinite(e)]
-        return bool(known) and query.end > float(np.quantile(known, query.quantile))
+        return len(known) >= self.min_peers and query.end > float(np.quantile(known, query.quantile))
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,9 @@ end
 # last step (before one is complete: the furthest step another run reached) goes on. quantile: the
 # peers are the completed entries at the step once there are min_count, else every run that reached
 # it once there are min_peers; stop when the value is worse than their interpolated quantile
-# (numpy's "linear") and, with an end given, the end is worse than the same quantile of the ends
-# at the step. rung: add the value to the rung, then stop unless it is among the best
+# (numpy's "linear"). With an end given (the curve model sees the curve's shape), the end is
+# judged instead: stop when it is worse than the same quantile of the ends at the step (at least
+# min_peers of them). rung: add the value to the rung, then stop unless it is among the best
 # max(1, n // eta). Returns 0 (go on), 1 (stop) or 2 (capped).
 _JUDGE = (
     _CAP
@@ -108,15 +109,16 @@ if kind == 'rung' then
   local better = redis.call('ZCOUNT', entries, '-inf', '(' .. ARGV[3])
   if better < math.max(1, math.floor(n / eta)) then return 0 end
 else
-  local peers = entries
-  if redis.call('ZCARD', entries) < min_count then
-    peers = reach
-    if redis.call('ZCARD', reach) < min_peers then return 0 end
-  end
-  if value <= quantile(peers, q) then return 0 end
   if run_end == '-inf' then return 0 end
   if run_end ~= 'none' then
     if redis.call('ZCARD', ends) < min_peers or tonumber(run_end) <= quantile(ends, q) then return 0 end
+  else
+    local peers = entries
+    if redis.call('ZCARD', entries) < min_count then
+      peers = reach
+      if redis.call('ZCARD', reach) < min_peers then return 0 end
+    end
+    if value <= quantile(peers, q) then return 0 end
   end
 end
 return try_stop(stopped, meta, eid, share, at, saved, rule, step, 0)
