@@ -50,3 +50,8 @@ def test_no_run_is_judged_at_or_past_the_longest_completed_curve() -> None:
     rule = MedianRule(3, 5, curve_model=False)
     assert not rule.should_stop([0.5] * 10, completed), "the last step: never judged"
     assert rule.should_stop([2.0] * 9, completed)
+
+
+def test_a_long_curve_is_fitted_on_evenly_spaced_values() -> None:
+    predicted = predict_end(_curve(0.3, 400.0, 2000))
+    assert predicted is not None and abs(predicted.point - 0.3) < 0.01
