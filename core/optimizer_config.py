@@ -17,6 +17,8 @@ SAMPLERS: tuple[str, ...] = get_args(Sampler)
 #: ``optimizer.early_stopping.rule``: how a running experiment's reported curve is judged
 StoppingRuleName = Literal["median", "percentile", "asha"]
 STOPPING_RULES: tuple[str, ...] = get_args(StoppingRuleName)
+#: ``optimizer.early_stopping.compare``: what of a peer's curve a run's best value is compared with
+Comparison = Literal["best", "running_average"]
 
 
 class EarlyStoppingConfig(BaseModel):
@@ -31,10 +33,16 @@ class EarlyStoppingConfig(BaseModel):
     )
     rule: StoppingRuleName = Field(
         "median",
-        description="median: stop a run whose best value is worse than the median of completed "
-        "runs' running averages at its step; percentile: the same against the `percentile`-th "
+        description="median: stop a run whose best value is worse than the median of its peers' "
+        "(see `compare`) at its step; percentile: the same against the `percentile`-th "
         "percentile; asha: successive-halving rungs at grace_steps * reduction_factor**k steps, "
         "where a run goes on only in the best 1/reduction_factor of the runs that reached the rung",
+    )
+    compare: Comparison = Field(
+        "best",
+        description="median and percentile: compare a run's best value so far with its peers' best "
+        "values at the same step (like with like), or with their running averages (Vizier's rule, "
+        "which smooths noisy curves but trails curves that share a large early fall)",
     )
     percentile: float = Field(
         50.0,
@@ -56,6 +64,19 @@ class EarlyStoppingConfig(BaseModel):
         description="completed curves the median and percentile rules need at a step; "
         "asha and shots as a budget: runs a rung needs before it decides",
     )
+    min_peers: int = Field(
+        3,
+        ge=1,
+        description="median and percentile, before min_completed curves are complete: runs "
+        "(running, stopped or complete) that must have reached a step before a run is judged there",
+    )
+    curve_model: bool = Field(
+        True,
+        description="median and percentile: where a curve's shape shows, judge its end instead of "
+        "its current value: stop a run only when even the optimistic end of its curve, fitted as "
+        "a + b*exp(-t/tau), loses against its peers' at the same step (a slow starter that would "
+        "cross them goes on); a curve that is mostly noise is judged by its value alone",
+    )
     low_fidelity_share: float | None = Field(
         None,
         gt=0,
@@ -65,7 +86,11 @@ class EarlyStoppingConfig(BaseModel):
     )
     promotion_beta: float = Field(2.0, gt=0, description="width (in standard deviations) of that bound")
     max_stopped_share: float = Field(
-        0.5, ge=0, le=1, description="never stop more than this share of a sweep"
+        0.95,
+        ge=0,
+        le=1,
+        description="never stop more than this share of a sweep (a safety net: a working rule stops "
+        "up to nine in ten runs of a noisy sweep; `status` counts the stops the cap refused)",
     )
 
 

@@ -144,6 +144,8 @@ def _print_early_stopping(info: dict[str, Any]) -> None:
         )
     if info.get("shots_saved"):
         saved.append(f"{info['shots_saved']:.0f} shots saved")
+    if info.get("cap_refused"):  # max_stopped_share binds: the rule would have stopped these too
+        saved.append(f"cap refused {info['cap_refused']} stops (max_stopped_share)")
     console.print(f"[bold]early stopping[/] {'; '.join(parts + saved)}", highlight=False)
 
 

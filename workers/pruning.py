@@ -43,17 +43,18 @@ class Pruning:
 
     @classmethod
     def of(cls, config: SweepConfiguration) -> Pruning | None:
-        """The sweep's early stopping; None if it has none (not adaptive, disabled, no objective)."""
+        """The sweep's early stopping; None if it has none (disabled, no objective). The rules
+        need no model, so they work with ``adaptive_sampling: false`` too."""
         es = config.optimizer.early_stopping
-        if not (config.adaptive_sampling and es.enabled and config.objectives):
+        if not (es.enabled and config.objectives):
             return None
         first = config.objectives[0]
         return cls(first.metric, -1.0 if first.goal == "maximize" else 1.0, es, stopping_rule(es))
 
     def progress(self, state: SweepState, sweep_id: str, experiment_id: str) -> Progress:
         """The ``report`` a project gets: each value is judged at once by the sweep's rule against
-        every worker's completed curves (one atomic round trip to the store, which also holds the
-        share cap), so a run stops at the report where the rule fires. The curve itself is
+        every worker's curves (one atomic round trip to the store, which also holds the share
+        cap), so a run stops at the report where the rule fires. The curve itself is
         uploaded (for ``status`` and the refit, which may ask a run to stop too) at most every
         ``REPORT_SECONDS``."""
         rule = self.rule
@@ -82,7 +83,10 @@ class Pruning:
                 eta=query.eta,
                 max_share=self.options.max_stopped_share,
                 rule=rule.name,
-                step=len(finite_values(curve)),
+                step=query.step,
+                entry=query.entry,
+                min_peers=query.min_peers,
+                end=query.end,
             )
             return verdict == 1
 

@@ -26,6 +26,19 @@ def count_valid_points(space: ParameterSpace, limit: int) -> int:
     return found
 
 
+def _check_early_stopping(config: SweepConfiguration, source: str) -> None:
+    """The stopping rules judge curves without a model; shots as a budget needs the refit's."""
+    es = config.optimizer.early_stopping
+    if es.enabled and es.low_fidelity_share is not None and not config.adaptive_sampling:
+        raise InputError(
+            "shots as a budget needs the model to decide the low-shot runs no rung can judge, "
+            "and adaptive_sampling is false; set adaptive_sampling: true or remove "
+            "low_fidelity_share (the median, percentile and asha rules work without the model)",
+            source=source,
+            field="optimizer.early_stopping.low_fidelity_share",
+        )
+
+
 def check_adaptive_sweep(
     config: SweepConfiguration,
     space: ParameterSpace | None = None,
@@ -77,6 +90,7 @@ def check_adaptive_sweep(
                     source=source,
                     field=f"constraints.metrics[{i}]",
                 )
+    _check_early_stopping(config, source)
     if not config.adaptive_sampling or options.sampler != "gp":
         return  # the checks below are about the GP's space-filling start
     space = space if space is not None else config.space()

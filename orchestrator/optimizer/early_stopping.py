@@ -2,19 +2,30 @@
 
 * A rule (``EarlyStoppingRule``) is a small strategy, chosen by ``optimizer.early_stopping.rule``:
 
-  - ``median`` (Golovin et al., "Google Vizier", 2017): a run is stopped at step ``t`` when its
-    best value so far is worse than the median, over completed runs, of their running averages
-    up to step ``t``;
+  - ``median``: a run is stopped at step ``t`` when its best value so far is worse than the median
+    of its peers' best values at step ``t`` (like with like: where curves share a large early fall,
+    a peer's running average trails its current value by more than the spread of final values).
+    ``compare: running_average`` compares with the peers' running averages instead (Golovin et
+    al., "Google Vizier", 2017), which smooths noisy curves;
   - ``percentile``: the same against another percentile (25: a run must be in the best quarter);
   - ``asha`` (Li et al., "Massively parallel hyperparameter tuning", 2020): rungs at
     ``grace_steps * reduction_factor**k`` steps; a run reaching a rung goes on only while it is in
     the best ``1/reduction_factor`` of every run that reached that rung, stopped or not.
 
+  The peers at step ``t`` are the completed curves once ``min_completed`` of them reach it; before
+  that, every run that reached ``t`` (running, stopped or complete), once ``min_peers`` have (as
+  ASHA's rungs do). With ``curve_model`` on, where the model sees a curve's shape
+  (``curve_model.predict_end``), the rules judge its end instead of its current value: a run stops
+  only when even the optimistic end of its curve is worse than the same quantile of its peers'
+  optimistic ends at the same step. A slow starter that would cross its peers goes on; a fast
+  starter levelling off above where they are heading stops, even while it leads. No run is judged at or past the last step of the longest completed curve (before
+  one completes: of the furthest any other run reached), so a final report is never judged.
+
   The decision is made by the worker at each report, against every worker's data in Redis: the
   rule says what to ask (``at_report``: a ``ReportQuery``) and what a completed curve leaves behind
   (``completed_entries``), and the store answers in one atomic step (a per-step sorted set, so a
-  quantile or a rank is O(log n)). ``should_stop`` is the same rule over plain lists, for the
-  optimizer's ``should_early_stop`` and for tests.
+  quantile or a rank is O(log n)). ``should_stop`` is the same rule over plain lists of completed
+  curves, for the optimizer's ``should_early_stop`` and for tests.
 * Shots as fidelity: an experiment first runs at a share of its shots. It is promoted to full
   shots as soon as its rung (the low-shot runs) has ``min_completed`` members and it is in the
   best ``1/reduction_factor`` of them, and stopped otherwise; and it is stopped when an
@@ -35,6 +46,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from core.optimizer_config import EarlyStoppingConfig
+from orchestrator.optimizer.curve_model import MIN_POINTS, predict_end
 from orchestrator.optimizer.recommendation import EarlyStop
 
 
@@ -47,10 +59,14 @@ def finite_values(curve: Sequence[float | None]) -> list[float]:
 class ReportQuery:
     """What the store checks at one report (values signed: lower is better).
 
-    ``kind="quantile"``: stop when ``value`` is worse than the ``quantile`` of the completed
-    entries at ``key`` (at least ``min_count`` of them). ``kind="rung"``: add ``value`` to the rung
-    ``key``; once it holds ``min_count`` runs, stop unless fewer than ``max(1, n // eta)`` of them
-    are strictly better.
+    ``kind="quantile"``: add ``entry`` (default ``value``) to the runs that reached ``step``; stop
+    when ``value`` is worse than the ``quantile`` of the completed entries at ``key`` (at least
+    ``min_count`` of them) or, before there are that many, of the runs that reached ``step`` (at
+    least ``min_peers``). With an ``end``, it is judged instead, against the same quantile of the
+    ends of the runs that reached ``step`` (at least ``min_peers``).
+    ``kind="rung"``: add ``value`` to the rung ``key``; once it holds ``min_count`` runs, stop
+    unless fewer than ``max(1, n // eta)`` of them are strictly better. Neither stops a run at or
+    past the longest completed curve's last step.
     """
 
     kind: Literal["quantile", "rung"]
@@ -59,6 +75,12 @@ class ReportQuery:
     min_count: int
     quantile: float = 0.5
     eta: int = 3
+    step: int = 0
+    entry: float | None = None
+    min_peers: int = 3
+    #: the curve's optimistic end; None: no end is compared (no model, or a noisy curve);
+    #: -inf: the model has too few values yet, so the run cannot be stopped
+    end: float | None = None
 
 
 class EarlyStoppingRule(ABC):
@@ -94,13 +116,17 @@ def step_key(t: int) -> str:
 
 @dataclass(frozen=True)
 class PercentileRule(EarlyStoppingRule):
-    """Stop a run whose best value so far is worse than a percentile of the completed runs'
-    running averages at its step.
+    """Stop a run whose best value so far is worse than a percentile of its peers' values at its
+    step (their best values so far, or with ``compare="running_average"`` their running averages).
 
     Args:
         percentile: 50 is the median; lower is stricter (a run must be in the best ``percentile`` %).
         grace_steps: values the run reports before it may be stopped.
-        min_completed: completed curves reaching the step needed before the rule applies.
+        min_completed: completed curves reaching the step before they alone are the peers.
+        min_peers: runs that reached the step before a run is judged there, until then.
+        compare: ``best`` or ``running_average``: what of a peer's curve is compared.
+        curve_model: judge a curve's optimistic end where the model sees its shape (see the
+            module docstring).
     """
 
     name: ClassVar[str] = "percentile"
@@ -108,19 +134,45 @@ class PercentileRule(EarlyStoppingRule):
     percentile: float = 50.0
     grace_steps: int = 3
     min_completed: int = 5
+    min_peers: int = 3
+    compare: str = "best"
+    curve_model: bool = True
 
     def at_report(self, curve: Sequence[float], *, sign: float = 1.0) -> ReportQuery | None:
-        values = finite_values(curve)
+        values = [sign * v for v in finite_values(curve)]
         t = len(values)
         if t == 0 or t < self.grace_steps:
             return None
-        best = min(sign * v for v in values)
-        return ReportQuery("quantile", step_key(t), best, self.min_completed, self.percentile / 100)
+        return ReportQuery(
+            "quantile",
+            step_key(t),
+            min(values),
+            self.min_completed,
+            self.percentile / 100,
+            step=t,
+            entry=self._entries(values)[-1],
+            min_peers=self.min_peers,
+            end=self._end(values),
+        )
+
+    def _entries(self, signed: Sequence[float]) -> list[float]:
+        """What a curve shows its peers at each step: its best so far, or its running average."""
+        if self.compare == "running_average":
+            return (np.cumsum(signed) / np.arange(1, len(signed) + 1)).tolist()
+        return np.minimum.accumulate(np.asarray(signed, dtype=float)).tolist()
+
+    def _end(self, signed: Sequence[float]) -> float | None:
+        """The curve's optimistic end (see ``ReportQuery.end``), never above its best so far."""
+        if not self.curve_model:
+            return None
+        if len(signed) < MIN_POINTS:
+            return -math.inf
+        predicted = predict_end(signed)
+        return None if predicted is None else min(predicted.optimistic, min(signed))
 
     def completed_entries(self, curve: Sequence[float], *, sign: float = 1.0) -> dict[str, float]:
-        values = np.asarray(finite_values(curve)) * sign
-        running = np.cumsum(values) / np.arange(1, len(values) + 1)
-        return {step_key(t): float(v) for t, v in enumerate(running.tolist(), start=1)}
+        values = [sign * v for v in finite_values(curve)]
+        return {step_key(t): v for t, v in enumerate(self._entries(values), start=1)}
 
     def should_stop(
         self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
@@ -128,10 +180,18 @@ class PercentileRule(EarlyStoppingRule):
         query = self.at_report(curve, sign=sign)
         if query is None:
             return False
-        peers = [e[query.key] for c in completed if query.key in (e := self.completed_entries(c, sign=sign))]
-        if len(peers) < query.min_count:
+        longest = max((len(finite_values(c)) for c in completed), default=0)
+        if query.step >= longest:
+            return False  # never at or past the end of the longest completed curve
+        peers = [c for c in completed if len(finite_values(c)) >= query.step]
+        if len(peers) < query.min_count or (query.end is not None and not math.isfinite(query.end)):
             return False
-        return query.value > float(np.quantile(peers, query.quantile))
+        if query.end is None:
+            entries = [self.completed_entries(c, sign=sign)[query.key] for c in peers]
+            return query.value > float(np.quantile(entries, query.quantile))
+        ends = [self._end([sign * v for v in finite_values(c)][: query.step]) for c in peers]
+        known = [e for e in ends if e is not None and math.isfinite(e)]
+        return len(known) >= self.min_peers and query.end > float(np.quantile(known, query.quantile))
 
 
 @dataclass(frozen=True)
@@ -140,8 +200,15 @@ class MedianRule(PercentileRule):
 
     name: ClassVar[str] = "median"
 
-    def __init__(self, grace_steps: int = 3, min_completed: int = 5) -> None:
-        super().__init__(50.0, grace_steps, min_completed)
+    def __init__(
+        self,
+        grace_steps: int = 3,
+        min_completed: int = 5,
+        min_peers: int = 3,
+        compare: str = "best",
+        curve_model: bool = True,
+    ) -> None:
+        super().__init__(50.0, grace_steps, min_completed, min_peers, compare, curve_model)
 
 
 @dataclass(frozen=True)
@@ -172,7 +239,9 @@ class AshaRule(EarlyStoppingRule):
         rung = self.rung_of(len(values)) if values else None
         if rung is None:
             return None
-        return ReportQuery("rung", f"rung:{rung}", sign * values[-1], self.min_peers, eta=self.eta)
+        return ReportQuery(
+            "rung", f"rung:{rung}", sign * values[-1], self.min_peers, eta=self.eta, step=len(values)
+        )
 
     def should_stop(
         self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
@@ -181,6 +250,8 @@ class AshaRule(EarlyStoppingRule):
         if query is None:
             return False
         t = len(finite_values(curve))
+        if t >= max((len(finite_values(c)) for c in completed), default=0):
+            return False  # never at or past the end of the longest completed curve
         peers = [sign * c[t - 1] for c in (finite_values(c) for c in completed) if len(c) >= t]
         if len(peers) + 1 < query.min_count:
             return False
@@ -194,9 +265,10 @@ def stopping_rule(options: EarlyStoppingConfig) -> EarlyStoppingRule | None:
         return None
     if options.rule == "asha":
         return AshaRule(max(1, options.grace_steps), options.reduction_factor, options.min_completed)
+    shared = (options.min_peers, options.compare, options.curve_model)
     if options.rule == "percentile":
-        return PercentileRule(options.percentile, options.grace_steps, options.min_completed)
-    return MedianRule(grace_steps=options.grace_steps, min_completed=options.min_completed)
+        return PercentileRule(options.percentile, options.grace_steps, options.min_completed, *shared)
+    return MedianRule(options.grace_steps, options.min_completed, *shared)
 
 
 def optimistic_bound(

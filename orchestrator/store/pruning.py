@@ -3,9 +3,14 @@
 Per sweep (see :mod:`orchestrator.store.keys`):
 
 * ``es:step:{t}`` / ``es:rung:{k}``  sorted sets of signed values (lower is better), member = an
-  experiment id: the completed curves' running averages at step ``t`` (median and percentile
-  rules), or every run's value when it reached rung ``k`` (ASHA). A quantile or a rank is
-  O(log n), so a report costs one round trip whatever the sweep's size.
+  experiment id: the completed curves' values at step ``t`` (their best so far, or running
+  averages; median and percentile rules), or every run's value when it reached rung ``k`` (ASHA).
+  A quantile or a rank is O(log n), so a report costs one round trip whatever the sweep's size.
+* ``es:reach:{t}`` / ``es:end:{t}``  every run's value at step ``t`` as it reported it (running,
+  later stopped or completed: the peers before enough curves are complete), and its curve's
+  optimistic end then (the curve model's comparison).
+* ``es:front``     sorted set experiment id -> the furthest step it reported: before a curve is
+  complete, a run is judged only behind the furthest step another run reached.
 * ``es:stopped``   set of every experiment id stopped early, by any rule or path: the share cap.
 * ``es:lowrung``   sorted set of low-shot runs' signed values (shots as a budget, one rung).
 * ``es:lowrows``   hash index -> the low-shot run's row, to write its stopped row from any worker;
@@ -14,11 +19,12 @@ Per sweep (see :mod:`orchestrator.store.keys`):
   optimistic bound cannot beat it stops.
 * ``es:at``       sorted set ``"{rule}|{experiment id}"`` -> the step a run was stopped at (0: before
   it started; -1: no step, a low-shot run), written by the same script that counts the stop, so
-  ``status`` can say how many runs each rule stopped and where.
+  ``status`` can say how many runs each rule stopped and where; ``"capped|{experiment id}"`` -> the
+  step at which the cap first refused to stop it.
 * ``es:saved``    hash ``shots`` -> shots a stop saved (a low-shot run's full shots minus those it
   ran); ``es:lowsaved`` hash index -> what stopping that low-shot run saves.
 * ``es:length``   sorted set experiment id -> steps of a completed curve: the longest is "the end"
-  the steps saved are counted against.
+  the steps saved are counted against, and past whose last step no run is judged.
 
 Every decision that stops a run goes through one Lua script that checks ``max_stopped_share``
 against ``es:stopped`` and the sweep's ``total`` in the same step, so two workers deciding at
@@ -38,13 +44,17 @@ from orchestrator.store import keys
 
 # The cap, shared by every script below: stop ``eid`` unless the stopped set already holds
 # floor(share * total) others. Returns 1 (stopped now or before) or 2 (the cap refused). A new stop
-# is recorded for ``status`` in the same step (``es:at``: which rule, at which step; ``es:saved``).
+# is recorded for ``status`` in the same step (``es:at``: which rule, at which step; ``es:saved``),
+# and so is a refusal (``capped|eid`` in ``es:at``, once per run).
 _CAP = """
 local function try_stop(stopped, meta, eid, share, at, saved, rule, step, shots)
   if redis.call('SISMEMBER', stopped, eid) == 1 then return 1 end
   local total = tonumber(redis.call('HGET', meta, 'total') or '0')
   local cap = math.floor(share * total + 1e-9)
-  if redis.call('SCARD', stopped) >= cap then return 2 end
+  if redis.call('SCARD', stopped) >= cap then
+    redis.call('ZADD', at, 'NX', step, 'capped|' .. eid)
+    return 2
+  end
   redis.call('SADD', stopped, eid)
   redis.call('ZADD', at, step, rule .. '|' .. eid)
   if shots and shots > 0 then redis.call('HINCRBYFLOAT', saved, 'shots', shots) end
@@ -52,30 +62,64 @@ local function try_stop(stopped, meta, eid, share, at, saved, rule, step, shots)
 end
 """
 
-# One report. quantile: stop when the value is worse than the interpolated quantile (numpy's
-# "linear") of the completed entries at the step. rung: add the value to the rung, then stop
-# unless it is among the best max(1, n // eta). Returns 0 (go on), 1 (stop) or 2 (capped).
+# One report. First what it leaves for others: its furthest step (es:front) and, for a quantile
+# rule, its entry and optimistic end at this step. A run at or past the longest completed curve's
+# last step (before one is complete: the furthest step another run reached) goes on. quantile: the
+# peers are the completed entries at the step once there are min_count, else every run that reached
+# it once there are min_peers; stop when the value is worse than their interpolated quantile
+# (numpy's "linear"). With an end given (the curve model sees the curve's shape), the end is
+# judged instead: stop when it is worse than the same quantile of the ends at the step (at least
+# min_peers of them). rung: add the value to the rung, then stop unless it is among the best
+# max(1, n // eta). Returns 0 (go on), 1 (stop) or 2 (capped).
 _JUDGE = (
     _CAP
     + """
-local entries, stopped, meta, at, saved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local function quantile(key, q)
+  local n = redis.call('ZCARD', key)
+  local pos = q * (n - 1)
+  local lo = math.floor(pos)
+  local pair = redis.call('ZRANGE', key, lo, lo + 1, 'WITHSCORES')
+  local threshold = tonumber(pair[2])
+  if pair[4] then threshold = threshold + (pos - lo) * (tonumber(pair[4]) - threshold) end
+  return threshold
+end
+local entries, stopped, meta, at, saved, reach, ends, front, length =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local eid, kind, value, min_count, q, eta, share =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local rule, step = ARGV[8], tonumber(ARGV[9])
+local rule, step, entry, min_peers, run_end = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
 if redis.call('SISMEMBER', stopped, eid) == 1 then return 1 end
-if kind == 'rung' then redis.call('ZADD', entries, value, eid) end
-local n = redis.call('ZCARD', entries)
-if n < min_count or n == 0 then return 0 end
+redis.call('ZADD', front, 'GT', step, eid)
 if kind == 'rung' then
+  redis.call('ZADD', entries, value, eid)
+else
+  redis.call('ZADD', reach, entry, eid)
+  if run_end ~= 'none' and run_end ~= '-inf' then redis.call('ZADD', ends, tonumber(run_end), eid) end
+end
+local last = redis.call('ZRANGE', length, -1, -1, 'WITHSCORES')
+local horizon = tonumber(last[2] or '0')
+if horizon == 0 then
+  local top = redis.call('ZRANGE', front, 0, 1, 'REV', 'WITHSCORES')
+  if top[1] == eid then horizon = tonumber(top[4] or '0') else horizon = tonumber(top[2] or '0') end
+end
+if step >= horizon then return 0 end
+if kind == 'rung' then
+  local n = redis.call('ZCARD', entries)
+  if n < min_count or n == 0 then return 0 end
   local better = redis.call('ZCOUNT', entries, '-inf', '(' .. ARGV[3])
   if better < math.max(1, math.floor(n / eta)) then return 0 end
 else
-  local pos = q * (n - 1)
-  local lo = math.floor(pos)
-  local pair = redis.call('ZRANGE', entries, lo, lo + 1, 'WITHSCORES')
-  local threshold = tonumber(pair[2])
-  if pair[4] then threshold = threshold + (pos - lo) * (tonumber(pair[4]) - threshold) end
-  if value <= threshold then return 0 end
+  if run_end == '-inf' then return 0 end
+  if run_end ~= 'none' then
+    if redis.call('ZCARD', ends) < min_peers or tonumber(run_end) <= quantile(ends, q) then return 0 end
+  else
+    local peers = entries
+    if redis.call('ZCARD', entries) < min_count then
+      peers = reach
+      if redis.call('ZCARD', reach) < min_peers then return 0 end
+    end
+    if value <= quantile(peers, q) then return 0 end
+  end
 end
 return try_stop(stopped, meta, eid, share, at, saved, rule, step, 0)
 """
@@ -155,6 +199,9 @@ class PruningStore:
         max_share: float = 1.0,
         rule: str = "rule",
         step: int = 0,
+        entry: float | None = None,
+        min_peers: int = 3,
+        end: float | None = None,
     ) -> int:
         """Decide one report atomically (see ``ReportQuery``): 0 go on, 1 stop, 2 the cap refused.
 
@@ -162,9 +209,18 @@ class PruningStore:
         """
         if not math.isfinite(value):
             return 0
+        entry = value if entry is None or not math.isfinite(entry) else entry
+        ends = "none" if end is None else ("-inf" if not math.isfinite(end) else repr(float(end)))
         return int(
             self._judge(
-                keys=[self._key(sweep_id, key), *self._stop_keys(sweep_id)],
+                keys=[
+                    self._key(sweep_id, key),
+                    *self._stop_keys(sweep_id),
+                    self._key(sweep_id, f"reach:{step}"),
+                    self._key(sweep_id, f"end:{step}"),
+                    self._key(sweep_id, "front"),
+                    self._key(sweep_id, "length"),
+                ],
                 args=[
                     experiment_id,
                     kind,
@@ -175,6 +231,9 @@ class PruningStore:
                     max_share,
                     rule,
                     step,
+                    repr(float(entry)),
+                    min_peers,
+                    ends,
                 ],
             )
         )
@@ -227,17 +286,19 @@ class PruningStore:
     def summary(self, sweep_id: str, total: int) -> dict[str, Any]:
         """What early stopping did, for ``status``: per rule, how many runs it stopped and at which
         step (median, min, max); the steps saved against running all ``total`` experiments to the
-        end (the longest completed curve), and the shots saved. Empty when nothing was stopped."""
+        end (the longest completed curve), the shots saved, and ``cap_refused``: the runs the
+        share cap kept from being stopped. Empty when nothing was stopped or refused."""
         pipe = self._r.pipeline(transaction=False)
         pipe.zrange(self._key(sweep_id, "at"), 0, -1, withscores=True)
         pipe.zrange(self._key(sweep_id, "length"), -1, -1, withscores=True)
         pipe.hget(self._key(sweep_id, "saved"), "shots")
         stops, longest, shots = pipe.execute()
-        if not stops:
-            return {}
         by_rule: dict[str, list[int]] = {}
         for member, step in stops:
             by_rule.setdefault(member.split("|", 1)[0], []).append(int(step))
+        refused = len(by_rule.pop("capped", []))
+        if not by_rule and not refused:
+            return {}
         full = int(longest[0][1]) if longest else 0
         rules: dict[str, dict[str, float]] = {}
         for rule, steps in sorted(by_rule.items()):
@@ -251,6 +312,8 @@ class PruningStore:
                 }
         saved = sum(max(full - s, 0) for steps in by_rule.values() for s in steps if s >= 0) if full else 0
         out: dict[str, Any] = {"rules": rules, "full_steps": full, "steps_saved": saved}
+        if refused:
+            out["cap_refused"] = refused
         if full and total:
             out["steps_saved_share"] = saved / (full * total)
         if shots:

@@ -30,6 +30,7 @@ def _sweep(xs: list[float], share: float) -> dict:
                 "grace_steps": GRACE,
                 "min_completed": 3,
                 "max_stopped_share": share,
+                "curve_model": False,  # the seeded curves carry no predicted ends
             }
         },
     }

@@ -37,15 +37,27 @@ def _judge(store: PruningStore, eid: str, rule, curve: list[float], share: float
         quantile=query.quantile,
         eta=query.eta,
         max_share=share,
+        step=query.step,
+        entry=query.entry,
+        min_peers=query.min_peers,
+        end=query.end,
     )
 
 
-@pytest.mark.parametrize("rule", [MedianRule(2, 3), PercentileRule(25.0, 2, 3), PercentileRule(80.0, 1, 4)])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        MedianRule(2, 3, curve_model=False),
+        MedianRule(2, 3, compare="running_average", curve_model=False),
+        PercentileRule(25.0, 2, 3, curve_model=False),
+        PercentileRule(80.0, 1, 4, curve_model=False),
+    ],
+)
 def test_quantile_rules_decide_as_the_rule_does_over_lists(store: PruningStore, rule) -> None:
     rng = np.random.default_rng(4)
     completed = [(rng.uniform(0, 1) + 1 / np.arange(1, 9)).tolist() for _ in range(7)]
     for i, curve in enumerate(completed):
-        store.add_completed(SID, f"c{i}", rule.completed_entries(curve))
+        store.add_completed(SID, f"c{i}", rule.completed_entries(curve), steps=len(curve))
     decisions = []
     for j in range(30):
         running = (rng.uniform(0, 1.2) + 1 / np.arange(1, 9)).tolist()
@@ -60,24 +72,40 @@ def test_quantile_rules_decide_as_the_rule_does_over_lists(store: PruningStore, 
 
 
 def test_too_few_completed_curves_never_stop(store: PruningStore) -> None:
-    rule = MedianRule(grace_steps=1, min_completed=3)
+    rule = MedianRule(grace_steps=1, min_completed=3, curve_model=False)
     for i in range(2):
-        store.add_completed(SID, f"c{i}", rule.completed_entries([0.0, 0.0]))
+        store.add_completed(SID, f"c{i}", rule.completed_entries([0.0, 0.0]), steps=2)
     assert _judge(store, "bad", rule, [9.0]) == 0
-    store.add_completed(SID, "c2", rule.completed_entries([0.0, 0.0]))
+    store.add_completed(SID, "c2", rule.completed_entries([0.0, 0.0]), steps=2)
     assert _judge(store, "bad", rule, [9.0]) == 1
 
 
+def test_before_curves_complete_a_run_is_judged_among_those_that_reached_its_step(
+    store: PruningStore,
+) -> None:
+    rule = MedianRule(1, 5, min_peers=3, curve_model=False)
+    for eid in ("p", "q"):
+        assert _judge(store, eid, rule, [0.0]) == 0
+        assert _judge(store, eid, rule, [0.0, 0.0]) == 0
+    assert _judge(store, "r", rule, [1.0]) == 1, "behind p and q, and worse than their median"
+    assert _judge(store, "s", rule, [1.0, 1.0]) == 0, "no run is past step 2: it may be the last"
+    assert _judge(store, "p", rule, [0.0, 0.0, 0.0]) == 0
+    assert _judge(store, "t", rule, [1.0, 1.0]) == 1, "p went on past step 2: judged among p, q, s, t"
+
+
 def test_adding_a_completed_curve_twice_counts_it_once(store: PruningStore, client: redis.Redis) -> None:
-    rule = MedianRule(1, 1)
+    rule = MedianRule(1, 1, curve_model=False)
     for _ in range(2):
-        store.add_completed(SID, "c0", rule.completed_entries([1.0, 3.0]))
-    assert client.zrange(f"orch:sweep:{SID}:es:step:2", 0, -1, withscores=True) == [("c0", 2.0)]
+        store.add_completed(SID, "c0", rule.completed_entries([1.0, 3.0]), steps=2)
+    assert client.zrange(f"orch:sweep:{SID}:es:step:2", 0, -1, withscores=True) == [("c0", 1.0)], (
+        "best so far"
+    )
 
 
 def test_asha_rung_keeps_the_best_third_of_those_that_reached_it(store: PruningStore) -> None:
     rule = AshaRule(min_resource=2, eta=3, min_peers=3)
     assert [rule.rung_of(t) for t in (1, 2, 3, 6, 18)] == [None, 0, None, 1, 2]
+    store.add_completed(SID, "done", {}, steps=18)  # runs end at step 18: a rung at 2 is no end
     assert _judge(store, "a", rule, [9, 0.5]) == 0, "alone on the rung: too few peers"
     assert _judge(store, "b", rule, [9, 0.9]) == 0
     assert _judge(store, "c", rule, [9, 0.1]) == 0, "best of three goes on"
@@ -87,8 +115,8 @@ def test_asha_rung_keeps_the_best_third_of_those_that_reached_it(store: PruningS
 
 
 def test_the_cap_holds_and_a_stopped_run_stays_stopped(store: PruningStore) -> None:
-    rule = MedianRule(1, 1)
-    store.add_completed(SID, "c0", rule.completed_entries([0.0]))
+    rule = MedianRule(1, 1, curve_model=False)
+    store.add_completed(SID, "c0", rule.completed_entries([0.0]), steps=2)
     verdicts = [_judge(store, f"r{i}", rule, [5.0], share=0.3) for i in range(5)]
     assert verdicts == [1, 1, 1, 2, 2], "floor(0.3 * 10) = 3 stops, then the cap refuses"
     assert _judge(store, "r0", rule, [5.0], share=0.3) == 1, "asked again: still stopped"
@@ -97,8 +125,8 @@ def test_the_cap_holds_and_a_stopped_run_stays_stopped(store: PruningStore) -> N
 
 
 def test_racing_clients_never_stop_more_than_the_cap(redis_url: str, store: PruningStore) -> None:
-    rule = MedianRule(1, 1)
-    store.add_completed(SID, "c0", rule.completed_entries([0.0]))
+    rule = MedianRule(1, 1, curve_model=False)
+    store.add_completed(SID, "c0", rule.completed_entries([0.0]), steps=2)
     verdicts: list[int] = []
     lock = threading.Lock()
 
@@ -162,7 +190,7 @@ def test_published_threshold_stops_a_low_shot_run_that_cannot_beat_it(
 def test_each_stop_is_recorded_with_its_rule_and_step_for_status(
     store: PruningStore, client: redis.Redis
 ) -> None:
-    rule = MedianRule(1, 1)
+    rule = MedianRule(1, 1, curve_model=False)
     store.add_completed(SID, "c0", rule.completed_entries([0.0] * 8), steps=8)
     for eid, curve in [("r0", [5.0] * 2), ("r1", [5.0] * 3), ("r2", [5.0] * 6)]:
         q = rule.at_report(curve)
@@ -194,7 +222,7 @@ def test_each_stop_is_recorded_with_its_rule_and_step_for_status(
             step=1,
         )
         == 2
-    ), "the cap refused: not recorded"
+    ), "the cap refused: counted as a refusal, not as a stop"
     assert store.try_stop(SID, "p0", 1.0, rule="refit", step=0), "a pending run, stopped before it started"
     assert store.try_stop(SID, "p0", 1.0, rule="refit", step=5), "stopped before: recorded once"
     client.hset(f"orch:sweep:{SID}:stage", 7, "low_done")
@@ -215,6 +243,7 @@ def test_each_stop_is_recorded_with_its_rule_and_step_for_status(
     assert summary["steps_saved"] == (8 - 2) + (8 - 3) + (8 - 6) + 8
     assert summary["steps_saved_share"] == pytest.approx(21 / 80)
     assert summary["shots_saved"] == 900.0, "only the low-shot run that stopped"
+    assert summary["cap_refused"] == 1, "r3, once"
 
 
 def test_summary_is_empty_before_any_stop(store: PruningStore) -> None:
