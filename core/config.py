@@ -88,7 +88,7 @@ def _refuse_non_finite(data: Any, source: str, root: yaml.Node | None) -> None:
             source=source,
             field=_field_path(loc) or None,
             line=_line_of(root, loc),
-            fix="give a finite number (for no limit, leave the field out)",
+            fix="give a finite number" + (" (for no limit, leave the field out)" if value > 0 else ""),
         )
 
 

@@ -86,10 +86,13 @@ def missing_metric_alert(config: SweepConfiguration, reported: set[str]) -> str 
 
 
 def pause_on_alert(state: SweepState, sweep_id: str, reason: str) -> bool:
-    """Pause a running sweep with ``reason`` as a configuration alert; True if it was running."""
-    if state.transition(
+    """Pause a running sweep with ``reason`` as a configuration alert; True if it was running.
+
+    The alert is logged first: whoever sees the sweep paused finds the alert that paused it.
+    """
+    if state.state(sweep_id) != Lifecycle.RUNNING:
+        return False
+    state.event(sweep_id, "alert", reason)
+    return state.transition(
         sweep_id, Lifecycle.PAUSED, allowed=frozenset({Lifecycle.RUNNING}), paused_reason=reason
-    ):
-        state.event(sweep_id, "alert", reason)
-        return True
-    return False
+    )
