@@ -81,8 +81,9 @@ def experiment_id(
     repeat, the queue, the device asked for (a result measured on one QPU is never reused for a
     sweep that asks for another; a failover's result keeps the id of the device asked for, its
     row says which ran it), the project's ``options`` (:func:`project_options`: entry, kind,
-    command template, metrics mapping, ``fixed``, ...) and the ``seed`` its run receives.
-    ``options`` and ``seed`` are None only for sweeps registered under identity scheme 1.
+    command template, metrics mapping, ``fixed``, ...) and the sweep's ``seed`` when the run
+    receives the seed derived from it (:func:`experiment_seed`, a function of that seed and of
+    the fields above). ``options`` is None only for sweeps registered under identity scheme 1.
     """
     payload: dict[str, Any] = {
         "p": project,

@@ -89,8 +89,8 @@ class SweepPlan:
             params = self.added[point]
         else:
             params = self.space.point(point)
+        exp_id = self._id(spec, params, repeat)
         seed = experiment_seed(self.config.seed, spec.name, params, repeat)
-        exp_id = self._id(spec, params, repeat, seed)
         return Experiment(
             sweep_id=self.sweep_id,
             experiment_id=exp_id,
@@ -149,24 +149,23 @@ class SweepPlan:
             params = {name: _plain(cols[name][row]) for name in self.space.names}
             yield index, self._id(spec, params, repeat)
 
-    def _id(self, spec: ProjectSpec, params: dict, repeat: int, seed: int | None = None) -> str:
-        """The experiment id: everything that can change the result (``core.identity``), the
-        seed included when the run receives it."""
+    def _id(self, spec: ProjectSpec, params: dict, repeat: int) -> str:
+        """The experiment id: everything that can change the result (``core.identity``)."""
+        code = self.code_versions[spec.name]
         if self.identity < 2:
-            return experiment_id(
-                spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
-            )
-        if spec.name in self.seeded and seed is None:
-            seed = experiment_seed(self.config.seed, spec.name, params, repeat)
+            return experiment_id(spec.name, code, params, repeat, spec.resource, spec.device)
+        # The seed a run receives is derived from the sweep's and from what the id holds already:
+        # the sweep's seed stands for it, at no cost per experiment.
+        seed = self.config.seed if spec.name in self.seeded else None
         return experiment_id(
             spec.name,
-            self.code_versions[spec.name],
+            code,
             params,
             repeat,
             spec.resource,
             spec.device,
             options=self.options[spec.name],
-            seed=seed if spec.name in self.seeded else None,
+            seed=seed,
         )
 
 
