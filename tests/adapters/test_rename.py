@@ -73,3 +73,17 @@ def test_a_swap_is_allowed(folder: Path) -> None:
     }
     spec = validate_sweep(sweep).projects[0]
     assert spec.arguments({"a": 1.0, "angle": 2.0}) == {"angle": 1.0, "a": 2.0}
+
+
+def test_a_run_that_cannot_be_checked_before_says_did_you_mean_too() -> None:
+    """A project whose virtualenv is not built yet is checked only by name at submit; its runs
+    then fail with the same hint."""
+    from adapters.runner import EntryError, call_entry
+
+    def run(gamma: float, depth: int = 1) -> float:
+        return gamma * depth
+
+    with pytest.raises(
+        EntryError, match=r"the sweep's 'gama' is close to the entry's 'gamma'.*rename: \{gama: gamma\}"
+    ):
+        call_entry(run, {"gama": 1.0})
