@@ -26,6 +26,7 @@ from adapters.contract import (
     ProjectTimeout,
     RunContext,
     StopRun,
+    did_you_mean,
 )
 from adapters.environment import Environment, EnvironmentManager
 from adapters.extraction import as_number, flatten, is_missing, resolve
@@ -139,11 +140,12 @@ class ProjectAdapter(ABC):
         if missing or unexpected:
             parts = [f"missing {', '.join(missing)}"] * bool(missing)
             parts += [f"unexpected {', '.join(unexpected)}"] * bool(unexpected)
+            hint, rename = did_you_mean(signature.near_misses(parameters))
             raise InputError(
-                f"entry {self.entry_text()} does not fit the parameters ({'; '.join(parts)})",
+                f"entry {self.entry_text()} does not fit the parameters ({'; '.join(parts)}){hint}",
                 field="entry",
-                fix="add the missing ones to 'parameters' or the project's 'fixed', and drop or rename "
-                "the unexpected ones"
+                fix=rename + "add the missing ones to 'parameters' or the project's 'fixed', and drop or "
+                "rename the unexpected ones"
                 + runner.config_hint(signature.accepts, signature.required, parameters, self.kind),
             )
 
@@ -159,7 +161,7 @@ class ProjectAdapter(ABC):
 
     def run(self, params: dict[str, Any]) -> Any:
         """Run the project once and return its raw output (exceptions propagate)."""
-        return self._run({**self.spec.fixed, **params}, RunContext())
+        return self._run(self.spec.arguments(params), RunContext())
 
     def extract_metrics(self, raw: Any) -> StandardizedMetrics:
         """Named floats from the raw output, picked and renamed through ``spec.metrics`` (dotted paths)."""
@@ -208,7 +210,7 @@ class ProjectAdapter(ABC):
         ``extra["intermediate"]``; a run that ``progress`` stopped is EARLY_STOPPED with the
         metrics it last reported.
         """
-        merged = {**self.spec.fixed, **params}
+        merged = self.spec.arguments(params)  # as the entry takes them: fixed merged, names renamed
         ctx = RunContext(device=self.spec.device, report=progress or Progress(), seed=seed)
         ctx.extra["kind"] = self.kind
         started = time.perf_counter()
@@ -286,7 +288,7 @@ class ProjectAdapter(ABC):
             report.add("entry found", False, str(exc))
             return report
         if parameters is not None and sig is not None:
-            given = [*parameters, *self.spec.fixed]
+            given = self.spec.argument_names(list(parameters))
             missing, unexpected = sig.mismatch(given)
             detail = "; ".join(
                 [f"missing: {', '.join(missing)}"] * bool(missing)

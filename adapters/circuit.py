@@ -98,8 +98,9 @@ class CircuitAdapter(ProjectAdapter):
     # -- the two halves, for executors that run the circuit elsewhere (managed Braket devices) --
 
     def build_program(self, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """``(program, inputs)`` for ``params`` (fixed parameters merged), built in the project folder."""
-        merged = {**self.spec.fixed, **params}
+        """``(program, inputs)`` for ``params`` (as the entry takes them: fixed ones merged, names
+        renamed), built in the project folder."""
+        merged = self.spec.arguments(params)
         with self._inline():
             built = self._load(self.options.build)(merged)
         program, inputs = built if isinstance(built, tuple) else (built, {})
@@ -107,7 +108,7 @@ class CircuitAdapter(ProjectAdapter):
 
     def analyze(self, result: Any, params: dict[str, Any]) -> dict[str, float]:
         """Metrics of a finished task's result, standardized like any other run's."""
-        merged = {**self.spec.fixed, **params}
+        merged = self.spec.arguments(params)
         if not self.options.analyze:
             return measured_probabilities(result)
         with self._inline():
@@ -115,7 +116,7 @@ class CircuitAdapter(ProjectAdapter):
         return self.extract_metrics(raw)
 
     def shots(self, params: dict[str, Any]) -> int:
-        return int({**self.spec.fixed, **params}.get(self.options.shots_param, self.options.default_shots))
+        return int(self.spec.arguments(params).get(self.options.shots_param, self.options.default_shots))
 
     def _execute(self, program: Any, shots: int, inputs: dict[str, Any]) -> Any:
         if self.device_runner is not None:

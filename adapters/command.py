@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from adapters.base import ProjectAdapter, kind_from_names
-from adapters.contract import EntrySignature, RunContext
+from adapters.contract import EntrySignature, RunContext, did_you_mean, near_misses
 from adapters.extraction import as_number
 from adapters.process import ProcessOutcome
 from adapters.process import run_process as _run_process
@@ -103,10 +103,12 @@ class CommandAdapter(ProjectAdapter):
             unknown = sorted(names - known)
             if unknown:
                 shown = "{" + unknown[0] + "}"
+                # the template's name close to a parameter the template does not use yet
+                hint, rename = did_you_mean(near_misses(list(parameters), [n for n in unknown if n]))
                 raise InputError(
-                    f"{shown} is neither a parameter of the sweep nor a documented placeholder",
+                    f"{shown} is neither a parameter of the sweep nor a documented placeholder{hint}",
                     field=field,
-                    fix=f"use one of {', '.join('{' + n + '}' for n in sorted(known))}, or add "
+                    fix=f"{rename}use one of {', '.join('{' + n + '}' for n in sorted(known))}, or add "
                     f"'{unknown[0] or '(empty)'}' to 'parameters' or the project's 'fixed'",
                 )
         try:

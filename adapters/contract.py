@@ -3,6 +3,7 @@ run's progress reports and context."""
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,33 @@ class EntrySignature:
         missing = [n for n in self.required if n not in given and n not in runner.SUPPLIED]
         unexpected = [] if self.open else sorted(given - set(self.accepts))
         return missing, unexpected
+
+    def near_misses(self, given: Iterable[str]) -> dict[str, str]:
+        """Given names the entry does not take -> the argument each is probably a typo of."""
+        given = set(given)
+        missing, unexpected = self.mismatch(given)
+        untaken = missing or [n for n in self.accepts if n not in given and n not in runner.SUPPLIED]
+        return near_misses(unexpected, untaken)
+
+
+def near_misses(names: Iterable[str], candidates: list[str]) -> dict[str, str]:
+    """Each of ``names`` close to one of ``candidates`` (difflib) -> that candidate."""
+    return {
+        n: close[0] for n in names if (close := difflib.get_close_matches(n, candidates, n=1, cutoff=0.75))
+    }
+
+
+def did_you_mean(misses: dict[str, str]) -> tuple[str, str]:
+    """(the hint, the fix) for sweep names close to an entry's arguments (``near_misses``)."""
+    if not misses:
+        return "", ""
+    close = ", ".join(f"the sweep's '{name}' is close to the entry's '{arg}'" for name, arg in misses.items())
+    mapping = ", ".join(f"{name}: {arg}" for name, arg in misses.items())
+    return (
+        f"; {close}: did you mean it?",
+        f"correct the name in the sweep file or the entry, or map it with the project's "
+        f"rename: {{{mapping}}}; otherwise ",
+    )
 
 
 class StopRun(BaseException):  # noqa: N818 - a signal, like GeneratorExit

@@ -80,7 +80,7 @@ class EnvironmentManager:
             path = root / spec.requirements
             if not path.is_file():
                 raise ConfigurationError(
-                    f"project '{spec.name}': requirements file {path} does not exist; "
+                    f"project '{spec.name}': requirements file {path} {_missing(path)}; "
                     f"fix 'requirements' (relative to the project folder)"
                 )
             return path
@@ -95,9 +95,10 @@ class EnvironmentManager:
         if spec.python:
             python = Path(spec.python) if Path(spec.python).is_absolute() else root / spec.python
             if not (python.is_file() and os.access(python, os.X_OK)):
+                what = _missing(python) if not python.is_file() else "is not executable"
                 raise ConfigurationError(
-                    f"project '{spec.name}': interpreter {python} does not exist or is "
-                    f"not executable; fix 'python'"
+                    f"project '{spec.name}': interpreter {python} {what}; fix 'python' (an "
+                    "interpreter file, absolute or relative to the project folder)"
                 )
             return Environment(python)
         requirements = self.requirements_file(spec, root)
@@ -180,3 +181,8 @@ def _pyproject_dependencies(path: Path) -> list[str]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid TOML ({exc}); fix it") from exc
     return list(data.get("project", {}).get("dependencies", []))
+
+
+def _missing(path: Path) -> str:
+    """What is at ``path`` instead of the file a setting names."""
+    return "is a folder, not a file" if path.is_dir() else "does not exist"

@@ -249,11 +249,18 @@ def _bind(
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
             [f"unexpected {', '.join(unexpected)}"] if unexpected else []
         )
+        untaken = missing or [n for n in summary["accepts"] if n not in values]
+        near = {n: c[0] for n in unexpected if (c := difflib.get_close_matches(n, untaken, n=1, cutoff=0.75))}
         raise EntryError(
             "signature",
             f"{what} does not fit the parameters ({'; '.join(parts)}); "
-            f"add the missing ones to the sweep's 'parameters' or the project's "
-            f"'fixed', and drop or rename the unexpected ones"
+            + "".join(
+                f"the sweep's '{n}' is close to the entry's '{a}': did you mean it? (or map it with the "
+                f"project's rename: {{{n}: {a}}}); "
+                for n, a in near.items()
+            )
+            + "add the missing ones to the sweep's 'parameters' or the project's "
+            "'fixed', and drop or rename the unexpected ones"
             + config_hint(summary["accepts"], summary["required"], [v for v in values if v not in SUPPLIED]),
         )
     return (), values

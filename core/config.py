@@ -7,6 +7,7 @@ Configuration is layered: global settings (see :mod:`core.settings`) -> project 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -59,10 +60,51 @@ class Constraints(BaseModel):
         return exprs
 
 
+def non_finite(data: Any, loc: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], float] | None:
+    """Where the first infinite or NaN number in ``data`` (a sweep file's mapping) is, and what.
+
+    Every number of a sweep file must be finite, in typed fields and free ones (``fixed``, value
+    lists) alike: an infinite budget cannot be reserved against, and NaN is not JSON.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return loc, data
+    if isinstance(data, Mapping):
+        items: Any = ((str(k), v) for k, v in data.items())
+    elif isinstance(data, (list, tuple)):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        if (found := non_finite(value, (*loc, key))) is not None:
+            return found
+    return None
+
+
+def _refuse_non_finite(data: Any, source: str, root: yaml.Node | None) -> None:
+    if (found := non_finite(data)) is not None:
+        loc, value = found
+        raise InputError(
+            f"{value} is not a finite number",
+            source=source,
+            field=_field_path(loc) or None,
+            line=_line_of(root, loc),
+            fix="give a finite number" + (" (for no limit, leave the field out)" if value > 0 else ""),
+        )
+
+
 class SweepConfiguration(BaseModel):
     """A parameter sweep over one or more projects (the seed's fields, typed)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        """Built from Python (``SweepConfiguration(...)``) as from a file: no inf or NaN anywhere."""
+        if (found := non_finite(data)) is not None:
+            loc, value = found
+            raise ValueError(f"{_field_path(loc)} is {value}, not a finite number; give a finite number")
+        return data
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     projects: list[ProjectSpec] = Field(min_length=1)
@@ -161,6 +203,9 @@ class SweepConfiguration(BaseModel):
             del data["validation"]
         if not data["optimizer"].get("fit_violations"):
             data["optimizer"].pop("fit_violations", None)
+        for project in data["projects"]:
+            if not project.get("rename"):
+                project.pop("rename", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -261,6 +306,7 @@ def validate_sweep(
     Project paths are resolved against ``base`` (default: the current folder), and each
     project's ``orchestrator-project.yaml`` supplies defaults.
     """
+    _refuse_non_finite(data, source, root)
     data = dict(data)
     data["projects"] = _resolve_projects(data.get("projects"), base or Path.cwd(), source, root)
     try:
@@ -309,6 +355,28 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
                     line=_line_of(root, loc),
                     fix=f"remove '{name}' from the project's 'fixed' or from 'parameters'",
                 )
+        for name, argument in project.rename.items():
+            loc = ("projects", i, "rename", name)
+            taken = set(project.fixed) | {project.rename.get(k, k) for k in config.parameters if k != name}
+            if name not in config.parameters:
+                close = difflib.get_close_matches(name, list(config.parameters), n=1)
+                raise InputError(
+                    f"rename maps '{name}', which is not a parameter of the sweep"
+                    + (f"; did you mean '{close[0]}'?" if close else ""),
+                    source=source,
+                    field=_field_path(loc),
+                    line=_line_of(root, loc),
+                    fix=f"name one of the parameters {sorted(config.parameters)}",
+                )
+            if argument in taken:
+                raise InputError(
+                    f"rename gives '{name}' the name '{argument}', which the entry already receives "
+                    "(a parameter or a fixed value of that name)",
+                    source=source,
+                    field=_field_path(loc),
+                    line=_line_of(root, loc),
+                    fix="rename to an argument nothing else fills",
+                )
     size = math.prod(r.count() for r in config.parameters.values())
     if size > MAX_SWEEP_POINTS:
         raise InputError(
@@ -346,12 +414,15 @@ def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | 
             resolved.append(project)
             continue
         folder = (base / str(project["path"])).resolve()
-        if not folder.exists():
+        if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
             raise InputError(
-                f"project folder {folder} does not exist; fix the path (relative to the sweep file)",
+                f"project folder {folder} {what}",
                 source=source,
                 field=f"projects[{i}].path",
                 line=_line_of(root, ("projects", i, "path")),
+                fix="give the project's folder (relative to the sweep file); its entry names the "
+                "module or script inside it",
             )
         resolved.append({**read_project_settings(folder), **project, "path": str(folder)})
     return resolved
@@ -366,13 +437,15 @@ def read_project_settings(folder: Path) -> dict[str, Any]:
     path = folder / PROJECT_SETTINGS_FILE
     if not path.is_file():
         return {}
-    data = read_yaml(path)[1] or {}
+    root, data = read_yaml(path)
+    data = data or {}
     if not isinstance(data, dict):
         raise InputError(
             "project settings must be a mapping (entry, kind, metrics, ...)",
             source=str(path),
             fix="write it as key: value lines",
         )
+    _refuse_non_finite(data, str(path), root)
     return data
 
 

@@ -10,10 +10,36 @@ import subprocess
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.project import ProjectSpec
 
 KEY_PACKAGES = ("numpy", "scipy", "amazon-braket-sdk", "amazon-braket-default-simulator")
 _SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", "node_modules"}
+#: the identity scheme given to new sweeps. 1: project, code version, parameters, repeat, resource,
+#: device. 2 adds the project's options and the seed its runs receive. A sweep keeps the scheme
+#: it was registered with, so an upgrade never renames the experiments (and the paid Braket
+#: submissions keyed by them) of a sweep in flight.
+IDENTITY_SCHEME = 2
+#: project options that cannot change a run's numbers, left out of its identity: its name, its
+#: folder (whose content is the code version), its queue and device (identity fields of their
+#: own), the failover devices (a row names the device that ran it), how long a run may take, how
+#: it is isolated, the dry run of ``check`` and how the code reaches the workers
+_NOT_RESULTS = frozenset(
+    {
+        "name",
+        "path",
+        "resource",
+        "device",
+        "failover",
+        "timeout",
+        "isolation",
+        "check_parameters",
+        "code",
+        "exclude",
+    }
+)
 
 
 def canonical(value: Any) -> Any:
@@ -45,18 +71,41 @@ def experiment_id(
     repeat: int,
     resource: str,
     device: str | None = None,
+    *,
+    options: str | None = None,
+    seed: int | None = None,
 ) -> str:
-    """Same project code, parameters, repeat, resource and device -> same id, whatever the sweep.
+    """Same work -> same id, whatever the sweep: a result is reused only for the same id.
 
-    The device asked for is part of it: a result measured on one QPU is never reused for a sweep
-    that asks for another. (A failover's result keeps the id of the device asked for; its row
-    says which device ran it, in ``device``, and which was asked for, in ``extra.requested_device``.)
-    Projects without a device keep the ids they always had.
+    Every input that can change a result is in it: the project's code, the parameters, the
+    repeat, the queue, the device asked for (a result measured on one QPU is never reused for a
+    sweep that asks for another; a failover's result keeps the id of the device asked for, its
+    row says which ran it), the project's ``options`` (:func:`project_options`: entry, kind,
+    command template, metrics mapping, ``fixed``, ...) and the sweep's ``seed`` when the run
+    receives the seed derived from it (:func:`experiment_seed`, a function of that seed and of
+    the fields above). ``options`` is None only for sweeps registered under identity scheme 1.
     """
-    payload = {"p": project, "v": code_version, "x": canonical(parameters), "r": repeat, "q": resource}
+    payload: dict[str, Any] = {
+        "p": project,
+        "v": code_version,
+        "x": canonical(parameters),
+        "r": repeat,
+        "q": resource,
+    }
     if device:
         payload["d"] = device
+    if options is not None:
+        payload["o"] = options
+    if seed is not None:
+        payload["s"] = seed
     return _digest(payload)
+
+
+def project_options(spec: ProjectSpec) -> str:
+    """A digest of the project options that can change a run's result: everything of the spec
+    but what ``_NOT_RESULTS`` lists. A new option is part of the identity unless listed there."""
+    options = spec.model_dump(mode="json", by_alias=True, exclude=set(_NOT_RESULTS))
+    return _digest(canonical(options))
 
 
 def experiment_seed(sweep_seed: int, project: str, parameters: dict[str, Any], repeat: int) -> int:

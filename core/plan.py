@@ -7,21 +7,33 @@ by constraints are simply never materialised, so any index maps back in O(1).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.config import SweepConfiguration
-from core.identity import code_version, experiment_id, experiment_seed, reproducibility_hash
+from core.identity import (
+    IDENTITY_SCHEME,
+    code_version,
+    experiment_id,
+    experiment_seed,
+    project_options,
+    reproducibility_hash,
+)
 from core.models import Experiment
 from core.project import ProjectSpec
 
 
 @dataclass
 class SweepPlan:
+    """A sweep's experiments. ``identity`` is the scheme its experiment ids follow (see
+    :data:`core.identity.IDENTITY_SCHEME`): a registered sweep keeps the one it began with."""
+
     config: SweepConfiguration
     code_versions: dict[str, str]
+    identity: int = IDENTITY_SCHEME
 
     def __post_init__(self) -> None:
         self.space = self.config.space()
@@ -32,6 +44,18 @@ class SweepPlan:
         self.stride = self.config.repeats * len(self.project_order)
         #: refinement points the optimizer added, past the lazy product: point -> parameters
         self.added: dict[int, dict] = {}
+        #: per project, the digest of its options in each experiment id (scheme 2 on)
+        self.options = (
+            {p.name: project_options(p) for p in self.config.projects} if self.identity >= 2 else {}
+        )
+        names = list(self.space.names)
+        self.seeded = {p.name for p in self.config.projects if p.receives_seed(names)}
+
+    @classmethod
+    def of(cls, config: SweepConfiguration, meta: dict) -> SweepPlan:
+        """The plan of a registered sweep, from its stored fields (``code_versions`` and the
+        identity scheme it was registered with; 1 before schemes were recorded)."""
+        return cls(config, json.loads(meta["code_versions"]), int(meta.get("identity") or 1))
 
     @classmethod
     def build(cls, config: SweepConfiguration) -> SweepPlan:
@@ -65,9 +89,7 @@ class SweepPlan:
             params = self.added[point]
         else:
             params = self.space.point(point)
-        exp_id = experiment_id(
-            spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
-        )
+        exp_id = self._id(spec, params, repeat)
         seed = experiment_seed(self.config.seed, spec.name, params, repeat)
         return Experiment(
             sweep_id=self.sweep_id,
@@ -125,12 +147,26 @@ class SweepPlan:
         for row, index in enumerate(np.asarray(indices).tolist()):
             _, repeat, spec = self.decompose(index)
             params = {name: _plain(cols[name][row]) for name in self.space.names}
-            yield (
-                index,
-                experiment_id(
-                    spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
-                ),
-            )
+            yield index, self._id(spec, params, repeat)
+
+    def _id(self, spec: ProjectSpec, params: dict, repeat: int) -> str:
+        """The experiment id: everything that can change the result (``core.identity``)."""
+        code = self.code_versions[spec.name]
+        if self.identity < 2:
+            return experiment_id(spec.name, code, params, repeat, spec.resource, spec.device)
+        # The seed a run receives is derived from the sweep's and from what the id holds already:
+        # the sweep's seed stands for it, at no cost per experiment.
+        seed = self.config.seed if spec.name in self.seeded else None
+        return experiment_id(
+            spec.name,
+            code,
+            params,
+            repeat,
+            spec.resource,
+            spec.device,
+            options=self.options[spec.name],
+            seed=seed,
+        )
 
 
 def _plain(value: object) -> object:

@@ -11,6 +11,7 @@ being ignored. The per-kind options live in nested models (``class``, ``command`
       class: {method: energy, constructor: [bond_length, shots]}
       requirements: requirements.txt        # default: found in the folder; false: never
     - {name: study, path: ../study, entry: "study:run", config_arg: cfg}     # run(cfg): one mapping
+    - {name: legacy, path: ../legacy, entry: "sim:run", rename: {gamma: angle}}  # run(angle=...)
     - name: outside                                                           # Experiment(config).run()
       path: ../outside
       entry: "experiment:Experiment"
@@ -31,11 +32,14 @@ gets the swept and fixed parameters as one ``dict`` through ``config_arg`` (``cl
 for a class: the constructor's or the method's parameter, whichever has that name). Without the
 option a lone parameter named ``params`` or annotated as a mapping (``dict``, ``Mapping``,
 ``dict[str, Any]``) gets it too. Nested results, such as a dataclass holding a dataclass, are read
-with dotted paths in ``metrics`` (``energy: result.energy.value``).
+with dotted paths in ``metrics`` (``energy: result.energy.value``). An entry whose arguments are
+named otherwise than the sweep's parameters takes them through ``rename`` (sweep name ->
+argument name), which applies to every kind (a command's placeholders are the argument names).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,6 +208,11 @@ class ProjectSpec(_Strict):
     fixed: dict[str, Any] = Field(
         default_factory=dict, description="parameters passed unchanged to every run"
     )
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="sweep parameter name -> the entry's argument name, for an entry whose "
+        "arguments are named otherwise (e.g. {gamma: angle})",
+    )
     config_arg: str | None = Field(
         None,
         pattern=_IDENTIFIER,
@@ -239,6 +248,37 @@ class ProjectSpec(_Strict):
         default_factory=list,
         description="gitignore-style patterns left out of the shipped archive, beside .gitignore's",
     )
+
+    @field_validator("rename")
+    @classmethod
+    def _identifiers(cls, value: dict[str, str]) -> dict[str, str]:
+        targets = list(value.values())
+        for name in targets:
+            if not re.match(_IDENTIFIER, name):
+                raise ValueError(
+                    f"'{name}' is not an argument name; give an identifier such as {name.strip() or 'x'}"
+                )
+        if len(set(targets)) != len(targets):
+            raise ValueError("two parameters are renamed to the same argument; give each its own")
+        return value
+
+    def arguments(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the entry receives for the sweep's ``params``: ``fixed`` merged in, and each name
+        renamed as ``rename`` says."""
+        return {**self.fixed, **{self.rename.get(k, k): v for k, v in params.items()}}
+
+    def argument_names(self, parameters: list[str]) -> list[str]:
+        """The names the entry receives for the sweep's ``parameters`` (see :meth:`arguments`)."""
+        return list(self.arguments(dict.fromkeys(parameters)))
+
+    def receives_seed(self, parameters: list[str]) -> bool:
+        """Whether a run receives the seed derived from the sweep's ``seed``: a function or class
+        that declares ``seed`` is passed it, a command finds it in ``$ORCHESTRATOR_SEED``; a
+        circuit never gets one, and a swept or fixed ``seed`` replaces it. Whether an entry reads
+        it is not known without importing it (or, for a command, ever), so every other run counts
+        as receiving it: a result is then never reused for another seed."""
+        circuit = self.circuit is not None or self.kind == "circuit"
+        return not circuit and "seed" not in self.argument_names(parameters)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProjectSpec:

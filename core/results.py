@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from core.errors import InputError
 from core.expectations import Expectation, verdict
 from core.models import ExperimentResult
 from core.storage import S3, location, open_location, refusal
@@ -119,6 +120,24 @@ class ResultStore:
             i.base_name.removeprefix("sweep=")
             for i in found
             if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")
+        )
+
+    def require(self, sweep_id: str) -> None:
+        """Raise unless the store holds ``sweep_id`` (its ``sweep.json`` is written at submit).
+
+        Raises:
+            InputError: naming the store, the sweeps it does hold and the fix; the CLI, the
+                Python API and the reports give this one message.
+        """
+        if self.fs.get_file_info(self._folder(sweep_id)).type == pafs.FileType.Directory:
+            return
+        known = self.sweeps()
+        hint = f"known sweeps: {', '.join(known[:10])}" if known else "it holds no sweeps"
+        raise InputError(
+            f"no results for '{sweep_id}' under {self.root} ({hint})",
+            field="execution_id",
+            fix="check the id (`orchestrator status` lists the sweeps) and the results folder "
+            "(--results-dir, or results_dir= in Python)",
         )
 
     def probe(self) -> None:

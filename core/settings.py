@@ -55,7 +55,10 @@ _warned: set[str] = set()  # unknown variables this process has already warned a
 class Settings(BaseSettings):
     """Typed, validated, system-wide settings. Unknown keys are rejected."""
 
-    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="forbid", frozen=True)
+    # an infinite budget or timeout is no limit at all: leave the setting out instead
+    model_config = SettingsConfigDict(
+        env_prefix="ORCHESTRATOR_", extra="forbid", frozen=True, allow_inf_nan=False
+    )
 
     broker_url: str | None = Field(None, description="redis://host:port/db; None = embedded private Redis")
     results_dir: str = Field(

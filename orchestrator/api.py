@@ -194,7 +194,12 @@ class Orchestrator:
     pause_execution, resume_execution, cancel_execution = pause, resume, cancel
 
     def results(self, execution_id: str) -> pd.DataFrame:
-        """Rows written so far (partial while the sweep runs)."""
+        """Rows written so far (partial while the sweep runs).
+
+        Raises:
+            InputError: the results store holds no such sweep (as ``orchestrator results`` says).
+        """
+        self.store.require(execution_id)
         return self.store.load(execution_id)
 
     def violations(self, execution_id: str) -> pd.DataFrame:
@@ -269,6 +274,12 @@ class Orchestrator:
 
 def load_results(sweep_id: str, results_dir: str | Path | None = None) -> pd.DataFrame:
     """Read a sweep's results from the Parquet dataset, a local folder or ``s3://bucket/prefix``
-    (no broker needed)."""
-    root = results_dir or load_settings().results_dir
-    return ResultStore(root).load(sweep_id)
+    (no broker needed).
+
+    Raises:
+        InputError: the store holds no such sweep: a wrong id, or another results folder (the
+            same message as ``orchestrator results``).
+    """
+    store = ResultStore(results_dir or load_settings().results_dir)
+    store.require(sweep_id)
+    return store.load(sweep_id)

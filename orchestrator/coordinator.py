@@ -15,7 +15,6 @@ sweep is picked up by the next one). Its loop, per sweep:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -36,6 +35,7 @@ from core.settings import Settings
 from orchestrator.code import release_code
 from orchestrator.dispatch import PUBLISH_ERRORS, Dispatcher
 from orchestrator.fill import Filler
+from orchestrator.optimizer.missing_metrics import ReportedMetrics, pause_on_alert
 from orchestrator.pacing import Pacing
 from orchestrator.reconcile import Reconciler
 from orchestrator.refits import Refits
@@ -70,6 +70,7 @@ class _Sweep:
     buffer_since: float = 0.0
     last_result: float = field(default_factory=time.monotonic)
     reconciler: Reconciler = field(default_factory=Reconciler)
+    reported: ReportedMetrics | None = None  # what its results report, for the missing-metric alert
 
 
 class Coordinator:
@@ -195,6 +196,12 @@ class Coordinator:
         for sweep_id in list(self.sweeps):
             sweep = self.sweeps[sweep_id]
             sweep.reconciler.step(sweep_id, sweep.last_result, self.state, self.dispatcher)
+            if (
+                sweep.reported
+                and (alert := sweep.reported.problem())
+                and pause_on_alert(self.state, sweep_id, alert)
+            ):
+                snapshots[sweep_id]["state"] = Lifecycle.PAUSED  # not completed in this step
             self._finish(sweep, snapshots[sweep_id])
         return moved
 
@@ -241,7 +248,7 @@ class Coordinator:
     def _load(self, sweep_id: str) -> _Sweep:
         meta = self.state.meta(sweep_id)
         config = SweepConfiguration.model_validate_json(meta["config"])
-        plan = SweepPlan(config, json.loads(meta["code_versions"]))
+        plan = SweepPlan.of(config, meta)
         queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
         managed = {p.resource for p in plan.projects.values() if is_managed(p.device)}
         refits = Refits(
@@ -253,8 +260,11 @@ class Coordinator:
             interval=self.settings.optimizer_interval,
             inline=self.optimize_inline,
         )
-        filler = Filler(sweep_id, plan, self.state, self.store)
-        sweep = _Sweep(sweep_id, plan, filler, refits, queues, frozenset(queues) - managed)
+        reported = ReportedMetrics(config)
+        if not reported.settled:  # what this sweep's results reported before this coordinator
+            reported.see(self.state.optimizer().observations(sweep_id))
+        filler = Filler(sweep_id, plan, self.state, self.store, reported)
+        sweep = _Sweep(sweep_id, plan, filler, refits, queues, frozenset(queues) - managed, reported=reported)
         self.state.pending.requeue_queued(sweep_id)
         # Entries a previous coordinator read but never wrote to Parquet (it died): take them first.
         self.sweeps[sweep_id] = sweep
@@ -352,6 +362,8 @@ class Coordinator:
         for sweep_id, rows in fresh.items():
             sweep = self.sweeps[sweep_id]
             by_queue: dict[str, list[float]] = {}  # queue -> [results, their run time]
+            if sweep.reported:
+                sweep.reported.see(row for _, row in rows)
             for entry_id, row in rows:
                 if not sweep.buffer:
                     sweep.buffer_since = now

@@ -17,6 +17,7 @@ from core.expectations import verdict
 from core.plan import SweepPlan, priority
 from core.protocol import ACTIVE_STATES
 from core.results import ResultStore
+from orchestrator.optimizer.missing_metrics import ReportedMetrics
 from orchestrator.store import SweepState
 
 FILL_CHUNK = 50_000
@@ -31,10 +32,19 @@ class Filler:
         plan: its experiments by index.
         state: the sweep state in Redis (its pending sets and the optimizer's observations).
         store: the Parquet dataset (successful experiments, and the rows reused from them).
+        reported: told of the reused rows (their metric names), beside the rows that run.
     """
 
-    def __init__(self, sweep_id: str, plan: SweepPlan, state: SweepState, store: ResultStore) -> None:
+    def __init__(
+        self,
+        sweep_id: str,
+        plan: SweepPlan,
+        state: SweepState,
+        store: ResultStore,
+        reported: ReportedMetrics | None = None,
+    ) -> None:
         self.sweep_id, self.plan, self.state, self.store = sweep_id, plan, state, store
+        self.reported = reported
         self._done: dict[str, str] | None = None  # experiment_id -> sweep it was stored in
 
     def fill(self, meta: dict[str, Any]) -> bool:
@@ -93,6 +103,8 @@ class Filler:
         if elsewhere:  # completed in another sweep: copied, so this sweep's results are whole
             self.store.write_rows(self.sweep_id, elsewhere, batch=batch)
         self.state.optimizer().observe(self.sweep_id, rows)
+        if self.reported is not None:
+            self.reported.see(rows)
         self.state.event(self.sweep_id, "info", f"reused {len(reused)} completed experiment(s)")
 
 

@@ -208,7 +208,7 @@ def print_status(orch: Any, st: Any) -> None:
     alerts = [e for e in st.events if e["level"] == "alert"]
     for event in alerts[:5]:
         console.print(f"[yellow]alert:[/] {event['message']}")
-    frame = orch.results(st.execution_id)
+    frame = orch.store.load(st.execution_id)  # the rows so far, none if the results are elsewhere
     _print_best(orch, st.execution_id, frame)
     _print_validation(frame, st.validation)
     failed = frame[frame["status"] == "failed"] if not frame.empty else frame

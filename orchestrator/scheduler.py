@@ -105,6 +105,7 @@ class Scheduler:
             effective = {
                 "sweep": config.model_dump(mode="json"),
                 "code_versions": plan.code_versions,
+                "identity": plan.identity,
                 "settings": self.settings.model_dump(mode="json", exclude={"broker_url", "api_token"}),
                 "sweep_id": sweep_id,
             }
@@ -115,6 +116,7 @@ class Scheduler:
                     "name": config.name,
                     "config": config.model_dump_json(),
                     "code_versions": json.dumps(plan.code_versions),
+                    "identity": plan.identity,
                     "created_at": time.time(),
                     "started_at": time.time(),
                     "planned": plan.space.size * plan.stride,

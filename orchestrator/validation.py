@@ -90,7 +90,7 @@ def check_projects(config: SweepConfiguration, source: str) -> None:
     for i, spec in enumerate(config.projects):
         prefix = f"projects[{i}]"
         try:
-            _check_project(spec, [*config.parameters, *spec.fixed])
+            _check_project(spec, spec.argument_names(list(config.parameters)))
         except InputError as exc:  # its field is the project's own: give it the project's place
             field = f"{prefix}.{exc.field}" if exc.field else prefix
             raise InputError(exc.message, source=source, field=field, fix=exc.fix) from None
@@ -255,7 +255,7 @@ def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
 
 def _shots(plan: SweepPlan, experiment: Experiment) -> int:
     point, _, spec = plan.decompose(experiment.index)
-    params = {**spec.fixed, **plan.space.point(point)}
+    params = spec.arguments(plan.space.point(point))
     options = spec.circuit
     name = options.shots_param if options else "shots"
     return int(params.get(name, options.default_shots if options else 1000))

@@ -129,12 +129,12 @@ def results(execution_id: str, fmt: str, output: Path | None, results_dir: str |
     """Export a sweep's results as CSV or Parquet."""
     from orchestrator.api import load_results
 
-    frame = load_results(execution_id, results_dir)
+    frame = load_results(execution_id, results_dir)  # InputError for a sweep the store lacks
     if frame.empty:
         raise InputError(
-            f"no results for '{execution_id}' under {results_dir or 'results'}; check the id "
-            f"(`orchestrator status`) and --results-dir",
+            f"sweep '{execution_id}' has no result rows yet",
             field="execution_id",
+            fix="wait for its first results (`orchestrator status " + execution_id + "`)",
         )
     if fmt == "parquet":
         if output is None:

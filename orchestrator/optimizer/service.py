@@ -22,6 +22,7 @@ from core.plan import SweepPlan
 from core.protocol import Lifecycle
 from core.settings import Settings
 from orchestrator.optimizer import create_optimizer
+from orchestrator.optimizer.missing_metrics import ReportedMetrics, pause_on_alert
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
 from orchestrator.store import SweepState
 
@@ -61,9 +62,11 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     store = state.optimizer()
     meta = state.meta(sweep_id)
     config = SweepConfiguration.model_validate_json(meta["config"])
-    plan = SweepPlan(config, json.loads(meta["code_versions"]))
-    seen = store.observations(sweep_id)
-    if pause_on_missing_objective(state, sweep_id, config, seen):
+    plan = SweepPlan.of(config, meta)
+    reported = ReportedMetrics(config)
+    reported.see(store.observations(sweep_id))
+    if (alert := reported.problem()) is not None:  # the model would steer by nothing
+        pause_on_alert(state, sweep_id, alert)
         return None
     pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
     low_done = store.in_stage(sweep_id, "low_done") + store.in_stage(sweep_id, "stopping")
@@ -103,49 +106,13 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     return rec
 
 
-def missing_objectives(config: SweepConfiguration, observations: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """Objectives no result produces, once every project has completed a run: metric -> the
-    metric names the results do report. Empty while some project has no completed run yet (the
-    metric names are learned from real results, never from a run in the caller)."""
-    done = [o for o in observations if o.get("status") == "completed"]
-    if not done or {p.name for p in config.projects} - {o.get("project") for o in done}:
-        return {}
-    reported = {name for o in done for name in o.get("metrics") or {}}
-    return {o.metric: reported for o in config.objectives if o.metric not in reported}
-
-
-def pause_on_missing_objective(
-    state: SweepState, sweep_id: str, config: SweepConfiguration, observations: list[dict[str, Any]]
-) -> bool:
-    """Pause the sweep with a configuration alert when an objective is a metric no result has:
-    the optimizer would steer by nothing, and every further run would be wasted. True if paused."""
-    missing = missing_objectives(config, observations)
-    if not missing:
-        return False
-    metric, reported = next(iter(missing.items()))
-    names = ", ".join(sorted(reported)) or "none"
-    field = f"objectives[{[o.metric for o in config.objectives].index(metric)}].metric"
-    reason = (
-        f"configuration: objective '{metric}' is in no result (the results report: {names}); fix: set "
-        f"{field} in the sweep file to a reported metric, or make the project return '{metric}', "
-        "then run the sweep file again (completed experiments are reused)"
-    )
-    if state.transition(
-        sweep_id, Lifecycle.PAUSED, allowed=frozenset({Lifecycle.RUNNING}), paused_reason=reason
-    ):
-        state.event(sweep_id, "alert", reason)
-    return True
-
-
 def update_priorities(
     state: SweepState, sweep_id: str, rec: OptimizationRecommendation, plan: SweepPlan | None = None
 ) -> bool:
     """Rewrite the pending scores from ``rec`` (the seed's ``update_priorities``)."""
     if plan is None:
         meta = state.meta(sweep_id)
-        plan = SweepPlan(
-            SweepConfiguration.model_validate_json(meta["config"]), json.loads(meta["code_versions"])
-        )
+        plan = SweepPlan.of(SweepConfiguration.model_validate_json(meta["config"]), meta)
     store, changed = state.optimizer(), 0
     for queue, members in store.pending(sweep_id).items():
         if not members:

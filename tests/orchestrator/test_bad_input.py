@@ -241,6 +241,64 @@ CASES.update(
             ),
             ["parameters.x", "2**62"],
         ),
+        # non-finite numbers, in every numeric field (issue 20): refused before anything is written
+        "budget_infinite": (GOOD + "budget_limit: .inf\n", ["budget_limit", "line 9", "not a finite number"]),
+        "budget_nan": (GOOD + "budget_limit: .nan\n", ["budget_limit", "not a finite number"]),
+        "max_duration_infinite": (GOOD + "max_duration: .inf\n", ["max_duration", "not a finite number"]),
+        "value_list_nan": (
+            GOOD.replace("{kind: int, start: 0, stop: 3}", "[1, .nan]"),
+            ["parameters.x[1]", "nan is not a finite number", "give a finite number"],
+        ),
+        "choices_infinite": (
+            GOOD.replace("{kind: int, start: 0, stop: 3}", "{choices: [a, -.inf]}"),
+            ["parameters.x.choices[1]", "-inf is not a finite number"],
+        ),
+        "fixed_nan": (
+            _project("m:run", "\n    fixed: {sleep: .nan}"),
+            ["projects[0].fixed.sleep", "not a finite number"],
+        ),
+        "objective_weight_infinite": (
+            GOOD + "objectives: [{metric: y, weight: .inf}]\n",
+            ["objectives[0].weight", "not a finite number"],
+        ),
+        "validation_bound_nan": (
+            GOOD + "validation:\n  y: {bounds: [.nan, 1]}\n",
+            ["validation.y.bounds[0]", "not a finite number"],
+        ),
+        # path fields of the wrong kind
+        "project_path_is_a_file": (
+            GOOD.replace(str(COUNTER), str(COUNTER / "counter.py")),
+            ["projects[0].path", "is a file, not a folder", "give the project's folder"],
+        ),
+        "python_is_a_folder": (
+            _project("m:run", "\n    python: .\n    isolation: subprocess"),
+            ["projects[0].python", "is a folder, not a file"],
+        ),
+        "requirements_is_a_folder": (
+            _project("m:run", "\n    requirements: ."),
+            ["projects[0].requirements", "is a folder, not a file"],
+        ),
+        # names close to the entry's arguments, and rename
+        "parameter_near_an_argument": (
+            _project("m:run").replace("adaptive_sampling", "  slep: [1]\nadaptive_sampling"),
+            [
+                "unexpected slep",
+                "the sweep's 'slep' is close to the entry's 'sleep'",
+                "rename: {slep: sleep}",
+            ],
+        ),
+        "placeholder_near_a_parameter": (
+            _project("python tool.py {gamma}").replace("  x: {kind: int", "  gama: {kind: int"),
+            ["{gamma}", "the sweep's 'gama' is close to the entry's 'gamma'", "rename: {gama: gamma}"],
+        ),
+        "rename_unknown_parameter": (
+            _project("m:run", "\n    rename: {xs: x}"),
+            ["projects[0].rename.xs", "not a parameter of the sweep", "did you mean 'x'"],
+        ),
+        "rename_onto_a_fixed_value": (
+            _project("m:run", "\n    fixed: {sleep: 1}\n    rename: {x: sleep}"),
+            ["projects[0].rename.x", "already receives"],
+        ),
         # paid device that no worker of its resource can reach
         "managed_device_on_local_cpu": (
             GOOD.replace(
