@@ -161,6 +161,8 @@ class SweepConfiguration(BaseModel):
             del data["validation"]
         if not data["optimizer"].get("fit_violations"):
             data["optimizer"].pop("fit_violations", None)
+        for project in data["projects"]:  # device: auto's choice is stored state, not the request
+            project.pop("device_choice", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property

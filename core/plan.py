@@ -65,8 +65,9 @@ class SweepPlan:
             params = self.added[point]
         else:
             params = self.space.point(point)
+        device = spec.device_for(params)
         exp_id = experiment_id(
-            spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
+            spec.name, self.code_versions[spec.name], params, repeat, spec.resource, device
         )
         seed = experiment_seed(self.config.seed, spec.name, params, repeat)
         return Experiment(
@@ -77,7 +78,7 @@ class SweepPlan:
             parameters=params,
             repeat=repeat,
             resource=spec.resource,
-            device=spec.device,
+            device=device,
             reproducibility_hash=reproducibility_hash(exp_id, seed),
             seed=seed,
             added=added,
@@ -128,7 +129,12 @@ class SweepPlan:
             yield (
                 index,
                 experiment_id(
-                    spec.name, self.code_versions[spec.name], params, repeat, spec.resource, spec.device
+                    spec.name,
+                    self.code_versions[spec.name],
+                    params,
+                    repeat,
+                    spec.resource,
+                    spec.device_for(params),
                 ),
             )
 
