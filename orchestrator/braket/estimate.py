@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import InputError
 from core.models import Experiment
 from orchestrator.braket.prices import PriceTable, load_price_table
 
@@ -75,6 +76,7 @@ class Alternative:
     cost: float
     runs: bool = True
     why_not: str | None = None
+    label: str = ""  # how a table names it: sv1, local:dm, planned (Forte-1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class Alternative:
             "cost": round(self.cost, 6),
             "runs": self.runs,
             "why_not": self.why_not,
+            "label": self.label,
         }
 
 
@@ -215,19 +218,29 @@ def simulator_alternatives(
         return prices.task_cost(device, shots, seconds)
 
     tasks = sum(shapes.values())
+    asked = sorted({_short(device_of(s)) for s in shapes})
     planned = Alternative(
-        project, "planned", tasks, sum(n * cost(device_of(s), *s) for s, n in shapes.items())
+        project,
+        "planned",
+        tasks,
+        sum(n * cost(device_of(s), *s) for s, n in shapes.items()),
+        label=f"planned ({', '.join(asked)})",
     )
     rows = [planned]
     for device in SIMULATORS:
         try:
             info = info_for(device)
         except Exception as exc:  # noqa: BLE001 - an alternative we cannot describe is not offered
-            rows.append(Alternative(project, device, tasks, 0.0, False, f"not reachable: {exc}"))
+            rows.append(
+                Alternative(project, device, tasks, 0.0, False, f"not reachable: {exc}", _short(device))
+            )
             continue
         why = next((w for s in shapes if (w := incompatibility(info, *s))), None)
-        total = 0.0 if why else sum(n * cost(device, *s) for s, n in shapes.items())
-        rows.append(Alternative(project, device, tasks, total, why is None, why))
+        try:
+            total = 0.0 if why else sum(n * cost(device, *s) for s, n in shapes.items())
+        except InputError:  # a user's table without this simulator: nothing to compare with
+            why, total = "no price in the price table", 0.0
+        rows.append(Alternative(project, device, tasks, total, why is None, why, _short(device)))
     runnable = [r for r in rows[1:] if r.runs and r.cost < planned.cost]
     if not runnable:
         return rows, None
@@ -236,10 +249,15 @@ def simulator_alternatives(
     best = min(runnable, key=lambda r: (r.cost, ("dm" in r.device) != hardware, r.device))
     free = "free" if best.cost == 0 else f"${best.cost:.2f}"
     return rows, (
-        f"{project}: {best.device} runs the same {tasks} points for {free} instead of ${planned.cost:.2f}"
+        f"{project}: {best.label} runs the same {tasks} points for {free} instead of ${planned.cost:.2f}"
         + (
             " (noise: a model's, not the hardware's); use it unless the hardware itself is studied"
             if hardware
             else ""
         )
     )
+
+
+def _short(device: str) -> str:
+    """``sv1``, ``Forte-1``, ``local:dm``: the last part of an ARN."""
+    return device.rsplit("/", 1)[-1]

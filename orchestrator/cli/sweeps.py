@@ -238,7 +238,7 @@ def _estimate(sweep_file: Path, broker: str | None, *, show: bool) -> Any:
             + (f"  (budget ${config.budget_limit:.2f})" if config.budget_limit is not None else "")
         )
         for note in result.notes:
-            console.print(f"note: {note}", highlight=False)
+            console.print(note if note.startswith("suggestion: ") else f"note: {note}", highlight=False)
         print_device_choices(result)
     return validated
 
@@ -259,7 +259,7 @@ def print_device_choices(result: Any) -> None:
         for alt in result.alternatives:
             table.add_row(
                 alt.project,
-                alt.device,
+                alt.label or alt.device,
                 str(alt.tasks),
                 f"{alt.cost:.4f}" if alt.runs else "-",
                 "yes" if alt.runs else f"no: {alt.why_not}",
