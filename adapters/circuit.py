@@ -50,6 +50,8 @@ class CircuitAdapter(ProjectAdapter):
 
     @property
     def device(self) -> str:
+        if self.spec.device == AUTO and self.spec.device_choice is None:
+            return DEFAULT_DEVICE  # device: auto before a sweep chose: a dry run, on the free simulator
         return self.spec.device or DEFAULT_DEVICE
 
     def environment(self) -> Environment | None:

@@ -271,11 +271,11 @@ def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
     from core.settings import load_settings
 
     threshold = load_settings(broker_url=broker).confirm_above
+    for note in estimate.notes:  # a cheaper simulator's suggestion, on stderr: `submit` prints only the id
+        if note.startswith("suggestion: "):
+            click.echo(note, err=True)
     if yes or estimate.total <= threshold:
         return
-    for note in estimate.notes:  # the suggestions of a cheaper simulator among them
-        if note.startswith("suggestion: "):
-            console.print(note, highlight=False)
     if not sys.stdin.isatty():
         raise InputError(
             f"the sweep is estimated at ${estimate.total:.2f}, above confirm_above "

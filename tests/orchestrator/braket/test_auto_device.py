@@ -170,3 +170,47 @@ def test_estimate_says_where_a_simulator_cannot_run_it_and_what_auto_chose(paid,
     assert "ghz local:dm 2 - no: circuit needs 16 qubits, device has 12" in out
     assert "ghz local:sv 2 0.0000 yes" in out
     assert "suggestion: ghz: local:sv runs the same 2 points for free instead of $0.89" in out
+
+
+def _qpu_sweep(workdir: Path) -> Path:
+    sweep = _sweep([2, 3, 4], shots=200)
+    sweep["projects"][0]["device"] = IONQ
+    return _write(workdir, sweep)
+
+
+def test_runs_confirmation_names_the_cheaper_simulator(paid, workdir: Path, redis_url: str) -> None:
+    # $48.90 is above confirm_above: without a terminal to ask, run refuses, and says what is cheaper
+    proc = cli("run", str(_qpu_sweep(workdir)), "--broker", redis_url, workdir=workdir, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "suggestion: ghz: local:dm runs the same 3 points for free instead of $48.90" in err
+    assert "pass --yes" in err and redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+def test_the_rest_dry_run_returns_the_choice_and_the_alternatives(
+    paid, workdir: Path, redis_url: str
+) -> None:
+    from tests.web.conftest import ROOTS, TOKEN, Server
+
+    sweep = _sweep([2, 3], devices=[IONQ, IQM], require_qpu=True)
+    server = Server(
+        workdir,
+        ["--broker", redis_url],
+        {"ORCHESTRATOR_API_TOKEN": TOKEN, "ORCHESTRATOR_PROJECT_ROOTS": str(ROOTS)},
+    )
+    try:
+        res = server.wait_ready().api(
+            "POST", "/sweeps", params={"dry_run": "true"}, data=yaml.safe_dump(sweep)
+        )
+    finally:
+        server.stop()
+    assert res.status_code == 200, res.text
+    estimate = res.json()["estimate"]
+    assert {c["device"] for c in estimate["device_choices"]} == {IQM}
+    assert all("more than Garnet" in c["candidates"][IONQ] for c in estimate["device_choices"])
+    local_dm = next(a for a in estimate["alternatives"] if a["device"] == "local:dm")
+    assert local_dm == {**local_dm, "runs": True, "cost": 0.0, "tasks": 2}
+    assert any(
+        n.startswith("suggestion: ghz: local:dm runs the same 2 points for free") for n in estimate["notes"]
+    )
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
