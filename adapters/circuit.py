@@ -128,7 +128,7 @@ class CircuitAdapter(ProjectAdapter):
         ``extra.device_choice``), or None for a named device."""
         choice = self.spec.device_choice
         shape = choice.shape_for({**self.spec.fixed, **params}) if choice else None
-        return shape.model_dump() if shape else None
+        return shape.model_dump() if shape and shape.device == self.device else None
 
     def shots(self, params: dict[str, Any]) -> int:
         return int({**self.spec.fixed, **params}.get(self.options.shots_param, self.options.default_shots))

@@ -228,8 +228,18 @@ class DeviceChoice(_Strict):
 
     @staticmethod
     def key_of(keys: list[str], params: dict[str, Any]) -> str:
-        """The lookup key of ``params``: their values of ``keys``, canonical JSON."""
-        return json.dumps([canonical(params.get(k)) for k in keys], separators=(",", ":"))
+        """The lookup key of ``params``: their values of ``keys``, canonical JSON (a number
+        alike whether it came as 2 or 2.0)."""
+        values = [params.get(k) for k in keys]
+        return json.dumps(
+            [
+                canonical(float(v))
+                if isinstance(v, int | float) and not isinstance(v, bool)
+                else canonical(v)
+                for v in values
+            ],
+            separators=(",", ":"),
+        )
 
     def shape_for(self, params: dict[str, Any]) -> ShapeChoice | None:
         """The choice for the circuit ``params`` build, or None for a point never checked."""

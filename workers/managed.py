@@ -327,7 +327,7 @@ class ManagedRunner:
         """``{"device_choice": ...}``: what ``device: auto`` chose for this experiment's circuit
         and why (empty for a named device)."""
         shape = spec.device_choice.shape_for({**spec.fixed, **exp.parameters}) if spec.device_choice else None
-        return {"device_choice": shape.model_dump()} if shape else {}
+        return {"device_choice": shape.model_dump()} if shape and shape.device == spec.device else {}
 
     def _record(
         self,

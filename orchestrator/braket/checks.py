@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.errors import InputError, OrchestratorError
-from core.project import AUTO, DeviceChoice, ShapeChoice
+from core.project import AUTO, DeviceChoice, ShapeChoice, is_managed
 
 if TYPE_CHECKING:
     from adapters.simulator import CircuitNeeds
@@ -68,6 +68,8 @@ class Preflight:
             for shape, made in chosen.items():
                 estimate.choices.append({"project": spec.name, "points": shapes[shape], **made.model_dump()})
             devices = {shape: chosen[shape].device if chosen else str(spec.device) for shape in shapes}
+            if not any(is_managed(d) for d in devices.values()):
+                continue  # free already: nothing to compare (and no Braket call to make)
             rows, suggestion = simulator_alternatives(
                 spec.name,
                 shapes,

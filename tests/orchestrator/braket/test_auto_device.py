@@ -214,3 +214,15 @@ def test_the_rest_dry_run_returns_the_choice_and_the_alternatives(
         n.startswith("suggestion: ghz: local:dm runs the same 2 points for free") for n in estimate["notes"]
     )
     assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+def test_auto_among_the_local_simulators_needs_no_bucket_and_no_braket() -> None:
+    # no fake service, no bucket: a choice between free devices asks nothing of AWS
+    sweep = _sweep([2, 3], devices=["local:sv", "local:dm"], resource="local_cpu")
+    sweep["parameters"]["noise"] = [0.0, 0.1]
+    validated = validate(sweep, load_settings())
+    plan = SweepPlan(validated.config, {"ghz": "v"})
+    devices = {e.parameters["noise"]: e.device for e in plan.experiments(range(plan.space.size))}
+    assert devices == {0.0: "local:sv", 0.1: "local:dm"}  # noise channels need the density matrix
+    assert validated.config.projects[0].device_choice.keys == ["n", "noise"]  # type: ignore[union-attr]
+    assert not validated.estimate.alternatives and validated.estimate.total == 0
