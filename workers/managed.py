@@ -9,6 +9,7 @@ instead of paying for a second one.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -102,8 +103,9 @@ class ManagedRunner:
         return self._state()
 
     def executor(self, spec: ProjectSpec) -> BraketManagedExecutor:
-        """One executor per project spec for the life of the worker (device and price caches)."""
-        key = spec.model_dump_json()
+        """One executor per device and failover for the life of the worker (device and price caches);
+        the rest of the spec (a ``device: auto`` choice of thousands of points) changes nothing in it."""
+        key = json.dumps([spec.device, spec.failover])
         if key not in self._executors:
             self._executors[key] = self._make_executor(spec)
         return self._executors[key]
