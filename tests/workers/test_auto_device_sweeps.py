@@ -16,6 +16,7 @@ import redis
 import yaml
 
 from orchestrator import Orchestrator, load_results
+from orchestrator.validation import validate
 from tests.conftest import ROOT, cli, spawn_cli
 from tests.support.braket_env import braket_env, braket_services  # noqa: F401 - fixtures
 from tests.support.fake_devices import DM1, IONQ, IQM
@@ -121,3 +122,22 @@ def test_a_restarted_coordinator_keeps_the_devices_chosen_at_submit(
     stats = paid.admin.stats()
     assert stats["created_total"] == 10 and all(n == 1 for n in stats["created_per_token"].values())
     assert all(b["device"] == IQM for b in stats["billed"].values())
+
+
+def test_failover_works_on_top_of_the_choice(paid, workdir: Path, redis_url: str, start_worker) -> None:
+    sweep = _sweep(
+        {"n": [2, 3]}, devices=[IONQ, IQM], require_qpu=True, failover=["local:dm"], resource="braket_qpu"
+    )
+    start_worker("qpu", concurrency=1, queues="braket_qpu")
+    with Orchestrator(redis_url) as orch:
+        validated = validate(sweep, orch.settings)  # IQM is chosen while it is online ...
+        paid.admin.device(IQM, status="OFFLINE")  # ... and goes offline before the first task
+        sid = orch.submit(validated).execution_id
+        final = orch.wait(sid, timeout=120)
+        frame = orch.results(sid)
+    assert final.state == "completed" and (frame["status"] == "completed").all(), frame["error_message"]
+    assert set(frame["device"]) == {"local:dm"}, "the chosen device's failover ran it, never IonQ"
+    for extra in map(json.loads, frame["extra"]):
+        assert extra["device_choice"]["device"] == IQM and extra["requested_device"] == IQM
+        assert "OFFLINE" in extra["failover_reason"].upper()
+    assert paid.admin.stats()["created_total"] == 0
