@@ -22,7 +22,7 @@ from adapters.capture import capture_inline
 from adapters.contract import RunContext
 from adapters.environment import Environment
 from core.errors import ConfigurationError, InputError
-from core.project import CircuitSpec
+from core.project import AUTO, CircuitSpec
 
 LOCAL_DEVICES = ("local:sv", "local:dm")
 DEFAULT_DEVICE = "local:sv"
@@ -50,6 +50,8 @@ class CircuitAdapter(ProjectAdapter):
 
     @property
     def device(self) -> str:
+        if self.spec.device == AUTO and self.spec.device_choice is None:
+            return DEFAULT_DEVICE  # device: auto before a sweep chose: a dry run, on the free simulator
         return self.spec.device or DEFAULT_DEVICE
 
     def environment(self) -> Environment | None:
@@ -76,7 +78,7 @@ class CircuitAdapter(ProjectAdapter):
             self._load(self.options.build)
             if self.options.analyze:
                 self._load(self.options.analyze)
-        if self.device not in LOCAL_DEVICES and self.device_runner is None:
+        if self.device not in (*LOCAL_DEVICES, AUTO) and self.device_runner is None:
             raise self._managed_device_error()
         return None  # build takes the whole params mapping: the dry run checks what it reads
 
@@ -85,6 +87,13 @@ class CircuitAdapter(ProjectAdapter):
         self.environment()  # refuses a project interpreter, which could not run the circuit here
         shots = int(params.get(opts.shots_param, opts.default_shots))
         ctx.device, ctx.extra["shots"] = self.device, shots
+        if (choice := self.device_choice(params)) is not None:
+            ctx.extra["device_choice"] = choice
+        if self.device == AUTO:
+            raise ConfigurationError(
+                f"project '{self.spec.name}': device: auto chose no device for {params}: the sweep "
+                f"checked no circuit with these parameters at submit; submit the sweep again"
+            )
         if self.device not in LOCAL_DEVICES and self.device_runner is None:
             raise self._managed_device_error()
         with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
@@ -114,6 +123,13 @@ class CircuitAdapter(ProjectAdapter):
         with self._inline():
             raw = self._load(self.options.analyze)(result, merged)
         return self.extract_metrics(raw)
+
+    def device_choice(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """What ``device: auto`` chose for the circuit of ``params`` and why (a row's
+        ``extra.device_choice``), or None for a named device."""
+        choice = self.spec.device_choice
+        shape = choice.shape_for({**self.spec.fixed, **params}) if choice else None
+        return shape.model_dump() if shape and shape.device == self.device else None
 
     def shots(self, params: dict[str, Any]) -> int:
         return int(self.spec.arguments(params).get(self.options.shots_param, self.options.default_shots))

@@ -206,6 +206,7 @@ class SweepConfiguration(BaseModel):
         for project in data["projects"]:
             if not project.get("rename"):
                 project.pop("rename", None)
+            project.pop("device_choice", None)  # device: auto's choice is stored state, not the request
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property

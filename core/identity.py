@@ -24,14 +24,18 @@ _SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_ca
 IDENTITY_SCHEME = 2
 #: project options that cannot change a run's numbers, left out of its identity: its name, its
 #: folder (whose content is the code version), its queue and device (identity fields of their
-#: own), the failover devices (a row names the device that ran it), how long a run may take, how
-#: it is isolated, the dry run of ``check`` and how the code reaches the workers
+#: own; with ``device: auto`` the device chosen per shape is that field, not the candidates or
+#: the stored choice), the failover devices (a row names the device that ran it), how long a run
+#: may take, how it is isolated, the dry run of ``check`` and how the code reaches the workers
 _NOT_RESULTS = frozenset(
     {
         "name",
         "path",
         "resource",
         "device",
+        "devices",
+        "require_qpu",
+        "device_choice",
         "failover",
         "timeout",
         "isolation",

@@ -89,6 +89,7 @@ class SweepPlan:
             params = self.added[point]
         else:
             params = self.space.point(point)
+        device = spec.device_for(params)
         exp_id = self._id(spec, params, repeat)
         seed = experiment_seed(self.config.seed, spec.name, params, repeat)
         return Experiment(
@@ -99,7 +100,7 @@ class SweepPlan:
             parameters=params,
             repeat=repeat,
             resource=spec.resource,
-            device=spec.device,
+            device=device,
             reproducibility_hash=reproducibility_hash(exp_id, seed),
             seed=seed,
             added=added,
@@ -153,7 +154,7 @@ class SweepPlan:
         """The experiment id: everything that can change the result (``core.identity``)."""
         code = self.code_versions[spec.name]
         if self.identity < 2:
-            return experiment_id(spec.name, code, params, repeat, spec.resource, spec.device)
+            return experiment_id(spec.name, code, params, repeat, spec.resource, spec.device_for(params))
         # The seed a run receives is derived from the sweep's and from what the id holds already:
         # the sweep's seed stands for it, at no cost per experiment.
         seed = self.config.seed if spec.name in self.seeded else None
@@ -163,7 +164,7 @@ class SweepPlan:
             params,
             repeat,
             spec.resource,
-            spec.device,
+            spec.device_for(params),
             options=self.options[spec.name],
             seed=seed,
         )

@@ -39,11 +39,14 @@ argument name), which applies to every kind (a command's placeholders are the ar
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+
+from core.identity import canonical
 
 Resource = Literal["local_cpu", "braket_sim", "braket_qpu"]
 #: the kinds a sweep file may name: a Literal, so that a misspelt kind is refused at load with
@@ -188,6 +191,66 @@ def is_managed(device: str | None) -> bool:
     return bool(device) and str(device).startswith("arn:")
 
 
+#: ``device: auto``: the cheapest candidate that can run each circuit shape, chosen at submit
+AUTO = "auto"
+
+
+class ShapeChoice(_Strict):
+    """The device ``device: auto`` chose for one circuit shape, and why the others lost.
+
+    Attributes:
+        shape: the shape in words (qubits, gates, noise, shots), for messages and rows.
+        device: the chosen device.
+        cost: USD per task on it, estimated at submit.
+        reason: why it won, in one sentence.
+        candidates: every other candidate -> why it lost (cannot run it now, or costs more).
+    """
+
+    shape: str
+    device: str
+    cost: float
+    reason: str
+    candidates: dict[str, str] = Field(default_factory=dict)
+
+
+class DeviceChoice(_Strict):
+    """What ``device: auto`` chose, per circuit shape, when the sweep was submitted.
+
+    Stored with the sweep (its configuration in Redis and in ``sweep.json``), so a coordinator
+    restarted mid-sweep plans every experiment on the device chosen at submit: the choice is part
+    of each experiment's identity, and choosing again could send paid work elsewhere.
+
+    Attributes:
+        keys: the swept parameters a circuit's shape depends on (the fewest that tell shapes apart).
+        points: JSON list of those parameters' values -> index into ``shapes``.
+        shapes: one choice per distinct shape.
+    """
+
+    keys: list[str] = Field(default_factory=list)
+    points: dict[str, int] = Field(default_factory=dict)
+    shapes: list[ShapeChoice] = Field(default_factory=list)
+
+    @staticmethod
+    def key_of(keys: list[str], params: dict[str, Any]) -> str:
+        """The lookup key of ``params``: their values of ``keys``, canonical JSON (a number
+        alike whether it came as 2 or 2.0)."""
+        values = [params.get(k) for k in keys]
+        return json.dumps(
+            [
+                canonical(float(v))
+                if isinstance(v, int | float) and not isinstance(v, bool)
+                else canonical(v)
+                for v in values
+            ],
+            separators=(",", ":"),
+        )
+
+    def shape_for(self, params: dict[str, Any]) -> ShapeChoice | None:
+        """The choice for the circuit ``params`` build, or None for a point never checked."""
+        index = self.points.get(self.key_of(self.keys, params))
+        return None if index is None else self.shapes[index]
+
+
 class ProjectSpec(_Strict):
     """One project of a sweep. ``path`` is resolved against the sweep file's folder."""
 
@@ -199,7 +262,17 @@ class ProjectSpec(_Strict):
     entry: str | None = Field(None, description="module:function, module:Class or a command template")
     kind: Kind = "auto"
     resource: Resource = "local_cpu"
-    device: str | None = Field(None, description="local:sv, local:dm or a Braket device ARN")
+    device: str | None = Field(None, description="local:sv, local:dm, a Braket device ARN, or auto")
+    devices: list[str] = Field(
+        default_factory=list,
+        description="device: auto: the candidates (default: every device the account can reach, "
+        "and local:sv / local:dm)",
+    )
+    require_qpu: bool = Field(False, description="device: auto: choose among QPUs only")
+    device_choice: DeviceChoice | None = Field(
+        None,
+        description="device: auto: what was chosen per circuit shape at submit (set by the orchestrator)",
+    )
     failover: list[str] = Field(
         default_factory=list,
         description="devices to use, in order, when 'device' is offline or outside its "
@@ -299,8 +372,47 @@ class ProjectSpec(_Strict):
             raise ValueError(
                 "give 'python' (an existing interpreter) or 'requirements' (a built one), not both"
             )
-        if self.device and not (
-            self.device in ("local:sv", "local:dm") or self.device.startswith("arn:aws:braket")
-        ):
-            raise ValueError("device must be local:sv, local:dm or a Braket device ARN (arn:aws:braket:...)")
+        for device in (self.device, *self.devices):
+            if device and not (
+                device in ("local:sv", "local:dm", AUTO) or device.startswith("arn:aws:braket")
+            ):
+                raise ValueError(
+                    "device must be local:sv, local:dm, auto or a Braket device ARN (arn:aws:braket:...)"
+                )
+        if self.device != AUTO and (self.devices or self.require_qpu or self.device_choice):
+            raise ValueError("devices and require_qpu choose among candidates: set device: auto")
+        if AUTO in self.devices:
+            raise ValueError("devices lists candidates (ARNs, local:sv, local:dm), not auto")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        # The device: auto fields are left out at their defaults, so every other project dumps
+        # (and hashes into its sweep id) as it did before they existed.
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, default in (("devices", []), ("require_qpu", False), ("device_choice", None)):
+                if data.get(name) == default:
+                    data.pop(name, None)
+        return data
+
+    @property
+    def may_pay(self) -> bool:
+        """Its experiments may run on a managed (paid) Braket device."""
+        if self.device == AUTO:
+            return not self.devices or any(is_managed(d) for d in self.devices)
+        return is_managed(self.device)
+
+    def device_for(self, params: dict[str, Any]) -> str | None:
+        """The device an experiment with ``params`` runs on: the named one, or what ``device:
+        auto`` chose for its circuit's shape (``auto`` itself for a point never checked)."""
+        if self.device != AUTO or self.device_choice is None:
+            return self.device
+        shape = self.device_choice.shape_for({**self.fixed, **params})
+        return shape.device if shape else AUTO
+
+    def on_device(self, device: str | None) -> ProjectSpec:
+        """This project as one experiment runs it: ``device: auto`` replaced by its device."""
+        if self.device != AUTO or not device or device == AUTO:
+            return self
+        return self.model_copy(update={"device": device})

@@ -29,7 +29,7 @@ from core.config import SweepConfiguration, load_sweep, validate_sweep
 from core.errors import ExperimentError, InputError
 from core.models import Experiment
 from core.plan import SweepPlan
-from core.project import ProjectSpec, is_managed
+from core.project import AUTO, ProjectSpec, is_managed
 from core.settings import Settings
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
@@ -62,7 +62,7 @@ def validate(
     config, source = load(sweep, source)
     check_projects(config, source)
     check_space(config, source)
-    estimate = check_devices_and_cost(config, settings, source)
+    config, estimate = check_devices_and_cost(config, settings, source)
     return ValidatedSweep(config, estimate, source, pack_projects(config, settings, source))
 
 
@@ -191,32 +191,40 @@ def declared_metrics(config: SweepConfiguration) -> set[str] | None:
 # -- 5: devices and cost -----------------------------------------------------------------------------
 
 
-def check_devices_and_cost(config: SweepConfiguration, settings: Settings, source: str) -> CostEstimate:
-    """Validate paid devices against the sweep's circuits, then price every experiment."""
+def check_devices_and_cost(
+    config: SweepConfiguration, settings: Settings, source: str
+) -> tuple[SweepConfiguration, CostEstimate]:
+    """Validate paid devices against the sweep's circuits, choose ``device: auto``'s devices, then
+    price every experiment. Returns the sweep with those choices in it, and its estimate."""
     prices = load_price_table(settings.price_table)
-    paid = [i for i, p in enumerate(config.projects) if is_managed(p.device)]
+    paid = [i for i, p in enumerate(config.projects) if is_managed(p.device) or p.device == AUTO]
     if not paid:  # nothing to price: skip enumerating the sweep
-        return CostEstimate(currency=prices.currency, price_table=prices.version)
-    if not settings.braket_s3_bucket:
+        return config, CostEstimate(currency=prices.currency, price_table=prices.version)
+    paying = [i for i in paid if config.projects[i].may_pay]
+    if paying and not settings.braket_s3_bucket:
         raise InputError(
             "projects on managed Braket devices need an S3 bucket for results",
             source=source,
-            field=f"projects[{paid[0]}].device",
+            field=f"projects[{paying[0]}].device",
             fix="set ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
         )
-    from orchestrator.braket.checks import check_paid_sweep
+    from orchestrator.braket.checks import check_paid_sweep, with_choices
 
-    check_paid_sweep(
+    preflight = check_paid_sweep(
         config.space(),
         [(i, config.projects[i]) for i in paid],
-        bucket=str(settings.braket_s3_bucket),
+        bucket=str(settings.braket_s3_bucket) if paying else None,
         prefix=settings.braket_s3_prefix,
         budget=settings.budget_for(config),
         prices=prices,
         source=source,
         max_seconds=settings.preflight_seconds,
+        refinement=config.adaptive_sampling and config.optimizer.refinement,
     )
-    return _estimate(config, prices)
+    config = with_choices(config, preflight)
+    estimate = _estimate(config, prices)
+    preflight.explain(config, estimate, prices)
+    return config, estimate
 
 
 def _estimate(config: SweepConfiguration, prices: Any) -> CostEstimate:
@@ -238,7 +246,8 @@ def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
     count = 0
     for points in plan.space.iter_valid():
         for index in plan.experiment_indices(points).tolist():
-            _, _, spec = plan.decompose(index)
+            point, _, spec = plan.decompose(index)
+            device = spec.device_for(plan.space.point(point)) if spec.device == AUTO else spec.device
             yield Experiment(
                 sweep_id=plan.sweep_id,
                 experiment_id=str(index),
@@ -246,7 +255,7 @@ def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
                 project=spec.name,
                 parameters={},
                 resource=spec.resource,
-                device=spec.device if is_managed(spec.device) else None,
+                device=device if is_managed(device) or spec.device == AUTO else None,
             )
             count += 1
             if count >= limit:

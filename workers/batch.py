@@ -55,7 +55,7 @@ def run_batch(runner: ExperimentRunner, task: Any, message: BatchMessage) -> str
     flushed = time.monotonic()
     try:
         for exp, attempt in claimed:
-            if exp.shot_fraction or is_managed(runner.device_of(sweep_id, exp.project)):
+            if exp.shot_fraction or is_managed(runner.device_of(exp)):
                 # the single path owns the delivery count (and knows a paid task is never given up)
                 st.release(sweep_id, queue, exp.index, token)
                 _send_single(runner, exp)

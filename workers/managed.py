@@ -9,6 +9,7 @@ instead of paying for a second one.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -102,8 +103,9 @@ class ManagedRunner:
         return self._state()
 
     def executor(self, spec: ProjectSpec) -> BraketManagedExecutor:
-        """One executor per project spec for the life of the worker (device and price caches)."""
-        key = spec.model_dump_json()
+        """One executor per device and failover for the life of the worker (device and price caches);
+        the rest of the spec (a ``device: auto`` choice of thousands of points) changes nothing in it."""
+        key = json.dumps([spec.device, spec.failover])
         if key not in self._executors:
             self._executors[key] = self._make_executor(spec)
         return self._executors[key]
@@ -153,7 +155,7 @@ class ManagedRunner:
         if st.quantum.task(exp.sweep_id, exp.index) is not None:
             return True
         try:
-            store = self.executor(spec).store
+            store = self.executor(spec.on_device(exp.device)).store
         except OrchestratorError:
             return False  # not configured for Braket: nothing can have been submitted
         _, record = store.live(exp.experiment_id, st.quantum.attempt(exp.sweep_id, exp.index))
@@ -174,6 +176,7 @@ class ManagedRunner:
     ) -> str:
         st, sid, index = self.state, exp.sweep_id, exp.index
         qattempt = st.quantum.attempt(sid, index)
+        spec = spec.on_device(exp.device)  # device: auto: the device chosen for its circuit
         exp = exp.model_copy(update={"device": spec.device})
         try:
             adapter = self._adapter(spec, exp)
@@ -221,6 +224,7 @@ class ManagedRunner:
         back) in one step, on every path (completed, failed, cancelled)."""
         exp, task_arn, attempt = message.experiment, message.task_arn, message.attempt
         st, sid, index = self.state, exp.sweep_id, exp.index
+        spec = spec.on_device(exp.device)
         host = task.request.hostname or ""
         executor = self.executor(spec)
         stopping = st.state(sid) in STOPPED_STATES
@@ -272,7 +276,12 @@ class ManagedRunner:
                     update={"error_message": "sweep cancelled: quantum task cancelled"}
                 )
         result = result.model_copy(
-            update={"worker_host": host, "reproducibility_hash": exp.reproducibility_hash, "seed": exp.seed}
+            update={
+                "worker_host": host,
+                "reproducibility_hash": exp.reproducibility_hash,
+                "seed": exp.seed,
+                "extra": {**result.extra, **self._choice(spec, exp)},
+            }
         )
         st.record(
             sid,
@@ -314,6 +323,13 @@ class ManagedRunner:
                 }
             )
         return to_result(experiment, outcome, metrics=metrics, attempt=attempt)
+
+    @staticmethod
+    def _choice(spec: ProjectSpec, exp: Experiment) -> dict[str, Any]:
+        """``{"device_choice": ...}``: what ``device: auto`` chose for this experiment's circuit
+        and why (empty for a named device)."""
+        shape = spec.device_choice.shape_for({**spec.fixed, **exp.parameters}) if spec.device_choice else None
+        return {"device_choice": shape.model_dump()} if shape and shape.device == spec.device else {}
 
     def _record(
         self,

@@ -65,7 +65,8 @@ class ExperimentRunner:
         )
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
-        self._adapters: dict[tuple[str, str, str], ProjectAdapter] = {}  # (sweep, project, code)
+        # (sweep, project, code, device): device: auto runs one project on several devices
+        self._adapters: dict[tuple[str, str, str, str | None], ProjectAdapter] = {}
         self._runnable: dict[tuple[str, str, str], ProjectSpec] = {}
         self._code: CodeCache | None = None
         self._pruning: dict[str, Pruning | None] = {}  # sweep -> its early stopping
@@ -132,14 +133,14 @@ class ExperimentRunner:
         if runnable is not None:
             if runnable.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX):
                 self.code.path(exp.code_version)  # still there (fetched again if pruned), marked in use
-            return runnable
+            return runnable.on_device(exp.device)
         spec = self.project_spec(exp.sweep_id, exp.project)
         shipped = spec.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX)
         folder = self.code.path(exp.code_version) if shipped else None
         if len(self._runnable) > _CACHED:
             self._runnable.clear()
         runnable = self._runnable[key] = runnable_spec(spec, folder)
-        return runnable
+        return runnable.on_device(exp.device)
 
     def _execute(self, exp: Experiment, progress: Progress) -> ExperimentResult:
         """Run the project through its adapter, reused across experiments where that changes nothing.
@@ -151,7 +152,7 @@ class ExperimentRunner:
         whose code cannot be fetched now leaves a transient one (retried).
         """
         project, parameters, seed = exp.project, exp.parameters, exp.seed
-        key = (exp.sweep_id, project, exp.code_version)
+        key = (exp.sweep_id, project, exp.code_version, exp.device)
         try:
             spec = self.runnable_spec(exp)
             adapter = self._adapters.get(key)
@@ -195,7 +196,7 @@ class ExperimentRunner:
             if outcome == Claim.UNKNOWN_SWEEP:
                 log.warning("sweep %s unknown; dropping experiment %s", sweep_id, exp.experiment_id)
             return outcome.value
-        managed = is_managed(self.device_of(sweep_id, exp.project))
+        managed = is_managed(self.device_of(exp))
         if attempt > self.settings.max_attempts and not (
             # Deliveries lost before a quantum task existed are what the count is for; once a task
             # may exist it is found again by its token and polled to its end, never given up.
@@ -296,10 +297,11 @@ class ExperimentRunner:
             pruning.low_shot_rung(self.state, exp, result, row)
         return "partial"
 
-    def device_of(self, sweep_id: str, project: str) -> str | None:
-        """The project's device, or None (a local project, or one whose spec cannot load)."""
+    def device_of(self, exp: Experiment) -> str | None:
+        """The experiment's device (``device: auto``'s choice is in the experiment), or None (a
+        local project, or one whose spec cannot load)."""
         try:
-            return self.project_spec(sweep_id, project).device
+            return self.project_spec(exp.sweep_id, exp.project).on_device(exp.device).device
         except Exception:  # noqa: BLE001 - _execute records the reason
             return None
 

@@ -85,6 +85,7 @@ def get_optimal_device(
     allow_local: bool = True,
     disable_qubit_rewiring: bool = False,
     now: datetime | None = None,
+    by_queue: bool = True,
 ) -> DeviceRecommendation:
     """Pick the device that runs ``circuit`` for the least money within ``budget``.
 
@@ -99,6 +100,8 @@ def get_optimal_device(
         allow_local: consider ``local:sv`` / ``local:dm``.
         disable_qubit_rewiring: the circuit's qubits are physical; connectivity must match.
         now: the time to check execution windows against (default: now).
+        by_queue: among equal prices, prefer the shorter queue; False breaks ties by ARN alone, so
+            the same catalog always gives the same answer (``device: auto`` stores its choice).
 
     Raises:
         InputError: negative budget, no device can run the circuit, or the budget is below the
@@ -121,7 +124,12 @@ def get_optimal_device(
             field="device",
         )
     options.sort(
-        key=lambda o: (o.cost, o.penalty, math.inf if o.queue_depth is None else o.queue_depth, o.arn)
+        key=lambda o: (
+            o.cost,
+            o.penalty,
+            (math.inf if o.queue_depth is None else o.queue_depth) if by_queue else 0,
+            o.arn,
+        )
     )
     simulators = [o for o in options if o.device_type != "QPU"]
     qpus = [o for o in options if o.device_type == "QPU"]

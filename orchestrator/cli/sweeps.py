@@ -228,14 +228,42 @@ def _estimate(sweep_file: Path, broker: str | None, *, show: bool) -> Any:
             + (f"  (budget ${config.budget_limit:.2f})" if config.budget_limit is not None else "")
         )
         for note in result.notes:
-            console.print(f"note: {note}")
+            console.print(note if note.startswith("suggestion: ") else f"note: {note}", highlight=False)
+        print_device_choices(result)
     return validated
+
+
+def print_device_choices(result: Any) -> None:
+    """``device: auto``'s choice per circuit shape (and why the others lost), and what the paid
+    projects' points would cost on the simulators."""
+    for choice in result.choices:
+        console.print(
+            f"device: auto, {choice['project']}: {choice['points']} points of {choice['shape']} -> "
+            f"{choice['device']} (${choice['cost']:.4f} per task)",
+            highlight=False,
+        )
+        for device, why in sorted(choice["candidates"].items()):
+            console.print(f"    {device}: {why}", highlight=False, markup=False)
+    if result.alternatives:
+        table = Table("project", "device", "tasks", "USD", "can run it", title="simulator alternatives")
+        for alt in result.alternatives:
+            table.add_row(
+                alt.project,
+                alt.label or alt.device,
+                str(alt.tasks),
+                f"{alt.cost:.4f}" if alt.runs else "-",
+                "yes" if alt.runs else f"no: {alt.why_not}",
+            )
+        console.print(table)
 
 
 def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
     from core.settings import load_settings
 
     threshold = load_settings(broker_url=broker).confirm_above
+    for note in estimate.notes:  # a cheaper simulator's suggestion, on stderr: `submit` prints only the id
+        if note.startswith("suggestion: "):
+            click.echo(note, err=True)
     if yes or estimate.total <= threshold:
         return
     if not sys.stdin.isatty():

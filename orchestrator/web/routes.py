@@ -258,7 +258,9 @@ async def submit(request: Request, dry_run: bool = False) -> Any:
                     "total": validated.estimate.total,
                     "currency": validated.estimate.currency,
                     "devices": validated.estimate.rows(),
-                    "notes": validated.estimate.notes,
+                    "notes": validated.estimate.notes,  # with a cheaper simulator's suggestion
+                    "device_choices": validated.estimate.choices,  # device: auto, per shape
+                    "alternatives": [a.to_dict() for a in validated.estimate.alternatives],
                 },
             },
             status_code=200,

@@ -2,7 +2,9 @@
 
 Tasks wait in QUEUED for a configurable delay, then run their OpenQASM on the local simulator
 (``braket.default_simulator``, the engine ``braket.devices.LocalSimulator`` runs) and write
-``results.json`` to S3 (moto's server) before they report COMPLETED, as Braket does.
+``results.json`` to S3 (moto's server) before they report COMPLETED, as Braket does. A QPU's
+tasks run on the density-matrix simulator with the noise of its published calibration
+(:mod:`tests.support.fake_noise`); the simulators' are ideal.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, NoReturn
 import boto3
 
 from tests.support.fake_devices import FakeDevice, default_devices
+from tests.support.fake_noise import MAX_NOISY_QUBITS, noisy
 
 ACCOUNT = "123456789012"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -428,9 +431,14 @@ class FakeBraket:
         from braket.task_result import SimulatorMetadata, TaskMetadata
 
         program = Program.parse_raw(task.action)
-        if _qubits(program.source) > MAX_SIMULATED_QUBITS:
+        width = _qubits(program.source)
+        if width > MAX_SIMULATED_QUBITS:
             raise RuntimeError(f"the fake simulates at most {MAX_SIMULATED_QUBITS} qubits")
-        simulator = DensityMatrixSimulator() if device.backend == "dm" else StateVectorSimulator()
+        backend = device.backend
+        if device.calibration is not None and width <= MAX_NOISY_QUBITS:  # a QPU: its published noise
+            program = program.copy(update={"source": noisy(program.source, device.calibration)})
+            backend = "dm"
+        simulator = DensityMatrixSimulator() if backend == "dm" else StateVectorSimulator()
         started = time.perf_counter()
         result = simulator.run(program, shots=task.shots)
         measured_ms = int((time.perf_counter() - started) * 1000)

@@ -14,6 +14,8 @@ from typing import Any
 from braket.default_simulator import DensityMatrixSimulator, StateVectorSimulator
 from braket.schema_common import BraketSchemaBase
 
+from tests.support.fake_noise import Calibration
+
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1 = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
 IONQ = "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"
@@ -42,6 +44,8 @@ class FakeDevice:
         windows: execution windows (Braket JSON form).
         extra_queue: tasks of "other users" added to the reported queue depth.
         queue_delay: seconds a task of this device waits in QUEUED (None: the service default).
+        calibration: a QPU's published gate and readout fidelities; its tasks are simulated with
+            that noise (:mod:`tests.support.fake_noise`). None: ideal results.
     """
 
     arn: str
@@ -59,6 +63,7 @@ class FakeDevice:
     windows: list[dict[str, str]] = field(default_factory=lambda: list(EVERYDAY))
     extra_queue: int = 0
     queue_delay: float | None = None
+    calibration: Calibration | None = None
 
     def capabilities(self) -> dict[str, Any]:
         """The ``deviceCapabilities`` document, validated against the SDK's schema."""
@@ -97,7 +102,14 @@ def _simulator_caps(device: FakeDevice) -> dict[str, Any]:
 def _qpu_caps(device: FakeDevice) -> dict[str, Any]:
     module = "ionq" if device.provider == "IonQ" else "iqm"
     graph = device.connectivity
+    provider = None
+    if device.calibration is not None:
+        pairs = sorted((q, n) for q, ns in (graph or {}).items() for n in ns)
+        provider = (
+            device.calibration.ionq() if module == "ionq" else device.calibration.iqm(pairs, device.qubits)
+        )
     return {
+        **({"provider": provider} if provider else {}),
         "braketSchemaHeader": {
             "name": f"braket.device_schema.{module}.{module}_device_capabilities",
             "version": "1",
@@ -163,6 +175,7 @@ def default_devices() -> dict[str, FakeDevice]:
             (1, 5_000),
             "x y z rx ry rz h cnot s si t ti v vi xx yy zz swap".split(),
             native_gates=["gpi", "gpi2", "zz"],
+            calibration=Calibration(one_qubit=0.9998, two_qubit=0.995, readout=0.995),
         ),
         FakeDevice(
             IQM,
@@ -175,6 +188,7 @@ def default_devices() -> dict[str, FakeDevice]:
             "ccnot cnot cphaseshift cz h i phaseshift rx ry rz s si swap t ti x y z prx".split(),
             connectivity=_square_lattice(4, 5),
             native_gates=["cz", "prx"],
+            calibration=Calibration(one_qubit=0.999, two_qubit=0.99, readout=0.985),
         ),
     ]
     return {d.arn: d for d in devices}

@@ -81,7 +81,10 @@ def test_tasks_complete_with_metrics_and_price_table_costs(
     )
     result = to_result(exp, outcome, metrics=BellSource().analyze(outcome.result, {}), attempt=1)
     assert result.status == ExperimentStatus.COMPLETED and result.cost == pytest.approx(expected)
-    assert result.metrics["p_bell"] == pytest.approx(1.0)
+    if "/qpu/" in device:  # the fake's QPUs sample their calibration's noise
+        assert 0.8 < result.metrics["p_bell"] <= 1.0
+    else:
+        assert result.metrics["p_bell"] == pytest.approx(1.0)
     assert result.extra["task_arn"] == sub.task_arn and result.extra["billed_shots"] == shots
     status = ex.budget.status("sweep")
     assert status.spent == pytest.approx(expected) and status.reserved == 0
@@ -146,7 +149,9 @@ def test_twenty_percent_429_and_5xx_every_experiment_completes_once(
     subs = [submit_until_done(ex, e, 10) for e in exps]
     outcomes = [poll_until_terminal(ex, s.task_arn) for s in subs]
     assert all(o.state == "COMPLETED" for o in outcomes)
-    assert all(o.result.measurement_probabilities.keys() <= {"00", "11"} for o in outcomes)
+    bell = [o.result.measurement_probabilities for o in outcomes]
+    assert all(p.get("00", 0) + p.get("11", 0) > 0.5 for p in bell)  # the QPUs' noise aside, a Bell pair
+    assert all(p.keys() <= {"00", "11"} for p, e in zip(bell, exps, strict=True) if e.device == SV1)
     stats = braket_env.admin.stats()
     assert stats["created_total"] == 20 and len(stats["created_per_token"]) == 20
     assert set(stats["created_per_token"].values()) == {1}

@@ -37,7 +37,7 @@ def _config(widths: list[int], repeats: int = 1) -> SweepConfiguration:
 def _check(config: SweepConfiguration, bucket: str, **kw) -> int:
     return check_paid_sweep(
         config.space(), list(enumerate(config.projects)), bucket=bucket, source="paid.yaml", **kw
-    )
+    ).checked
 
 
 def test_one_too_wide_point_among_a_hundred_and_eight_is_refused(braket_env) -> None:
