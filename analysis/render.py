@@ -1,4 +1,10 @@
-"""The report as one self-contained HTML file (inline SVG figures, no network) or Markdown."""
+"""The report as one self-contained HTML file (inline SVG figures, no network).
+
+It opens with the answer (how the sweep ended, the best configuration of each objective with
+its interval, feasibility), then the figures, each under the question it answers, then the
+tables; the effective configuration closes it, collapsed. A section with nothing to say is left
+out. Every value from the results is escaped. Markdown is :mod:`analysis.markdown`.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +12,48 @@ import html
 import json
 from typing import Any
 
-from analysis import figures
+from analysis import figures, landscape, narrative
 from analysis.report import SweepAnalysis
 
-_SEVERITY = {"violation": 0, "warn": 1, "ok": 2}  # validation tables show problems first
+SEVERITY = {"violation": 0, "warn": 1, "ok": 2}  # validation tables show problems first
 _STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.fig{margin:1em 0;overflow-x:auto}
-.violation{color:#b00020;font-weight:bold}.warn{color:#a66a00}.ok{color:#176b1e}pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em}
-.muted{color:#777}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1120px;margin:2em auto;color:#222;padding:0 1em;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.1em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+h3{font-size:1em;margin:1.2em 0 .3em}.sub{color:#666;margin-top:0}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}td.l,th.l{text-align:left}
+.fig{margin:.6em 0 1.4em;overflow-x:auto}.fig svg{max-width:100%;height:auto}
+figcaption{color:#555;font-size:.85em;margin-top:.2em}
+.violation{color:#b00020;font-weight:bold}.warn{color:#a66a00}.ok{color:#176b1e}
+pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em}.muted{color:#777}
+.status{border-left:6px solid #888;background:#f6f6f6;padding:.6em 1em;margin:1em 0}
+.status b{font-size:1.15em}.status.completed{border-color:#2e7d32;background:#f1f8f1}
+.status.cancelled,.status.timed_out{border-color:#c62828;background:#fdf0f0}
+.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1 1 320px;max-width:540px}
+.card .value{font-size:1.6em;font-weight:600}.card .metric{color:#555}.card table{font-size:.8em}
+.badge{display:inline-block;border-radius:3px;padding:0 .4em;font-size:.8em;margin-left:.4em}
+.badge.yes{background:#e3f2e3;color:#176b1e}.badge.no{background:#fde7e7;color:#b00020}
+details{margin:1em 0}summary{cursor:pointer;font-weight:600}
 """
+GROUP_ROWS = 20  # rows of the points table (the JSON has them all)
+SENSITIVITY = "Which parameters matter?"
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
+def _e(value: Any) -> str:
+    return html.escape(narrative.text(value))
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str], limit: int = 50) -> str:
-    if not rows:
-        return '<p class="muted">none</p>'
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+def _table(
+    rows: list[dict[str, Any]], columns: list[str], limit: int = 50, left: tuple[str, ...] = ()
+) -> str:
+    head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(c)}</th>' for c in columns)
     body = []
     for row in rows[:limit]:
         cells = []
         for c in columns:
-            text = _fmt(row.get(c))
-            css = text.split(":")[0] if c in ("status", "validation") else ""
-            cells.append(f'<td class="{html.escape(css)}">{html.escape(text)}</td>')
+            value = narrative.text(row.get(c))
+            css = value.split(":")[0] if c in ("status", "validation") else ("l" if c in left else "")
+            cells.append(f'<td class="{html.escape(css)}">{html.escape(value)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = (
         f'<p class="muted">{len(rows) - limit} more rows in the JSON report</p>' if len(rows) > limit else ""
@@ -53,104 +64,238 @@ def _table(rows: list[dict[str, Any]], columns: list[str], limit: int = 50) -> s
 def _figure(svg: str | None, caption: str) -> str:
     if not svg:
         return ""
-    return f'<div class="fig" role="img" aria-label="{html.escape(caption)}">{svg}</div>'
+    return (
+        f'<figure class="fig" role="img" aria-label="{html.escape(caption)}">{svg}'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
-def figure_list(result: SweepAnalysis) -> list[tuple[str, str]]:
-    """(caption, svg) of every figure that applies to this sweep."""
+def _section(title: str, *parts: str) -> str:
+    body = "".join(p for p in parts if p)
+    return f"<h2>{html.escape(title)}</h2>{body}" if body else ""
+
+
+# -- the answer -----------------------------------------------------------------------------------
+
+
+def _status(result: SweepAnalysis) -> str:
+    title, sentence = narrative.status_line(result)
+    state = result.outcome.get("state") or "unknown"
+    return (
+        f'<div class="status {html.escape(state)}"><b>{html.escape(title)}</b> · {html.escape(sentence)}'
+        f"<br>{html.escape(narrative.runs_line(result))}</div>"
+    )
+
+
+def _best_card(entry: dict[str, Any]) -> str:
+    feasible = entry.get("feasible")
+    badge = (
+        ""
+        if feasible is None
+        else f'<span class="badge {"yes" if feasible else "no"}">{"feasible" if feasible else "infeasible"}</span>'
+    )
+    params = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{_e(v)}</td></tr>" for k, v in entry["parameters"].items()
+    )
+    others = "".join(
+        f"<tr><td>{html.escape(m)}</td><td>{_e(g['mean'])} {html.escape(narrative.interval(g))}</td></tr>"
+        for m, g in entry.get("metrics", {}).items()
+    )
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in narrative.best_lines(entry))
+    runners = (
+        "<h3>next best</h3>"
+        + _table(
+            [
+                {**r["parameters"], "mean": r["mean"], "interval": narrative.interval(r)}
+                for r in entry["runners_up"]
+            ],
+            [*entry["parameters"], "mean", "interval"],
+        )
+        if entry.get("runners_up")
+        else ""
+    )
+    return (
+        f'<div class="card"><div class="metric">{html.escape(entry["metric"])} ({html.escape(entry["goal"])}), '
+        f"{html.escape(entry['project'])}{badge}</div>"
+        f'<div class="value">{_e(entry["mean"])}</div><ul>{lines}</ul>'
+        f"<table><tr><th>parameter</th><th>value</th></tr>{params}</table>"
+        + (f"<h3>other metrics here</h3><table>{others}</table>" if others else "")
+        + runners
+        + "</div>"
+    )
+
+
+def _answer(result: SweepAnalysis) -> str:
+    entries = result.best.get("objectives") or []
+    feasibility = narrative.feasibility_line(result)
+    counts = result.validation.get("counts", {})
+    problems = counts.get("violation", 0) + counts.get("warn", 0)
+    parts = [_status(result)]
+    if entries:
+        parts.append("<h2>Best configuration</h2>")
+        parts.append('<div class="cards">' + "".join(_best_card(e) for e in entries) + "</div>")
+    elif not result.sweep["objectives"]:
+        parts.append('<p class="muted">No objective declared: the figures show the first metrics.</p>')
+    if feasibility:
+        parts.append(f"<p>{html.escape(feasibility)}</p>")
+    if problems:
+        parts.append(
+            f'<p class="violation">Validation: {counts.get("violation", 0)} violation(s), '
+            f"{counts.get('warn', 0)} warning(s); see Validation below.</p>"
+        )
+    return "".join(parts)
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+
+def _bars(groups: Any, metric: str, level: int) -> str:
+    used = groups.loc[(groups["metric"] == metric) & groups["ci_low"].notna(), "method"].unique()
+    if not len(used):
+        return "Point means (hollow: no interval, as every point ran once and reports no standard error)."
+    how = "; ".join(narrative.METHOD_WORDS.get(m, m) for m in sorted(used))
+    return f"Point means with {level} % intervals ({how}); hollow: no interval."
+
+
+def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
+    """(question, caption, svg) of every figure that applies to this sweep, in report order.
+
+    Convergence only for adaptive sweeps: a grid's or a sample's order is no one's choice.
+    """
     groups = result.groups_frame()
-    varied = [f"param.{p}" for p in result.sweep["varied"]]
-    metrics = [o["metric"] for o in result.sweep["objectives"]] or result.sweep["metrics"][:3]
-    out: list[tuple[str, str | None]] = []
+    s = result.sweep
+    varied = [f"param.{p}" for p in s["varied"]]
+    objectives = s["objectives"] or [{"metric": m, "goal": "maximize"} for m in s["metrics"][:3]]
+    best = {e["metric"]: e for e in result.best.get("objectives", [])}
+    importance = list(dict.fromkeys(i["parameter"] for i in result.sensitivity.get("indices", [])))
+    level = round(100 * float(groups["confidence"].iloc[0])) if len(groups) else 95
+    out: list[tuple[str, str, str | None]] = []
     if not groups.empty:
-        for metric in metrics[:4]:
+        for o in objectives[:4]:
+            metric = o["metric"]
             out.append(
-                (f"{metric} against each parameter", figures.metric_vs_parameters(groups, metric, varied))
+                (
+                    f"How does {metric} change with each parameter?",
+                    _bars(groups, metric, level)
+                    + " Lines, on a grid: the mean over the other parameters at each level. Star: the best point.",
+                    figures.metric_vs_parameters(groups, metric, varied, best.get(metric)),
+                )
             )
-        if metrics:
-            out.append((f"{metrics[0]} heatmaps", figures.heatmaps(groups, metrics[0], varied)))
-    out.append(("convergence", figures.convergence(result.convergence)))
-    out.append(("sensitivity", figures.sensitivity(result.sensitivity.get("indices", []))))
-    out.append(("Pareto front", figures.pareto(result.pareto)))
+        first = objectives[0]
+        found = landscape.view(groups, first["metric"], varied, best.get(first["metric"]), importance)
+        if found:
+            kind, drawn = found
+            caption = {
+                "heatmap": "Heatmaps of the point means over each pair of parameters (averaged over the others).",
+                "contour": "Contours of a Gaussian process fitted to the point means, the other parameters "
+                "held at the best point; dots: the points run.",
+            }.get(kind, "Heatmaps where the pair was run on a grid, GP contours elsewhere.")
+            out.append((f"Where is {first['metric']} best?", caption + " Star: the best point.", drawn))
+        out.append(
+            (
+                "How do the parameters combine in the best points?",
+                f"One line per point, coloured by {first['metric']}; each axis spans the values run.",
+                landscape.parallel_coordinates(
+                    groups, first["metric"], first["goal"], varied, best.get(first["metric"])
+                ),
+            )
+        )
+    if s.get("adaptive_sampling"):
+        out.append(
+            (
+                "Did the optimizer beat random order?",
+                "Best so far against runs, wall time and cost; dashed: the expected best of random order "
+                "drawn from the space-filling start (dotted line: its end).",
+                figures.convergence(result.convergence),
+            )
+        )
+    sensitivity_svg, with_intervals = figures.sensitivity(result.sensitivity.get("indices", []))
+    out.append(
+        (
+            SENSITIVITY,
+            "Variance shares (Sobol' indices): first-order (alone) and total (with interactions)"
+            + (", with their intervals." if with_intervals else "; no intervals without repeats."),
+            sensitivity_svg,
+        )
+    )
+    curves = result.intermediate
+    out.append(
+        (
+            "Did early stopping stop the right runs?",
+            f"The values each run reported ({curves.get('stopped', 0)} of {curves.get('total', 0)} stopped early, "
+            "crosses where the rule stopped them).",
+            figures.intermediate(curves),
+        )
+    )
+    out.append(
+        (
+            "What does each objective cost the other?",
+            "Point means; the front in red.",
+            figures.pareto(result.pareto),
+        )
+    )
     if not groups.empty:
         out.append(
-            ("cross-project", figures.cross_project(groups, result.cross_project.get("metrics", []), varied))
+            (
+                "Do the projects differ?",
+                "Each compared metric per project with its intervals.",
+                figures.cross_project(groups, result.cross_project.get("metrics", []), varied),
+            )
         )
-    return [(c, s) for c, s in out if s]
+    return [(q, c, drawn) for q, c, drawn in out if drawn]
 
 
-def to_html(result: SweepAnalysis) -> str:
-    """One self-contained HTML document: styles and figures inline, nothing fetched."""
-    s, summary = result.sweep, result.summary
-    figs = dict(figure_list(result))
-    parts = [
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
-        f"<title>sweep {html.escape(s['id'])}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>Sweep {html.escape(s['id'])}</h1>",
-        f"<p>projects: {html.escape(', '.join(s['projects']))}; varied: {html.escape(', '.join(s['varied']) or '–')}; "
-        f"objectives: {html.escape(_fmt(s['objectives']))}; generated {html.escape(s['generated_at'])}</p>",
-        "<h2>Summary</h2>",
+# -- tables ---------------------------------------------------------------------------------------
+
+
+def point_rows(result: SweepAnalysis, limit: int) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """The points of the first objective, best first: (metric, rows, columns); the varied
+    parameters only, the project only when there are several."""
+    objectives = result.sweep["objectives"]
+    metrics = [o["metric"] for o in objectives] or result.sweep["metrics"][:1]
+    if not result.groups or not metrics:
+        return "", [], []
+    goal = objectives[0]["goal"] if objectives else "maximize"
+    first = [g for g in result.groups if g["metric"] == metrics[0] and g["mean"] is not None]
+    first.sort(key=lambda g: g["mean"], reverse=goal == "maximize")
+    varied = result.sweep["varied"] or result.sweep["parameters"]
+    rows = [
+        {
+            "project": g["project"],
+            **{p: g["parameters"].get(p) for p in varied},
+            "n": g["n"],
+            "mean": g["mean"],
+            "interval": narrative.interval(g),
+            "method": g["method"] if g["ci_low"] is not None else None,
+        }
+        for g in first[:limit]
+    ]
+    columns = [*(["project"] if len(result.sweep["projects"]) > 1 else []), *varied, "n", "mean", "interval"]
+    if any(r["method"] for r in rows):
+        columns.append("method")
+    return metrics[0], rows, columns
+
+
+def _points(result: SweepAnalysis) -> str:
+    metric, rows, columns = point_rows(result, GROUP_ROWS)
+    if not rows:
+        return ""
+    total = sum(1 for g in result.groups if g["metric"] == metric)
+    more = (
+        f'<p class="muted">{total - len(rows)} more points in the JSON report</p>'
+        if total > len(rows)
+        else ""
+    )
+    return _section(f"Points by {metric}, best first", _table(rows, columns, left=("project",)), more)
+
+
+def _comparisons(result: SweepAnalysis) -> str:
+    cross = result.cross_project
+    configurations = [c for c in result.comparisons if c["kind"] == "configuration"]
+    return _section(
+        "Comparisons",
         _table(
-            [{"status": k, "runs": v} for k, v in summary.get("status_counts", {}).items()],
-            ["status", "runs"],
-        ),
-        f"<p>cost ${summary.get('cost', 0):.4f}; wall time {_fmt(summary.get('time', {}).get('wall_seconds'))} s; "
-        f"run time {_fmt(summary.get('time', {}).get('run_seconds_total'))} s</p>",
-        "<h3>Failures by error class</h3>",
-        _table(
-            [
-                {
-                    "error class": f["error_class"],
-                    "count": f["count"],
-                    "example": f["examples"][0]["message"] if f["examples"] else "",
-                }
-                for f in summary.get("failures", [])
-            ],
-            ["error class", "count", "example"],
-        ),
-        "<h2>Results</h2>",
-        *(
-            _figure(figs.get(c), c)
-            for c in figs
-            if c.endswith("against each parameter") or c.endswith("heatmaps")
-        ),
-        _table(
-            result.groups,
-            ["project", "parameters", "metric", "n", "mean", "stderr", "ci_low", "ci_high", "method"],
-            limit=40,
-        ),
-        "<h2>Convergence</h2>",
-        _figure(figs.get("convergence"), "convergence") or '<p class="muted">no objective values</p>',
-        "<h2>Sensitivity</h2>",
-        _figure(figs.get("sensitivity"), "sensitivity"),
-        _table(
-            result.sensitivity.get("indices", []),
-            [
-                "project",
-                "metric",
-                "parameter",
-                "first_order",
-                "first_order_ci",
-                "total",
-                "total_ci",
-                "method",
-            ],
-        ),
-        "<h3>GP length scales</h3>" if result.sensitivity.get("length_scales") else "",
-        _table(
-            result.sensitivity.get("length_scales", []), ["project", "metric", "parameter", "length_scale"]
-        )
-        if result.sensitivity.get("length_scales")
-        else "",
-        "<h2>Pareto front</h2>",
-        _figure(figs.get("Pareto front"), "Pareto front"),
-        _table(result.pareto.get("front", []), ["project", "parameters", "values"])
-        if result.pareto.get("front")
-        else '<p class="muted">fewer than two objectives</p>',
-        "<h2>Comparisons</h2>",
-        _figure(figs.get("cross-project"), "cross-project"),
-        _table(
-            result.cross_project.get("pairs", []),
+            cross.get("pairs", []),
             [
                 "metric",
                 "a",
@@ -164,12 +309,12 @@ def to_html(result: SweepAnalysis) -> str:
                 "effect_size_kind",
                 "significant",
             ],
-        ),
-        "<h3>Projects at each shared point (Benjamini-Hochberg corrected)</h3>"
-        if result.cross_project.get("points")
+        )
+        if cross.get("pairs")
         else "",
-        _table(
-            result.cross_project.get("points", []),
+        "<h3>Projects at each shared point (Benjamini-Hochberg corrected)</h3>"
+        + _table(
+            cross["points"],
             [
                 "metric",
                 "a",
@@ -181,15 +326,14 @@ def to_html(result: SweepAnalysis) -> str:
                 "p_value",
                 "p_adjusted",
                 "effect_size",
-                "effect_size_kind",
                 "significant",
             ],
         )
-        if result.cross_project.get("points")
+        if cross.get("points")
         else "",
-        "<h3>Each point against the best (Benjamini-Hochberg corrected)</h3>",
-        _table(
-            [c for c in result.comparisons if c["kind"] == "configuration"],
+        "<h3>Each point against the best (Benjamini-Hochberg corrected)</h3>"
+        + _table(
+            sorted(configurations, key=lambda c: c["p_adjusted"] if c["p_adjusted"] is not None else 2),
             [
                 "metric",
                 "project",
@@ -201,67 +345,117 @@ def to_html(result: SweepAnalysis) -> str:
                 "significant",
             ],
             limit=30,
-        ),
-        "<h2>Validation</h2>",
-        f"<p>{html.escape(_fmt(result.validation.get('counts', {})))}</p>",
+            left=("metric", "project", "parameters"),
+        )
+        if configurations
+        else "",
+    )
+
+
+def _sensitivity_table(result: SweepAnalysis) -> str:
+    indices = result.sensitivity.get("indices", [])
+    if not indices:
+        return ""
+    with_ci = any(i.get("first_order_ci") and i["first_order_ci"][0] is not None for i in indices)
+    columns = [
+        "project",
+        "metric",
+        "parameter",
+        "first_order",
+        *(["first_order_ci"] if with_ci else []),
+        "total",
+    ]
+    columns += [*(["total_ci"] if with_ci else []), "method"]
+    scales = result.sensitivity.get("length_scales", [])
+    return (
+        "<h3>Sensitivity indices</h3>"
+        + _table(indices, columns)
+        + (
+            "<h3>GP length scales (small: the metric changes fast along it)</h3>"
+            + _table(scales, ["project", "metric", "parameter", "length_scale"])
+            if scales
+            else ""
+        )
+    )
+
+
+def _validation(result: SweepAnalysis) -> str:
+    v = result.validation
+    if not (v.get("checks") or v.get("rows")):
+        return ""
+    counts = v.get("counts", {})
+    return _section(
+        "Validation",
+        f"<p>{counts.get('ok', 0)} ok, {counts.get('warn', 0)} warning(s), {counts.get('violation', 0)} violation(s).</p>",
         _table(
-            sorted(result.validation.get("checks", []), key=lambda c: _SEVERITY[c["status"]]),
+            sorted(v.get("checks", []), key=lambda c: SEVERITY[c["status"]]),
             ["project", "parameters", "metric", "expected", "measured", "stderr", "z", "status", "reason"],
-        ),
-        _table(result.validation.get("rows", []), ["experiment_id", "project", "validation"]),
-        "<h2>Reproducibility</h2>",
-        _table(
-            [{"package": k, "version": v} for k, v in result.reproducibility.get("packages", {}).items()],
-            ["package", "version"],
-        ),
-        f"<p>reproducibility hashes: {html.escape(_fmt(result.reproducibility.get('reproducibility_hashes')))}</p>",
-        "<h3>Code versions</h3><pre>"
-        + html.escape(json.dumps(result.reproducibility.get("code_versions", {}), indent=2))
-        + "</pre>",
-        "<h3>Effective configuration</h3><pre>"
-        + html.escape(json.dumps(result.reproducibility.get("config", {}), indent=2))
-        + "</pre>",
+        )
+        if v.get("checks")
+        else "",
+        "<h3>Runs out of bounds or flagged</h3>"
+        + _table(v["rows"], ["experiment_id", "project", "validation"], left=("validation",))
+        if v.get("rows")
+        else "",
+    )
+
+
+def _failures(result: SweepAnalysis) -> str:
+    failures = result.summary.get("failures", [])
+    rows = [
+        {
+            "error class": f["error_class"],
+            "count": f["count"],
+            "example": f["examples"][0]["message"] if f["examples"] else "",
+        }
+        for f in failures
+    ]
+    return _section(
+        "Failures by error class",
+        _table(rows, ["error class", "count", "example"], left=("example",)) if rows else "",
+    )
+
+
+def _reproducibility(result: SweepAnalysis) -> str:
+    r = result.reproducibility
+    packages = _table(
+        [{"package": k, "version": v} for k, v in r.get("packages", {}).items()], ["package", "version"]
+    )
+    hashes = r.get("reproducibility_hashes") or {}
+    return (
+        "<details><summary>Reproducibility: package and code versions, the effective configuration</summary>"
+        + packages
+        + f"<p>{_e(hashes.get('count'))} distinct reproducibility hashes, digest <code>{html.escape(str(hashes.get('digest', '')))}</code></p>"
+        + "<h3>Code versions</h3><pre>"
+        + html.escape(json.dumps(r.get("code_versions", {}), indent=2))
+        + "</pre><h3>Effective configuration</h3><pre>"
+        + html.escape(json.dumps(r.get("config", {}), indent=2))
+        + "</pre></details>"
+    )
+
+
+def to_html(result: SweepAnalysis) -> str:
+    """One self-contained HTML document: styles and figures inline, nothing fetched."""
+    s = result.sweep
+    figs = "".join(
+        f"<h2>{html.escape(q)}</h2>{_figure(drawn, c)}"
+        + (_sensitivity_table(result) if q == SENSITIVITY else "")
+        for q, c, drawn in figure_list(result)
+    )
+    parts = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(s['name'])}: sweep report</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(s['name'])}</h1>",
+        f'<p class="sub">sweep {html.escape(s["id"])} · {html.escape(narrative.design_words(result))} · '
+        f"generated {html.escape(s['generated_at'])}</p>",
+        _answer(result),
+        figs,
+        _points(result),
+        _failures(result),
+        _comparisons(result),
+        _validation(result),
+        _section("Reproducibility", _reproducibility(result)),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
-
-
-def to_markdown(result: SweepAnalysis) -> str:
-    """A text summary for a terminal, an issue or a lab notebook (no figures)."""
-
-    def table(rows: list[dict[str, Any]], columns: list[str], limit: int = 30) -> str:
-        if not rows:
-            return "_none_\n"
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows[:limit]]
-        return "\n".join(lines) + "\n"
-
-    s = result.sweep
-    return "\n".join(
-        [
-            f"# Sweep {s['id']}\n",
-            f"projects: {', '.join(s['projects'])}; varied: {', '.join(s['varied']) or '-'}\n",
-            "## Summary\n",
-            table(
-                [{"status": k, "runs": v} for k, v in result.summary.get("status_counts", {}).items()],
-                ["status", "runs"],
-            ),
-            "## Sensitivity\n",
-            table(
-                result.sensitivity.get("indices", []),
-                ["project", "metric", "parameter", "first_order", "first_order_ci", "total", "total_ci"],
-            ),
-            "## Pareto front\n",
-            table(result.pareto.get("front", []), ["project", "parameters", "values"]),
-            "## Cross-project\n",
-            table(
-                result.cross_project.get("pairs", []),
-                ["metric", "a", "b", "mean_diff", "p_value", "p_adjusted", "effect_size", "significant"],
-            ),
-            "## Validation\n",
-            table(
-                sorted(result.validation.get("checks", []), key=lambda c: _SEVERITY[c["status"]]),
-                ["project", "parameters", "metric", "expected", "measured", "status"],
-            ),
-        ]
-    )
