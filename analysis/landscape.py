@@ -138,7 +138,7 @@ def view(
         )
         top = best["parameters"] if best else {}
         anchor = {c: float(top.get(name(c), data[c].median())) for c in numeric}
-    fig, axes = panels(len(pairs), size=(4.2, 3.3))
+    fig, axes = panels(len(pairs), size=(4.2, 3.3) if len(pairs) > 1 else (5.6, 4.3))
     for ax, (x, y), kind in zip(axes, pairs, kinds, strict=True):
         if kind == "heatmap":
             _heatmap(ax, fig, data, x, y, best)

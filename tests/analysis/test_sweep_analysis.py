@@ -172,6 +172,7 @@ def test_on_sweep_completed_writes_once_and_never_raises(sweeps: Sweeps, tmp_pat
     assert stored is not None and stored["cross_project"]["metrics"]
     assert sorted(p.name for p in report.parent.iterdir() if p.is_file()) == [
         "analysis.json",
+        "outcome.json",  # how the sweep ended, written by the coordinator
         "report.html",
         "sweep.json",
     ]
