@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 plt.rcParams.update(
     {
         "svg.fonttype": "none",
+        "text.parse_math": False,  # names from the results are text: `$\\undefined{$` must not be TeX
         "figure.dpi": 100,
         "font.size": 10,
         "axes.titlesize": 10,
