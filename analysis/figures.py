@@ -80,14 +80,20 @@ def name(column: str) -> str:
 
 
 def level_ticks(ax: Any, positions: list[float], labels: list[str], axis: str = "x") -> None:
-    """Ticks at a parameter's levels; every k-th label when there are many."""
+    """Ticks at a parameter's levels; every k-th label when there are many, slanted when long."""
     step = max(1, -(-len(labels) // 8))
     shown = [label if i % step == 0 else "" for i, label in enumerate(labels)]
     (ax.set_xticks if axis == "x" else ax.set_yticks)(positions, shown)
+    if axis == "x" and sum(len(label) for label in shown) > 40:
+        ax.tick_params(axis="x", labelrotation=30)
+        for text in ax.get_xticklabels():
+            text.set_horizontalalignment("right")
 
 
-def _label(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+def tick_label(value: Any, width: int = 14) -> str:
+    """A level as a tick label: one line, at most ``width`` characters."""
+    text = " ".join(f"{value:.3g}".split()) if isinstance(value, float) else " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _positions(values: pd.Series) -> tuple[pd.Series, pd.Series, list[float], list[str]]:
@@ -108,7 +114,7 @@ def _positions(values: pd.Series) -> tuple[pd.Series, pd.Series, list[float], li
     rank = values.groupby(values).cumcount()
     size = values.groupby(values).transform("size")
     spread = np.where(size > 1, rank / (size - 1).clip(lower=1) - 0.5, 0.0)
-    return base + spread * 0.4 * gap, base, ticks, [_label(v) for v in levels]
+    return base + spread * 0.25 * gap, base, ticks, [tick_label(v) for v in levels]
 
 
 def _points(ax: Any, x: pd.Series, part: pd.DataFrame, color: str, label: str | None) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.figures import BEST, DENSE, is_levels, level_ticks, name, panels, plt, svg, thin
+from analysis.figures import BEST, DENSE, is_levels, level_ticks, name, panels, plt, svg, thin, tick_label
 from analysis.surrogate import GaussianProcess
 
 MAX_PAIRS = 3
@@ -38,7 +38,7 @@ def _filled_grid(data: pd.DataFrame, x: str, y: str) -> bool:
 
 
 def _ticks(values: pd.Index) -> list[str]:
-    return [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values]
+    return [tick_label(v) for v in values]
 
 
 def _heatmap(ax: Any, fig: Any, data: pd.DataFrame, x: str, y: str, best: dict[str, Any] | None) -> None:
@@ -172,7 +172,7 @@ def parallel_coordinates(
         else:
             codes, uniques = pd.factorize(values.astype(str), sort=True)
             columns.append(codes / max(len(uniques) - 1, 1))
-            labels.append((uniques[0], uniques[-1]))
+            labels.append((tick_label(uniques[0]), tick_label(uniques[-1])))
     low, high = float(data["mean"].min()), float(data["mean"].max())
     columns.append(((data["mean"] - low) / (high - low if high > low else 1.0)).to_numpy(float))
     labels.append((f"{low:.4g}", f"{high:.4g}"))

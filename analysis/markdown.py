@@ -70,13 +70,13 @@ def _best(entry: dict[str, Any]) -> list[str]:
             {"metric": m, "mean": g["mean"], "interval": narrative.interval(g)}
             for m, g in entry["metrics"].items()
         ]
-        out += ["\nOther metrics at this point:\n\n", table(rows, ["metric", "mean", "interval"])]
+        out += ["Other metrics at this point:\n", table(rows, ["metric", "mean", "interval"])]
     if entry.get("runners_up"):
         rows = [
             {**r["parameters"], "mean": r["mean"], "interval": narrative.interval(r)}
             for r in entry["runners_up"]
         ]
-        out += ["\nNext best:\n\n", table(rows, [*entry["parameters"], "mean", "interval"])]
+        out += ["Next best:\n", table(rows, [*entry["parameters"], "mean", "interval"])]
     return out
 
 
