@@ -114,7 +114,9 @@ def _positions(values: pd.Series) -> tuple[pd.Series, pd.Series, list[float], li
     rank = values.groupby(values).cumcount()
     size = values.groupby(values).transform("size")
     spread = np.where(size > 1, rank / (size - 1).clip(lower=1) - 0.5, 0.0)
-    return base + spread * 0.25 * gap, base, ticks, [tick_label(v) for v in levels]
+    # many numeric levels read better on the usual axis than one tick each
+    labels = [] if numeric and len(levels) > 8 else [tick_label(v) for v in levels]
+    return base + spread * 0.25 * gap, base, ticks, labels
 
 
 def _points(ax: Any, x: pd.Series, part: pd.DataFrame, color: str, label: str | None) -> None:
@@ -172,7 +174,7 @@ def metric_vs_parameters(
                 marginal = part.groupby(level_all[part.index], sort=True)["mean"].mean()
                 if len(marginal) > 1:
                     ax.plot(marginal.index, marginal.to_numpy(), "-", lw=1.4, color=color, alpha=0.8)
-        if ticks:
+        if labels:
             level_ticks(ax, ticks, labels)
         if is_best.any():
             ax.plot(x_all[is_best].iloc[:1], data.loc[is_best, "mean"].iloc[:1], **BEST)
@@ -220,7 +222,8 @@ def convergence(traces: dict[str, Any]) -> str | None:
                     ax.axvline(t["random_order_pool"] + 0.5, color="0.7", lw=0.8, ls=":")
             ax.set_xlabel(label)
             ax.set_ylabel(f"{metric} ({t['goal']})" if col == 0 else "")
-        flat[row * len(axes_spec)].legend(loc="lower right" if t["goal"] == "maximize" else "upper right")
+    handles, labels = flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
     return svg(fig)
 
 

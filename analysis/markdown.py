@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from analysis import narrative
-from analysis.render import SEVERITY, point_rows
+from analysis.html_report import SEVERITY, point_rows
 from analysis.report import SweepAnalysis
 
 # CommonMark lets any ASCII punctuation be backslash-escaped: these are the ones that start

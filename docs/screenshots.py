@@ -140,23 +140,30 @@ def render_report(results: Path, sweep_id: str, out: Path) -> Path:
     return out
 
 
-def screenshot(page: Any, html: Path, png: Path, height: int | None = None) -> Path:
-    """A PNG of ``html``: the whole page, or its top ``height`` pixels."""
+def screenshot(page: Any, html: Path, png: Path, height: int | None = None, start: str | None = None) -> Path:
+    """A PNG of ``html``: the whole page, or ``height`` pixels from its top (or from the heading
+    that reads ``start``)."""
     page.goto(html.as_uri())
     page.wait_for_load_state("load")
     if height is None:
         page.screenshot(path=str(png), full_page=True)
-    else:
-        page.screenshot(path=str(png), clip={"x": 0, "y": 0, "width": WIDTH, "height": height})
+        return png
+    top = 0.0
+    if start is not None:
+        box = page.locator("h2", has_text=start).first.bounding_box()
+        top = max(0.0, box["y"] - 20) if box else 0.0
+    page.screenshot(path=str(png), full_page=True, clip={"x": 0, "y": top, "width": WIDTH, "height": height})
     return png
 
 
-def report_view(sample: str, height: int | None = None) -> Callable[[Any, Path, dict[str, str], Path], Path]:
-    """A view: the report of one sample sweep."""
+def report_view(
+    sample: str, height: int | None = None, start: str | None = None
+) -> Callable[[Any, Path, dict[str, str], Path], Path]:
+    """A view: the report of one sample sweep (from the heading ``start``, if given)."""
 
     def view(page: Any, workdir: Path, ids: dict[str, str], out: Path) -> Path:
         html = render_report(workdir / "results", ids[sample], workdir / f"report-{sample}.html")
-        return screenshot(page, html, out, height)
+        return screenshot(page, html, out, height, start)
 
     return view
 
@@ -165,7 +172,7 @@ VIEWS: dict[str, Callable[[Any, Path, dict[str, str], Path], Path]] = {
     "report-grid": report_view("grid", 2400),
     "report-adaptive": report_view("adaptive", 2400),
     "report-sampled": report_view("sampled", 2000),
-    "report-early-stopping": report_view("early-stopping", 1500),
+    "report-early-stopping": report_view("early-stopping", 620, start="Did early stopping"),
     "report-cancelled": report_view("cancelled", 900),
 }
 

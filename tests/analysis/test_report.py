@@ -249,3 +249,11 @@ def test_a_name_that_looks_like_tex_is_drawn_as_text() -> None:
     )
     svg = metric_vs_parameters(groups, "m", [column])
     assert svg is not None and "$\\undefinedmacro{$" in svg
+
+
+def test_analysis_render_stays_the_function_after_drawing_a_report(sweeps: Sweeps) -> None:
+    import analysis
+
+    result = analyze_sweep(sweeps.results, sweeps.hostile)
+    for fmt in ("html", "md", "html"):  # the HTML module once took the name `analysis.render`
+        assert analysis.render(result, fmt)

@@ -29,7 +29,8 @@ pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em}.muted{color:#
 .status{border-left:6px solid #888;background:#f6f6f6;padding:.6em 1em;margin:1em 0}
 .status b{font-size:1.15em}.status.completed{border-color:#2e7d32;background:#f1f8f1}
 .status.cancelled,.status.timed_out{border-color:#c62828;background:#fdf0f0}
-.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1 1 320px;max-width:540px}
+.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1 1 420px}
+.card ul{margin:.3em 0}.blocks{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start}
 .card .value{font-size:1.6em;font-weight:600}.card .metric{color:#555}.card table{font-size:.8em}
 .badge{display:inline-block;border-radius:3px;padding:0 .4em;font-size:.8em;margin-left:.4em}
 .badge.yes{background:#e3f2e3;color:#176b1e}.badge.no{background:#fde7e7;color:#b00020}
@@ -87,41 +88,45 @@ def _status(result: SweepAnalysis) -> str:
     )
 
 
-def _best_card(entry: dict[str, Any]) -> str:
+def _best_card(entry: dict[str, Any], varied: list[str]) -> str:
     feasible = entry.get("feasible")
     badge = (
         ""
         if feasible is None
         else f'<span class="badge {"yes" if feasible else "no"}">{"feasible" if feasible else "infeasible"}</span>'
     )
-    params = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{_e(v)}</td></tr>" for k, v in entry["parameters"].items()
-    )
-    others = "".join(
-        f"<tr><td>{html.escape(m)}</td><td>{_e(g['mean'])} {html.escape(narrative.interval(g))}</td></tr>"
-        for m, g in entry.get("metrics", {}).items()
-    )
-    lines = "".join(f"<li>{html.escape(line)}</li>" for line in narrative.best_lines(entry))
-    runners = (
-        "<h3>next best</h3>"
+    blocks = [
+        "<div><h3>parameters</h3>"
         + _table(
-            [
-                {**r["parameters"], "mean": r["mean"], "interval": narrative.interval(r)}
-                for r in entry["runners_up"]
-            ],
-            [*entry["parameters"], "mean", "interval"],
+            [{"parameter": k, "value": v} for k, v in entry["parameters"].items()], ["parameter", "value"]
         )
-        if entry.get("runners_up")
-        else ""
-    )
+        + "</div>"
+    ]
+    if entry.get("metrics"):
+        rows = [
+            {"metric": m, "mean": g["mean"], "interval": narrative.interval(g)}
+            for m, g in entry["metrics"].items()
+        ]
+        blocks.append(
+            "<div><h3>other metrics here</h3>" + _table(rows, ["metric", "mean", "interval"]) + "</div>"
+        )
+    if entry.get("runners_up"):
+        shown = [p for p in entry["parameters"] if p in varied] or list(entry["parameters"])
+        rows = [
+            {
+                **{p: r["parameters"].get(p) for p in shown},
+                "mean": r["mean"],
+                "interval": narrative.interval(r),
+            }
+            for r in entry["runners_up"]
+        ]
+        blocks.append("<div><h3>next best</h3>" + _table(rows, [*shown, "mean", "interval"]) + "</div>")
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in narrative.best_lines(entry))
     return (
         f'<div class="card"><div class="metric">{html.escape(entry["metric"])} ({html.escape(entry["goal"])}), '
         f"{html.escape(entry['project'])}{badge}</div>"
         f'<div class="value">{_e(entry["mean"])}</div><ul>{lines}</ul>'
-        f"<table><tr><th>parameter</th><th>value</th></tr>{params}</table>"
-        + (f"<h3>other metrics here</h3><table>{others}</table>" if others else "")
-        + runners
-        + "</div>"
+        f'<div class="blocks">{"".join(blocks)}</div></div>'
     )
 
 
@@ -133,7 +138,10 @@ def _answer(result: SweepAnalysis) -> str:
     parts = [_status(result)]
     if entries:
         parts.append("<h2>Best configuration</h2>")
-        parts.append('<div class="cards">' + "".join(_best_card(e) for e in entries) + "</div>")
+        varied = result.sweep["varied"]
+        if result.outcome.get("state") in ("cancelled", "timed_out"):
+            parts.append('<p class="muted">The best of the runs made before the sweep stopped.</p>')
+        parts.append('<div class="cards">' + "".join(_best_card(e, varied) for e in entries) + "</div>")
     elif not result.sweep["objectives"]:
         parts.append('<p class="muted">No objective declared: the figures show the first metrics.</p>')
     if feasibility:
@@ -177,7 +185,12 @@ def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
                 (
                     f"How does {metric} change with each parameter?",
                     _bars(groups, metric, level)
-                    + " Lines, on a grid: the mean over the other parameters at each level. Star: the best point.",
+                    + (
+                        " Lines: the mean over the other parameters at each level."
+                        if s.get("design") == "grid"
+                        else ""
+                    )
+                    + " Star: the best point.",
                     figures.metric_vs_parameters(groups, metric, varied, best.get(metric)),
                 )
             )
@@ -222,8 +235,12 @@ def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
     out.append(
         (
             "Did early stopping stop the right runs?",
-            f"The values each run reported ({curves.get('stopped', 0)} of {curves.get('total', 0)} stopped early, "
-            "crosses where the rule stopped them).",
+            f"The values each run reported ({curves.get('stopped', 0)} of {curves.get('total', 0)} stopped early"
+            + "".join(
+                f" by the {r} rule"
+                for r in sorted({r["rule"] for r in curves.get("runs", []) if r["rule"]})[:1]
+            )
+            + "; crosses where they stopped).",
             figures.intermediate(curves),
         )
     )
