@@ -227,7 +227,7 @@ def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
         (
             SENSITIVITY,
             "Variance shares (Sobol' indices): first-order (alone) and total (with interactions)"
-            + (", with their intervals." if with_intervals else "; no intervals without repeats."),
+            + (", with their intervals." if with_intervals else "; point estimates, as one run per point leaves nothing to resample."),
             sensitivity_svg,
         )
     )

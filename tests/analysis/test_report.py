@@ -155,6 +155,9 @@ def test_no_empty_section_and_the_configuration_collapsed_at_the_end(sweeps: Swe
         assert html.index("Effective configuration") > details and html.index("</details>") > details
         assert re.search(r"</details>\s*</body></html>\s*$", html)
         assert "with their intervals" in html  # repeats or the GP's bootstrap give intervals
+    once = render(analyze_sweep(sweeps.results, sweeps.hostile), "html")  # one run per point
+    sensitivity = once.split("<h2>Which parameters matter?</h2>")[1].split("<h2>")[0]
+    assert "interval" not in sensitivity and "[–, –]" not in sensitivity  # no promise it cannot keep
     single = render(analyze_sweep(sweeps.results, sweeps.checked), "html")
     assert "<h2>Validation</h2>" in single  # a section that applies is there
     for sweep_id in (sweeps.grid, sweeps.adaptive, sweeps.cross, sweeps.hostile):
