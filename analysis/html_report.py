@@ -9,13 +9,22 @@ out. Every value from the results is escaped. Markdown is :mod:`analysis.markdow
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from analysis import figures, landscape, narrative
+from analysis.html_tables import (
+    comparisons,
+    escaped,
+    failures,
+    points,
+    reproducibility,
+    section,
+    sensitivity_table,
+    table,
+    validation,
+)
 from analysis.report import SweepAnalysis
 
-SEVERITY = {"violation": 0, "warn": 1, "ok": 2}  # validation tables show problems first
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1120px;margin:2em auto;color:#222;padding:0 1em;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.1em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
@@ -36,30 +45,7 @@ pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em}.muted{color:#
 .badge.yes{background:#e3f2e3;color:#176b1e}.badge.no{background:#fde7e7;color:#b00020}
 details{margin:1em 0}summary{cursor:pointer;font-weight:600}
 """
-GROUP_ROWS = 20  # rows of the points table (the JSON has them all)
 SENSITIVITY = "Which parameters matter?"
-
-
-def _e(value: Any) -> str:
-    return html.escape(narrative.text(value))
-
-
-def _table(
-    rows: list[dict[str, Any]], columns: list[str], limit: int = 50, left: tuple[str, ...] = ()
-) -> str:
-    head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(c)}</th>' for c in columns)
-    body = []
-    for row in rows[:limit]:
-        cells = []
-        for c in columns:
-            value = narrative.text(row.get(c))
-            css = value.split(":")[0] if c in ("status", "validation") else ("l" if c in left else "")
-            cells.append(f'<td class="{html.escape(css)}">{html.escape(value)}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    more = (
-        f'<p class="muted">{len(rows) - limit} more rows in the JSON report</p>' if len(rows) > limit else ""
-    )
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
 def _figure(svg: str | None, caption: str) -> str:
@@ -69,11 +55,6 @@ def _figure(svg: str | None, caption: str) -> str:
         f'<figure class="fig" role="img" aria-label="{html.escape(caption)}">{svg}'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
-
-
-def _section(title: str, *parts: str) -> str:
-    body = "".join(p for p in parts if p)
-    return f"<h2>{html.escape(title)}</h2>{body}" if body else ""
 
 
 # -- the answer -----------------------------------------------------------------------------------
@@ -97,7 +78,7 @@ def _best_card(entry: dict[str, Any], varied: list[str]) -> str:
     )
     blocks = [
         "<div><h3>parameters</h3>"
-        + _table(
+        + table(
             [{"parameter": k, "value": v} for k, v in entry["parameters"].items()], ["parameter", "value"]
         )
         + "</div>"
@@ -108,7 +89,7 @@ def _best_card(entry: dict[str, Any], varied: list[str]) -> str:
             for m, g in entry["metrics"].items()
         ]
         blocks.append(
-            "<div><h3>other metrics here</h3>" + _table(rows, ["metric", "mean", "interval"]) + "</div>"
+            "<div><h3>other metrics here</h3>" + table(rows, ["metric", "mean", "interval"]) + "</div>"
         )
     if entry.get("runners_up"):
         shown = [p for p in entry["parameters"] if p in varied] or list(entry["parameters"])
@@ -120,12 +101,12 @@ def _best_card(entry: dict[str, Any], varied: list[str]) -> str:
             }
             for r in entry["runners_up"]
         ]
-        blocks.append("<div><h3>next best</h3>" + _table(rows, [*shown, "mean", "interval"]) + "</div>")
+        blocks.append("<div><h3>next best</h3>" + table(rows, [*shown, "mean", "interval"]) + "</div>")
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in narrative.best_lines(entry))
     return (
         f'<div class="card"><div class="metric">{html.escape(entry["metric"])} ({html.escape(entry["goal"])}), '
         f"{html.escape(entry['project'])}{badge}</div>"
-        f'<div class="value">{_e(entry["mean"])}</div><ul>{lines}</ul>'
+        f'<div class="value">{escaped(entry["mean"])}</div><ul>{lines}</ul>'
         f'<div class="blocks">{"".join(blocks)}</div></div>'
     )
 
@@ -227,7 +208,11 @@ def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
         (
             SENSITIVITY,
             "Variance shares (Sobol' indices): first-order (alone) and total (with interactions)"
-            + (", with their intervals." if with_intervals else "; point estimates, as one run per point leaves nothing to resample."),
+            + (
+                ", with their intervals."
+                if with_intervals
+                else "; point estimates, as one run per point leaves nothing to resample."
+            ),
             sensitivity_svg,
         )
     )
@@ -262,201 +247,12 @@ def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
     return [(q, c, drawn) for q, c, drawn in out if drawn]
 
 
-# -- tables ---------------------------------------------------------------------------------------
-
-
-def point_rows(result: SweepAnalysis, limit: int) -> tuple[str, list[dict[str, Any]], list[str]]:
-    """The points of the first objective, best first: (metric, rows, columns); the varied
-    parameters only, the project only when there are several."""
-    objectives = result.sweep["objectives"]
-    metrics = [o["metric"] for o in objectives] or result.sweep["metrics"][:1]
-    if not result.groups or not metrics:
-        return "", [], []
-    goal = objectives[0]["goal"] if objectives else "maximize"
-    first = [g for g in result.groups if g["metric"] == metrics[0] and g["mean"] is not None]
-    first.sort(key=lambda g: g["mean"], reverse=goal == "maximize")
-    varied = result.sweep["varied"] or result.sweep["parameters"]
-    rows = [
-        {
-            "project": g["project"],
-            **{p: g["parameters"].get(p) for p in varied},
-            "n": g["n"],
-            "mean": g["mean"],
-            "interval": narrative.interval(g),
-            "method": g["method"] if g["ci_low"] is not None else None,
-        }
-        for g in first[:limit]
-    ]
-    columns = [*(["project"] if len(result.sweep["projects"]) > 1 else []), *varied, "n", "mean", "interval"]
-    if any(r["method"] for r in rows):
-        columns.append("method")
-    return metrics[0], rows, columns
-
-
-def _points(result: SweepAnalysis) -> str:
-    metric, rows, columns = point_rows(result, GROUP_ROWS)
-    if not rows:
-        return ""
-    total = sum(1 for g in result.groups if g["metric"] == metric)
-    more = (
-        f'<p class="muted">{total - len(rows)} more points in the JSON report</p>'
-        if total > len(rows)
-        else ""
-    )
-    return _section(f"Points by {metric}, best first", _table(rows, columns, left=("project",)), more)
-
-
-def _comparisons(result: SweepAnalysis) -> str:
-    cross = result.cross_project
-    configurations = [c for c in result.comparisons if c["kind"] == "configuration"]
-    return _section(
-        "Comparisons",
-        _table(
-            cross.get("pairs", []),
-            [
-                "metric",
-                "a",
-                "b",
-                "n_points",
-                "mean_diff",
-                "test",
-                "p_value",
-                "p_adjusted",
-                "effect_size",
-                "effect_size_kind",
-                "significant",
-            ],
-        )
-        if cross.get("pairs")
-        else "",
-        "<h3>Projects at each shared point (Benjamini-Hochberg corrected)</h3>"
-        + _table(
-            cross["points"],
-            [
-                "metric",
-                "a",
-                "b",
-                "parameters",
-                "mean_a",
-                "mean_b",
-                "test",
-                "p_value",
-                "p_adjusted",
-                "effect_size",
-                "significant",
-            ],
-        )
-        if cross.get("points")
-        else "",
-        "<h3>Each point against the best (Benjamini-Hochberg corrected)</h3>"
-        + _table(
-            sorted(configurations, key=lambda c: c["p_adjusted"] if c["p_adjusted"] is not None else 2),
-            [
-                "metric",
-                "project",
-                "parameters",
-                "mean_diff",
-                "p_value",
-                "p_adjusted",
-                "effect_size",
-                "significant",
-            ],
-            limit=30,
-            left=("metric", "project", "parameters"),
-        )
-        if configurations
-        else "",
-    )
-
-
-def _sensitivity_table(result: SweepAnalysis) -> str:
-    indices = result.sensitivity.get("indices", [])
-    if not indices:
-        return ""
-    with_ci = any(i.get("first_order_ci") and i["first_order_ci"][0] is not None for i in indices)
-    columns = [
-        "project",
-        "metric",
-        "parameter",
-        "first_order",
-        *(["first_order_ci"] if with_ci else []),
-        "total",
-    ]
-    columns += [*(["total_ci"] if with_ci else []), "method"]
-    scales = result.sensitivity.get("length_scales", [])
-    return (
-        "<h3>Sensitivity indices</h3>"
-        + _table(indices, columns)
-        + (
-            "<h3>GP length scales (small: the metric changes fast along it)</h3>"
-            + _table(scales, ["project", "metric", "parameter", "length_scale"])
-            if scales
-            else ""
-        )
-    )
-
-
-def _validation(result: SweepAnalysis) -> str:
-    v = result.validation
-    if not (v.get("checks") or v.get("rows")):
-        return ""
-    counts = v.get("counts", {})
-    return _section(
-        "Validation",
-        f"<p>{counts.get('ok', 0)} ok, {counts.get('warn', 0)} warning(s), {counts.get('violation', 0)} violation(s).</p>",
-        _table(
-            sorted(v.get("checks", []), key=lambda c: SEVERITY[c["status"]]),
-            ["project", "parameters", "metric", "expected", "measured", "stderr", "z", "status", "reason"],
-        )
-        if v.get("checks")
-        else "",
-        "<h3>Runs out of bounds or flagged</h3>"
-        + _table(v["rows"], ["experiment_id", "project", "validation"], left=("validation",))
-        if v.get("rows")
-        else "",
-    )
-
-
-def _failures(result: SweepAnalysis) -> str:
-    failures = result.summary.get("failures", [])
-    rows = [
-        {
-            "error class": f["error_class"],
-            "count": f["count"],
-            "example": f["examples"][0]["message"] if f["examples"] else "",
-        }
-        for f in failures
-    ]
-    return _section(
-        "Failures by error class",
-        _table(rows, ["error class", "count", "example"], left=("example",)) if rows else "",
-    )
-
-
-def _reproducibility(result: SweepAnalysis) -> str:
-    r = result.reproducibility
-    packages = _table(
-        [{"package": k, "version": v} for k, v in r.get("packages", {}).items()], ["package", "version"]
-    )
-    hashes = r.get("reproducibility_hashes") or {}
-    return (
-        "<details><summary>Reproducibility: package and code versions, the effective configuration</summary>"
-        + packages
-        + f"<p>{_e(hashes.get('count'))} distinct reproducibility hashes, digest <code>{html.escape(str(hashes.get('digest', '')))}</code></p>"
-        + "<h3>Code versions</h3><pre>"
-        + html.escape(json.dumps(r.get("code_versions", {}), indent=2))
-        + "</pre><h3>Effective configuration</h3><pre>"
-        + html.escape(json.dumps(r.get("config", {}), indent=2))
-        + "</pre></details>"
-    )
-
-
 def to_html(result: SweepAnalysis) -> str:
     """One self-contained HTML document: styles and figures inline, nothing fetched."""
     s = result.sweep
     figs = "".join(
         f"<h2>{html.escape(q)}</h2>{_figure(drawn, c)}"
-        + (_sensitivity_table(result) if q == SENSITIVITY else "")
+        + (sensitivity_table(result) if q == SENSITIVITY else "")
         for q, c, drawn in figure_list(result)
     )
     parts = [
@@ -468,11 +264,11 @@ def to_html(result: SweepAnalysis) -> str:
         f"generated {html.escape(s['generated_at'])}</p>",
         _answer(result),
         figs,
-        _points(result),
-        _failures(result),
-        _comparisons(result),
-        _validation(result),
-        _section("Reproducibility", _reproducibility(result)),
+        points(result),
+        failures(result),
+        comparisons(result),
+        validation(result),
+        section("Reproducibility", reproducibility(result)),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)

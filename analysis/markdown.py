@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from analysis import narrative
-from analysis.html_report import SEVERITY, point_rows
+from analysis.html_tables import SEVERITY, point_rows
 from analysis.report import SweepAnalysis
 
 # CommonMark lets any ASCII punctuation be backslash-escaped: these are the ones that start
@@ -93,6 +93,8 @@ def to_markdown(result: SweepAnalysis) -> str:
     entries = result.best.get("objectives") or []
     if entries:
         lines.append("## Best configuration\n")
+        if result.outcome.get("state") in ("cancelled", "timed_out"):
+            lines.append("The best of the runs made before the sweep stopped.\n")
         for entry in entries:
             lines += _best(entry)
     if feasibility := narrative.feasibility_line(result):
