@@ -57,7 +57,7 @@ def _section(title: str, *parts: str) -> list[str]:
     return [f"## {escape(title)}\n", *body] if body else []
 
 
-def _best(entry: dict[str, Any]) -> list[str]:
+def _best(entry: dict[str, Any], varied: list[str]) -> list[str]:
     feasible = {True: " (feasible)", False: " (infeasible)", None: ""}[entry.get("feasible")]
     out = [
         f"### {escape(entry['metric'])} ({escape(entry['goal'])}), {escape(entry['project'])}: "
@@ -72,11 +72,16 @@ def _best(entry: dict[str, Any]) -> list[str]:
         ]
         out += ["Other metrics at this point:\n", table(rows, ["metric", "mean", "interval"])]
     if entry.get("runners_up"):
+        shown = [p for p in entry["parameters"] if p in varied] or list(entry["parameters"])
         rows = [
-            {**r["parameters"], "mean": r["mean"], "interval": narrative.interval(r)}
+            {
+                **{p: r["parameters"].get(p) for p in shown},
+                "mean": r["mean"],
+                "interval": narrative.interval(r),
+            }
             for r in entry["runners_up"]
         ]
-        out += ["Next best:\n", table(rows, [*entry["parameters"], "mean", "interval"])]
+        out += ["Next best:\n", table(rows, [*shown, "mean", "interval"])]
     return out
 
 
@@ -96,7 +101,7 @@ def to_markdown(result: SweepAnalysis) -> str:
         if result.outcome.get("state") in ("cancelled", "timed_out"):
             lines.append("The best of the runs made before the sweep stopped.\n")
         for entry in entries:
-            lines += _best(entry)
+            lines += _best(entry, s["varied"])
     if feasibility := narrative.feasibility_line(result):
         lines.append(f"\n{escape(feasibility)}\n")
     lines += _points(result)
