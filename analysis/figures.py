@@ -35,6 +35,7 @@ plt.rcParams.update(
     }
 )
 MAX_PANELS = 6
+LAYOUT = "tight"  # one pass of bounding boxes; "constrained" took twice as long on a 6-panel figure
 PER_ROW = 3
 PANEL = (3.6, 2.9)  # inches per panel: three across a page are still legible
 DENSE = 150  # beyond this many points a panel shows dots, not error bars
@@ -62,7 +63,7 @@ def panels(n: int, size: tuple[float, float] = PANEL, **kwargs: Any) -> tuple[An
     cols = min(n, PER_ROW)
     rows = -(-n // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, layout="constrained", **kwargs
+        rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, layout=LAYOUT, **kwargs
     )
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -223,7 +224,9 @@ def convergence(traces: dict[str, Any]) -> str | None:
             ax.set_xlabel(label)
             ax.set_ylabel(f"{metric} ({t['goal']})" if col == 0 else "")
     handles, labels = flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    fig.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=3
+    )  # below, outside the axes
     return svg(fig)
 
 
@@ -263,7 +266,9 @@ def sensitivity(indices: list[dict[str, Any]]) -> tuple[str | None, bool]:
         ax.set_xlabel("share of variance")
         ax.set_title(f"{key[1]} ({key[0]}, {part['method'].iloc[0]})", loc="left")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    fig.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2
+    )  # below, outside the axes
     return svg(fig), with_intervals
 
 
@@ -272,7 +277,7 @@ def pareto(result: dict[str, Any]) -> str | None:
     if not result.get("front"):
         return None
     a, b = (o["metric"] for o in result["objectives"][:2])
-    fig, ax = plt.subplots(figsize=(5.0, 3.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.0, 3.8), layout=LAYOUT)
     dominated = [result["dominated"][i] for i in thin(len(result["dominated"]))]
     ax.plot(
         [p["values"][a] for p in dominated],
@@ -325,7 +330,7 @@ def intermediate(curves: dict[str, Any]) -> str | None:
     runs = curves.get("runs") or []
     if not runs:
         return None
-    fig, ax = plt.subplots(figsize=(7.0, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.0, 3.6), layout=LAYOUT)
     labelled: set[str] = set()
     for run in sorted(runs, key=lambda r: r["stopped_at"] is not None):  # stopped ones on top
         values = np.asarray(run["values"], dtype=float)

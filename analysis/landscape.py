@@ -15,7 +15,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.figures import BEST, DENSE, is_levels, level_ticks, name, panels, plt, svg, thin, tick_label
+from analysis.figures import (
+    BEST,
+    DENSE,
+    LAYOUT,
+    is_levels,
+    level_ticks,
+    name,
+    panels,
+    plt,
+    svg,
+    thin,
+    tick_label,
+)
 from analysis.surrogate import GaussianProcess
 
 MAX_PAIRS = 3
@@ -178,7 +190,7 @@ def parallel_coordinates(
     labels.append((f"{low:.4g}", f"{high:.4g}"))
     lines = np.column_stack(columns)
     axis_x = np.arange(lines.shape[1])
-    fig, ax = plt.subplots(figsize=(min(2.0 * len(axis_x) + 1.5, 11.0), 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(2.0 * len(axis_x) + 1.5, 11.0), 3.6), layout=LAYOUT)
     colors = plt.get_cmap("viridis")(lines[:, -1])
     for row, color in zip(lines, colors, strict=True):
         ax.plot(axis_x, row, "-", color=color, lw=0.9, alpha=0.7)
