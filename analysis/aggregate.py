@@ -3,7 +3,8 @@ confidence interval.
 
 Intervals: Student's t by default; Wilson (pooled shots) for shot-estimated probabilities, which
 stays inside [0, 1] and does not collapse at 0 or 1; a bootstrap (``scipy.stats.bootstrap``) on
-request, for skewed metrics. The t-interval is vectorised over groups, so 100,000 rows aggregate
+request, for skewed metrics. A point run once has no spread to estimate: there the standard
+error its project reported (``p_stderr`` beside ``p``) gives a normal interval (``reported``). The t-interval is vectorised over groups, so 100,000 rows aggregate
 in about the time of a pandas groupby.
 """
 
@@ -18,7 +19,7 @@ from scipy import stats
 
 from core.intervals import wilson_interval
 
-Method = Literal["t", "wilson", "bootstrap"]
+Method = Literal["t", "wilson", "bootstrap", "reported"]
 COLUMNS = [
     "project",
     "metric",
@@ -77,6 +78,7 @@ def aggregate(
     probabilities: Callable[[str], tuple[set[str], str]] | Mapping[str, tuple[set[str], str]] | None = None,
     n_resamples: int = 999,
     seed: int = 0,
+    uncertainties: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Statistics over repeats of each (project, point, metric).
 
@@ -91,6 +93,8 @@ def aggregate(
             :meth:`SweepData.probability_metrics` gives; used by ``auto``.
         n_resamples: bootstrap resamples.
         seed: bootstrap seed, for reproducible reports.
+        uncertainties: metric column -> the column of its project's reported standard error
+            (:attr:`SweepData.uncertainties`), for the points without repeats.
 
     Returns:
         One row per (project, point, metric): ``project``, the ``keys``, ``metric`` (without
@@ -117,9 +121,42 @@ def aggregate(
     out["method"] = "t"
     if method == "bootstrap":
         _bootstrap(out, grouped, confidence, n_resamples, seed)
-    elif method == "auto" and probabilities is not None:
+    if uncertainties:
+        _reported(out, frame, by, uncertainties, confidence)
+    if method == "auto" and probabilities is not None:
         _wilson(out, frame, by, probabilities, confidence)
     return out.rename(columns={"project_name": "project"})[["project", *keys, *COLUMNS[1:]]]
+
+
+def _reported(
+    out: pd.DataFrame, frame: pd.DataFrame, by: list[str], uncertainties: Mapping[str, str], confidence: float
+) -> None:
+    """Where repeats give no interval, the projects' reported standard errors do: the stderr of a
+    mean of n runs is sqrt(sum s_i^2) / n, and the interval is normal around the mean."""
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    for column, error_column in uncertainties.items():
+        if column not in frame or error_column not in frame:
+            continue
+        rows = frame[[*by, column, error_column]].dropna(subset=[column])
+        errors = rows[error_column].astype(float)
+        pooled = (
+            rows.assign(_sq=errors**2, _k=errors.notna())
+            .groupby(by, dropna=False, sort=True)[["_sq", "_k"]]
+            .sum()
+        )
+        stderr = np.sqrt(pooled["_sq"]) / pooled["_k"].where(pooled["_k"] > 0)
+        target = (out["metric"] == column.removeprefix("metric.")) & out["ci_low"].isna()
+        if not target.any():
+            continue
+        found = stderr.reindex(out.loc[target].set_index(by).index).to_numpy(float)
+        usable = np.isfinite(found) & (found >= 0)
+        rows_at = out.index[target][usable]
+        found = found[usable]
+        mean = out.loc[rows_at, "mean"].to_numpy(float)
+        out.loc[rows_at, "stderr"] = found
+        out.loc[rows_at, "ci_low"] = mean - z * found
+        out.loc[rows_at, "ci_high"] = mean + z * found
+        out.loc[rows_at, "method"] = "reported"
 
 
 def _bootstrap(out: pd.DataFrame, grouped, confidence: float, n_resamples: int, seed: int) -> None:

@@ -15,11 +15,15 @@ from typing import Any
 import pandas as pd
 
 from core.errors import InputError
-from core.results import CONFIG_FILE, ResultStore
+from core.results import CONFIG_FILE, OUTCOME_FILE, ResultStore
 
 PARAM, METRIC = "param.", "metric."
 # Derived columns the adapters add next to a metric; they are not metrics of their own.
 _DERIVED_SUFFIXES = ("_ci_low", "_ci_high")
+#: suffixes of a project's own uncertainty of a metric it reports beside it (``p_stderr`` beside
+#: ``p``): error bars, never metrics. Only with the metric itself present, so ``abs_err`` alone
+#: stays a metric.
+UNCERTAINTY_SUFFIXES = ("_stderr", "_sem", "_se", "_std", "_sd", "_err")
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,14 @@ class SweepData:
         frame: every stored row (all statuses), as :meth:`ResultStore.load` returns it.
         effective: the stored ``sweep.json``: ``sweep`` (the configuration), ``code_versions``,
             ``settings``.
+        outcome: the stored ``outcome.json``: how the sweep ended (``state``, ``reason``...);
+            empty while it runs, or for results copied without it.
     """
 
     sweep_id: str
     frame: pd.DataFrame
     effective: dict[str, Any] = field(default_factory=dict)
+    outcome: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -64,8 +71,7 @@ class SweepData:
         return [c for c in self.parameters if c in ok and ok[c].nunique(dropna=True) > 1]
 
     @cached_property
-    def metrics(self) -> list[str]:
-        """Numeric metric columns (``metric.*``), without the adapters' interval bounds."""
+    def _numeric_metrics(self) -> list[str]:
         ok = self.completed
         return [
             c
@@ -75,6 +81,37 @@ class SweepData:
             and pd.api.types.is_numeric_dtype(ok[c])
             and ok[c].notna().any()
         ]
+
+    @cached_property
+    def uncertainties(self) -> dict[str, str]:
+        """Metric column -> the column of the standard error its project reports with it
+        (``metric.p`` -> ``metric.p_stderr``; see :data:`UNCERTAINTY_SUFFIXES`)."""
+        present = set(self._numeric_metrics)
+        found: dict[str, str] = {}
+        for column in self._numeric_metrics:
+            for suffix in UNCERTAINTY_SUFFIXES:
+                base = column.removesuffix(suffix)
+                if base != column and base in present and base not in found:
+                    found[base] = column
+        return found
+
+    @cached_property
+    def inputs(self) -> set[str]:
+        """Metric columns that echo an input back (``shots`` reported beside the ``shots``
+        parameter, a project's ``fixed`` value or declared shot count): settings, not outcomes."""
+        names = {c.removeprefix(PARAM) for c in self.frame.columns if c.startswith(PARAM)}
+        for project in self.config.get("projects", []):
+            names |= set(project.get("fixed") or {})
+            names.add((project.get("standardize") or {}).get("shots") or "shots")
+        objectives = {o["metric"] for o in self.config.get("objectives", [])}
+        return {f"{METRIC}{n}" for n in names - objectives} & set(self._numeric_metrics)
+
+    @cached_property
+    def metrics(self) -> list[str]:
+        """Numeric metric columns (``metric.*``) that are outcomes: without the adapters'
+        interval bounds, the projects' reported uncertainties and the inputs echoed back."""
+        uncertain = set(self.uncertainties.values())
+        return [c for c in self._numeric_metrics if c not in uncertain and c not in self.inputs]
 
     @property
     def objectives(self) -> list[dict[str, Any]]:
@@ -114,4 +151,5 @@ def load_sweep_data(results_dir: str | os.PathLike[str], sweep_id: str) -> Sweep
             field="execution_id",
         )
     effective = json.loads(store.read_text(sweep_id, CONFIG_FILE) or "{}")
-    return SweepData(sweep_id, store.load(sweep_id), effective)
+    outcome = json.loads(store.read_text(sweep_id, OUTCOME_FILE) or "{}")
+    return SweepData(sweep_id, store.load(sweep_id), effective, outcome)

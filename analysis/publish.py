@@ -26,7 +26,8 @@ Format = Literal["html", "json", "md"]
 
 def render(result: SweepAnalysis, fmt: Format) -> str:
     """The report in ``fmt``: ``html`` (self-contained), ``json`` (the documented schema) or ``md``."""
-    from analysis.render import to_html, to_markdown
+    from analysis.html_report import to_html
+    from analysis.markdown import to_markdown
 
     if fmt == "html":
         return to_html(result)

@@ -1,7 +1,7 @@
 """One sweep's analysis as one object, :class:`SweepAnalysis`, with a stable JSON form.
 
-``analyze(data)`` runs every step (aggregation, comparisons, sensitivity, Pareto, convergence,
-the checks against expectations) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.render` turns the result
+``analyze(data)`` runs every step (aggregation, the best configurations, comparisons,
+sensitivity, Pareto, convergence, the checks against expectations) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.html_report` and :mod:`analysis.markdown` turn the result
 into HTML or Markdown. The JSON form is documented in the README ("Analysis and reports") and in
 :data:`JSON_SCHEMA`; every top-level key is always present, empty when it does not apply.
 """
@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.aggregate import aggregate
+from analysis.best import best_configurations
 from analysis.compare import cross_project, records
 from analysis.convergence import convergence
 from analysis.dataset import SweepData
 from analysis.expectations import check_results
+from analysis.intermediate import intermediate_values
 from analysis.pareto import pareto_analysis
 from analysis.sensitivity import sensitivity_analysis
 from analysis.significance import Test, compare_configurations
@@ -47,6 +49,8 @@ class SweepAnalysis:
 
     sweep: dict[str, Any]
     summary: dict[str, Any]
+    outcome: dict[str, Any] = field(default_factory=dict)
+    best: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     cross_project: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +58,7 @@ class SweepAnalysis:
     pareto: dict[str, Any] = field(default_factory=dict)
     convergence: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    intermediate: dict[str, Any] = field(default_factory=dict)
     reproducibility: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -115,6 +120,7 @@ def analyze(
         method=interval,  # type: ignore[arg-type]
         probabilities=data.probability_metrics,
         seed=seed,
+        uncertainties=data.uncertainties,
     )
     objectives = [{"metric": o["metric"], "goal": o["goal"]} for o in data.objectives]
     focus = objectives or [
@@ -133,10 +139,18 @@ def analyze(
     comparisons += [{"kind": "projects", **row} for row in cross["pairs"]]
     config = data.config
     optimizer = config.get("optimizer") or {}
+    group_records = records(groups, parameters=keys)
     return SweepAnalysis(
         sweep=_sweep_section(data, objectives),
         summary=_summary(data),
-        groups=records(groups, parameters=keys),
+        outcome=_outcome(data),
+        best=best_configurations(
+            group_records,
+            objectives,
+            list((config.get("constraints") or {}).get("metrics") or []),
+            comparisons,
+        ),
+        groups=group_records,
         comparisons=comparisons,
         cross_project=cross,
         sensitivity=sensitivity_analysis(
@@ -153,6 +167,7 @@ def analyze(
         validation=check_results(ok, groups, keys, data.validation_spec)
         if data.validation_spec
         else {"counts": {"ok": 0, "warn": 0, "violation": 0}, "checks": [], "rows": []},
+        intermediate=intermediate_values(data.frame, keys, objectives),
         reproducibility=_reproducibility(data),
     )
 
@@ -168,9 +183,34 @@ def _sweep_section(data: SweepData, objectives: list[dict[str, Any]]) -> dict[st
         "metrics": [m.removeprefix("metric.") for m in data.metrics],
         "objectives": objectives,
         "adaptive_sampling": bool(config.get("adaptive_sampling", False)),
+        "design": _design(config),
+        "constraints": list((config.get("constraints") or {}).get("metrics") or []),
         "cross_project_analysis": bool(config.get("cross_project_analysis", False)),
         "repeats": config.get("repeats", 1),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _design(config: dict[str, Any]) -> str:
+    """``adaptive`` (a model chooses the order), ``sampled`` (a random or Sobol sample, all run)
+    or ``grid``."""
+    if config.get("adaptive_sampling"):
+        return "adaptive"
+    ranges = (config.get("parameters") or {}).values()
+    return "sampled" if any(isinstance(r, dict) and r.get("sample") for r in ranges) else "grid"
+
+
+def _outcome(data: SweepData) -> dict[str, Any]:
+    """How the sweep ended (its ``outcome.json``), with every key present."""
+    stored = data.outcome
+    return {
+        "state": stored.get("state"),
+        "reason": stored.get("reason")
+        or "not recorded: the sweep may still be running, or its results were copied without outcome.json",
+        "total": stored.get("total"),
+        "never_started": stored.get("never_started"),
+        "max_experiments": stored.get("max_experiments", data.config.get("max_experiments")),
+        "max_duration_seconds": stored.get("max_duration_seconds"),
     }
 
 
@@ -279,7 +319,7 @@ _GROUP = {
         "ci_low": {"type": ["number", "null"]},
         "ci_high": {"type": ["number", "null"]},
         "confidence": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "method": {"enum": ["t", "wilson", "bootstrap"]},
+        "method": {"enum": ["t", "wilson", "bootstrap", "reported"]},
     },
 }
 JSON_SCHEMA: dict[str, Any] = {
@@ -290,6 +330,8 @@ JSON_SCHEMA: dict[str, Any] = {
         "schema_version",
         "sweep",
         "summary",
+        "outcome",
+        "best",
         "groups",
         "comparisons",
         "cross_project",
@@ -297,12 +339,47 @@ JSON_SCHEMA: dict[str, Any] = {
         "pareto",
         "convergence",
         "validation",
+        "intermediate",
         "reproducibility",
     ],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "sweep": {"type": "object", "required": ["id", "name", "projects", "parameters", "objectives"]},
         "summary": {"type": "object", "required": ["rows", "status_counts", "failures", "cost", "time"]},
+        "outcome": {
+            "type": "object",
+            "required": ["state", "reason", "total", "never_started"],
+            "properties": {"state": {"enum": ["completed", "cancelled", "timed_out", None]}},
+        },
+        "best": {
+            "type": "object",
+            "required": ["objectives", "feasibility"],
+            "properties": {
+                "objectives": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "metric",
+                            "goal",
+                            "project",
+                            "parameters",
+                            "mean",
+                            "ci_low",
+                            "ci_high",
+                            "n",
+                            "feasible",
+                            "metrics",
+                            "runners_up",
+                        ],
+                    },
+                },
+                "feasibility": {
+                    "type": "object",
+                    "required": ["constraints", "points", "feasible", "unknown"],
+                },
+            },
+        },
         "groups": {"type": "array", "items": _GROUP},
         "comparisons": {
             "type": "array",
@@ -320,6 +397,7 @@ JSON_SCHEMA: dict[str, Any] = {
         },
         "convergence": {"type": "object"},
         "validation": {"type": "object", "required": ["counts", "checks", "rows"]},
+        "intermediate": {"type": "object", "required": ["metric", "goal", "runs", "total", "stopped"]},
         "reproducibility": {"type": "object", "required": ["config", "code_versions", "packages"]},
     },
 }

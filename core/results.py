@@ -39,6 +39,7 @@ PAGE_CACHE_BYTES = 256 * 2**20  # ... which keeps at most this much (least recen
 #: what the analysis writes next to a sweep's rows when it completes (see ``analysis.publish``)
 REPORT_FILE, ANALYSIS_FILE = "report.html", "analysis.json"
 CONFIG_FILE = "sweep.json"  # the sweep's effective configuration, written when it is submitted
+OUTCOME_FILE = "outcome.json"  # how the sweep ended (completed, cancelled, timed out) and why
 BASE_COLUMNS = [
     "sweep_id",
     "experiment_id",
@@ -227,15 +228,16 @@ class ResultStore:
         return self.write_text(sweep_id, CONFIG_FILE, text)
 
     def report_current(self, sweep_id: str) -> bool:
-        """Whether the sweep's report and analysis were written after its last rows and config
-        (a rerun whose every result is reused changes neither: it need not draw them again)."""
+        """Whether the sweep's report and analysis were written after its last rows, config and
+        outcome (a rerun whose every result is reused changes none: it need not draw them again)."""
         folder = self._folder(sweep_id)
-        report, analysis, config = self.fs.get_file_info(
-            [f"{folder}/{name}" for name in (REPORT_FILE, ANALYSIS_FILE, CONFIG_FILE)]
+        report, analysis, config, outcome = self.fs.get_file_info(
+            [f"{folder}/{name}" for name in (REPORT_FILE, ANALYSIS_FILE, CONFIG_FILE, OUTCOME_FILE)]
         )
         if report.type != pafs.FileType.File or analysis.type != pafs.FileType.File:
             return False
-        inputs = [i.mtime_ns for i in [*self._listing(sweep_id), config] if i.type == pafs.FileType.File]
+        stored = [*self._listing(sweep_id), config, outcome]
+        inputs = [i.mtime_ns for i in stored if i.type == pafs.FileType.File]
         return bool(inputs) and min(report.mtime_ns, analysis.mtime_ns) >= max(inputs)
 
     def report_path(self, sweep_id: str) -> str | None:

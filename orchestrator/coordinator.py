@@ -39,7 +39,7 @@ from orchestrator.optimizer.missing_metrics import ReportedMetrics, pause_on_ale
 from orchestrator.pacing import Pacing
 from orchestrator.reconcile import Reconciler
 from orchestrator.refits import Refits
-from orchestrator.reports import Reports
+from orchestrator.reports import Reports, sweep_outcome
 from orchestrator.store import STORE_ERRORS, SweepState
 
 log = logging.getLogger(__name__)
@@ -437,9 +437,10 @@ class Coordinator:
         return got
 
     def _close(self, sweep: _Sweep, final: Lifecycle) -> None:
-        if final == Lifecycle.COMPLETED:
-            # started first, so whoever sees the sweep completed here finds its report under way
-            self.reports.start(sweep.sweep_id)
+        # started first, so whoever sees the sweep closed finds its report under way; every final
+        # state has one, and a cancelled or timed-out sweep's report says so
+        outcome = sweep_outcome(final, self.state.meta(sweep.sweep_id), sweep.plan.config)
+        self.reports.start(sweep.sweep_id, outcome)
         self.state.close(sweep.sweep_id, final)
         # nothing of it runs any more (no quantum task waits for its analysis): its archives go
         # unless another sweep uses them

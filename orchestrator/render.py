@@ -73,7 +73,7 @@ def follow(orch: Any, execution_id: str, resumed: bool = False) -> None:
         console.print(f"\ninterrupted; continue with: orchestrator resume {execution_id}")
         raise SystemExit(130) from None
     orch.stop_workers()  # their teardown takes seconds: overlap it with the report and the summary
-    if orch.status(execution_id).state == "completed":
+    if orch.status(execution_id).done:  # cancelled and timed-out sweeps have their report too
         console.print("writing the report...")
         orch.coordinator.reports.wait(execution_id)  # the report is part of the run, never lost on exit
     final = orch.status(execution_id)

@@ -1,5 +1,8 @@
-"""The report of a completed sweep (``analysis.on_sweep_completed``), drawn off the coordinator's
+"""The report of a finished sweep (``analysis.on_sweep_completed``), drawn off the coordinator's
 loop: in a thread, and by default in a process of its own at a lower priority.
+
+Every final state has its report, and first its ``outcome.json`` (how the sweep ended and why),
+so a cancelled or timed-out sweep's report says so: the analysis reads only the results folder.
 
 Not a daemon thread, and waited for (:meth:`Reports.wait`) before the process exits, so a
 process that exits right after its sweep completes (``orchestrator run``) still writes it.
@@ -7,12 +10,16 @@ process that exits right after its sweep completes (``orchestrator run``) still 
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
+from typing import Any
 
-from core.results import ResultStore
+from core.protocol import Lifecycle
+from core.results import OUTCOME_FILE, ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +49,14 @@ class Reports:
         #: the report thread of each sweep, until :meth:`wait` sees it end
         self.threads: dict[str, threading.Thread] = {}
 
-    def start(self, sweep_id: str) -> None:
-        """Start writing the completed sweep's report and analysis, unless they are up to date.
+    def start(self, sweep_id: str, outcome: Mapping[str, Any] | None = None) -> None:
+        """Start writing the finished sweep's report and analysis, unless they are up to date.
 
         In a thread: a large sweep's report takes seconds and the other sweeps must not wait
-        for it.
+        for it. ``outcome`` (:func:`sweep_outcome`) is stored first, when it changed.
         """
+        if outcome is not None:
+            self._store_outcome(sweep_id, outcome)
         if self.store.report_current(sweep_id):
             log.info("sweep %s: its report is up to date", sweep_id)
             return
@@ -57,6 +66,14 @@ class Reports:
         self.threads = {sid: t for sid, t in self.threads.items() if t.is_alive()}  # a long-lived coordinator
         self.threads[sweep_id] = thread
 
+    def _store_outcome(self, sweep_id: str, outcome: Mapping[str, Any]) -> None:
+        try:
+            if json.loads(self.store.read_text(sweep_id, OUTCOME_FILE) or "null") == outcome:
+                return  # unchanged (a rerun that reused every result): the report stays current
+            self.store.write_text(sweep_id, OUTCOME_FILE, json.dumps(outcome, indent=2))
+        except (OSError, ValueError):  # the results matter more than their report
+            log.exception("sweep %s: its outcome was not stored", sweep_id)
+
     def wait(self, sweep_id: str | None = None, timeout: float | None = None) -> None:
         """Wait for the reports being written (of ``sweep_id``, or all), so none is lost on exit."""
         for sid, thread in list(self.threads.items()):
@@ -64,6 +81,37 @@ class Reports:
                 thread.join(timeout)
                 if not thread.is_alive():
                     self.threads.pop(sid, None)
+
+
+def sweep_outcome(final: Lifecycle, meta: Mapping[str, str], config: Any) -> dict[str, Any]:
+    """How a sweep ended, for its report: ``state``, ``reason``, ``total`` (experiments after
+    constraints), ``never_started`` and the limits that apply (``max_experiments``,
+    ``max_duration_seconds``).
+
+    Args:
+        final: the final state.
+        meta: the sweep's ``meta`` hash (``SweepState.meta``), read as it closes.
+        config: its :class:`~core.config.SweepConfiguration`.
+    """
+    never = int(meta.get("n_cancelled") or 0)
+    limit = config.max_experiments
+    duration = config.max_duration.total_seconds() if config.max_duration else None
+    if final == Lifecycle.TIMED_OUT:
+        reason = f"max_duration ({duration:g} s) reached: no new experiment started after it"
+    elif final == Lifecycle.CANCELLED:
+        reason = "cancelled by a user (orchestrator cancel, the API or the dashboard)"
+    elif never and limit:
+        reason = f"max_experiments ({limit}) ran; the rest of the design was not run"
+    else:
+        reason = "every planned experiment finished"
+    return {
+        "state": final.value,
+        "reason": reason,
+        "total": int(meta["total"]) if meta.get("total") else None,
+        "never_started": never,
+        "max_experiments": limit,
+        "max_duration_seconds": duration,
+    }
 
 
 def _write_report_inline(results_dir: str, sweep_id: str) -> None:

@@ -127,6 +127,7 @@ def resume(
 @results_option
 def results(execution_id: str, fmt: str, output: Path | None, results_dir: str | None) -> None:
     """Export a sweep's results as CSV or Parquet."""
+    from core.exports import formula_safe_frame
     from orchestrator.api import load_results
 
     frame = load_results(execution_id, results_dir)  # InputError for a sweep the store lacks
@@ -141,9 +142,9 @@ def results(execution_id: str, fmt: str, output: Path | None, results_dir: str |
             raise InputError("--output is required for parquet", field="--output")
         frame.to_parquet(output, index=False)
     elif output is None:
-        frame.to_csv(sys.stdout, index=False)
+        formula_safe_frame(frame).to_csv(sys.stdout, index=False)
     else:
-        frame.to_csv(output, index=False)
+        formula_safe_frame(frame).to_csv(output, index=False)
     if output is not None:
         console.print(f"wrote {len(frame)} rows to {output}")
 

@@ -21,6 +21,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from starlette.concurrency import run_in_threadpool
 
+from core.exports import formula_safe_batch
+
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 KEEPALIVE_S = 15.0
 
@@ -83,7 +85,7 @@ def encode(batches: Iterator[pa.RecordBatch], schema: pa.Schema, fmt: str) -> It
         )
     )
     for batch in batches:
-        writer.write_batch(batch)
+        writer.write_batch(formula_safe_batch(batch) if fmt == "csv" else batch)
         if chunk := sink.take():
             yield chunk
     writer.close()

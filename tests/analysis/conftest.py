@@ -6,6 +6,7 @@ as a user would, so the tests see the columns, dtypes and configuration a real s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,16 @@ from tests.conftest import ROOT
 from tests.support.s3 import s3, s3_server  # noqa: F401 - pytest fixtures
 
 NOISY = Path(__file__).parent / "projects" / "noisy"
+HOSTILE = Path(__file__).parent / "projects" / "hostile"
+#: categorical values that try markup (HTML, a table cell, a heading) and a spreadsheet formula
+HOSTILE_LABELS = [
+    "<script>alert(1)</script>",
+    "a|b",
+    "line\nbreak\n# heading",
+    '=HYPERLINK("http://x")',
+    "fail <b>",
+]
+CANCEL_AFTER = 4  # results of the cancelled sweep before it is cancelled
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,8 @@ class Sweeps:
     adaptive: str  # Sobol-sampled a, b, c chosen by the optimizer, 40 runs
     cross: str  # examples/sweeps/cross_project.yaml
     checked: str  # adaptive, maximizing y with a validation bound y <= 2 that the best runs break
+    hostile: str  # names and values carrying HTML, `|`, line breaks and a formula; one label fails
+    cancelled: str  # a grid of slow runs, cancelled after CANCEL_AFTER results
     statuses: dict[str, Any]  # sweep id -> its ExecutionStatus once run (what the API's status shows)
     printed: dict[str, str]  # sweep id -> what `orchestrator status` prints for it
     violations: dict[str, Any]  # sweep id -> Orchestrator.violations(sweep id)
@@ -81,6 +94,16 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sweeps]:
         validation={"y": {"bounds": [None, 2.0]}, "truth": {"bounds": [0, 2.5]}},
         optimizer={"startup_points": 12},
     )
+    hostile = {
+        "name": "hostile",
+        "projects": [{"name": "hostile", "path": str(HOSTILE), "entry": "hostile:run"}],
+        "parameters": {"label": {"choices": HOSTILE_LABELS}, "x": [-1.5, 2.0]},
+        "objectives": [{"metric": "score", "goal": "maximize"}],
+        "adaptive_sampling": False,
+        "seed": 1,
+    }
+    slow = _noisy("slow", {"a": {"start": 0, "stop": 1, "num": 40}}, adaptive_sampling=False)
+    slow["projects"][0]["fixed"] = {"b": 0.5, "c": 0.0, "delay": 0.4}
     from orchestrator.render import console, print_status
 
     console.width = 400  # a wide terminal: no wrapped paths in what the tests read
@@ -89,10 +112,16 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sweeps]:
         ids = [orch.run(sweep, timeout=600).execution_id for sweep in (grid, adaptive)]
         ids.append(orch.run(ROOT / "examples" / "sweeps" / "cross_project.yaml", timeout=600).execution_id)
         ids.append(orch.run(checked, timeout=600).execution_id)
+        ids.append(orch.run(hostile, timeout=600).execution_id)
+        cancelled = orch.submit(slow).execution_id
+        while orch.status(cancelled).finished < CANCEL_AFTER:
+            time.sleep(0.1)
+        orch.cancel(cancelled)
+        ids.append(orch.wait(cancelled, timeout=600).execution_id)
         statuses, printed, violations = {}, {}, {}
         for sweep_id in ids:
             statuses[sweep_id] = orch.status(sweep_id)
-            assert statuses[sweep_id].state == "completed"
+            assert statuses[sweep_id].state == ("cancelled" if sweep_id == cancelled else "completed")
             with console.capture() as captured:
                 print_status(orch, statuses[sweep_id])
             printed[sweep_id] = captured.get()

@@ -172,6 +172,7 @@ def test_on_sweep_completed_writes_once_and_never_raises(sweeps: Sweeps, tmp_pat
     assert stored is not None and stored["cross_project"]["metrics"]
     assert sorted(p.name for p in report.parent.iterdir() if p.is_file()) == [
         "analysis.json",
+        "outcome.json",  # how the sweep ended, written by the coordinator
         "report.html",
         "sweep.json",
     ]
@@ -233,7 +234,7 @@ def test_report_bad_input_exits_2_and_writes_nothing(
 
 def test_analysis_never_imports_the_broker_side() -> None:
     code = (
-        "import sys, analysis, analysis.render, analysis.publish, analysis.figures, analysis.surrogate;"
+        "import sys, analysis, analysis.html_report, analysis.markdown, analysis.publish, analysis.figures, analysis.surrogate;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'redis', 'celery', 'kombu', 'workers'});"
         "print(','.join(bad))"
     )
