@@ -57,12 +57,12 @@ class _BoundedLoader(yaml.SafeLoader):
     depth = 0
     source = "<yaml>"
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
                 raise _too_deep(self.source, None, self.peek_event().start_mark.line + 1)
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 

@@ -9,6 +9,7 @@ Submit goes through :func:`~orchestrator.validation.validate` and
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -17,11 +18,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from adapters.source import source_only
 from core.config import parse_yaml, validate_sweep
 from core.errors import InputError
 from core.results import PAGE_CACHED
+from orchestrator import roots
 from orchestrator.validation import validate
-from orchestrator.web.auth import ApiRefusal, check_project_roots, check_token
+from orchestrator.web.auth import ApiRefusal, check_token
 from orchestrator.web.streams import MEDIA_TYPES, encode, follow_sweep
 
 if TYPE_CHECKING:
@@ -221,9 +224,12 @@ def _parse_sweep(body: bytes, config: ApiConfig, settings: Any) -> Any:
         raise InputError(
             "a sweep file must be a mapping with 'name', 'projects' and 'parameters'", source=BODY_SOURCE
         )
-    check_project_roots(data, config.project_roots)
+    rules = config.rules
+    roots.resolve_projects(data, rules, BODY_SOURCE)  # before any project file is read
     sweep = validate_sweep(data, source=BODY_SOURCE, root=root, base=config.project_roots[0])
-    return validate(sweep, settings, source=BODY_SOURCE)
+    roots.check_code(sweep, rules, BODY_SOURCE)
+    with source_only():  # nothing of the project runs in the server, dry run or not
+        return validate(sweep, settings, source=BODY_SOURCE)
 
 
 @router.post(
@@ -331,7 +337,8 @@ def events(
 ) -> StreamingResponse:
     orch = _orch(request)
     _known(orch, sweep_id)
-    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    # ASCII digits only: str.isdigit() takes '²', which int() refuses (a 500 before)
+    after = int(last_event_id) if last_event_id and re.fullmatch(r"[0-9]{1,18}", last_event_id.strip()) else 0
     stream = follow_sweep(
         after,
         lambda n: shared_events(orch, sweep_id, n),
