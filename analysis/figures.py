@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9})
+# text.parse_math off: names come from sweep files, and a '$' in one made mathtext raise
+plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9, "text.parse_math": False})
 _MAX_PARAMS = 6
 _DENSE = 150
 _MAX_DOTS = 4_000  # points drawn per scatter: more add time and bytes, not information

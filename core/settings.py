@@ -144,8 +144,8 @@ class Settings(BaseSettings):
     )
     api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Host headers the API answers (comma-separated; * for any); default: the bound "
-        "host and localhost",
+        description="Host names the API answers besides the bound host and localhost "
+        "(comma-separated; * for any)",
     )
     preflight_seconds: float = Field(
         60.0, gt=0, description="time allowed to build and check a paid sweep's circuits before it runs"

@@ -81,7 +81,7 @@ def serve(
             flower_url=flower_url,
             interpreters=list(settings.api_interpreters),
             commands=list(settings.api_commands),
-            allowed_hosts=list(settings.api_allowed_hosts) or default_hosts(host),
+            allowed_hosts=[*default_hosts(host), *settings.api_allowed_hosts],
         )
         app = create_app(orch, config)
         # A long-lived server streams large exports: Arrow's default pool (mimalloc) keeps freed
