@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from core.expectations import Expectation, verdict
 from core.models import ExperimentResult
+from core.redact import server_paths
 from core.storage import S3, location, open_location, refusal
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
@@ -75,7 +76,9 @@ def result_row(
     row["parameters"] = json.dumps(result.parameters, sort_keys=True)
     row["metrics"] = json.dumps(result.metrics, sort_keys=True)
     if result.extra:
-        row["extra"] = json.dumps(result.extra, sort_keys=True, default=str)
+        row["extra"] = server_paths(json.dumps(result.extra, sort_keys=True, default=str))
+    # read over HTTP: no path of the worker's machine (site-packages, state folder) in them
+    row["error_message"], row["log"] = server_paths(row["error_message"]), server_paths(row["log"])
     for name, value in result.parameters.items():
         row[f"param.{name}"] = value
     for name, value in result.metrics.items():
