@@ -112,5 +112,5 @@ def install(app: FastAPI) -> None:
             500,
             "internal",
             "internal error; the server log has the details",
-            fix="this is a bug of the server, not of the request: report it with the log (SECURITY.md)",
+            fix="this is a bug of the server, not of the request: report it with the server log",
         )
