@@ -32,6 +32,7 @@ import os
 import re
 import shlex
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,8 +196,22 @@ class _Project:
             if not (path.exists() or path.is_symlink()):
                 continue
             self._file_inside(path, "requirements", f"requirements file '{name}'")
-            if path.name != "pyproject.toml":
+            if path.name == "pyproject.toml":
+                self._dependencies(path, name)
+            else:
                 self._requirement_lines(path, name, set())
+
+    def _dependencies(self, path: Path, name: str) -> None:
+        """A pyproject's dependencies name no local file outside (``pkg @ file:///...``)."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            return  # validation reports it
+        for number, dependency in enumerate(data.get("project", {}).get("dependencies", []), 1):
+            for _, target in _local_targets(str(dependency)):
+                local = Path(os.path.expanduser(re.sub(r"^file:(//)?", "", target)))
+                local = local if local.is_absolute() else path.parent / local
+                self._file_inside(local, "requirements", f"dependency {number} of '{name}'")
 
     def _file_inside(self, path: Path, field: str, what: str) -> None:
         resolved = path.resolve()
