@@ -75,8 +75,13 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _shown(path: Path, base: Path) -> str:
-    """``path`` relative to ``base`` (``../..`` when outside): never the server's absolute path."""
-    return os.path.relpath(path, base)
+    """``path`` relative to ``base``; outside it, only how far up and the last name
+    (``../../.../counter``): the folders between would disclose the server's layout."""
+    parts = Path(os.path.relpath(path, base)).parts
+    ups = len(parts) - len(tuple(p for p in parts if p != ".."))
+    if ups and len(parts) - ups > 1:
+        parts = (*parts[:ups], "...", parts[-1])
+    return "/".join(parts)
 
 
 # -- paths -------------------------------------------------------------------------------------------
