@@ -198,12 +198,12 @@ class _Project:
         names = [self.spec.requirements] if self.spec.requirements else list(REQUIREMENT_FILES)
         for name in names:
             path = self.folder / name
-            if not (path.exists() or path.is_symlink()):
-                continue
+            if not (path.exists() or path.is_symlink() or self.spec.requirements):
+                continue  # not there to be found
             self._file_inside(path, "requirements", f"requirements file '{name}'")
             if path.name == "pyproject.toml":
                 self._dependencies(path, name)
-            else:
+            elif path.is_file():
                 self._requirement_lines(path, name, set())
 
     def _dependencies(self, path: Path, name: str) -> None:
