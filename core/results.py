@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -222,15 +222,14 @@ class ResultStore:
         inputs = [i.mtime_ns for i in [*self._listing(sweep_id), config] if i.type == pafs.FileType.File]
         return bool(inputs) and min(report.mtime_ns, analysis.mtime_ns) >= max(inputs)
 
-    def results_stamp(self, sweep_id: str) -> tuple[int, int, int] | None:
-        """What changes whenever the sweep's rows or config do: (files, total bytes, newest
-        mtime); ``None`` while it has no rows. A cache of anything built from them keys on it."""
+    def results_stamp(self, sweep_id: str) -> Hashable | None:
+        """What changes exactly when the sweep's rows or config do (see :func:`_signature`);
+        ``None`` while it has no rows. A cache of what is built from them keys on it."""
         listing = self._listing(sweep_id)
         if not listing:
             return None
         config = self.fs.get_file_info(f"{self._folder(sweep_id)}/{CONFIG_FILE}")
-        stamps = [i.mtime_ns for i in [*listing, config] if i.type == pafs.FileType.File]
-        return len(listing), sum(i.size for i in listing), max(stamps)
+        return _signature(listing), config.mtime_ns
 
     def report_path(self, sweep_id: str) -> str | None:
         """The location of the sweep's ``report.html``, once written (``None`` too while S3 cannot

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +40,7 @@ _BUILD = (
     "from analysis.publish import analyze_sweep, render\n"
     "sys.stdout.write(render(analyze_sweep(sys.argv[1], sys.argv[2]), 'html'))\n"
 )
-_cache: dict[str, tuple[tuple[int, int, int], str]] = {}
+_cache: dict[str, tuple[Hashable, str]] = {}
 
 
 async def report_html(store: ResultStore, sweep_id: str, client: str) -> str:
