@@ -45,6 +45,7 @@ from core.errors import (
 from core.identity import code_version
 from core.models import ExperimentResult, ExperimentStatus
 from core.project import ProjectSpec
+from core.redact import server_paths
 
 StandardizedMetrics = dict[str, float]
 #: ``(program, shots, device) -> result``: runs a circuit on a managed device (see :mod:`adapters.circuit`)
@@ -252,11 +253,11 @@ class ProjectAdapter(ABC):
             execution_time=seconds,
             cost=ctx.cost,
             status=status,
-            error_message=error,
+            error_message=server_paths(error, self.root),  # the project's files relative to it
             error_class=error_class,
             resource=self.spec.resource,
             device=ctx.device,
-            log=ctx.log.getvalue(),
+            log=server_paths(ctx.log.getvalue(), self.root) or "",
             extra=ctx.extra,
         )
 

@@ -20,7 +20,13 @@ from adapters.base import ProjectAdapter, kind_from_names, project_failure
 from adapters.capture import capture_inline
 from adapters.contract import EntrySignature, Progress, RunContext, StopRun
 from adapters.process import run_process
-from adapters.source import defines_class, module_defines, python_entry, source_parameters
+from adapters.source import (
+    defines_class,
+    module_defines,
+    python_entry,
+    reading_source_only,
+    source_parameters,
+)
 from core.errors import ConfigurationError, InputError, ScientificError
 
 RUNNER = Path(runner.__file__).resolve()
@@ -92,9 +98,13 @@ class PythonEntryAdapter(ProjectAdapter):
                 fix="fix 'entry' (module:function or module:Class)",
             )
 
-    def signature(self) -> EntrySignature:
+    def signature(self) -> EntrySignature | None:
         entry = self._entry()
-        if self.in_subprocess():
+        if reading_source_only():  # no import, no interpreter: what the file settles, or nothing
+            info = self._signature_from_source(entry)
+            if info is None:
+                return None
+        elif self.in_subprocess():
             info = self._via_runner("describe", {}, None, DESCRIBE_TIMEOUT)
         else:
             info = self._signature_from_source(entry) or self._signature_by_import(entry)

@@ -21,6 +21,7 @@ from adapters.base import ProjectAdapter
 from adapters.capture import capture_inline
 from adapters.contract import RunContext
 from adapters.environment import Environment
+from adapters.source import module_defines, reading_source_only
 from core.errors import ConfigurationError, InputError
 from core.project import AUTO, CircuitSpec
 
@@ -74,13 +75,25 @@ class CircuitAdapter(ProjectAdapter):
         )
 
     def signature(self) -> None:
+        if reading_source_only():
+            for entry in (self.options.build, self.options.analyze):
+                module, _, name = (entry or "").partition(":")
+                if entry and module_defines(self.root, module, name) is False:
+                    raise ConfigurationError(
+                        f"project '{self.spec.name}': module '{module}' defines no '{name}'; "
+                        "fix circuit.build / circuit.analyze"
+                    )
+        else:
+            self._load_entries()
+        if self.device not in (*LOCAL_DEVICES, AUTO) and self.device_runner is None:
+            raise self._managed_device_error()
+        return None  # build takes the whole params mapping: the dry run checks what it reads
+
+    def _load_entries(self) -> None:
         with self._inline():
             self._load(self.options.build)
             if self.options.analyze:
                 self._load(self.options.analyze)
-        if self.device not in (*LOCAL_DEVICES, AUTO) and self.device_runner is None:
-            raise self._managed_device_error()
-        return None  # build takes the whole params mapping: the dry run checks what it reads
 
     def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
         opts = self.options

@@ -8,13 +8,34 @@ interpreter, and runs its code; reading the file costs none of that.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import inspect
 import re
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 _PYTHON_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_SOURCE_ONLY: ContextVar[bool] = ContextVar("source_only", default=False)
+
+
+@contextlib.contextmanager
+def source_only() -> Iterator[None]:
+    """Within the block, checks read projects' files only: nothing is imported, no interpreter
+    started (a sweep from HTTP is checked so, its signature checks limited to what the source
+    settles)."""
+    token = _SOURCE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SOURCE_ONLY.reset(token)
+
+
+def reading_source_only() -> bool:
+    """Whether :func:`source_only` is in force."""
+    return _SOURCE_ONLY.get()
 
 
 def python_entry(entry: str) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from core.errors import InputError
 from core.expectations import Expectation, verdict
 from core.models import ExperimentResult
+from core.redact import server_paths
 from core.storage import S3, location, open_location, refusal
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
@@ -77,7 +78,9 @@ def result_row(
     row["parameters"] = json.dumps(result.parameters, sort_keys=True)
     row["metrics"] = json.dumps(result.metrics, sort_keys=True)
     if result.extra:
-        row["extra"] = json.dumps(result.extra, sort_keys=True, default=str)
+        row["extra"] = server_paths(json.dumps(result.extra, sort_keys=True, default=str))
+    # read over HTTP: no path of the worker's machine (site-packages, state folder) in them
+    row["error_message"], row["log"] = server_paths(row["error_message"]), server_paths(row["log"])
     for name, value in result.parameters.items():
         row[f"param.{name}"] = value
     for name, value in result.metrics.items():
@@ -239,6 +242,15 @@ class ResultStore:
         stored = [*self._listing(sweep_id), config, outcome]
         inputs = [i.mtime_ns for i in stored if i.type == pafs.FileType.File]
         return bool(inputs) and min(report.mtime_ns, analysis.mtime_ns) >= max(inputs)
+
+    def results_stamp(self, sweep_id: str) -> Hashable | None:
+        """What changes exactly when the sweep's rows or config do (see :func:`_signature`);
+        ``None`` while it has no rows. A cache of what is built from them keys on it."""
+        listing = self._listing(sweep_id)
+        if not listing:
+            return None
+        config = self.fs.get_file_info(f"{self._folder(sweep_id)}/{CONFIG_FILE}")
+        return _signature(listing), config.mtime_ns
 
     def report_path(self, sweep_id: str) -> str | None:
         """The location of the sweep's ``report.html``, once written (``None`` too while S3 cannot

@@ -135,6 +135,21 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed by CORS (comma-separated); none by default"
     )
     api_max_body: int = Field(1_000_000, gt=0, description="largest request body accepted (bytes)")
+    api_interpreters: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="interpreters (or folders of them) a sweep submitted over HTTP may name in "
+        "'python:' outside its project folder (os.pathsep-separated)",
+    )
+    api_commands: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["python"],
+        description="programs a command template submitted over HTTP may start with besides the "
+        "project's own files (comma-separated); python: the project's interpreter on a project script",
+    )
+    api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the API answers besides the bound host and localhost "
+        "(comma-separated; * for any)",
+    )
     preflight_seconds: float = Field(
         60.0, gt=0, description="time allowed to build and check a paid sweep's circuits before it runs"
     )
@@ -157,14 +172,14 @@ class Settings(BaseSettings):
         # a string, not a Path, which would make s3://bucket/prefix into s3:/bucket/prefix
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
-    @field_validator("project_roots", mode="before")
+    @field_validator("project_roots", "api_interpreters", mode="before")
     @classmethod
     def _path_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part for part in value.split(os.pathsep) if part]
         return value
 
-    @field_validator("api_cors_origins", mode="before")
+    @field_validator("api_cors_origins", "api_commands", "api_allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -1,9 +1,11 @@
 """The app factory: the API under ``/api/v1``, the dashboard at ``/``, one JSON error shape.
 
-Every error answers ``{"error": {"code", "message", "field", "fix", ...}}``: 401 without the
-token, 403 outside the project roots, 404 for an unknown id, 413 for an oversized body, 422 for
-bad input (the same :class:`~core.errors.InputError` the CLI prints), 503 when the
-broker is unreachable. A 500 says only that something failed: details go to the server log.
+Every error answers ``{"error": {"status", "code", "message", "field", "fix", ...}}``
+(:mod:`orchestrator.web.errors`): 400 for a Host this server was not told, 401 without the
+token, 403 for code outside the project roots, 404 for an unknown id, 405 for a wrong method,
+413 for an oversized body, 422 for bad input (the same :class:`~core.errors.InputError` the CLI
+prints), 429 and 503 with ``Retry-After`` when busy or when the broker is unreachable. A 500
+says only that something failed: details go to the server log.
 """
 
 from __future__ import annotations
@@ -14,20 +16,18 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from core.errors import BrokerUnavailable, InputError
-from orchestrator.store import STORE_ERRORS
-from orchestrator.web.auth import ApiRefusal
+from orchestrator.roots import HttpRules
+from orchestrator.web import errors
 from orchestrator.web.dashboard import dashboard
 from orchestrator.web.docs import install_docs
+from orchestrator.web.hosts import TrustedHosts, default_hosts
 from orchestrator.web.routes import probes, router
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class ApiConfig:
         cors_origins: origins CORS allows; none by default.
         max_body: largest request body accepted, in bytes.
         flower_url: where the dashboard links to Flower, if one runs.
+        interpreters: ``api_interpreters``; commands: ``api_commands`` (see ``HttpRules``).
+        allowed_hosts: the ``Host`` names answered (:mod:`orchestrator.web.hosts`).
     """
 
     token: str
@@ -58,12 +60,14 @@ class ApiConfig:
     cors_origins: list[str] = field(default_factory=list)
     max_body: int = 1_000_000
     flower_url: str | None = None
+    interpreters: list[Path] = field(default_factory=list)
+    commands: list[str] = field(default_factory=lambda: ["python"])
+    allowed_hosts: list[str] = field(default_factory=lambda: default_hosts("127.0.0.1"))
 
-
-def error_body(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"status": status, "code": code, "message": message, **extra}}, status_code=status
-    )
+    @property
+    def rules(self) -> HttpRules:
+        """What a sweep submitted over HTTP may run (:mod:`orchestrator.roots`)."""
+        return HttpRules(self.project_roots, self.interpreters, self.commands)
 
 
 @contextlib.asynccontextmanager
@@ -101,37 +105,7 @@ def create_app(orch: Orchestrator, config: ApiConfig) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         )
 
-    @app.exception_handler(ApiRefusal)
-    async def _refused(request: Request, exc: ApiRefusal) -> JSONResponse:
-        return error_body(exc.status, exc.code, exc.message, field=exc.field)
-
-    @app.exception_handler(BrokerUnavailable)
-    async def _no_broker(request: Request, exc: BrokerUnavailable) -> JSONResponse:
-        return error_body(503, "broker_unavailable", "the broker does not answer; try again shortly")
-
-    @app.exception_handler(InputError)
-    async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
-        detail = exc.to_dict()
-        return error_body(
-            422, "invalid_input", str(exc), **{k: detail[k] for k in ("source", "field", "line", "fix")}
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        return error_body(422, "invalid_input", f"{where}: {first.get('msg')}", field=where)
-
-    @app.exception_handler(404)
-    async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-        return error_body(404, "not_found", f"no such path: {request.url.path}")
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, STORE_ERRORS):
-            return error_body(503, "broker_unavailable", "the broker does not answer; try again shortly")
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return error_body(500, "internal", "internal error; the server log has the details")
-
+    errors.install(app)
+    app.add_middleware(TrustedHosts, allowed=config.allowed_hosts)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app

@@ -8,20 +8,28 @@ Submit goes through :func:`~orchestrator.validation.validate` and
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from adapters.source import source_only
 from core.config import parse_yaml, validate_sweep
 from core.errors import InputError
 from core.results import PAGE_CACHED
+from orchestrator import roots
 from orchestrator.validation import validate
-from orchestrator.web.auth import ApiRefusal, check_project_roots, check_token
+from orchestrator.web import reports
+from orchestrator.web.auth import ApiRefusal, check_token
+from orchestrator.web.limits import RateLimit, ThreadGate
 from orchestrator.web.streams import MEDIA_TYPES, encode, follow_sweep
 
 if TYPE_CHECKING:
@@ -29,6 +37,9 @@ if TYPE_CHECKING:
     from orchestrator.web.app import ApiConfig
 
 BODY_SOURCE = "<request body>"
+#: result pages are built by one thread: more only fought for the GIL with the event loop
+PAGES = ThreadGate(threads=1, queue=200, what="result pages")
+EXPORTS = RateLimit(burst=10, per_second=0.2, what="export")
 # what the optimizer's summary shows; its per-point priorities are many and only for the coordinator
 OPTIMIZER_VIEW = (
     "phase",
@@ -71,15 +82,6 @@ def _known(orch: Orchestrator, sweep_id: str) -> None:
         raise ApiRefusal(
             404, f"no sweep '{sweep_id}' on this broker; GET /api/v1/sweeps lists them", code="not_found"
         )
-
-
-def report_html(orch: Orchestrator, sweep_id: str) -> str | None:
-    """The sweep's HTML report from :mod:`analysis` (None while it has no results to analyse)."""
-    from analysis.publish import analyze_sweep, render  # matplotlib and SciPy: only when asked
-
-    if not orch.store.files(sweep_id):
-        return None
-    return render(analyze_sweep(orch.store.root, sweep_id), "html")
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -222,9 +224,12 @@ def _parse_sweep(body: bytes, config: ApiConfig, settings: Any) -> Any:
         raise InputError(
             "a sweep file must be a mapping with 'name', 'projects' and 'parameters'", source=BODY_SOURCE
         )
-    check_project_roots(data, config.project_roots)
+    rules = config.rules
+    roots.resolve_projects(data, rules, BODY_SOURCE)  # before any project file is read
     sweep = validate_sweep(data, source=BODY_SOURCE, root=root, base=config.project_roots[0])
-    return validate(sweep, settings, source=BODY_SOURCE)
+    roots.check_code(sweep, rules, BODY_SOURCE)
+    with source_only():  # nothing of the project runs in the server, dry run or not
+        return validate(sweep, settings, source=BODY_SOURCE)
 
 
 @router.post(
@@ -299,7 +304,7 @@ _control("cancel", "Cancel: pending experiments are dropped, results kept")
     summary="The sweep's rows, streamed (json, csv or parquet)",
     response_class=StreamingResponse,
 )
-def results(
+async def results(
     sweep_id: str,
     request: Request,
     format: Literal["json", "csv", "parquet"] = "json",
@@ -307,19 +312,33 @@ def results(
     limit: Annotated[int | None, Query(ge=0)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    orch = _orch(request)
+    """Pages are built by a few threads (:data:`PAGES`); a whole export, streamed, counts against
+    the client's export rate."""
+    page = limit is not None and limit <= PAGE_CACHED
+    if not page:
+        EXPORTS.take(request.client.host if request.client else "?")
+    return await PAGES.run(_rows, _orch(request), sweep_id, format, status, offset, limit, page)
+
+
+def _rows(
+    orch: Orchestrator,
+    sweep_id: str,
+    fmt: str,
+    status: str | None,
+    offset: int,
+    limit: int | None,
+    page: bool,
+) -> Response:
     if not orch.store.files(sweep_id):
         _known(orch, sweep_id)
     schema = orch.store.schema(sweep_id)
     batches = orch.store.stream(sweep_id, status=status, offset=offset, limit=limit)
-    headers = {"Content-Disposition": f'attachment; filename="{sweep_id}.{format}"'}
-    if limit is not None and limit <= PAGE_CACHED:
+    headers = {"Content-Disposition": f'attachment; filename="{sweep_id}.{fmt}"'}
+    if page:
         # A page is small: built here in one go, it costs one trip through the thread pool
         # instead of one per chunk (under 50 paging clients, a page's latency was those trips).
-        return Response(
-            b"".join(encode(batches, schema, format)), media_type=MEDIA_TYPES[format], headers=headers
-        )
-    return StreamingResponse(encode(batches, schema, format), media_type=MEDIA_TYPES[format], headers=headers)
+        return Response(b"".join(encode(batches, schema, fmt)), media_type=MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(encode(batches, schema, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 @router.get(
@@ -334,7 +353,8 @@ def events(
 ) -> StreamingResponse:
     orch = _orch(request)
     _known(orch, sweep_id)
-    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    # ASCII digits only: str.isdigit() takes '²', which int() refuses (a 500 before)
+    after = int(last_event_id) if last_event_id and re.fullmatch(r"[0-9]{1,18}", last_event_id.strip()) else 0
     stream = follow_sweep(
         after,
         lambda n: shared_events(orch, sweep_id, n),
@@ -349,18 +369,12 @@ def events(
 
 
 @router.get("/sweeps/{sweep_id}/report", summary="The sweep's HTML report", response_class=HTMLResponse)
-def report(sweep_id: str, request: Request) -> HTMLResponse:
+async def report(sweep_id: str, request: Request) -> HTMLResponse:
     orch = _orch(request)
-    _known(orch, sweep_id)
-    html = report_html(orch, sweep_id)
-    if html is None:
-        raise ApiRefusal(
-            404,
-            f"sweep '{sweep_id}' has no results to report on yet; the report covers the rows "
-            "written so far, so try again once some experiments have finished",
-            code="no_report",
-        )
-    return HTMLResponse(html)
+    if await run_in_threadpool(orch.store.results_stamp, sweep_id) is None:
+        await run_in_threadpool(_known, orch, sweep_id)  # an unknown sweep, not one without rows yet
+    client = request.client.host if request.client else "?"
+    return HTMLResponse(await reports.report_html(orch.store, sweep_id, client))
 
 
 # -- deployment -------------------------------------------------------------------------------------
@@ -383,6 +397,29 @@ def workers(request: Request) -> list[dict[str, Any]]:
     ]
 
 
+_broker_seen: dict[str, Any] = {"ok": None, "task": None}
+
+
+async def _watch_broker(ping: Callable[[], bool]) -> None:
+    """Keep ``_broker_seen`` current: the health probe answers from the event loop, without
+    waiting for a thread behind 50 result pages, and Redis is pinged once a second at most."""
+    while True:
+        try:
+            _broker_seen["ok"] = await anyio.to_thread.run_sync(ping, limiter=_PROBE_THREAD)
+        except Exception:  # noqa: BLE001 - whatever the reason, the broker does not answer
+            _broker_seen["ok"] = False
+        await anyio.sleep(1.0)
+
+
+_PROBE_THREAD = anyio.CapacityLimiter(1)
+
+
 @probes.get("/health", summary="Liveness, and whether the broker answers (no token needed)")
-def health(request: Request) -> dict[str, Any]:
-    return {"status": "ok", "broker": _orch(request).state.ping()}
+async def health(request: Request) -> dict[str, Any]:
+    if _broker_seen["task"] is None:
+        _broker_seen["task"] = asyncio.get_running_loop().create_task(
+            _watch_broker(_orch(request).state.ping)
+        )
+    if _broker_seen["ok"] is None:  # the first probe: wait for the first answer
+        _broker_seen["ok"] = await anyio.to_thread.run_sync(_orch(request).state.ping, limiter=_PROBE_THREAD)
+    return {"status": "ok", "broker": _broker_seen["ok"]}

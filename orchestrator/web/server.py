@@ -22,6 +22,7 @@ from core.errors import InputError
 from core.settings import Settings
 from orchestrator.web.app import ApiConfig, create_app
 from orchestrator.web.auth import load_or_create_token
+from orchestrator.web.hosts import default_hosts
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ def serve(
             cors_origins=list(settings.api_cors_origins),
             max_body=settings.api_max_body,
             flower_url=flower_url,
+            interpreters=list(settings.api_interpreters),
+            commands=list(settings.api_commands),
+            allowed_hosts=[*default_hosts(host), *settings.api_allowed_hosts],
         )
         app = create_app(orch, config)
         # A long-lived server streams large exports: Arrow's default pool (mimalloc) keeps freed

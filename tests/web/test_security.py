@@ -102,8 +102,10 @@ def test_a_project_outside_the_roots_is_forbidden_and_nothing_is_written(
     res = server.api("POST", "/sweeps", json=body)
     assert res.status_code == 403, res.text
     error = res.json()["error"]
-    assert error["code"] == "forbidden" and error["field"] == "projects[0].path"
-    assert str(ROOTS) not in res.text and "/etc" not in error["message"]
+    assert error["code"] == "forbidden" and error["field"] == "projects[0].path" and error["fix"]
+    # the resolved path is named relative to the roots, never as the server's absolute path
+    assert "resolves to .." in error["message"]
+    assert str(ROOTS) not in res.text and str(workdir) not in res.text
     nothing_written(redis_url, workdir)
 
 
