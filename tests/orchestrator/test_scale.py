@@ -1,0 +1,94 @@
+"""Pending work in constant memory: a sweep's Redis state is bounded by its window and its
+scored candidates, not by its size (real Redis, a real coordinator's steps, no worker)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from core.config import validate_sweep
+from core.plan import SweepPlan
+from core.results import ResultStore
+from core.settings import load_settings
+from orchestrator.coordinator import Coordinator
+from orchestrator.dispatch import Dispatcher
+from orchestrator.optimizer.service import refit_sweep
+from orchestrator.scheduler import Scheduler
+from orchestrator.store import SweepState, connect
+from workers.app import create_app
+
+NOOP = str(Path(__file__).resolve().parents[2] / "benchmarks" / "projects" / "noop")
+Q = "local_cpu"
+
+
+def _config(side: int, adaptive: bool) -> dict:
+    axis = {"kind": "int", "start": 0, "stop": side - 1}
+    return {
+        "name": f"scale-{side}",
+        "adaptive_sampling": adaptive,
+        "projects": [{"name": "noop", "path": NOOP, "entry": "noop:run"}],
+        "parameters": {"x": axis, "y": axis},
+        **({"objectives": [{"metric": "y", "goal": "maximize"}], "seed": 5} if adaptive else {}),
+    }
+
+
+def sweep_memory(client: redis.Redis, sweep_id: str) -> int:
+    """Bytes of every key of the sweep (``MEMORY USAGE``, exact)."""
+    return sum(
+        int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter(f"orch:sweep:{sweep_id}:*")
+    )
+
+
+def _run_steps(coordinator: Coordinator, n: int) -> None:
+    for _ in range(n):
+        coordinator.step(block_ms=1)
+
+
+def _sweep(redis_url: str, tmp_path: Path, side: int, adaptive: bool) -> tuple[SweepState, str, Coordinator]:
+    """A registered sweep after a coordinator's first steps (its first window published, no worker);
+    an adaptive one also after 12 results and a refit, whose picks the next steps materialise."""
+    settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=16)
+    state, store = SweepState(connect(redis_url)), ResultStore(settings.results_dir)
+    config = validate_sweep(_config(side, adaptive))
+    sid = Scheduler(state, store, settings).schedule_sweep(config).execution_id
+    coordinator = Coordinator(state, store, Dispatcher(create_app(settings)), settings, optimize_inline=False)
+    _run_steps(coordinator, 4)
+    if adaptive:
+        plan = SweepPlan(config, json.loads(state.meta(sid)["code_versions"]))
+        taken = state.pending.take(sid, Q, 12)
+        for member, _ in taken:
+            exp = plan.experiment(int(member))
+            row = {"index": exp.index, "experiment_id": exp.experiment_id, "status": "completed"}
+            row |= {"parameters": exp.parameters, "metrics": {"y": float(exp.parameters["x"])}}
+            state.record(sid, exp.index, exp.experiment_id, row, status="completed", final=True)
+        assert refit_sweep(state, sid, pool_size=20_000) is not None
+        _run_steps(coordinator, 4)
+    return state, sid, coordinator
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["grid", "adaptive"])
+def test_a_million_point_sweep_holds_no_more_than_twice_the_redis_memory_of_ten_thousand(
+    adaptive: bool, redis_url: str, tmp_path: Path
+) -> None:
+    client = connect(redis_url)
+    small_state, small, _ = _sweep(redis_url, tmp_path / "small", 100, adaptive)
+    big_state, big, coordinator = _sweep(redis_url, tmp_path / "big", 1000, adaptive)
+    small_bytes, big_bytes = sweep_memory(client, small), sweep_memory(client, big)
+    print(f"sweep keys: {small_bytes:,} bytes for 10k points, {big_bytes:,} for 1M")
+    assert big_bytes <= 2 * small_bytes, (small_bytes, big_bytes)
+    assert big_bytes < 4 * 2**20, f"{big_bytes / 2**20:.1f} MB for a million points"
+
+    pending = sum(big_state.pending.sizes(big).values())
+    assert 0 < pending <= 10_000, "only the next few thousand experiments are materialised"
+    status = Scheduler(big_state, coordinator.store, coordinator.settings).get_execution_status(big)
+    assert status.total == 1_000_000, "without constraints the total is known from the start"
+    counts = status.counts
+    assert counts["pending"] == 1_000_000 - counts["completed"] - counts["queued"] - counts["running"]
+    if adaptive:
+        picked = client.scard(f"orch:sweep:{big}:picked")
+        assert picked > 0, "the refit's best picks from its pool were materialised ahead of the cursor"
+        best = json.loads(big_state.meta(big)["optimizer"])
+        assert best["phase"] in ("model", "startup")
