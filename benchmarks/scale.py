@@ -163,7 +163,8 @@ def refit_run(url: str, workdir: Path, points: int, n_results: int = 500) -> dic
         value = float(
             np.exp(-((p["x"] - 7) ** 2 + (p["y"] - 2) ** 2) / 8 - ((p["z"] - points / 300) / points) ** 2)
         )
-        row = {"index": exp.index, "experiment_id": exp.experiment_id, "status": "completed"}
+        row = {"index": exp.index, "experiment_id": exp.experiment_id, "status": "completed", "attempt": 1}
+        row |= {"sweep_id": sid, "project_name": "noop", "repeat": 0}
         row |= {"parameters": p, "metrics": {"y": value}}
         state.record(sid, exp.index, exp.experiment_id, row, status="completed", final=True)
     state.set_state(sid, "running")

@@ -1,18 +1,21 @@
 """Pending work in constant memory: a sweep's Redis state is bounded by its window and its
-scored candidates, not by its size (real Redis, a real coordinator's steps, no worker)."""
+scored candidates, not by its size, and a completed million-point sweep run again reuses every
+result without running one (real Redis, a real coordinator, no worker)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 
 from core.config import validate_sweep
 from core.plan import SweepPlan
-from core.results import ResultStore
+from core.results import ANALYSIS_FILE, REPORT_FILE, ResultStore
 from core.settings import load_settings
+from orchestrator.api import Orchestrator
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher
 from orchestrator.optimizer.service import refit_sweep
@@ -92,3 +95,40 @@ def test_a_million_point_sweep_holds_no_more_than_twice_the_redis_memory_of_ten_
         assert picked > 0, "the refit's best picks from its pool were materialised ahead of the cursor"
         best = json.loads(big_state.meta(big)["optimizer"])
         assert best["phase"] in ("model", "startup")
+
+
+def test_a_rerun_of_a_completed_million_point_sweep_reuses_everything_and_runs_nothing(
+    redis_url: str, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    config = _config(1000, adaptive=False)
+    with Orchestrator(redis_url, coordinate=False, results_dir=results, state_dir=tmp_path / "state") as orch:
+        sid = orch.submit(config).execution_id  # registered, and its sweep.json written
+    # What a completed run of it left: a million rows, and its report (a million runs of even a
+    # no-op project take too long for a test; their rows are what a rerun looks at).
+    plan = SweepPlan(
+        validate_sweep(config), json.loads(SweepState(connect(redis_url)).meta(sid)["code_versions"])
+    )
+    store = ResultStore(results)
+    for lo in range(0, plan.space.size, 250_000):
+        store.write_rows(
+            sid,
+            [
+                {"sweep_id": sid, "experiment_id": exp_id, "project_name": "noop", "index": index}
+                | {"repeat": 0, "status": "completed", "attempt": 1, "metrics": '{"y": 0}'}
+                for index, exp_id in plan.experiment_ids(np.arange(lo, lo + 250_000))
+            ],
+            batch=f"done-{lo}",
+        )
+    store.write_text(sid, REPORT_FILE, "<html></html>")
+    store.write_text(sid, ANALYSIS_FILE, "{}")
+
+    client = connect(redis_url)
+    client.flushdb()  # run again later, on a fresh broker: only the results remember it
+    with Orchestrator(redis_url, results_dir=results, state_dir=tmp_path / "state") as orch:
+        assert orch.submit(config).execution_id == sid
+        status = orch.wait(sid, timeout=110)
+    assert status.state == "completed"
+    assert status.counts["reused"] == 1_000_000 and status.counts["completed"] == 0
+    assert not client.exists("local_cpu"), "not one experiment message was published"
+    assert int(client.hget(f"orch:sweep:{sid}:meta", "n_completed") or 0) == 0
