@@ -22,6 +22,7 @@ from core.order import WalkOrder, walk_order
 from core.plan import SweepPlan
 from core.protocol import ACTIVE_STATES
 from core.results import ResultStore
+from orchestrator.reuse import DoneIndex
 from orchestrator.store import SweepState
 
 #: the pending sets are topped up from the cursor while they hold fewer experiments than this
@@ -48,7 +49,8 @@ class Filler:
     def __init__(self, sweep_id: str, plan: SweepPlan, state: SweepState, store: ResultStore) -> None:
         self.sweep_id, self.plan, self.state, self.store = sweep_id, plan, state, store
         self.order = walk_order(plan)
-        self._done: dict[str, str] | None = None  # experiment_id -> sweep it was stored in
+        self._done: DoneIndex | None = None  # the dataset's completed experiments
+        self._stored_in: dict[str, str] = {}  # reused experiment id -> the sweep its row is in
         project_queue = [plan.projects[name].resource for name in plan.project_order]
         self._queue_of = lambda index: project_queue[index % len(project_queue)]
 
@@ -135,25 +137,27 @@ class Filler:
         """Split off the experiments that already have a successful result: ``(to run, reused)``,
         reused as experiment id -> its index in this sweep."""
         if self._done is None:
-            # Successful experiments anywhere in the dataset or in Redis are never run again.
-            self._done = self.store.successful()
-            for exp_id in self.state.done_ids():
-                self._done.setdefault(exp_id, "")
+            self._done = DoneIndex(self.store)  # the dataset's, read once; Redis's per chunk
         reused: dict[str, int] = {}
-        if not (self._done and len(indices)):
-            return indices, reused
+        if not len(indices) or not (len(self._done) or self.state.any_done()):
+            return indices, reused  # nothing completed anywhere: no id need be computed
+        pairs = list(self.plan.experiment_ids(indices))
+        ids = [exp_id for _, exp_id in pairs]
+        stored = self._done.sweeps_of(ids)
+        on_broker = self.state.done_among(ids)
         keep = []
-        for index, exp_id in self.plan.experiment_ids(indices):
-            if exp_id in self._done:
+        for (index, exp_id), sweep, done in zip(pairs, stored, on_broker, strict=True):
+            if sweep is not None or done:
                 reused[exp_id] = index
+                self._stored_in[exp_id] = sweep or ""
             else:
                 keep.append(index)
         return np.asarray(keep, dtype=np.int64), reused
 
     def _reuse(self, reused: dict[str, int], batch: str) -> None:
         """Give reused results to this sweep: its Parquet rows (copied from another sweep) and the optimizer."""
-        assert self._done is not None
-        if not self.plan.config.adaptive_sampling and all(self._done[e] == self.sweep_id for e in reused):
+        stored = [self._stored_in.pop(e, "") for e in reused]
+        if not self.plan.config.adaptive_sampling and all(s == self.sweep_id for s in stored):
             return  # its own rows, already in place, and no model to tell: a rerun reads nothing
         rows = self.store.rows_for(set(reused))
         for row in rows:

@@ -425,9 +425,13 @@ class SweepState:
             snapshots[sweep_id] = meta
         return members, snapshots
 
-    def done_ids(self) -> set[str]:
-        """Experiment ids with a successful result in any sweep of this broker."""
-        return set(self._r.smembers(keys.DONE))
+    def done_among(self, experiment_ids: list[str]) -> list[bool]:
+        """Which of these experiments have a successful result in a sweep of this broker."""
+        return [bool(x) for x in self._r.smismember(keys.DONE, experiment_ids)] if experiment_ids else []
+
+    def any_done(self) -> bool:
+        """Whether any experiment has a successful result on this broker."""
+        return bool(self._r.exists(keys.DONE))
 
     def stop_starting(self, sweep_id: str) -> tuple[int, int]:
         """A cancelling sweep: drop its pending experiments; returns (running, terminal) counts."""
