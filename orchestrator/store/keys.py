@@ -3,7 +3,8 @@
 All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
 
 * ``meta``              hash: state, config, code versions, counters (n_completed, n_failed, ...),
-                        cost, total (experiments materialised so far), fill cursor (a position
+                        cost, total (every experiment of the sweep from the start, less those
+                        constraints exclude as the cursor passes them), fill cursor (a position
                         of :class:`core.order.WalkOrder`: every point before it is materialised,
                         none after it except ``picked``), deadline, optimizer summary
 * ``pending:{queue}``   sorted set of experiment indices, score = priority (higher first): the next
