@@ -30,7 +30,10 @@ class DoneIndex:
     """
 
     def __init__(self, store: ResultStore) -> None:
-        first, second, codes, sweeps = [], [], [], {}  # sweeps: sweep id -> code
+        first: list[np.ndarray] = []
+        second: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        sweeps: dict[str, int] = {}  # sweep id -> its code
         for exp_ids, sweep_ids in store.completed_ids():
             first.append(_hashes(exp_ids, _KEYS[0]))
             second.append(_hashes(exp_ids, _KEYS[1]))
