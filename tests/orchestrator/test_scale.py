@@ -132,3 +132,28 @@ def test_a_rerun_of_a_completed_million_point_sweep_reuses_everything_and_runs_n
     assert status.counts["reused"] == 1_000_000 and status.counts["completed"] == 0
     assert not client.exists("local_cpu"), "not one experiment message was published"
     assert int(client.hget(f"orch:sweep:{sid}:meta", "n_completed") or 0) == 0
+
+
+def test_a_pick_ahead_of_the_cursor_is_reused_when_it_completed_elsewhere(
+    redis_url: str, tmp_path: Path
+) -> None:
+    state, sid, coordinator = _sweep(redis_url, tmp_path, 1000, adaptive=False)
+    plan = SweepPlan(validate_sweep(_config(1000, False)), json.loads(state.meta(sid)["code_versions"]))
+    done_elsewhere, fresh = 900_000, 900_001  # far past the cursor: never materialised
+    exp = plan.experiment(done_elsewhere)
+    coordinator.store.write_rows(
+        "earlier",
+        [
+            {"sweep_id": "earlier", "experiment_id": exp.experiment_id, "project_name": "noop"}
+            | {"index": 7, "repeat": 0, "status": "completed", "attempt": 1, "metrics": '{"y": 9}'}
+        ],
+    )
+    coordinator.sweeps[sid].filler._done = None  # noqa: SLF001 - the dataset changed: read it again
+    state.optimizer().offer_picks(sid, {done_elsewhere: 0.9, fresh: 0.8})
+    _run_steps(coordinator, 2)
+    client = connect(redis_url)
+    assert client.hget(f"orch:sweep:{sid}:terminal", done_elsewhere) == "reused"
+    assert client.zscore(f"orch:sweep:{sid}:pending:{Q}", str(fresh)) == 0.8
+    assert client.zscore(f"orch:sweep:{sid}:pending:{Q}", str(done_elsewhere)) is None
+    copied = coordinator.store.load(sid)
+    assert copied.loc[copied["experiment_id"] == exp.experiment_id, "index"].tolist() == [done_elsewhere]
