@@ -6,7 +6,8 @@ All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
                         cost, total (every experiment of the sweep from the start, less those
                         constraints exclude as the cursor passes them), fill cursor (a position
                         of :class:`core.order.WalkOrder`: every point before it is materialised,
-                        none after it except ``picked``), deadline, optimizer summary
+                        none after it except ``picked``; ``n_picked`` counts those ever picked),
+                        deadline, optimizer summary
 * ``pending:{queue}``   sorted set of experiment indices, score = priority (higher first): the next
                         few thousand only, topped up from the cursor as it drains
 * ``picked``            set of points materialised ahead of the cursor (optimizer picks); the

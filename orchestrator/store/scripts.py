@@ -244,7 +244,7 @@ return top
 MATERIALIZE = """
 local meta, picked, terminal = KEYS[1], KEYS[2], KEYS[3]
 if tonumber(redis.call('HGET', meta, 'fill_cursor') or '0') ~= tonumber(ARGV[1]) then return -1 end
-local new, added, reused = {}, 0, 0
+local new, added, reused, picked_now = {}, 0, 0, 0
 for i = 5, #ARGV, 5 do
   local kind, q, point, member, score = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if kind == 's' then
@@ -252,6 +252,7 @@ for i = 5, #ARGV, 5 do
   elseif new[point] == nil then
     new[point] = redis.call('SISMEMBER', picked, point) == 0
     redis.call(kind == 'c' and 'SREM' or 'SADD', picked, point)
+    if kind == 'p' and new[point] then picked_now = picked_now + 1 end
   end
   if kind ~= 's' and new[point] then
     if score == '' then
@@ -265,6 +266,7 @@ for i = 5, #ARGV, 5 do
 end
 redis.call('HINCRBY', meta, 'total', 0 - tonumber(ARGV[4]))
 redis.call('HINCRBY', meta, 'n_reused', reused)
+if picked_now > 0 then redis.call('HINCRBY', meta, 'n_picked', picked_now) end
 redis.call('HSET', meta, 'fill_cursor', ARGV[2])
 if ARGV[3] == '1' then redis.call('HSET', meta, 'fill_done', 1) end
 return added

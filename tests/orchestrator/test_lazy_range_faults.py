@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from orchestrator.api import load_results
 from orchestrator.fill import LOW_WATER
@@ -108,3 +109,26 @@ def test_every_point_of_a_lazy_range_runs_once_through_pause_kill_and_redis_rest
     assert not twice, f"{len(twice)} point(s) ran more than once: {list(twice.items())[:10]}"
     ok = load_results(sweep_id).query("status == 'completed'")
     assert len(ok) == POINTS and ok["experiment_id"].is_unique, "one result row per point"
+
+
+def test_an_adaptive_lazy_range_runs_every_point_once_with_the_optimizer_picking_ahead(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
+    """The optimizer's picks enter ahead of the cursor while it walks: the walk skips them."""
+    from orchestrator import Orchestrator
+
+    points = 3 * LOW_WATER
+    sweep = yaml.safe_load(write_sweep(workdir, name="lazy-adaptive", points=points, sleep=0.003).read_text())
+    sweep |= {"adaptive_sampling": True, "objectives": [{"metric": "y", "goal": "minimize"}], "seed": 4}
+    start_worker("a1", concurrency=2)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    with Orchestrator(redis_url, optimizer_interval=0.2) as orch:
+        sweep_id = orch.submit(sweep).execution_id
+        final = orch.wait(sweep_id, timeout=240)
+        picked = int(client.hget(f"orch:sweep:{sweep_id}:meta", "n_picked") or 0)
+    assert final.state == "completed", final
+    runs = executions(workdir)
+    assert len(runs) == points and max(runs.values()) == 1, "every point once, picked or walked"
+    assert picked > 0, "the optimizer's picks entered ahead of the cursor"
+    ok = load_results(sweep_id).query("status == 'completed'")
+    assert len(ok) == points and ok["experiment_id"].is_unique

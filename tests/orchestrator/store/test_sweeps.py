@@ -90,6 +90,7 @@ def test_picks_ahead_of_the_cursor_enter_once_and_the_cursor_skips_them(
     assert state.pending.materialize(SID, 3, 3, False, [("p", Q, 9, 9, 0.5), ("s", Q, 2, 2, 0.7)]) == 0
     assert client.zscore(pending, "2") == 0.7, "behind the cursor: re-scored"
     assert client.zscore(pending, "9") is None, "a pick already materialised is never added again"
+    assert state.meta(SID)["n_picked"] == "1"
     walked = [("c", Q, i, i, -float(i)) for i in range(3, 12)]
     assert state.pending.materialize(SID, 3, 12, True, walked) == 8, "the walk skips the picked point"
     assert client.scard(f"orch:sweep:{SID}:picked") == 0, "passed by the cursor: forgotten"
