@@ -157,3 +157,25 @@ def test_a_pick_ahead_of_the_cursor_is_reused_when_it_completed_elsewhere(
     assert client.zscore(f"orch:sweep:{sid}:pending:{Q}", str(done_elsewhere)) is None
     copied = coordinator.store.load(sid)
     assert copied.loc[copied["experiment_id"] == exp.experiment_id, "index"].tolist() == [done_elsewhere]
+
+
+def test_a_cancelled_constrained_sweep_counts_exactly_what_never_started(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Constraints are only evaluated as the cursor passes: the total stays an upper bound until
+    then, and a cancel counts the valid points the cursor never reached, once."""
+    config = _config(1000, adaptive=False) | {"constraints": {"parameters": ["x <= y"]}}
+    settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=16)
+    state, store = SweepState(connect(redis_url)), ResultStore(settings.results_dir)
+    scheduler = Scheduler(state, store, settings)
+    sid = scheduler.schedule_sweep(validate_sweep(config)).execution_id
+    coordinator = Coordinator(state, store, Dispatcher(create_app(settings)), settings, optimize_inline=False)
+    _run_steps(coordinator, 3)
+    status = scheduler.get_execution_status(sid)
+    assert status.total is None and status.planned == 1_000_000, "an upper bound until the walk is done"
+    assert scheduler.cancel_execution(sid)
+    for _ in range(20):
+        coordinator.step(block_ms=1)
+        if state.state(sid) == "cancelled":
+            break
+    assert int(state.meta(sid)["n_cancelled"]) == 1000 * 1001 // 2, "every valid point, none twice"
