@@ -439,13 +439,20 @@ class ResultStore:
     def successful(self) -> dict[str, str]:
         """experiment_id -> sweep_id of every completed experiment in the dataset."""
         out: dict[str, str] = {}
-        for info in self._listing():
-            frame = self._read(info.path, columns=["experiment_id", "status", "sweep_id"])
-            for exp_id, sweep in frame.loc[
-                frame["status"] == "completed", ["experiment_id", "sweep_id"]
-            ].values:
-                out[exp_id] = sweep
+        for exp_ids, sweeps in self.completed_ids():
+            out.update(zip(exp_ids.tolist(), sweeps.tolist(), strict=True))
         return out
+
+    def completed_ids(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(experiment ids, sweep ids)`` of the completed rows, one file at a time (a caller
+        can keep a compact form of a dataset of any size)."""
+        for info in self._listing():
+            table = self._table(info.path, columns=["experiment_id", "status", "sweep_id"])
+            done = table.filter(pc.equal(table["status"], "completed"))
+            yield (
+                np.asarray(done["experiment_id"].to_numpy(zero_copy_only=False), dtype=object),
+                np.asarray(done["sweep_id"].to_numpy(zero_copy_only=False), dtype=object),
+            )
 
     def rows_for(self, experiment_ids: set[str]) -> list[dict[str, Any]]:
         """The completed rows of these experiments, wherever they are stored."""

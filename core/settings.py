@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         2 * 2**30, gt=0, description="a worker host's cache of unpacked code, pruned least recently used"
     )
     optimizer_interval: float = Field(5.0, gt=0, description="seconds between optimizer refits")
+    candidate_pool: int = Field(
+        50_000,
+        ge=100,
+        description="points an adaptive refit scores: what is pending, the neighbourhoods of the "
+        "best results and a space-filling sample of the rest, never the whole space",
+    )
     braket_s3_bucket: str | None = Field(None, description="bucket managed Braket tasks write results to")
     braket_s3_prefix: str = "orchestrator/tasks"
     poll_interval: float = Field(10.0, gt=0, description="seconds between polls of a queued quantum task")

@@ -3,8 +3,9 @@
 One coordinator serves each sweep at a time (a Redis lock with a TTL, so a killed coordinator's
 sweep is picked up by the next one). Its loop, per sweep:
 
-1. *fill*: materialise the next chunk of valid experiments into the pending sorted sets
-   (reusing any experiment that already has a successful result; :mod:`orchestrator.fill`);
+1. *fill*: materialise the optimizer's picks and, while the pending sorted sets run low, the
+   next chunk of valid experiments past the fill cursor (reusing any experiment that already
+   has a successful result; :mod:`orchestrator.fill`);
 2. *publish*: top each queue up to its window, best score first (see :mod:`orchestrator.pacing`);
 3. *drain*: move result rows from the sweep's Redis stream into Parquet, acking only after the
    file is in place;
@@ -259,6 +260,7 @@ class Coordinator:
             pacing=self.pacing,
             interval=self.settings.optimizer_interval,
             inline=self.optimize_inline,
+            pool_size=self.settings.candidate_pool,
         )
         reported = ReportedMetrics(config)
         if not reported.settled:  # what this sweep's results reported before this coordinator
@@ -277,7 +279,7 @@ class Coordinator:
     def _publish(self, sweep: _Sweep, meta: dict[str, Any]) -> bool:
         st, plan = self.state, sweep.plan
         sent, room = False, min(self._room(sweep, meta), sweep.refits.allowance)
-        left = (
+        left = (  # an upper bound while constraints may exclude points past the fill cursor
             int(meta.get("total", 0)) - meta["n_terminal"] - meta["n_running"] - sum(meta["queued"].values())
         )
         for queue in sweep.queues:
@@ -405,7 +407,6 @@ class Coordinator:
             meta["final_state"] = Lifecycle.TIMED_OUT
         if (
             state == Lifecycle.RUNNING
-            and meta.get("fill_done") == "1"
             and self._room(sweep, meta) <= 0
             and meta["n_running"] == 0
             and not sum(meta["queued"].values())
@@ -420,7 +421,8 @@ class Coordinator:
             in_flight, terminal = st.stop_starting(sid)
             if in_flight == 0:
                 self._drain_once(sweep)  # nothing runs: the terminal count is final
-                st.count_never_started(sid, max(0, int(meta.get("total", 0)) - terminal))
+                never = int(meta.get("total", 0)) - sweep.filler.excluded_ahead(meta) - terminal
+                st.count_never_started(sid, max(0, never))
                 self._close(sweep, Lifecycle(meta.get("final_state") or Lifecycle.CANCELLED))
             return
         if meta.get("fill_done") != "1" or state != Lifecycle.RUNNING:

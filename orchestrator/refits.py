@@ -32,6 +32,7 @@ class Refits:
         pacing: the coordinator's pacing (its live consumer count).
         interval: seconds between refits (``settings.optimizer_interval``).
         inline: refits run here; otherwise (the beat refits) this only counts results.
+        pool_size: points a refit scores (``settings.candidate_pool``).
     """
 
     def __init__(
@@ -44,9 +45,10 @@ class Refits:
         pacing: Pacing,
         interval: float,
         inline: bool,
+        pool_size: int = 50_000,
     ) -> None:
         self.sweep_id, self.config, self.queues = sweep_id, config, queues
-        self.state, self.pacing, self.interval = state, pacing, interval
+        self.state, self.pacing, self.interval, self.pool_size = state, pacing, interval, pool_size
         self.inline = inline and config.adaptive_sampling
         self.gated = bool(self.inline and config.objectives and config.max_experiments is not None)
         #: experiments it may publish before the next refit lands
@@ -74,7 +76,7 @@ class Refits:
         from orchestrator.optimizer.service import refit_sweep
 
         try:
-            refit_sweep(self.state, self.sweep_id)
+            refit_sweep(self.state, self.sweep_id, pool_size=self.pool_size)
         except Exception:  # noqa: BLE001 - a failed refit must not stop the sweep
             log.exception("optimizer refit failed for %s", self.sweep_id)
         finally:

@@ -120,9 +120,10 @@ class Scheduler:
                     "created_at": time.time(),
                     "started_at": time.time(),
                     "planned": plan.space.size * plan.stride,
+                    "constrained": int(bool(plan.space.constraints)),
                     "fill_cursor": 0,
                     "fill_done": 0,
-                    "total": 0,
+                    "total": plan.space.size * plan.stride,
                     "budget": "" if budget is None else budget,
                     "deadline": ""
                     if config.max_duration is None
@@ -167,13 +168,15 @@ class Scheduler:
         now = self.state.counts(execution_id)
         counts = {k: int(meta.get(f"n_{k}", 0)) for k in COUNTED}
         planned = int(meta.get("planned", 0))
-        fill_done = meta.get("fill_done") == "1"
-        total = int(meta.get("total", 0)) if fill_done else None
+        # ``total`` counts every experiment from the start; constraints take theirs out as the
+        # fill cursor passes them, so until it has passed them all it is an upper bound
+        expected = int(meta.get("total", 0))
+        exact = meta.get("fill_done") == "1" or meta.get("constrained") == "0"
+        total = expected if exact else None
         counts["queued"], counts["running"] = now["queued"], now["running"]
         finished = sum(counts[k] for k in COUNTED)
-        counts["pending"] = max(
-            0, (total if total is not None else planned) - finished - counts["queued"] - counts["running"]
-        )
+        # total minus the rest: what waits past the fill cursor is never enumerated
+        counts["pending"] = max(0, expected - finished - counts["queued"] - counts["running"])
         started = float(meta.get("started_at") or time.time())
         end = float(meta["finished_at"]) if meta.get("finished_at") else time.time()
         elapsed = max(end - started, 1e-9)

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from core.config import SweepConfiguration
+from core.order import walk_order
 from core.plan import SweepPlan
 from core.protocol import Lifecycle
 from core.settings import Settings
 from orchestrator.optimizer import create_optimizer
 from orchestrator.optimizer.missing_metrics import ReportedMetrics, pause_on_alert
+from orchestrator.optimizer.pool import NEIGHBOURHOODS, POOL_SIZE, best_points, candidate_pool
 from orchestrator.optimizer.recommendation import OptimizationRecommendation
 from orchestrator.store import SweepState
 
@@ -39,7 +41,8 @@ def refit_all(state: SweepState, settings: Settings | None = None) -> int:
         if not json.loads(meta["config"]).get("adaptive_sampling", True):
             continue
         try:
-            if refit_sweep(state, sweep_id) is not None:
+            pool = settings.candidate_pool if settings is not None else POOL_SIZE
+            if refit_sweep(state, sweep_id, pool_size=pool) is not None:
                 done += 1
         except Exception:  # noqa: BLE001 - one sweep's failure must not stop the others' refits
             log.exception("refit of %s failed", sweep_id)
@@ -51,45 +54,52 @@ def observations(state: SweepState, sweep_id: str) -> list[dict[str, Any]]:
     return state.optimizer().observations(sweep_id)
 
 
-def refit_sweep(state: SweepState, sweep_id: str) -> OptimizationRecommendation | None:
-    """Refit one sweep and apply the recommendation; None if another refit holds the lock."""
+def refit_sweep(
+    state: SweepState, sweep_id: str, *, pool_size: int = POOL_SIZE
+) -> OptimizationRecommendation | None:
+    """Refit one sweep and apply the recommendation; None if another refit holds the lock.
+
+    ``pool_size`` bounds the points scored (``settings.candidate_pool``; see
+    :mod:`orchestrator.optimizer.pool`)."""
     store = state.optimizer()
     with store.refit_lock(sweep_id) as held:
-        return _refit(state, sweep_id) if held else None
+        return _refit(state, sweep_id, pool_size) if held else None
 
 
-def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | None:
+def _refit(state: SweepState, sweep_id: str, pool_size: int) -> OptimizationRecommendation | None:
     store = state.optimizer()
     meta = state.meta(sweep_id)
     config = SweepConfiguration.model_validate_json(meta["config"])
     plan = SweepPlan.of(config, meta)
+    seen = store.observations(sweep_id)
     reported = ReportedMetrics(config)
-    reported.see(store.observations(sweep_id))
+    reported.see(seen)
     if (alert := reported.problem()) is not None:  # the model would steer by nothing
         pause_on_alert(state, sweep_id, alert)
         return None
     pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
     low_done = store.in_stage(sweep_id, "low_done") + store.in_stage(sweep_id, "stopping")
-    if not pending and not low_done:
+    unwalked = meta.get("fill_done") != "1"
+    if not pending and not low_done and not unwalked:
         return None
     in_flight = store.in_flight(sweep_id)
     previous = (
         OptimizationRecommendation.from_dict(json.loads(meta["optimizer"])) if meta.get("optimizer") else None
     )
-    # distinct experiments: a promoted low-shot run has a result and waits for its full run
-    size = len(set(pending) | set(in_flight) | store.observed(sweep_id))
     started = time.perf_counter()
+    points, fresh = _pool(state, sweep_id, plan, meta, pending, seen, previous, pool_size)
     # the previous recommendation carries the kernel fit this refit starts from, whichever
     # process made it. Running curves are not passed: workers judge them at each report.
     rec = create_optimizer(config, plan.space).analyze_results(
         store.observations(sweep_id, violations=config.optimizer.fit_violations),
-        plan.point_of(np.fromiter(pending, dtype=np.int64)),
+        points,
         plan.point_of(np.asarray(in_flight, dtype=np.int64)),
         added=store.added(sweep_id),
         previous=previous,
-        sweep_size=size,
+        sweep_size=int(meta.get("total") or 0) or None,
     )
     update_priorities(state, sweep_id, rec, plan)
+    pick(state, sweep_id, rec, fresh, config.optimizer.batch_size)
     if config.optimizer.refinement and rec.refinement_points:
         add_points(state, sweep_id, plan, rec)
     if rec.early_stop_candidates:
@@ -104,6 +114,48 @@ def _refit(state: SweepState, sweep_id: str) -> OptimizationRecommendation | Non
     record["refit_seconds"] = round(time.perf_counter() - started, 4)
     store.save_refit(sweep_id, record)
     return rec
+
+
+def _pool(
+    state: SweepState,
+    sweep_id: str,
+    plan: SweepPlan,
+    meta: dict[str, str],
+    pending: list[int],
+    seen: list[dict[str, Any]],
+    previous: OptimizationRecommendation | None,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points this refit scores, and those of them not materialised (see :func:`candidate_pool`)."""
+    points = plan.point_of(np.fromiter(pending, dtype=np.int64))
+    if meta.get("fill_done") == "1":
+        return points, np.zeros(0, dtype=np.int64)
+    near = best_points(plan.config, seen, NEIGHBOURHOODS)
+    if previous is not None and previous.incumbent is not None:
+        near.append(previous.incumbent.index)
+    near_points = plan.point_of(np.asarray(near, dtype=np.int64))
+    return candidate_pool(
+        plan.space,
+        walk_order(plan),
+        int(meta.get("fill_cursor") or 0),
+        points,
+        near_points[near_points < plan.space.size],
+        lambda p: state.pending.picked(sweep_id, p),
+        size,
+    )
+
+
+def pick(
+    state: SweepState, sweep_id: str, rec: OptimizationRecommendation, fresh: np.ndarray, head: int
+) -> int:
+    """Offer the best points of the pool that are not materialised yet to the coordinator's next
+    fill (``picks``): those ranked among the first ``max(2 * head, 64)`` of the pool."""
+    if not len(fresh):
+        return 0
+    top = rec.top(max(2 * head, 64))
+    chosen = {p: rec.priority_adjustments[p] for p in set(top) & set(fresh.tolist())}
+    state.optimizer().offer_picks(sweep_id, chosen)
+    return len(chosen)
 
 
 def update_priorities(

@@ -3,8 +3,17 @@
 All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
 
 * ``meta``              hash: state, config, code versions, counters (n_completed, n_failed, ...),
-                        cost, total, fill cursor, deadline, optimizer summary
-* ``pending:{queue}``   sorted set of experiment indices, score = priority (higher first)
+                        cost, total (every experiment of the sweep from the start, less those
+                        constraints exclude as the cursor passes them), fill cursor (a position
+                        of :class:`core.order.WalkOrder`: every point before it is materialised,
+                        none after it except ``picked``; ``n_picked`` counts those ever picked),
+                        deadline, optimizer summary
+* ``pending:{queue}``   sorted set of experiment indices, score = priority (higher first): the next
+                        few thousand only, topped up from the cursor as it drains
+* ``picked``            set of points materialised ahead of the cursor (optimizer picks); the
+                        cursor skips them, and forgets them as it passes
+* ``picks``             sorted set point -> score: the optimizer's choice from its candidate pool,
+                        materialised (with the reuse check) by the coordinator's next fill
 * ``queued:{queue}``    set of indices published but not yet started
 * ``running``           hash index -> JSON {host, since[, task_arn]}
 * ``terminal``          hash index -> final status (written once: the idempotency anchor)

@@ -156,6 +156,15 @@ class OptimizerStore:
         pipe.hincrby(keys.sweep(sweep_id, "meta"), "total", len(scored))
         pipe.execute()
 
+    def offer_picks(self, sweep_id: str, scored: dict[int, float]) -> None:
+        """The refit's picks from its candidate pool, point -> score, for the coordinator's next
+        fill; they replace the last refit's picks not taken yet."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(keys.sweep(sweep_id, "picks"))
+        if scored:
+            pipe.zadd(keys.sweep(sweep_id, "picks"), {str(p): s for p, s in scored.items()})
+        pipe.execute()
+
     def withdraw(self, sweep_id: str, queue: str, member: str) -> bool:
         """Take a pending experiment out (to stop it early); False if it was published meanwhile."""
         return bool(self._r.zrem(keys.pending(sweep_id, queue), member))

@@ -2,6 +2,10 @@
 sorted sets (best score first), the queued marks of those published and not started, and every
 way back to pending (a failed publish, a previous coordinator, a lost worker, a lost message).
 
+The pending sets hold the next few thousand experiments only: the rest of a sweep is the range
+past its fill cursor (``meta.fill_cursor``, see :mod:`core.order`), materialised as the sets drain
+(``materialize``, one script with the cursor's move).
+
 A worker's claim takes an experiment out of "queued" (``SweepState.claim``); whatever comes back
 goes first in line (score +inf): it was the best already.
 """
@@ -13,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import redis
 
 from core.protocol import RESOURCE_QUEUES
 from orchestrator.store import keys
 from orchestrator.store import scripts as lua
-
-_ZADD_CHUNK = 10_000  # members per ZADD: a million-point fill is not one huge command
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,28 +41,63 @@ class PendingSets:
         self._r = client
         self._take, self._orphan = client.register_script(lua.TAKE), client.register_script(lua.ORPHAN)
         self._requeue_lost = client.register_script(lua.REQUEUE_LOST)
+        self._materialize = client.register_script(lua.MATERIALIZE)
 
-    def add(
+    def materialize(
         self,
         sweep_id: str,
-        by_queue: dict[str, dict[str, float]],
-        reused: list[int],
-        fill_cursor: int,
-        fill_done: bool,
-    ) -> None:
-        """Add a filled chunk: new experiments to the pending sets (scored), reused ones as terminal."""
+        cursor: int,
+        new_cursor: int,
+        done: bool,
+        entries: list[tuple[str, str, int, int, float | None]],
+        excluded: int = 0,
+    ) -> int | None:
+        """Materialise experiments and move the fill cursor from ``cursor`` to ``new_cursor``, in
+        one step (see ``MATERIALIZE``). ``entries`` are ``(kind, queue, point, index, score)``,
+        score None for an experiment reused from an earlier result. Returns how many entered the
+        pending sets, or None if the cursor was not at ``cursor`` (another fill came first).
+        ``excluded``: experiments of the points passed that constraints exclude (out of ``total``).
+        """
+        queues = sorted({queue for _, queue, *_ in entries})
+        slot = {queue: 4 + n for n, queue in enumerate(queues)}  # Lua's KEYS are 1-based
+        args: list[Any] = [cursor, new_cursor, int(done), excluded]
+        for kind, queue, point, index, score in entries:
+            args += [kind, slot[queue], point, index, "" if score is None else repr(float(score))]
+        found = self._materialize(
+            keys=[
+                keys.sweep(sweep_id, "meta"),
+                keys.sweep(sweep_id, "picked"),
+                keys.sweep(sweep_id, "terminal"),
+                *(keys.pending(sweep_id, q) for q in queues),
+            ],
+            args=args,
+        )
+        return None if int(found) < 0 else int(found)
+
+    def sizes(self, sweep_id: str) -> dict[str, int]:
+        """Experiments in each pending set."""
+        pipe = self._r.pipeline(transaction=False)
+        for queue in RESOURCE_QUEUES:
+            pipe.zcard(keys.pending(sweep_id, queue))
+        return dict(zip(RESOURCE_QUEUES, map(int, pipe.execute()), strict=True))
+
+    def picked(self, sweep_id: str, points: np.ndarray) -> np.ndarray:
+        """Which of ``points`` were materialised ahead of the cursor (as optimizer picks)."""
+        if not len(points):
+            return np.zeros(0, dtype=bool)
+        found = self._r.smismember(keys.sweep(sweep_id, "picked"), points.tolist())
+        return np.asarray(found, dtype=bool)
+
+    def n_picked(self, sweep_id: str) -> int:
+        return int(self._r.scard(keys.sweep(sweep_id, "picked")))
+
+    def take_picks(self, sweep_id: str) -> dict[int, float]:
+        """The optimizer's picks from its candidate pool, point -> score, taken out of Redis: lost
+        in a crash before they are materialised, which only costs their place in line."""
         pipe = self._r.pipeline(transaction=True)
-        for queue, members in by_queue.items():
-            items = list(members.items())
-            for lo in range(0, len(items), _ZADD_CHUNK):
-                pipe.zadd(keys.pending(sweep_id, queue), dict(items[lo : lo + _ZADD_CHUNK]), nx=True)
-        for index in reused:
-            pipe.hsetnx(keys.sweep(sweep_id, "terminal"), index, "reused")
-        meta_key = keys.sweep(sweep_id, "meta")
-        pipe.hincrby(meta_key, "n_reused", len(reused))
-        pipe.hincrby(meta_key, "total", sum(len(m) for m in by_queue.values()) + len(reused))
-        pipe.hset(meta_key, mapping={"fill_cursor": fill_cursor, "fill_done": int(fill_done)})
-        pipe.execute()
+        pipe.zrange(keys.sweep(sweep_id, "picks"), 0, -1, withscores=True)
+        pipe.delete(keys.sweep(sweep_id, "picks"))
+        return {int(p): s for p, s in pipe.execute()[0]}
 
     def take(self, sweep_id: str, queue: str, n: int) -> list[tuple[str, float]]:
         """Move the best ``n`` pending experiments to "queued", in one round trip; with their scores."""

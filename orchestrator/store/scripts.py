@@ -230,3 +230,44 @@ redis.call('ZREM', KEYS[1], unpack(members))
 redis.call('SADD', KEYS[2], unpack(members))
 return top
 """
+
+# Materialise experiments into the pending sets, and move the fill cursor with them: one step, so
+# a crash leaves every point either before the cursor and materialised, or after it and not.
+# KEYS: meta, picked, terminal, then the pending set of each queue. ARGV[1] is the cursor
+# the caller read (another value: someone filled meanwhile, nothing is done, -1), ARGV[2] the new
+# cursor, ARGV[3] '1' when it is the end, ARGV[4] the experiments of the points it passed that
+# constraints exclude (the sweep's ``total`` counted them), then (kind, queue key number, point, member, score)
+# per experiment: kind 'c' walked by the cursor (skipped if its point was picked ahead of it),
+# 'p' an optimizer pick ahead of the cursor (re-scored if its point is materialised already),
+# 's' a pick behind the cursor (materialised by it: only re-scored, if still pending);
+# an empty score is an experiment reused from an earlier result (terminal at once).
+MATERIALIZE = """
+local meta, picked, terminal = KEYS[1], KEYS[2], KEYS[3]
+if tonumber(redis.call('HGET', meta, 'fill_cursor') or '0') ~= tonumber(ARGV[1]) then return -1 end
+local new, added, reused, picked_now = {}, 0, 0, 0
+for i = 5, #ARGV, 5 do
+  local kind, q, point, member, score = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if kind == 's' then
+    redis.call('ZADD', KEYS[q], 'XX', score, member)
+  elseif new[point] == nil then
+    new[point] = redis.call('SISMEMBER', picked, point) == 0
+    redis.call(kind == 'c' and 'SREM' or 'SADD', picked, point)
+    if kind == 'p' and new[point] then picked_now = picked_now + 1 end
+  end
+  if kind ~= 's' and new[point] then
+    if score == '' then
+      reused = reused + redis.call('HSETNX', terminal, member, 'reused')
+    else
+      added = added + redis.call('ZADD', KEYS[q], 'NX', score, member)
+    end
+  elseif kind == 'p' and score ~= '' then
+    redis.call('ZADD', KEYS[q], 'XX', score, member)
+  end
+end
+redis.call('HINCRBY', meta, 'total', 0 - tonumber(ARGV[4]))
+redis.call('HINCRBY', meta, 'n_reused', reused)
+if picked_now > 0 then redis.call('HINCRBY', meta, 'n_picked', picked_now) end
+redis.call('HSET', meta, 'fill_cursor', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', meta, 'fill_done', 1) end
+return added
+"""

@@ -294,7 +294,8 @@ class SweepState:
         return bool(self._transition(keys=[self.key(sweep_id, "meta")], args=args))
 
     def counts(self, sweep_id: str) -> dict[str, int]:
-        """Experiments pending, queued and running now (beside the counters in ``meta``)."""
+        """Experiments pending (materialised only), queued and running now (beside the counters in
+        ``meta``)."""
         pipe = self._r.pipeline(transaction=False)
         for q in RESOURCE_QUEUES:
             pipe.zcard(self.pending_key(sweep_id, q))
@@ -396,28 +397,41 @@ class SweepState:
         self, served: list[tuple[str, tuple[str, ...]]], fields: tuple[str, ...]
     ) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """In one round trip: the sweeps to serve, and per ``(sweep, queues)`` of ``served`` its
-        ``meta`` ``fields``, ``n_terminal``, ``n_running`` and ``queued`` counts per queue."""
+        ``meta`` ``fields``, ``n_terminal``, ``n_running``, ``n_picks`` (optimizer picks to
+        materialise), and ``queued`` and ``pending`` counts per queue."""
         pipe = self._r.pipeline(transaction=False)
         pipe.smembers(keys.SWEEPS)
         for sweep_id, queues in served:
             pipe.hmget(self.key(sweep_id, "meta"), fields)
             pipe.hlen(self.key(sweep_id, "terminal"))
             pipe.hlen(self.key(sweep_id, "running"))
+            pipe.zcard(self.key(sweep_id, "picks"))
             for queue in queues:
                 pipe.scard(keys.queued(sweep_id, queue))
+                pipe.zcard(keys.pending(sweep_id, queue))
         replies = iter(pipe.execute())
         members = set(next(replies))
         snapshots: dict[str, dict[str, Any]] = {}
         for sweep_id, queues in served:
             meta: dict[str, Any] = {k: v for k, v in zip(fields, next(replies), strict=True) if v is not None}
-            meta["n_terminal"], meta["n_running"] = next(replies), next(replies)
-            meta["queued"] = {queue: next(replies) for queue in queues}
+            meta["n_terminal"], meta["n_running"], meta["n_picks"] = (
+                next(replies),
+                next(replies),
+                next(replies),
+            )
+            meta["queued"], meta["pending"] = {}, {}
+            for queue in queues:
+                meta["queued"][queue], meta["pending"][queue] = next(replies), next(replies)
             snapshots[sweep_id] = meta
         return members, snapshots
 
-    def done_ids(self) -> set[str]:
-        """Experiment ids with a successful result in any sweep of this broker."""
-        return set(self._r.smembers(keys.DONE))
+    def done_among(self, experiment_ids: list[str]) -> list[bool]:
+        """Which of these experiments have a successful result in a sweep of this broker."""
+        return [bool(x) for x in self._r.smismember(keys.DONE, experiment_ids)] if experiment_ids else []
+
+    def any_done(self) -> bool:
+        """Whether any experiment has a successful result on this broker."""
+        return bool(self._r.exists(keys.DONE))
 
     def stop_starting(self, sweep_id: str) -> tuple[int, int]:
         """A cancelling sweep: drop its pending experiments; returns (running, terminal) counts."""

@@ -76,7 +76,7 @@ def next_picks(
     top = store.top_pending(sweep_id, NEXT_PICKS)
     if not top:
         return []
-    plan = SweepPlan(config, json.loads(meta["code_versions"]))
+    plan = SweepPlan.of(config, meta)
     if max(top) >= plan.space.size * plan.stride:  # optimizer-added (refinement) points
         plan.added = store.added(sweep_id)
     return [dict(e.parameters) for e in plan.experiments(top)]

@@ -22,9 +22,10 @@ Q = "local_cpu"
 @pytest.fixture
 def state(client: redis.Redis) -> SweepState:
     st = SweepState(client)
-    st.register(SID, {"state": Lifecycle.RUNNING.value, "total": 3})
+    st.register(SID, {"state": Lifecycle.RUNNING.value, "total": 3, "fill_cursor": 0})
     st.serve(SID)
-    st.pending.add(SID, {Q: {"0": 3.0, "1": 2.0, "2": 1.0}}, reused=[], fill_cursor=3, fill_done=True)
+    walked = [("c", Q, i, i, score) for i, score in enumerate([3.0, 2.0, 1.0])]
+    assert st.pending.materialize(SID, 0, 3, True, walked) == 3
     return st
 
 
@@ -63,11 +64,37 @@ def test_take_moves_the_best_pending_to_queued_and_untake_puts_them_back(
     assert state.pending.take(SID, "braket_qpu", 5) == []
 
 
-def test_add_pending_counts_new_and_reused_once(state: SweepState, client: redis.Redis) -> None:
-    state.pending.add(SID, {Q: {"5": 1.0}}, reused=[7], fill_cursor=8, fill_done=True)
+def test_materialize_moves_the_cursor_with_the_experiments_once(
+    state: SweepState, client: redis.Redis
+) -> None:
+    pending = f"orch:sweep:{SID}:pending:{Q}"
+    client.hset(f"orch:sweep:{SID}:meta", mapping={"fill_done": 0, "total": 20})
+    walked = [("c", Q, 3, 3, -3.0), ("c", Q, 5, 5, None)]
+    assert state.pending.materialize(SID, 0, 6, False, walked) is None, "the cursor is at 3, not 0"
+    assert client.zcard(pending) == 3
+    assert state.pending.materialize(SID, 3, 6, False, walked, excluded=1) == 1
     meta = state.meta(SID)
-    assert int(meta["total"]) == 3 + 3 + 2  # the fixture's 3, then 3 more + this chunk's 2
-    assert meta["n_reused"] == "1" and client.hget(f"orch:sweep:{SID}:terminal", 7) == "reused"
+    assert (meta["fill_cursor"], meta["fill_done"], meta["total"], meta["n_reused"]) == ("6", "0", "19", "1")
+    assert client.hget(f"orch:sweep:{SID}:terminal", 5) == "reused"
+    assert state.pending.materialize(SID, 3, 6, False, walked) is None, (
+        "a second fill of a chunk does nothing"
+    )
+
+
+def test_picks_ahead_of_the_cursor_enter_once_and_the_cursor_skips_them(
+    state: SweepState, client: redis.Redis
+) -> None:
+    pending = f"orch:sweep:{SID}:pending:{Q}"
+    assert state.pending.materialize(SID, 3, 3, False, [("p", Q, 9, 9, 9.0)]) == 1
+    assert state.pending.take(SID, Q, 1) == [("9", 9.0)]  # the pick is published (not pending any more)
+    assert state.pending.materialize(SID, 3, 3, False, [("p", Q, 9, 9, 0.5), ("s", Q, 2, 2, 0.7)]) == 0
+    assert client.zscore(pending, "2") == 0.7, "behind the cursor: re-scored"
+    assert client.zscore(pending, "9") is None, "a pick already materialised is never added again"
+    assert state.meta(SID)["n_picked"] == "1"
+    walked = [("c", Q, i, i, -float(i)) for i in range(3, 12)]
+    assert state.pending.materialize(SID, 3, 12, True, walked) == 8, "the walk skips the picked point"
+    assert client.scard(f"orch:sweep:{SID}:picked") == 0, "passed by the cursor: forgotten"
+    assert client.zscore(pending, "9") is None
 
 
 # -- claim and lease ----------------------------------------------------------------------------
