@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -29,9 +29,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from core.errors import InputError
-from core.expectations import Expectation, verdict
-from core.models import ExperimentResult
-from core.redact import server_paths
+from core.rows import BASE_COLUMNS
 from core.storage import S3, location, open_location, refusal
 
 DEDUP_COLUMNS = ["experiment_id", "attempt", "status"]
@@ -41,51 +39,6 @@ PAGE_CACHE_BYTES = 256 * 2**20  # ... which keeps at most this much (least recen
 REPORT_FILE, ANALYSIS_FILE = "report.html", "analysis.json"
 CONFIG_FILE = "sweep.json"  # the sweep's effective configuration, written when it is submitted
 OUTCOME_FILE = "outcome.json"  # how the sweep ended (completed, cancelled, timed out) and why
-BASE_COLUMNS = [
-    "sweep_id",
-    "experiment_id",
-    "project_name",
-    "index",
-    "repeat",
-    "status",
-    "error_class",
-    "error_message",
-    "execution_time",
-    "cost",
-    "attempt",
-    "worker_host",
-    "resource",
-    "device",
-    "added",
-    "reproducibility_hash",
-    "code_version",
-    "timestamp",
-    "parameters",
-    "metrics",
-    "log",
-    "validation",
-]
-
-
-def result_row(
-    result: ExperimentResult, expectations: Mapping[str, Expectation] | None = None
-) -> dict[str, Any]:
-    """Flatten a result into one row: seed fields, ``param.*`` and ``metric.*`` columns, and the
-    run's ``validation`` verdict against the sweep's ``expectations`` and its adapter's range
-    flags (``None`` for a run without metrics)."""
-    row = result.model_dump(mode="json", exclude={"parameters", "metrics", "extra"})
-    row["validation"] = verdict(result.metrics, result.extra, expectations or {}) if result.metrics else None
-    row["parameters"] = json.dumps(result.parameters, sort_keys=True)
-    row["metrics"] = json.dumps(result.metrics, sort_keys=True)
-    if result.extra:
-        row["extra"] = server_paths(json.dumps(result.extra, sort_keys=True, default=str))
-    # read over HTTP: no path of the worker's machine (site-packages, state folder) in them
-    row["error_message"], row["log"] = server_paths(row["error_message"]), server_paths(row["log"])
-    for name, value in result.parameters.items():
-        row[f"param.{name}"] = value
-    for name, value in result.metrics.items():
-        row[f"metric.{name}"] = value
-    return row
 
 
 class ResultStore:
@@ -168,7 +121,7 @@ class ResultStore:
             ) from None
 
     def write_rows(self, sweep_id: str, rows: list[dict[str, Any]], batch: str | None = None) -> None:
-        """Append ``rows`` (dicts from :func:`result_row`), one file per project partition."""
+        """Append ``rows`` (dicts from :func:`core.rows.result_row`), one file per project partition."""
         batch = batch or f"{time.time_ns()}-{uuid.uuid4().hex[:6]}"
         by_project: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:

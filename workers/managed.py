@@ -29,7 +29,7 @@ from core.expectations import Expectation
 from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.project import ProjectSpec
 from core.protocol import STOPPED_STATES, PollMessage, Task
-from core.results import result_row
+from core.rows import result_row
 from core.settings import Settings
 from orchestrator.braket.retry import BraketUnreachable
 from orchestrator.dispatch import Dispatcher

@@ -30,7 +30,7 @@ from core.expectations import Expectation
 from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.project import ProjectSpec, is_managed
 from core.protocol import Claim, PollMessage
-from core.results import result_row
+from core.rows import result_row
 from core.settings import Settings
 from orchestrator.code import fetch_code, runnable_spec
 from orchestrator.dispatch import Dispatcher

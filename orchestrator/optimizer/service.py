@@ -197,7 +197,7 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
 def stop_early(state: SweepState, sweep_id: str, plan: SweepPlan, rec: OptimizationRecommendation) -> int:
     """Mark the recommended pending experiments early-stopped (they keep a row with that status)."""
     from core.models import ExperimentResult, ExperimentStatus
-    from core.results import result_row
+    from core.rows import result_row
 
     wanted = set(rec.early_stop_candidates)
     store = state.optimizer()
@@ -260,7 +260,7 @@ def decide_low_fidelity(
     Returns ``(promoted, stopped)``. The optimizer caps the stops at ``max_stopped_share``.
     """
     from core.models import ExperimentResult, ExperimentStatus
-    from core.results import result_row
+    from core.rows import result_row
 
     store, pruning = state.optimizer(), state.pruning()
     share = plan.config.optimizer.early_stopping.max_stopped_share

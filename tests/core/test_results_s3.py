@@ -15,7 +15,8 @@ import pytest
 
 from core.errors import InputError
 from core.models import ExperimentResult, ExperimentStatus
-from core.results import ANALYSIS_FILE, REPORT_FILE, ResultStore, result_row
+from core.results import ANALYSIS_FILE, REPORT_FILE, ResultStore
+from core.rows import result_row
 from core.settings import Settings
 from core.storage import location
 from tests.support.s3 import S3, SECRET

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.models import ExperimentResult, ExperimentStatus
-from core.results import ResultStore, result_row
+from core.results import ResultStore
+from core.rows import result_row
 
 
 def _row(i: int, status: str = "completed", project: str = "p") -> dict:

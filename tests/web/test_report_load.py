@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import requests
 
 from core.models import ExperimentResult, ExperimentStatus
-from core.results import result_row
+from core.rows import result_row
 from tests.web.conftest import Server
 
 ROWS, FILES = 20_000, 10
