@@ -77,31 +77,9 @@ def _best_card(entry: dict[str, Any], varied: list[str]) -> str:
         else f'<span class="badge {"yes" if feasible else "no"}">{"feasible" if feasible else "infeasible"}</span>'
     )
     blocks = [
-        "<div><h3>parameters</h3>"
-        + table(
-            [{"parameter": k, "value": v} for k, v in entry["parameters"].items()], ["parameter", "value"]
-        )
-        + "</div>"
+        f"<div><h3>{title}</h3>{table(rows, columns)}</div>"
+        for title, rows, columns in narrative.best_tables(entry, varied)
     ]
-    if entry.get("metrics"):
-        rows = [
-            {"metric": m, "mean": g["mean"], "interval": narrative.interval(g)}
-            for m, g in entry["metrics"].items()
-        ]
-        blocks.append(
-            "<div><h3>other metrics here</h3>" + table(rows, ["metric", "mean", "interval"]) + "</div>"
-        )
-    if entry.get("runners_up"):
-        shown = [p for p in entry["parameters"] if p in varied] or list(entry["parameters"])
-        rows = [
-            {
-                **{p: r["parameters"].get(p) for p in shown},
-                "mean": r["mean"],
-                "interval": narrative.interval(r),
-            }
-            for r in entry["runners_up"]
-        ]
-        blocks.append("<div><h3>next best</h3>" + table(rows, [*shown, "mean", "interval"]) + "</div>")
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in narrative.best_lines(entry))
     return (
         f'<div class="card"><div class="metric">{html.escape(entry["metric"])} ({html.escape(entry["goal"])}), '

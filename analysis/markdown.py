@@ -63,25 +63,9 @@ def _best(entry: dict[str, Any], varied: list[str]) -> list[str]:
         f"### {escape(entry['metric'])} ({escape(entry['goal'])}), {escape(entry['project'])}: "
         f"**{escape(entry['mean'])}**{feasible}\n",
         "".join(f"- {escape(line)}\n" for line in narrative.best_lines(entry)),
-        table([{"parameter": k, "value": v} for k, v in entry["parameters"].items()], ["parameter", "value"]),
     ]
-    if entry.get("metrics"):
-        rows = [
-            {"metric": m, "mean": g["mean"], "interval": narrative.interval(g)}
-            for m, g in entry["metrics"].items()
-        ]
-        out += ["Other metrics at this point:\n", table(rows, ["metric", "mean", "interval"])]
-    if entry.get("runners_up"):
-        shown = [p for p in entry["parameters"] if p in varied] or list(entry["parameters"])
-        rows = [
-            {
-                **{p: r["parameters"].get(p) for p in shown},
-                "mean": r["mean"],
-                "interval": narrative.interval(r),
-            }
-            for r in entry["runners_up"]
-        ]
-        out += ["Next best:\n", table(rows, [*shown, "mean", "interval"])]
+    for title, rows, columns in narrative.best_tables(entry, varied):
+        out += [f"{title.capitalize()}:\n", table(rows, columns)]
     return out
 
 

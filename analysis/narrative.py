@@ -113,6 +113,28 @@ def best_lines(entry: dict[str, Any]) -> list[str]:
     return lines
 
 
+def best_tables(
+    entry: dict[str, Any], varied: list[str]
+) -> list[tuple[str, list[dict[str, Any]], list[str]]]:
+    """A best point's tables, as ``(title, rows, columns)``: its parameters, the other metrics
+    there, and the points next best (by their varied parameters)."""
+    params = [{"parameter": k, "value": v} for k, v in entry["parameters"].items()]
+    tables = [("parameters", params, ["parameter", "value"])]
+    if entry.get("metrics"):
+        rows = [
+            {"metric": m, "mean": g["mean"], "interval": interval(g)} for m, g in entry["metrics"].items()
+        ]
+        tables.append(("other metrics here", rows, ["metric", "mean", "interval"]))
+    if entry.get("runners_up"):
+        shown = [p for p in entry["parameters"] if p in varied] or list(entry["parameters"])
+        rows = [
+            {**{p: r["parameters"].get(p) for p in shown}, "mean": r["mean"], "interval": interval(r)}
+            for r in entry["runners_up"]
+        ]
+        tables.append(("next best", rows, [*shown, "mean", "interval"]))
+    return tables
+
+
 def design_words(result: SweepAnalysis) -> str:
     s = result.sweep
     design: str = {

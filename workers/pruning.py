@@ -73,20 +73,7 @@ class Pruning:
             if query is None:
                 return False
             verdict = store.judge(
-                sweep_id,
-                experiment_id,
-                kind=query.kind,
-                key=query.key,
-                value=query.value,
-                min_count=query.min_count,
-                quantile=query.quantile,
-                eta=query.eta,
-                max_share=self.options.max_stopped_share,
-                rule=rule.name,
-                step=query.step,
-                entry=query.entry,
-                min_peers=query.min_peers,
-                end=query.end,
+                sweep_id, experiment_id, query, max_share=self.options.max_stopped_share, rule=rule.name
             )
             return verdict == 1
 

@@ -97,7 +97,6 @@ class EarlyStoppingRule(ABC):
         """What a completed run's curve adds to the store: key -> signed value."""
         return {}
 
-    @abstractmethod
     def should_stop(
         self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
     ) -> bool:
@@ -108,6 +107,15 @@ class EarlyStoppingRule(ABC):
             completed: intermediate values of the sweep's completed experiments.
             sign: 1 when lower values are better, -1 when higher are.
         """
+        query = self.at_report(curve, sign=sign)
+        finished = [finite_values(c) for c in completed]
+        if query is None or query.step >= max(map(len, finished), default=0):
+            return False  # never at or past the end of the longest completed curve
+        return self._stops(query, finished, sign)
+
+    @abstractmethod
+    def _stops(self, query: ReportQuery, completed: list[list[float]], sign: float) -> bool:
+        """The rule's verdict on ``query`` against the ``completed`` curves (finite values)."""
 
 
 def step_key(t: int) -> str:
@@ -174,22 +182,14 @@ class PercentileRule(EarlyStoppingRule):
         values = [sign * v for v in finite_values(curve)]
         return {step_key(t): v for t, v in enumerate(self._entries(values), start=1)}
 
-    def should_stop(
-        self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
-    ) -> bool:
-        query = self.at_report(curve, sign=sign)
-        if query is None:
-            return False
-        longest = max((len(finite_values(c)) for c in completed), default=0)
-        if query.step >= longest:
-            return False  # never at or past the end of the longest completed curve
-        peers = [c for c in completed if len(finite_values(c)) >= query.step]
+    def _stops(self, query: ReportQuery, completed: list[list[float]], sign: float) -> bool:
+        peers = [c for c in completed if len(c) >= query.step]
         if len(peers) < query.min_count or (query.end is not None and not math.isfinite(query.end)):
             return False
         if query.end is None:
             entries = [self.completed_entries(c, sign=sign)[query.key] for c in peers]
             return query.value > float(np.quantile(entries, query.quantile))
-        ends = [self._end([sign * v for v in finite_values(c)][: query.step]) for c in peers]
+        ends = [self._end([sign * v for v in c][: query.step]) for c in peers]
         known = [e for e in ends if e is not None and math.isfinite(e)]
         return len(known) >= self.min_peers and query.end > float(np.quantile(known, query.quantile))
 
@@ -243,16 +243,9 @@ class AshaRule(EarlyStoppingRule):
             "rung", f"rung:{rung}", sign * values[-1], self.min_peers, eta=self.eta, step=len(values)
         )
 
-    def should_stop(
-        self, curve: Sequence[float], completed: Sequence[Sequence[float]], *, sign: float = 1.0
-    ) -> bool:
-        query = self.at_report(curve, sign=sign)
-        if query is None:
-            return False
-        t = len(finite_values(curve))
-        if t >= max((len(finite_values(c)) for c in completed), default=0):
-            return False  # never at or past the end of the longest completed curve
-        peers = [sign * c[t - 1] for c in (finite_values(c) for c in completed) if len(c) >= t]
+    def _stops(self, query: ReportQuery, completed: list[list[float]], sign: float) -> bool:
+        t = query.step
+        peers = [sign * c[t - 1] for c in completed if len(c) >= t]
         if len(peers) + 1 < query.min_count:
             return False
         better = sum(p < query.value for p in peers)

@@ -36,11 +36,14 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from orchestrator.store import keys
+
+if TYPE_CHECKING:  # the rules make queries; the store only reads their fields
+    from orchestrator.optimizer.early_stopping import ReportQuery
 
 # The cap, shared by every script below: stop ``eid`` unless the stopped set already holds
 # floor(share * total) others. Returns 1 (stopped now or before) or 2 (the cap refused). A new stop
@@ -189,24 +192,24 @@ class PruningStore:
         self,
         sweep_id: str,
         experiment_id: str,
+        query: ReportQuery,
         *,
-        kind: str,
-        key: str,
-        value: float,
-        min_count: int,
-        quantile: float = 0.5,
-        eta: int = 3,
         max_share: float = 1.0,
         rule: str = "rule",
-        step: int = 0,
-        entry: float | None = None,
-        min_peers: int = 3,
-        end: float | None = None,
     ) -> int:
         """Decide one report atomically (see ``ReportQuery``): 0 go on, 1 stop, 2 the cap refused.
 
-        ``rule`` and ``step`` (the values reported so far) are recorded with a stop, for ``status``.
+        ``rule`` and the query's ``step`` (the values reported so far) are recorded with a stop,
+        for ``status``.
         """
+        kind, key, value, step, entry, end = (
+            query.kind,
+            query.key,
+            query.value,
+            query.step,
+            query.entry,
+            query.end,
+        )
         if not math.isfinite(value):
             return 0
         entry = value if entry is None or not math.isfinite(entry) else entry
@@ -225,14 +228,14 @@ class PruningStore:
                     experiment_id,
                     kind,
                     repr(float(value)),
-                    min_count,
-                    quantile,
-                    eta,
+                    query.min_count,
+                    query.quantile,
+                    query.eta,
                     max_share,
                     rule,
                     step,
                     repr(float(entry)),
-                    min_peers,
+                    query.min_peers,
                     ends,
                 ],
             )

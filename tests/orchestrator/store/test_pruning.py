@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -27,21 +28,7 @@ def _judge(store: PruningStore, eid: str, rule, curve: list[float], share: float
     query = rule.at_report(curve)
     if query is None:
         return 0
-    return store.judge(
-        SID,
-        eid,
-        kind=query.kind,
-        key=query.key,
-        value=query.value,
-        min_count=query.min_count,
-        quantile=query.quantile,
-        eta=query.eta,
-        max_share=share,
-        step=query.step,
-        entry=query.entry,
-        min_peers=query.min_peers,
-        end=query.end,
-    )
+    return store.judge(SID, eid, query, max_share=share)
 
 
 @pytest.mark.parametrize(
@@ -193,36 +180,11 @@ def test_each_stop_is_recorded_with_its_rule_and_step_for_status(
     rule = MedianRule(1, 1, curve_model=False)
     store.add_completed(SID, "c0", rule.completed_entries([0.0] * 8), steps=8)
     for eid, curve in [("r0", [5.0] * 2), ("r1", [5.0] * 3), ("r2", [5.0] * 6)]:
-        q = rule.at_report(curve)
-        assert (
-            store.judge(
-                SID,
-                eid,
-                kind=q.kind,
-                key=q.key,
-                value=q.value,
-                min_count=1,
-                max_share=0.3,
-                rule="median",
-                step=len(curve),
-            )
-            == 1
-        )
-    q = rule.at_report([5.0])
-    assert (
-        store.judge(
-            SID,
-            "r3",
-            kind=q.kind,
-            key=q.key,
-            value=q.value,
-            min_count=1,
-            max_share=0.3,
-            rule="median",
-            step=1,
-        )
-        == 2
-    ), "the cap refused: counted as a refusal, not as a stop"
+        q = replace(rule.at_report(curve), min_count=1, step=len(curve))
+        assert store.judge(SID, eid, q, max_share=0.3, rule="median") == 1
+    q = replace(rule.at_report([5.0]), min_count=1, step=1)
+    refused = store.judge(SID, "r3", q, max_share=0.3, rule="median")
+    assert refused == 2, "the cap refused: counted as a refusal, not as a stop"
     assert store.try_stop(SID, "p0", 1.0, rule="refit", step=0), "a pending run, stopped before it started"
     assert store.try_stop(SID, "p0", 1.0, rule="refit", step=5), "stopped before: recorded once"
     client.hset(f"orch:sweep:{SID}:stage", 7, "low_done")
