@@ -79,6 +79,15 @@ def child_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def sweep_meta(url: str, sweep_id: str) -> dict[str, str]:
+    """The sweep's meta hash, or {} while Redis is down or loading (a test that kills it)."""
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+        return client.hgetall(f"orch:sweep:{sweep_id}:meta")
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+        return {}
+
+
 def executions(workdir: Path) -> Counter[str]:
     """How many times each point really ran (the counter project's side effect)."""
     log = workdir / "counter" / "executions.log"

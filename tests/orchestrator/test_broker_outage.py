@@ -14,7 +14,7 @@ import redis
 
 from orchestrator.api import load_results
 from orchestrator.redis_server import RedisServer
-from tests.conftest import Worker, cli, spawn_cli, write_sweep
+from tests.conftest import Worker, cli, spawn_cli, sweep_meta, write_sweep
 from tests.support.waiting import wait_until
 
 
@@ -24,16 +24,6 @@ def killable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis", aof="everysec").start()
     yield server
     server.stop()
-
-
-def _meta(url: str, sweep_id: str) -> dict[str, str]:
-    """The sweep's meta hash, or {} while Redis is down or loading."""
-    try:
-        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=1).hgetall(
-            f"orch:sweep:{sweep_id}:meta"
-        )
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-        return {}
 
 
 def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_redis: RedisServer) -> None:
@@ -57,7 +47,9 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
 
         for outage, at in enumerate((15, 35), start=1):
             wait_until(
-                lambda at=at: int(_meta(url, sweep_id).get("n_completed", 0)) >= at, 120, f"{at} completed"
+                lambda at=at: int(sweep_meta(url, sweep_id).get("n_completed", 0)) >= at,
+                120,
+                f"{at} completed",
             )
             killable_redis.kill()
             time.sleep(1.5)
@@ -70,7 +62,9 @@ def test_a_redis_killed_twice_mid_sweep_loses_nothing(workdir: Path, killable_re
                 120,
                 "the coordinator to reconnect",
             )
-        wait_until(lambda: _meta(url, sweep_id).get("state") == "completed", 240, "the sweep to complete")
+        wait_until(
+            lambda: sweep_meta(url, sweep_id).get("state") == "completed", 240, "the sweep to complete"
+        )
         assert coordinator.poll() is None, "the coordinator survived both outages"
     finally:
         coordinator.send_signal(signal.SIGTERM)

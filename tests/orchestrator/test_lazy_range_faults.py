@@ -18,7 +18,7 @@ import yaml
 from orchestrator.api import load_results
 from orchestrator.fill import LOW_WATER
 from orchestrator.redis_server import RedisServer
-from tests.conftest import Worker, child_env, cli, executions, write_sweep
+from tests.conftest import Worker, child_env, cli, executions, sweep_meta, write_sweep
 from tests.support.waiting import wait_until
 
 POINTS = 20_000
@@ -35,17 +35,8 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def _meta(url: str, sweep_id: str) -> dict[str, str]:
-    try:
-        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5).hgetall(
-            f"orch:sweep:{sweep_id}:meta"
-        )
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-        return {}
-
-
 def _completed(url: str, sweep_id: str) -> int:
-    return int(_meta(url, sweep_id).get("n_completed", 0))
+    return int(sweep_meta(url, sweep_id).get("n_completed", 0))
 
 
 def _coordinator(url: str, workdir: Path, n: int) -> subprocess.Popen:
@@ -77,7 +68,7 @@ def test_every_point_of_a_lazy_range_runs_once_through_pause_kill_and_redis_rest
         wait_until(lambda: _completed(url, sweep_id) >= 2_000, 120, "2,000 completed")
         assert client.zcard(pending) <= 2 * LOW_WATER, "the pending set holds the next chunks only"
         assert cli("pause", sweep_id, "--broker", url, workdir=workdir).returncode == 0
-        wait_until(lambda: _meta(url, sweep_id).get("state") == "paused", 30, "paused")
+        wait_until(lambda: sweep_meta(url, sweep_id).get("state") == "paused", 30, "paused")
         time.sleep(2.0)  # what was in flight finishes; nothing new starts
         held = _completed(url, sweep_id)
         time.sleep(1.0)
@@ -85,7 +76,7 @@ def test_every_point_of_a_lazy_range_runs_once_through_pause_kill_and_redis_rest
         assert cli("resume", sweep_id, "--broker", url, "--detach", workdir=workdir).returncode == 0
 
         wait_until(lambda: _completed(url, sweep_id) >= held + 1_500, 120, "1,500 more completed")
-        assert int(_meta(url, sweep_id)["fill_cursor"]) < POINTS, "the cursor is still mid-range"
+        assert int(sweep_meta(url, sweep_id)["fill_cursor"]) < POINTS, "the cursor is still mid-range"
         durable_redis.kill()
         time.sleep(1.0)
         durable_redis.start()  # from its append-only file
@@ -94,7 +85,9 @@ def test_every_point_of_a_lazy_range_runs_once_through_pause_kill_and_redis_rest
         coordinators[0].send_signal(signal.SIGKILL)
         coordinators[0].wait()
         coordinators.append(_coordinator(url, workdir, 2))  # takes the sweep once the lock expires
-        wait_until(lambda: _meta(url, sweep_id).get("state") == "completed", 240, "the sweep to complete")
+        wait_until(
+            lambda: sweep_meta(url, sweep_id).get("state") == "completed", 240, "the sweep to complete"
+        )
     finally:
         for coordinator in coordinators:
             if coordinator.poll() is None:

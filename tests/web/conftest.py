@@ -113,3 +113,14 @@ def start_server(workdir: Path) -> Iterator:
 def server(start_server: Any, redis_url: str) -> Server:
     """``serve`` over the suite's Redis, coordinating; workers come from ``start_worker``."""
     return start_server("--broker", redis_url, "--coordinate")
+
+
+def wait_done(server: Server, sweep_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The sweep's status once it is done (completed, cancelled or failed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = server.api("GET", f"/sweeps/{sweep_id}").json()
+        if status["done"]:
+            return status
+        time.sleep(0.3)
+    raise TimeoutError(f"{sweep_id} not done: {status['state']} {status['counts']}")

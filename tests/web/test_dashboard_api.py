@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import yaml
 
-from tests.web.conftest import Server, sweep_body
-
-
-def wait_done(server: Server, sweep_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = server.api("GET", f"/sweeps/{sweep_id}").json()
-        if status["done"]:
-            return status
-        time.sleep(0.3)
-    raise TimeoutError(f"{sweep_id} not done: {status['state']} {status['counts']}")
+from tests.web.conftest import Server, sweep_body, wait_done
 
 
 def test_trials_are_paged_sorted_and_filtered_and_a_bad_filter_says_how_to_write_one(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.web.conftest import Server, sweep_body
+from tests.web.conftest import Server, sweep_body, wait_done
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -32,16 +32,6 @@ def page() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser.new_page(viewport={"width": 1360, "height": 1000})
         browser.close()
-
-
-def wait_done(server: Server, sweep_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = server.api("GET", f"/sweeps/{sweep_id}").json()
-        if status["done"]:
-            return status
-        time.sleep(0.3)
-    raise TimeoutError(f"{sweep_id} not done: {status['state']} {status['counts']}")
 
 
 def column(page: Any, name: str) -> list[float]:

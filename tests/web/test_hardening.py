@@ -10,7 +10,7 @@ import requests
 import yaml
 
 from tests.conftest import cli
-from tests.web.conftest import Server, sweep_body
+from tests.web.conftest import Server, sweep_body, wait_done
 from tests.web.test_security import nothing_written
 
 # 1 KB: nine levels of nine aliases, inside `fixed` where the probe put them (9**9 values expanded)
@@ -100,10 +100,7 @@ def test_the_report_is_written_whatever_the_parameter_names(
     res = server.api("POST", "/sweeps", json=body)
     assert res.status_code == 201, res.text
     sweep_id = res.json()["execution_id"]
-    deadline = time.monotonic() + 120
-    while not server.api("GET", f"/sweeps/{sweep_id}").json()["done"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    wait_done(server, sweep_id)
     report = server.api("GET", f"/sweeps/{sweep_id}/report")
     assert report.status_code == 200, report.text[:2000]
     assert "undefinedmacro" in report.text

@@ -5,10 +5,9 @@ relative to their package or project, in its rows, status, events and export."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-from tests.web.conftest import Server
+from tests.web.conftest import Server, wait_done
 
 PROJECT = """
 import yaml
@@ -39,10 +38,7 @@ def test_no_server_path_in_any_answer_of_a_failing_sweep(
     res = server.api("POST", "/sweeps", json=body)
     assert res.status_code == 201, res.text
     sweep_id = res.json()["execution_id"]
-    deadline = time.monotonic() + 120
-    while not server.api("GET", f"/sweeps/{sweep_id}").json()["done"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    wait_done(server, sweep_id)
     answers = {
         "status": server.api("GET", f"/sweeps/{sweep_id}").text,
         "rows": server.api("GET", f"/sweeps/{sweep_id}/results").text,
