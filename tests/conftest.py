@@ -79,6 +79,29 @@ def child_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def bell_shots_sweep(name: str, points: int, **early_stopping: Any) -> dict[str, Any]:
+    """The bell example over ``points`` noise levels at 400 shots, with shots as a budget: a
+    quarter of the shots first, the rest only for runs that may beat the incumbent."""
+    return {
+        "name": name,
+        "projects": [
+            {"name": "bell", "path": str(ROOT / "examples" / "projects" / "bell"), "entry": "bell:run"}
+        ],
+        "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": points}, "shots": [400]},
+        "objectives": [{"metric": "p_correlated", "goal": "maximize"}],
+        "seed": 5,
+        "optimizer": {
+            "startup_points": 4,
+            "early_stopping": {
+                "enabled": True,
+                "low_fidelity_share": 0.25,
+                "max_stopped_share": 0.5,
+                **early_stopping,
+            },
+        },
+    }
+
+
 def sweep_meta(url: str, sweep_id: str) -> dict[str, str]:
     """The sweep's meta hash, or {} while Redis is down or loading (a test that kills it)."""
     try:

@@ -20,17 +20,21 @@ from orchestrator.optimizer import GPOptimizer
 from orchestrator.optimizer.service import observations, refit_sweep
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import SweepState, connect
-from tests.conftest import FIXTURES, cli
+from tests.conftest import FIXTURES, bell_shots_sweep, cli
 from workers.app import create_app
 
 ANALYTIC = str(FIXTURES / "projects" / "analytic")
 
 
-def _sweep(**extra) -> dict:
+def _sweep(num: int = 21, delay: float | None = None, **extra) -> dict:
+    """The analytic project over an x-y grid of ``num`` x ``num``, each run taking ``delay`` s."""
+    project = {"name": "f", "path": ANALYTIC, "entry": "analytic:run"}
+    if delay is not None:
+        project["fixed"] = {"delay": delay}
     return {
         "name": "analytic",
-        "projects": [{"name": "f", "path": ANALYTIC, "entry": "analytic:run"}],
-        "parameters": {"x": {"start": 0, "stop": 1, "num": 21}, "y": {"start": 0, "stop": 1, "num": 21}},
+        "projects": [project],
+        "parameters": {"x": {"start": 0, "stop": 1, "num": num}, "y": {"start": 0, "stop": 1, "num": num}},
         "objectives": [{"metric": "score", "goal": "maximize"}],
         "seed": 3,
         **extra,
@@ -152,9 +156,7 @@ def test_adaptive_sweep_through_a_worker_reports_best_and_regions(
     workdir: Path, redis_url: str, start_worker
 ) -> None:
     start_worker("opt", concurrency=2)
-    sweep = _sweep(optimizer={"startup_points": 6, "refinement": True, "refinement_points": 2})
-    sweep["projects"][0]["fixed"] = {"delay": 0.15}
-    sweep["parameters"] = {"x": {"start": 0, "stop": 1, "num": 6}, "y": {"start": 0, "stop": 1, "num": 6}}
+    sweep = _sweep(6, 0.15, optimizer={"startup_points": 6, "refinement": True, "refinement_points": 2})
     with Orchestrator(redis_url, optimizer_interval=0.5, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=240)
@@ -202,18 +204,7 @@ def test_shots_as_a_budget_low_fidelity_first_then_promote_or_stop(
     workdir: Path, redis_url: str, start_worker
 ) -> None:
     start_worker("fid", concurrency=2)
-    bell = str(FIXTURES.parent.parent / "examples" / "projects" / "bell")
-    sweep = {
-        "name": "bell-shots",
-        "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
-        "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 24}, "shots": [400]},
-        "objectives": [{"metric": "p_correlated", "goal": "maximize"}],
-        "seed": 5,
-        "optimizer": {
-            "startup_points": 4,
-            "early_stopping": {"enabled": True, "low_fidelity_share": 0.25, "max_stopped_share": 0.5},
-        },
-    }
+    sweep = bell_shots_sweep("bell-shots", 24)
     with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=240)
@@ -312,9 +303,7 @@ def test_unknown_sampler_names_the_choices(workdir: Path, redis_url: str) -> Non
 
 def test_sweep_with_the_sobol_sampler_runs_end_to_end(workdir: Path, redis_url: str, start_worker) -> None:
     start_worker("sobol", concurrency=2)
-    sweep = _sweep(optimizer={"sampler": "sobol", "early_stopping": {"enabled": True}})
-    sweep["projects"][0]["fixed"] = {"delay": 0.05}
-    sweep["parameters"] = {"x": {"start": 0, "stop": 1, "num": 5}, "y": {"start": 0, "stop": 1, "num": 5}}
+    sweep = _sweep(5, 0.05, optimizer={"sampler": "sobol", "early_stopping": {"enabled": True}})
     with Orchestrator(redis_url, optimizer_interval=0.3, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
         final = orch.wait(sid, timeout=240)

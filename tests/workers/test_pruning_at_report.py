@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestrator import Orchestrator
 from orchestrator.optimizer.early_stopping import MedianRule
 from orchestrator.store import SweepState, connect
-from tests.conftest import FIXTURES, cli
+from tests.conftest import FIXTURES, bell_shots_sweep, cli
 
 CURVES = str(FIXTURES / "projects" / "curves")
 GRACE = 3
@@ -109,24 +109,7 @@ def test_the_best_run_is_never_stopped_on_curves_where_it_is_best_at_every_step(
 
 def test_low_shot_rungs_promote_and_stop_without_a_refit(workdir: Path, redis_url: str, start_worker) -> None:
     start_worker("rung", concurrency=2)
-    bell = str(FIXTURES.parent.parent / "examples" / "projects" / "bell")
-    sweep = {
-        "name": "rungs",
-        "projects": [{"name": "bell", "path": bell, "entry": "bell:run"}],
-        "parameters": {"noise": {"start": 0.0, "stop": 0.3, "num": 12}, "shots": [400]},
-        "objectives": [{"metric": "p_correlated", "goal": "maximize"}],
-        "seed": 5,
-        "optimizer": {
-            "startup_points": 4,
-            "early_stopping": {
-                "enabled": True,
-                "low_fidelity_share": 0.25,
-                "min_completed": 3,
-                "reduction_factor": 3,
-                "max_stopped_share": 0.5,
-            },
-        },
-    }
+    sweep = bell_shots_sweep("rungs", 12, min_completed=3, reduction_factor=3)
     # one refit an hour: the refit that would decide low-shot runs never comes
     with Orchestrator(redis_url, optimizer_interval=3600, publish_window=2) as orch:
         sid = orch.submit(sweep).execution_id
