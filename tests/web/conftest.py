@@ -124,3 +124,21 @@ def wait_done(server: Server, sweep_id: str, timeout: float = 120) -> dict[str, 
             return status
         time.sleep(0.3)
     raise TimeoutError(f"{sweep_id} not done: {status['state']} {status['counts']}")
+
+
+def analytic_body(name: str, n: int, max_experiments: int, **parameters: Any) -> str:
+    """An adaptive sweep of the analytic project (optimum near x = 0.7, y = 0.2) over ``n`` Sobol
+    points of (x, y), stopped after ``max_experiments``: a body for ``POST /sweeps``."""
+    sobol = {"sample": "sobol", "low": 0.0, "high": 1.0, "n": n}
+    return yaml.safe_dump(
+        {
+            "name": name,
+            "projects": [{"name": "f", "path": "analytic", "entry": "analytic:run"}],
+            "parameters": {"x": sobol, "y": sobol, **parameters},
+            "objectives": [{"metric": "score", "goal": "maximize"}],
+            "adaptive_sampling": True,
+            "max_experiments": max_experiments,
+            "optimizer": {"startup_points": 6},
+            "seed": 3,
+        }
+    )

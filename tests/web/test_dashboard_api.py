@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import yaml
-
-from tests.web.conftest import Server, sweep_body, wait_done
+from tests.web.conftest import Server, analytic_body, sweep_body, wait_done
 
 
 def test_trials_are_paged_sorted_and_filtered_and_a_bad_filter_says_how_to_write_one(
@@ -71,19 +69,7 @@ def test_the_posterior_waits_for_a_model_and_names_the_parameters_it_can_show(
     view = server.api("GET", f"/sweeps/{grid}/posterior").json()
     assert view["ready"] is False and "not adaptive" in view["reason"]
 
-    sweep = {
-        "name": "model",
-        "projects": [{"name": "f", "path": "analytic", "entry": "analytic:run"}],
-        "parameters": {
-            "x": {"sample": "sobol", "low": 0.0, "high": 1.0, "n": 64},
-            "y": {"sample": "sobol", "low": 0.0, "high": 1.0, "n": 64},
-        },
-        "objectives": [{"metric": "score", "goal": "maximize"}],
-        "adaptive_sampling": True,
-        "max_experiments": 12,
-        "optimizer": {"startup_points": 6},
-    }
-    adaptive = server.api("POST", "/sweeps", data=yaml.safe_dump(sweep)).json()["execution_id"]
+    adaptive = server.api("POST", "/sweeps", data=analytic_body("model", 64, 12)).json()["execution_id"]
     wait_done(server, adaptive)
     view = server.api("GET", f"/sweeps/{adaptive}/posterior?x=y&y=x&size=12").json()
     assert view["ready"] is True and (view["x"]["name"], view["y"]["name"]) == ("y", "x")

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.web.conftest import Server, sweep_body, wait_done
+from tests.web.conftest import Server, analytic_body, sweep_body, wait_done
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -76,21 +75,7 @@ def test_parallel_coordinates_and_the_posterior_follow_a_running_adaptive_sweep(
     from playwright.sync_api import expect
 
     start_worker("w1", concurrency=2)
-    sweep = {
-        "name": "belief",
-        "projects": [{"name": "f", "path": "analytic", "entry": "analytic:run"}],
-        "parameters": {
-            "x": {"sample": "sobol", "low": 0.0, "high": 1.0, "n": 256},
-            "y": {"sample": "sobol", "low": 0.0, "high": 1.0, "n": 256},
-            "delay": [0.4],
-        },
-        "objectives": [{"metric": "score", "goal": "maximize"}],
-        "adaptive_sampling": True,
-        "max_experiments": 40,
-        "optimizer": {"startup_points": 6},
-        "seed": 3,
-    }
-    res = server.api("POST", "/sweeps", data=yaml.safe_dump(sweep))
+    res = server.api("POST", "/sweeps", data=analytic_body("belief", 256, 40, delay=[0.4]))
     sweep_id = res.json()["execution_id"]
     page.goto(f"{server.url}/#/sweep/{sweep_id}")
     posterior = page.locator("#posterior")
