@@ -9,7 +9,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -17,29 +16,11 @@ import yaml
 
 from orchestrator import Orchestrator, load_results
 from orchestrator.validation import validate
-from tests.conftest import ROOT, cli, spawn_cli
+from tests.conftest import cli, spawn_cli
+from tests.support.auto_device import auto_sweep
 from tests.support.braket_env import braket_env, braket_services  # noqa: F401 - fixtures
 from tests.support.fake_devices import DM1, IONQ, IQM
 from tests.support.waiting import wait_until
-
-GHZ = ROOT / "tests" / "fixtures" / "projects" / "ghz_circuit"
-
-
-def _sweep(parameters: dict[str, Any], **project: Any) -> dict[str, Any]:
-    return {
-        "name": "auto",
-        "projects": [
-            {
-                "name": "ghz",
-                "path": str(GHZ),
-                "device": "auto",
-                "circuit": {"build": "ghz:build", "analyze": "ghz:analyze"},
-                **project,
-            }
-        ],
-        "parameters": {"shots": [100], **parameters},
-        "adaptive_sampling": False,
-    }
 
 
 @pytest.fixture
@@ -54,7 +35,7 @@ def paid(
 
 def test_rows_say_which_device_auto_chose_and_why(paid, workdir: Path, redis_url: str, start_worker) -> None:
     # a noiseless circuit runs free on local:sv; one with a noise channel needs a noise simulator
-    sweep = _sweep({"n": [2, 3], "noise": [0.0, 0.05]}, devices=["local:sv", DM1], resource="braket_sim")
+    sweep = auto_sweep({"n": [2, 3], "noise": [0.0, 0.05]}, devices=["local:sv", DM1], resource="braket_sim")
     start_worker("sim", concurrency=2, queues="braket_sim")
     with Orchestrator(redis_url) as orch:
         sid = orch.submit(sweep).execution_id
@@ -83,7 +64,9 @@ def test_a_restarted_coordinator_keeps_the_devices_chosen_at_submit(
     sweep = workdir / "auto.yaml"
     sweep.write_text(
         yaml.safe_dump(
-            _sweep({"n": list(range(2, 12))}, devices=[IONQ, IQM], require_qpu=True, resource="braket_qpu")
+            auto_sweep(
+                {"n": list(range(2, 12))}, devices=[IONQ, IQM], require_qpu=True, resource="braket_qpu"
+            )
         )
     )
     start_worker("qpu", concurrency=2, queues="braket_qpu")
@@ -125,7 +108,7 @@ def test_a_restarted_coordinator_keeps_the_devices_chosen_at_submit(
 
 
 def test_failover_works_on_top_of_the_choice(paid, workdir: Path, redis_url: str, start_worker) -> None:
-    sweep = _sweep(
+    sweep = auto_sweep(
         {"n": [2, 3]}, devices=[IONQ, IQM], require_qpu=True, failover=["local:dm"], resource="braket_qpu"
     )
     start_worker("qpu", concurrency=1, queues="braket_qpu")

@@ -15,28 +15,13 @@ from core.config import SweepConfiguration
 from core.plan import SweepPlan
 from core.settings import load_settings
 from orchestrator.validation import validate
-from tests.conftest import ROOT, cli
+from tests.conftest import cli
+from tests.support.auto_device import auto_sweep
 from tests.support.fake_devices import IONQ, IQM, SV1
-
-GHZ = ROOT / "tests" / "fixtures" / "projects" / "ghz_circuit"
 
 
 def _sweep(widths: list[int], shots: int = 100, **project: Any) -> dict[str, Any]:
-    return {
-        "name": "auto",
-        "projects": [
-            {
-                "name": "ghz",
-                "path": str(GHZ),
-                "device": "auto",
-                "resource": "braket_qpu",
-                "circuit": {"build": "ghz:build", "analyze": "ghz:analyze"},
-                **project,
-            }
-        ],
-        "parameters": {"n": widths, "shots": [shots]},
-        "adaptive_sampling": False,
-    }
+    return auto_sweep({"n": widths, "shots": [shots]}, **{"resource": "braket_qpu", **project})
 
 
 @pytest.fixture
