@@ -56,3 +56,12 @@ def adapter_for() -> Callable[..., ProjectAdapter]:
         return adapt_project(root, spec)
 
     return make
+
+
+def sweep_file(folder: Path, text: str, *projects: str) -> Path:
+    """``folder/s.yaml`` holding ``text``, beside an empty folder for each of ``projects``."""
+    for name in projects:
+        (folder / name).mkdir(exist_ok=True)
+    path = folder / "s.yaml"
+    path.write_text(text)
+    return path

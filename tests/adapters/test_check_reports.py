@@ -9,6 +9,7 @@ import pytest
 from adapters.check import check_target, first_point, render_report
 from core.config import load_sweep
 from core.errors import InputError
+from tests.adapters.conftest import sweep_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SWEEPS = ["qaoa_maxcut", "ghz_noise", "vqe_h2", "repetition_code", "cross_project"]
@@ -47,12 +48,12 @@ def test_the_report_shows_the_dry_run_and_the_environment() -> None:
 
 
 def test_signature_mismatch_against_the_sweep(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "p" / "m.py").write_text("def run(gamma, beta=0.1):\n    return gamma\n")
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text(
-        "name: s\nprojects:\n  - {name: p, path: p, entry: 'm:run'}\nparameters:\n  shots: [1]\n"
+    sweep = sweep_file(
+        tmp_path,
+        "name: s\nprojects:\n  - {name: p, path: p, entry: 'm:run'}\nparameters:\n  shots: [1]\n",
+        "p",
     )
+    (tmp_path / "p" / "m.py").write_text("def run(gamma, beta=0.1):\n    return gamma\n")
     reports, ok = check_target(str(sweep))
     assert not ok
     detail = next(c.detail for c in reports[0].checks if c.name == "signature")
@@ -80,10 +81,6 @@ def test_invalid_project_settings_name_the_field(tmp_path: Path) -> None:
 
 
 def test_first_point_respects_constraints(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text(
-        "name: s\nprojects:\n  - {name: p, path: p, entry: 'm:f'}\nparameters:\n  a: [1, 2, 3]\n"
-        "constraints:\n  parameters: ['a >= 2']\n"
-    )
+    text = "name: s\nprojects:\n  - {name: p, path: p, entry: 'm:f'}\nparameters:\n  a: [1, 2, 3]\n"
+    sweep = sweep_file(tmp_path, text + "constraints:\n  parameters: ['a >= 2']\n", "p")
     assert first_point(load_sweep(sweep)) == {"a": 2}

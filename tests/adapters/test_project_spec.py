@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from core.config import load_sweep
 from core.errors import InputError
 from core.project import ProjectSpec
+from tests.adapters.conftest import sweep_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BROKEN = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "broken_projects"
@@ -106,12 +107,8 @@ def test_broken_fixture_sweep_validates() -> None:
 
 
 def test_a_misspelt_key_in_a_sweep_names_file_line_and_field(tmp_path: Path) -> None:
-    (tmp_path / "proj").mkdir()
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text(
-        "name: s\nprojects:\n  - name: p\n    path: proj\n    entry: m:f\n    comand: {env: true}\n"
-        "parameters:\n  x: [1]\n"
-    )
+    text = "name: s\nprojects:\n  - name: p\n    path: proj\n    entry: m:f\n    comand: {env: true}\n"
+    sweep = sweep_file(tmp_path, text + "parameters:\n  x: [1]\n", "proj")
     with pytest.raises(InputError) as info:
         load_sweep(sweep)
     assert info.value.line == 6 and "comand" in str(info.value)
