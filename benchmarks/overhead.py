@@ -32,26 +32,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import harness
 import psutil
 import redis
-from harness import (
-    CONCURRENCY,
-    FINISH_POLL,
-    ROOT,
-    WARMUP,
-    CpuMeter,
-    orchestrator_worker,
-    parse_args,
-    process_tree,
-    redis_process,
-    run_raw,
-    stop,
-    wait_until,
-)
 
 from orchestrator.redis_server import RedisServer
 
-NOOP_PROJECT = ROOT / "benchmarks" / "projects" / "noop"
+NOOP_PROJECT = harness.ROOT / "benchmarks" / "projects" / "noop"
 
 
 # -- the orchestrator --------------------------------------------------------------------------------
@@ -72,31 +59,33 @@ def run_orchestrator(
     from orchestrator.api import Orchestrator
 
     client = redis.Redis.from_url(url, decode_responses=True)
-    worker = orchestrator_worker(url, workdir)
+    worker = harness.orchestrator_worker(url, workdir)
     orch = None
     try:
-        wait_until(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
+        harness.wait_until(lambda: client.hlen("orch:workers"), worker, "orchestrator worker")
         overrides = {} if batch_seconds is None else {"batch_seconds": batch_seconds}
         # a results folder of its own: the same sweep's earlier results would be reused, not run
         tag = "batched" if batch_seconds is None else f"batch-{batch_seconds:g}"
         orch = Orchestrator(
             url, results_dir=workdir / f"results-{tag}", state_dir=workdir / "state", **overrides
         )
-        warm = orch.submit(sweep("noop-warmup", WARMUP)).execution_id
-        wait_until(
+        warm = orch.submit(sweep("noop-warmup", harness.WARMUP)).execution_id
+        harness.wait_until(
             lambda: client.hget(f"orch:sweep:{warm}:meta", "state") == "completed", worker, "warm-up sweep"
         )
-        cpu = CpuMeter(
+        cpu = harness.CpuMeter(
             {
                 "driver": [psutil.Process()],
-                "workers": process_tree(worker.pid),
-                "redis": redis_process(client),
+                "workers": harness.process_tree(worker.pid),
+                "redis": harness.redis_process(client),
             }
         )
         start = time.perf_counter()
         sweep_id = orch.submit(sweep("noop", n)).execution_id
         meta = f"orch:sweep:{sweep_id}:meta"
-        wait_until(lambda: client.hget(meta, "state") == "completed", worker, "sweep", poll=FINISH_POLL)
+        harness.wait_until(
+            lambda: client.hget(meta, "state") == "completed", worker, "sweep", poll=harness.FINISH_POLL
+        )
         elapsed = time.perf_counter() - start
         spent = cpu.spent()
         frame = orch.results(sweep_id)
@@ -109,14 +98,14 @@ def run_orchestrator(
     finally:
         if orch is not None:
             orch.close()
-        stop(worker)
+        harness.stop(worker)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="experiments / tasks per set-up")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep its logs")
-    args = parse_args(parser, smoke={"n": 100})
+    args = harness.parse_args(parser, smoke={"n": 100})
     # a SIGTERM (e.g. from `timeout`) still stops the workers through the finally blocks
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     server = RedisServer().start()
@@ -125,11 +114,11 @@ def main() -> None:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         try:
-            [(raw_s, raw_cpu)] = run_raw(server.url, workdir, [(args.n, 0.0)])
+            [(raw_s, raw_cpu)] = harness.run_raw(server.url, workdir, [(args.n, 0.0)])
             client.flushdb()
             # Our workers send task events (-E) so Flower can list experiments: the same for Celery,
             # as a second, like-for-like reference. The target is checked against the plain one.
-            [(events_s, events_cpu)] = run_raw(server.url, workdir, [(args.n, 0.0)], events=True)
+            [(events_s, events_cpu)] = harness.run_raw(server.url, workdir, [(args.n, 0.0)], events=True)
             client.flushdb()
             ours_s, ours_cpu = run_orchestrator(server.url, args.n, workdir)
             client.flushdb()
@@ -140,7 +129,7 @@ def main() -> None:
             server.stop()
     raw_rate, ours_rate, events_rate = args.n / raw_s, args.n / ours_s, args.n / events_s
     print(
-        f"{args.n} no-op tasks, {CONCURRENCY} worker processes, a private Redis, {os.cpu_count()} CPUs, "
+        f"{args.n} no-op tasks, {harness.CONCURRENCY} worker processes, a private Redis, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
