@@ -49,7 +49,7 @@ def register(app: Celery, settings: Settings) -> None:
 
         message = OptimizeMessage.of(kwargs)
         if message.sweep_id:
-            refit_sweep(runner.state, message.sweep_id)
+            refit_sweep(runner.state, message.sweep_id, pool_size=settings.candidate_pool)
             return 1
         return refit_all(runner.state, settings)
 
