@@ -251,6 +251,77 @@ class DeviceChoice(_Strict):
         return None if index is None else self.shapes[index]
 
 
+class Calibration(_Strict):
+    """A QPU's published noise averages, read from its device description when the sweep is
+    submitted (``noise: device``), so every worker simulates the same snapshot and a new
+    calibration makes new experiments rather than silently different ones.
+
+    Attributes:
+        device: the device it was read from.
+        one_qubit: average single-qubit gate fidelity.
+        two_qubit: average two-qubit gate fidelity.
+        readout: probability a qubit is read as prepared.
+    """
+
+    device: str
+    one_qubit: float = Field(gt=0, le=1)
+    two_qubit: float = Field(gt=0, le=1)
+    readout: float = Field(gt=0, le=1)
+
+
+class Rung(_Strict):
+    """One rung of a fidelity ladder (``fidelities:``), cheapest first.
+
+    Attributes:
+        device: where the rung runs: local:sv, local:dm or a Braket device ARN.
+        noise: ``device``: simulate the ladder's QPU (its top managed rung) with its published
+            calibration; only on ``local:dm`` or DM1.
+        shots: the shots a run gets on this rung (default: the point's own).
+        calibration: what ``noise: device`` read at submit (set by the orchestrator).
+    """
+
+    device: str
+    noise: Literal["device"] | None = None
+    shots: int | None = Field(None, ge=1)
+    calibration: Calibration | None = None
+
+    @property
+    def queue(self) -> Resource:
+        """The queue a run on this rung waits in: by the kind of device."""
+        if not is_managed(self.device):
+            return "local_cpu"
+        return "braket_qpu" if ":device/qpu/" in self.device else "braket_sim"
+
+
+class PromoteSpec(_Strict):
+    """When a point climbs the ladder (``promote:``).
+
+    Attributes:
+        by: ``model``: when the expected improvement at the top rung per dollar of the promotion
+            beats the other uses of the budget; ``top_k``: the ``top_k`` best points of each rung.
+        max_share: at most this share of the points climbs past the first rung.
+        top_k: with ``by: top_k``, the points promoted from each rung.
+    """
+
+    by: Literal["model", "top_k"] | None = None
+    max_share: float = Field(0.2, ge=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _rule(self) -> PromoteSpec:
+        if self.by is None:
+            object.__setattr__(self, "by", "top_k" if self.top_k is not None else "model")
+        if self.by == "top_k" and self.top_k is None:
+            raise ValueError("promote by top_k needs top_k: the points promoted from each rung, e.g. 10")
+        if self.by == "model" and self.top_k is not None:
+            raise ValueError("top_k applies to by: top_k; remove it or set by: top_k")
+        return self
+
+
+#: the parameter that carries a promoted experiment's rung (absent on the first rung)
+FIDELITY = "fidelity"
+
+
 class ProjectSpec(_Strict):
     """One project of a sweep. ``path`` is resolved against the sweep file's folder."""
 
@@ -278,6 +349,12 @@ class ProjectSpec(_Strict):
         description="devices to use, in order, when 'device' is offline or outside its "
         "window (ARNs, or local:sv / local:dm to allow local work)",
     )
+    fidelities: list[Rung] = Field(
+        default_factory=list,
+        description="a fidelity ladder, cheapest rung first: every point runs on the first, and "
+        "the optimizer promotes the promising ones (replaces device)",
+    )
+    promote: PromoteSpec | None = Field(None, description="fidelities: when a point climbs a rung")
     fixed: dict[str, Any] = Field(
         default_factory=dict, description="parameters passed unchanged to every run"
     )
@@ -338,7 +415,8 @@ class ProjectSpec(_Strict):
     def arguments(self, params: dict[str, Any]) -> dict[str, Any]:
         """What the entry receives for the sweep's ``params``: ``fixed`` merged in, and each name
         renamed as ``rename`` says."""
-        return {**self.fixed, **{self.rename.get(k, k): v for k, v in params.items()}}
+        given = {k: v for k, v in params.items() if not (k == FIDELITY and self.fidelities)}
+        return {**self.fixed, **{self.rename.get(k, k): v for k, v in given.items()}}
 
     def argument_names(self, parameters: list[str]) -> list[str]:
         """The names the entry receives for the sweep's ``parameters`` (see :meth:`arguments`)."""
@@ -383,7 +461,42 @@ class ProjectSpec(_Strict):
             raise ValueError("devices and require_qpu choose among candidates: set device: auto")
         if AUTO in self.devices:
             raise ValueError("devices lists candidates (ARNs, local:sv, local:dm), not auto")
+        self._check_ladder()
         return self
+
+    def _check_ladder(self) -> None:
+        if self.promote is not None and not self.fidelities:
+            raise ValueError("promote applies to a fidelity ladder: add fidelities (two rungs or more)")
+        if not self.fidelities:
+            return
+        if len(self.fidelities) < 2:
+            raise ValueError("fidelities needs two rungs or more; for one device set device instead")
+        if self.device is not None or self.failover:
+            raise ValueError("fidelities replaces device and failover: each rung names its device")
+        if not (self.circuit is not None or self.kind == "circuit"):
+            raise ValueError("fidelities applies to circuit projects (the orchestrator picks their device)")
+        for number, rung in enumerate(self.fidelities):
+            if not (rung.device in ("local:sv", "local:dm") or rung.device.startswith("arn:aws:braket")):
+                raise ValueError(
+                    f"fidelities[{number}].device must be local:sv, local:dm or a Braket device ARN"
+                )
+            if rung.noise == "device" and rung.device != "local:dm" and not rung.device.endswith("/dm1"):
+                raise ValueError(
+                    f"fidelities[{number}]: noise: device needs a density-matrix simulator "
+                    "(local:dm or DM1) to simulate the QPU's noise on"
+                )
+        if self.target is None and any(r.noise == "device" for r in self.fidelities):
+            raise ValueError("noise: device simulates the ladder's QPU: put a QPU rung at the top")
+
+    def rung_of(self, params: dict[str, Any]) -> int:
+        """The ladder rung of an experiment: its ``fidelity`` parameter, 0 on the first rung."""
+        return int(params.get(FIDELITY) or 0) if self.fidelities else 0
+
+    @property
+    def target(self) -> str | None:
+        """The device whose noise ``noise: device`` simulates: the ladder's top managed QPU."""
+        qpus = [r.device for r in self.fidelities if ":device/qpu/" in r.device]
+        return qpus[-1] if qpus else None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
@@ -391,7 +504,13 @@ class ProjectSpec(_Strict):
         # (and hashes into its sweep id) as it did before they existed.
         data = handler(self)
         if isinstance(data, dict):
-            for name, default in (("devices", []), ("require_qpu", False), ("device_choice", None)):
+            for name, default in (
+                ("devices", []),
+                ("require_qpu", False),
+                ("device_choice", None),
+                ("fidelities", []),
+                ("promote", None),
+            ):
                 if data.get(name) == default:
                     data.pop(name, None)
         return data
@@ -401,11 +520,14 @@ class ProjectSpec(_Strict):
         """Its experiments may run on a managed (paid) Braket device."""
         if self.device == AUTO:
             return not self.devices or any(is_managed(d) for d in self.devices)
-        return is_managed(self.device)
+        return is_managed(self.device) or any(is_managed(r.device) for r in self.fidelities)
 
     def device_for(self, params: dict[str, Any]) -> str | None:
         """The device an experiment with ``params`` runs on: the named one, or what ``device:
-        auto`` chose for its circuit's shape (``auto`` itself for a point never checked)."""
+        auto`` chose for its circuit's shape (``auto`` itself for a point never checked), or its
+        rung's on a fidelity ladder."""
+        if self.fidelities:
+            return self.fidelities[min(self.rung_of(params), len(self.fidelities) - 1)].device
         if self.device != AUTO or self.device_choice is None:
             return self.device
         shape = self.device_choice.shape_for({**self.fixed, **params})
