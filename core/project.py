@@ -355,6 +355,11 @@ class ProjectSpec(_Strict):
         "the optimizer promotes the promising ones (replaces device)",
     )
     promote: PromoteSpec | None = Field(None, description="fidelities: when a point climbs a rung")
+    noise: Calibration | None = Field(
+        None,
+        description="the QPU calibration a run on a density-matrix simulator simulates (set by "
+        "the orchestrator on a ladder rung's run, from the rung's noise: device)",
+    )
     fixed: dict[str, Any] = Field(
         default_factory=dict, description="parameters passed unchanged to every run"
     )
@@ -492,6 +497,16 @@ class ProjectSpec(_Strict):
         """The ladder rung of an experiment: its ``fidelity`` parameter, 0 on the first rung."""
         return int(params.get(FIDELITY) or 0) if self.fidelities else 0
 
+    def on_rung(self, params: dict[str, Any]) -> ProjectSpec:
+        """This project as one experiment of its ladder runs it: a plain circuit project on the
+        rung's device, simulating the rung's calibration (``noise``); itself without a ladder."""
+        if not self.fidelities:
+            return self
+        rung = self.fidelities[min(self.rung_of(params), len(self.fidelities) - 1)]
+        return self.model_copy(
+            update={"device": rung.device, "fidelities": [], "promote": None, "noise": rung.calibration}
+        )
+
     @property
     def target(self) -> str | None:
         """The device whose noise ``noise: device`` simulates: the ladder's top managed QPU."""
@@ -510,6 +525,7 @@ class ProjectSpec(_Strict):
                 ("device_choice", None),
                 ("fidelities", []),
                 ("promote", None),
+                ("noise", None),
             ):
                 if data.get(name) == default:
                     data.pop(name, None)
