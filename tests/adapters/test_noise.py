@@ -17,7 +17,9 @@ from core.project import Calibration, ProjectSpec
 from tests.support import fake_noise
 from tests.support.auto_device import GHZ
 
-CAL = Calibration(device="arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet", one_qubit=0.99, two_qubit=0.96, readout=0.9)
+CAL = Calibration(
+    device="arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet", one_qubit=0.99, two_qubit=0.96, readout=0.9
+)
 FAKE = fake_noise.Calibration(one_qubit=CAL.one_qubit, two_qubit=CAL.two_qubit, readout=CAL.readout)
 _NUMBER = re.compile(r"\(([0-9.e+-]+)\)")
 
@@ -30,7 +32,9 @@ def _rounded(source: str) -> list[str]:
     """The program's lines, each channel's probability printed alike (the SDK prints 17 digits,
     the fake 10). Readout flips and measurements at the end commute, and result types are taken
     from the final state wherever their pragma stands: each run of those lines is sorted."""
-    lines = [_NUMBER.sub(lambda m: f"({float(m.group(1)):.8g})", line) for line in source.strip().splitlines()]
+    lines = [
+        _NUMBER.sub(lambda m: f"({float(m.group(1)):.8g})", line) for line in source.strip().splitlines()
+    ]
     out: list[str] = []
     run: list[str] = []
     for line in lines:
