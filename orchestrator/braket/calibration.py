@@ -44,8 +44,9 @@ def read_calibration(arn: str, *, retry: RetryPolicy | None = None) -> Calibrati
     """The calibration ``arn`` publishes, averaged.
 
     Raises:
-        InputError: Braket does not know the device, or its description has no calibration
-            (one- and two-qubit gate fidelities and a readout fidelity), naming the device.
+        InputError: Braket does not know the device (field ``device``), or its description has
+            no calibration (one- and two-qubit gate fidelities and a readout fidelity; field
+            ``noise``), naming the device.
         TransientError: Braket could not be reached (after retries).
     """
     session = braket_session(device_region(arn))
@@ -79,7 +80,7 @@ def from_capabilities(arn: str, caps: dict[str, Any]) -> Calibration:
         raise InputError(
             f"device {arn} publishes no calibration (one- and two-qubit gate fidelities and a readout "
             "fidelity) in its device description",
-            field="device",
+            field="noise",
         )
     one, two, readout = found
     # p1 = 1.5 (1 - F1) <= 3/4, p2 = 1.25 (1 - F2) <= 15/16, a bit flip <= 1/2
@@ -87,7 +88,7 @@ def from_capabilities(arn: str, caps: dict[str, Any]) -> Calibration:
         raise InputError(
             f"device {arn} publishes fidelities no noise channel can have (1Q {one}, 2Q {two}, "
             f"readout {readout})",
-            field="device",
+            field="noise",
         )
     return Calibration(device=arn, one_qubit=one, two_qubit=two, readout=readout)
 
@@ -159,8 +160,8 @@ def calibrate(
     pinned) keeps it; each device is read once.
 
     Raises:
-        InputError: the target publishes no calibration, naming the file, the rung's field, the
-            device and the fix.
+        InputError: the target publishes no calibration (naming the file, the rung's ``noise``,
+            the device and the fix), or Braket does not know it (the top rung's ``device``).
     """
     read_once: dict[str, Calibration] = {}
     projects = list(config.projects)
@@ -174,6 +175,11 @@ def calibrate(
                 if target not in read_once:
                     read_once[target] = read(target)
             except InputError as exc:
+                if exc.field == "device":  # an ARN Braket does not know: the top rung's to fix
+                    top = max(k for k, r in enumerate(rungs) if r.device == target)
+                    raise InputError(
+                        exc.message, source=source, field=f"projects[{i}].fidelities[{top}].device"
+                    ) from None
                 raise InputError(
                     f"noise: device simulates the ladder's QPU: {exc.message}",
                     source=source,

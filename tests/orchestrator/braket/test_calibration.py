@@ -54,6 +54,13 @@ def test_a_device_without_calibration_is_bad_input_naming_it(paid) -> None:
             read_calibration(arn)
 
 
+def test_a_top_qpu_braket_does_not_know_is_named_at_its_rung(paid) -> None:
+    unknown = IQM.replace("Garnet", "Emerald-9")
+    with pytest.raises(InputError) as caught:
+        validate(_ladder(top=unknown), load_settings())
+    assert caught.value.field == "projects[0].fidelities[1].device" and unknown in caught.value.message
+
+
 def test_the_standardized_properties_are_averaged() -> None:
     def qubit(rb: float, readout: float) -> dict[str, Any]:
         return {
@@ -177,6 +184,13 @@ def test_submit_stores_the_snapshot_in_the_rung_and_a_new_one_makes_new_experime
     assert recalibrated.fidelities[0].calibration.two_qubit == 0.9  # type: ignore[union-attr]
     assert project_options(recalibrated) != project_options(first.projects[0])
     assert first.projects[0].on_rung({"n": 2}).noise == rung.calibration
+
+
+def test_each_noise_device_rung_gets_the_top_qpus_snapshot(paid) -> None:
+    sweep = _ladder(top=IONQ)
+    sweep["projects"][0]["fidelities"][1:1] = [{"device": DM1, "noise": "device"}, {"device": IQM}]
+    rungs = validate(sweep, load_settings()).config.projects[0].fidelities
+    assert [r.calibration for r in rungs] == [_published(IONQ), _published(IONQ), None, None]
 
 
 def _write(workdir: Path, sweep: dict[str, Any]) -> Path:
