@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 _ONE_QUBIT_KEYS = ("f1Q_simultaneous_RB", "f1QRB", "f1Q_RB")
 _RB_TYPES = ("SIMULTANEOUS_RANDOMIZED_BENCHMARKING", "RANDOMIZED_BENCHMARKING")
 _READOUT_KEYS = ("fRO",)
-_TWO_QUBIT_PREFIX = "f"  # fCZ, fCPHASE, fXY, fISWAP: every gate fidelity of a pair
 
 
 def read_calibration(arn: str, *, retry: RetryPolicy | None = None) -> Calibration:
@@ -127,12 +126,13 @@ def _per_qubit(table: dict[str, Any]) -> Averages | None:
     twos = (table.get("two_qubit") or table.get("2Q") or {}).values()
     one = [v for q in ones if (v := _first(q, _ONE_QUBIT_KEYS)) is not None]
     readout = [v for q in ones if (v := _first(q, _READOUT_KEYS)) is not None]
-    two = [
-        max(float(v) for k, v in pair.items() if k.startswith(_TWO_QUBIT_PREFIX) and _number(v))
-        for pair in twos
-        if any(k.startswith(_TWO_QUBIT_PREFIX) and _number(v) for k, v in pair.items())
-    ]
-    return _means(one, two, readout)
+    gates = [[float(v) for k, v in pair.items() if _gate_fidelity(k, v)] for pair in twos]
+    return _means(one, [max(g) for g in gates if g], readout)
+
+
+def _gate_fidelity(key: str, value: Any) -> bool:
+    """fCZ, fCPHASE, fXY...: a two-qubit gate's fidelity (not its standard error)."""
+    return key.startswith("f") and not key.endswith("_std_err") and _number(value)
 
 
 def _first(values: dict[str, Any], keys: Iterable[str]) -> float | None:

@@ -93,6 +93,18 @@ def test_the_standardized_properties_are_averaged() -> None:
     assert (cal.one_qubit, cal.two_qubit, cal.readout) == pytest.approx((0.997, 0.95, 0.95))
 
 
+def test_a_per_qubit_table_is_averaged_without_its_standard_errors() -> None:
+    specs = {
+        "1Q": {
+            "0": {"f1QRB": 0.998, "f1QRB_std_err": 0.0001, "fRO": 0.95},
+            "1": {"f1QRB": 0.994, "fRO": 0.93},
+        },
+        "2Q": {"0-1": {"fCZ": 0.96, "fCZ_std_err": 0.01, "fXY": 0.94}, "1-2": {"fCZ": 0.92}},
+    }
+    cal = from_capabilities("rigetti", {"provider": {"specs": specs}})
+    assert (cal.one_qubit, cal.two_qubit, cal.readout) == pytest.approx((0.996, 0.94, 0.94))
+
+
 # -- local:dm with the QPU's calibration against the QPU ---------------------------------------------
 
 
