@@ -156,21 +156,32 @@ def calibrate(
     read: Callable[[str], Calibration] = read_calibration,
 ) -> SweepConfiguration:
     """``config`` with every ``noise: device`` rung's ``calibration`` read from the ladder's QPU
-    (``spec.target``). A rung that already carries one (a stored sweep, or a snapshot the user
-    pinned) keeps it; each device is read once.
+    (``spec.target``). A rung that already carries the target's (a stored sweep, or a snapshot
+    the user pinned) keeps it; each device is read once.
 
     Raises:
         InputError: the target publishes no calibration (naming the file, the rung's ``noise``,
-            the device and the fix), or Braket does not know it (the top rung's ``device``).
+            the device and the fix), Braket does not know it (the top rung's ``device``), or a
+            rung carries another device's calibration.
     """
     read_once: dict[str, Calibration] = {}
     projects = list(config.projects)
     for i, spec in enumerate(projects):
         rungs = list(spec.fidelities)
         for j, rung in enumerate(rungs):
-            if rung.noise != "device" or rung.calibration is not None or spec.target is None:
-                continue
             target = spec.target
+            if rung.noise != "device" or target is None:
+                continue
+            if rung.calibration is not None:
+                if rung.calibration.device != target:
+                    raise InputError(
+                        f"the rung's calibration was read from {rung.calibration.device}, and noise: "
+                        f"device simulates the ladder's QPU, {target}",
+                        source=source,
+                        field=f"projects[{i}].fidelities[{j}].calibration",
+                        fix="remove the calibration: it is read from the QPU when the sweep is submitted",
+                    )
+                continue
             try:
                 if target not in read_once:
                     read_once[target] = read(target)

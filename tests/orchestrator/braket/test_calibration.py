@@ -205,6 +205,14 @@ def test_each_noise_device_rung_gets_the_top_qpus_snapshot(paid) -> None:
     assert [r.calibration for r in rungs] == [_published(IONQ), _published(IONQ), None, None]
 
 
+def test_a_rung_carrying_another_devices_calibration_is_refused() -> None:
+    sweep = _ladder()
+    sweep["projects"][0]["fidelities"][0]["calibration"] = _published(IONQ).model_dump()
+    with pytest.raises(InputError) as caught:  # refused before Braket is asked anything
+        validate(sweep, load_settings())
+    assert caught.value.field == "projects[0].fidelities[0].calibration" and IONQ in caught.value.message
+
+
 def _write(workdir: Path, sweep: dict[str, Any]) -> Path:
     path = workdir / "ladder.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
