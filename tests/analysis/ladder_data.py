@@ -29,6 +29,7 @@ class Rung:
     bias: float  # what this rung reads above the QPU, the same at every point
     points: int  # how many of the best points (by this rung's parent) run here
     cost: float  # per run
+    tilt: float = 0.0  # what it reads above the QPU per unit of gamma past the peak: a misranking
 
 
 LADDER = (
@@ -39,8 +40,8 @@ LADDER = (
 
 
 def truth(gamma: float, beta: float) -> float:
-    """The value the QPU reads at a point, before its noise: one smooth peak."""
-    return 0.8 - 0.3 * (gamma - 1.0) ** 2 - 0.5 * (beta - 0.4) ** 2
+    """The value the QPU reads at a point, before its noise: one peak, at (1.1, 0.5)."""
+    return 0.8 - 0.3 * (gamma - 1.1) ** 2 - 0.5 * (beta - 0.5) ** 2
 
 
 def write_ladder_sweep(
@@ -66,12 +67,13 @@ def write_ladder_sweep(
         for gamma, beta in points:
             for repeat in range(repeats):
                 params: dict[str, Any] = {"gamma": gamma, "beta": beta, **({"fidelity": k} if k else {})}
-                value = truth(gamma, beta) + rung.bias + rng.normal(0, noise)
+                value = truth(gamma, beta) + rung.bias + rung.tilt * (gamma - 1.1) + rng.normal(0, noise)
                 result = ExperimentResult(
                     experiment_id=f"e{index}",
                     project_name="qaoa",
                     parameters=params,
-                    metrics={"cut": value, "energy": -2 * value + rng.normal(0, noise)},
+                    # a state fidelity: a metric named as the ladder's column, and a metric still
+                    metrics={"cut": value, "energy": -2 * value + rng.normal(0, noise), "fidelity": 0.9},
                     cost=rung.cost,
                     sweep_id=sweep_id,
                     index=index,
