@@ -287,7 +287,7 @@ def analysed_line(section: dict[str, Any]) -> str:
         for r in section["rungs"]
         if r["analysed"]
     )
-    return f"A fidelity ladder: the figures and tables read each project's top rung with results ({tops}); the lower rungs are compared to it under Fidelity ladder."
+    return f"A fidelity ladder: the figures and tables read each ladder project's top rung with results ({tops}); the lower rungs are compared to it under Fidelity ladder."
 
 
 def answer_lines(section: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """One sweep's analysis as one object, :class:`SweepAnalysis`, with a stable JSON form.
 
 ``analyze(data)`` runs every step (aggregation, the best configurations, comparisons,
-sensitivity, Pareto, convergence, the checks against expectations) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.html_report` and :mod:`analysis.markdown` turn the result
+sensitivity, Pareto, convergence, the checks against expectations, a fidelity ladder's rungs) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.html_report` and :mod:`analysis.markdown` turn the result
 into HTML or Markdown. The JSON form is documented in the README ("Analysis and reports") and in
 :data:`JSON_SCHEMA`; every top-level key is always present, empty when it does not apply.
 """
