@@ -33,6 +33,18 @@ METHOD = (
     "Spearman's rho with a Fisher z interval (Bonett-Wright standard error)"
 )
 
+_PAIR_KEYS = ["project", "metric", "rung", "top", "n", "enough", "bias", "ci_low", "ci_high", "rho"]
+#: JSON Schema of the section (the ``fidelity`` key of :data:`analysis.report.JSON_SCHEMA`)
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "pairs": {"type": "array", "items": {"type": "object", "required": _PAIR_KEYS}},
+        "best": {"type": "array", "items": {"type": "object", "required": ["metric", "parameters", "ranks"]}},
+        "rungs": {"type": "array", "items": {"type": "object", "required": ["project", "rung", "device"]}},
+        "points": {"type": "array"},
+    },
+}
+
 
 def device_label(device: Any) -> str:
     """A device as people name it: ``local:dm``, ``dm1``, ``the QPU Forte-1``."""

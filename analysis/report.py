@@ -25,6 +25,7 @@ from analysis.compare import cross_project, records
 from analysis.convergence import convergence
 from analysis.dataset import SweepData
 from analysis.expectations import check_results
+from analysis.fidelity import SCHEMA as FIDELITY_SCHEMA
 from analysis.fidelity import fidelity_ladder
 from analysis.intermediate import intermediate_values
 from analysis.pareto import pareto_analysis
@@ -403,32 +404,6 @@ JSON_SCHEMA: dict[str, Any] = {
         "validation": {"type": "object", "required": ["counts", "checks", "rows"]},
         "intermediate": {"type": "object", "required": ["metric", "goal", "runs", "total", "stopped"]},
         "reproducibility": {"type": "object", "required": ["config", "code_versions", "packages"]},
-        # only on a fidelity ladder's sweep (empty otherwise): see analysis.fidelity
-        "fidelity": {
-            "type": "object",
-            "properties": {
-                "pairs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": [
-                            "project",
-                            "metric",
-                            "rung",
-                            "top",
-                            "n",
-                            "enough",
-                            "bias",
-                            "ci_low",
-                            "ci_high",
-                            "rho",
-                        ],
-                    },
-                },
-                "best": {"type": "array"},
-                "rungs": {"type": "array"},
-                "points": {"type": "array"},
-            },
-        },
+        "fidelity": FIDELITY_SCHEMA,  # empty off a ladder
     },
 }
