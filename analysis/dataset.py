@@ -27,6 +27,17 @@ _DERIVED_SUFFIXES = ("_ci_low", "_ci_high")
 UNCERTAINTY_SUFFIXES = ("_stderr", "_sem", "_se", "_std", "_sd", "_err")
 
 
+def top_rungs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each project's top fidelity-ladder rung with a completed run (the top run when
+    none completed yet), and the rows without a rung (projects off the ladder)."""
+    if RUNG not in frame:
+        return frame
+    rung, projects = frame[RUNG], frame["project_name"]
+    top = rung.where(frame["status"] == "completed").groupby(projects).transform("max")
+    top = top.fillna(rung.groupby(projects).transform("max"))
+    return frame[rung.isna() | (rung == top)]
+
+
 @dataclass(frozen=True)
 class SweepData:
     """The rows of one sweep and its effective configuration (``sweep.json``; empty if missing).
@@ -60,12 +71,7 @@ class SweepData:
         each project's top rung with results (a rung's bias must not blend into a point's mean,
         and the top is what the study is for); rows without a rung (projects off the ladder) too.
         Every rung's rows are compared in :mod:`analysis.fidelity`."""
-        if not self.ladder:
-            return self.frame
-        rung, projects = self.frame[RUNG], self.frame["project_name"]
-        top = rung.where(self.frame["status"] == "completed").groupby(projects).transform("max")
-        top = top.fillna(rung.groupby(projects).transform("max"))  # nothing completed: the top run
-        return self.frame[rung.isna() | (rung == top)]
+        return top_rungs(self.frame) if self.ladder else self.frame
 
     @cached_property
     def completed_all(self) -> pd.DataFrame:

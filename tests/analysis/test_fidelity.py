@@ -11,7 +11,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from analysis import JSON_SCHEMA, analyze_sweep, load_sweep_data, render
+from analysis import JSON_SCHEMA, analyze_sweep, best_points, load_sweep_data, render, summarize
 from analysis.fidelity import MIN_SHARED, paired_gap
 from core.errors import InputError
 from core.results import ResultStore
@@ -101,6 +101,10 @@ def test_the_rung_is_neither_a_parameter_nor_a_metric_elsewhere(tmp_path: Path) 
     best = result.best["objectives"][0]
     assert best["n"] == 1 and best["mean"] == pytest.approx(qpu["metric.cut"].max())
     assert "param.fidelity" not in result.groups_frame()
+    # `orchestrator status` prints best_points of the raw rows: the QPU's best, no rung column
+    printed = best_points(data.frame, "cut", "maximize", n=3)
+    assert printed["cut_mean"].iloc[0] == pytest.approx(qpu["metric.cut"].max())
+    assert "param.fidelity" not in printed and len(summarize(data.frame, ["cut"])) == LADDER[-1].points
 
 
 def test_the_tops_best_is_ranked_on_each_rung(tmp_path: Path) -> None:
