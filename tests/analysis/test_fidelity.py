@@ -127,3 +127,13 @@ def test_an_unknown_sweep_gives_the_stores_message(tmp_path: Path) -> None:
         ResultStore(tmp_path).require("nope")
     assert str(raised.value) == str(expected.value)
     assert "known sweeps: ladder-1" in str(raised.value) and "orchestrator status" in str(raised.value)
+
+
+def test_a_ladder_with_only_its_first_rung_run_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    write_ladder_sweep(tmp_path, "start-1", ladder=LADDER[:1])
+    result = analyze_sweep(tmp_path, "start-1")
+    assert result.fidelity["pairs"] == [] and result.fidelity["best"] == []
+    assert [(r["rung"], r["points"], r["analysed"]) for r in result.fidelity["rungs"]] == [(0, 24, True)]
+    text = render(result, "md")
+    assert "## Fidelity ladder" in text and "Only one rung has results: nothing to compare yet." in text
+    assert "| metric | shared points" not in text and len(result.groups) == 3 * 24  # cut, energy, fidelity
