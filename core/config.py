@@ -26,7 +26,7 @@ from core.errors import InputError
 from core.expectations import Expectation
 from core.expressions import Expression
 from core.optimizer_config import OptimizerConfig
-from core.project import ProjectSpec
+from core.project import FIDELITY, ProjectSpec
 from core.settings import Budget
 from core.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
 
@@ -347,6 +347,17 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
                     line=_line_of(root, loc),
                     fix=f"remove '{name}' from the project's 'fixed' or from 'parameters'",
                 )
+        if project.fidelities and FIDELITY in {*config.parameters, *project.fixed}:
+            loc = (
+                ("projects", i, "fixed", FIDELITY) if FIDELITY in project.fixed else ("parameters", FIDELITY)
+            )
+            raise InputError(
+                f"'{FIDELITY}' is the rung of project '{project.name}''s fidelity ladder, not a parameter",
+                source=source,
+                field=_field_path(loc),
+                line=_line_of(root, loc),
+                fix=f"rename it (e.g. level, with rename: {{level: {FIDELITY}}} if the entry takes it)",
+            )
         for name, argument in project.rename.items():
             loc = ("projects", i, "rename", name)
             taken = set(project.fixed) | {project.rename.get(k, k) for k in config.parameters if k != name}
@@ -416,7 +427,10 @@ def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | 
                 fix="give the project's folder (relative to the sweep file); its entry names the "
                 "module or script inside it",
             )
-        resolved.append({**read_project_settings(folder), **project, "path": str(folder)})
+        defaults = read_project_settings(folder)
+        if "fidelities" in project:  # the ladder names each rung's device: the folder's is not one
+            defaults = {k: v for k, v in defaults.items() if k not in ("device", "failover")}
+        resolved.append({**defaults, **project, "path": str(folder)})
     return resolved
 
 
