@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core import safe_yaml
+from core.config_errors import explain
 from core.errors import InputError
 from core.expectations import Expectation
 from core.expressions import Expression
@@ -306,8 +307,9 @@ def validate_sweep(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        message, fix, subfield = explain(err)
+        loc = (*loc, subfield) if subfield else loc
         field = _field_path(loc)
-        message, fix = _explain(err)
         raise InputError(
             message, source=source, field=field or None, line=_line_of(root, loc), fix=fix
         ) from None
@@ -460,23 +462,6 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _explain(err: Mapping[str, Any]) -> tuple[str, str]:
-    """(what is wrong, how to fix it) for one pydantic error."""
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        return "unknown key", "remove it or check its spelling against the config reference in README.md"
-    if kind == "missing":
-        return "required field is missing", "add it"
-    if kind == "too_short":
-        return msg, "give at least one entry"
-    if kind == "value_error":  # our validators' own text: "what is wrong; how to fix it"
-        what, _, fix = msg.removeprefix("Value error, ").partition("; ")
-        return what, fix or "fix the value"
-    if kind == "finite_number":
-        return f"{msg} (got {err.get('input')!r})", "give a finite number"
-    return f"{msg} (got {err.get('input')!r})", "fix the value"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -245,7 +245,7 @@ def print_ladder(result: Any) -> None:
         table.add_row(
             row.project,
             str(row.rung),
-            row.device,
+            row.device.rsplit("/", 1)[-1],  # sv1, Forte-1: the per-device table above has the ARN
             "the point's" if row.shots is None else str(row.shots),
             str(row.tasks),
             f"{row.cost:.4f}",
