@@ -128,10 +128,14 @@ def test_the_budget_holds_across_paid_rungs_under_two_workers(
     assert_money_adds_up(frame, stats, redis_url, sid)
 
 
+@pytest.mark.parametrize("moment", ["creating", "polling"])
 def test_a_worker_killed_mid_promotion_neither_pays_twice_nor_loses_the_result(
-    paid_env: BraketTestEnv, workdir: Path, redis_url: str, start_worker
+    moment: str, paid_env: BraketTestEnv, workdir: Path, redis_url: str, start_worker
 ) -> None:
-    paid_env.admin.faults(create_response_delay=3.0)  # the task exists; the worker has not heard back
+    if moment == "creating":  # the task exists; the worker has not heard back
+        paid_env.admin.faults(create_response_delay=3.0)
+    else:  # the task is noted and queued on the QPU; the worker polls it
+        paid_env.admin.device(IONQ, queue_delay=4.0)
     start_worker("local", concurrency=2, queues="local_cpu")
     victim = start_worker("victim", concurrency=1, queues="braket_qpu")
     with Orchestrator(redis_url, visibility_timeout=6) as orch:
@@ -143,7 +147,9 @@ def test_a_worker_killed_mid_promotion_neither_pays_twice_nor_loses_the_result(
         while paid_env.admin.stats()["created_total"] < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert paid_env.admin.stats()["created_total"] >= 1
-        victim.kill()  # between CreateQuantumTask and recording its ARN: a promoted task in flight
+        if moment == "polling":
+            time.sleep(1.5)  # its ARN recorded, its poll chain on the victim
+        victim.kill()  # a promoted task in flight
         paid_env.admin.faults(create_response_delay=0.0)
         start_worker("rescuer", concurrency=1, queues="braket_qpu")
         final = orch.wait(sid, timeout=120)
