@@ -20,8 +20,16 @@ PRICES = load_price_table()
 GAMMAS = [round(g, 3) for g in np.linspace(0.0, 1.0, 21)]
 
 
-def ladder(rungs: list[dict[str, Any]], promote: dict[str, Any] | None = None, shots: list[int] | None = None) -> SweepConfiguration:
-    project = {"name": "qaoa", "path": QAOA, "device": None, "fidelities": rungs, **({"promote": promote} if promote else {})}
+def ladder(
+    rungs: list[dict[str, Any]], promote: dict[str, Any] | None = None, shots: list[int] | None = None
+) -> SweepConfiguration:
+    project = {
+        "name": "qaoa",
+        "path": QAOA,
+        "device": None,
+        "fidelities": rungs,
+        **({"promote": promote} if promote else {}),
+    }
     return validate_sweep(
         {
             "name": "ladder",
@@ -53,7 +61,9 @@ def obs(gamma: float, rung: int = 0, *, shots: int = 100, value: float | None = 
 def run(config: SweepConfiguration, observations: list[dict[str, Any]], **view: Any) -> list:
     spec = config.projects[0]
     encoder = SpaceEncoder(config.space().info)
-    return decide(config, encoder, LadderView(spec=spec, repeats=1, observations=observations, **view), PRICES)
+    return decide(
+        config, encoder, LadderView(spec=spec, repeats=1, observations=observations, **view), PRICES
+    )
 
 
 def test_at_most_max_share_of_the_points_done_on_rung_zero_climb() -> None:
@@ -94,7 +104,9 @@ def test_points_still_to_run_hold_the_money_back_while_they_promise_more() -> No
     config = ladder(TWO, {"max_share": 1.0})
     explored = [obs(g) for g in GAMMAS if g <= 0.3]  # the good region (0.62) not run yet
     ahead = np.asarray([g for g in GAMMAS if g > 0.3], dtype=object)
-    assert run(config, explored, waiting={"gamma": ahead, "shots": np.full(len(ahead), 100, dtype=object)}) == []
+    assert (
+        run(config, explored, waiting={"gamma": ahead, "shots": np.full(len(ahead), 100, dtype=object)}) == []
+    )
     assert run(config, explored), "with nothing left to run, a promotion is worth its price"
 
 
@@ -112,7 +124,8 @@ def test_a_point_never_climbs_to_a_rung_twice_nor_while_it_waits_there() -> None
 
 def test_top_k_promotes_the_k_best_of_each_rung_once() -> None:
     config = ladder(
-        [{"device": "local:sv"}, {"device": DM1}, {"device": IONQ, "shots": 100}], {"top_k": 2, "max_share": 0.5}
+        [{"device": "local:sv"}, {"device": DM1}, {"device": IONQ, "shots": 100}],
+        {"top_k": 2, "max_share": 0.5},
     )
     done = [obs(g) for g in GAMMAS] + [obs(g, rung=1) for g in (0.5, 0.55, 0.6, 0.65)]
     promoted = {(point_key({"gamma": g, "shots": 100}), 1) for g in (0.5, 0.55, 0.6, 0.65)}
