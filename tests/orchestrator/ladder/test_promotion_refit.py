@@ -88,6 +88,7 @@ def ladder_sweep(braket_env: BraketTestEnv, redis_url: str, tmp_path: Path, monk
             for member in members:
                 _record(state, sid, plan, queue, int(member))
         state.set_state(sid, "running")
+        make.coordinator = coordinator  # type: ignore[attr-defined]
         return state, sid, plan
 
     return make
@@ -187,3 +188,28 @@ def test_the_budget_stops_the_promotions_it_cannot_pay(ladder_sweep) -> None:
     assert len(promoted) == 1, promoted
     messages = [e["message"] for e in state.events(sid, 50) if e["message"].startswith("ladder")]
     assert "budget left before these $24.9" in messages[0], messages
+
+
+def test_the_coordinator_completes_a_ladder_sweep_only_after_its_last_promotions_ran(
+    ladder_sweep,
+) -> None:
+    state, sid, plan = ladder_sweep()
+    coordinator = ladder_sweep.coordinator  # the one serving it (it holds the sweep's lock)
+    for _ in range(3):  # the first rung is done: instead of completing, it adds the last promotions
+        coordinator.step(block_ms=1)
+    assert state.state(sid) == "running"
+    promoted = _promoted(state, sid, plan)
+    assert len(promoted) == math.floor(0.2 * len(GAMMAS)), promoted
+    for member in state.optimizer().pending(sid)["braket_qpu"]:  # the QPU runs them (a worker would)
+        index = int(member)
+        exp = plan.experiment(index, promoted[int(plan.point_of([index])[0])])
+        state._r.zrem(state.pending_key(sid, "braket_qpu"), index)
+        row = {"index": index, "experiment_id": exp.experiment_id, "status": "completed", "attempt": 1}
+        row |= {"parameters": exp.parameters, "project_name": "qaoa", "metrics": {"approx_ratio": 0.8}}
+        state.record(sid, index, exp.experiment_id, row, status="completed", final=True)
+    for _ in range(5):
+        coordinator.step(block_ms=1)
+        if state.state(sid) == "completed":
+            break
+    assert state.state(sid) == "completed", "the cap reached: nothing more to promote, the sweep ends"
+    assert _promoted(state, sid, plan) == promoted
