@@ -86,21 +86,21 @@ def _refit(state: SweepState, sweep_id: str, pool_size: int) -> OptimizationReco
         return None
     added = store.added(sweep_id)
     ladder = {name for name, spec in plan.projects.items() if spec.fidelities}
-    in_flight = store.in_flight(sweep_id)
     pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
     if promoted := [p for p, params in added.items() if FIDELITY in params]:
         # a promotion keeps its score: first in line, not re-ranked with the first rung's points
         keep = ~np.isin(_points(plan, pending), promoted)
         pending = np.asarray(pending, dtype=np.int64)[keep].tolist()
     if ladder and not config.adaptive_sampling:  # a fixed order: the refit only promotes
-        promote_ladders(state, sweep_id, plan, seen, _points(plan, pending + in_flight))
+        promote_ladders(state, sweep_id, plan, seen, _points(plan, pending + store.in_flight(sweep_id)))
         return None
     low_done = store.in_stage(sweep_id, "low_done") + store.in_stage(sweep_id, "stopping")
     unwalked = meta.get("fill_done") != "1"
     if not pending and not low_done and not unwalked:
         if ladder:
-            promote_ladders(state, sweep_id, plan, seen, _points(plan, in_flight))
+            promote_ladders(state, sweep_id, plan, seen, _points(plan, store.in_flight(sweep_id)))
         return None
+    in_flight = store.in_flight(sweep_id)
     previous = (
         OptimizationRecommendation.from_dict(json.loads(meta["optimizer"])) if meta.get("optimizer") else None
     )
