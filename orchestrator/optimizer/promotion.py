@@ -1,7 +1,7 @@
 """Which points of a fidelity ladder climb a rung: the promotion policy, run in every refit.
 
 Every point runs on the first rung; a point done on rung ``r`` may be promoted to ``r + 1`` (an
-optimizer-added point with ``fidelity: r + 1``, see :mod:`orchestrator.ladder`). Two rules
+optimizer-added point with ``fidelity: r + 1``, see :mod:`orchestrator.optimizer.ladder`). Two rules
 (``promote.by``):
 
 * ``model`` (default): the rungs are modelled jointly by one Gaussian process whose inputs are

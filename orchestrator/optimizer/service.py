@@ -71,7 +71,7 @@ def refit_sweep(
 
 
 def _refit(state: SweepState, sweep_id: str, pool_size: int) -> OptimizationRecommendation | None:
-    from orchestrator.ladder import promote_ladders
+    from orchestrator.optimizer.ladder import promote_ladders
 
     store = state.optimizer()
     meta = state.meta(sweep_id)
@@ -157,7 +157,7 @@ def settle_ladders(state: SweepState, sweep_id: str, plan: SweepPlan) -> int | N
     before it completes the sweep: nothing is left on the first rung, so the policy now promotes
     whatever is worth its price). Returns how many it made; None when a refit holds the lock (ask
     again)."""
-    from orchestrator.ladder import promote_ladders
+    from orchestrator.optimizer.ladder import promote_ladders
 
     store = state.optimizer()
     with store.refit_lock(sweep_id) as held:

@@ -23,7 +23,7 @@ from core.results import ResultStore
 from core.settings import load_settings
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher
-from orchestrator.ladder import SCORE, promote
+from orchestrator.optimizer.ladder import SCORE, promote
 from orchestrator.optimizer.promotion import point_key
 from orchestrator.optimizer.service import refit_sweep, settle_ladders
 from orchestrator.scheduler import Scheduler
