@@ -37,6 +37,7 @@ import numpy as np
 from core.identity import canonical
 from core.project import FIDELITY, ProjectSpec, PromoteSpec, is_managed
 from orchestrator.optimizer._gp.acquisition import log_ei
+from orchestrator.optimizer._gp.design import training_subset
 from orchestrator.optimizer._gp.encoding import SpaceEncoder
 from orchestrator.optimizer._gp.model import fit_posterior
 from orchestrator.optimizer._gp.observations import Scalarizer, SlackFunction, build_observations
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 NEGLIGIBLE = 1e-3
 #: before a rung has results, the sd (in the objective's spread) of its gap to the rung below
 GAP = 0.5
+MAX_TRAINING, FIT_ROWS = 1000, 150
 #: a free rung's cost in the EI-per-dollar ratio (free promotions then rank by EI alone)
 MIN_USD = 1e-6
 
@@ -256,8 +258,14 @@ def _by_model(
     if ok.sum() < 3:
         return []  # nothing to model yet
     center, scale = float(np.mean(y[ok])), float(np.std(y[ok])) or 1.0
-    F = np.column_stack([X, rungs / top])[ok]
-    post = fit_posterior(F, (y[ok] - center) / scale, known_noise=noise[ok] / scale**2)
+    F, target = np.column_stack([X, rungs / top])[ok], (y[ok] - center) / scale
+    # as the refit's own GP scales: condition on at most MAX_TRAINING rows (the best and a
+    # maximin spread), fit the kernel on at most FIT_ROWS of them
+    keep = np.union1d(
+        training_subset(F, target, MAX_TRAINING), np.flatnonzero(F[:, -1] > 0)
+    )  # every higher rung's
+    F, target, known = F[keep], target[keep], (noise[ok] / scale**2)[keep]
+    post = fit_posterior(F, target, known_noise=known, fit_rows=training_subset(F, target, FIT_ROWS))
     # Before any point ran above rung r the model cannot tell the rungs apart (the length scale
     # over the rung is unidentified): the highest rung measured so far stands for the top, each
     # rung between them adding an unknown gap of sd GAP (the cheap rung is no exact QPU).
