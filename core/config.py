@@ -208,6 +208,8 @@ class SweepConfiguration(BaseModel):
             if not project.get("rename"):
                 project.pop("rename", None)
             project.pop("device_choice", None)  # device: auto's choice is stored state, not the request
+            for rung in project.get("fidelities") or ():
+                rung.pop("calibration", None)  # so is noise: device's calibration snapshot
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property

@@ -194,8 +194,12 @@ def declared_metrics(config: SweepConfiguration) -> set[str] | None:
 def check_devices_and_cost(
     config: SweepConfiguration, settings: Settings, source: str
 ) -> tuple[SweepConfiguration, CostEstimate]:
-    """Validate paid devices against the sweep's circuits, choose ``device: auto``'s devices, then
-    price every experiment. Returns the sweep with those choices in it, and its estimate."""
+    """Read the calibration ``noise: device`` rungs simulate, validate paid devices against the
+    sweep's circuits, choose ``device: auto``'s devices, then price every experiment. Returns the
+    sweep with those calibrations and choices in it, and its estimate."""
+    from orchestrator.braket.calibration import calibrate
+
+    config = calibrate(config, source)  # noise: device rungs: the QPU's calibration, stored with the sweep
     prices = load_price_table(settings.price_table)
     paid = [i for i, p in enumerate(config.projects) if is_managed(p.device) or p.device == AUTO]
     if not paid:  # nothing to price: skip enumerating the sweep

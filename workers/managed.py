@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _noise(spec: ProjectSpec) -> dict[str, Any]:
+    """``{"noise": ...}``: the calibration snapshot a DM1 rung simulated (as a local:dm row has it)."""
+    return {"noise": spec.noise.model_dump()} if spec.noise else {}
+
+
 class BraketLink:
     """While Braket is unreachable from this worker, it stops taking paid messages.
 
@@ -280,7 +285,7 @@ class ManagedRunner:
                 "worker_host": host,
                 "reproducibility_hash": exp.reproducibility_hash,
                 "seed": exp.seed,
-                "extra": {**result.extra, **self._choice(spec, exp)},
+                "extra": {**result.extra, **self._choice(spec, exp), **_noise(spec)},
             }
         )
         st.record(
