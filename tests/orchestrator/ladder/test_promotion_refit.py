@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 from core.config import validate_sweep
+from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.plan import SweepPlan
 from core.project import FIDELITY
 from core.results import ResultStore
+from core.rows import result_row
 from core.settings import load_settings
 from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher
@@ -103,14 +105,13 @@ def _record(state: SweepState, sid: str, plan: SweepPlan, queue: str, index: int
     exp = plan.experiment(index)
     state._r.zrem(state.pending_key(sid, queue), index)
     metrics = {"approx_ratio": approx_ratio(exp.parameters["gamma"]), "score": 0.0}
-    row = {
-        "index": index,
-        "experiment_id": exp.experiment_id,
-        "status": "completed",
-        "parameters": exp.parameters,
-    }
-    row |= {"project_name": exp.project, "metrics": metrics}
-    state.record(sid, index, exp.experiment_id, row, status="completed", final=True)
+    _finish(state, sid, exp, metrics)
+
+
+def _finish(state: SweepState, sid: str, exp: Experiment, metrics: dict[str, float]) -> None:
+    """Its row as a worker writes it (every column), recorded."""
+    row = result_row(ExperimentResult.of(exp, status=ExperimentStatus.COMPLETED, metrics=metrics, attempt=1))
+    state.record(sid, exp.index, exp.experiment_id, row, status="completed", final=True)
 
 
 def _promoted(state: SweepState, sid: str, plan: SweepPlan) -> dict[int, dict[str, Any]]:
@@ -204,9 +205,7 @@ def test_the_coordinator_completes_a_ladder_sweep_only_after_its_last_promotions
         index = int(member)
         exp = plan.experiment(index, promoted[int(plan.point_of([index])[0])])
         state._r.zrem(state.pending_key(sid, "braket_qpu"), index)
-        row = {"index": index, "experiment_id": exp.experiment_id, "status": "completed", "attempt": 1}
-        row |= {"parameters": exp.parameters, "project_name": "qaoa", "metrics": {"approx_ratio": 0.8}}
-        state.record(sid, index, exp.experiment_id, row, status="completed", final=True)
+        _finish(state, sid, exp, {"approx_ratio": 0.8})
     for _ in range(5):
         coordinator.step(block_ms=1)
         if state.state(sid) == "completed":
