@@ -169,7 +169,7 @@ def decide(
         and (key, rung + 1) not in view.busy
         and key not in by_rung.get(rung + 1, {})
     ]
-    if not candidates:
+    if not candidates or not config.objectives:  # no objective: nothing to rank points by
         return []
     objectives = _Objective(config, encoder)
     if rule.by == "top_k":

@@ -136,3 +136,8 @@ def test_top_k_promotes_the_k_best_of_each_rung_once() -> None:
     assert by_rung[2] == [0.6, 0.65], chosen  # rung 1's two best climb to the top
     fresh = run(config, [obs(g) for g in GAMMAS])
     assert sorted(p.parameters["gamma"] for p in fresh) == [0.6, 0.65]
+
+
+def test_a_sweep_without_objectives_promotes_nothing() -> None:
+    config = ladder(TWO, {"max_share": 1.0}).model_copy(update={"objectives": []})
+    assert run(config, [obs(g) for g in GAMMAS]) == []
