@@ -143,7 +143,12 @@ def decide(
     negligible (``NEGLIGIBLE`` of the objective's spread: a promotion that cannot improve the top
     is money kept). Early on, unrun points are uncertain and ``w`` is high: the cheap rung explores
     first. Once rung 0 has nothing left to run, ``w = 0`` and every promotion worth anything is made
-    within the cap and the budget.
+    within the cap and the budget. Why EI at the top and not at the next rung: the sweep is
+    judged by the top rung; a middle rung's run is worth what it teaches about the top, which the
+    joint model carries. Before any result on the top rung the model cannot tell the rungs apart,
+    so the highest rung measured stands for it, with a gap of sd ``GAP`` (of the objective's
+    spread) per rung between: without it a point known exactly on the cheap rung would have no
+    improvement to expect at the top.
 
     ``by: top_k``: on each rung, the ``top_k`` best points done there by the objective (the
     weighted objectives, minimization sign applied) climb, best first, within the cap and budget.
