@@ -440,9 +440,23 @@ class Coordinator:
         if meta.get("fill_done") != "1" or state != Lifecycle.RUNNING:
             return
         if meta["n_terminal"] >= int(meta.get("total", 0)):
+            if not self._settled(sweep):
+                return  # its last promotions were just added (or a refit is deciding them)
             self._drain_once(sweep)
             if st.results.backlog(sid) == 0 and not sweep.buffer:
                 self._close(sweep, Lifecycle.COMPLETED)
+
+    def _settled(self, sweep: _Sweep) -> bool:
+        """A fidelity ladder's last promotions are decided before its sweep completes: none left."""
+        if not any(spec.fidelities for spec in sweep.plan.projects.values()):
+            return True
+        from orchestrator.optimizer.service import settle_ladders
+
+        try:
+            return settle_ladders(self.state, sweep.sweep_id, sweep.plan) == 0
+        except Exception:  # noqa: BLE001 - a policy that fails must not keep the sweep open
+            log.exception("last promotions of %s failed", sweep.sweep_id)
+            return True
 
     def _drain_once(self, sweep: _Sweep) -> bool:
         """Write every result row still in the sweep's stream; True if there were any."""

@@ -21,6 +21,19 @@ from orchestrator.store import keys
 
 HISTORY = 100  # refit summaries kept per sweep
 
+# A fidelity ladder's promotion, recorded in the same step as its experiments are added, so a
+# point is never promoted to a rung twice (two refits, two coordinators, a restart between them).
+# KEYS: the ladder record, added, meta, pending:{queue}. ARGV: record field, point, parameters
+# (JSON), score, then the experiment indices. Returns 1 when added, 0 when promoted before.
+_PROMOTE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 5, #ARGV do redis.call('ZADD', KEYS[4], 'NX', ARGV[4], ARGV[i]) end
+redis.call('HINCRBY', KEYS[3], 'total', #ARGV - 4)
+return 1
+"""
+
 
 def observation(row: dict[str, Any]) -> str:
     """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
@@ -52,6 +65,7 @@ class OptimizerStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._promote = client.register_script(_PROMOTE)
 
     @contextmanager
     def refit_lock(self, sweep_id: str, ttl_s: int = 120) -> Iterator[bool]:
@@ -155,6 +169,37 @@ class OptimizerStore:
             pipe.zadd(keys.pending(sweep_id, queue), {str(index): score}, nx=True)
         pipe.hincrby(keys.sweep(sweep_id, "meta"), "total", len(scored))
         pipe.execute()
+
+    def reserve_point(self, sweep_id: str, base: int) -> int:
+        """The next point past the lazy product (``base``), not yet given parameters."""
+        return base + int(self._r.hincrby(keys.sweep(sweep_id, "meta"), "n_added_points", 1)) - 1
+
+    def add_promotion(
+        self,
+        sweep_id: str,
+        record: str,
+        point: int,
+        parameters: dict[str, Any],
+        queue: str,
+        scored: tuple[list[int], float],
+    ) -> bool:
+        """Add a ladder promotion: ``point`` (from :meth:`reserve_point`) gets ``parameters`` and
+        its experiments ``scored = (indices, score)`` wait in ``queue``, unless ``record`` (the
+        point and rung) was promoted before: then nothing changes and False is returned (the
+        reserved point stays unused)."""
+        indices, score = scored
+        keys_ = [
+            keys.sweep(sweep_id, "ladder"),
+            keys.sweep(sweep_id, "added"),
+            keys.sweep(sweep_id, "meta"),
+            keys.pending(sweep_id, queue),
+        ]
+        args = [record, point, json.dumps(parameters), score, *indices]
+        return bool(self._promote(keys=keys_, args=args))
+
+    def promotions(self, sweep_id: str) -> dict[str, int]:
+        """Every ladder promotion of the sweep: record (see :meth:`add_promotion`) -> point."""
+        return {k: int(v) for k, v in self._r.hgetall(keys.sweep(sweep_id, "ladder")).items()}
 
     def offer_picks(self, sweep_id: str, scored: dict[int, float]) -> None:
         """The refit's picks from its candidate pool, point -> score, for the coordinator's next
