@@ -143,10 +143,14 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
                     "pool": process_tree(worker.pid)[1:],
                 }
             )
-            calls = _calls(client)
+            calls, own = _calls(client), _own_cpu(coordinator.pid)
             elapsed, sweep_id = timed(sweep(f"load{i}", n, ms), f"sweep of {n} x {ms:g} ms")
             timings.append((elapsed, cpu.spent()))
-            NOTES.append(_commands(client, calls, n, f"{n:,} x {ms:g} ms"))
+            NOTES.append(
+                _commands(client, calls, n, f"{n:,} x {ms:g} ms")
+                + f"; the coordinator process itself {1000 * (_own_cpu(coordinator.pid) - own) / n:.3f} "
+                "CPU ms per trial (the rest of its column: report processes of finished sweeps)"
+            )
             frame = orch.results(sweep_id)
             done = int((frame["status"] == "completed").sum())
             if len(frame) != n or done != n or frame["experiment_id"].nunique() != n:
@@ -158,6 +162,11 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
         if orch is not None:
             orch.close()
         stop([coordinator, worker])
+
+
+def _own_cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _calls(client: redis.Redis) -> dict[str, int]:
