@@ -36,6 +36,7 @@ from core.settings import Settings
 from orchestrator.code import fetch_code, runnable_spec
 from orchestrator.dispatch import Dispatcher
 from orchestrator.store import Record, SweepState, connect
+from orchestrator.store.optimizer import observation
 from workers.code_cache import CodeCache
 from workers.leases import LeaseKeeper
 from workers.managed import ManagedRunner
@@ -260,7 +261,10 @@ class ExperimentRunner:
         if exp.shot_fraction and result.status == ExperimentStatus.COMPLETED:
             return self._record_low_fidelity(exp, result, token)
         row = result_row(result, self.expectations(sweep_id))
-        record = Record(exp.index, exp.experiment_id, row, result.status.value, True, token, result.cost)
+        summary = observation(row, parameters=result.parameters, metrics=result.metrics, extra=result.extra)
+        record = Record(
+            exp.index, exp.experiment_id, row, result.status.value, True, token, result.cost, summary
+        )
         if (pruning := self._pruning.get(sweep_id)) is not None:
             pruning.finished(st, sweep_id, exp.experiment_id, result)
         if defer:
