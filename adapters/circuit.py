@@ -21,6 +21,7 @@ from adapters.base import ProjectAdapter
 from adapters.capture import capture_inline
 from adapters.contract import RunContext
 from adapters.environment import Environment
+from adapters.noise import noisy_program
 from adapters.source import module_defines, reading_source_only
 from core.errors import ConfigurationError, InputError
 from core.project import AUTO, CircuitSpec
@@ -100,6 +101,8 @@ class CircuitAdapter(ProjectAdapter):
         self.environment()  # refuses a project interpreter, which could not run the circuit here
         shots = int(params.get(opts.shots_param, opts.default_shots))
         ctx.device, ctx.extra["shots"] = self.device, shots
+        if self.spec.noise is not None:
+            ctx.extra["noise"] = self.spec.noise.model_dump()  # the calibration snapshot simulated
         if (choice := self.device_choice(params)) is not None:
             ctx.extra["device_choice"] = choice
         if self.device == AUTO:
@@ -112,7 +115,8 @@ class CircuitAdapter(ProjectAdapter):
         with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
             built = self._load(opts.build)(params)
             program, inputs = built if isinstance(built, tuple) else (built, {})
-            result = self._execute(_as_program(program, inputs), shots, inputs)
+            program, inputs = self._noisy(_as_program(program, inputs), inputs)
+            result = self._execute(program, shots, inputs)
             if opts.analyze:
                 return self._load(opts.analyze)(result, params)
         return measured_probabilities(result)
@@ -126,7 +130,7 @@ class CircuitAdapter(ProjectAdapter):
         with self._inline():
             built = self._load(self.options.build)(merged)
         program, inputs = built if isinstance(built, tuple) else (built, {})
-        return _as_program(program, inputs), dict(inputs)
+        return self._noisy(_as_program(program, inputs), dict(inputs))
 
     def analyze(self, result: Any, params: dict[str, Any]) -> dict[str, float]:
         """Metrics of a finished task's result, standardized like any other run's."""
@@ -146,6 +150,17 @@ class CircuitAdapter(ProjectAdapter):
 
     def shots(self, params: dict[str, Any]) -> int:
         return int(self.spec.arguments(params).get(self.options.shots_param, self.options.default_shots))
+
+    def _noisy(self, program: Any, inputs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The program with the channels of ``spec.noise`` (a ladder rung's ``noise: device``)."""
+        if (cal := self.spec.noise) is None:
+            return program, inputs
+        if self.device != "local:dm" and not self.device.endswith("/dm1"):
+            raise ConfigurationError(
+                f"project '{self.spec.name}': the noise of {cal.device} is simulated on a density-matrix "
+                f"simulator, not {self.device}; run this rung on local:dm or DM1"
+            )
+        return noisy_program(program, inputs, cal)
 
     def _execute(self, program: Any, shots: int, inputs: dict[str, Any]) -> Any:
         if self.device_runner is not None:

@@ -14,16 +14,28 @@ from typing import Any
 
 import pandas as pd
 
-from core.errors import InputError
 from core.results import CONFIG_FILE, OUTCOME_FILE, ResultStore
 
 PARAM, METRIC = "param.", "metric."
+#: the rung of a fidelity ladder a row ran on (0 = cheapest); null on other sweeps' rows
+RUNG = "fidelity"
 # Derived columns the adapters add next to a metric; they are not metrics of their own.
 _DERIVED_SUFFIXES = ("_ci_low", "_ci_high")
 #: suffixes of a project's own uncertainty of a metric it reports beside it (``p_stderr`` beside
 #: ``p``): error bars, never metrics. Only with the metric itself present, so ``abs_err`` alone
 #: stays a metric.
 UNCERTAINTY_SUFFIXES = ("_stderr", "_sem", "_se", "_std", "_sd", "_err")
+
+
+def top_rungs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each project's top fidelity-ladder rung with a completed run (the top run when
+    none completed yet), and the rows without a rung (projects off the ladder)."""
+    if RUNG not in frame:
+        return frame
+    rung, projects = frame[RUNG], frame["project_name"]
+    top = rung.where(frame["status"] == "completed").groupby(projects).transform("max")
+    top = top.fillna(rung.groupby(projects).transform("max"))
+    return frame[rung.isna() | (rung == top)]
 
 
 @dataclass(frozen=True)
@@ -49,17 +61,45 @@ class SweepData:
         return self.effective.get("sweep") or {}
 
     @cached_property
-    def completed(self) -> pd.DataFrame:
-        """The rows that count for statistics: completed runs."""
+    def ladder(self) -> bool:
+        """Whether rows carry a fidelity-ladder rung (a project of the sweep has ``fidelities``)."""
+        return RUNG in self.frame and bool(self.frame[RUNG].notna().any())
+
+    @cached_property
+    def analysed(self) -> pd.DataFrame:
+        """The rows the sections other than the ladder's analyse (every status): on a ladder,
+        each project's top rung with results (a rung's bias must not blend into a point's mean,
+        and the top is what the study is for); rows without a rung (projects off the ladder) too.
+        Every rung's rows are compared in :mod:`analysis.fidelity`."""
+        return top_rungs(self.frame) if self.ladder else self.frame
+
+    @cached_property
+    def completed_all(self) -> pd.DataFrame:
+        """Completed runs on every rung of a ladder (the same as :attr:`completed` off a ladder)."""
         if self.frame.empty:
             return self.frame
         return self.frame[self.frame["status"] == "completed"]
 
     @cached_property
+    def completed(self) -> pd.DataFrame:
+        """The rows that count for statistics: completed runs (of :attr:`analysed`)."""
+        if self.frame.empty:
+            return self.frame
+        return self.analysed[self.analysed["status"] == "completed"]
+
+    @cached_property
+    def parameters_present(self) -> list[str]:
+        """Every ``param.*`` column but a ladder's ``fidelity`` (a promoted experiment's rung, in
+        its parameters so that each rung's run is its own experiment): never a parameter."""
+        return [
+            c for c in self.frame.columns if c.startswith(PARAM) and not (self.ladder and c == PARAM + RUNG)
+        ]
+
+    @cached_property
     def parameters(self) -> list[str]:
         """Columns identifying a parameter point: the sweep's parameters (not per-project fixed
         values, which would keep projects from sharing points), else every ``param.*`` column."""
-        present = [c for c in self.frame.columns if c.startswith(PARAM)]
+        present = self.parameters_present
         declared = [f"{PARAM}{name}" for name in self.config.get("parameters", {})]
         chosen = [c for c in declared if c in present]
         return chosen or present
@@ -99,7 +139,7 @@ class SweepData:
     def inputs(self) -> set[str]:
         """Metric columns that echo an input back (``shots`` reported beside the ``shots``
         parameter, a project's ``fixed`` value or declared shot count): settings, not outcomes."""
-        names = {c.removeprefix(PARAM) for c in self.frame.columns if c.startswith(PARAM)}
+        names = {c.removeprefix(PARAM) for c in self.parameters_present}
         for project in self.config.get("projects", []):
             names |= set(project.get("fixed") or {})
             names.add((project.get("standardize") or {}).get("shots") or "shots")
@@ -142,14 +182,7 @@ def load_sweep_data(results_dir: str | os.PathLike[str], sweep_id: str) -> Sweep
         InputError: no results for ``sweep_id`` under ``results_dir``.
     """
     store = ResultStore(results_dir)
-    known = store.sweeps()
-    if sweep_id not in known:
-        hint = f"known sweeps: {', '.join(known[:10])}" if known else "it holds no sweeps"
-        raise InputError(
-            f"no results for '{sweep_id}' under {store.root} ({hint}); check the id "
-            "(`orchestrator status`) and --results-dir",
-            field="execution_id",
-        )
+    store.require(sweep_id)
     effective = json.loads(store.read_text(sweep_id, CONFIG_FILE) or "{}")
     outcome = json.loads(store.read_text(sweep_id, OUTCOME_FILE) or "{}")
     return SweepData(sweep_id, store.load(sweep_id), effective, outcome)

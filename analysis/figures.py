@@ -21,6 +21,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from analysis.fidelity import device_label  # noqa: E402
+
 plt.rcParams.update(
     {
         "svg.fonttype": "none",
@@ -353,4 +355,38 @@ def intermediate(curves: dict[str, Any]) -> str | None:
     ax.set_xlabel("reported step")
     ax.set_ylabel(f"{curves['metric']} ({curves.get('goal', 'reported')})")
     ax.legend(loc="upper right" if curves.get("goal") == "minimize" else "lower right")
+    return svg(fig)
+
+
+def fidelity(section: dict[str, Any]) -> str | None:
+    """Does each cheap rung read as the top one? Each shared point's value on a lower rung against
+    the top's, one colour per rung, with the line y = x where a rung without bias would lie."""
+    points = section.get("points") or []
+    if not points:
+        return None
+    frame = pd.DataFrame(points)
+    keys = list(frame.groupby(["project", "metric"], sort=False).groups)[:MAX_PANELS]
+    fig, axes = panels(len(keys), size=(4.0, 3.6))
+    rungs = sorted(frame["rung"].unique())
+    for ax, (project, metric) in zip(axes, keys, strict=True):
+        part = frame[(frame["project"] == project) & (frame["metric"] == metric)]
+        for rung, rows in part.groupby("rung", sort=True):
+            ax.plot(
+                rows["top_value"],
+                rows["value"],
+                "o",
+                ms=4,
+                alpha=0.75,
+                color=f"C{rungs.index(rung)}",
+                label=f"rung {rung}: {device_label(rows['device'].iloc[0])}",
+            )
+        low = float(np.nanmin(part[["value", "top_value"]].to_numpy()))
+        high = float(np.nanmax(part[["value", "top_value"]].to_numpy()))
+        ax.plot([low, high], [low, high], "--", color="0.5", lw=1, label="y = x (no bias)")
+        top = device_label(part["top_device"].iloc[0])
+        ax.set_xlabel(f"{metric} on rung {part['top'].iloc[0]} ({top})")
+        ax.set_ylabel(f"{metric} on the lower rung")
+        if frame["project"].nunique() > 1:
+            ax.set_title(project, loc="left")
+        ax.legend()
     return svg(fig)

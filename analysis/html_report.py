@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from analysis import figures, landscape, narrative
+from analysis import fidelity, figures, landscape, narrative
 from analysis.html_tables import (
     comparisons,
     escaped,
@@ -105,6 +105,9 @@ def _answer(result: SweepAnalysis) -> str:
         parts.append('<p class="muted">No objective declared: the figures show the first metrics.</p>')
     if feasibility:
         parts.append(f"<p>{html.escape(feasibility)}</p>")
+    if result.fidelity:
+        parts.append(f'<p class="muted">{html.escape(fidelity.analysed_line(result.fidelity))}</p>')
+    parts += [f"<p>{html.escape(line)}</p>" for line in fidelity.answer_lines(result.fidelity)]
     if problems:
         parts.append(
             f'<p class="violation">Validation: {counts.get("violation", 0)} violation(s), '
@@ -225,6 +228,37 @@ def figure_list(result: SweepAnalysis) -> list[tuple[str, str, str]]:
     return [(q, c, drawn) for q, c, drawn in out if drawn]
 
 
+def _ladder(result: SweepAnalysis) -> str:
+    """The fidelity ladder's section: rungs, each rung against the top, the best's ranks, the figure."""
+    section = result.fidelity
+    if not section:
+        return ""
+    tables = fidelity.tables(section)
+    analysed = ", ".join(f"{r['project']} rung {r['rung']}" for r in section["rungs"] if r["analysed"])
+    parts = [
+        "<h2>Fidelity ladder</h2>",
+        f"<p>Each rung against the top one, on the points both ran ({html.escape(section['method'])}). "
+        f"The other sections analyse only the top rung with results ({html.escape(analysed)}).</p>",
+    ]
+    if not section["pairs"]:
+        parts.append('<p class="muted">Only one rung has results: nothing to compare yet.</p>')
+    for title, rows, columns in tables:
+        parts.append(
+            f"<h3>{html.escape(title)}</h3>{table(rows, columns, left=('metric', 'project', 'device'))}"
+        )
+    parts += [f"<p>{html.escape(fidelity.best_line(entry))}</p>" for entry in section["best"]]
+    drawn = figures.fidelity(section)
+    parts.append("<h3>Does each rung read as the top one?</h3>" if drawn else "")
+    parts.append(
+        _figure(
+            drawn,
+            "Each shared point's value on a lower rung against the top rung's, one colour per rung; "
+            "points above the dashed line y = x read higher than the top.",
+        )
+    )
+    return "".join(parts)
+
+
 def to_html(result: SweepAnalysis) -> str:
     """One self-contained HTML document: styles and figures inline, nothing fetched."""
     s = result.sweep
@@ -241,6 +275,7 @@ def to_html(result: SweepAnalysis) -> str:
         f'<p class="sub">sweep {html.escape(s["id"])} · {html.escape(narrative.design_words(result))} · '
         f"generated {html.escape(s['generated_at'])}</p>",
         _answer(result),
+        _ladder(result),
         figs,
         points(result),
         failures(result),

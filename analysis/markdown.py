@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from analysis import narrative
+from analysis import fidelity, narrative
 from analysis.html_tables import SEVERITY, point_rows
 from analysis.report import SweepAnalysis
 
@@ -88,6 +88,10 @@ def to_markdown(result: SweepAnalysis) -> str:
             lines += _best(entry, s["varied"])
     if feasibility := narrative.feasibility_line(result):
         lines.append(f"\n{escape(feasibility)}\n")
+    if result.fidelity:
+        lines.append(f"{escape(fidelity.analysed_line(result.fidelity))}\n")
+    lines += [f"{escape(line)}\n" for line in fidelity.answer_lines(result.fidelity)]
+    lines += _ladder(result)
     lines += _points(result)
     failures = result.summary.get("failures", [])
     lines += _section(
@@ -174,3 +178,21 @@ def to_markdown(result: SweepAnalysis) -> str:
 def _points(result: SweepAnalysis) -> list[str]:
     metric, rows, columns = point_rows(result, POINT_ROWS)
     return _section(f"Points by {metric}, best first", table(rows, columns)) if rows else []
+
+
+def _ladder(result: SweepAnalysis) -> list[str]:
+    section = result.fidelity
+    if not section:
+        return []
+    analysed = ", ".join(f"{r['project']} rung {r['rung']}" for r in section["rungs"] if r["analysed"])
+    lines = [
+        "## Fidelity ladder\n",
+        f"Each rung against the top one, on the points both ran ({escape(section['method'])}). "
+        f"The other sections analyse only the top rung with results ({escape(analysed)}).\n",
+    ]
+    if not section["pairs"]:
+        lines.append("Only one rung has results: nothing to compare yet.\n")
+    for title, rows, columns in fidelity.tables(section):
+        lines += [f"### {escape(title)}\n", table(rows, columns)]
+    lines += [f"{escape(fidelity.best_line(entry))}\n" for entry in section["best"]]
+    return lines

@@ -1,7 +1,7 @@
 """One sweep's analysis as one object, :class:`SweepAnalysis`, with a stable JSON form.
 
 ``analyze(data)`` runs every step (aggregation, the best configurations, comparisons,
-sensitivity, Pareto, convergence, the checks against expectations) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.html_report` and :mod:`analysis.markdown` turn the result
+sensitivity, Pareto, convergence, the checks against expectations, a fidelity ladder's rungs) on a :class:`~analysis.dataset.SweepData`; :mod:`analysis.html_report` and :mod:`analysis.markdown` turn the result
 into HTML or Markdown. The JSON form is documented in the README ("Analysis and reports") and in
 :data:`JSON_SCHEMA`; every top-level key is always present, empty when it does not apply.
 """
@@ -25,6 +25,8 @@ from analysis.compare import cross_project, records
 from analysis.convergence import convergence
 from analysis.dataset import SweepData
 from analysis.expectations import check_results
+from analysis.fidelity import SCHEMA as FIDELITY_SCHEMA
+from analysis.fidelity import fidelity_ladder
 from analysis.intermediate import intermediate_values
 from analysis.pareto import pareto_analysis
 from analysis.sensitivity import sensitivity_analysis
@@ -60,6 +62,7 @@ class SweepAnalysis:
     validation: dict[str, Any] = field(default_factory=dict)
     intermediate: dict[str, Any] = field(default_factory=dict)
     reproducibility: dict[str, Any] = field(default_factory=dict)
+    fidelity: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def analyze(
         ),
         pareto=pareto_analysis(groups, keys, objectives),
         convergence=convergence(
-            data.frame if not data.frame.empty else ok,
+            data.analysed if not data.analysed.empty else ok,
             focus,
             adaptive=bool(config.get("adaptive_sampling")),
             startup_points=optimizer.get("startup_points"),
@@ -167,8 +170,9 @@ def analyze(
         validation=check_results(ok, groups, keys, data.validation_spec)
         if data.validation_spec
         else {"counts": {"ok": 0, "warn": 0, "violation": 0}, "checks": [], "rows": []},
-        intermediate=intermediate_values(data.frame, keys, objectives),
+        intermediate=intermediate_values(data.analysed, keys, objectives),
         reproducibility=_reproducibility(data),
+        fidelity=fidelity_ladder(data, confidence=confidence),
     )
 
 
@@ -341,6 +345,7 @@ JSON_SCHEMA: dict[str, Any] = {
         "validation",
         "intermediate",
         "reproducibility",
+        "fidelity",
     ],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
@@ -399,5 +404,6 @@ JSON_SCHEMA: dict[str, Any] = {
         "validation": {"type": "object", "required": ["counts", "checks", "rows"]},
         "intermediate": {"type": "object", "required": ["metric", "goal", "runs", "total", "stopped"]},
         "reproducibility": {"type": "object", "required": ["config", "code_versions", "packages"]},
+        "fidelity": FIDELITY_SCHEMA,  # empty off a ladder
     },
 }

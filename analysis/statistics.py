@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.dataset import PARAM, RUNG, top_rungs
+
 
 def param_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith("param.")]
@@ -16,9 +18,13 @@ def summarize(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.D
     """Mean, standard error over repeats and count for each (project, parameter point).
 
     Only successful rows count; ``metrics`` are metric names without the ``metric.`` prefix
-    (default: all).
+    (default: all). On a fidelity ladder, each project's top rung with results; its ``fidelity``
+    parameter is no parameter.
     """
-    ok = frame[frame["status"] == "completed"]
+    ok = top_rungs(frame)
+    ok = ok[ok["status"] == "completed"]
+    if RUNG in ok and ok[RUNG].notna().any():
+        ok = ok.drop(columns=[PARAM + RUNG], errors="ignore")
     names = (
         list(metrics)
         if metrics

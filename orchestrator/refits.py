@@ -49,8 +49,14 @@ class Refits:
     ) -> None:
         self.sweep_id, self.config, self.queues = sweep_id, config, queues
         self.state, self.pacing, self.interval, self.pool_size = state, pacing, interval, pool_size
-        self.inline = inline and config.adaptive_sampling
-        self.gated = bool(self.inline and config.objectives and config.max_experiments is not None)
+        # a fidelity ladder's refits promote its points, in a fixed order too
+        self.inline = inline and (config.adaptive_sampling or any(p.fidelities for p in config.projects))
+        self.gated = bool(
+            self.inline
+            and config.adaptive_sampling
+            and config.objectives
+            and config.max_experiments is not None
+        )
         #: experiments it may publish before the next refit lands
         self.allowance: float = 0 if self.gated else math.inf
         self.new_results = 0  # since the last refit

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.devices import AUTO, DeviceChoice, ShapeChoice, is_managed
 from core.errors import InputError, OrchestratorError
-from core.project import AUTO, DeviceChoice, ShapeChoice, is_managed
 
 if TYPE_CHECKING:
     from adapters.simulator import CircuitNeeds

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.devices import DeviceChoice, ShapeChoice
 from core.errors import InputError, ResourceError
-from core.project import DeviceChoice, ProjectSpec, ShapeChoice
+from core.project import ProjectSpec
 from orchestrator.braket.catalog import DeviceCatalog, DeviceInfo, local_device
 from orchestrator.braket.devices import DeviceRecommendation, get_optimal_device, incompatibility
 from orchestrator.braket.prices import PriceTable

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from core.config import SweepConfiguration
+from core.expectations import is_violation
 from core.order import walk_order
 from core.plan import SweepPlan
+from core.project import FIDELITY
 from core.protocol import Lifecycle
 from core.settings import Settings
 from orchestrator.optimizer import create_optimizer
@@ -38,7 +40,9 @@ def refit_all(state: SweepState, settings: Settings | None = None) -> int:
         meta = state.meta(sweep_id)
         if meta.get("state") != Lifecycle.RUNNING or not meta.get("config"):
             continue
-        if not json.loads(meta["config"]).get("adaptive_sampling", True):
+        raw = json.loads(meta["config"])
+        ladder = any(p.get("fidelities") for p in raw.get("projects", []))
+        if not raw.get("adaptive_sampling", True) and not ladder:  # a ladder's refit promotes
             continue
         try:
             pool = settings.candidate_pool if settings is not None else POOL_SIZE
@@ -67,20 +71,34 @@ def refit_sweep(
 
 
 def _refit(state: SweepState, sweep_id: str, pool_size: int) -> OptimizationRecommendation | None:
+    from orchestrator.optimizer.ladder import promote_ladders
+
     store = state.optimizer()
     meta = state.meta(sweep_id)
     config = SweepConfiguration.model_validate_json(meta["config"])
     plan = SweepPlan.of(config, meta)
+    # read once: the fit's rows are the same snapshot less the violations it may leave out
     seen = store.observations(sweep_id)
     reported = ReportedMetrics(config)
     reported.see(seen)
     if (alert := reported.problem()) is not None:  # the model would steer by nothing
         pause_on_alert(state, sweep_id, alert)
         return None
+    added = store.added(sweep_id)
+    ladder = {name for name, spec in plan.projects.items() if spec.fidelities}
     pending = [int(m) for members in store.pending(sweep_id).values() for m in members]
+    if promoted := [p for p, params in added.items() if FIDELITY in params]:
+        # a promotion keeps its score: first in line, not re-ranked with the first rung's points
+        keep = ~np.isin(_points(plan, pending), promoted)
+        pending = np.asarray(pending, dtype=np.int64)[keep].tolist()
+    if ladder and not config.adaptive_sampling:  # a fixed order: the refit only promotes
+        promote_ladders(state, sweep_id, plan, seen, _points(plan, pending + store.in_flight(sweep_id)))
+        return None
     low_done = store.in_stage(sweep_id, "low_done") + store.in_stage(sweep_id, "stopping")
     unwalked = meta.get("fill_done") != "1"
     if not pending and not low_done and not unwalked:
+        if ladder:
+            promote_ladders(state, sweep_id, plan, seen, _points(plan, store.in_flight(sweep_id)))
         return None
     in_flight = store.in_flight(sweep_id)
     previous = (
@@ -88,13 +106,24 @@ def _refit(state: SweepState, sweep_id: str, pool_size: int) -> OptimizationReco
     )
     started = time.perf_counter()
     points, fresh = _pool(state, sweep_id, plan, meta, pending, seen, previous, pool_size)
+    fit = (
+        seen
+        if config.optimizer.fit_violations
+        else [o for o in seen if not is_violation(o.get("validation"))]
+    )
+    if ladder:
+        # the first rung is every point's: the pending points' scores come from it alone (a
+        # higher rung's value at the same parameters is another device's, not a repeat)
+        fit = [
+            o for o in fit if not (o.get("project") in ladder and (o.get("parameters") or {}).get(FIDELITY))
+        ]
     # the previous recommendation carries the kernel fit this refit starts from, whichever
     # process made it. Running curves are not passed: workers judge them at each report.
     rec = create_optimizer(config, plan.space).analyze_results(
-        store.observations(sweep_id, violations=config.optimizer.fit_violations),
+        fit,
         points,
         plan.point_of(np.asarray(in_flight, dtype=np.int64)),
-        added=store.added(sweep_id),
+        added=added,
         previous=previous,
         sweep_size=int(meta.get("total") or 0) or None,
     )
@@ -110,10 +139,31 @@ def _refit(state: SweepState, sweep_id: str, pool_size: int) -> OptimizationReco
     # enough peers to decide, the model decides once nothing else is left to run.
     if low_done and not (pending or in_flight):
         decide_low_fidelity(state, sweep_id, plan, rec, low_done)
+    if ladder:
+        waiting = np.concatenate([points, _points(plan, in_flight)])
+        promote_ladders(state, sweep_id, plan, seen, waiting)
     record = rec.to_dict(include_priorities=False)
     record["refit_seconds"] = round(time.perf_counter() - started, 4)
     store.save_refit(sweep_id, record)
     return rec
+
+
+def _points(plan: SweepPlan, indices: list[int]) -> np.ndarray:
+    return plan.point_of(np.asarray(indices, dtype=np.int64))
+
+
+def settle_ladders(state: SweepState, sweep_id: str, plan: SweepPlan) -> int | None:
+    """The promotions left when a ladder sweep's last experiment is done (the coordinator asks
+    before it completes the sweep: nothing is left on the first rung, so the policy now promotes
+    whatever is worth its price). Returns how many it made; None when a refit holds the lock (ask
+    again)."""
+    from orchestrator.optimizer.ladder import promote_ladders
+
+    store = state.optimizer()
+    with store.refit_lock(sweep_id) as held:
+        if not held:
+            return None
+        return len(promote_ladders(state, sweep_id, plan, store.observations(sweep_id), []))
 
 
 def _pool(
@@ -186,8 +236,9 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
         rec.refinement_points, rec.refinement_scores or [1.0] * len(rec.refinement_points), strict=False
     ):
         point = store.next_added_point(sweep_id, plan.space.size, dict(params))
+        plan.added[point] = dict(params)  # a ladder project's queue is its rung's, read from them
         indices = plan.experiment_indices(np.asarray([point])).tolist()
-        store.add_pending(sweep_id, [(plan.resource_of(i), i, float(score)) for i in indices])
+        store.add_pending(sweep_id, [(plan.resource_of(i, dict(params)), i, float(score)) for i in indices])
         added += len(indices)
     if added:
         state.event(sweep_id, "info", f"optimizer added {added} refinement experiment(s)")

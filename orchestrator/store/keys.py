@@ -26,6 +26,7 @@ All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
 * ``coordinator``       the token of the coordinator serving the sweep (a lock with a TTL)
 * ``obs``               hash index -> compact finished result, what the optimizer reads
 * ``added``             hash point -> parameters of refinement points the optimizer added
+* ``ladder``            hash ``project|rung|point`` -> added point: a fidelity ladder's promotions
 * ``stage``             hash index -> low_done | full | stopped (shots as a budget)
 * ``partials``          hash experiment id -> intermediate values of a running experiment
 * ``stop``              set of running experiment ids a refit asked to stop

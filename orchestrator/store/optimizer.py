@@ -21,14 +21,34 @@ from orchestrator.store import keys
 
 HISTORY = 100  # refit summaries kept per sweep
 
+# A fidelity ladder's promotion, recorded in the same step as its experiments are added, so a
+# point is never promoted to a rung twice (two refits, two coordinators, a restart between them).
+# KEYS: the ladder record, added, meta, pending:{queue}. ARGV: record field, point, parameters
+# (JSON), score, then the experiment indices. Returns 1 when added, 0 when promoted before.
+_PROMOTE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 5, #ARGV do redis.call('ZADD', KEYS[4], 'NX', ARGV[4], ARGV[i]) end
+redis.call('HINCRBY', KEYS[3], 'total', #ARGV - 4)
+return 1
+"""
 
-def observation(row: dict[str, Any]) -> str:
-    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
 
-    def as_dict(value: Any) -> Any:
+def observation(row: dict[str, Any], **parsed: dict[str, Any]) -> str:
+    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON.
+
+    ``parsed`` may give the row's ``parameters``, ``metrics`` and ``extra`` as the dicts they
+    were before the row made them JSON text: not parsed back on every run.
+    """
+
+    def as_dict(name: str) -> Any:
+        if name in parsed:
+            return parsed[name] or {}
+        value = row.get(name)
         return json.loads(value) if isinstance(value, str) else (value or {})
 
-    extra = as_dict(row.get("extra"))
+    extra = as_dict("extra")
     return json.dumps(
         {
             "experiment_id": row.get("experiment_id"),
@@ -36,8 +56,8 @@ def observation(row: dict[str, Any]) -> str:
             "project": row.get("project_name"),
             # a partial (low-shot) run is a completed run at lower fidelity, to the model
             "status": "completed" if row.get("status") == "partial" else row.get("status"),
-            "parameters": as_dict(row.get("parameters")),
-            "metrics": as_dict(row.get("metrics")),
+            "parameters": as_dict("parameters"),
+            "metrics": as_dict("metrics"),
             "validation": row.get("validation"),  # the optimizer may leave violations out
             "extra": {
                 k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra
@@ -52,6 +72,7 @@ class OptimizerStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._promote = client.register_script(_PROMOTE)
 
     @contextmanager
     def refit_lock(self, sweep_id: str, ttl_s: int = 120) -> Iterator[bool]:
@@ -155,6 +176,37 @@ class OptimizerStore:
             pipe.zadd(keys.pending(sweep_id, queue), {str(index): score}, nx=True)
         pipe.hincrby(keys.sweep(sweep_id, "meta"), "total", len(scored))
         pipe.execute()
+
+    def reserve_point(self, sweep_id: str, base: int) -> int:
+        """The next point past the lazy product (``base``), not yet given parameters."""
+        return base + int(self._r.hincrby(keys.sweep(sweep_id, "meta"), "n_added_points", 1)) - 1
+
+    def add_promotion(
+        self,
+        sweep_id: str,
+        record: str,
+        point: int,
+        parameters: dict[str, Any],
+        queue: str,
+        scored: tuple[list[int], float],
+    ) -> bool:
+        """Add a ladder promotion: ``point`` (from :meth:`reserve_point`) gets ``parameters`` and
+        its experiments ``scored = (indices, score)`` wait in ``queue``, unless ``record`` (the
+        point and rung) was promoted before: then nothing changes and False is returned (the
+        reserved point stays unused)."""
+        indices, score = scored
+        keys_ = [
+            keys.sweep(sweep_id, "ladder"),
+            keys.sweep(sweep_id, "added"),
+            keys.sweep(sweep_id, "meta"),
+            keys.pending(sweep_id, queue),
+        ]
+        args = [record, point, json.dumps(parameters), score, *indices]
+        return bool(self._promote(keys=keys_, args=args))
+
+    def promotions(self, sweep_id: str) -> dict[str, int]:
+        """Every ladder promotion of the sweep: record (see :meth:`add_promotion`) -> point."""
+        return {k: int(v) for k, v in self._r.hgetall(keys.sweep(sweep_id, "ladder")).items()}
 
     def offer_picks(self, sweep_id: str, scored: dict[int, float]) -> None:
         """The refit's picks from its candidate pool, point -> score, for the coordinator's next

@@ -15,6 +15,13 @@ import anyio.to_thread
 from orchestrator.web.auth import ApiRefusal
 
 
+def _later(status: int, message: str, code: str, seconds: int) -> ApiRefusal:
+    """A refusal that tells the client when to come back (``Retry-After``)."""
+    return ApiRefusal(
+        status, message, code=code, fix=f"try again in {seconds} s", headers={"Retry-After": str(seconds)}
+    )
+
+
 class BuildPool:
     """At most ``workers`` builds at once and ``queue`` more waiting; one build per key.
 
@@ -33,12 +40,8 @@ class BuildPool:
         if shared is not None:
             return await asyncio.shield(shared)
         if len(self.pending) >= self.capacity:
-            raise ApiRefusal(
-                503,
-                f"the server is building {len(self.pending)} reports already",
-                code="busy",
-                fix=f"try again in {self.retry_after} s",
-                headers={"Retry-After": str(self.retry_after)},
+            raise _later(
+                503, f"the server is building {len(self.pending)} reports already", "busy", self.retry_after
             )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[key] = future
@@ -66,13 +69,7 @@ class RateLimit:
         tokens = min(float(self.burst), tokens + (now - then) * self.per_second)
         if tokens < 1:
             wait = max(1, round((1 - tokens) / self.per_second))
-            raise ApiRefusal(
-                429,
-                f"too many {self.what} requests from this client",
-                code="rate_limited",
-                fix=f"try again in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+            raise _later(429, f"too many {self.what} requests from this client", "rate_limited", wait)
         self.buckets[client] = (tokens - 1, now)
         if len(self.buckets) > 10_000:  # forget idle clients rather than grow without end
             self.buckets = {
@@ -94,12 +91,8 @@ class ThreadGate:
 
     async def run(self, work: Callable[..., Any], *args: Any) -> Any:
         if self.busy >= self.capacity:
-            raise ApiRefusal(
-                503,
-                f"the server has {self.busy} {self.what} in hand already",
-                code="busy",
-                fix=f"try again in {self.retry_after} s",
-                headers={"Retry-After": str(self.retry_after)},
+            raise _later(
+                503, f"the server has {self.busy} {self.what} in hand already", "busy", self.retry_after
             )
         self.busy += 1
         try:

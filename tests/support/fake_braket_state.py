@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import boto3
 
 from tests.support.fake_devices import FakeDevice, default_devices
-from tests.support.fake_noise import MAX_NOISY_QUBITS, noisy
+from tests.support.fake_noise import MAX_NOISY_QUBITS, Calibration, noisy
 
 ACCOUNT = "123456789012"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -158,16 +158,17 @@ class FakeBraket:
             return asdict(self.faults)
 
     def set_device(self, key: str, **changes: Any) -> dict[str, Any]:
-        """Change a device (by ARN or name): ``status``, ``windows``, ``extra_queue``, ``queue_delay``."""
+        """Change a device (by ARN or name): ``status``, ``windows``, ``extra_queue``, ``queue_delay``,
+        ``calibration`` (None: it publishes none; or the fields of a ``Calibration``)."""
         with self._lock:
             device = self.devices.get(key) or next((d for d in self.devices.values() if d.name == key), None)
             if device is None:
                 raise ApiError(404, "ResourceNotFoundException", f"no fake device {key}")
-            allowed = {"status", "windows", "extra_queue", "queue_delay"}
+            allowed = {"status", "windows", "extra_queue", "queue_delay", "calibration"}
             if set(changes) - allowed:
                 raise ApiError(400, "ValidationException", f"device settings are {sorted(allowed)}")
             for name, value in changes.items():
-                setattr(device, name, value)
+                setattr(device, name, Calibration(**value) if name == "calibration" and value else value)
             return device.summary()
 
     def stats(self) -> dict[str, Any]:
