@@ -153,7 +153,7 @@ def check_landscape(land: Landscape, graph: str, calibration: Any) -> float:
 
 def sweep(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     project: dict[str, Any] = {"name": "qaoa", "path": str(PROJECT)}
-    shots = args.shots
+    shots, candidates = args.shots, args.candidates
     optimizer: dict[str, Any] = {"startup_points": args.startup}
     if arm == "ladder":
         project["fidelities"] = [
@@ -161,7 +161,8 @@ def sweep(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
             {"device": IONQ, "shots": args.shots},
         ]
         project["promote"] = {"by": "model", "max_share": args.max_share}
-        shots = args.sim_shots  # the free rung's shots: the point's own
+        # every candidate runs on the free rung (the point's own shots): fewer of them
+        shots, candidates = args.sim_shots, args.ladder_points
     else:
         project.update(device=IONQ, resource="braket_qpu")
     if arm == "random":
@@ -170,8 +171,8 @@ def sweep(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "name": f"mf-{arm}-{seed}",
         "projects": [project],
         "parameters": {
-            "gamma": {"sample": "sobol", "low": GAMMA[0], "high": GAMMA[1], "n": args.candidates},
-            "beta": {"sample": "sobol", "low": BETA[0], "high": BETA[1], "n": args.candidates},
+            "gamma": {"sample": "sobol", "low": GAMMA[0], "high": GAMMA[1], "n": candidates},
+            "beta": {"sample": "sobol", "low": BETA[0], "high": BETA[1], "n": candidates},
             "graph": [args.graph],
             "shots": [shots],
             # the project ignores it; it keeps each arm's experiments its own (a completed
@@ -184,8 +185,6 @@ def sweep(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "optimizer": optimizer,
         "seed": seed,
     }
-    if arm == "ladder":
-        config["max_experiments"] = args.ladder_points
     return config
 
 
@@ -337,7 +336,12 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=800.0, help="USD per arm")
     parser.add_argument("--shots", type=int, default=200, help="shots of one QPU task")
     parser.add_argument("--sim-shots", type=int, default=1000, help="shots of one free simulator run")
-    parser.add_argument("--ladder-points", type=int, default=64, help="the ladder's max_experiments")
+    parser.add_argument(
+        "--ladder-points",
+        type=int,
+        default=256,
+        help="the ladder's Sobol candidates, each run on the free rung",
+    )
     parser.add_argument("--max-share", type=float, default=0.2, help="the ladder's promote.max_share")
     parser.add_argument("--startup", type=int, default=8, help="optimizer.startup_points")
     parser.add_argument("--seeds", type=int, default=1)
@@ -351,7 +355,7 @@ def main() -> None:
             "candidates": 64,
             "budget": 18.0,
             "shots": 50,
-            "ladder_points": 10,
+            "ladder_points": 16,
             "startup": 3,
         },
     )
