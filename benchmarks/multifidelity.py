@@ -9,8 +9,11 @@ it is priced as Forte in ``orchestrator/braket/prices.yaml`` ($0.30 a task + $0.
 arm gets the same budget (``--budget``) and ``--shots`` per QPU task:
 
 * ``ladder``: ours, ``fidelities: [{device: local:dm, noise: device}, {device: <Forte>}]`` with
-  ``promote: {by: model}``: points run free on the local density-matrix simulator with the Forte's
-  published noise, and the optimizer promotes the promising ones to the QPU;
+  ``promote: {by: model}``: each of ``--ladder-points`` (256) Sobol candidate angles runs free on
+  the local density-matrix simulator with the Forte's published noise (at ``--sim-shots``), and
+  the optimizer promotes the promising ones to the QPU (no ``max_experiments``: the promotion
+  rule counts the candidates not yet run as later uses of the budget, so a capped ladder ended
+  before it promoted anything);
 * ``qpu_only``: ours, the Gaussian-process optimizer choosing QPU runs (``optimizer`` as in
   ``examples/sweeps/qaoa_adaptive.yaml``) among the same Sobol candidate angles (``--candidates``);
 * ``random``: ours with ``optimizer.sampler: random``: the candidates in a seeded random order;
@@ -320,7 +323,7 @@ def run_all(
 
 def describe(arm: Arm) -> str:
     if arm.pending:
-        return f"PENDING ({arm.pending})"
+        return f"not run ({arm.pending})"
     spent = sum(r[3] for r in arm.runs)
     return f"{len(arm.runs)} QPU tasks (${spent:.2f}), {arm.other} elsewhere, {arm.seconds:.0f} s"
 
@@ -352,11 +355,11 @@ def main() -> None:
         parser,
         smoke={
             "graph": "prism6",
-            "candidates": 64,
-            "budget": 18.0,
+            "candidates": 16,
+            "budget": 9.0,  # two QPU tasks of 50 shots
             "shots": 50,
             "ladder_points": 16,
-            "startup": 3,
+            "startup": 2,
         },
     )
     calibration = default_devices()[IONQ].calibration
@@ -399,7 +402,7 @@ def report(
         final = statistics.median(f[2] for f in finals) if finals else None
         summary[name] = {"usd": usd, "final": final}
         if not ran:
-            print(f"{name:<12}PENDING: {runs[0].pending if runs else 'not run'}")
+            print(f"{name:<12}not run: {runs[0].pending if runs else 'no seed'}")
             continue
         print(
             f"{name:<12}{'never' if usd is None else f'${usd:.2f}':>12}"
