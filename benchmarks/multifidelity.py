@@ -207,10 +207,6 @@ def run_ours(orch: Any, arm: str, args: argparse.Namespace, seed: int) -> Arm:
         idle = status.state == "paused" and status.counts.get("running", 0) == 0
         if status.done or idle:
             break
-        if os.environ.get("MF_DEBUG"):
-            print(
-                f"    {time.monotonic() - started:6.1f} {status.state} {status.counts} {status.paused_reason}"
-            )
         if time.monotonic() - started > TIMEOUT:
             raise SystemExit(f"{arm}: not done after {TIMEOUT} s ({status.state}, {status.counts})")
         time.sleep(0.2)
