@@ -139,10 +139,18 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
                     "coordinator": process_tree(coordinator.pid),
                     "workers": process_tree(worker.pid),
                     "redis": redis_process(client),
+                    # the split of "workers": the pool processes that run the experiments
+                    "pool": process_tree(worker.pid)[1:],
                 }
             )
+            calls, own = _calls(client), _own_cpu(coordinator.pid)
             elapsed, sweep_id = timed(sweep(f"load{i}", n, ms), f"sweep of {n} x {ms:g} ms")
             timings.append((elapsed, cpu.spent()))
+            NOTES.append(
+                _commands(client, calls, n, f"{n:,} x {ms:g} ms")
+                + f"; the coordinator process itself {1000 * (_own_cpu(coordinator.pid) - own) / n:.3f} "
+                "CPU ms per trial (the rest of its column: report processes of finished sweeps)"
+            )
             frame = orch.results(sweep_id)
             done = int((frame["status"] == "completed").sum())
             if len(frame) != n or done != n or frame["experiment_id"].nunique() != n:
@@ -154,6 +162,24 @@ def run_ours(url: str, workdir: Path, loads: list[Load]) -> list[Timing]:
         if orch is not None:
             orch.close()
         stop([coordinator, worker])
+
+
+def _own_cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def _calls(client: redis.Redis) -> dict[str, int]:
+    return {name: int(v["calls"]) for name, v in client.info("commandstats").items()}
+
+
+def _commands(client: redis.Redis, before: dict[str, int], n: int, what: str) -> str:
+    """Redis commands per trial during a load, by command (round trips are fewer: pipelines)."""
+    after = _calls(client)
+    spent = {c.removeprefix("cmdstat_"): after[c] - before.get(c, 0) for c in after}
+    top = sorted(((k, v) for k, v in spent.items() if v), key=lambda kv: -kv[1])[:12]
+    shown = ", ".join(f"{k} {v / n:.2f}" for k, v in top)
+    return f"ours, {what}: Redis commands per trial {sum(spent.values()) / n:.1f} ({shown})"
 
 
 def _gaps(trace: Path, submitted: float, finished: float, ms: float) -> str:
@@ -170,11 +196,20 @@ def _gaps(trace: Path, submitted: float, finished: float, ms: float) -> str:
     ends = [r[-1][1] for r in runs.values()]
     tail = finished - max(ends)
     pct = lambda q: 1000 * gaps[min(len(gaps) - 1, int(q * len(gaps)))]  # noqa: E731
+    # where the gaps' time is: many short ones (the per-experiment path) or a few long ones
+    # (a batch's end and the next message, a process waiting for a CPU)
+    bounds = [0.002, 0.005, 0.02, 0.1, float("inf")]
+    buckets = [[g for g in gaps if lo <= g < hi] for lo, hi in zip([0.0, *bounds], bounds, strict=False)]
+    shares = ", ".join(
+        f"{label} {len(b) / len(runs):.0f} = {sum(b) / len(runs):.2f} s"
+        for label, b in zip(["<2", "2-5", "5-20", "20-100", ">100"], buckets, strict=True)
+    )
     return (
         f"ours, {ms:g}-ms load, per worker process ({len(runs)}): {work:.2f} s in the project "
         f"(sleeping {ms:g} ms takes {1000 * work / (sum(map(len, runs.values())) / len(runs)):.2f}); "
         f"submit to first run {lead:.2f} s; between runs {sum(gaps) / len(runs):.2f} s in all, "
-        f"median {pct(0.5):.2f} ms, p90 {pct(0.9):.2f} ms, p99 {pct(0.99):.2f} ms, max {1000 * gaps[-1]:.1f} ms; "
+        f"median {pct(0.5):.2f} ms, p90 {pct(0.9):.2f} ms, p99 {pct(0.99):.2f} ms, max {1000 * gaps[-1]:.1f} ms "
+        f"(per process, in gaps of ms: {shares}); "
         f"last run to Parquet {tail:.2f} s; runs per process {'/'.join(str(len(r)) for r in runs.values())}, "
         f"their last runs ending {max(ends) - min(ends):.2f} s apart"
     )
@@ -316,7 +351,7 @@ def run_raw_with_events(url: str, workdir: Path, loads: list[Load]) -> list[Timi
 def report(results: dict[str, list[Timing]], loads: list[Load]) -> None:
     ideal = loads[1][0] * loads[1][1] / 1000 / CONCURRENCY
     print(f"{CONCURRENCY} processes per system, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    roles = ["driver", "coordinator", "workers", "redis"]
+    roles = ["driver", "coordinator", "workers", "pool", "redis"]
     print(
         f"{'system':<8}{'load':>16}{'seconds':>9}{'per s':>9}{'util.':>7}   CPU ms per trial: "
         + "".join(f"{r:>12}" for r in roles)

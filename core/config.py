@@ -22,11 +22,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core import safe_yaml
+from core.config_errors import explain
 from core.errors import InputError
 from core.expectations import Expectation
 from core.expressions import Expression
 from core.optimizer_config import OptimizerConfig
-from core.project import ProjectSpec
+from core.project import FIDELITY, ProjectSpec
 from core.settings import Budget
 from core.space import MAX_SWEEP_POINTS, ParameterRange, ParameterSpace, coerce_range
 
@@ -308,8 +309,9 @@ def validate_sweep(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        message, fix, subfield = explain(err)
+        loc = (*loc, subfield) if subfield else loc
         field = _field_path(loc)
-        message, fix = _explain(err)
         raise InputError(
             message, source=source, field=field or None, line=_line_of(root, loc), fix=fix
         ) from None
@@ -349,6 +351,17 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
                     line=_line_of(root, loc),
                     fix=f"remove '{name}' from the project's 'fixed' or from 'parameters'",
                 )
+        if project.fidelities and FIDELITY in {*config.parameters, *project.fixed}:
+            loc = (
+                ("projects", i, "fixed", FIDELITY) if FIDELITY in project.fixed else ("parameters", FIDELITY)
+            )
+            raise InputError(
+                f"'{FIDELITY}' is the rung of project '{project.name}''s fidelity ladder, not a parameter",
+                source=source,
+                field=_field_path(loc),
+                line=_line_of(root, loc),
+                fix=f"rename it (e.g. level, with rename: {{level: {FIDELITY}}} if the entry takes it)",
+            )
         for name, argument in project.rename.items():
             loc = ("projects", i, "rename", name)
             taken = set(project.fixed) | {project.rename.get(k, k) for k in config.parameters if k != name}
@@ -418,7 +431,10 @@ def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | 
                 fix="give the project's folder (relative to the sweep file); its entry names the "
                 "module or script inside it",
             )
-        resolved.append({**read_project_settings(folder), **project, "path": str(folder)})
+        defaults = read_project_settings(folder)
+        if "fidelities" in project:  # the ladder names each rung's device: the folder's is not one
+            defaults = {k: v for k, v in defaults.items() if k not in ("device", "failover")}
+        resolved.append({**defaults, **project, "path": str(folder)})
     return resolved
 
 
@@ -448,23 +464,6 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _explain(err: Mapping[str, Any]) -> tuple[str, str]:
-    """(what is wrong, how to fix it) for one pydantic error."""
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        return "unknown key", "remove it or check its spelling against the config reference in README.md"
-    if kind == "missing":
-        return "required field is missing", "add it"
-    if kind == "too_short":
-        return msg, "give at least one entry"
-    if kind == "value_error":  # our validators' own text: "what is wrong; how to fix it"
-        what, _, fix = msg.removeprefix("Value error, ").partition("; ")
-        return what, fix or "fix the value"
-    if kind == "finite_number":
-        return f"{msg} (got {err.get('input')!r})", "give a finite number"
-    return f"{msg} (got {err.get('input')!r})", "fix the value"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

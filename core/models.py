@@ -50,6 +50,9 @@ class Experiment(BaseModel):
     repeat: int = 0
     resource: str = "local_cpu"
     device: str | None = None
+    fidelity: int | None = Field(
+        None, description="its rung on a fidelity ladder (0: the first); None outside ladders"
+    )
     reproducibility_hash: str = ""
     seed: int | None = Field(
         None,
@@ -88,6 +91,7 @@ class ExperimentResult(BaseModel):
     worker_host: str = ""
     resource: str = "local_cpu"
     device: str | None = None
+    fidelity: int | None = None
     added: bool = False
     log: str = Field("", description="tail of the project's captured stdout/stderr/logging")
     extra: dict[str, Any] = Field(default_factory=dict, description="adapter-specific details (JSON-able)")
@@ -95,7 +99,7 @@ class ExperimentResult(BaseModel):
     @classmethod
     def of(cls, experiment: Experiment, **fields: Any) -> ExperimentResult:
         """The result of a finished ``experiment``, with what it is filled in from it: id, project,
-        parameters, sweep, index, repeat, resource, device, code version, seed, reproducibility hash
+        parameters, sweep, index, repeat, resource, device, rung, code version, seed, reproducibility hash
         and whether the optimizer added it (so that no path, a stop or a failure included, leaves
         them out).
 
@@ -113,6 +117,7 @@ class ExperimentResult(BaseModel):
             "repeat": experiment.repeat,
             "resource": experiment.resource,
             "device": experiment.device,
+            "fidelity": experiment.fidelity,
             "added": experiment.added,
             "code_version": experiment.code_version,
             "seed": experiment.seed,

@@ -23,7 +23,7 @@ from core.identity import (
     reproducibility_hash,
 )
 from core.models import Experiment
-from core.project import ProjectSpec
+from core.project import FIDELITY, ProjectSpec, Rung, is_managed
 
 
 @dataclass
@@ -66,9 +66,38 @@ class SweepPlan:
         repeat, project = divmod(rest, len(self.project_order))
         return point, repeat, self.projects[self.project_order[project]]
 
-    def resource_of(self, index: int) -> str:
-        """The queue experiment ``index`` runs on."""
-        return self.decompose(index)[2].resource
+    def resource_of(self, index: int, parameters: dict | None = None) -> str:
+        """The queue experiment ``index`` waits in: its project's, or on a fidelity ladder its
+        rung's (``parameters``, else the point's: an added point's must be in :attr:`added`).
+
+        Raises:
+            KeyError: an added point of a ladder whose parameters this plan was not given.
+        """
+        point, _, spec = self.decompose(index)
+        if not spec.fidelities:
+            return spec.resource
+        if parameters is None:
+            parameters = self.added[point] if point >= self.space.size else {}
+        return queue_of(spec, parameters)
+
+    def promotion(self, point: int, parameters: dict) -> list[tuple[str, int]]:
+        """``(queue, index)`` of the experiments an added point with ``parameters`` (which carry
+        ``fidelity: k``) promotes: each repeat of each ladder project (the others' points do not
+        climb), in its rung's queue. The point's parameters are kept in :attr:`added` too."""
+        self.added[point] = parameters
+        indices = self.experiment_indices(np.asarray([point])).tolist()
+        return [(self.resource_of(i, parameters), i) for i in indices if self.decompose(i)[2].fidelities]
+
+    def queues(self) -> tuple[set[str], set[str]]:
+        """``(every queue, those of managed devices)`` the sweep's experiments may wait in."""
+        used: set[str] = set()
+        managed: set[str] = set()
+        for spec in self.projects.values():
+            for device, queue in _devices(spec):
+                used.add(queue)
+                if is_managed(device):
+                    managed.add(queue)
+        return used, managed
 
     def experiment_indices(self, points: np.ndarray) -> np.ndarray:
         """All experiment indices of the given point indices (every repeat and project)."""
@@ -78,7 +107,7 @@ class SweepPlan:
         return np.asarray(indices, dtype=np.int64) // self.stride
 
     def queue_of(self, index: int) -> str:
-        return self.decompose(index)[2].resource
+        return self.resource_of(index)
 
     def experiment(self, index: int, parameters: dict | None = None) -> Experiment:
         point, repeat, spec = self.decompose(index)
@@ -99,8 +128,9 @@ class SweepPlan:
             project=spec.name,
             parameters=params,
             repeat=repeat,
-            resource=spec.resource,
+            resource=queue_of(spec, params),
             device=device,
+            fidelity=spec.rung_of(params) if spec.fidelities else None,
             reproducibility_hash=reproducibility_hash(exp_id, seed),
             seed=seed,
             added=added,
@@ -168,6 +198,34 @@ class SweepPlan:
             options=self.options[spec.name],
             seed=seed,
         )
+
+
+def queue_of(spec: ProjectSpec, params: dict) -> str:
+    """The queue a run of ``spec`` with ``params`` waits in: its rung's on a fidelity ladder."""
+    return _rung(spec, params).queue if spec.fidelities else spec.resource
+
+
+def run_parameters(spec: ProjectSpec, params: dict) -> dict:
+    """What one run of ``params`` receives: on a fidelity ladder, without ``fidelity`` (the rung
+    is the run's device, not an argument) and with the rung's ``shots`` in place of the point's."""
+    if not spec.fidelities:
+        return params
+    given = {k: v for k, v in params.items() if k != FIDELITY}
+    rung = _rung(spec, params)
+    if rung.shots is None or spec.circuit is None:
+        return given
+    return {**given, spec.circuit.shots_param: rung.shots}
+
+
+def _rung(spec: ProjectSpec, params: dict) -> Rung:
+    return spec.fidelities[min(spec.rung_of(params), len(spec.fidelities) - 1)]
+
+
+def _devices(spec: ProjectSpec) -> list[tuple[str | None, str]]:
+    """``(device, queue)`` of each device ``spec``'s experiments may run on."""
+    if spec.fidelities:
+        return [(rung.device, rung.queue) for rung in spec.fidelities]
+    return [(spec.device, spec.resource)]
 
 
 def _plain(value: object) -> object:

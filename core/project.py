@@ -348,7 +348,8 @@ class ProjectSpec(_Strict):
         if len(self.fidelities) < 2:
             raise ValueError("fidelities needs two rungs or more; for one device set device instead")
         if self.device is not None or self.failover:
-            raise ValueError("fidelities replaces device and failover: each rung names its device")
+            given = "device" if self.device is not None else "failover"  # the field the message names
+            raise ValueError(f"{given}: fidelities replaces device and failover; remove device and failover")
         if not (self.circuit is not None or self.kind == "circuit"):
             raise ValueError("fidelities applies to circuit projects (the orchestrator picks their device)")
         for number, rung in enumerate(self.fidelities):

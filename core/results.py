@@ -249,6 +249,8 @@ class ResultStore:
         if not frames:
             return pd.DataFrame(columns=BASE_COLUMNS)
         frame = pd.concat(frames, ignore_index=True)
+        if "fidelity" not in frame:  # written before fidelity ladders: no row is on a rung
+            frame["fidelity"] = None
         frame = frame.drop_duplicates(subset=DEDUP_COLUMNS, keep="last")
         return frame.sort_values(["index", "attempt"], kind="stable").reset_index(drop=True)
 

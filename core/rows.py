@@ -25,6 +25,7 @@ BASE_COLUMNS = [
     "worker_host",
     "resource",
     "device",
+    "fidelity",
     "added",
     "reproducibility_hash",
     "code_version",

@@ -30,7 +30,6 @@ from typing import Any
 
 from core.config import SweepConfiguration
 from core.plan import SweepPlan
-from core.project import is_managed
 from core.protocol import ACTIVE_STATES, RESOURCE_QUEUES, Lifecycle
 from core.results import ResultStore
 from core.settings import Settings
@@ -214,7 +213,7 @@ class Coordinator:
             if not self._lock(sweep_id):
                 self.sweeps.pop(sweep_id)  # lost the lock: another coordinator took over
                 continue
-            if orphans := self.state.pending.requeue_orphans(sweep_id, sweep.plan.resource_of):
+            if orphans := self.state.pending.requeue_orphans(sweep_id, self._queue_of(sweep)):
                 self.state.event(
                     sweep_id, "info", f"{orphans} experiment(s) of a lost worker back to pending"
                 )
@@ -228,6 +227,19 @@ class Coordinator:
                         )
             self.state.registry.forget(host)
         self.pacing.consumers = self.state.registry.consumers(RESOURCE_QUEUES)
+
+    def _queue_of(self, sweep: _Sweep) -> Callable[[int], str]:
+        """The queue of an experiment of ``sweep``; a ladder's promoted point is read from Redis
+        when this coordinator's plan has not seen it yet."""
+
+        def queue_of(index: int) -> str:
+            try:
+                return sweep.plan.resource_of(index)
+            except KeyError:
+                sweep.plan.added = self.state.optimizer().added(sweep.sweep_id)
+                return sweep.plan.resource_of(index)
+
+        return queue_of
 
     def _snapshot(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """The sweeps to serve, and per served sweep its step fields, queued and terminal counts."""
@@ -251,8 +263,8 @@ class Coordinator:
         meta = self.state.meta(sweep_id)
         config = SweepConfiguration.model_validate_json(meta["config"])
         plan = SweepPlan.of(config, meta)
-        queues = tuple(q for q in RESOURCE_QUEUES if q in {p.resource for p in plan.projects.values()})
-        managed = {p.resource for p in plan.projects.values() if is_managed(p.device)}
+        used, managed = plan.queues()  # a fidelity ladder's rungs may wait in several
+        queues = tuple(q for q in RESOURCE_QUEUES if q in used)
         refits = Refits(
             sweep_id,
             config,

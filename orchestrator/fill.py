@@ -19,7 +19,7 @@ import numpy as np
 
 from core.expectations import verdict
 from core.order import WalkOrder, walk_order
-from core.plan import SweepPlan
+from core.plan import SweepPlan, queue_of
 from core.protocol import ACTIVE_STATES
 from core.results import ResultStore
 from orchestrator.optimizer.missing_metrics import ReportedMetrics
@@ -61,7 +61,8 @@ class Filler:
         self.order = walk_order(plan)
         self._done: DoneIndex | None = None  # the dataset's completed experiments
         self._stored_in: dict[str, str] = {}  # reused experiment id -> the sweep its row is in
-        project_queue = [plan.projects[name].resource for name in plan.project_order]
+        # only points of the lazy product are materialised here: on a fidelity ladder, its first rung
+        project_queue = [queue_of(plan.projects[name], {}) for name in plan.project_order]
         self._queue_of = lambda index: project_queue[index % len(project_queue)]
 
     def fill(self, meta: dict[str, Any]) -> bool:

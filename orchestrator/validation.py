@@ -31,6 +31,7 @@ from core.models import Experiment
 from core.plan import SweepPlan
 from core.project import AUTO, ProjectSpec, is_managed
 from core.settings import Settings
+from orchestrator.braket import rungs
 from orchestrator.braket.estimate import CostEstimate, estimate_cost
 from orchestrator.braket.prices import load_price_table
 from orchestrator.code import SweepCode, pack_projects
@@ -201,7 +202,10 @@ def check_devices_and_cost(
 
     config = calibrate(config, source)  # noise: device rungs: the QPU's calibration, stored with the sweep
     prices = load_price_table(settings.price_table)
-    paid = [i for i, p in enumerate(config.projects) if is_managed(p.device) or p.device == AUTO]
+    rungs.check_rising(config, prices, source)
+    paid = [
+        i for i, p in enumerate(config.projects) if is_managed(p.device) or p.device == AUTO or p.fidelities
+    ]
     if not paid:  # nothing to price: skip enumerating the sweep
         return config, CostEstimate(currency=prices.currency, price_table=prices.version)
     paying = [i for i in paid if config.projects[i].may_pay]
@@ -212,19 +216,26 @@ def check_devices_and_cost(
             field=f"projects[{paying[0]}].device",
             fix="set ORCHESTRATOR_BRAKET_S3_BUCKET or braket_s3_bucket in orchestrator.yaml",
         )
-    from orchestrator.braket.checks import check_paid_sweep, with_choices
+    from orchestrator.braket.checks import check_paid_sweep, check_results_bucket, with_choices
 
-    preflight = check_paid_sweep(
-        config.space(),
-        [(i, config.projects[i]) for i in paid],
-        bucket=str(settings.braket_s3_bucket) if paying else None,
-        prefix=settings.braket_s3_prefix,
-        budget=settings.budget_for(config),
-        prices=prices,
-        source=source,
-        max_seconds=settings.preflight_seconds,
-        refinement=config.adaptive_sampling and config.optimizer.refinement,
-    )
+    options: dict[str, Any] = {
+        "prefix": settings.braket_s3_prefix,
+        "budget": settings.budget_for(config),
+        "prices": prices,
+        "source": source,
+        "max_seconds": settings.preflight_seconds,
+        "refinement": config.adaptive_sampling and config.optimizer.refinement,
+    }
+    plain = [(i, config.projects[i]) for i in paid if not config.projects[i].fidelities]
+    bucket = str(settings.braket_s3_bucket) if paying else None
+    preflight = check_paid_sweep(config.space(), plain, bucket=bucket, **options)
+    if bucket and not plain:
+        check_results_bucket(bucket, settings.braket_s3_prefix, source=source)
+    for i, k, on_rung in rungs.rung_specs(config):  # each managed rung: its circuits, shots, budget
+        try:
+            check_paid_sweep(config.space(), [(i, on_rung)], bucket=None, **options)
+        except InputError as exc:
+            raise rungs.at_rung(exc, i, k) from None
     config = with_choices(config, preflight)
     estimate = _estimate(config, prices)
     preflight.explain(config, estimate, prices)
@@ -234,15 +245,29 @@ def check_devices_and_cost(
 def _estimate(config: SweepConfiguration, prices: Any) -> CostEstimate:
     plan = SweepPlan(config, {p.name: "" for p in config.projects})
     experiments = list(_experiments(plan, MAX_PRICED))
-    estimate = estimate_cost(experiments, prices=prices, shots_for=lambda e: _shots(plan, e))
-    if plan.space.size * plan.stride > MAX_PRICED and experiments:
-        scale = plan.space.size * plan.stride / len(experiments)
+    experiments += rungs.promotions(plan, experiments)  # a ladder's higher rungs, at most
+
+    def shots_for(exp: Experiment) -> int:
+        return _shots(plan, exp)
+
+    estimate = estimate_cost(experiments, prices=prices, shots_for=shots_for)
+    estimate.rungs = rungs.rung_costs(plan, experiments, prices, shots_for)
+    if estimate.rungs:
+        estimate.notes.append(
+            "a fidelity ladder is priced at its most: every point on its first rung, and max_share "
+            "of them on each higher rung"
+        )
+    priced = sum(1 for e in experiments if not e.fidelity)
+    if plan.space.size * plan.stride > MAX_PRICED and priced:
+        scale = plan.space.size * plan.stride / priced
         for line in estimate.lines.values():
             for attr in ("tasks", "shots"):
                 setattr(line, attr, int(getattr(line, attr) * scale))
             for attr in ("billed_seconds", "task_fees", "shot_fees", "time_fees"):
                 setattr(line, attr, getattr(line, attr) * scale)
-        estimate.notes.append(f"priced the first {len(experiments)} experiments and extrapolated")
+        for row in estimate.rungs:
+            row.tasks, row.cost = int(row.tasks * scale), row.cost * scale
+        estimate.notes.append(f"priced the first {priced} experiments and extrapolated")
     return estimate
 
 
@@ -251,15 +276,19 @@ def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
     for points in plan.space.iter_valid():
         for index in plan.experiment_indices(points).tolist():
             point, _, spec = plan.decompose(index)
-            device = spec.device_for(plan.space.point(point)) if spec.device == AUTO else spec.device
+            ladder = bool(spec.fidelities)  # a ladder's points, on its first rung
+            device = (
+                spec.device_for(plan.space.point(point)) if spec.device == AUTO or ladder else spec.device
+            )
             yield Experiment(
                 sweep_id=plan.sweep_id,
                 experiment_id=str(index),
                 index=index,
                 project=spec.name,
-                parameters={},
+                parameters=plan.space.point(point) if ladder else {},
                 resource=spec.resource,
-                device=device if is_managed(device) or spec.device == AUTO else None,
+                device=device if is_managed(device) or spec.device == AUTO or ladder else None,
+                fidelity=0 if ladder else None,
             )
             count += 1
             if count >= limit:
@@ -268,7 +297,4 @@ def _experiments(plan: SweepPlan, limit: int) -> Iterator[Experiment]:
 
 def _shots(plan: SweepPlan, experiment: Experiment) -> int:
     point, _, spec = plan.decompose(experiment.index)
-    params = spec.arguments(plan.space.point(point))
-    options = spec.circuit
-    name = options.shots_param if options else "shots"
-    return int(params.get(name, options.default_shots if options else 1000))
+    return rungs.task_shots(spec, experiment.parameters or plan.space.point(point))

@@ -1,19 +1,23 @@
 """What a worker does with a batch message (``Task.BATCH``): several short experiments of one
-sweep and queue, with one claim and one record round trip.
+sweep and queue, claimed in one script call and recorded in one per chunk.
 
 The coordinator batches only experiments that take a few milliseconds, where Celery's
 per-message cost would dominate (see :mod:`orchestrator.pacing`). Each experiment keeps its
 exactly-once guarantees (:mod:`workers.runner`): claimed and leased on its own, recorded in
 chunks as the batch goes (a killed worker loses at most ``RECORD_SECONDS`` of work, which is run
-again on redelivery). Whatever needs the single path (a lease held elsewhere, a transient error
-to retry, a managed or low-shot run) is sent back as a message of its own.
+again on redelivery). A chunk is written by a background thread while the next experiments run;
+the batch returns (and its message is acked) only once every row is written. Whatever needs the
+single path (a lease held elsewhere, a transient error to retry, a managed or low-shot run) is
+sent back as a message of its own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from core.errors import TransientError
@@ -27,11 +31,12 @@ log = logging.getLogger(__name__)
 
 RECORD_PATIENCE = 30.0  # seconds a batch waits for the broker to come back before giving up on recording
 RECORD_SECONDS = 0.25  # a batch writes its rows at least this often: what a killed worker can lose
+_writer: tuple[int, ThreadPoolExecutor] | None = None  # (pid, its thread): made after the fork
 
 
 def run_batch(runner: ExperimentRunner, task: Any, message: BatchMessage) -> str:
-    """Run a batch of short experiments through ``runner``'s steps: one message, one claim and
-    one record round trip; returns a summary for Celery's result."""
+    """Run a batch of short experiments through ``runner``'s steps: one message, one claim, a
+    record per chunk; returns a summary for Celery's result."""
     st, sweep_id, queue = runner.state, message.sweep_id, message.queue
     host = task.request.hostname or runner.host
     token = f"{runner.host}:{uuid.uuid4().hex}"
@@ -48,10 +53,12 @@ def run_batch(runner: ExperimentRunner, task: Any, message: BatchMessage) -> str
     for exp, (outcome, attempt) in zip(message.experiments, claims, strict=True):
         if outcome == Claim.RUN:
             claimed.append((exp, attempt))
-            runner.leases.hold(sweep_id, exp.index, token)
         elif outcome == Claim.LEASED:
             _send_single(runner, exp, countdown=runner.settings.lease_ttl)
+    indices = [exp.index for exp, _ in claimed]
+    runner.leases.hold_many(sweep_id, indices, token)
     records: list[Record] = []
+    writing: Future[None] | None = None  # the chunk the background thread is writing
     flushed = time.monotonic()
     try:
         for exp, attempt in claimed:
@@ -72,23 +79,30 @@ def run_batch(runner: ExperimentRunner, task: Any, message: BatchMessage) -> str
             if isinstance(record, Record):
                 records.append(record)
             if time.monotonic() - flushed >= RECORD_SECONDS:
-                _record_durably(st, sweep_id, records)
+                if writing is not None:
+                    writing.result()  # one chunk at a time; a chunk that failed ends the batch
+                writing = _background().submit(_record_durably, st, sweep_id, records)
                 records, flushed = [], time.monotonic()
     finally:
         try:
-            _record_durably(st, sweep_id, records)
+            try:
+                if writing is not None:
+                    writing.result()
+            finally:
+                _record_durably(st, sweep_id, records)
         finally:
             # Always: a lease kept alive for a batch that has ended would hold its experiments
             # "running" for ever (no orphan requeue touches a leased experiment).
-            for exp, _ in claimed:
-                runner.leases.drop(sweep_id, exp.index)
+            runner.leases.drop_many(sweep_id, indices)
     return f"batch of {len(message.experiments)}: {len(claimed)} run"
 
 
 def _record_durably(state: SweepState, sweep_id: str, records: list[Record]) -> None:
-    """Record finished rows, waiting out a broker outage of up to ``RECORD_PATIENCE`` seconds:
+    """Record finished rows (if any), waiting out a broker outage of up to ``RECORD_PATIENCE`` seconds:
     the runs are done, and a restarted Redis is back in a second or two. Each row counts
     once however often this is tried (the record script checks the terminal hash)."""
+    if not records:
+        return
     deadline = time.monotonic() + RECORD_PATIENCE
     delay, warned = 0.1, False
     while True:
@@ -103,6 +117,14 @@ def _record_durably(state: SweepState, sweep_id: str, records: list[Record]) -> 
                 warned = True
             time.sleep(delay)
             delay = min(2.0, delay * 2)
+
+
+def _background() -> ThreadPoolExecutor:
+    """This process's record writer (a pool child gets its own after the fork)."""
+    global _writer
+    if _writer is None or _writer[0] != os.getpid():
+        _writer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="batch-record"))
+    return _writer[1]
 
 
 def _send_single(runner: ExperimentRunner, exp: Experiment, countdown: float = 0) -> None:

@@ -46,7 +46,8 @@ class CodeCache:
     ) -> None:
         self.root, self.fetch = Path(root), fetch
         self.max_bytes, self.keep_recent_s = max_bytes, keep_recent_s
-        self._checked: dict[str, float] = {}  # digest -> when this process last verified or touched it
+        # digest -> when this process last verified or touched it, and its folder
+        self._checked: dict[str, tuple[float, Path]] = {}
 
     def path(self, code_version: str) -> Path:
         """The folder holding ``code_version``'s files, fetched and unpacked on first use.
@@ -56,16 +57,16 @@ class CodeCache:
             TransientError: (from ``fetch``) the store is unreachable; retry later.
         """
         digest = code_version.removeprefix(PREFIX)
-        folder = self.root / digest
         now = time.monotonic()
         last = self._checked.get(digest)
         # the hot path of every run: a copy used in the last TOUCH_EVERY_S is never pruned
         # (keep_recent_s is longer), so it is neither stat'ed nor touched again until then
-        if last is not None and now - last < TOUCH_EVERY_S:
-            return folder
+        if last is not None and now - last[0] < TOUCH_EVERY_S:
+            return last[1]
+        folder = self.root / digest
         if last is not None and folder.is_dir():
             _touch(folder)
-            self._checked[digest] = now
+            self._checked[digest] = (now, folder)
             return folder
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked(digest):
@@ -74,7 +75,7 @@ class CodeCache:
                 shutil.rmtree(folder, ignore_errors=True)
             if not folder.is_dir():
                 self._install(digest, folder)
-            self._checked[digest] = now
+            self._checked[digest] = (now, folder)
             _touch(folder)
         self.prune(keep=digest)
         return folder

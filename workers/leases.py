@@ -1,7 +1,7 @@
 """The lease heartbeat of a worker process: the leases of the experiments it runs stay alive.
 
-One daemon thread per process refreshes every held lease each ``ttl / 3`` seconds in one round
-trip, instead of a thread per experiment. Started lazily, so each prefork child gets its own
+One daemon thread per process refreshes every held lease each ``ttl / 3`` seconds in one script
+call, instead of a thread per experiment. Started lazily, so each prefork child gets its own
 after the fork.
 """
 
@@ -36,8 +36,12 @@ class LeaseKeeper:
 
     def hold(self, sweep_id: str, index: int, token: str) -> None:
         """Keep the experiment's lease (held with ``token``) alive until :meth:`drop`."""
+        self.hold_many(sweep_id, [index], token)
+
+    def hold_many(self, sweep_id: str, indices: list[int], token: str) -> None:
+        """:meth:`hold` for each of ``indices`` (a batch's experiments, all held with ``token``)."""
         with self._lock:
-            self._held[(sweep_id, index)] = token
+            self._held.update({(sweep_id, index): token for index in indices})
             if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
@@ -45,8 +49,13 @@ class LeaseKeeper:
 
     def drop(self, sweep_id: str, index: int) -> None:
         """Stop refreshing the experiment's lease (its run is over)."""
+        self.drop_many(sweep_id, [index])
+
+    def drop_many(self, sweep_id: str, indices: list[int]) -> None:
+        """:meth:`drop` for each of ``indices``."""
         with self._lock:
-            self._held.pop((sweep_id, index), None)
+            for index in indices:
+                self._held.pop((sweep_id, index), None)
 
     def _loop(self) -> None:
         failing = False

@@ -27,6 +27,7 @@ from core.errors import (
 )
 from core.expectations import Expectation
 from core.models import Experiment, ExperimentResult, ExperimentStatus
+from core.plan import run_parameters
 from core.project import ProjectSpec
 from core.protocol import STOPPED_STATES, PollMessage, Task
 from core.rows import result_row
@@ -160,7 +161,7 @@ class ManagedRunner:
         if st.quantum.task(exp.sweep_id, exp.index) is not None:
             return True
         try:
-            store = self.executor(spec.on_device(exp.device)).store
+            store = self.executor(spec.on_rung(exp.parameters).on_device(exp.device)).store
         except OrchestratorError:
             return False  # not configured for Braket: nothing can have been submitted
         _, record = store.live(exp.experiment_id, st.quantum.attempt(exp.sweep_id, exp.index))
@@ -181,13 +182,15 @@ class ManagedRunner:
     ) -> str:
         st, sid, index = self.state, exp.sweep_id, exp.index
         qattempt = st.quantum.attempt(sid, index)
-        spec = spec.on_device(exp.device)  # device: auto: the device chosen for its circuit
+        run = run_parameters(spec, exp.parameters)  # a ladder rung's shots, no `fidelity`
+        # device: auto: the device chosen for its circuit; a ladder: its rung's device and noise
+        spec = spec.on_rung(exp.parameters).on_device(exp.device)
         exp = exp.model_copy(update={"device": spec.device})
         try:
             adapter = self._adapter(spec, exp)
-            program, inputs = adapter.build_program(exp.parameters)
+            program, inputs = adapter.build_program(run)
             executor = self.executor(spec)
-            submission = executor.submit(exp, program, adapter.shots(exp.parameters), qattempt, inputs=inputs)
+            submission = executor.submit(exp, program, adapter.shots(run), qattempt, inputs=inputs)
         except ResourceError as exc:
             st.pause_on_resource(sid, exp.resource, index, token, str(exc))
             return "paused"
@@ -229,7 +232,8 @@ class ManagedRunner:
         back) in one step, on every path (completed, failed, cancelled)."""
         exp, task_arn, attempt = message.experiment, message.task_arn, message.attempt
         st, sid, index = self.state, exp.sweep_id, exp.index
-        spec = spec.on_device(exp.device)
+        run = run_parameters(spec, exp.parameters)
+        spec = spec.on_rung(exp.parameters).on_device(exp.device)
         host = task.request.hostname or ""
         executor = self.executor(spec)
         stopping = st.state(sid) in STOPPED_STATES
@@ -255,7 +259,7 @@ class ManagedRunner:
         experiment = exp.model_copy(update={"device": spec.device})
         if outcome.completed:
             try:
-                result = self._analyzed(spec, experiment, outcome, attempt)
+                result = self._analyzed(spec, experiment, outcome, attempt, run)
             except TransientError as exc:
                 log.warning("analysis of %s waits for its project's code: %s", task_arn, exc)
                 raise task.retry(countdown=countdown, max_retries=None) from None
@@ -302,9 +306,10 @@ class ManagedRunner:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _analyzed(
-        self, spec: ProjectSpec, experiment: Experiment, outcome: Any, attempt: int
+        self, spec: ProjectSpec, experiment: Experiment, outcome: Any, attempt: int, run: dict[str, Any]
     ) -> ExperimentResult:
-        """The row of a COMPLETED task: the project's metrics, or a failed row that keeps the paid result."""
+        """The row of a COMPLETED task: the project's metrics (``analyze`` given the parameters the
+        run had, ``run``), or a failed row that keeps the paid result."""
         from orchestrator.braket.results import to_result
 
         adapter: CircuitAdapter | Exception
@@ -317,7 +322,7 @@ class ManagedRunner:
         try:
             if isinstance(adapter, Exception):
                 raise adapter
-            metrics = adapter.analyze(outcome.result, experiment.parameters)
+            metrics = adapter.analyze(outcome.result, run)
         except Exception as exc:  # noqa: BLE001 - the task is paid for: keep its row
             result = to_result(experiment, outcome, attempt=attempt)
             return result.model_copy(

@@ -28,6 +28,7 @@ from core.config import SweepConfiguration
 from core.errors import ExperimentError, ResourceError, TransientError, classify
 from core.expectations import Expectation
 from core.models import Experiment, ExperimentResult, ExperimentStatus
+from core.plan import run_parameters
 from core.project import ProjectSpec, is_managed
 from core.protocol import Claim, PollMessage
 from core.rows import result_row
@@ -35,6 +36,7 @@ from core.settings import Settings
 from orchestrator.code import fetch_code, runnable_spec
 from orchestrator.dispatch import Dispatcher
 from orchestrator.store import Record, SweepState, connect
+from orchestrator.store.optimizer import observation
 from workers.code_cache import CodeCache
 from workers.leases import LeaseKeeper
 from workers.managed import ManagedRunner
@@ -65,8 +67,8 @@ class ExperimentRunner:
         )
         self.leases = LeaseKeeper(lambda: self.state, settings.lease_ttl)
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
-        # (sweep, project, code, device): device: auto runs one project on several devices
-        self._adapters: dict[tuple[str, str, str, str | None], ProjectAdapter] = {}
+        # (sweep, project, code, device, rung): device: auto and a ladder run one project on several
+        self._adapters: dict[tuple[str, str, str, str | None, int | None], ProjectAdapter] = {}
         self._runnable: dict[tuple[str, str, str], ProjectSpec] = {}
         self._code: CodeCache | None = None
         self._pruning: dict[str, Pruning | None] = {}  # sweep -> its early stopping
@@ -133,14 +135,14 @@ class ExperimentRunner:
         if runnable is not None:
             if runnable.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX):
                 self.code.path(exp.code_version)  # still there (fetched again if pruned), marked in use
-            return runnable.on_device(exp.device)
+            return runnable.on_rung(exp.parameters).on_device(exp.device)
         spec = self.project_spec(exp.sweep_id, exp.project)
         shipped = spec.code == "shipped" and exp.code_version.startswith(ARCHIVE_PREFIX)
         folder = self.code.path(exp.code_version) if shipped else None
         if len(self._runnable) > _CACHED:
             self._runnable.clear()
         runnable = self._runnable[key] = runnable_spec(spec, folder)
-        return runnable.on_device(exp.device)
+        return runnable.on_rung(exp.parameters).on_device(exp.device)
 
     def _execute(self, exp: Experiment, progress: Progress) -> ExperimentResult:
         """Run the project through its adapter, reused across experiments where that changes nothing.
@@ -151,9 +153,12 @@ class ExperimentRunner:
         An adapter that raises (a bug, a project that cannot load) still leaves a failed row; one
         whose code cannot be fetched now leaves a transient one (retried).
         """
-        project, parameters, seed = exp.project, exp.parameters, exp.seed
-        key = (exp.sweep_id, project, exp.code_version, exp.device)
+        project, seed = exp.project, exp.seed
+        key = (exp.sweep_id, project, exp.code_version, exp.device, exp.fidelity)
+        parameters = exp.parameters
         try:
+            # a ladder rung's shots, no `fidelity`; the row keeps the experiment's (_bookkeeping)
+            parameters = run_parameters(self.project_spec(exp.sweep_id, project), exp.parameters)
             spec = self.runnable_spec(exp)
             adapter = self._adapters.get(key)
             if adapter is not None:
@@ -256,7 +261,10 @@ class ExperimentRunner:
         if exp.shot_fraction and result.status == ExperimentStatus.COMPLETED:
             return self._record_low_fidelity(exp, result, token)
         row = result_row(result, self.expectations(sweep_id))
-        record = Record(exp.index, exp.experiment_id, row, result.status.value, True, token, result.cost)
+        summary = observation(row, parameters=result.parameters, metrics=result.metrics, extra=result.extra)
+        record = Record(
+            exp.index, exp.experiment_id, row, result.status.value, True, token, result.cost, summary
+        )
         if (pruning := self._pruning.get(sweep_id)) is not None:
             pruning.finished(st, sweep_id, exp.experiment_id, result)
         if defer:
@@ -277,7 +285,6 @@ class ExperimentRunner:
             "project's memory use and the workers' logs"
         )
         result = ExperimentResult(
-            parameters=exp.parameters,
             status=ExperimentStatus.FAILED,
             error_class="resource",
             error_message=f"gave up after {attempt - 1} deliveries: {what}",
@@ -301,7 +308,8 @@ class ExperimentRunner:
         """The experiment's device (``device: auto``'s choice is in the experiment), or None (a
         local project, or one whose spec cannot load)."""
         try:
-            return self.project_spec(exp.sweep_id, exp.project).on_device(exp.device).device
+            spec = self.project_spec(exp.sweep_id, exp.project)
+            return spec.on_rung(exp.parameters).on_device(exp.device).device
         except Exception:  # noqa: BLE001 - _execute records the reason
             return None
 
@@ -321,6 +329,8 @@ def _bookkeeping(exp: Experiment, attempt: int, host: str) -> dict[str, Any]:
     return {
         "experiment_id": exp.experiment_id,
         "project_name": exp.project,
+        "parameters": exp.parameters,
+        "fidelity": exp.fidelity,
         "sweep_id": exp.sweep_id,
         "index": exp.index,
         "repeat": exp.repeat,

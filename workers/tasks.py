@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 from typing import Any
@@ -77,6 +78,8 @@ class Presence:
     def __init__(self, app: Celery, runner: ExperimentRunner) -> None:
         self.app, self.runner = app, runner
         self.stop = threading.Event()
+        self._tags: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # (hostname, tag) to note
+        self._noter: threading.Thread | None = None
 
     def announce(self, sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not self.app:
@@ -117,12 +120,40 @@ class Presence:
     def note(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         # Note each message this worker holds: if the worker is lost, the coordinator puts the
         # ones it never acked back at once (Registry.lost), not after the visibility
-        # timeout. ETA'd polls of quantum tasks may be held for minutes.
+        # timeout. ETA'd polls of quantum tasks may be held for minutes. Noted by a thread of
+        # its own: a round trip here held every message back from the pool (the signal runs
+        # on the event loop before the task is handed over).
         if sender is None or sender.app is not self.app or request is None:
             return
         tag = getattr(request.message, "delivery_tag", None)
         if tag is not None:
-            self.runner.state.registry.hold(sender.hostname, str(tag))
+            self._tags.put((sender.hostname, str(tag)))
+            if self._noter is None or not self._noter.is_alive():
+                self._noter = threading.Thread(target=self._note_held, name="held-noter", daemon=True)
+                self._noter.start()
+
+    def _note_held(self) -> None:
+        failing = False
+        while True:
+            held: dict[str, list[str]] = {}
+            hostname, tag = self._tags.get()  # blocks until there is one, then takes what came meanwhile
+            while True:
+                held.setdefault(hostname, []).append(tag)
+                try:
+                    hostname, tag = self._tags.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                for hostname, tags in held.items():
+                    self.runner.state.registry.hold(hostname, *tags)
+            except Exception as exc:  # noqa: BLE001 - kombu's visibility timeout still restores them
+                if not failing:  # once per outage, not once per message
+                    log.warning(
+                        "could not note held messages (%s); they come back after the visibility timeout", exc
+                    )
+                failing = True
+                continue
+            failing = False
 
     def goodbye(self, sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not self.app:

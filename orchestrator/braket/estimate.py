@@ -109,6 +109,8 @@ class CostEstimate:
     choices: list[dict[str, Any]] = field(default_factory=list)
     #: per paid project: the same points as planned, on SV1 / DM1 and on the local simulators
     alternatives: list[Alternative] = field(default_factory=list)
+    #: per fidelity ladder and rung, its bound (:class:`~orchestrator.braket.rungs.RungCost`)
+    rungs: list[Any] = field(default_factory=list)
 
     @property
     def total(self) -> float:

@@ -230,7 +230,27 @@ def _estimate(sweep_file: Path, broker: str | None, *, show: bool) -> Any:
         for note in result.notes:
             console.print(note if note.startswith("suggestion: ") else f"note: {note}", highlight=False)
         print_device_choices(result)
+        print_ladder(result)
     return validated
+
+
+def print_ladder(result: Any) -> None:
+    """A fidelity ladder's bound per rung: every point on the first, ``max_share`` on each higher."""
+    if not result.rungs:
+        return
+    table = Table(
+        "project", "rung", "device", "shots", "tasks (at most)", "USD (at most)", title="fidelity ladder"
+    )
+    for row in result.rungs:
+        table.add_row(
+            row.project,
+            str(row.rung),
+            row.device.rsplit("/", 1)[-1],  # sv1, Forte-1: the per-device table above has the ARN
+            "the point's" if row.shots is None else str(row.shots),
+            str(row.tasks),
+            f"{row.cost:.4f}",
+        )
+    console.print(table)
 
 
 def print_device_choices(result: Any) -> None:
@@ -264,6 +284,11 @@ def _confirm(estimate: Any, broker: str | None, yes: bool) -> None:
     for note in estimate.notes:  # a cheaper simulator's suggestion, on stderr: `submit` prints only the id
         if note.startswith("suggestion: "):
             click.echo(note, err=True)
+    for row in estimate.rungs:  # what the total is made of, on a fidelity ladder
+        click.echo(
+            f"ladder {row.project}, rung {row.rung} ({row.device}): at most {row.tasks} tasks, ${row.cost:.2f}",
+            err=True,
+        )
     if yes or estimate.total <= threshold:
         return
     if not sys.stdin.isatty():

@@ -247,7 +247,7 @@ def add_points(state: SweepState, sweep_id: str, plan: SweepPlan, rec: Optimizat
         point = store.next_added_point(sweep_id, plan.space.size, dict(params))
         plan.added[point] = dict(params)  # a ladder project's queue is its rung's, read from them
         indices = plan.experiment_indices(np.asarray([point])).tolist()
-        store.add_pending(sweep_id, [(plan.resource_of(i), i, float(score)) for i in indices])
+        store.add_pending(sweep_id, [(plan.resource_of(i, dict(params)), i, float(score)) for i in indices])
         added += len(indices)
     if added:
         state.event(sweep_id, "info", f"optimizer added {added} refinement experiment(s)")

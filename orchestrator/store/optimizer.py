@@ -35,13 +35,20 @@ return 1
 """
 
 
-def observation(row: dict[str, Any]) -> str:
-    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON."""
+def observation(row: dict[str, Any], **parsed: dict[str, Any]) -> str:
+    """The compact form of a result row the optimizer reads (``sweep:{id}:obs``), as JSON.
 
-    def as_dict(value: Any) -> Any:
+    ``parsed`` may give the row's ``parameters``, ``metrics`` and ``extra`` as the dicts they
+    were before the row made them JSON text: not parsed back on every run.
+    """
+
+    def as_dict(name: str) -> Any:
+        if name in parsed:
+            return parsed[name] or {}
+        value = row.get(name)
         return json.loads(value) if isinstance(value, str) else (value or {})
 
-    extra = as_dict(row.get("extra"))
+    extra = as_dict("extra")
     return json.dumps(
         {
             "experiment_id": row.get("experiment_id"),
@@ -49,8 +56,8 @@ def observation(row: dict[str, Any]) -> str:
             "project": row.get("project_name"),
             # a partial (low-shot) run is a completed run at lower fidelity, to the model
             "status": "completed" if row.get("status") == "partial" else row.get("status"),
-            "parameters": as_dict(row.get("parameters")),
-            "metrics": as_dict(row.get("metrics")),
+            "parameters": as_dict("parameters"),
+            "metrics": as_dict("metrics"),
             "validation": row.get("validation"),  # the optimizer may leave violations out
             "extra": {
                 k: extra[k] for k in ("intermediate", "shots", "shot_fraction", "variance") if k in extra

@@ -41,9 +41,10 @@ class Registry:
             if acked := [tag for tag, held in zip(old, pipe.execute(), strict=True) if not held]:
                 self._r.zrem(key, *acked)
 
-    def hold(self, hostname: str, tag: str) -> None:
-        """Note that a worker received the message ``tag`` (restored if the worker is lost)."""
-        self._r.zadd(keys.held(hostname), {tag: time.time()})
+    def hold(self, hostname: str, *tags: str) -> None:
+        """Note that a worker received the messages ``tags`` (restored if the worker is lost)."""
+        now = time.time()
+        self._r.zadd(keys.held(hostname), dict.fromkeys(tags, now))
 
     def forget(self, hostname: str) -> None:
         pipe = self._r.pipeline(transaction=False)

@@ -45,29 +45,34 @@ def _evalsha(client: redis.Redis, script: Any, calls: Calls) -> list[Any]:
     return list(pipe.execute(raise_on_error=False))
 
 
-# Record a result exactly once. The terminal hash entry is the anchor: the first writer wins,
-# later deliveries of the same experiment change nothing (no second row, no double count).
+# Record results exactly once, a batch of them in one call (each as if alone). The terminal hash
+# entry is the anchor: the first writer wins, later deliveries of the same experiment change
+# nothing (no second row, no double count). KEYS: terminal, meta, stream, done, running, obs,
+# then each record's lease; ARGV: 8 per record (index, status, id, row, token, cost, final, summary).
 RECORD = """
-local terminal, meta, stream, done, running, lease, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local index, status, exp_id, payload, token, cost, final, summary = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local recorded = 0
-if final == '1' then
-  recorded = redis.call('HSETNX', terminal, index, status)
-else
-  recorded = 1
-end
-if recorded == 1 then
-  redis.call('XADD', stream, '*', 'row', payload)
-  if final == '1' then
-    redis.call('HINCRBY', meta, 'n_' .. status, 1)
-    if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
-    if status == 'completed' then redis.call('SADD', done, exp_id) end
+local terminal, meta, stream, done, running, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local out = {}
+for r = 0, #ARGV / 8 - 1 do
+  local a = r * 8
+  local index, status, exp_id, payload, token, cost, final, summary =
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
+  local lease = KEYS[7 + r]
+  local recorded = 1
+  if final == '1' then recorded = redis.call('HSETNX', terminal, index, status) end
+  if recorded == 1 then
+    redis.call('XADD', stream, '*', 'row', payload)
+    if final == '1' then
+      redis.call('HINCRBY', meta, 'n_' .. status, 1)
+      if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
+      if status == 'completed' then redis.call('SADD', done, exp_id) end
+    end
+    redis.call('HSET', obs, index, summary)
   end
-  redis.call('HSET', obs, index, summary)
+  redis.call('HDEL', running, index)
+  if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  out[#out + 1] = recorded
 end
-redis.call('HDEL', running, index)
-if redis.call('GET', lease) == token then redis.call('DEL', lease) end
-return recorded
+return out
 """
 
 # An event with the next id of its sweep: ids let a Server-Sent Events client resume after the
@@ -81,28 +86,39 @@ redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 return id
 """
 
-# Everything a worker checks and marks before it runs an experiment, in one round trip (the
-# same steps, in the same order, as separate commands would take): sweep state, terminal
-# result, lease (SET NX PX), then out of "queued", into "running", one more attempt. A low-shot
-# stage (shots as a budget) is done once its stage is set: its row is not terminal, so a
-# redelivered low-shot message (a run longer than the visibility timeout) must not run it again.
+# Everything a worker checks and marks before it runs an experiment, for a batch of them in one
+# call (the same steps, in the same order, as separate commands would take): sweep state,
+# terminal result, lease (SET NX PX), then out of "queued", into "running", one more attempt. A
+# low-shot stage (shots as a budget) is done once its stage is set: its row is not terminal, so
+# a redelivered low-shot message (a run longer than the visibility timeout) must not run it
+# again. KEYS: meta, terminal, queued, running, attempts, stage, then each experiment's lease;
+# ARGV: token, ttl_ms, running_json, then (index, low_shots) per experiment. Returns
+# (outcome, attempt) per experiment, flat.
 CLAIM = """
-local meta, terminal, lease, queued, running, attempts, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local index, token, ttl_ms, running_json, low_shots = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local meta, terminal, queued, running, attempts, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local token, ttl_ms, running_json = ARGV[1], ARGV[2], ARGV[3]
 local state = redis.call('HGET', meta, 'state')
-if not state then return {'unknown-sweep', 0} end
-if state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
-  redis.call('SREM', queued, index)
-  return {'cancelled', 0}
+local out = {}
+for e = 0, (#ARGV - 3) / 2 - 1 do
+  local index, low_shots, lease = ARGV[4 + 2 * e], ARGV[5 + 2 * e], KEYS[7 + e]
+  if not state then
+    out[#out + 1], out[#out + 2] = 'unknown-sweep', 0
+  elseif state == 'cancelled' or state == 'cancelling' or state == 'timed_out' then
+    redis.call('SREM', queued, index)
+    out[#out + 1], out[#out + 2] = 'cancelled', 0
+  elseif redis.call('HEXISTS', terminal, index) == 1
+      or (low_shots == '1' and redis.call('HEXISTS', stage, index) == 1) then
+    redis.call('SREM', queued, index)
+    out[#out + 1], out[#out + 2] = 'already-done', 0
+  elseif not redis.call('SET', lease, token, 'NX', 'PX', ttl_ms) then
+    out[#out + 1], out[#out + 2] = 'leased', 0
+  else
+    redis.call('SREM', queued, index)
+    redis.call('HSET', running, index, running_json)
+    out[#out + 1], out[#out + 2] = 'run', redis.call('HINCRBY', attempts, index, 1)
+  end
 end
-if redis.call('HEXISTS', terminal, index) == 1 or (low_shots == '1' and redis.call('HEXISTS', stage, index) == 1) then
-  redis.call('SREM', queued, index)
-  return {'already-done', 0}
-end
-if not redis.call('SET', lease, token, 'NX', 'PX', ttl_ms) then return {'leased', 0} end
-redis.call('SREM', queued, index)
-redis.call('HSET', running, index, running_json)
-return {'run', redis.call('HINCRBY', attempts, index, 1)}
+return out
 """
 
 # An experiment marked running whose lease is gone: its worker died (a live one keeps the lease
@@ -130,9 +146,14 @@ redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 """
 
-REFRESH_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+# Keep leases alive, all of a worker process's in one call: each still held with its token
+# (KEYS[i], ARGV[i + 1]) lives ARGV[1] more milliseconds.
+REFRESH_LEASES = """
+local n = 0
+for i, lease in ipairs(KEYS) do
+  if redis.call('GET', lease) == ARGV[i + 1] then n = n + redis.call('PEXPIRE', lease, ARGV[1]) end
+end
+return n
 """
 
 # A state change that only applies from the ``allowed`` states (ARGV[2], JSON), with extra fields.

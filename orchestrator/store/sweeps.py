@@ -36,9 +36,13 @@ if TYPE_CHECKING:
 EVENTS_KEPT = 200  # per sweep, newest first
 
 
+_CLAIMS = {c.value.encode(): c for c in Claim} | {c.value: c for c in Claim}  # a reply's outcome
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One result row for :meth:`SweepState.record_many`."""
+    """One result row for :meth:`SweepState.record_many`; ``summary``: its :func:`observation`,
+    when the caller has it cheaper than from the row."""
 
     index: int
     experiment_id: str
@@ -47,6 +51,7 @@ class Record:
     final: bool = True
     lease_token: str = ""
     cost: float | None = None
+    summary: str | None = None
 
 
 class SweepState:
@@ -57,7 +62,7 @@ class SweepState:
         script = client.register_script
         self._record, self._refresh, self._claim = (
             script(lua.RECORD),
-            script(lua.REFRESH_LEASE),
+            script(lua.REFRESH_LEASES),
             script(lua.CLAIM),
         )
         self._release, self._transition = script(lua.RELEASE), script(lua.TRANSITION)
@@ -165,35 +170,37 @@ class SweepState:
         *,
         low_shots: set[int] | None = None,
     ) -> list[tuple[Claim, int]]:
-        """:meth:`claim` for each of ``indices`` (a batch message), in one round trip."""
+        """:meth:`claim` for each of ``indices`` (a batch message), in one script call."""
+        if not indices:
+            return []
         low_shots = low_shots or set()
         running = json.dumps({"host": host, "since": time.time()})
-        calls = [
-            (
-                [
-                    self.key(sweep_id, "meta"),
-                    self.key(sweep_id, "terminal"),
-                    keys.lease(sweep_id, index),
-                    keys.queued(sweep_id, queue),
-                    self.key(sweep_id, "running"),
-                    self.key(sweep_id, "attempts"),
-                    self.key(sweep_id, "stage"),
-                ],
-                [index, token, int(ttl_s * 1000), running, "1" if index in low_shots else "0"],
-            )
-            for index in indices
-        ]
+        args: list[Any] = [token, int(ttl_s * 1000), running]
+        for index in indices:
+            args += [index, "1" if index in low_shots else "0"]
+        reply = self._claim(
+            keys=[
+                self.key(sweep_id, "meta"),
+                self.key(sweep_id, "terminal"),
+                keys.queued(sweep_id, queue),
+                self.key(sweep_id, "running"),
+                self.key(sweep_id, "attempts"),
+                self.key(sweep_id, "stage"),
+                *[keys.lease(sweep_id, index) for index in indices],
+            ],
+            args=args,
+        )
         return [
-            (Claim(outcome.decode() if isinstance(outcome, bytes) else str(outcome)), int(attempt))
-            for outcome, attempt in lua.run_batched(self._r, self._claim, calls)
+            (_CLAIMS[outcome], int(attempt)) for outcome, attempt in zip(reply[::2], reply[1::2], strict=True)
         ]
 
     def refresh_leases(self, leases: list[tuple[str, int, str]], ttl_s: float) -> None:
-        """Refresh many ``(sweep_id, index, token)`` leases in one round trip."""
-        pipe = self._r.pipeline(transaction=False)
-        for sweep_id, index, token in leases:
-            self._refresh(keys=[keys.lease(sweep_id, index)], args=[token, int(ttl_s * 1000)], client=pipe)
-        pipe.execute()
+        """Refresh many ``(sweep_id, index, token)`` leases in one script call."""
+        if leases:
+            self._refresh(
+                keys=[keys.lease(sweep_id, index) for sweep_id, index, _ in leases],
+                args=[int(ttl_s * 1000), *[token for _, _, token in leases]],
+            )
 
     def record(
         self,
@@ -213,32 +220,34 @@ class SweepState:
         )[0]
 
     def record_many(self, sweep_id: str, records: list[Record]) -> list[bool]:
-        """:meth:`record` for each of ``records``, in one round trip (each one atomic on its own)."""
-        calls = [
-            (
-                [
-                    self.key(sweep_id, "terminal"),
-                    self.key(sweep_id, "meta"),
-                    self.key(sweep_id, "results"),
-                    keys.DONE,
-                    self.key(sweep_id, "running"),
-                    keys.lease(sweep_id, rec.index),
-                    self.key(sweep_id, "obs"),
-                ],
-                [
-                    rec.index,
-                    rec.status,
-                    rec.experiment_id,
-                    json.dumps(rec.row, default=str),
-                    rec.lease_token,
-                    rec.cost if rec.cost is not None else 0,
-                    "1" if rec.final else "0",
-                    observation(rec.row),
-                ],
-            )
-            for rec in records
-        ]
-        return [bool(done) for done in lua.run_batched(self._r, self._record, calls)]
+        """:meth:`record` for each of ``records``, in one script call (each as if alone)."""
+        if not records:
+            return []
+        args: list[Any] = []
+        for rec in records:
+            args += [
+                rec.index,
+                rec.status,
+                rec.experiment_id,
+                json.dumps(rec.row, default=str),
+                rec.lease_token,
+                rec.cost if rec.cost is not None else 0,
+                "1" if rec.final else "0",
+                rec.summary if rec.summary is not None else observation(rec.row),
+            ]
+        recorded = self._record(
+            keys=[
+                self.key(sweep_id, "terminal"),
+                self.key(sweep_id, "meta"),
+                self.key(sweep_id, "results"),
+                keys.DONE,
+                self.key(sweep_id, "running"),
+                self.key(sweep_id, "obs"),
+                *[keys.lease(sweep_id, rec.index) for rec in records],
+            ],
+            args=args,
+        )
+        return [bool(done) for done in recorded]
 
     def release(self, sweep_id: str, queue: str, index: int, token: str) -> None:
         """Give an experiment back without a result, to a message that retries it (sent next).

@@ -266,6 +266,7 @@ async def submit(request: Request, dry_run: bool = False) -> Any:
                     "notes": validated.estimate.notes,  # with a cheaper simulator's suggestion
                     "device_choices": validated.estimate.choices,  # device: auto, per shape
                     "alternatives": [a.to_dict() for a in validated.estimate.alternatives],
+                    "rungs": [r.to_dict() for r in validated.estimate.rungs],  # a ladder's bound
                 },
             },
             status_code=200,

@@ -43,7 +43,9 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> ExperimentRunner:
     run._state = _DeadStore()  # type: ignore[assignment]
     monkeypatch.setattr(batch, "RECORD_PATIENCE", 0.3)
     monkeypatch.setattr(run, "device_of", lambda *_: None)
-    monkeypatch.setattr(run.leases, "hold", lambda s, i, t: run.leases._held.__setitem__((s, i), t))
+    monkeypatch.setattr(
+        run.leases, "hold_many", lambda s, indices, t: run.leases._held.update({(s, i): t for i in indices})
+    )
 
     def finished(exp: Experiment, attempt: int, host: str, token: str, hold: bool = True) -> ExperimentResult:
         return ExperimentResult(

@@ -12,8 +12,11 @@ import time
 import pytest
 import redis
 
+from core.models import ExperimentResult, ExperimentStatus
 from core.protocol import ACTIVE_STATES, Claim, Lifecycle
+from core.rows import result_row
 from orchestrator.store import Record, SweepState
+from orchestrator.store.optimizer import observation
 
 SID = "s1"
 Q = "local_cpu"
@@ -135,6 +138,29 @@ def test_a_lease_lives_while_refreshed_and_only_by_its_holder(state: SweepState,
     assert client.pttl(f"orch:sweep:{SID}:lease:0") > 5000
     time.sleep(0.4)
     assert _claim(state, 0, "late") == (Claim.LEASED, 0)
+
+
+def test_one_refresh_keeps_every_lease_of_its_holders_alive(state: SweepState, client: redis.Redis) -> None:
+    _claim(state, 0, "a", ttl=0.3)
+    _claim(state, 1, "b", ttl=0.3)
+    _claim(state, 2, "c", ttl=0.3)
+    state.refresh_leases([(SID, 0, "a"), (SID, 1, "b"), (SID, 2, "not-c")], 10)
+    assert [client.pttl(f"orch:sweep:{SID}:lease:{i}") > 5000 for i in (0, 1, 2)] == [True, True, False]
+
+
+def test_an_observation_from_the_result_is_the_one_from_its_row() -> None:
+    result = ExperimentResult(
+        experiment_id="e0",
+        project_name="p",
+        index=0,
+        parameters={"b": 2, "a": 1.5},
+        metrics={"score": 0.25},
+        extra={"intermediate": [1.0, 0.5], "kind": "function"},
+        status=ExperimentStatus.COMPLETED,
+    )
+    row = result_row(result)
+    parsed = observation(row, parameters=result.parameters, metrics=result.metrics, extra=result.extra)
+    assert json.loads(parsed) == json.loads(observation(row))
 
 
 # -- record -------------------------------------------------------------------------------------
