@@ -119,7 +119,7 @@ def project_imports(root: Path) -> Iterator[None]:
         own = _parked.setdefault(key, {})
         stashed = {}
         # A submodule is only ever imported with its package: no top-level name, nothing to scan for.
-        if not local.isdisjoint(sys.modules):
+        if any(name in sys.modules for name in local):  # isdisjoint would walk all of sys.modules
             stashed = {
                 name: sys.modules.pop(name)
                 for name, mod in list(sys.modules.items())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import inspect
 import json
@@ -102,8 +103,21 @@ def load_entry(entry: str) -> Any:
 
 
 def _params_of(func: Any, drop_first: bool = False) -> list[inspect.Parameter]:
-    params = list(inspect.signature(func).parameters.values())
+    params = _signature(func)
     return params[1:] if drop_first else params
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature_of(func: Any) -> list[inspect.Parameter]:
+    return list(inspect.signature(func).parameters.values())
+
+
+def _signature(func: Any) -> list[inspect.Parameter]:
+    """A function's parameters, read once per function object (not once per run)."""
+    try:
+        return list(_signature_of(func))
+    except TypeError:  # unhashable callable
+        return list(inspect.signature(func).parameters.values())
 
 
 _MAPPING_NAMES = re.compile(

@@ -362,6 +362,17 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
                 line=_line_of(root, loc),
                 fix=f"rename it (e.g. level, with rename: {{level: {FIDELITY}}} if the entry takes it)",
             )
+        fixed_shots = [j for j, rung in enumerate(project.fidelities) if rung.shots]
+        if fixed_shots and config.optimizer.early_stopping.low_fidelity_share:
+            loc = ("optimizer", "early_stopping", "low_fidelity_share")
+            raise InputError(
+                f"shots as a budget would run a share of each point's shots first, but rung "
+                f"{fixed_shots[0]} of project '{project.name}''s ladder fixes its shots",
+                source=source,
+                field=_field_path(loc),
+                line=_line_of(root, loc),
+                fix="remove low_fidelity_share (the ladder is the cheap first stage), or the rungs' shots",
+            )
         for name, argument in project.rename.items():
             loc = ("projects", i, "rename", name)
             taken = set(project.fixed) | {project.rename.get(k, k) for k in config.parameters if k != name}

@@ -23,7 +23,8 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -440,23 +441,24 @@ class Coordinator:
         if meta.get("fill_done") != "1" or state != Lifecycle.RUNNING:
             return
         if meta["n_terminal"] >= int(meta.get("total", 0)):
-            if not self._settled(sweep):
-                return  # its last promotions were just added (or a refit is deciding them)
-            self._drain_once(sweep)
-            if st.results.backlog(sid) == 0 and not sweep.buffer:
-                self._close(sweep, Lifecycle.COMPLETED)
+            with self._settling(sweep, int(meta.get("total", 0))) as settled:
+                if not settled:
+                    return  # its last promotions were just added (or a refit is deciding them)
+                self._drain_once(sweep)
+                if st.results.backlog(sid) == 0 and not sweep.buffer:
+                    self._close(sweep, Lifecycle.COMPLETED)
 
-    def _settled(self, sweep: _Sweep) -> bool:
-        """A fidelity ladder's last promotions are decided before its sweep completes: none left."""
+    @contextmanager
+    def _settling(self, sweep: _Sweep, total: int) -> Iterator[bool]:
+        """A fidelity ladder's last promotions are decided before its sweep completes, under the
+        refit lock (see :func:`~orchestrator.optimizer.service.settling`); others complete at once."""
         if not any(spec.fidelities for spec in sweep.plan.projects.values()):
-            return True
-        from orchestrator.optimizer.service import settle_ladders
+            yield True
+            return
+        from orchestrator.optimizer.service import settling
 
-        try:
-            return settle_ladders(self.state, sweep.sweep_id, sweep.plan) == 0
-        except Exception:  # noqa: BLE001 - a policy that fails must not keep the sweep open
-            log.exception("last promotions of %s failed", sweep.sweep_id)
-            return True
+        with settling(self.state, sweep.sweep_id, sweep.plan, total) as settled:
+            yield settled
 
     def _drain_once(self, sweep: _Sweep) -> bool:
         """Write every result row still in the sweep's stream; True if there were any."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from core.plan import SweepPlan
 from core.project import FIDELITY, ProjectSpec, is_managed
+from core.protocol import Lifecycle
 from orchestrator.optimizer._gp.encoding import SpaceEncoder
 from orchestrator.optimizer._inputs import point_columns
 from orchestrator.optimizer.promotion import LadderView, Promotion, decide, point_key, promotion_cost
@@ -100,7 +101,7 @@ def promote_ladders(
         The promotions made (an event line says which and why).
     """
     ladders = [spec for spec in plan.projects.values() if spec.fidelities]
-    if not ladders:
+    if not ladders or state.state(sweep_id) != Lifecycle.RUNNING:  # a closed sweep runs nothing more
         return []
     if prices is None:
         from orchestrator.braket.prices import load_price_table

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -152,18 +154,25 @@ def _points(plan: SweepPlan, indices: list[int]) -> np.ndarray:
     return plan.point_of(np.asarray(indices, dtype=np.int64))
 
 
-def settle_ladders(state: SweepState, sweep_id: str, plan: SweepPlan) -> int | None:
-    """The promotions left when a ladder sweep's last experiment is done (the coordinator asks
-    before it completes the sweep: nothing is left on the first rung, so the policy now promotes
-    whatever is worth its price). Returns how many it made; None when a refit holds the lock (ask
-    again)."""
+@contextmanager
+def settling(state: SweepState, sweep_id: str, plan: SweepPlan, total: int) -> Iterator[bool]:
+    """Whether a ladder sweep whose experiments are all done (``total`` of them, as the caller
+    counted) may complete: its last promotions are decided first (nothing is left on the first
+    rung, so the policy promotes whatever is worth its price). True when none was made and no
+    refit added one since ``total`` was read; False when a refit holds the lock (ask again).
+
+    The refit lock is held for the block: the caller completes the sweep inside it, so no refit
+    promotes a point between this decision and the sweep's end.
+    """
     from orchestrator.optimizer.ladder import promote_ladders
 
     store = state.optimizer()
     with store.refit_lock(sweep_id) as held:
         if not held:
-            return None
-        return len(promote_ladders(state, sweep_id, plan, store.observations(sweep_id), []))
+            yield False
+            return
+        made = promote_ladders(state, sweep_id, plan, store.observations(sweep_id), [])
+        yield not made and int(state.meta(sweep_id).get("total") or 0) <= total
 
 
 def _pool(

@@ -48,12 +48,27 @@ def chart_metrics(table: pa.Table) -> list[str]:
 
 
 def varied_parameters(table: pa.Table) -> list[str]:
-    """Parameters that take more than one value in the rows."""
+    """Parameters that take more than one value in the rows (a ladder's rung is no parameter)."""
     return [
         c.removeprefix("param.")
         for c in table.column_names
-        if c.startswith("param.") and len(pc.unique(table.column(c).drop_null())) > 1
+        if c.startswith("param.")
+        and not _is_rung(table, c)
+        and len(pc.unique(table.column(c).drop_null())) > 1
     ]
+
+
+#: the row column of a fidelity ladder's rung (``analysis.dataset.RUNG``: that package loads SciPy)
+RUNG = "fidelity"
+
+
+def _is_rung(table: pa.Table, column: str) -> bool:
+    """``param.fidelity`` of a fidelity ladder: the promoted experiments' rung, not a swept value."""
+    return (
+        column == f"param.{RUNG}"
+        and RUNG in table.column_names
+        and table.column(RUNG).null_count < len(table)
+    )
 
 
 def _numeric(table: pa.Table, column: str) -> bool:
@@ -103,6 +118,7 @@ def best_trials(table: pa.Table, objectives: list[dict[str, str]]) -> list[dict[
 
 def importance(sweep_id: str, table: pa.Table, metric: str, log_scaled: list[str]) -> list[dict[str, Any]]:
     """Sensitivity indices of ``metric`` (most important first), kept while the rows stay the same."""
+    from analysis.dataset import top_rungs
     from analysis.sensitivity import grid_sensitivity, surrogate_sensitivity  # SciPy, SALib: when asked
 
     key = (sweep_id, metric, table.num_rows)
@@ -112,8 +128,11 @@ def importance(sweep_id: str, table: pa.Table, metric: str, log_scaled: list[str
     done = completed(table)
     found: list[dict[str, Any]] = []
     if column in done.column_names and done.num_rows >= 3:
-        frame = done.select([c for c in done.column_names if c.startswith("param.")] + [column]).to_pandas()
-        varied = [k for k in frame.columns if k.startswith("param.") and frame[k].nunique() > 1]
+        # On a ladder, the top rung's rows: pooling rungs would rank the simulator's bias.
+        frame = top_rungs(done.to_pandas()) if RUNG in done.column_names else done.to_pandas()
+        params = [c for c in frame.columns if c.startswith("param.") and not _is_rung(done, c)]
+        frame = frame[[*params, column]]
+        varied = [k for k in params if frame[k].nunique() > 1]
         numeric = [k for k in varied if frame[k].dtype.kind in "fi"]
         try:
             found = grid_sensitivity(frame, varied, metric, n_boot=50) if len(varied) >= 2 else []

@@ -133,6 +133,19 @@ BAD = {
         ghz_ladder(promote={"max_share": 1.5}),
         ["projects[0].promote.max_share", "less than or equal to 1", "give a number no more than 1"],
     ),
+    "shots_budget_with_rung_shots": (
+        {
+            **ghz_ladder(),
+            "adaptive_sampling": True,
+            "objectives": [{"metric": "p_0", "goal": "maximize"}],
+            "optimizer": {"early_stopping": {"enabled": True, "low_fidelity_share": 0.25}},
+        },
+        [
+            "optimizer.early_stopping.low_fidelity_share",
+            "rung 2 of project 'ghz'",
+            "remove low_fidelity_share",
+        ],
+    ),
     "ladder_with_device_auto": (
         ghz_ladder(device="auto"),
         ["projects[0].device", "fidelities replaces device", "remove device and failover"],

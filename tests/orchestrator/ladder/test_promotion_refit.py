@@ -27,7 +27,7 @@ from orchestrator.coordinator import Coordinator
 from orchestrator.dispatch import Dispatcher
 from orchestrator.optimizer.ladder import SCORE, promote
 from orchestrator.optimizer.promotion import point_key
-from orchestrator.optimizer.service import refit_sweep, settle_ladders
+from orchestrator.optimizer.service import refit_sweep, settling
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import SweepState, connect
 from tests.conftest import FIXTURES, ROOT
@@ -123,8 +123,8 @@ def test_a_ladder_sweep_promotes_at_most_max_share_first_in_the_rungs_queue(ladd
     total_before = int(state.meta(sid)["total"])
     for _ in range(3):  # every refit runs the policy; the cap holds across them
         refit_sweep(state, sid)
-    settle_ladders(state, sid, plan)  # the sweep's end: whatever is left worth its price
-    assert settle_ladders(state, sid, plan) == 0, "the cap reached: nothing more to promote"
+    with settling(state, sid, plan, int(state.meta(sid)["total"])) as settled:  # the sweep's end
+        assert settled, "the cap reached: nothing more to promote, the sweep may complete"
     promoted = _promoted(state, sid, plan)
     assert len(promoted) == math.floor(0.2 * len(GAMMAS)), promoted  # 4 of 21: every one worth it
     pending = state.optimizer().pending(sid)
@@ -181,10 +181,28 @@ def test_a_point_is_never_promoted_to_a_rung_twice_even_by_two_processes_at_once
     assert len(state.optimizer().promotions(sid)) == len(keys)
 
 
+def test_a_sweep_does_not_complete_past_a_promotion_made_after_it_counted_its_experiments(
+    ladder_sweep,
+) -> None:
+    # no objective: the policy itself promotes nothing, only the promotion made meanwhile counts
+    state, sid, plan = ladder_sweep(adaptive_sampling=False, objectives=[])
+    total = int(state.meta(sid)["total"])  # the coordinator's snapshot: every experiment done
+    assert promote(state, sid, plan, "qaoa", plan.space.point(0), 1) is not None  # a refit, meanwhile
+    with settling(state, sid, plan, total) as settled:
+        assert not settled, "the promotion must run before the sweep completes"
+    with settling(state, sid, plan, int(state.meta(sid)["total"])) as settled:
+        assert settled  # counted again: nothing left
+    with state.optimizer().refit_lock(sid) as held:  # a refit deciding: the coordinator asks again
+        assert held
+        with settling(state, sid, plan, int(state.meta(sid)["total"])) as settled:
+            assert not settled
+
+
 def test_the_budget_stops_the_promotions_it_cannot_pay(ladder_sweep) -> None:
     state, sid, plan = ladder_sweep(budget_limit=RUNG_COST * 2 * 1.5)  # one promotion (2 repeats) fits
     refit_sweep(state, sid)
-    settle_ladders(state, sid, plan)
+    with settling(state, sid, plan, int(state.meta(sid)["total"])):
+        pass
     promoted = _promoted(state, sid, plan)
     assert len(promoted) == 1, promoted
     messages = [e["message"] for e in state.events(sid, 50) if e["message"].startswith("ladder")]
