@@ -405,9 +405,19 @@ def report(
             f"{'-' if final is None else f'{final:.4f}':>9}"
             f"{statistics.median(f[3] for f in finals) if finals else float('nan'):>10.4f}"
             f"{statistics.median(f[1] for f in finals) if finals else float('nan'):>10.4f}"
-            f"{statistics.median(len(a.runs) for a in ran):>11}{statistics.median(a.other for a in ran):>7}"
+            f"{statistics.median(len(a.runs) for a in ran):>11g}{statistics.median(a.other for a in ran):>7g}"
             f"{statistics.median(a.seconds for a in ran):>6.0f}"
         )
+    for name, runs in arms.items():  # the medians' spread
+        ran = [a for a in runs if not a.pending and a.runs]
+        if len(ran) > 1:
+            usds = [to_one_percent(a, land, best) for a in ran]
+            print(
+                f"  {name} per seed: $ to 1 % "
+                + ", ".join("never" if u is None else f"{u:.2f}" for u in usds)
+                + "; final "
+                + ", ".join(f"{a.trajectory(land)[-1][2]:.4f}" for a in ran)
+            )
     ladder, qpu = summary["ladder"], summary["qpu_only"]
     if ladder["usd"] is not None and qpu["usd"] is not None:
         print(f"ladder / qpu_only dollars to 1 %: {ladder['usd'] / qpu['usd']:.3f}   target: <= 0.333")
