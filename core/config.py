@@ -1,8 +1,8 @@
 """The sweep file: ``SweepConfiguration`` and its YAML loader.
 
-Configuration is layered: global settings (see :mod:`core.settings`) -> project settings
-(an optional ``orchestrator-project.yaml`` in the project folder gives defaults for its entry)
--> the sweep file. Errors name the file, the line, the field path and the fix.
+Layers: global settings (:mod:`core.settings`) -> project settings (an optional
+``orchestrator-project.yaml`` in the project folder) -> the sweep file. Errors name the file,
+the line, the field path and the fix.
 """
 
 from __future__ import annotations
@@ -351,28 +351,7 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
                     line=_line_of(root, loc),
                     fix=f"remove '{name}' from the project's 'fixed' or from 'parameters'",
                 )
-        if project.fidelities and FIDELITY in {*config.parameters, *project.fixed}:
-            loc = (
-                ("projects", i, "fixed", FIDELITY) if FIDELITY in project.fixed else ("parameters", FIDELITY)
-            )
-            raise InputError(
-                f"'{FIDELITY}' is the rung of project '{project.name}''s fidelity ladder, not a parameter",
-                source=source,
-                field=_field_path(loc),
-                line=_line_of(root, loc),
-                fix=f"rename it (e.g. level, with rename: {{level: {FIDELITY}}} if the entry takes it)",
-            )
-        fixed_shots = [j for j, rung in enumerate(project.fidelities) if rung.shots]
-        if fixed_shots and config.optimizer.early_stopping.low_fidelity_share:
-            loc = ("optimizer", "early_stopping", "low_fidelity_share")
-            raise InputError(
-                f"shots as a budget would run a share of each point's shots first, but rung "
-                f"{fixed_shots[0]} of project '{project.name}''s ladder fixes its shots",
-                source=source,
-                field=_field_path(loc),
-                line=_line_of(root, loc),
-                fix="remove low_fidelity_share (the ladder is the cheap first stage), or the rungs' shots",
-            )
+        _check_ladder(config, i, project, source, root)
         for name, argument in project.rename.items():
             loc = ("projects", i, "rename", name)
             taken = set(project.fixed) | {project.rename.get(k, k) for k in config.parameters if k != name}
@@ -421,6 +400,30 @@ def _check_consistency(config: SweepConfiguration, source: str, root: yaml.Node 
 
 
 _UNION_TAGS = {"values", "categorical", "linear", "log", "int", "sampled"}
+
+
+def _check_ladder(
+    config: SweepConfiguration, i: int, project: ProjectSpec, source: str, root: yaml.Node | None
+) -> None:
+    """A fidelity ladder's rung is no parameter, and shots as a budget needs the point's shots."""
+    problem, loc = None, ("projects", i)  # type: tuple[str, str] | None, tuple[str | int, ...]
+    fixed_shots = [j for j, rung in enumerate(project.fidelities) if rung.shots]
+    if project.fidelities and FIDELITY in {*config.parameters, *project.fixed}:
+        loc = ("projects", i, "fixed", FIDELITY) if FIDELITY in project.fixed else ("parameters", FIDELITY)
+        problem = (
+            f"'{FIDELITY}' is the rung of project '{project.name}''s fidelity ladder, not a parameter",
+            f"rename it (e.g. level, with rename: {{level: {FIDELITY}}} if the entry takes it)",
+        )
+    elif fixed_shots and config.optimizer.early_stopping.low_fidelity_share:
+        loc = ("optimizer", "early_stopping", "low_fidelity_share")
+        problem = (
+            f"shots as a budget would run a share of each point's shots first, but rung "
+            f"{fixed_shots[0]} of project '{project.name}''s ladder fixes its shots",
+            "remove low_fidelity_share (the ladder is the cheap first stage), or the rungs' shots",
+        )
+    if problem:
+        what, fix = problem
+        raise InputError(what, source=source, field=_field_path(loc), line=_line_of(root, loc), fix=fix)
 
 
 def _resolve_projects(projects: Any, base: Path, source: str, root: yaml.Node | None) -> Any:

@@ -63,6 +63,17 @@ def check_rising(config: Any, prices: PriceTable, source: str) -> None:
     for i, spec in enumerate(config.projects):
         if not spec.fidelities:
             continue
+        if config.max_experiments is not None:
+            # The first rung would spend the run budget before any point had earned a promotion,
+            # and the sweep would end with none: the ladder's space is its budget instead.
+            raise InputError(
+                f"project '{spec.name}' climbs a fidelity ladder, and max_experiments would be spent "
+                "on its first rung before any point could climb",
+                source=source,
+                field="max_experiments",
+                fix="remove max_experiments and size the space instead (e.g. gamma: {sample: sobol, "
+                "low: 0, high: 3.14, n: 64}); the budget and promote.max_share bound the upper rungs",
+            )
         costs = []
         for k, rung in enumerate(spec.fidelities):
             shots = task_shots(spec, {**first, FIDELITY: k})

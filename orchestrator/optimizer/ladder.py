@@ -149,9 +149,9 @@ def _view(
             unpaid += promotion_cost(spec, params, rung, 1, prices)
     promoted = set()
     for record in store.promotions(sweep_id):
-        project, rung, key = record.split("|", 2)
+        project, step, key = record.split("|", 2)
         if project == spec.name:
-            promoted.add((key, int(rung)))
+            promoted.add((key, int(step)))
     points = np.unique(np.fromiter(waiting, dtype=np.int64))
     first = [p for p in points.tolist() if p < plan.space.size or FIDELITY not in added.get(p, {FIDELITY: 1})]
     return LadderView(

@@ -146,6 +146,10 @@ BAD = {
             "remove low_fidelity_share",
         ],
     ),
+    "ladder_with_max_experiments": (
+        {**ghz_ladder(), "max_experiments": 6},
+        ["max_experiments", "project 'ghz' climbs a fidelity ladder", "size the space instead"],
+    ),
     "ladder_with_device_auto": (
         ghz_ladder(device="auto"),
         ["projects[0].device", "fidelities replaces device", "remove device and failover"],
