@@ -112,6 +112,9 @@ def on_sweep_completed(results_dir: str | os.PathLike[str], sweep_id: str) -> st
         result = analyze(load_sweep_data(store.root, sweep_id))
         store.write_text(sweep_id, ANALYSIS_FILE, result.to_json())
         return store.write_text(sweep_id, REPORT_FILE, render(result, "html"))
+    except InputError as exc:  # its folder is gone (removed, or never written): nothing to report on
+        log.warning("no report for sweep %s: %s", sweep_id, exc)
+        return None
     except Exception:
         log.exception("analysis of sweep %s failed; results are unaffected", sweep_id)
         return None
