@@ -275,6 +275,19 @@ def rank_words(pair: dict[str, Any], top: str) -> str:
     return f"{how} (rho {_n(rho)}, CI {_n(pair['rho_ci_low'])}..{_n(pair['rho_ci_high'])}{unsure})"
 
 
+#: the section's text when no two rungs have results on a shared point
+NOTHING_YET = "Only one rung has results: nothing to compare yet."
+
+
+def intro(section: dict[str, Any]) -> str:
+    """The section's opening sentence: the methods, and which rows the other sections read."""
+    analysed = ", ".join(f"{r['project']} rung {r['rung']}" for r in section["rungs"] if r["analysed"])
+    return (
+        f"Each rung against the top one, on the points both ran ({section['method']}). "
+        f"The other sections analyse only the top rung with results ({analysed})."
+    )
+
+
 def best_line(entry: dict[str, Any]) -> str:
     """'The best y on the QPU Forte-1 (0.81) ranked 1st of 40 on local:dm: local:dm found it.'"""
     top = device_label(entry["top_device"])

@@ -234,14 +234,9 @@ def _ladder(result: SweepAnalysis) -> str:
     if not section:
         return ""
     tables = fidelity.tables(section)
-    analysed = ", ".join(f"{r['project']} rung {r['rung']}" for r in section["rungs"] if r["analysed"])
-    parts = [
-        "<h2>Fidelity ladder</h2>",
-        f"<p>Each rung against the top one, on the points both ran ({html.escape(section['method'])}). "
-        f"The other sections analyse only the top rung with results ({html.escape(analysed)}).</p>",
-    ]
+    parts = ["<h2>Fidelity ladder</h2>", f"<p>{html.escape(fidelity.intro(section))}</p>"]
     if not section["pairs"]:
-        parts.append('<p class="muted">Only one rung has results: nothing to compare yet.</p>')
+        parts.append(f'<p class="muted">{fidelity.NOTHING_YET}</p>')
     for title, rows, columns in tables:
         parts.append(
             f"<h3>{html.escape(title)}</h3>{table(rows, columns, left=('metric', 'project', 'device'))}"

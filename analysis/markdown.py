@@ -184,14 +184,9 @@ def _ladder(result: SweepAnalysis) -> list[str]:
     section = result.fidelity
     if not section:
         return []
-    analysed = ", ".join(f"{r['project']} rung {r['rung']}" for r in section["rungs"] if r["analysed"])
-    lines = [
-        "## Fidelity ladder\n",
-        f"Each rung against the top one, on the points both ran ({escape(section['method'])}). "
-        f"The other sections analyse only the top rung with results ({escape(analysed)}).\n",
-    ]
+    lines = ["## Fidelity ladder\n", f"{escape(fidelity.intro(section))}\n"]
     if not section["pairs"]:
-        lines.append("Only one rung has results: nothing to compare yet.\n")
+        lines.append(f"{fidelity.NOTHING_YET}\n")
     for title, rows, columns in fidelity.tables(section):
         lines += [f"### {escape(title)}\n", table(rows, columns)]
     lines += [f"{escape(fidelity.best_line(entry))}\n" for entry in section["best"]]
