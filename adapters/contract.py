@@ -153,3 +153,16 @@ class RunContext:
     device: str | None = None
     report: Progress = field(default_factory=Progress)
     seed: int | None = None  # passed to an entry that declares ``seed`` (see runner.call_entry)
+
+
+@dataclass
+class Ran:
+    """What one run of a project left, before it is made a result (``ProjectAdapter.run_only``)."""
+
+    params: dict[str, Any]
+    merged: dict[str, Any]  # as the entry took them
+    ctx: RunContext
+    seconds: float
+    extracted: dict[str, float] = field(default_factory=dict)  # its metrics, before standardizing
+    error: BaseException | None = None
+    stopped: bool = False  # by its early-stopping rule

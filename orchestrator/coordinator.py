@@ -193,7 +193,9 @@ class Coordinator:
             if meta.get("state") == Lifecycle.RUNNING:
                 moved |= self._publish(sweep, meta)
                 sweep.refits.maybe_start()
-        moved |= self._drain(block_ms if not moved else 0)
+        # a sweep about to end is not kept waiting for results that will not come
+        ending = any(_ending(snapshots[sweep_id]) for sweep_id in self.sweeps)
+        moved |= self._drain(0 if moved or ending else block_ms)
         for sweep_id in list(self.sweeps):
             sweep = self.sweeps[sweep_id]
             sweep.reconciler.step(sweep_id, sweep.last_result, self.state, self.dispatcher)
@@ -477,6 +479,12 @@ class Coordinator:
         release_code(self.state.code(), sweep.sweep_id, sweep.plan.code_versions.values(), self.store.root)
         self.sweeps.pop(sweep.sweep_id, None)
         log.info("sweep %s %s", sweep.sweep_id, final.value)
+
+
+def _ending(meta: dict[str, Any]) -> bool:
+    """Whether a step's snapshot shows a running sweep with every experiment done: its last
+    rows are in the stream already, and the step that reads them closes it."""
+    return meta.get("state") == Lifecycle.RUNNING and meta["n_terminal"] >= int(meta.get("total", 0))
 
 
 __all__ = ["Coordinator"]

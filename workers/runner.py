@@ -16,6 +16,7 @@ import logging
 import random
 import socket
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,9 @@ class ExperimentRunner:
         runnable = self._runnable[key] = runnable_spec(spec, folder)
         return runnable.on_rung(exp.parameters).on_device(exp.device)
 
-    def _execute(self, exp: Experiment, progress: Progress) -> ExperimentResult:
-        """Run the project through its adapter, reused across experiments where that changes nothing.
+    def _start(self, exp: Experiment, progress: Progress) -> Callable[[], ExperimentResult]:
+        """Run the project through its adapter, reused across experiments where that changes
+        nothing; returns what makes its result (:meth:`ProjectAdapter.result_of`, any thread).
 
         Building an adapter (kind detection, environment lookup) cost about as much as running a
         no-op project. Adapters keep no per-run state, but one with its own environment reports
@@ -156,18 +158,8 @@ class ExperimentRunner:
         project, seed = exp.project, exp.seed
         key = (exp.sweep_id, project, exp.code_version, exp.device, exp.fidelity)
         parameters = exp.parameters
-        try:
-            # a ladder rung's shots, no `fidelity`; the row keeps the experiment's (_bookkeeping)
-            parameters = run_parameters(self.project_spec(exp.sweep_id, project), exp.parameters)
-            spec = self.runnable_spec(exp)
-            adapter = self._adapters.get(key)
-            if adapter is not None:
-                return adapter.execute_with_parameters(parameters, progress, seed)
-            if spec.code == "shared":  # edited in place: the last scan's modules may be the old code
-                loading.forget(Path(spec.path))
-            adapter = adapt_project(spec.path, spec)
-            result = adapter.execute_with_parameters(parameters, progress, seed)
-        except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
+
+        def failed(exc: Exception) -> ExperimentResult:
             return ExperimentResult(
                 experiment_id="",
                 project_name=project,
@@ -176,6 +168,33 @@ class ExperimentRunner:
                 error_class=classify(exc) if isinstance(exc, ExperimentError) else "configuration",
                 error_message=f"project '{project}': {exc}",
             )
+
+        try:
+            # a ladder rung's shots, no `fidelity`; the row keeps the experiment's (_bookkeeping)
+            parameters = run_parameters(self.project_spec(exp.sweep_id, project), exp.parameters)
+            spec = self.runnable_spec(exp)
+            adapter = self._adapters.get(key)
+            if adapter is not None:
+                ran = adapter.run_only(parameters, progress, seed)
+            else:
+                if spec.code == "shared":  # edited in place: the last scan's modules may be the old code
+                    loading.forget(Path(spec.path))
+                adapter = adapt_project(spec.path, spec)
+                ran = adapter.run_only(parameters, progress, seed)
+                self._keep(key, adapter)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
+            result = failed(exc)
+            return lambda: result
+
+        def finish() -> ExperimentResult:
+            try:
+                return adapter.result_of(ran)
+            except Exception as exc:  # noqa: BLE001 - as above
+                return failed(exc)
+
+        return finish
+
+    def _keep(self, key: tuple[Any, ...], adapter: ProjectAdapter) -> None:
         try:
             reusable = adapter.environment() is None  # resolved (and cached) by the run just made
         except Exception:  # noqa: BLE001 - a broken environment: start afresh next time
@@ -184,7 +203,6 @@ class ExperimentRunner:
             if len(self._adapters) > _CACHED:
                 self._adapters.clear()
             self._adapters[key] = adapter
-        return result
 
     def run(self, task: Any, exp: Experiment) -> str:
         st, sweep_id, queue, index = self.state, exp.sweep_id, exp.resource, exp.index
@@ -235,16 +253,21 @@ class ExperimentRunner:
         self, exp: Experiment, attempt: int, host: str, token: str, hold: bool = True
     ) -> ExperimentResult:
         """Run a claimed experiment (its lease kept alive meanwhile) and fill in its bookkeeping fields."""
-        pruning = self._pruning.get(exp.sweep_id)
-        progress = pruning.progress(self.state, exp.sweep_id, exp.experiment_id) if pruning else Progress()
         if hold:
             self.leases.hold(exp.sweep_id, exp.index, token)
         try:
-            result = self._execute(exp, progress)
+            return self.start_claimed(exp, attempt, host)()
         finally:
             if hold:
                 self.leases.drop(exp.sweep_id, exp.index)
-        return result.model_copy(update=_bookkeeping(exp, attempt, host))
+
+    def start_claimed(self, exp: Experiment, attempt: int, host: str) -> Callable[[], ExperimentResult]:
+        """Run a claimed experiment; returns what makes its result, bookkeeping fields filled in
+        (on any thread: a batch makes it while its next experiment runs)."""
+        pruning = self._pruning.get(exp.sweep_id)
+        progress = pruning.progress(self.state, exp.sweep_id, exp.experiment_id) if pruning else Progress()
+        finish = self._start(exp, progress)
+        return lambda: finish().model_copy(update=_bookkeeping(exp, attempt, host))
 
     def settle(self, exp: Experiment, result: ExperimentResult, token: str, defer: bool = False) -> Any:
         """Record a finished run, or pause the sweep on a resource error.
@@ -310,7 +333,7 @@ class ExperimentRunner:
         try:
             spec = self.project_spec(exp.sweep_id, exp.project)
             return spec.on_rung(exp.parameters).on_device(exp.device).device
-        except Exception:  # noqa: BLE001 - _execute records the reason
+        except Exception:  # noqa: BLE001 - _start records the reason
             return None
 
     def poll(self, task: Any, message: PollMessage) -> str:

@@ -16,7 +16,7 @@ from celery.signals import task_received, worker_process_shutdown, worker_ready,
 from core.archive import PREFIX as ARCHIVE_PREFIX
 from core.protocol import BatchMessage, OptimizeMessage, PollMessage, RunMessage, Task
 from core.settings import Settings
-from workers import batch
+from workers import batch, prefetch
 from workers.runner import ExperimentRunner
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,13 @@ def register(app: Celery, settings: Settings) -> None:
         """Run one experiment of a sweep; the result goes to Redis before the message is acked."""
         return runner.run(self, RunMessage.of(kwargs).experiment)
 
-    @app.task(name=Task.BATCH.value, bind=True, max_retries=None, acks_late=True)
+    @app.task(
+        name=Task.BATCH.value,
+        bind=True,
+        max_retries=None,
+        acks_late=True,
+        Request="workers.prefetch:BatchRequest",
+    )
     def run_batch(self: Any, **kwargs: Any) -> str:
         """Run several short experiments of a sweep, each exactly once (see :mod:`workers.batch`)."""
         return batch.run_batch(runner, self, BatchMessage.of(kwargs))
@@ -68,6 +74,7 @@ def _register_presence(app: Celery, runner: ExperimentRunner) -> None:
     presence = Presence(app, runner)
     worker_ready.connect(presence.announce, weak=False)
     task_received.connect(presence.note, weak=False)
+    task_received.connect(prefetch.hold_next, weak=False)
     worker_shutdown.connect(presence.goodbye, weak=False)
     worker_process_shutdown.connect(_exit_soon, weak=False)
 
