@@ -2,11 +2,12 @@
 
 With late acks and ``worker_prefetch_multiplier=1`` a worker holds no more messages than it has
 processes, so a process that ends a batch waits for its ack, a fetch from Redis and the
-hand-over before the next one starts: about 9 ms a batch on a 2-core host, 4 % of the time of
-10-ms experiments (``benchmarks/peers.py``). A larger multiplier for the whole worker would
-also keep long experiments waiting behind each other while another machine sits idle. A batch
-is at most ``batch_seconds`` of work, so the one message held beside it costs another machine
-no more than that; the coordinator's window (two batches per consumer) leaves the rest in Redis.
+hand-over before the next one starts: a few ms a batch, a few % of the time of 10-ms
+experiments (``benchmarks/peers.py``). A larger multiplier for the whole worker would also keep
+long experiments waiting behind each other while another machine sits idle. So only a batch
+that is *running* lets its worker take one more message (a held one does not, or each would
+fetch the next); a batch is at most ``batch_seconds`` of work, and the coordinator's window
+(two batches per consumer, over all machines) leaves the rest in Redis for the others.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from kombu.common import QoS
 
 
 class BatchRequest(Request):
-    """A batch message's request: its worker may take one more message until this one is done."""
+    """A batch message's request (in the worker's main process)."""
 
-    _qos: QoS | None = None
+    qos: QoS | None = None  # the consumer's prefetch count (set when the message arrives)
+    _holding = False
 
-    def hold_next(self, qos: QoS) -> None:
-        self._qos = qos
-        qos.increment_eventually()
+    def on_accepted(self, pid: int, time_accepted: float) -> None:
+        super().on_accepted(pid, time_accepted)
+        if self.qos is not None and not self.acknowledged and not self._holding:
+            self._holding = True
+            self.qos.increment_eventually()  # one more message while this batch runs
 
     def acknowledge(self) -> None:
         try:
@@ -39,12 +43,12 @@ class BatchRequest(Request):
             self._release()
 
     def _release(self) -> None:
-        if self._qos is not None:
-            self._qos.decrement_eventually()
-            self._qos = None
+        if self._holding and self.qos is not None:
+            self._holding = False
+            self.qos.decrement_eventually()
 
 
-def hold_next(sender: Any = None, request: Any = None, **_: Any) -> None:
-    """``task_received`` (in the worker's main process; ``sender`` is its consumer)."""
+def received(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """``task_received``: ``sender`` is the consumer, whose prefetch count a batch raises while it runs."""
     if isinstance(request, BatchRequest):
-        request.hold_next(sender.qos)
+        request.qos = sender.qos

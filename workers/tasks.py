@@ -74,7 +74,7 @@ def _register_presence(app: Celery, runner: ExperimentRunner) -> None:
     presence = Presence(app, runner)
     worker_ready.connect(presence.announce, weak=False)
     task_received.connect(presence.note, weak=False)
-    task_received.connect(prefetch.hold_next, weak=False)
+    task_received.connect(prefetch.received, weak=False)
     worker_shutdown.connect(presence.goodbye, weak=False)
     worker_process_shutdown.connect(_exit_soon, weak=False)
 

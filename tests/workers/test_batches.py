@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 
 from core.models import Experiment
@@ -128,6 +129,51 @@ def test_short_experiments_run_in_batches_exactly_once_with_transient_retries(
     retried = {str(x) for x in range(0, points, 25)}
     assert {x for x, n in runs.items() if n == 2} == retried, "each transient failure ran once more, alone"
     assert all(n == 1 for x, n in runs.items() if x not in retried), "no experiment of a batch ran twice"
+
+
+def test_a_batch_records_each_run_as_it_returned_even_an_object_the_next_run_changes(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
+    points = 200
+    sweep = {
+        "name": "same-dict",
+        "adaptive_sampling": False,
+        "projects": [{"name": "same", "path": str(FIXTURES / "projects" / "flaky"), "entry": "flaky:same_dict"}],
+        "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}},
+    }
+    (workdir / "same.yaml").write_text(yaml.safe_dump(sweep))
+    start_worker("w1")
+    run = cli("run", "same.yaml", "--broker", redis_url, workdir=workdir, ORCHESTRATOR_BATCH_SECONDS="0.2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _batches_received(workdir) > 0, "short experiments were batched"
+    sweep_id = next(Path("results").glob("sweep=*")).name.removeprefix("sweep=")
+    frame = load_results(sweep_id)
+    assert len(frame) == points and (frame["status"] == "completed").all()
+    assert (frame["metric.y"] == frame["param.x"]).all(), "each row holds its own run's value"
+
+
+def test_a_running_batch_lets_its_worker_hold_one_message_ahead_and_no_more(
+    workdir: Path, redis_url: str, start_worker
+) -> None:
+    sweep = write_sweep(workdir, points=150, sleep=0.02)
+    start_worker("w1", concurrency=1)
+    client = redis.Redis.from_url(redis_url)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(sweep), "--broker", redis_url],
+        cwd=workdir,
+        env=child_env(workdir, ORCHESTRATOR_BATCH_SECONDS="0.2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    held = []  # messages delivered to the worker and not yet acked (kombu's "unacked" hash)
+    while run.poll() is None:
+        held.append(client.hlen("unacked"))
+        time.sleep(0.002)
+    assert run.returncode == 0, run.stdout.read() if run.stdout else ""
+    assert _batches_received(workdir) > 1, "short experiments were batched"
+    assert max(held) == 2, "one process: the batch it runs and one held ahead, never more"
+    assert sum(executions(workdir).values()) == 150
 
 
 def test_sigkill_worker_mid_batch_loses_nothing(workdir: Path, redis_url: str, start_worker) -> None:
