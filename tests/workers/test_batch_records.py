@@ -70,7 +70,9 @@ def runs() -> _Runs:
     return _Runs()
 
 
-def _runner(monkeypatch: pytest.MonkeyPatch, store: _Store, runs: _Runs, result: Any = None) -> ExperimentRunner:
+def _runner(
+    monkeypatch: pytest.MonkeyPatch, store: _Store, runs: _Runs, result: Any = None
+) -> ExperimentRunner:
     """A runner whose runs take 10 ms; ``result(exp)`` makes each result (a completed one by default)."""
     settings = Settings(broker_url="redis://127.0.0.1:1/0")
     run = ExperimentRunner(celery_app(settings), settings)
@@ -116,7 +118,9 @@ def _batch(runner: ExperimentRunner, n: int) -> str:
         for i in range(n)
     )
     task = SimpleNamespace(request=SimpleNamespace(hostname="h"))
-    return batch.run_batch(runner, task, BatchMessage(sweep_id="s", queue="local_cpu", experiments=experiments))
+    return batch.run_batch(
+        runner, task, BatchMessage(sweep_id="s", queue="local_cpu", experiments=experiments)
+    )
 
 
 def test_chunks_are_written_in_the_background_and_all_before_the_batch_returns(

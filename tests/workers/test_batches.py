@@ -138,7 +138,9 @@ def test_a_batch_records_each_run_as_it_returned_even_an_object_the_next_run_cha
     sweep = {
         "name": "same-dict",
         "adaptive_sampling": False,
-        "projects": [{"name": "same", "path": str(FIXTURES / "projects" / "flaky"), "entry": "flaky:same_dict"}],
+        "projects": [
+            {"name": "same", "path": str(FIXTURES / "projects" / "flaky"), "entry": "flaky:same_dict"}
+        ],
         "parameters": {"x": {"kind": "int", "start": 0, "stop": points - 1}},
     }
     (workdir / "same.yaml").write_text(yaml.safe_dump(sweep))
