@@ -8,6 +8,7 @@ picks the subprocess when the project has its own environment or a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -17,7 +18,6 @@ from typing import Any
 
 from adapters import runner
 from adapters.base import ProjectAdapter, kind_from_names, project_failure
-from adapters.capture import capture_inline
 from adapters.contract import EntrySignature, Progress, RunContext, StopRun
 from adapters.process import run_process
 from adapters.source import (
@@ -65,11 +65,14 @@ class PythonEntryAdapter(ProjectAdapter):
             return False
         return self.spec.isolation == "subprocess" or env is not None or self.spec.timeout is not None
 
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        return super().session() if self.in_subprocess() else self._loaded()
+
     def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
         entry = self._entry()
         if self.in_subprocess():
             return self._via_runner("call", params, ctx, self.spec.timeout)
-        with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
+        with self._inline(), self._capture(ctx.log):  # the import lock first: one capture at a time
             target = self._load(entry)
             try:
                 return runner.call_entry(

@@ -47,14 +47,15 @@ class TailBuffer(io.TextIOBase):
 
 
 class _Handler(logging.Handler):
-    def __init__(self, sink: TailBuffer) -> None:
+    def __init__(self, sink: TailBuffer | None) -> None:
         super().__init__(logging.NOTSET)
         self.sink = sink
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):
-            self.sink.write(self.format(record) + "\n")
+        if self.sink is not None:
+            with contextlib.suppress(Exception):
+                self.sink.write(self.format(record) + "\n")
 
 
 @contextlib.contextmanager
@@ -76,3 +77,31 @@ def capture_inline(sink: TailBuffer) -> Iterator[TailBuffer]:
         root.removeHandler(handler)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
+
+
+class Captures:
+    """:func:`capture_inline` for several runs in a row (a batch's): one log handler, its sink
+    switched per run with :meth:`to`. Adding and removing a handler per run cost as much as the
+    rest of a short run's capture."""
+
+    def __init__(self) -> None:
+        self._handler = _Handler(None)
+
+    def __enter__(self) -> Captures:
+        logging.getLogger().addHandler(self._handler)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.getLogger().removeHandler(self._handler)
+
+    @contextlib.contextmanager
+    def to(self, sink: TailBuffer) -> Iterator[TailBuffer]:
+        """Capture one run into ``sink``, as :func:`capture_inline` does."""
+        self._handler.sink = sink
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                yield sink
+        finally:
+            self._handler.sink = None
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()

@@ -14,11 +14,11 @@ the difference.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from adapters import runner
 from adapters.base import ProjectAdapter
-from adapters.capture import capture_inline
 from adapters.contract import RunContext
 from adapters.environment import Environment
 from adapters.noise import noisy_program
@@ -96,6 +96,9 @@ class CircuitAdapter(ProjectAdapter):
             if self.options.analyze:
                 self._load(self.options.analyze)
 
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        return self._loaded()
+
     def _run(self, params: dict[str, Any], ctx: RunContext) -> Any:
         opts = self.options
         self.environment()  # refuses a project interpreter, which could not run the circuit here
@@ -112,7 +115,7 @@ class CircuitAdapter(ProjectAdapter):
             )
         if self.device not in LOCAL_DEVICES and self.device_runner is None:
             raise self._managed_device_error()
-        with self._inline(), capture_inline(ctx.log):  # the import lock first: one capture at a time
+        with self._inline(), self._capture(ctx.log):  # the import lock first: one capture at a time
             built = self._load(opts.build)(params)
             program, inputs = built if isinstance(built, tuple) else (built, {})
             program, inputs = self._noisy(_as_program(program, inputs), inputs)

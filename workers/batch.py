@@ -65,16 +65,17 @@ def run_batch(runner: ExperimentRunner, task: Any, message: BatchMessage) -> str
     runner.leases.hold_many(sweep_id, indices, token)
     settler = _Settler(runner, sweep_id, queue, token)
     try:
-        for exp, attempt in claimed:
-            if exp.shot_fraction or is_managed(runner.device_of(exp)):
-                # the single path owns the delivery count (and knows a paid task is never given up)
-                st.release(sweep_id, queue, exp.index, token)
-                _send_single(runner, exp)
-            elif attempt > runner.settings.max_attempts:
-                settler.records.append(runner.given_up(exp, attempt, host, token))
-            else:
-                settler.add(exp, runner.start_claimed(exp, attempt, host))
-            settler.collect()
+        with runner.batch():
+            for exp, attempt in claimed:
+                if exp.shot_fraction or is_managed(runner.device_of(exp)):
+                    # the single path owns the delivery count (and knows a paid task is never given up)
+                    st.release(sweep_id, queue, exp.index, token)
+                    _send_single(runner, exp)
+                elif attempt > runner.settings.max_attempts:
+                    settler.records.append(runner.given_up(exp, attempt, host, token))
+                else:
+                    settler.add(exp, runner.start_claimed(exp, attempt, host))
+                settler.collect()
     finally:
         try:
             settler.close()

@@ -12,11 +12,12 @@ Exactly-once effects on top of Celery's at-least-once delivery:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ class ExperimentRunner:
         self._specs: dict[tuple[str, str], ProjectSpec] = {}
         # (sweep, project, code, device, rung): device: auto and a ladder run one project on several
         self._adapters: dict[tuple[str, str, str, str | None, int | None], ProjectAdapter] = {}
+        self._session: _Session | None = None  # while a batch runs (see batch)
         self._runnable: dict[tuple[str, str, str], ProjectSpec] = {}
         self._code: CodeCache | None = None
         self._pruning: dict[str, Pruning | None] = {}  # sweep -> its early stopping
@@ -174,13 +176,15 @@ class ExperimentRunner:
             parameters = run_parameters(self.project_spec(exp.sweep_id, project), exp.parameters)
             spec = self.runnable_spec(exp)
             adapter = self._adapters.get(key)
-            if adapter is not None:
-                ran = adapter.run_only(parameters, progress, seed)
-            else:
+            fresh = adapter is None
+            if adapter is None:
                 if spec.code == "shared":  # edited in place: the last scan's modules may be the old code
                     loading.forget(Path(spec.path))
                 adapter = adapt_project(spec.path, spec)
-                ran = adapter.run_only(parameters, progress, seed)
+            if self._session is not None:
+                self._session.enter(adapter)
+            ran = adapter.run_only(parameters, progress, seed)
+            if fresh:
                 self._keep(key, adapter)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must still leave a row
             result = failed(exc)
@@ -193,6 +197,17 @@ class ExperimentRunner:
                 return failed(exc)
 
         return finish
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The runs of one batch: each project stays loaded from one run to the next
+        (:meth:`ProjectAdapter.session`), until the batch ends or runs another project."""
+        self._session = _Session()
+        try:
+            yield
+        finally:
+            session, self._session = self._session, None
+            session.close()
 
     def _keep(self, key: tuple[Any, ...], adapter: ProjectAdapter) -> None:
         try:
@@ -345,6 +360,24 @@ class ExperimentRunner:
         """Exponential backoff with full jitter, kept well below the visibility timeout."""
         cap = min(self.settings.retry_backoff_max, self.settings.visibility_timeout / 4)
         return random.uniform(0, min(cap, self.settings.retry_backoff * 2**retries))
+
+
+class _Session:
+    """The adapter a batch keeps loaded: one at a time (a batch may mix projects)."""
+
+    def __init__(self) -> None:
+        self.adapter: ProjectAdapter | None = None
+        self._stack = contextlib.ExitStack()
+
+    def enter(self, adapter: ProjectAdapter) -> None:
+        if adapter is not self.adapter:
+            self.close()
+            self._stack.enter_context(adapter.session())
+            self.adapter = adapter
+
+    def close(self) -> None:
+        self.adapter = None
+        self._stack.close()
 
 
 def _bookkeeping(exp: Experiment, attempt: int, host: str) -> dict[str, Any]:

@@ -197,3 +197,26 @@ def test_a_batch_that_cannot_record_drops_its_leases_and_fails(
         _batch(runner, 3)
     assert runner.leases._held == {}, "no lease outlives its batch"
     assert store.record_calls > 1, "the rows were tried again while the broker was away"
+
+
+def test_a_batch_keeps_one_project_loaded_at_a_time() -> None:
+    from adapters import adapt_project
+    from core.project import ProjectSpec
+    from tests.conftest import FIXTURES
+    from workers.runner import _Session
+
+    def adapter(name: str, entry: str) -> Any:
+        root = FIXTURES / "projects" / name
+        return adapt_project(
+            root, ProjectSpec.model_validate({"name": name, "path": str(root), "entry": entry})
+        )
+
+    first, second = adapter("counter", "counter:run"), adapter("flaky", "flaky:same_dict")
+    session = _Session()
+    session.enter(first)
+    session.enter(first)
+    assert first._captures is not None, "loaded once for its runs"
+    session.enter(second)  # a batch that mixes projects
+    assert first._captures is None and second._captures is not None, "the first let go before the second"
+    session.close()
+    assert second._captures is None
