@@ -63,8 +63,11 @@ def parse_args(
 # -- processes -------------------------------------------------------------------------------------
 
 
-def spawn(cmd: list[str], workdir: Path, log: str) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own session (see :func:`stop`), output to ``workdir/log``."""
+def spawn(
+    cmd: list[str], workdir: Path, log: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session (see :func:`stop`), output to ``workdir/log``; ``env``:
+    variables set beside ours."""
     with open(workdir / log, "wb") as out:
         return subprocess.Popen(
             cmd,
@@ -75,6 +78,7 @@ def spawn(cmd: list[str], workdir: Path, log: str) -> subprocess.Popen[bytes]:
             env={
                 **os.environ,
                 "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+                **(env or {}),
             },
         )
 

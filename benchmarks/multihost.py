@@ -21,19 +21,19 @@ bytes in ``data/`` (gzip cannot shrink them: the archive is as large as the file
   per hash, none for a hash the host has.
 * **no-op throughput**: ``--n-noop`` no-op experiments per sweep (shipped code, cached), with
   the results under a local folder and on moto's S3 server over HTTP (``s3://``, the coordinator
-  restarted with ``--results-dir s3://...`` and the AWS variables of ``tests/support/s3.py``),
-  in the order local, S3, S3, local (``--repeats 2``) so that drift cancels; timed from
-  ``submit`` until the sweep is ``completed`` (every row in Parquet); ratio S3 / local. The
-  table splits it: ``submit``'s own time, until every result is in Redis, and from then until
-  ``completed`` (the last writes to the store).
+  restarted with ``--results-dir s3://...`` and the AWS variables of ``tests/support/s3.py``, as
+  ``s3_server.py`` sets them), in the order local, S3, S3, local (``--repeats 2``) so that drift
+  cancels; timed from ``submit`` until the sweep is ``completed`` (every row in Parquet); ratio
+  S3 / local. The table splits it: ``submit``'s own time, until every result is in Redis, and
+  from then until ``completed`` (the last writes to the store).
 * **10-ms utilization**: ``--n-short`` experiments of ``--ms`` ms per sweep, shared, shipped,
   shipped, shared; ideal time (experiments x ms / worker processes) over the time from
   ``submit`` to ``completed``; ratio shipped / shared. The shipped code is cached by then (its
   cold cost is the first-result figure); the time of ``submit`` itself (packing) is shown apart.
 
 Each sweep's rows are checked in Parquet (all completed; shipped: the archive's name as
-their code version). The last line is JSON: ``{"cold_first_result_s",
-"warm_first_result_s", "fetches_per_host", "s3_vs_local_throughput",
+their code version). ``multihost_report.py`` prints the tables; the last line is JSON:
+``{"cold_first_result_s", "warm_first_result_s", "fetches_per_host", "s3_vs_local_throughput",
 "shipped_vs_shared_utilization"}`` (medians over rounds; fetches per host per hash shipped).
 Targets, printed beside the figures and never asserted: one fetch per host per hash; a cold
 first result under 2 s more than a warm one; ``s3_vs_local_throughput >= 0.8``;
@@ -46,11 +46,9 @@ Run: ``.venv/bin/python benchmarks/multihost.py [--hosts 4] [--rounds 3] [--n-no
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,7 +61,6 @@ import psutil
 import redis
 from harness import (
     FINISH_POLL,
-    ROOT,
     CpuMeter,
     parse_args,
     process_tree,
@@ -72,6 +69,8 @@ from harness import (
     stop,
     wait_until,
 )
+from multihost_report import report
+from s3_server import start_moto
 
 from core.archive import pack
 from orchestrator.embedded import worker_command
@@ -81,7 +80,6 @@ TIMEOUT = 600  # seconds any one sweep may take before the run gives up (and cle
 FIRST_POLL = 0.002  # how often the driver looks for a sweep's first result
 BUCKET = "bench-multihost"
 FETCH = re.compile(r"code (\w+) fetched \((\d+) bytes\) into (\S+)")
-AWS_CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION")
 
 MODULE = '''"""The benchmark's project: sleeps ``ms`` milliseconds; ``data/`` ships with it."""
 
@@ -116,17 +114,9 @@ def start_host(url: str, workdir: Path, name: str, concurrency: int) -> subproce
     logging at INFO (the code cache's fetch lines) to ``workdir/name/worker.log``."""
     home = workdir / name
     home.mkdir()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "PYTHONUNBUFFERED": "1",
-        "ORCHESTRATOR_STATE_DIR": str(home / ".orchestrator"),
-    }
     cmd = worker_command(["local_cpu"], concurrency, f"{name}@%h", broker=url, loglevel="INFO")
-    with open(home / "worker.log", "wb") as out:
-        return subprocess.Popen(
-            cmd, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
+    env = {"PYTHONUNBUFFERED": "1", "ORCHESTRATOR_STATE_DIR": str(home / ".orchestrator")}
+    return spawn(cmd, home, "worker.log", env=env)
 
 
 def fetches(log: Path) -> list[tuple[str, int]]:
@@ -297,40 +287,6 @@ class Bench:
         return self.digest
 
 
-# -- S3 --------------------------------------------------------------------------------------------
-
-
-def start_moto() -> tuple[Any, str]:
-    """moto's S3 server on a free port, the AWS variables pointing at it, and a bucket."""
-    import logging
-
-    try:
-        import boto3
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        raise SystemExit(f"the S3 side needs moto[server] and boto3 (the test extra): {exc}") from exc
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for name in AWS_CLEARED:
-        os.environ.pop(name, None)
-    os.environ.update(
-        {  # fake credentials, no profile, no instance metadata (as tests/support/s3.py)
-            "AWS_ACCESS_KEY_ID": "testing-key-id",
-            "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_S3": endpoint,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    return server, endpoint
-
-
 # -- the run ---------------------------------------------------------------------------------------
 
 
@@ -355,7 +311,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     try:
         for i, where in enumerate(abba("local", "s3", args.repeats)):
             if where == "s3" and moto is None:
-                moto, _ = start_moto()
+                moto, _ = start_moto(BUCKET)
             bench.use_results(where, local if where == "local" else f"s3://{BUCKET}/results")
             bench.sweep(f"noop-{where}-{i}", "shipped", args.n_noop, 0.0)
     finally:
@@ -418,133 +374,7 @@ def main() -> None:
                 bench.close()
             finally:
                 server.stop()
-    report(bench, args, archive_bytes, extra["digests"])
-
-
-# -- the report ------------------------------------------------------------------------------------
-
-
-def _mb(n: int) -> str:
-    return f"{n / 2**20:.2f} MB"
-
-
-def report(bench: Bench, args: argparse.Namespace, archive_bytes: int, digests: list[str]) -> None:
-    runs = {run.name: run for run in bench.runs}
-    procs = len(bench.hosts) * args.concurrency
-    print(
-        f"{len(bench.hosts)} hosts x {args.concurrency} process, project of {args.data_mb:g} MB of data "
-        f"(archive {_mb(archive_bytes)}), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
-    )
-
-    # first result
-    print(f"\nseconds from submit to the first result ({args.n_first} x {args.ms:g} ms per sweep)")
-    print(
-        f"{'round':<8}{'hash':<15}{'cold':>8}{'warm':>8}{'cold-warm':>11}{'submit':>9}   target: cold-warm < 2 s"
-    )
-    colds, warms = [], []
-    for r, digest in enumerate(digests, 1):
-        cold, warm = runs[f"cold-{r}"], runs[f"warm-{r}"]
-        colds.append(cold.first_s)
-        warms.append(warm.first_s)
-        print(
-            f"{r:<8}{digest[:12]:<15}{cold.first_s:>8.3f}{warm.first_s:>8.3f}"
-            f"{cold.first_s - warm.first_s:>11.3f}{cold.submit_s:>9.3f}"
-        )
-    cold_s, warm_s = statistics.median(colds), statistics.median(warms)
-    print(f"{'median':<23}{cold_s:>8.3f}{warm_s:>8.3f}{cold_s - warm_s:>11.3f}")
-
-    # bytes read from the store
-    print("\nbytes read from the store per host and sweep (code fetches; expected: one per host per hash)")
-    print(f"{'sweep':<20}{'code':<15}" + "".join(f"{h:>16}" for h in bench.hosts))
-    per_hash: dict[tuple[str, str], int] = {}
-    for run in bench.runs:
-        cells = []
-        for host in bench.hosts:
-            got = run.fetched[host]
-            for digest, _ in got:
-                per_hash[host, digest] = per_hash.get((host, digest), 0) + 1
-            cells.append(f"{_mb(sum(b for _, b in got))} ({len(got)})" if got else "0")
-        label = run.code_version.removeprefix("sha256:")[:12] if run.code == "shipped" else run.code
-        print(f"{run.name:<20}{label:<15}" + "".join(f"{c:>16}" for c in cells))
-    totals = [sum(b for run in bench.runs for _, b in run.fetched[h]) for h in bench.hosts]
-    counts = [sum(len(run.fetched[h]) for run in bench.runs) for h in bench.hosts]
-    print(f"{'total':<35}" + "".join(f"{f'{_mb(t)} ({c})':>16}" for t, c in zip(totals, counts, strict=True)))
-    shipped = {run.code_version.removeprefix("sha256:") for run in bench.runs if run.code == "shipped"}
-    fetches_per_host = sum(counts) / (len(bench.hosts) * len(shipped))
-    twice = sorted(f"{h} {d[:12]} x {n}" for (h, d), n in per_hash.items() if n > 1)
-    never = sorted(f"{h} {d[:12]}" for h in bench.hosts for d in shipped if (h, d) not in per_hash)
-    print(
-        f"fetches per host per hash: {fetches_per_host:.2f} ({len(shipped)} hashes)   target: 1"
-        + (f"; fetched more than once: {', '.join(twice)}" if twice else "")
-        + (f"; never fetched: {', '.join(never)}" if never else "")
-    )
-
-    # no-op throughput
-    print(
-        f"\nno-op throughput ({args.n_noop} experiments per sweep, submit to completed; submit: its own "
-        f"time; in Redis: until every result is in Redis; to Parquet: from then until completed)"
-    )
-    roles = ["driver", "coordinator", "workers", "redis"]
-    print(
-        f"{'sweep':<20}{'results':<9}{'seconds':>9}{'per s':>9}{'submit':>9}{'in Redis':>10}{'to Parquet':>12}"
-        f"   CPU s: {'driver+moto':>12}" + "".join(f"{r:>12}" for r in roles[1:])
-    )
-    rates: dict[str, list[float]] = {"local": [], "s3": []}
-    for run in bench.runs:
-        if run.name.startswith("noop-"):
-            rates[run.results].append(run.n / run.total_s)
-            print(
-                f"{run.name:<20}{run.results:<9}{run.total_s:>9.2f}{run.n / run.total_s:>9.1f}{run.submit_s:>9.3f}"
-                f"{run.last_s:>10.2f}{run.total_s - run.last_s:>12.2f}   {'':>7}"
-                + "".join(f"{run.cpu.get(r, 0.0):>12.2f}" for r in roles)
-            )
-    local_rate, s3_rate = statistics.mean(rates["local"]), statistics.mean(rates["s3"])
-    s3_ratio = s3_rate / local_rate
-    print(
-        f"mean per s: local {local_rate:.1f}, s3 (moto) {s3_rate:.1f}; s3/local {s3_ratio:.3f}   target: >= 0.8"
-    )
-
-    # 10-ms utilization
-    ideal = args.n_short * args.ms / 1000 / procs
-    print(
-        f"\n{args.ms:g}-ms utilization ({args.n_short} experiments per sweep, {procs} worker processes: ideal {ideal:.2f} s)"
-    )
-    print(
-        f"{'sweep':<20}{'code':<9}{'seconds':>9}{'util.':>7}{'submit':>9}{'first':>8}"
-        f"   util. from submit's return (without packing)"
-    )
-    utils: dict[str, list[float]] = {"shared": [], "shipped": []}
-    after: dict[str, list[float]] = {"shared": [], "shipped": []}
-    for run in bench.runs:
-        if run.name.startswith("util-"):
-            utils[run.code].append(ideal / run.total_s)
-            after[run.code].append(ideal / (run.total_s - run.submit_s))
-            print(
-                f"{run.name:<20}{run.code:<9}{run.total_s:>9.2f}{ideal / run.total_s:>7.3f}"
-                f"{run.submit_s:>9.3f}{run.first_s:>8.3f}   {after[run.code][-1]:.3f}"
-            )
-    shared_util, shipped_util = statistics.mean(utils["shared"]), statistics.mean(utils["shipped"])
-    util_ratio = shipped_util / shared_util
-    print(
-        f"mean utilization: shared {shared_util:.3f}, shipped {shipped_util:.3f}; "
-        f"shipped/shared {util_ratio:.3f}   target: >= 0.97"
-    )
-    print(
-        f"  from submit's return: shared {statistics.mean(after['shared']):.3f}, shipped "
-        f"{statistics.mean(after['shipped']):.3f}; shipped/shared "
-        f"{statistics.mean(after['shipped']) / statistics.mean(after['shared']):.3f}"
-    )
-    print(
-        json.dumps(
-            {
-                "cold_first_result_s": round(cold_s, 3),
-                "warm_first_result_s": round(warm_s, 3),
-                "fetches_per_host": round(fetches_per_host, 3),
-                "s3_vs_local_throughput": round(s3_ratio, 3),
-                "shipped_vs_shared_utilization": round(util_ratio, 3),
-            }
-        )
-    )
+    report(bench.runs, bench.hosts, args, archive_bytes, extra["digests"])
 
 
 if __name__ == "__main__":
