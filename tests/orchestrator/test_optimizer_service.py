@@ -9,19 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.config import validate_sweep
 from core.plan import SweepPlan
-from core.results import ResultStore
-from core.settings import load_settings
 from orchestrator import Orchestrator
-from orchestrator.coordinator import Coordinator
-from orchestrator.dispatch import Dispatcher
 from orchestrator.optimizer import GPOptimizer
 from orchestrator.optimizer.service import observations, refit_sweep
-from orchestrator.scheduler import Scheduler
 from orchestrator.store import SweepState, connect
 from tests.conftest import FIXTURES, bell_shots_sweep, cli
-from workers.app import create_app
+from tests.support.sweep_state import filled_sweep
 
 ANALYTIC = str(FIXTURES / "projects" / "analytic")
 
@@ -45,21 +39,8 @@ def _state_with_results(
     redis_url: str, tmp_path: Path, n_results: int = 12, **extra
 ) -> tuple[SweepState, str, SweepPlan]:
     """A registered, filled sweep (nothing published) with ``n_results`` finished experiments."""
-    settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=1)
-    state = SweepState(connect(redis_url))
-    config = validate_sweep(_sweep(**extra))
-    sid = Scheduler(state, ResultStore(settings.results_dir), settings).schedule_sweep(config).execution_id
-    coordinator = Coordinator(
-        state,
-        ResultStore(settings.results_dir),
-        Dispatcher(create_app(settings)),
-        settings,
-        optimize_inline=False,
-    )
-    state.set_state(sid, "paused")  # fill, publish nothing
-    for _ in range(5):
-        coordinator.step(block_ms=1)
-    plan = SweepPlan(config, json.loads(state.meta(sid)["code_versions"]))
+    sweep = filled_sweep(redis_url, tmp_path / "results", _sweep(**extra))
+    state, sid, plan = sweep.state, sweep.sid, sweep.plan
     members = (
         [int(m) for m in connect(redis_url).zrange(state.pending_key(sid, "local_cpu"), 0, n_results - 1)]
         if n_results

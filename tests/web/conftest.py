@@ -94,6 +94,20 @@ class Server:
         self.log.close()
 
 
+def dry_run(workdir: Path, redis_url: str, body: str) -> requests.Response:
+    """``POST /sweeps?dry_run=true`` of ``body`` to a ``serve`` of its own on ``redis_url``, stopped
+    before this returns (so whatever it wrote is in Redis by then)."""
+    server = Server(
+        workdir,
+        ["--broker", redis_url],
+        {"ORCHESTRATOR_API_TOKEN": TOKEN, "ORCHESTRATOR_PROJECT_ROOTS": str(ROOTS)},
+    )
+    try:
+        return server.wait_ready().api("POST", "/sweeps", params={"dry_run": "true"}, data=body)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def start_server(workdir: Path) -> Iterator:
     started: list[Server] = []

@@ -18,6 +18,7 @@ from orchestrator.validation import validate
 from tests.conftest import cli
 from tests.support.auto_device import auto_sweep
 from tests.support.fake_devices import IONQ, IQM, SV1
+from tests.web.conftest import dry_run
 
 
 def _sweep(widths: list[int], shots: int = 100, **project: Any) -> dict[str, Any]:
@@ -175,20 +176,8 @@ def test_runs_confirmation_names_the_cheaper_simulator(paid, workdir: Path, redi
 def test_the_rest_dry_run_returns_the_choice_and_the_alternatives(
     paid, workdir: Path, redis_url: str
 ) -> None:
-    from tests.web.conftest import ROOTS, TOKEN, Server
-
     sweep = _sweep([2, 3], devices=[IONQ, IQM], require_qpu=True)
-    server = Server(
-        workdir,
-        ["--broker", redis_url],
-        {"ORCHESTRATOR_API_TOKEN": TOKEN, "ORCHESTRATOR_PROJECT_ROOTS": str(ROOTS)},
-    )
-    try:
-        res = server.wait_ready().api(
-            "POST", "/sweeps", params={"dry_run": "true"}, data=yaml.safe_dump(sweep)
-        )
-    finally:
-        server.stop()
+    res = dry_run(workdir, redis_url, yaml.safe_dump(sweep))
     assert res.status_code == 200, res.text
     estimate = res.json()["estimate"]
     assert {c["device"] for c in estimate["device_choices"]} == {IQM}

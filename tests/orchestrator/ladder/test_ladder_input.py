@@ -18,6 +18,7 @@ from tests.conftest import cli
 from tests.support.auto_device import GHZ
 from tests.support.braket_env import BraketTestEnv
 from tests.support.fake_devices import IONQ, SV1
+from tests.web.conftest import dry_run
 
 LADDER = [{"device": "local:dm"}, {"device": SV1}, {"device": IONQ, "shots": 50}]
 
@@ -88,19 +89,7 @@ def test_the_cli_estimate_and_runs_confirmation_show_each_rung(
 
 
 def test_the_rest_dry_run_returns_the_rungs(paid_env: BraketTestEnv, workdir: Path, redis_url: str) -> None:
-    from tests.web.conftest import ROOTS, TOKEN, Server
-
-    server = Server(
-        workdir,
-        ["--broker", redis_url],
-        {"ORCHESTRATOR_API_TOKEN": TOKEN, "ORCHESTRATOR_PROJECT_ROOTS": str(ROOTS)},
-    )
-    try:
-        res = server.wait_ready().api(
-            "POST", "/sweeps", params={"dry_run": "true"}, data=yaml.safe_dump(ghz_ladder())
-        )
-    finally:
-        server.stop()
+    res = dry_run(workdir, redis_url, yaml.safe_dump(ghz_ladder()))
     assert res.status_code == 200, res.text
     estimate = res.json()["estimate"]
     assert [(r["rung"], r["device"], r["tasks"]) for r in estimate["rungs"]] == [

@@ -16,24 +16,18 @@ from typing import Any
 
 import pytest
 
-from core.config import validate_sweep
 from core.models import Experiment, ExperimentResult, ExperimentStatus
 from core.plan import SweepPlan
 from core.project import FIDELITY
-from core.results import ResultStore
 from core.rows import result_row
-from core.settings import load_settings
-from orchestrator.coordinator import Coordinator
-from orchestrator.dispatch import Dispatcher
 from orchestrator.optimizer.ladder import SCORE, promote
 from orchestrator.optimizer.promotion import point_key
 from orchestrator.optimizer.service import refit_sweep, settling
-from orchestrator.scheduler import Scheduler
 from orchestrator.store import SweepState, connect
 from tests.conftest import FIXTURES, ROOT
 from tests.support.braket_env import BraketTestEnv, braket_env, braket_services  # noqa: F401 - fixtures
 from tests.support.fake_devices import IONQ
-from workers.app import create_app
+from tests.support.sweep_state import filled_sweep
 
 QAOA = str(ROOT / "examples" / "projects" / "qaoa_maxcut")
 GAMMAS = [round(0.05 * i, 2) for i in range(21)]
@@ -68,29 +62,13 @@ def ladder_sweep(braket_env: BraketTestEnv, redis_url: str, tmp_path: Path, monk
 
     def make(**extra: Any) -> tuple[SweepState, str, SweepPlan]:
         """A registered, filled ladder sweep whose first rung is done (nothing else has run)."""
-        settings = load_settings(broker_url=redis_url, results_dir=tmp_path / "results", publish_window=1)
-        state = SweepState(connect(redis_url))
-        config = validate_sweep(_sweep(**extra))
-        sid = (
-            Scheduler(state, ResultStore(settings.results_dir), settings).schedule_sweep(config).execution_id
-        )
-        coordinator = Coordinator(
-            state,
-            ResultStore(settings.results_dir),
-            Dispatcher(create_app(settings)),
-            settings,
-            optimize_inline=False,
-        )
-        state.set_state(sid, "paused")  # fill, publish nothing
-        for _ in range(5):
-            coordinator.step(block_ms=1)
-        meta = state.meta(sid)
-        plan = SweepPlan.of(config, meta)
+        sweep = filled_sweep(redis_url, tmp_path / "results", _sweep(**extra))
+        state, sid, plan = sweep.state, sweep.sid, sweep.plan
         for queue, members in state.optimizer().pending(sid).items():
             for member in members:
                 _record(state, sid, plan, queue, int(member))
         state.set_state(sid, "running")
-        make.coordinator = coordinator  # type: ignore[attr-defined]
+        make.coordinator = sweep.coordinator  # type: ignore[attr-defined]
         return state, sid, plan
 
     return make
