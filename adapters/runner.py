@@ -169,7 +169,10 @@ def _method_of(cls: type, method: str) -> tuple[Any, list[inspect.Parameter]]:
 
 
 def _summary(params: list[inspect.Parameter], config_arg: str | None = None) -> dict[str, Any]:
-    mapping = mapping_param(params, config_arg)
+    return _summary_with(params, mapping_param(params, config_arg))
+
+
+def _summary_with(params: list[inspect.Parameter], mapping: str | None) -> dict[str, Any]:
     named = [p for p in _named(params) if p.name != mapping]
     return {
         "accepts": [p.name for p in named],
@@ -256,7 +259,8 @@ def _bind(
         if param.kind is param.POSITIONAL_ONLY:
             return (config,), extra
         return (), {mapping: config, **extra}
-    summary = _summary(params)
+    # without config_arg, the search above was the summary's own: not made twice per run
+    summary = _summary_with(params, None) if config_arg is None else _summary(params)
     missing = [n for n in summary["required"] if n not in values]
     unexpected = [] if summary["open"] else [n for n in values if n not in summary["accepts"]]
     if missing or unexpected:
