@@ -89,10 +89,10 @@ class Settings(BaseSettings):
     publish_window: int | None = Field(
         None,
         ge=1,
-        description="experiments in flight per queue; default 2 x consumers, or 0.5 s of work for short ones",
+        description="experiments in flight per queue; default 2 x consumers, or 1 s of work for short ones",
     )
     batch_seconds: float = Field(
-        0.25,
+        0.5,
         ge=0,
         description="experiments of a few ms travel several to a message, "
         "about this much work each; 0: one per message",

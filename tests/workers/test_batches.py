@@ -92,7 +92,7 @@ def test_each_sweep_is_batched_by_its_own_run_time() -> None:
     assert pacing.window("local_cpu", by_work=True, sweep="slow") == 4, "two messages per consumer"
     pacing.completed("local_cpu", 10, now, seconds=10 * 0.010, sweep="slow")
     assert pacing.batch("local_cpu", sweep="slow") == 10
-    assert pacing.window("local_cpu", by_work=True, sweep="slow") == 100  # 0.5 s of its work
+    assert pacing.window("local_cpu", by_work=True, sweep="slow") == 200  # WINDOW_SECONDS (1 s) of its work
 
 
 def _batches_received(workdir: Path) -> int:
