@@ -24,6 +24,8 @@ from orchestrator.embedded import worker_command
 from tests.support.redis_db import OVERRIDE_ENV, SuiteRedis, require_redis, session_redis
 
 ROOT = Path(__file__).resolve().parent.parent
+#: benchmarks/regressions.py's table, when tests/test_benchmarks.py measured it this run
+REGRESSION_TABLE = pytest.StashKey[str]()
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
@@ -220,3 +222,11 @@ def cli(*args: str, workdir: Path, timeout: float = 180, **env: str) -> subproce
         text=True,
         timeout=timeout,
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the performance regression table (never a failure: a reason to look)."""
+    table = config.stash.get(REGRESSION_TABLE, None)
+    if table:
+        terminalreporter.section("performance regressions (benchmarks/regressions.py)")
+        terminalreporter.write_line(table)

@@ -15,15 +15,29 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import REGRESSION_TABLE, ROOT
 
 #: modules the scripts import, not scripts themselves
 LIBRARIES = {"harness.py", "multihost_report.py", "s3_server.py"}
-SCRIPTS = sorted(path for path in (ROOT / "benchmarks").glob("*.py") if path.name not in LIBRARIES)
+#: run below at its small size, which covers its smoke path (every part, each table row)
+REGRESSIONS = ROOT / "benchmarks" / "regressions.py"
+SCRIPTS = sorted(
+    path for path in (ROOT / "benchmarks").glob("*.py") if path.name not in LIBRARIES and path != REGRESSIONS
+)
+#: the figures regressions.py compares; with the test extra installed, none is skipped
+FIGURES = {
+    "ratio_vs_celery",
+    "ratio_vs_optuna",
+    "utilization_10ms",
+    "refit_s",
+    "first_publish_s",
+    "adaptive_refit_s",
+}
 
 
 def test_the_benchmarks_are_found() -> None:
     assert {"overhead.py", "scale.py", "soak.py"} <= {path.name for path in SCRIPTS}
+    assert REGRESSIONS.exists()
 
 
 @pytest.mark.timeout(330)
@@ -40,3 +54,20 @@ def test_benchmark_runs_in_smoke_mode(script: Path, tmp_path: Path) -> None:
     assert run.returncode == 0, f"{script.name} --smoke exited with {run.returncode}:\n{output[-4000:]}"
     assert "Traceback" not in output, f"{script.name} --smoke printed a traceback:\n{output[-4000:]}"
     assert run.stdout.strip(), f"{script.name} --smoke printed no comparison"
+
+
+@pytest.mark.timeout(900)
+def test_the_regression_table_is_measured_against_the_baseline(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """CI's regression check: the ratio figures at their small size against ``baseline.json``.
+    The table is printed at the end of the test run (tests/conftest.py); a figure never fails it."""
+    run = subprocess.run(
+        [sys.executable, str(REGRESSIONS)], cwd=tmp_path, capture_output=True, text=True, timeout=840
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, f"regressions.py exited with {run.returncode}:\n{output[-4000:]}"
+    table = run.stdout.strip().splitlines()
+    measured = {line.split()[0] for line in table[2:] if line.split() and line.split()[0] in FIGURES}
+    assert measured == FIGURES, f"figures missing from the table:\n{run.stdout}"
+    request.config.stash[REGRESSION_TABLE] = "\n".join(table[:-1])  # the last line is its JSON
