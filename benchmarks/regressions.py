@@ -12,8 +12,8 @@ It never fails on a figure (a shared machine's figures wander; a flag is a reaso
 is listed in the README's benchmark section until explained). It fails only when a benchmark
 does. A part whose benchmark needs a package that is not installed is skipped and says so.
 
-Run: ``.venv/bin/python benchmarks/regressions.py`` (compare), ``--record 3`` (write the
-baseline from 3 runs of each part), ``--smoke`` (each part at its smallest size: a check that the
+Run: ``.venv/bin/python benchmarks/regressions.py`` (compare), ``--record 5`` (write the
+baseline from 5 runs of each part), ``--smoke`` (each part at its smallest size: a check that the
 comparison runs, whose figures mean nothing).
 """
 

@@ -80,13 +80,11 @@ class SweepPlan:
             parameters = self.added[point] if point >= self.space.size else {}
         return queue_of(spec, parameters)
 
-    def promotion(self, point: int, parameters: dict) -> list[tuple[str, int]]:
-        """``(queue, index)`` of the experiments an added point with ``parameters`` (which carry
-        ``fidelity: k``) promotes: each repeat of each ladder project (the others' points do not
-        climb), in its rung's queue. The point's parameters are kept in :attr:`added` too."""
-        self.added[point] = parameters
-        indices = self.experiment_indices(np.asarray([point])).tolist()
-        return [(self.resource_of(i, parameters), i) for i in indices if self.decompose(i)[2].fidelities]
+    def indices_of(self, point: int, project: str) -> list[int]:
+        """The experiment indices of ``project``'s repeats of ``point`` (a promotion climbs with
+        these: the other projects' experiments of the point do not)."""
+        position, width = self.project_order.index(project), len(self.project_order)
+        return [point * self.stride + repeat * width + position for repeat in range(self.config.repeats)]
 
     def queues(self) -> tuple[set[str], set[str]]:
         """``(every queue, those of managed devices)`` the sweep's experiments may wait in."""

@@ -70,11 +70,9 @@ def promote(
     if record in store.promotions(sweep_id):
         return None  # checked first, so a repeated call does not use up an added point
     point = store.reserve_point(sweep_id, plan.space.size)
-    position, width, repeats = plan.project_order.index(project), len(plan.project_order), plan.config.repeats
-    indices = [(point * repeats + r) * width + position for r in range(repeats)]
     score = SCORE + 1.0 / (2 + rank)
     if not store.add_promotion(
-        sweep_id, record, point, params, spec.fidelities[rung].queue, (indices, score)
+        sweep_id, record, point, params, spec.fidelities[rung].queue, (plan.indices_of(point, project), score)
     ):
         return None
     plan.added[point] = params

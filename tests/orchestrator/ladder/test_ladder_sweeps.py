@@ -15,9 +15,9 @@ import pytest
 
 from core.config import SweepConfiguration
 from core.plan import SweepPlan
-from core.project import FIDELITY
 from orchestrator import Orchestrator
 from orchestrator.braket.prices import load_price_table
+from orchestrator.optimizer import ladder
 from orchestrator.store import SweepState, connect
 from tests.orchestrator.ladder.test_plan import QAOA
 from tests.support.braket_env import BraketTestEnv
@@ -36,18 +36,18 @@ def _sweep(rungs: list[dict[str, Any]], gammas: list[float], **extra: Any) -> di
 
 
 def promote(redis_url: str, sweep_id: str, gammas: list[float], rung: int = 1) -> list[int]:
-    """Promote the points of ``gammas`` to ``rung`` as the optimizer adds a point: the next added
-    point with the point's parameters plus ``fidelity``, pending in the rung's queue, first in line."""
+    """Promote the points of ``gammas`` to ``rung`` as a refit does (:func:`ladder.promote`): an
+    added point with the point's parameters plus ``fidelity``, pending in the rung's queue, first
+    in line; returns the promoted experiments' indices."""
     state = SweepState(connect(redis_url))
     meta = state.meta(sweep_id)
     plan = SweepPlan.of(SweepConfiguration.model_validate_json(meta["config"]), meta)
-    store, indices = state.optimizer(), []
+    indices = []
     for gamma in gammas:
-        params = {"gamma": gamma, "beta": 0.3, "p": 1, "graph": "triangle", "shots": 100, FIDELITY: rung}
-        point = store.next_added_point(sweep_id, plan.space.size, params)
-        promoted = plan.promotion(point, params)
-        store.add_pending(sweep_id, [(queue, index, 2.0) for queue, index in promoted])
-        indices += [index for _, index in promoted]
+        params = {"gamma": gamma, "beta": 0.3, "p": 1, "graph": "triangle", "shots": 100}
+        point = ladder.promote(state, sweep_id, plan, "qaoa", params, rung)
+        assert point is not None, f"gamma={gamma} was promoted to rung {rung} before"
+        indices += plan.indices_of(point, "qaoa")
     return indices
 
 
