@@ -363,9 +363,8 @@ class Coordinator:
         ]
 
     def _drain(self, block_ms: int) -> bool:
-        if not self.sweeps:
-            self.state.wait_for_sweeps(block_ms / 1000)
-            return False
+        if not self.sweeps:  # woken by a new sweep: the loop serves it now, without its idle pause
+            return self.state.wait_for_sweeps(block_ms / 1000)
         fresh = self.state.results.read(list(self.sweeps), self.settings.result_batch_size, block_ms or None)
         moved = self._take(fresh)
         for sweep in self.sweeps.values():

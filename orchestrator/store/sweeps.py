@@ -284,11 +284,11 @@ class SweepState:
         pipe.expire(keys.WAKE, 60)
         pipe.execute()
 
-    def wait_for_sweeps(self, seconds: float) -> None:
+    def wait_for_sweeps(self, seconds: float) -> bool:
         """Block until a sweep is served (see :meth:`serve`) or ``seconds`` pass: an idle
-        coordinator then starts a new sweep at once instead of at its next poll."""
-        if seconds > 0:  # BLPOP's 0 would wait forever
-            self._r.blpop([keys.WAKE], timeout=seconds)
+        coordinator then starts a new sweep at once instead of at its next poll. True if one was."""
+        # BLPOP's 0 would wait forever
+        return seconds > 0 and self._r.blpop([keys.WAKE], timeout=seconds) is not None
 
     def served(self) -> set[str]:
         return set(self._r.smembers(keys.SWEEPS))

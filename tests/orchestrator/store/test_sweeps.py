@@ -15,7 +15,7 @@ import redis
 from core.models import ExperimentResult, ExperimentStatus
 from core.protocol import ACTIVE_STATES, Claim, Lifecycle
 from core.rows import result_row
-from orchestrator.store import Record, SweepState
+from orchestrator.store import Record, SweepState, keys
 from orchestrator.store.optimizer import observation
 
 SID = "s1"
@@ -456,3 +456,18 @@ def test_the_event_list_stays_capped_and_ids_keep_counting(state: SweepState, cl
     assert client.llen(f"orch:sweep:{SID}:events") == EVENTS_KEPT
     after = state.events_after(SID, 0)
     assert after[0]["id"] == 6 and after[-1]["id"] == EVENTS_KEPT + 5
+
+
+def test_an_idle_coordinator_is_woken_by_a_served_sweep_and_told_so(
+    state: SweepState, client: redis.Redis
+) -> None:
+    # told: its loop then serves the sweep at once instead of pausing as after an idle wait
+    client.delete(keys.WAKE)  # wake-ups left by the sweeps other tests served
+    started = time.monotonic()
+    assert state.wait_for_sweeps(0.05) is False
+    assert time.monotonic() - started >= 0.04
+    state.serve("s-1")
+    started = time.monotonic()
+    assert state.wait_for_sweeps(5.0) is True
+    assert time.monotonic() - started < 1.0
+    assert state.wait_for_sweeps(0) is False  # never blocks for ever
