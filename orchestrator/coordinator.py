@@ -254,7 +254,7 @@ class Coordinator:
     def release(self) -> None:
         self.flush_all()
         self.state.registry.forget_coordinator(self.token, list(self.sweeps))
-        self.reports.wait()
+        self.reports.close()
 
     # -- per sweep --------------------------------------------------------------------------------
 
