@@ -47,16 +47,20 @@ def _evalsha(client: redis.Redis, script: Any, calls: Calls) -> list[Any]:
 
 # Record results exactly once, a batch of them in one call (each as if alone). The terminal hash
 # entry is the anchor: the first writer wins, later deliveries of the same experiment change
-# nothing (no second row, no double count). KEYS: terminal, meta, stream, done, running, obs,
-# then each record's lease; ARGV: 8 per record (index, status, id, row, token, cost, final, summary).
+# nothing (no second row, no double count). A final row's attempt count goes: nothing reads it
+# once the experiment is terminal (a claim stops at the terminal hash), and it was 85 of the 522
+# bytes a completed experiment kept in Redis. KEYS: terminal, meta, stream, done, running, obs,
+# attempts, then each record's lease; ARGV: 8 per record (index, status, id, row, token, cost,
+# final, summary).
 RECORD = """
 local terminal, meta, stream, done, running, obs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local attempts = KEYS[7]
 local out = {}
 for r = 0, #ARGV / 8 - 1 do
   local a = r * 8
   local index, status, exp_id, payload, token, cost, final, summary =
     ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
-  local lease = KEYS[7 + r]
+  local lease = KEYS[8 + r]
   local recorded = 1
   if final == '1' then recorded = redis.call('HSETNX', terminal, index, status) end
   if recorded == 1 then
@@ -65,6 +69,7 @@ for r = 0, #ARGV / 8 - 1 do
       redis.call('HINCRBY', meta, 'n_' .. status, 1)
       if tonumber(cost) and tonumber(cost) > 0 then redis.call('HINCRBYFLOAT', meta, 'cost', cost) end
       if status == 'completed' then redis.call('SADD', done, exp_id) end
+      redis.call('HDEL', attempts, index)
     end
     redis.call('HSET', obs, index, summary)
   end

@@ -243,6 +243,7 @@ class SweepState:
                 keys.DONE,
                 self.key(sweep_id, "running"),
                 self.key(sweep_id, "obs"),
+                self.key(sweep_id, "attempts"),
                 *[keys.lease(sweep_id, rec.index) for rec in records],
             ],
             args=args,

@@ -202,6 +202,18 @@ def test_record_many_keeps_each_row_atomic(state: SweepState) -> None:
     assert not state.sweep_keys("never")  # nothing written for another sweep
 
 
+def test_a_final_row_drops_its_attempt_count_and_a_partial_one_keeps_it(
+    state: SweepState, client: redis.Redis
+) -> None:
+    attempts = f"orch:sweep:{SID}:attempts"
+    assert _claim(state, 0, "t1") == (Claim.RUN, 1) and _claim(state, 1, "t1") == (Claim.RUN, 1)
+    state.record(SID, 0, "e0", _row(0), status="completed", final=True, lease_token="t1")
+    state.record_partial(SID, 1, "e1", _row(1, "partial", score=0.2), "t1")
+    assert client.hgetall(attempts) == {"1": "1"}, "a partial row's experiment may still be delivered again"
+    assert _claim(state, 0, "t2") == (Claim.DONE, 0), "still exactly once without it"
+    assert client.hgetall(attempts) == {"1": "1"}
+
+
 def test_batched_scripts_survive_a_server_that_forgot_them(state: SweepState, client: redis.Redis) -> None:
     # a restarted (or flushed) Redis has no scripts: the batch is run once, after loading them
     client.script_flush()
