@@ -17,7 +17,7 @@ All keys start with ``orch:``. Per sweep (``sweep:{id}:...``):
 * ``queued:{queue}``    set of indices published but not yet started
 * ``running``           hash index -> JSON {host, since[, task_arn]}
 * ``terminal``          hash index -> final status (written once: the idempotency anchor)
-* ``attempts``          hash index -> deliveries so far
+* ``attempts``          hash index -> deliveries so far (until its row is final)
 * ``lease:{index}``     held while an experiment runs; refreshed by a heartbeat
 * ``results``           stream of result rows, drained by the coordinator into Parquet
                         (consumer group ``writer``)
