@@ -198,11 +198,9 @@ def check_devices_and_cost(
     """Read the calibration ``noise: device`` rungs simulate, validate paid devices against the
     sweep's circuits, choose ``device: auto``'s devices, then price every experiment. Returns the
     sweep with those calibrations and choices in it, and its estimate."""
-    if any(rung.noise == "device" for spec in config.projects for rung in spec.fidelities):
-        # the Braket SDK takes ~2 s to import: a sweep that reads no calibration never pays it
-        from orchestrator.braket.calibration import calibrate
+    from orchestrator.braket.calibration import calibrate
 
-        config = calibrate(config, source)  # the QPU's calibration, stored with the sweep
+    config = calibrate(config, source)  # noise: device rungs: the QPU's calibration, stored with the sweep
     prices = load_price_table(settings.price_table)
     rungs.check_rising(config, prices, source)
     paid = [

@@ -27,7 +27,6 @@ from botocore.exceptions import ClientError
 
 from core.errors import InputError
 from core.project import Calibration
-from orchestrator.braket.aws import braket_session, device_region
 from orchestrator.braket.retry import RetryPolicy, error_code
 
 if TYPE_CHECKING:
@@ -48,6 +47,9 @@ def read_calibration(arn: str, *, retry: RetryPolicy | None = None) -> Calibrati
             ``noise``), naming the device.
         TransientError: Braket could not be reached (after retries).
     """
+    # the Braket SDK takes ~2 s to import: only a sweep that reads a calibration pays it
+    from orchestrator.braket.aws import braket_session, device_region
+
     session = braket_session(device_region(arn))
 
     def fetch() -> dict[str, Any]:
